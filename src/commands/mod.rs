@@ -1,0 +1,73 @@
+//! One module per subcommand: each turns parsed arguments into calls on the library and
+//! prints the results (data on stdout, people's messages on stderr).
+
+use std::process::ExitCode;
+
+use crate::cli::{Cli, Command, GlobalArgs};
+
+mod cache;
+mod check;
+mod fmt;
+mod graph;
+mod plan;
+mod report;
+mod run;
+mod schedule;
+mod show;
+mod train;
+mod why;
+
+/// How a command ended, as the exit codes of `cli.md` say.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Exit {
+    /// 0
+    Success,
+    /// 1: the input is wrong, or a study finished with a failed phase.
+    Failure,
+    /// 130
+    Interrupted,
+}
+
+/// Runs a parsed command line. Errors that escape a command are usage or environment errors
+/// (exit 2); commands report bad input themselves and return `Exit::Failure`.
+pub(crate) fn dispatch(cli: Cli) -> ExitCode {
+    let g = &cli.global;
+    let result = match &cli.command {
+        Command::Check(a) => check::run(a, g),
+        Command::Fmt(a) => fmt::run(a, g),
+        Command::Graph(a) => graph::run(a, g),
+        Command::Plan(a) => plan::run(a, g),
+        Command::Run(a) => run::run(a, g),
+        Command::Show(a) => show::run(a, g),
+        Command::Report(a) => report::run(a, g),
+        Command::Why(a) => why::run(a, g),
+        Command::Train(a) => train::run(a, g),
+        Command::Schedule(a) => schedule::run(a, g),
+        Command::Cache(c) => cache::run(c, g),
+    };
+    match result {
+        Ok(Exit::Success) => ExitCode::SUCCESS,
+        Ok(Exit::Failure) => ExitCode::from(1),
+        Ok(Exit::Interrupted) => ExitCode::from(130),
+        Err(err) => {
+            eprintln!("error: {}", error_chain(&err));
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `outer: inner: innermost`, the way people read a cause chain.
+fn error_chain(err: &anyhow::Error) -> String {
+    err.chain().map(ToString::to_string).collect::<Vec<_>>().join(": ")
+}
+
+/// Whether stderr decorations (colour) are wanted.
+#[allow(dead_code)] // used by the commands as they land
+pub(crate) fn use_color(g: &GlobalArgs) -> bool {
+    use std::io::IsTerminal;
+    match g.color {
+        crate::cli::ColorChoice::Always => true,
+        crate::cli::ColorChoice::Never => false,
+        crate::cli::ColorChoice::Auto => std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal(),
+    }
+}

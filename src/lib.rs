@@ -1,0 +1,9 @@
+//! lrx: declarative, cached learning-rate and optimizer studies for language models.
+//!
+//! Data flows one way: text → AST (`lang`) → checked study → DAG (`plan`) → runs (`exec`,
+//! through the `spec::Trainer` contract, implemented by `train`) → cached results (`cache`) →
+//! tables and figures (`report`). See `ARCHITECTURE.md`.
+
+pub mod spec;
+pub mod cli;
+mod commands;

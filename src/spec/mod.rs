@@ -1,0 +1,17 @@
+//! The neutral layer every other module agrees on: values, the key schema, the resolved run
+//! config, schedules, and the `Trainer` contract.
+//!
+//! It depends on nothing else in the crate, so the language, the planner, the executor and the
+//! trainer can all use it without depending on each other.
+
+pub mod config;
+pub mod run;
+pub mod schedule;
+pub mod schema;
+pub mod value;
+
+pub use config::{Budget, DataConfig, ModelConfig, NsCoeffs, OptimizerKind, RunConfig, Tokenizer, TrainConfig, TrainerSpec, Values};
+pub use run::{CancelFlag, Cancelled, HistoryRow, ParamCounts, Progress, RunContext, RunResult, Status, Trainer, TrainerIdentity};
+pub use schedule::{Schedule, WdSchedule};
+pub use schema::{Key, Section};
+pub use value::{Call, Value};

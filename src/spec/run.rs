@@ -1,0 +1,170 @@
+//! The contract between whoever schedules runs and whatever trains them: the [`Trainer`]
+//! trait, the progress it reports and the result it returns.
+//!
+//! The executor knows training only through this trait; the built-in burn trainer, a
+//! command trainer and a Slurm worker all implement it. Nothing here knows about phases.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde::{Deserialize, Serialize};
+
+use super::config::RunConfig;
+
+/// How a run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Ok,
+    /// Non-finite loss, or loss above `diverge_factor` × initial after warmup. A result, not
+    /// a crash: its metrics are kept up to the step where it diverged.
+    Diverged,
+    /// The run could not complete (bad corpus, script error, ...); `error` says why.
+    Failed,
+    /// Stopped early by a pruner (successive halving).
+    Pruned,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Diverged => "diverged",
+            Status::Failed => "failed",
+            Status::Pruned => "pruned",
+        }
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One row of a run's metrics history: every `log_every` steps (training loss, LR, grad
+/// norm, throughput) and at every evaluation (validation metrics too).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HistoryRow {
+    pub step: u64,
+    /// Named metrics: `train_loss`, `val_loss`, `val_accuracy`, `val_ppl`, `val_bpb`,
+    /// `aux_loss`, `lr` (the schedule multiplier), `lr_<group>`, `grad_norm`, `tokens`,
+    /// `tokens_per_sec`, `elapsed`. Absent where not measured at this step.
+    #[serde(flatten)]
+    pub metrics: BTreeMap<String, f64>,
+}
+
+/// Parameter counts: all parameters, and those active per token (non-expert + k experts).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParamCounts {
+    pub total: u64,
+    pub active: u64,
+}
+
+/// The finished result of one run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunResult {
+    pub status: Status,
+    pub steps: u64,
+    pub tokens: u64,
+    pub seconds: f64,
+    pub tokens_per_sec: f64,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub params: Option<ParamCounts>,
+    /// Final metrics (`val_loss`, `val_accuracy`, `val_ppl`, `val_bpb`, `train_loss`,
+    /// `aux_loss`, `acc_per_min`, ...).
+    pub metrics: BTreeMap<String, f64>,
+    pub history: Vec<HistoryRow>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub diverged_at: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub error: Option<String>,
+}
+
+impl RunResult {
+    /// A run that failed before producing anything.
+    pub fn failed(error: impl Into<String>) -> RunResult {
+        RunResult {
+            status: Status::Failed,
+            steps: 0,
+            tokens: 0,
+            seconds: 0.0,
+            tokens_per_sec: 0.0,
+            params: None,
+            metrics: BTreeMap::new(),
+            history: Vec::new(),
+            diverged_at: None,
+            error: Some(error.into()),
+        }
+    }
+}
+
+/// What a run reports while it trains.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Progress {
+    Started { total_steps: Option<u64>, params: Option<ParamCounts> },
+    Step { step: u64, total_steps: Option<u64>, loss: f64, lr: f64, tokens_per_sec: f64 },
+    Row(HistoryRow),
+}
+
+/// Who trained a run: part of its cache key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrainerIdentity {
+    /// `lrx-builtin`, or `command`.
+    pub name: String,
+    /// Bumped whenever the trainer's numerics change.
+    pub version: String,
+    /// `flex`, `cuda`, ...
+    pub backend: String,
+    /// `f32`, ...
+    pub precision: String,
+    /// Set where results depend on the machine (time budgets): the device's description.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub device: Option<String>,
+}
+
+/// A shared flag that asks runs to stop (Ctrl-C).
+#[derive(Clone, Debug, Default)]
+pub struct CancelFlag(Arc<AtomicBool>);
+
+impl CancelFlag {
+    pub fn new() -> CancelFlag {
+        CancelFlag::default()
+    }
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// The run was cancelled before it finished; nothing of it may be recorded as finished.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("run cancelled")]
+pub struct Cancelled;
+
+/// Everything a trainer gets besides the config.
+pub struct RunContext<'a> {
+    pub cancel: &'a CancelFlag,
+    /// Receives progress; called from the training thread.
+    pub progress: &'a mut dyn FnMut(Progress),
+    /// A private scratch folder for this run (command trainers write their metrics here).
+    pub workdir: Option<PathBuf>,
+    /// The folder relative paths in the config (corpus, deps) are resolved against.
+    pub base_dir: PathBuf,
+    /// Stop after this many steps (successive halving); the schedule still spans the budget.
+    pub stop_at: Option<u64>,
+}
+
+/// Anything that can train a resolved run config.
+pub trait Trainer: Send + Sync {
+    /// Who this trainer is, for a given config (time budgets add the device).
+    fn identity(&self, config: &RunConfig) -> TrainerIdentity;
+
+    /// Trains one run to completion, divergence or failure. Returns `Err(Cancelled)` only when
+    /// `ctx.cancel` was raised; a failure is an `Ok` result with `Status::Failed`.
+    fn train(&self, config: &RunConfig, ctx: &mut RunContext<'_>) -> Result<RunResult, Cancelled>;
+}
