@@ -4,6 +4,7 @@
 //! through the `spec::Trainer` contract, implemented by `train`) → cached results (`cache`) →
 //! tables and figures (`report`). See `ARCHITECTURE.md`.
 
+pub mod cache;
 pub mod spec;
 pub mod cli;
 mod commands;
