@@ -5,6 +5,7 @@
 //! tables and figures (`report`). See `ARCHITECTURE.md`.
 
 pub mod cache;
+pub mod exec;
 pub mod spec;
 pub mod cli;
 mod commands;

@@ -1,0 +1,4 @@
+//! The engine: walks a study's DAG, runs what is not cached, picks winners, feeds them forward.
+
+pub mod runner;
+pub mod select;
