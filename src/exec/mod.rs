@@ -2,3 +2,5 @@
 
 pub mod runner;
 pub mod select;
+pub mod outputs;
+pub mod results;
