@@ -1,9 +1,128 @@
-//! `lrx cache ls | verify | gc | rm`.
+//! `lrx cache ls | verify | gc | rm`: look after the run cache.
 
+use std::collections::BTreeSet;
+
+use anyhow::{Context, bail};
+use serde_json::json;
+
+use crate::cache::{Lookup, RunKey, Store};
 use crate::cli::{CacheCommand, GlobalArgs};
 
 use super::Exit;
 
-pub(crate) fn run(_cmd: &CacheCommand, _g: &GlobalArgs) -> anyhow::Result<Exit> {
-    anyhow::bail!("`lrx cache` is not available in this build yet")
+pub(crate) fn run(cmd: &CacheCommand, g: &GlobalArgs) -> anyhow::Result<Exit> {
+    let store = Store::open(&g.cache).with_context(|| format!("cannot open the cache at `{}`", g.cache.display()))?;
+    match cmd {
+        CacheCommand::Ls { json } => ls(&store, *json),
+        CacheCommand::Verify => verify(&store, g.quiet),
+        CacheCommand::Gc { keep, dry_run } => {
+            let mut keep_keys = BTreeSet::new();
+            for file in keep {
+                keep_keys.extend(super::study::reachable_keys(file, g).with_context(|| format!("cannot read the study `{}`", file.display()))?);
+            }
+            gc(&store, &keep_keys, *dry_run, g.quiet)
+        }
+        CacheCommand::Rm { keys } => rm(&store, keys),
+    }
+}
+
+fn ls(store: &Store, json: bool) -> anyhow::Result<Exit> {
+    let mut rows = Vec::new();
+    for key in store.keys()? {
+        match store.get(key) {
+            Lookup::Hit(e) => {
+                let r = &e.result;
+                let c = &e.spec.input.config;
+                rows.push(json!({
+                    "key": key.to_hex(),
+                    "status": r.status,
+                    "steps": r.steps,
+                    "seconds": r.seconds,
+                    "val_loss": r.metrics.get("val_loss"),
+                    "created": e.spec.created,
+                    "trainer": format!("{}/{}", e.spec.input.trainer.name, e.spec.input.trainer.backend),
+                    "model": format!("d{} L{} E{}k{}", c.model.d_model, c.model.layers, c.model.experts, c.model.top_k),
+                }));
+            }
+            Lookup::Corrupt(c) => rows.push(json!({"key": key.to_hex(), "status": "corrupt", "error": c.0})),
+            Lookup::Miss => {}
+        }
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(Exit::Success);
+    }
+    let mut table = comfy_table::Table::new();
+    table.load_preset(comfy_table::presets::NOTHING);
+    table.set_header(["key", "status", "steps", "seconds", "val_loss", "model", "trainer"]);
+    for r in &rows {
+        let cell = |k: &str| match &r[k] {
+            serde_json::Value::Null => "-".to_owned(),
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Number(n) if k == "seconds" => format!("{:.1}", n.as_f64().unwrap_or(0.0)),
+            serde_json::Value::Number(n) if k == "val_loss" => format!("{:.4}", n.as_f64().unwrap_or(0.0)),
+            other => other.to_string(),
+        };
+        let key = cell("key");
+        table.add_row([key[..12].to_owned(), cell("status"), cell("steps"), cell("seconds"), cell("val_loss"), cell("model"), cell("trainer")]);
+    }
+    println!("{table}");
+    eprintln!("{} entries in `{}`", rows.len(), store.root().display());
+    Ok(Exit::Success)
+}
+
+fn verify(store: &Store, quiet: bool) -> anyhow::Result<Exit> {
+    let keys = store.keys()?;
+    let mut bad = 0;
+    for key in &keys {
+        if let Err(c) = store.verify(*key) {
+            bad += 1;
+            println!("{}\tcorrupt\t{}", key.to_hex(), c.0);
+        }
+    }
+    if !quiet {
+        eprintln!("{} entries checked, {bad} corrupt", keys.len());
+        if bad > 0 {
+            eprintln!("hint: `lrx run` recomputes corrupt entries; `lrx cache rm KEY` deletes one");
+        }
+    }
+    Ok(if bad == 0 { Exit::Success } else { Exit::Failure })
+}
+
+fn gc(store: &Store, keep: &BTreeSet<RunKey>, dry_run: bool, quiet: bool) -> anyhow::Result<Exit> {
+    let mut removed = 0;
+    for key in store.keys()? {
+        if keep.contains(&key) {
+            continue;
+        }
+        println!("{}", key.to_hex());
+        if !dry_run {
+            store.remove(key)?;
+        }
+        removed += 1;
+    }
+    let tmp = if dry_run { 0 } else { store.clean_tmp()? };
+    if !quiet {
+        let verb = if dry_run { "would remove" } else { "removed" };
+        eprintln!("{verb} {removed} entries, kept {}{}", keep.len(), if tmp > 0 { format!(", cleaned {tmp} unfinished writes") } else { String::new() });
+    }
+    Ok(Exit::Success)
+}
+
+fn rm(store: &Store, prefixes: &[String]) -> anyhow::Result<Exit> {
+    let keys = store.keys()?;
+    let mut targets = Vec::new();
+    for p in prefixes {
+        let matching: Vec<RunKey> = keys.iter().copied().filter(|k| k.to_hex().starts_with(&p.to_ascii_lowercase())).collect();
+        match matching.len() {
+            0 => bail!("no cache entry has a key starting with `{p}`"),
+            1 => targets.push(matching[0]),
+            n => bail!("`{p}` matches {n} entries; give more digits"),
+        }
+    }
+    for k in targets {
+        store.remove(k)?;
+        println!("{}", k.to_hex());
+    }
+    Ok(Exit::Success)
 }

@@ -14,6 +14,7 @@ mod report;
 mod run;
 mod schedule;
 mod show;
+mod study;
 mod train;
 mod why;
 

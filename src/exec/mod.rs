@@ -4,3 +4,4 @@ pub mod runner;
 pub mod select;
 pub mod outputs;
 pub mod results;
+pub mod progress;
