@@ -8,7 +8,7 @@ use serde_json::{Map, Value as Json, json};
 
 use super::select::Goal;
 use crate::cache::RunKey;
-use crate::spec::{HistoryRow, Status, Value};
+use crate::spec::{HistoryRow, RunConfig, Status, Value};
 
 /// Where a phase stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -80,6 +80,8 @@ pub struct CandidateResult {
     /// Why it cannot win, when it cannot.
     pub reason: Option<String>,
     pub repeats: Vec<RepeatResult>,
+    /// The resolved config (first seed's), when known.
+    pub config: Option<RunConfig>,
 }
 
 impl CandidateResult {
