@@ -78,7 +78,7 @@ impl PhaseView<'_> {
             return if c.variant.is_empty() { "baseline".to_owned() } else { c.variant.clone() };
         }
         let parts: Vec<String> =
-            self.keys.iter().filter_map(|k| k.own[i].as_ref().map(|v| format!("{}={}", k.name, v))).collect();
+            self.keys.iter().filter_map(|k| k.own[i].as_ref().map(|v| format!("{}={}", k.name, format::value(v)))).collect();
         if parts.is_empty() { c.variant.clone() } else { parts.join(",") }
     }
 
@@ -334,7 +334,7 @@ pub fn config_value(cfg: &RunConfig, name: &str) -> Option<Value> {
     } else {
         find(name)
     };
-    json_value(&field?)
+    Some(canonical(name, &json_value(&field?)?))
 }
 
 fn json_value(j: &serde_json::Value) -> Option<Value> {

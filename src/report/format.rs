@@ -1,6 +1,7 @@
 //! How numbers, durations and metric names read in tables and figures.
 
 use crate::exec::select::Goal;
+use crate::spec::Value;
 
 /// A metric value with five significant digits and no exponent for everyday magnitudes:
 /// `5.9123`, `0.18012`, `363.47`, `59650`. `NaN` and infinities read as such.
@@ -104,6 +105,19 @@ pub fn metric_goal(name: &str) -> Goal {
     if name.contains("acc") || name.contains("per_sec") || name.contains("per_min") { Goal::Maximize } else { Goal::Minimize }
 }
 
+/// A config value for labels and table cells: numbers with five significant digits
+/// (`0.0031623`), the rest in canonical form. Variant names keep the exact values.
+pub fn value(v: &Value) -> String {
+    let join = |items: &[Value]| items.iter().map(value).collect::<Vec<_>>().join(",");
+    match v {
+        Value::Float(x) => num(*x),
+        Value::Tuple(items) => format!("({})", join(items)),
+        Value::List(items) => format!("[{}]", join(items)),
+        Value::Call(c) => format!("{}({})", c.name, c.args.iter().map(|(n, a)| format!("{n}={}", value(a))).collect::<Vec<_>>().join(",")),
+        other => other.to_string(),
+    }
+}
+
 /// Shortens a label to `max` characters with an ellipsis.
 pub fn ellipsize(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
@@ -150,5 +164,7 @@ mod tests {
         metric_order(&mut m);
         assert_eq!(m, ["val_loss", "val_ppl", "alpha", "zeta"]);
         assert_eq!(ellipsize("abcdef", 4), "abc…");
+        let call = Value::Call(crate::spec::Call { name: "cosine".into(), args: vec![("warmup".into(), Value::Float(0.031_622_776_601_683_79))] });
+        assert_eq!(value(&call), "cosine(warmup=0.031623)");
     }
 }

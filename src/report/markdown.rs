@@ -25,13 +25,25 @@ fn code(s: &str, in_table: bool) -> String {
     if s.contains('`') { format!("`` {s} ``") } else { format!("`{s}`") }
 }
 
+/// `**text**`, with surrounding whitespace moved outside the markers (CommonMark does not
+/// close emphasis after a space).
+fn emphasis(s: &str, mark: &str, in_table: bool) -> String {
+    let core = s.trim();
+    if core.is_empty() {
+        return escape(s, in_table);
+    }
+    let lead = &s[..s.len() - s.trim_start().len()];
+    let trail = &s[s.trim_end().len()..];
+    format!("{lead}{mark}{}{mark}{trail}", escape(core, in_table))
+}
+
 pub fn inline(t: &Text, in_table: bool) -> String {
     t.0.iter()
         .map(|i| match i {
             Inline::Plain(s) => escape(s, in_table),
             Inline::Code(s) => code(s, in_table),
-            Inline::Strong(s) => format!("**{}**", escape(s, in_table)),
-            Inline::Em(s) => format!("*{}*", escape(s, in_table)),
+            Inline::Strong(s) => emphasis(s, "**", in_table),
+            Inline::Em(s) => emphasis(s, "*", in_table),
         })
         .collect()
 }
@@ -44,9 +56,10 @@ fn table(t: &Table, out: &mut String) {
         let cells = r
             .cells
             .iter()
-            .map(|c| {
+            .enumerate()
+            .map(|(i, c)| {
                 let s = inline(&c.text, true);
-                if r.highlight && !s.is_empty() && !s.starts_with("**") { format!("**{s}**") } else { s }
+                if r.highlight && i < 2 && !s.is_empty() && !s.starts_with('*') { format!("**{s}**") } else { s }
             })
             .collect();
         out.push_str(&row(cells));
@@ -100,5 +113,6 @@ mod tests {
         let mut s = String::new();
         table(&t, &mut s);
         assert_eq!(s, "| variant | val_loss |\n| --- | ---: |\n| **`a\\|b`** | **1.5** |\n| x\\*y | 2 |\n");
+        assert_eq!(inline(&Text::new().strong("Winner: ").plain("x"), false), "**Winner:** x");
     }
 }

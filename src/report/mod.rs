@@ -79,7 +79,7 @@ pub fn build(results: &StudyResults, opts: &ReportOptions) -> Result<Doc, Figure
     let views = analysis::analyse(results);
     let mut doc = Doc { title: opts.title.clone().unwrap_or_else(|| format!("Study {}", results.study)), blocks: Vec::new() };
     if results.interrupted {
-        doc.push(Block::Note(Text::new().strong("Interrupted: ").plain("the study was stopped before it finished; some results are missing.")));
+        doc.push(Block::Note(Text::new().strong("Interrupted:").plain(" ").plain("the study was stopped before it finished; some results are missing.")));
     }
     sections::summary(&mut doc, results, &views, analysis::compute(results));
     let mut used = std::collections::HashSet::new();

@@ -102,7 +102,7 @@ fn candidates_table(rows: &[RowSpec<'_>], keys: &[SweptKey], metric: &str, metri
         for k in keys {
             let v = r.index.and_then(|i| k.value[i].as_ref());
             let own = r.index.is_some_and(|i| k.own[i].is_some());
-            let text = v.map_or_else(|| "—".to_owned(), ToString::to_string);
+            let text = v.map_or_else(|| "—".to_owned(), format::value);
             let text = if own || v.is_none() { Text::new().plain(text) } else { Text::new().em(text) };
             cells.push(Cell::num(text, v.and_then(crate::spec::Value::as_f64)));
         }
@@ -142,7 +142,13 @@ fn gain_text(new: f64, old: f64, goal: Goal) -> String {
 
 fn key_description(k: &SweptKey) -> Text {
     let vals: Vec<f64> = k.own.iter().flatten().filter_map(crate::spec::Value::as_f64).collect();
-    let n = k.own.iter().flatten().count();
+    let mut distinct: Vec<&crate::spec::Value> = Vec::new();
+    for v in k.own.iter().flatten() {
+        if !distinct.iter().any(|d| d.same(v)) {
+            distinct.push(v);
+        }
+    }
+    let n = distinct.len();
     let mut t = Text::new().code(&k.name).plain(format!(" ({n} value{}", if n == 1 { "" } else { "s" }));
     if k.numeric && !vals.is_empty() {
         let lo = vals.iter().copied().fold(f64::INFINITY, f64::min);
@@ -164,7 +170,7 @@ pub(super) fn summary(doc: &mut Doc, results: &StudyResults, views: &[PhaseView<
     if let (Some((_, b)), Some(f)) = (root, results.final_run.as_ref())
         && let (Some(bo), Some(fo)) = (b.objective, f.objective)
     {
-        doc.para(Text::new().strong("Result: ").code(&results.metric).plain(format!(
+        doc.para(Text::new().strong("Result:").plain(" ").code(&results.metric).plain(format!(
             " {} (root baseline) \u{2192} {} (final run): {}.",
             num(bo),
             num(fo),
@@ -266,7 +272,7 @@ pub(super) fn phase(doc: &mut Doc, v: &PhaseView<'_>) {
     t = t.plain(format!("Objective: {} ", goal_word(p.goal))).code(&p.metric).plain(".");
     doc.para(t);
     if let Some(msg) = &p.message {
-        doc.push(Block::Note(Text::new().strong(format!("Phase {}: ", phase_status_text(p.status))).plain(msg.clone())));
+        doc.push(Block::Note(Text::new().strong(format!("Phase {}:", phase_status_text(p.status))).plain(" ").plain(msg.clone())));
     } else if p.status != PhaseStatus::Done {
         doc.push(Block::Note(Text::new().strong(format!("Phase {}.", phase_status_text(p.status)))));
     }
@@ -275,7 +281,7 @@ pub(super) fn phase(doc: &mut Doc, v: &PhaseView<'_>) {
         return;
     }
     if let Some(w) = p.winner() {
-        let mut t = Text::new().strong("Winner: ").code(&w.variant).plain(" with ").code(&p.metric).plain(format!(" {}", objective_text(w, &p.metric)));
+        let mut t = Text::new().strong("Winner:").plain(" ").code(&w.variant).plain(" with ").code(&p.metric).plain(format!(" {}", objective_text(w, &p.metric)));
         if let (Some(wo), Some(bo)) = (w.objective, v.baseline.and_then(|b| b.objective))
             && v.baseline_index != p.winner
         {
@@ -297,7 +303,7 @@ pub(super) fn phase(doc: &mut Doc, v: &PhaseView<'_>) {
         }
         doc.push(Block::Note(
             Text::new()
-                .strong("Close call: ")
+                .strong("Close call:").plain(" ")
                 .code(w)
                 .plain(" leads the runner-up ")
                 .code(r)

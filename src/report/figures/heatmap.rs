@@ -30,7 +30,7 @@ fn centered(s: &str, (x, y): (i32, i32), size: u32, color: RGBColor) -> Text<'st
 
 /// Relative luminance, to pick black or white cell text.
 fn dark(c: RGBColor) -> bool {
-    0.2126 * f64::from(c.0) + 0.7152 * f64::from(c.1) + 0.0722 * f64::from(c.2) < 110.0
+    0.2126 * f64::from(c.0) + 0.7152 * f64::from(c.1) + 0.0722 * f64::from(c.2) < 130.0
 }
 
 /// The heat map, or `None` when the phase is not a grid with at least two cells.
@@ -135,12 +135,12 @@ pub fn heatmap(view: &PhaseView<'_>) -> Result<Option<String>, FigureError> {
         let tick = (FONT, 14).into_font().color(&BLACK);
         for (xi, v) in xs.iter().enumerate() {
             let x = left + cw * xi as i32 + cw / 2;
-            root.draw(&Text::new(format::ellipsize(&v.to_string(), 16), (x, top + ch * ny + 16), tick.clone().pos(Pos::new(HPos::Center, VPos::Center))))
+            root.draw(&Text::new(format::ellipsize(&format::value(v), 16), (x, top + ch * ny + 16), tick.clone().pos(Pos::new(HPos::Center, VPos::Center))))
                 .map_err(fig_err)?;
         }
         for (yi, v) in ys.iter().enumerate() {
             let y = top + ch * (ny - 1 - yi as i32) + ch / 2;
-            root.draw(&Text::new(format::ellipsize(&v.to_string(), 16), (left - 10, y), tick.clone().pos(Pos::new(HPos::Right, VPos::Center))))
+            root.draw(&Text::new(format::ellipsize(&format::value(v), 16), (left - 10, y), tick.clone().pos(Pos::new(HPos::Right, VPos::Center))))
                 .map_err(fig_err)?;
         }
         let axis = (FONT, 16).into_font().color(&BLACK);

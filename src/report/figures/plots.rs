@@ -123,12 +123,16 @@ pub fn sweep(view: &PhaseView<'_>, colors: &[RGBColor]) -> Result<Option<String>
     if keys.is_empty() {
         return Ok(None);
     }
-    let x_log = keys.iter().all(|&k| view.keys[k].log);
+    // Several keys share one axis as multiples of their incoming value, when all are known.
+    let base_x = |k: usize| view.baseline_index.and_then(|b| view.keys[k].x(b)).filter(|x| *x > 0.0);
+    let relative = keys.len() > 1 && keys.iter().all(|&k| base_x(k).is_some());
+    let x_log = relative || keys.iter().all(|&k| view.keys[k].log);
     let mut series = Vec::new();
     let mut top_crosses = Vec::new();
     let mut n_points = 0;
     for (n, &k) in keys.iter().enumerate() {
         let key = &view.keys[k];
+        let scale = if relative { base_x(k).unwrap_or(1.0) } else { 1.0 };
         let members: Vec<usize> = (0..phase.candidates.len())
             .filter(|&i| key.own[i].is_some() || Some(i) == view.baseline_index)
             .filter(|&i| key.x(i).is_some_and(|x| !x_log || x > 0.0))
@@ -136,7 +140,7 @@ pub fn sweep(view: &PhaseView<'_>, colors: &[RGBColor]) -> Result<Option<String>
         let mut line: Vec<(usize, f64, f64)> = Vec::new();
         for &i in &members {
             let c = &phase.candidates[i];
-            let x = key.x(i).unwrap_or_default();
+            let x = key.x(i).unwrap_or_default() / scale;
             match c.objective.filter(|o| o.is_finite() && c.status == CandidateStatus::Ok) {
                 Some(y) => line.push((i, x, y)),
                 None => top_crosses.push((x, colors[i])),
@@ -144,10 +148,18 @@ pub fn sweep(view: &PhaseView<'_>, colors: &[RGBColor]) -> Result<Option<String>
         }
         line.sort_by(|a, b| a.1.total_cmp(&b.1));
         n_points += line.len();
-        let color = if keys.len() == 1 { RGBColor(90, 90, 90) } else { CATEGORICAL[n % CATEGORICAL.len()] };
-        let mut s = Series::line(format!("{}{}", key.name, if key.log { " (log-spaced)" } else { "" }), color, line.iter().map(|p| (p.1, p.2)).collect());
+        // Lines are told apart by grey and dash, leaving colour to the candidates' dots.
+        let color = if n % 4 < 2 { RGBColor(80, 80, 80) } else { RGBColor(160, 160, 160) };
+        let mut label = key.name.clone();
+        if relative {
+            label.push_str(&format!(" (1\u{00d7} = {})", format::num(scale)));
+        } else if key.log {
+            label.push_str(" (log-spaced)");
+        }
+        let mut s = Series::line(label, color, line.iter().map(|p| (p.1, p.2)).collect());
         s.width = 2;
-        s.opacity = 0.7;
+        s.opacity = 0.8;
+        s.dashed = n % 2 == 1;
         s.errors = line
             .iter()
             .filter_map(|&(i, x, y)| phase.candidates[i].metrics_std.get(&phase.metric).map(|sd| (x, y, *sd)))
@@ -175,9 +187,15 @@ pub fn sweep(view: &PhaseView<'_>, colors: &[RGBColor]) -> Result<Option<String>
     if !top_crosses.is_empty() {
         style_keys.push(StyleKey { label: "diverged or failed".into(), width: 2, opacity: 1.0, dashed: false, marker: false, cross: true });
     }
-    let x_label = if keys.len() == 1 { view.keys[keys[0]].name.clone() } else { "swept value".into() };
+    let x_label = if keys.len() == 1 {
+        view.keys[keys[0]].name.clone()
+    } else if relative {
+        "value \u{00f7} incoming value".into()
+    } else {
+        "swept value".into()
+    };
     let chart = LineChart {
-        title: format!("{}: {} vs {}", phase.name, phase.metric, x_label),
+        title: format!("{}: {} vs {}", phase.name, phase.metric, keys.iter().map(|&k| view.keys[k].name.as_str()).collect::<Vec<_>>().join(", ")),
         x_label: format!("{x_label}{}", if x_log { " (log scale)" } else { "" }),
         y_label: format::metric_label(&phase.metric),
         x_log,
@@ -191,12 +209,13 @@ pub fn sweep(view: &PhaseView<'_>, colors: &[RGBColor]) -> Result<Option<String>
     render(&chart).map(Some)
 }
 
-/// Steps (or progress) and multipliers of a schedule, at most ~400 points, ending at the
+/// Steps (or progress) and multipliers of a schedule, at most ~150 points, ending at the
 /// run's last step.
 fn schedule_points(s: &Schedule, total: Option<u64>) -> Vec<(f64, f64)> {
     match total {
         Some(total) if total > 0 => {
-            let stride = (total / 400).max(1);
+            // ~150 points: smooth at figure resolution without pixel-rounding jaggies.
+            let stride = (total / 150).max(1);
             let mut steps: Vec<u64> = (0..total).step_by(stride as usize).collect();
             if steps.last() != Some(&(total - 1)) {
                 steps.push(total - 1);
@@ -204,7 +223,7 @@ fn schedule_points(s: &Schedule, total: Option<u64>) -> Vec<(f64, f64)> {
             // Steps just before and at each discontinuity are close enough at this density.
             steps.into_iter().map(|st| (st as f64, s.at_step(st, total))).collect()
         }
-        _ => (0..=400).map(|i| f64::from(i) / 400.0).map(|t| (t, s.multiplier(t))).collect(),
+        _ => (0..=150).map(|i| f64::from(i) / 150.0).map(|t| (t, s.multiplier(t))).collect(),
     }
 }
 

@@ -1,0 +1,174 @@
+//! The report from a hand-built study: Markdown numbers match the results, every SVG parses
+//! and draws the expected series, the HTML stands alone. Set `LRX_REPORT_OUT=DIR` to keep a
+//! copy of the report for looking at.
+
+mod common;
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use lrx::report::{self, ReportOptions};
+
+fn write(results: &lrx::exec::results::StudyResults) -> (tempfile::TempDir, report::ReportFiles) {
+    let dir = tempfile::tempdir().unwrap();
+    let files = report::write_report(results, dir.path(), &ReportOptions::default()).unwrap();
+    (dir, files)
+}
+
+#[test]
+fn keep_a_copy_when_asked() {
+    if let Some(keep) = std::env::var_os("LRX_REPORT_OUT") {
+        let files = report::write_report(&common::study(), Path::new(&keep), &ReportOptions::default()).unwrap();
+        assert!(files.markdown.exists());
+    }
+}
+
+/// The Markdown table that follows `## Phase `name``, as rows of cells.
+fn phase_table(md: &str, phase: &str) -> Vec<Vec<String>> {
+    let start = md.find(&format!("## Phase `{phase}`")).unwrap_or_else(|| panic!("no section for {phase}"));
+    let rest = &md[start..];
+    let table_start = rest.find("\n| ").unwrap() + 1;
+    rest[table_start..]
+        .lines()
+        .take_while(|l| l.starts_with('|'))
+        .map(|l| l.trim_matches('|').split(" | ").map(|c| c.trim().trim_matches('*').to_owned()).collect())
+        .collect()
+}
+
+fn svg_texts(doc: &roxmltree::Document<'_>) -> Vec<String> {
+    doc.descendants().filter(|n| n.has_tag_name("text")).filter_map(|n| n.text()).map(|t| t.trim().to_owned()).collect()
+}
+
+fn polyline_colors(doc: &roxmltree::Document<'_>) -> HashSet<String> {
+    doc.descendants().filter(|n| n.has_tag_name("polyline")).filter_map(|n| n.attribute("stroke")).map(str::to_owned).collect()
+}
+
+#[test]
+fn markdown_tables_carry_the_results_numbers() {
+    let results = common::study();
+    let (_dir, files) = write(&results);
+    let md = std::fs::read_to_string(&files.markdown).unwrap();
+    let sweep = &results.phases[0];
+    let rows = phase_table(&md, "lr_sweep");
+    let header = &rows[0];
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap_or_else(|| panic!("no column {name} in {header:?}"));
+    let (variant, objective, acc, ppl, status) = (col("variant"), col("objective (val_loss)"), col("val_accuracy"), col("val_ppl"), col("status"));
+    assert_eq!(rows.len() - 2, sweep.candidates.len(), "one row per candidate");
+    for row in &rows[2..] {
+        let name = row[variant].trim_start_matches('`').split('`').next().unwrap();
+        let c = sweep.candidates.iter().find(|c| c.variant == name).unwrap_or_else(|| panic!("row for unknown {name}"));
+        let close = |cell: &str, want: f64| {
+            let got: f64 = cell.parse().unwrap_or_else(|_| panic!("{cell:?} is not a number"));
+            assert!((got - want).abs() <= want.abs() * 1e-4, "{name}: {got} vs {want}");
+        };
+        match c.objective {
+            Some(o) => close(&row[objective], o),
+            None => assert_eq!(row[objective], "—"),
+        }
+        if let Some(a) = c.metrics.get("val_accuracy") {
+            close(&row[acc], *a);
+        }
+        if let Some(p) = c.metrics.get("val_ppl") {
+            close(&row[ppl], *p);
+        }
+        if c.status == lrx::exec::results::CandidateStatus::Diverged {
+            assert_eq!(row[status], "diverged @ 120");
+        }
+    }
+    // Sorted best first, the winner marked.
+    let w = sweep.winner().unwrap();
+    assert!(rows[2][variant].contains(&w.variant) && rows[2][variant].contains('★'), "{:?}", rows[2]);
+    // Summary: the final run against the root baseline, in absolute terms and percent.
+    let root = sweep.candidates[0].objective.unwrap();
+    let fin = results.final_run.as_ref().unwrap().objective.unwrap();
+    let want = format!("{} (root baseline) → {} (final run)", lrx::report::format::num(root), lrx::report::format::num(fin));
+    assert!(md.contains(&want), "summary lacks `{want}`");
+    assert!(md.contains(&lrx::report::format::percent((fin - root) / root * 100.0)));
+}
+
+#[test]
+fn every_figure_parses_and_draws_each_candidate() {
+    let results = common::study();
+    let (dir, files) = write(&results);
+    assert!(!files.figures.is_empty());
+    for f in &files.figures {
+        let text = std::fs::read_to_string(f).unwrap();
+        roxmltree::Document::parse(&text).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+    }
+    let names: HashSet<String> = files.figures.iter().map(|f| f.file_name().unwrap().to_string_lossy().into_owned()).collect();
+    for expected in [
+        "lr_sweep-loss.svg",
+        "lr_sweep-sweep.svg",
+        "warmup-sweep.svg",
+        "warmup-schedule.svg",
+        "interaction-heatmap.svg",
+        "schedule_shape-schedule.svg",
+        "adam_lrs-sweep.svg",
+        "final-loss.svg",
+    ] {
+        assert!(names.contains(expected), "missing {expected} in {names:?}");
+    }
+    assert!(!names.contains("schedule_shape-sweep.svg"), "a non-numeric sweep has no sweep plot");
+
+    // Loss curves: one colour per candidate, a legend label per candidate.
+    let sweep = &results.phases[0];
+    let text = std::fs::read_to_string(dir.path().join("figures/lr_sweep-loss.svg")).unwrap();
+    let svg = roxmltree::Document::parse(&text).unwrap();
+    let labels = svg_texts(&svg);
+    let colors = lrx::report::figures::palette(sweep.candidates.len(), Some(0));
+    let strokes = polyline_colors(&svg);
+    for (i, c) in sweep.candidates.iter().enumerate() {
+        let short = match c.changes.first() {
+            None => "baseline".to_owned(),
+            Some((k, v)) => format!("{k}={}", lrx::report::format::value(v)),
+        };
+        assert!(labels.iter().any(|l| l.starts_with(&short)), "no legend label for {short}: {labels:?}");
+        assert!(strokes.contains(&lrx::report::figures::hex(colors[i])), "no curve drawn for {short}");
+    }
+    assert!(labels.iter().any(|l| l.contains("diverged @ 120")));
+    assert!(labels.contains(&"step".to_owned()) && labels.contains(&"loss (nats/token)".to_owned()));
+
+    // The sweep plot is on a log axis, with the baseline as a reference line.
+    let text = std::fs::read_to_string(dir.path().join("figures/lr_sweep-sweep.svg")).unwrap();
+    let labels = svg_texts(&roxmltree::Document::parse(&text).unwrap());
+    assert!(labels.iter().any(|l| l == "matrix_lr (log scale)"), "{labels:?}");
+    assert!(labels.iter().any(|l| l.starts_with("baseline (")));
+
+    // Two one-factor sweeps in a phase: one line per key.
+    let text = std::fs::read_to_string(dir.path().join("figures/adam_lrs-sweep.svg")).unwrap();
+    let labels = svg_texts(&roxmltree::Document::parse(&text).unwrap());
+    assert!(labels.iter().any(|l| l.starts_with("embedding_lr")) && labels.iter().any(|l| l.starts_with("unembedding_lr")), "{labels:?}");
+
+    // The heat map: a cell per grid point, the failed one marked.
+    let text = std::fs::read_to_string(dir.path().join("figures/interaction-heatmap.svg")).unwrap();
+    let labels = svg_texts(&roxmltree::Document::parse(&text).unwrap());
+    assert!(labels.iter().any(|l| l == "✕ failed"), "{labels:?}");
+    assert!(labels.iter().any(|l| l == "★ winner"));
+    for v in ["0.03", "0.05", "0.08", "0.1", "0.2", "0.4"] {
+        assert!(labels.iter().any(|l| l == v), "no tick {v}: {labels:?}");
+    }
+
+    // Schedules: one line per candidate, labelled with its schedule.
+    let shapes = &results.phases[3];
+    let text = std::fs::read_to_string(dir.path().join("figures/schedule_shape-schedule.svg")).unwrap();
+    let svg = roxmltree::Document::parse(&text).unwrap();
+    let labels = svg_texts(&svg);
+    assert!(labels.iter().any(|l| l == "LR multiplier"));
+    let strokes = polyline_colors(&svg);
+    for (i, c) in lrx::report::figures::palette(shapes.candidates.len(), Some(0)).iter().enumerate() {
+        assert!(strokes.contains(&lrx::report::figures::hex(*c)), "no schedule line for candidate {i}");
+    }
+    assert!(labels.iter().any(|l| l.starts_with("schedule=cosine(")), "{labels:?}");
+}
+
+#[test]
+fn html_is_self_contained() {
+    let results = common::study();
+    let (_dir, files) = write(&results);
+    let html = std::fs::read_to_string(files.html.as_ref().unwrap()).unwrap();
+    assert!(!html.contains("http"), "the page references the network");
+    assert!(!html.contains(" src="), "the page loads something");
+    assert_eq!(html.matches("<svg").count(), files.figures.len(), "every figure inline");
+    assert!(html.contains("<table class=\"sortable\">") && html.contains("<script>"));
+    assert!(html.contains("class=\"winner\""));
+}
