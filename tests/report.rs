@@ -172,3 +172,43 @@ fn html_is_self_contained() {
     assert!(html.contains("<table class=\"sortable\">") && html.contains("<script>"));
     assert!(html.contains("class=\"winner\""));
 }
+
+#[test]
+fn terminal_tables_mark_the_winner_sort_and_cut() {
+    use lrx::report::{TableOptions, render_tables};
+    let results = common::study();
+    let all = render_tables(&results, &TableOptions::default());
+    if std::env::var_os("LRX_REPORT_OUT").is_some() {
+        println!("{all}");
+    }
+    for p in &results.phases {
+        assert!(all.contains(&format!("phase {}", p.name)), "no table for {}", p.name);
+    }
+    assert!(all.contains("final combined"));
+    assert!(!all.contains('\u{1b}'), "no escape codes without colour");
+    let winner_line = all.lines().find(|l| l.contains("matrix_lr=0.03162277660168379") && l.trim_start().starts_with('*'));
+    assert!(winner_line.is_some(), "winner marked with `*`:\n{all}");
+
+    let opts = TableOptions { phase: Some("lr_sweep".into()), top: Some(3), ..TableOptions::default() };
+    let top = render_tables(&results, &opts);
+    assert!(!top.contains("phase warmup") && !top.contains("final"));
+    let rows: Vec<&str> = top.lines().filter(|l| l.contains("matrix_lr=") || l.contains("baseline ")).collect();
+    assert_eq!(rows.len(), 3 + 1, "three rows and the title line:\n{top}");
+    assert!(top.contains("(best 3 of 7 candidates)"));
+
+    let opts = TableOptions { phase: Some("lr_sweep".into()), sort: Some("matrix_lr".into()), ..TableOptions::default() };
+    let by_lr = render_tables(&results, &opts);
+    let order: Vec<usize> = ["matrix_lr=0.001 ", "matrix_lr=0.0031622776601683794", "baseline", "matrix_lr=0.1 ", "matrix_lr=1 "]
+        .iter()
+        .map(|v| by_lr.find(v).unwrap_or_else(|| panic!("{v} missing:\n{by_lr}")))
+        .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "sorted by matrix_lr:\n{by_lr}");
+
+    let colored = render_tables(&results, &TableOptions { color: true, ..TableOptions::default() });
+    assert!(colored.contains('\u{1b}'), "colour codes with colour on");
+
+    let bad = TableOptions { sort: Some("val_los".into()), ..TableOptions::default() };
+    assert_eq!(bad.check(&results).unwrap_err(), "cannot sort by `val_los`; did you mean `val_loss`?");
+    let bad = TableOptions { phase: Some("warmpu".into()), ..TableOptions::default() };
+    assert_eq!(bad.check(&results).unwrap_err(), "no phase `warmpu` in study `muon_adamw`; did you mean `warmup`?");
+}

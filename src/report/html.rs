@@ -9,7 +9,7 @@ use super::doc::{Block, Doc, Inline, Table, Text};
 const STYLE: &str = r#"
 :root { color-scheme: light; }
 body { font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; color: #1d1d1f;
-       background: #fff; max-width: 1180px; margin: 0 auto; padding: 24px 32px 64px; }
+       background: #fff; max-width: 1320px; margin: 0 auto; padding: 24px 32px 64px; }
 h1 { font-size: 1.9em; margin: 0.2em 0 0.4em; }
 h2 { font-size: 1.45em; margin-top: 2.2em; padding-bottom: 0.2em; border-bottom: 1px solid #e3e3e3; }
 h3 { font-size: 1.15em; margin-top: 1.6em; }
@@ -19,7 +19,8 @@ nav { background: #f8f9fb; border: 1px solid #e6e8ec; border-radius: 6px; paddin
 nav ol { margin: 0.3em 0; padding-left: 1.4em; columns: 2; }
 .table-wrap { overflow-x: auto; margin: 0.8em 0 1.2em; }
 table { border-collapse: collapse; font-size: 13.5px; }
-th, td { padding: 4px 10px; border-bottom: 1px solid #e6e6e6; white-space: nowrap; }
+th, td { padding: 4px 10px; border-bottom: 1px solid #e6e6e6; white-space: nowrap; vertical-align: top; }
+td:not(.num) { white-space: normal; max-width: 34em; }
 th { background: #f3f4f6; text-align: left; cursor: pointer; user-select: none; position: sticky; top: 0; }
 th.num, td.num { text-align: right; font-variant-numeric: tabular-nums; }
 th[aria-sort="ascending"]::after { content: " \25B2"; font-size: 0.75em; }
@@ -85,7 +86,8 @@ fn inline(t: &Text) -> String {
     t.0.iter()
         .map(|i| match i {
             Inline::Plain(s) => escape(s),
-            Inline::Code(s) => format!("<code>{}</code>", escape(s)),
+            // Long variant names may wrap after their commas.
+            Inline::Code(s) => format!("<code>{}</code>", escape(s).replace(',', ",<wbr>")),
             Inline::Strong(s) => format!("<strong>{}</strong>", escape(s)),
             Inline::Em(s) => format!("<em>{}</em>", escape(s)),
         })

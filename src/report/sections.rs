@@ -67,6 +67,8 @@ fn change_text(c: &CandidateResult) -> String {
 /// One row of a candidates table.
 struct RowSpec<'a> {
     rank: Option<usize>,
+    /// Shown instead of the variant name.
+    label: Option<&'a str>,
     c: &'a CandidateResult,
     /// Index into the keys' per-candidate values.
     index: Option<usize>,
@@ -91,7 +93,7 @@ fn candidates_table(rows: &[RowSpec<'_>], keys: &[SweptKey], metric: &str, metri
     for r in rows {
         let c = r.c;
         let mut cells = vec![Cell::num(r.rank.map_or_else(|| "—".into(), |n| n.to_string()), r.rank.map(|n| n as f64))];
-        let mut variant = Text::new().code(&c.variant);
+        let mut variant = Text::new().code(r.label.unwrap_or(&c.variant));
         if r.winner {
             variant = variant.plain(" \u{2605}");
         }
@@ -317,7 +319,7 @@ pub(super) fn phase(doc: &mut Doc, v: &PhaseView<'_>) {
         .map(|(rank, &i)| {
             let c = &p.candidates[i];
             let ranked = c.status == CandidateStatus::Ok && c.objective.is_some_and(f64::is_finite);
-            RowSpec { rank: ranked.then_some(rank + 1), c, index: Some(i), winner: p.winner == Some(i) }
+            RowSpec { rank: ranked.then_some(rank + 1), label: None, c, index: Some(i), winner: p.winner == Some(i) }
         })
         .collect();
     doc.push(Block::Table(candidates_table(&rows, &v.keys, &p.metric, &v.metrics, false)));
@@ -332,9 +334,9 @@ pub(super) fn final_run(doc: &mut Doc, results: &StudyResults, views: &[PhaseVie
     let Some(f) = &results.final_run else { return };
     doc.heading(2, "Final run");
     doc.para(Text::new().plain("Combines the phases' winning changes: ").code(change_text(f)).plain("."));
-    let mut rows = vec![RowSpec { rank: None, c: f, index: None, winner: true }];
+    let mut rows = vec![RowSpec { rank: None, label: None, c: f, index: None, winner: true }];
     if let Some((_, b)) = analysis::root_baseline(views) {
-        rows.push(RowSpec { rank: None, c: b, index: None, winner: false });
+        rows.push(RowSpec { rank: None, label: Some("root baseline"), c: b, index: None, winner: false });
     }
     let mut metrics: Vec<String> = rows.iter().flat_map(|r| r.c.metrics.keys().cloned()).filter(|m| m != "acc_per_min").collect();
     format::metric_order(&mut metrics);

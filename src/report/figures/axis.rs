@@ -10,13 +10,13 @@ use crate::report::format;
 
 /// `lo..hi` (both positive) drawn on a log scale.
 #[derive(Clone, Debug)]
-pub struct LogAxis {
+pub(super) struct LogAxis {
     lo: f64,
     hi: f64,
 }
 
 impl LogAxis {
-    pub fn new(lo: f64, hi: f64) -> LogAxis {
+    pub(super) fn new(lo: f64, hi: f64) -> LogAxis {
         let lo = if lo > 0.0 && lo.is_finite() { lo } else { 1e-3 };
         let hi = if hi > lo && hi.is_finite() { hi } else { lo * 10.0 };
         LogAxis { lo, hi }
