@@ -198,7 +198,7 @@ fn terminal_tables_mark_the_winner_sort_and_cut() {
 
     let opts = TableOptions { phase: Some("lr_sweep".into()), sort: Some("matrix_lr".into()), ..TableOptions::default() };
     let by_lr = render_tables(&results, &opts);
-    let order: Vec<usize> = ["matrix_lr=0.001 ", "matrix_lr=0.0031622776601683794", "baseline", "matrix_lr=0.1 ", "matrix_lr=1 "]
+    let order: Vec<usize> = ["matrix_lr=0.001 ", "matrix_lr=0.0031622776601683794", " baseline ", "matrix_lr=0.1 ", "matrix_lr=1 "]
         .iter()
         .map(|v| by_lr.find(v).unwrap_or_else(|| panic!("{v} missing:\n{by_lr}")))
         .collect();
