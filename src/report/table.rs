@@ -123,14 +123,20 @@ fn sorted(v: &PhaseView<'_>, opts: &TableOptions) -> Vec<usize> {
     rows
 }
 
-fn new_table(header: Vec<String>, numeric: &[bool]) -> Table {
+fn new_table(header: Vec<String>, numeric: &[bool], color: bool) -> Table {
     let mut t = Table::new();
+    if color {
+        // The caller decided (`--color`, `NO_COLOR`, a terminal): style even into a pipe.
+        t.enforce_styling();
+    } else {
+        t.force_no_tty();
+    }
     t.load_preset(presets::UTF8_HORIZONTAL_ONLY).set_content_arrangement(ContentArrangement::Disabled);
     // A rule under the header and around the table; none between rows.
     for c in [TableComponent::HorizontalLines, TableComponent::MiddleIntersections, TableComponent::LeftBorderIntersections, TableComponent::RightBorderIntersections] {
         t.remove_style(c);
     }
-    t.set_header(header.into_iter().map(|h| Cell::new(h).add_attribute(Attribute::Bold)));
+    t.set_header(header.into_iter().map(|h| if color { Cell::new(h).add_attribute(Attribute::Bold) } else { Cell::new(h) }));
     for (i, n) in numeric.iter().enumerate() {
         if let Some(c) = t.column_mut(i) {
             c.set_cell_alignment(if *n { CellAlignment::Right } else { CellAlignment::Left });
@@ -210,7 +216,7 @@ fn phase_table(v: &PhaseView<'_>, opts: &TableOptions) -> String {
     let mut numeric = vec![false, false];
     numeric.extend(v.keys.iter().map(|k| k.numeric));
     numeric.extend(std::iter::once(true).chain(metrics.iter().map(|_| true)).chain([false, false, true, true]));
-    let mut t = new_table(header, &numeric);
+    let mut t = new_table(header, &numeric, opts.color);
     for i in sorted(v, opts) {
         let c = &p.candidates[i];
         let winner = p.winner == Some(i);
@@ -242,7 +248,7 @@ fn final_table(results: &StudyResults, views: &[PhaseView<'_>], opts: &TableOpti
     header.extend(tail_header(&results.metric, &metrics));
     let mut numeric = vec![false, false, false, true];
     numeric.extend(metrics.iter().map(|_| true).chain([false, false, true, true]));
-    let mut t = new_table(header, &numeric);
+    let mut t = new_table(header, &numeric, opts.color);
     for (i, (name, c)) in rows.iter().enumerate() {
         let changes = if c.changes.is_empty() { "—".to_owned() } else { c.changes.iter().map(|(k, v)| format!("{k}={}", format::value(v))).collect::<Vec<_>>().join(", ") };
         let mut cells = vec![if i == 0 { "*".to_owned() } else { String::new() }, (*name).to_owned(), changes];
