@@ -23,7 +23,7 @@ fn keep_a_copy_when_asked() {
     }
 }
 
-/// The Markdown table that follows `## Phase `name``, as rows of cells.
+/// The Markdown table that follows a phase's heading, as rows of cells.
 fn phase_table(md: &str, phase: &str) -> Vec<Vec<String>> {
     let start = md.find(&format!("## Phase `{phase}`")).unwrap_or_else(|| panic!("no section for {phase}"));
     let rest = &md[start..];

@@ -154,7 +154,7 @@ pub fn root_baseline<'a>(views: &[PhaseView<'a>]) -> Option<(&'a str, &'a Candid
     views.iter().filter(|v| v.phase.after.is_empty()).find_map(|v| Some((v.phase.name.as_str(), v.baseline?)))
 }
 
-pub fn analyse<'a>(results: &'a StudyResults) -> Vec<PhaseView<'a>> {
+pub fn analyse(results: &StudyResults) -> Vec<PhaseView<'_>> {
     results.phases.iter().map(|p| analyse_phase(results, p)).collect()
 }
 

@@ -19,18 +19,22 @@ impl Text {
     pub fn new() -> Text {
         Text::default()
     }
+    #[must_use]
     pub fn plain(mut self, s: impl Into<String>) -> Text {
         self.0.push(Inline::Plain(s.into()));
         self
     }
+    #[must_use]
     pub fn code(mut self, s: impl Into<String>) -> Text {
         self.0.push(Inline::Code(s.into()));
         self
     }
+    #[must_use]
     pub fn strong(mut self, s: impl Into<String>) -> Text {
         self.0.push(Inline::Strong(s.into()));
         self
     }
+    #[must_use]
     pub fn em(mut self, s: impl Into<String>) -> Text {
         self.0.push(Inline::Em(s.into()));
         self

@@ -73,7 +73,7 @@ pub fn duration(secs: f64) -> String {
 
 /// A throughput: `59650`.
 pub fn rate(x: f64) -> String {
-    if x.is_finite() { format!("{:.0}", x) } else { "—".to_owned() }
+    if x.is_finite() { format!("{x:.0}") } else { "—".to_owned() }
 }
 
 /// Metric columns in the order a researcher reads them; others follow alphabetically.

@@ -34,7 +34,7 @@ figure svg { max-width: 100%; height: auto; display: block; border: 1px solid #e
 figcaption { color: #555; font-size: 0.92em; margin-top: 0.4em; }
 "#;
 
-const SCRIPT: &str = r#"
+const SCRIPT: &str = r"
 (function () {
   function key(row, col) {
     var cell = row.cells[col];
@@ -66,7 +66,7 @@ const SCRIPT: &str = r#"
     });
   });
 })();
-"#;
+";
 
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());

@@ -25,7 +25,7 @@ fn code(s: &str, in_table: bool) -> String {
     if s.contains('`') { format!("`` {s} ``") } else { format!("`{s}`") }
 }
 
-/// `**text**`, with surrounding whitespace moved outside the markers (CommonMark does not
+/// Bold or italic text with surrounding whitespace moved outside the markers (`CommonMark` does not
 /// close emphasis after a space).
 fn emphasis(s: &str, mark: &str, in_table: bool) -> String {
     let core = s.trim();

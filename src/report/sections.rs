@@ -163,6 +163,7 @@ fn key_description(k: &SweptKey) -> Text {
     t.plain(")")
 }
 
+#[allow(clippy::many_single_char_names)]
 pub(super) fn summary(doc: &mut Doc, results: &StudyResults, views: &[PhaseView<'_>], compute: Compute) {
     doc.heading(2, "Summary");
     let root = analysis::root_baseline(views);
@@ -254,6 +255,7 @@ pub(super) fn summary(doc: &mut Doc, results: &StudyResults, views: &[PhaseView<
 }
 
 /// A phase's section, without its figures (added by the caller).
+#[allow(clippy::many_single_char_names)]
 pub(super) fn phase(doc: &mut Doc, v: &PhaseView<'_>) {
     let p = v.phase;
     doc.heading(2, Text::new().plain("Phase ").code(&p.name));
@@ -287,7 +289,7 @@ pub(super) fn phase(doc: &mut Doc, v: &PhaseView<'_>) {
         if let (Some(wo), Some(bo)) = (w.objective, v.baseline.and_then(|b| b.objective))
             && v.baseline_index != p.winner
         {
-            t = t.plain(format!(": {} than the baseline ({})", gain_text(wo, bo, p.goal).replacen(", ", ", ", 1), num(bo)));
+            t = t.plain(format!(": {} than the baseline ({})", gain_text(wo, bo, p.goal), num(bo)));
         } else if v.baseline_index == p.winner {
             t = t.plain(": the baseline itself; no candidate improved on it");
         }

@@ -27,6 +27,7 @@ pub fn spearman(xs: &[f64], ys: &[f64]) -> Option<f64> {
 }
 
 /// 1-based ranks; tied values share the mean of the ranks they span.
+#[allow(clippy::float_cmp)] // ties are exact equality
 pub fn ranks(xs: &[f64]) -> Vec<f64> {
     let mut idx: Vec<usize> = (0..xs.len()).collect();
     idx.sort_by(|&a, &b| xs[a].total_cmp(&xs[b]));

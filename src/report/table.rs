@@ -76,6 +76,7 @@ pub fn sort_columns(results: &StudyResults) -> Vec<String> {
 }
 
 /// Compares two optional numbers, missing last, `goal` deciding which end is first.
+#[allow(clippy::many_single_char_names)]
 fn by(a: Option<f64>, b: Option<f64>, goal: Goal) -> Ordering {
     match (a.filter(|x| x.is_finite()), b.filter(|x| x.is_finite())) {
         (Some(x), Some(y)) => {
@@ -177,7 +178,7 @@ fn tail_header(metric: &str, metrics: &[&str]) -> Vec<String> {
     h
 }
 
-fn key_metrics<'a>(cands: impl Iterator<Item = &'a CandidateResult> + Clone, metric: &str) -> Vec<&'static str> {
+fn key_metrics<'a>(cands: &(impl Iterator<Item = &'a CandidateResult> + Clone), metric: &str) -> Vec<&'static str> {
     KEY_METRICS.iter().copied().filter(|m| *m != metric && cands.clone().any(|c| c.metrics.contains_key(*m))).collect()
 }
 
@@ -209,7 +210,7 @@ fn phase_table(v: &PhaseView<'_>, opts: &TableOptions) -> String {
         out.push_str("  no candidates\n");
         return out;
     }
-    let metrics = key_metrics(p.candidates.iter(), &p.metric);
+    let metrics = key_metrics(&p.candidates.iter(), &p.metric);
     let mut header: Vec<String> = vec![String::new(), "variant".into()];
     header.extend(v.keys.iter().map(|k| k.name.clone()));
     header.extend(tail_header(&p.metric, &metrics));
@@ -243,7 +244,7 @@ fn final_table(results: &StudyResults, views: &[PhaseView<'_>], opts: &TableOpti
     }
     out.push('\n');
     let rows: Vec<(&str, &CandidateResult)> = std::iter::once(("final", f)).chain(root.map(|b| ("root baseline", b))).collect();
-    let metrics = key_metrics(rows.iter().map(|r| r.1), &results.metric);
+    let metrics = key_metrics(&rows.iter().map(|r| r.1), &results.metric);
     let mut header = vec![String::new(), "run".into(), "changes".into()];
     header.extend(tail_header(&results.metric, &metrics));
     let mut numeric = vec![false, false, false, true];

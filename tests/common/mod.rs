@@ -3,7 +3,7 @@
 //! with two one-factor sweeps, and a final run with repeats. Histories follow a smooth loss
 //! curve whose floor depends on the learning rate, with deterministic noise.
 
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, clippy::float_cmp)]
 
 use std::collections::BTreeMap;
 

@@ -34,6 +34,7 @@ fn dark(c: RGBColor) -> bool {
 }
 
 /// The heat map, or `None` when the phase is not a grid with at least two cells.
+#[allow(clippy::many_single_char_names, clippy::single_match_else)]
 pub fn heatmap(view: &PhaseView<'_>) -> Result<Option<String>, FigureError> {
     let Some((a, b)) = view.grid else { return Ok(None) };
     let phase = view.phase;

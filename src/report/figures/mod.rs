@@ -53,6 +53,7 @@ const CATEGORICAL: [RGBColor; 9] = [
 const VIRIDIS: [(f64, f64, f64); 6] =
     [(68.0, 1.0, 84.0), (65.0, 68.0, 135.0), (42.0, 120.0, 142.0), (34.0, 168.0, 132.0), (122.0, 209.0, 81.0), (190.0, 215.0, 40.0)];
 
+#[allow(clippy::many_single_char_names)]
 fn lerp_anchors(anchors: &[(f64, f64, f64)], t: f64) -> RGBColor {
     let t = if t.is_finite() { t.clamp(0.0, 1.0) } else { 0.0 };
     let pos = t * (anchors.len() - 1) as f64;
@@ -97,6 +98,7 @@ pub fn hex(c: RGBColor) -> String {
 
 /// One line (or set of markers) on a chart.
 #[derive(Clone, Debug)]
+#[allow(clippy::struct_excessive_bools)]
 pub struct Series {
     pub label: String,
     pub color: RGBColor,

@@ -1,6 +1,8 @@
 //! The report's line charts: loss curves per phase, the objective against the swept value,
 //! each candidate's LR schedule, the final run against the root baseline, and `lrx schedule`.
 
+use std::fmt::Write as _;
+
 use plotters::style::RGBColor;
 
 use super::{BASELINE, CATEGORICAL, FigureError, HLine, LineChart, Series, StyleKey, render};
@@ -60,12 +62,11 @@ fn candidate_curves(c: &CandidateResult, label: &str, color: RGBColor, winner: b
             legend = false;
             out.push(s);
         }
-        if let Some(p) = cross {
-            if out.len() > start
-                && let Some(s) = out.last_mut()
-            {
-                s.cross = Some(p);
-            }
+        if let Some(p) = cross
+            && out.len() > start
+            && let Some(s) = out.last_mut()
+        {
+            s.cross = Some(p);
         }
     }
 }
@@ -152,7 +153,7 @@ pub fn sweep(view: &PhaseView<'_>, colors: &[RGBColor]) -> Result<Option<String>
         let color = if n % 4 < 2 { RGBColor(80, 80, 80) } else { RGBColor(160, 160, 160) };
         let mut label = key.name.clone();
         if relative {
-            label.push_str(&format!(" (1\u{00d7} = {})", format::num(scale)));
+            let _ = write!(label, " (1\u{00d7} = {})", format::num(scale));
         } else if key.log {
             label.push_str(" (log-spaced)");
         }
