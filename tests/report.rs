@@ -212,3 +212,31 @@ fn terminal_tables_mark_the_winner_sort_and_cut() {
     let bad = TableOptions { phase: Some("warmpu".into()), ..TableOptions::default() };
     assert_eq!(bad.check(&results).unwrap_err(), "no phase `warmpu` in study `muon_adamw`; did you mean `warmup`?");
 }
+
+/// Seed 000's sweep: 26 log-spaced learning rates, the largest diverging.
+#[test]
+fn a_26_value_sweep_keeps_every_candidate_apart() {
+    use common::{Outcome, candidate, config, phase};
+    let m = "val_loss";
+    let mut c = vec![candidate("baseline", vec![], config(&[]), 1, &Outcome::Ok, true, m)];
+    for i in 0..26 {
+        let lr = 10f64.powf(-3.0 + 3.0 * f64::from(i) / 25.0);
+        let outcome = if lr > 0.5 { Outcome::Diverged(60 + i as u64) } else { Outcome::Ok };
+        c.push(candidate(&format!("matrix_lr={lr}"), vec![("matrix_lr", lrx::spec::Value::Float(lr))], config(&[("matrix_lr", lrx::spec::Value::Float(lr))]), 1, &outcome, true, m));
+    }
+    let mut results = common::study();
+    results.phases = vec![phase("lr_26", &[], &["matrix_lr"], c)];
+    results.final_run = None;
+    let (dir, _files) = write(&results);
+    if let Some(keep) = std::env::var_os("LRX_REPORT_OUT") {
+        report::write_report(&results, &Path::new(&keep).join("sweep26"), &ReportOptions::default()).unwrap();
+    }
+    let text = std::fs::read_to_string(dir.path().join("figures/lr_26-loss.svg")).unwrap();
+    let svg = roxmltree::Document::parse(&text).unwrap();
+    assert_eq!(polyline_colors(&svg).iter().filter(|c| lrx::report::figures::palette(27, Some(0)).iter().any(|p| lrx::report::figures::hex(*p) == **c)).count(), 27);
+    let legend: Vec<String> = svg_texts(&svg).into_iter().filter(|t| t.starts_with("matrix_lr=") || t == "baseline").collect();
+    assert_eq!(legend.len(), 27, "{legend:?}");
+    let root = svg.root_element();
+    let height: f64 = root.attribute("height").unwrap().parse().unwrap();
+    assert!(height >= 27.0 * 18.0, "the figure grows to fit its legend");
+}
