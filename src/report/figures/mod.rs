@@ -242,7 +242,7 @@ fn legend_width(chart: &LineChart) -> u32 {
         .chain(chart.legend_title.iter().map(|t| t.chars().count()))
         .max()
         .unwrap_or(0);
-    (longest as u32 * 7 + 56).clamp(150, 380)
+    (longest as u32 * 7 + 56).clamp(150, 450)
 }
 
 fn legend_rows(chart: &LineChart) -> usize {
@@ -386,7 +386,7 @@ where
         if s.markers && s.line {
             area.draw(&Circle::new((x0 + 14, y), s.width + 1, s.color.filled())).map_err(fig_err)?;
         }
-        text(area, &format::ellipsize(&s.label, 48), x0 + 36, y, font.clone())?;
+        text(area, &format::ellipsize(&s.label, 56), x0 + 36, y, font.clone())?;
         y += LEGEND_ROW;
     }
     for h in &chart.hlines {
