@@ -18,8 +18,11 @@ fn write(results: &lrx::exec::results::StudyResults) -> (tempfile::TempDir, repo
 #[test]
 fn keep_a_copy_when_asked() {
     if let Some(keep) = std::env::var_os("LRX_REPORT_OUT") {
-        let files = report::write_report(&common::study(), Path::new(&keep), &ReportOptions::default()).unwrap();
+        let results = common::study();
+        let files = report::write_report(&results, Path::new(&keep), &ReportOptions::default()).unwrap();
         assert!(files.markdown.exists());
+        // The CSV outputs beside it, as `lrx run` leaves them (for trying the pandas snippet).
+        lrx::exec::outputs::write_all(&results, Path::new(&keep)).unwrap();
     }
 }
 
