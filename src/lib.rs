@@ -6,6 +6,7 @@
 
 pub mod cache;
 pub mod exec;
+pub mod report;
 pub mod spec;
 pub mod cli;
 mod commands;

@@ -1,0 +1,355 @@
+//! Reports a researcher would otherwise make by hand, from a study's results alone (the
+//! report never trains): `report.md` and a self-contained `report.html` with SVG figures, and
+//! the terminal tables of `lrx show`.
+//!
+//! ```text
+//! report.md              summary, one section per phase, final run, correlations, failures
+//! report.html            the same, one file: figures inline, sortable tables, no network
+//! figures/<phase>-loss.svg       train and val loss vs step, every candidate
+//! figures/<phase>-sweep.svg      the objective vs each numeric swept key
+//! figures/<phase>-heatmap.svg    the objective over a grid's two keys
+//! figures/<phase>-schedule.svg   each candidate's LR multiplier, when the phase varies it
+//! figures/final-loss.svg         the final run against the root baseline
+//! ```
+//!
+//! Entry points: [`write_report`] and [`table::render_tables`].
+
+pub mod analysis;
+pub mod doc;
+pub mod figures;
+pub mod format;
+pub mod html;
+pub mod markdown;
+mod sections;
+pub mod stats;
+pub mod table;
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::exec::results::StudyResults;
+
+pub use figures::FigureError;
+pub use table::{TableOptions, render_tables};
+
+use doc::{Block, Doc, Figure, Text};
+
+/// What to write.
+#[derive(Clone, Debug)]
+pub struct ReportOptions {
+    /// Also write `report.html`.
+    pub html: bool,
+    /// Draw figures (`figures/*.svg`).
+    pub figures: bool,
+    /// The report's title; default `Study <name>`.
+    pub title: Option<String>,
+}
+
+impl Default for ReportOptions {
+    fn default() -> ReportOptions {
+        ReportOptions { html: true, figures: true, title: None }
+    }
+}
+
+/// The files a report wrote.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReportFiles {
+    pub markdown: PathBuf,
+    pub html: Option<PathBuf>,
+    pub figures: Vec<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("cannot write `{}`: {source}", path.display())]
+    Write { path: PathBuf, source: io::Error },
+    #[error(transparent)]
+    Figure(#[from] FigureError),
+}
+
+/// A file-name-safe form of a phase name.
+fn slug(name: &str) -> String {
+    let s: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
+    if s.is_empty() { "phase".to_owned() } else { s }
+}
+
+/// Builds the report document (figures included as SVG text) without writing anything.
+pub fn build(results: &StudyResults, opts: &ReportOptions) -> Result<Doc, FigureError> {
+    let views = analysis::analyse(results);
+    let mut doc = Doc { title: opts.title.clone().unwrap_or_else(|| format!("Study {}", results.study)), blocks: Vec::new() };
+    if results.interrupted {
+        doc.push(Block::Note(Text::new().strong("Interrupted:").plain(" ").plain("the study was stopped before it finished; some results are missing.")));
+    }
+    sections::summary(&mut doc, results, &views, analysis::compute(results));
+    let mut used = std::collections::HashSet::new();
+    for v in &views {
+        sections::phase(&mut doc, v);
+        if !opts.figures {
+            continue;
+        }
+        let mut stem = slug(&v.phase.name);
+        while !used.insert(stem.clone()) {
+            stem.push('_');
+        }
+        let colors = figures::palette(v.phase.candidates.len(), v.baseline_index);
+        let mut add = |kind: &str, svg: Option<String>, caption: Text| {
+            if let Some(svg) = svg {
+                doc.push(Block::Figure(Figure { path: format!("figures/{stem}-{kind}.svg"), svg, caption }));
+            }
+        };
+        let name = Text::new().code(&v.phase.name);
+        add(
+            "loss",
+            figures::loss_curves(v, &colors)?,
+            Text::new().plain("Phase ").code(&v.phase.name).plain(": train loss (thin) and val loss (thick, dots at evaluations) against step. The baseline is black, the winner thickest; diverged runs are dashed and cut at the ✕."),
+        );
+        add(
+            "sweep",
+            figures::sweep(v, &colors)?,
+            name.clone().plain(": the objective against the swept value; the dashed line is the baseline, the large dot the winner, ✕ runs without a result; bars are ± one std over repeats."),
+        );
+        add(
+            "heatmap",
+            figures::heatmap(v)?,
+            name.clone().plain(": the objective over the grid, green best; the framed cell is the winner."),
+        );
+        if v.varies_schedule {
+            add("schedule", figures::phase_schedules(v, &colors)?, name.clone().plain(": each candidate's LR multiplier over its run."));
+        }
+    }
+    sections::final_run(&mut doc, results, &views);
+    if opts.figures
+        && let Some(f) = &results.final_run
+        && let Some(svg) = figures::final_curves(analysis::root_baseline(&views).map(|(_, b)| b), f)?
+    {
+        doc.push(Block::Figure(Figure {
+            path: "figures/final-loss.svg".into(),
+            svg,
+            caption: Text::new().plain("The final run (blue) against the root baseline (black): train loss thin, val loss thick."),
+        }));
+    }
+    let corr: Vec<_> = views.iter().flat_map(analysis::correlations).collect();
+    sections::correlations(&mut doc, &corr);
+    sections::failures(&mut doc, &analysis::failures(results));
+    Ok(doc)
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
+    let err = |source| ReportError::Write { path: path.to_owned(), source };
+    // Unique per process and call, so two reports written at once never share a temporary.
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_extension(format!("tmp.{}.{n}", std::process::id()));
+    fs::write(&tmp, bytes).map_err(err)?;
+    fs::rename(&tmp, path).map_err(err)
+}
+
+/// Writes `report.md`, `report.html` and `figures/*.svg` into `out` (created if needed).
+pub fn write_report(results: &StudyResults, out: &Path, opts: &ReportOptions) -> Result<ReportFiles, ReportError> {
+    let doc = build(results, opts)?;
+    fs::create_dir_all(out).map_err(|source| ReportError::Write { path: out.to_owned(), source })?;
+    let mut figures = Vec::new();
+    for f in doc.figures() {
+        let path = out.join(&f.path);
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir).map_err(|source| ReportError::Write { path: dir.to_owned(), source })?;
+        }
+        write(&path, f.svg.as_bytes())?;
+        figures.push(path);
+    }
+    let markdown = out.join("report.md");
+    write(&markdown, markdown::render(&doc).as_bytes())?;
+    let html = if opts.html {
+        let path = out.join("report.html");
+        write(&path, html::render(&doc).as_bytes())?;
+        Some(path)
+    } else {
+        None
+    };
+    Ok(ReportFiles { markdown, html, figures })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::exec::results::{CandidateResult, CandidateStatus, PhaseResult, PhaseStatus, RepeatResult};
+    use crate::exec::select::Goal;
+    use crate::spec::{HistoryRow, RunConfig, Status, Value};
+
+    fn repeat(status: Status, history: Vec<HistoryRow>) -> RepeatResult {
+        RepeatResult {
+            seed: 1,
+            key: None,
+            cached: false,
+            status: Some(status),
+            seconds: 1.0,
+            tokens_per_sec: 10.0,
+            steps: 10,
+            diverged_at: (status == Status::Diverged).then_some(5),
+            error: (status == Status::Failed).then(|| "boom".to_owned()),
+            history,
+        }
+    }
+
+    fn cand(variant: &str, changes: Vec<(&str, Value)>, status: CandidateStatus, objective: Option<f64>, history: Vec<HistoryRow>) -> CandidateResult {
+        let s = match status {
+            CandidateStatus::Diverged => Status::Diverged,
+            CandidateStatus::Failed => Status::Failed,
+            _ => Status::Ok,
+        };
+        let mut metrics = BTreeMap::new();
+        if let Some(o) = objective {
+            metrics.insert("val_loss".to_owned(), o);
+        }
+        CandidateResult {
+            variant: variant.into(),
+            changes: changes.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+            status,
+            objective: objective.filter(|o| o.is_finite()),
+            metrics,
+            metrics_std: BTreeMap::new(),
+            reason: None,
+            repeats: vec![repeat(s, history)],
+            config: Some(RunConfig::defaults()),
+        }
+    }
+
+    fn phase(name: &str, candidates: Vec<CandidateResult>, winner: Option<usize>) -> PhaseResult {
+        PhaseResult {
+            name: name.into(),
+            after: Vec::new(),
+            status: if winner.is_some() { PhaseStatus::Done } else { PhaseStatus::Failed },
+            metric: "val_loss".into(),
+            goal: Goal::Minimize,
+            winner,
+            candidates,
+            swept: Vec::new(),
+            incoming_key: None,
+            message: winner.is_none().then(|| "every candidate failed or diverged".to_owned()),
+            found: None,
+        }
+    }
+
+    fn study(phases: Vec<PhaseResult>, final_run: Option<CandidateResult>) -> StudyResults {
+        StudyResults { study: "odd".into(), metric: "val_loss".into(), goal: Goal::Minimize, phases, final_run, final_status: None, interrupted: false }
+    }
+
+    fn rows(loss: &[f64]) -> Vec<HistoryRow> {
+        loss.iter()
+            .enumerate()
+            .map(|(i, l)| HistoryRow { step: i as u64 * 10, metrics: [("train_loss".to_owned(), *l), ("val_loss".to_owned(), *l)].into() })
+            .collect()
+    }
+
+    fn check(results: &StudyResults) -> (String, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let files = write_report(results, dir.path(), &ReportOptions::default()).unwrap();
+        for f in &files.figures {
+            roxmltree::Document::parse(&fs::read_to_string(f).unwrap()).unwrap();
+        }
+        let md = fs::read_to_string(&files.markdown).unwrap();
+        let html = fs::read_to_string(files.html.unwrap()).unwrap();
+        let _ = table::render_tables(results, &TableOptions::default());
+        (md, html)
+    }
+
+    #[test]
+    fn an_empty_study_still_reports() {
+        let (md, html) = check(&study(Vec::new(), None));
+        assert!(md.contains("## Summary") && md.contains("0 phases"));
+        assert!(html.contains("</html>"));
+        assert_eq!(table::render_tables(&study(Vec::new(), None), &TableOptions::default()), "study odd: no phases\n");
+    }
+
+    #[test]
+    fn a_phase_without_candidates_says_so() {
+        let (md, _) = check(&study(vec![phase("empty", Vec::new(), None)], None));
+        assert!(md.contains("No candidates."));
+    }
+
+    #[test]
+    fn an_all_failed_phase_lists_every_failure() {
+        let c = vec![
+            cand("baseline", vec![], CandidateStatus::Failed, None, Vec::new()),
+            cand("matrix_lr=0.1", vec![("matrix_lr", Value::Float(0.1))], CandidateStatus::Diverged, None, rows(&[5.0, f64::NAN])),
+        ];
+        let (md, _) = check(&study(vec![phase("bad", c, None)], None));
+        assert!(md.contains("**Phase failed:** every candidate failed or diverged"));
+        assert!(md.contains("| `bad` | `baseline` | — | failed | 10 | boom |"), "{md}");
+        assert!(md.contains("| `bad` | `matrix_lr=0.1` | — | diverged | 5 |"), "{md}");
+    }
+
+    #[test]
+    fn nan_metrics_single_candidates_and_missing_history_do_not_panic() {
+        let mut nan = cand("matrix_lr=0.2", vec![("matrix_lr", Value::Float(0.2))], CandidateStatus::Ok, Some(f64::NAN), Vec::new());
+        nan.metrics.insert("val_accuracy".into(), f64::NAN);
+        nan.repeats[0].history = rows(&[f64::NAN, f64::INFINITY]);
+        let single = phase("single", vec![cand("baseline", vec![], CandidateStatus::Ok, Some(2.0), Vec::new())], Some(0));
+        let with_nan = phase(
+            "nan",
+            vec![
+                cand("baseline", vec![], CandidateStatus::Ok, Some(2.0), rows(&[3.0, 2.0])),
+                nan,
+                cand("matrix_lr=0.3", vec![("matrix_lr", Value::Float(0.3))], CandidateStatus::Ok, Some(2.5), rows(&[3.0, 2.5])),
+            ],
+            Some(0),
+        );
+        let (md, _) = check(&study(vec![single, with_nan], None));
+        assert!(md.contains("NaN"), "a NaN metric is shown as such");
+        assert!(md.contains("## Phase `single`"));
+    }
+
+    #[test]
+    fn maximize_ranks_the_highest_first_and_gains_read_as_better() {
+        let mut p = phase(
+            "acc",
+            vec![
+                cand("baseline", vec![], CandidateStatus::Ok, Some(0.30), Vec::new()),
+                cand("matrix_lr=0.05", vec![("matrix_lr", Value::Float(0.05))], CandidateStatus::Ok, Some(0.40), Vec::new()),
+                cand("matrix_lr=0.5", vec![("matrix_lr", Value::Float(0.5))], CandidateStatus::Ok, Some(0.20), Vec::new()),
+            ],
+            Some(1),
+        );
+        p.goal = Goal::Maximize;
+        let results = study(vec![p], None);
+        let v = analysis::analyse(&results).into_iter().next().unwrap();
+        assert_eq!(v.order, vec![1, 0, 2]);
+        let (d, pct, better) = v.gain().unwrap();
+        assert!((d - 0.1).abs() < 1e-12 && (pct - 100.0 / 3.0).abs() < 1e-9 && better);
+        assert!(v.close_call.is_none());
+    }
+
+    #[test]
+    fn a_close_call_is_flagged_within_the_spread_of_repeats() {
+        let mut a = cand("matrix_lr=0.05", vec![("matrix_lr", Value::Float(0.05))], CandidateStatus::Ok, Some(2.00), Vec::new());
+        a.metrics_std.insert("val_loss".into(), 0.05);
+        a.repeats.push(a.repeats[0].clone());
+        let b = cand("matrix_lr=0.06", vec![("matrix_lr", Value::Float(0.06))], CandidateStatus::Ok, Some(2.04), Vec::new());
+        let p = phase("close", vec![cand("baseline", vec![], CandidateStatus::Ok, Some(3.0), Vec::new()), a, b], Some(1));
+        let results = study(vec![p], None);
+        let v = analysis::analyse(&results).into_iter().next().unwrap();
+        let cc = v.close_call.unwrap();
+        assert_eq!(cc.runner_up, 2);
+        assert!(cc.within_spread && !cc.within_one_percent);
+        let (md, _) = check(&results);
+        assert!(md.contains("**Close call:**") && md.contains("within the spread of repeats (std 0.05)"), "{md}");
+    }
+
+    #[test]
+    fn without_a_baseline_candidate_the_incoming_run_is_found_by_key() {
+        let key: crate::cache::RunKey = format!("{:064x}", 7).parse().unwrap();
+        let mut root = cand("baseline", vec![], CandidateStatus::Ok, Some(3.0), Vec::new());
+        root.repeats[0].key = Some(key);
+        let first = phase("first", vec![root], Some(0));
+        let mut second = phase("second", vec![cand("matrix_lr=0.05", vec![("matrix_lr", Value::Float(0.05))], CandidateStatus::Ok, Some(2.7), Vec::new())], Some(0));
+        second.after = vec!["first".into()];
+        second.incoming_key = Some(key);
+        let results = study(vec![first, second], None);
+        let views = analysis::analyse(&results);
+        let (d, _, better) = views[1].gain().unwrap();
+        assert!((d + 0.3).abs() < 1e-12 && better);
+    }
+}
