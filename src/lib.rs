@@ -5,5 +5,7 @@
 //! tables and figures (`report`). See `ARCHITECTURE.md`.
 
 pub mod spec;
+pub mod diag;
+pub mod lang;
 pub mod cli;
 mod commands;
