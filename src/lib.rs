@@ -5,6 +5,7 @@
 //! tables and figures (`report`). See `ARCHITECTURE.md`.
 
 pub mod spec;
+pub mod plan;
 pub mod diag;
 pub mod lang;
 pub mod cli;
