@@ -33,3 +33,13 @@ pub(crate) fn load(path: &Path, g: &GlobalArgs) -> anyhow::Result<Loaded> {
         Err(e @ LoadError::Io { .. }) => Err(e.into()),
     }
 }
+
+/// Writes data to stdout; a closed pipe (`lrx plan x | head`) is not an error.
+pub(crate) fn print_data(text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
+}

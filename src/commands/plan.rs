@@ -6,15 +6,15 @@ use crate::cli::{GlobalArgs, PlanArgs};
 use crate::plan::report;
 
 use super::Exit;
-use super::load::{Loaded, load};
+use super::load::{Loaded, load, print_data};
 
 pub(crate) fn run(args: &PlanArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
     let Loaded::Ok(plan) = load(&args.file, g)? else { return Ok(Exit::Failure) };
     let r = report::build(&plan, &BTreeMap::new());
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&r)?);
+        print_data(&format!("{}\n", serde_json::to_string_pretty(&r)?))?;
     } else {
-        print!("{}", report::text(&plan, &r));
+        print_data(&report::text(&plan, &r))?;
     }
     Ok(Exit::Success)
 }

@@ -8,6 +8,7 @@
 pub mod ast;
 pub mod checker;
 pub mod eval;
+pub mod fmt;
 pub mod parser;
 pub mod phases;
 pub mod study;

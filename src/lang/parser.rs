@@ -76,9 +76,28 @@ pub fn parse_assign(source: &str) -> Result<Assign> {
 
 // ---- building the tree ----------------------------------------------------------------------
 
+/// A pair's span, without the spaces and comment pest may have skipped after its last token.
 fn span(pair: &Pair<'_, Rule>) -> Span {
     let s = pair.as_span();
-    Span::new(s.start(), s.end())
+    let text = pair.as_str();
+    let line_start = text.rfind('\n').map_or(0, |i| i + 1);
+    let mut in_str = false;
+    let mut cut = text.len();
+    let mut escaped = false;
+    for (i, c) in text[line_start..].char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if in_str => escaped = true,
+            '"' => in_str = !in_str,
+            '#' if !in_str => {
+                cut = line_start + i;
+                break;
+            }
+            _ => {}
+        }
+    }
+    let trimmed = text[..cut].trim_end_matches([' ', '\t']);
+    Span::new(s.start(), s.start() + trimmed.len())
 }
 
 fn internal(what: &str) -> Diagnostic {
