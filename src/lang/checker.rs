@@ -330,20 +330,21 @@ impl Checker {
     fn assign(&mut self, a: &Assign, ctx: Ctx, seen: &mut Seen, out: &mut Vec<Binding>, options: &mut Options) {
         let Some(target) = self.target(&a.key, ctx) else { return };
         let path = target.path();
+        let written = a.key.text();
         if let Some(first) = seen.keys.insert(path.clone(), a.key.span) {
-            self.error(Diagnostic::error(format!("`{path}` is set twice in this block")).at(a.key.span, "").also(first, "first set here"));
+            self.error(Diagnostic::error(format!("`{written}` is set twice in this block")).at(a.key.span, "").also(first, "first set here"));
             return;
         }
         if target.key.info().role == Role::Budget && target.arg.is_none() {
             if let Some((other, span)) = &seen.budget {
                 self.error(
-                    Diagnostic::error(format!("`{path}` and `{other}` are both set: a run has one budget"))
+                    Diagnostic::error(format!("`{written}` and `{other}` are both set: a run has one budget"))
                         .at(a.key.span, "")
                         .also(*span, "also set here"),
                 );
                 return;
             }
-            seen.budget = Some((path.clone(), a.key.span));
+            seen.budget = Some((written.clone(), a.key.span));
         }
         if target.key.section() == Section::Options {
             self.option(&target, a, options);

@@ -508,6 +508,10 @@ fn word_before(source: &str, pos: usize) -> Option<&str> {
     (!word.is_empty() && word.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_')).then_some(word)
 }
 
+fn has_closer(expected: &[String]) -> bool {
+    expected.iter().any(|e| e == "`]`" || e == "`)`")
+}
+
 /// A literal token (`` `=` ``) rather than a description (`a value`).
 fn is_token(s: &str) -> bool {
     s.starts_with('`') && s.ends_with('`') && s.matches('`').count() == 2
@@ -586,6 +590,10 @@ fn convert_error(err: &pest::error::Error<Rule>, source: &str) -> Diagnostic {
     expected.retain(|e| {
         !is_token(e) || !(descriptions.iter().any(|d| d.contains(e.as_str())) || value_expected && matches!(e.as_str(), "`(`" | "`[`" | "`true`" | "`false`" | "`-`"))
     });
+    // After a list's or a call's last value, the value itself is not what is missing.
+    if has_closer(&expected) && expected.iter().any(|e| e == "`,`") {
+        expected.retain(|e| e != "a value");
+    }
     expected.sort_by_key(|e| (!is_token(e), e.clone()));
     if expected.is_empty() && newline {
         return Diagnostic::error(format!("expected a line break before {found}"))
@@ -623,17 +631,5 @@ mod tests {
     #[test]
     fn missing_equals_names_the_key() {
         assert_eq!(err("train {\n  steps 100\n}\n"), ("expected `=` after key `steps`".to_owned(), (2, 9)));
-    }
-}
-#[cfg(test)]
-mod scratch {
-    #[test]
-    fn show() {
-        for src in ["train {\n  steps 100\n}\n", "phase a {\n  vary x [1]\n}\n", "train {\n  x = \n}\n", "train {\n  x = [1, 2\n}\n", "train {\n  x = \"abc\n}\n", "bogus {}\n", "train { x = 1 } phase", "phase a after { }", "objective min val_loss\n", "train {\n  x = 1 +\n}\n", "final combine(a b)\n", "train {\n  x = cosine(warmup = )\n}\n", "train {} train {}", "train {\n  x = (1, 2\n}\n", "phase p {\n find lr from 1 2\n}\n"] {
-            match super::parse_file(src) {
-                Ok(_) => println!("OK {src:?}"),
-                Err(d) => println!("{}\n", d.render(src, "t.lrx", false)),
-            }
-        }
     }
 }
