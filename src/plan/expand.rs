@@ -28,6 +28,8 @@ pub(crate) struct Change {
     pub target: Target,
     pub value: Result<Item, Problem>,
     pub span: Span,
+    /// The value as written (`base*0.5`), to name a candidate whose value failed.
+    pub written: String,
 }
 
 pub(crate) type Variant = Vec<Change>;
@@ -43,7 +45,7 @@ pub(crate) fn canonical(target: &Target, v: &Value, span: Span) -> Result<Value,
 
 /// The values of one clause. With `symbolic`, values that depend on the config are not
 /// evaluated (a generated list is still evaluated, against `layers`, to count its values).
-fn clause_values(clause: &SweepClause, layers: &Layers<'_>, symbolic: bool) -> Result<Vec<(Result<Item, Problem>, Span)>, Problem> {
+fn clause_values(clause: &SweepClause, layers: &Layers<'_>, symbolic: bool) -> Result<Vec<(Result<Item, Problem>, Span, String)>, Problem> {
     let t = &clause.target;
     let known = |v: Result<Value, Problem>, span: Span| v.and_then(|v| canonical(t, &v, span)).map(Item::Known);
     if let ExprKind::List(items) = &clause.values.kind {
@@ -51,7 +53,7 @@ fn clause_values(clause: &SweepClause, layers: &Layers<'_>, symbolic: bool) -> R
             .iter()
             .map(|e| {
                 let value = if symbolic && !eval::is_constant(e) { Ok(Item::Symbolic(e.to_string())) } else { known(layers.eval_with_base(e, t), e.span) };
-                (value, e.span)
+                (value, e.span, e.to_string())
             })
             .collect());
     }
@@ -64,9 +66,9 @@ fn clause_values(clause: &SweepClause, layers: &Layers<'_>, symbolic: bool) -> R
         return Err(Problem { message: format!("`{} in {}`: a sweep needs at least one value", t.path(), clause.values), span: Some(span) });
     }
     if symbolic && !eval::is_constant(&clause.values) {
-        return Ok((0..list.len()).map(|i| (Ok(Item::Symbolic(format!("{}[{i}]", clause.values))), span)).collect());
+        return Ok((0..list.len()).map(|i| (Ok(Item::Symbolic(format!("{}[{i}]", clause.values))), span, format!("{}[{i}]", clause.values))).collect());
     }
-    Ok(list.into_iter().map(|v| (known(Ok(v), span), span)).collect())
+    Ok(list.into_iter().enumerate().map(|(i, v)| (known(Ok(v), span), span, format!("{}[{i}]", clause.values))).collect())
 }
 
 /// Every variant of the sweeps, in source order.
@@ -74,10 +76,10 @@ pub(crate) fn variants(sweeps: &[Sweep], layers: &Layers<'_>, symbolic: bool) ->
     let mut out: Vec<Variant> = Vec::new();
     let too_many = |span: Span| Problem { message: format!("this phase has more than {MAX_VARIANTS} variants"), span: Some(span) };
     for sweep in sweeps {
-        let lists: Vec<Vec<(Result<Item, Problem>, Span)>> = sweep.clauses.iter().map(|c| clause_values(c, layers, symbolic)).collect::<Result<_, _>>()?;
+        let lists: Vec<Vec<(Result<Item, Problem>, Span, String)>> = sweep.clauses.iter().map(|c| clause_values(c, layers, symbolic)).collect::<Result<_, _>>()?;
         let change = |ci: usize, vi: usize| {
-            let (value, span) = &lists[ci][vi];
-            Change { target: sweep.clauses[ci].target.clone(), value: value.clone(), span: *span }
+            let (value, span, written) = &lists[ci][vi];
+            Change { target: sweep.clauses[ci].target.clone(), value: value.clone(), span: *span, written: written.clone() }
         };
         match sweep.kind {
             SweepKind::Vary | SweepKind::Grid => {
@@ -127,7 +129,7 @@ pub(crate) fn describe(variant: &Variant) -> (String, Vec<(String, Item)>) {
         .map(|c| {
             let item = match &c.value {
                 Ok(i) => i.clone(),
-                Err(_) => Item::Symbolic("?".into()),
+                Err(_) => Item::Symbolic(c.written.clone()),
             };
             (c.target.path(), item)
         })
@@ -145,10 +147,4 @@ pub(crate) fn describe(variant: &Variant) -> (String, Vec<(String, Item)>) {
             .join(",")
     };
     (name, changes)
-}
-
-/// Whether an expression is a generated list (`log(...)`, `lin(...)`).
-#[allow(dead_code)]
-pub(crate) fn is_generator(e: &Expr) -> bool {
-    matches!(&e.kind, ExprKind::Call { name, .. } if matches!(name.name.as_str(), "log" | "lin"))
 }

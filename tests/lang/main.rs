@@ -2,3 +2,6 @@
 //! diagnostics, golden expansions of the example studies, formatting properties, the docs.
 
 mod errors;
+mod golden;
+mod pipelines;
+mod semantics;
