@@ -19,7 +19,7 @@ pub(crate) fn run(args: &CheckArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
             Ok(Loaded::Invalid) => invalid = true,
             Err(e) if args.files.len() == 1 => return Err(e),
             Err(e) => {
-                eprintln!("error: {e}");
+                eprintln!("error: {e:#}");
                 unreadable.push(path.display().to_string());
             }
         }

@@ -144,7 +144,9 @@ impl Checker {
             if let Some(f) = p.find {
                 def.find = self.find(f);
             }
-            if def.sweeps.is_empty() && def.find.is_none() {
+            let sweeps_written = p.find.is_some()
+                || p.body.is_some_and(|b| b.stmts.iter().any(|s| matches!(s, Stmt::Vary(_) | Stmt::Grid(_) | Stmt::Zip(_) | Stmt::Find(_))));
+            if !sweeps_written {
                 if def.options.baseline.as_ref().is_some_and(|b| !b.value) {
                     self.error(Diagnostic::error(format!("phase `{}` has no candidates", def.name)).at(def.name_span, "").help("add `vary KEY in [...]`, or remove `baseline = false`"));
                 } else {

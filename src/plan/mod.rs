@@ -183,7 +183,7 @@ pub struct Plan {
 /// Why a study could not be loaded: unreadable, or invalid.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    #[error("cannot read `{}`: {source}", path.display())]
+    #[error("cannot read `{}`", path.display())]
     Io { path: PathBuf, source: std::io::Error },
     #[error(transparent)]
     Invalid(#[from] Failure),
