@@ -8,16 +8,16 @@
 use std::collections::HashMap;
 
 use crate::diag::Diagnostic;
-use crate::spec::schema::{self, Lookup, Role, Section, Ty};
+use crate::spec::schema::{self, Lookup, Role, Section};
 use crate::spec::value::Value;
 
 use super::ast::{
-    Assign, Block, BlockKind, Body, Clause, Expr, ExprKind, File, Final, FinalFrom, Find, Goal, Group, Ident, Item, KeyPath, Objective,
+    Assign, Block, BlockKind, Body, Expr, ExprKind, File, Final, Find, Goal, Ident, Item, KeyPath, Objective,
     Span, Stmt,
 };
 use super::eval::{self, NameRef, NoEnv, Target};
 use super::phases;
-use super::study::{Binding, FinalDef, FinalSource, FindDef, ObjectiveDef, Options, Opt, PhaseDef, Prune, Study, Sweep, SweepClause, SweepKind};
+use super::study::{Binding, ObjectiveDef, Options, PhaseDef, Prune, Study, Sweep, SweepKind};
 
 /// Metrics the built-in trainer reports (a command trainer may report others).
 pub const METRICS: &[&str] = &["val_loss", "val_accuracy", "val_ppl", "val_bpb", "train_loss", "aux_loss", "acc_per_min"];
@@ -46,7 +46,7 @@ pub fn check(file: &File) -> Checked {
 
 /// Where a statement is written.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Ctx {
+pub(super) enum Ctx {
     Section(Section),
     Phase,
     Final,
@@ -170,7 +170,7 @@ impl Checker {
     }
 
     /// Links phase names to indices, reporting unknown and repeated ones.
-    fn phase_refs(&mut self, refs: &[Ident], index: &HashMap<String, usize>, names: &[&str], missing: impl Fn(&str) -> String) -> Vec<usize> {
+    pub(super) fn phase_refs(&mut self, refs: &[Ident], index: &HashMap<String, usize>, names: &[&str], missing: impl Fn(&str) -> String) -> Vec<usize> {
         let mut out = Vec::new();
         for r in refs {
             match index.get(&r.name) {
@@ -204,7 +204,7 @@ impl Checker {
         }
     }
 
-    fn misplaced(&mut self, stmt: &Stmt, place: &str) {
+    pub(super) fn misplaced(&mut self, stmt: &Stmt, place: &str) {
         let (what, help) = match stmt {
             Stmt::Vary(_) => ("`vary`", "sweeps belong in a phase: `phase NAME { vary KEY in [...] }`"),
             Stmt::Grid(_) => ("`grid`", "sweeps belong in a phase: `phase NAME { grid { ... } }`"),
@@ -272,7 +272,7 @@ impl Checker {
     }
 
     /// Resolves a statement's key for the block it is in.
-    fn target(&mut self, key: &KeyPath, ctx: Ctx) -> Option<Target> {
+    pub(super) fn target(&mut self, key: &KeyPath, ctx: Ctx) -> Option<Target> {
         let section = match ctx {
             Ctx::Section(s) => Some(s),
             Ctx::Phase | Ctx::Final => None,
@@ -329,7 +329,7 @@ impl Checker {
         }
     }
 
-    fn assign(&mut self, a: &Assign, ctx: Ctx, seen: &mut Seen, out: &mut Vec<Binding>, options: &mut Options) {
+    pub(super) fn assign(&mut self, a: &Assign, ctx: Ctx, seen: &mut Seen, out: &mut Vec<Binding>, options: &mut Options) {
         let Some(target) = self.target(&a.key, ctx) else { return };
         let path = target.path();
         let written = a.key.text();
@@ -392,7 +392,7 @@ impl Checker {
     }
 
     /// Checks the names in an expression; false when one is wrong.
-    fn names(&mut self, expr: &Expr, base_allowed: bool, in_arith: bool) -> bool {
+    pub(super) fn names(&mut self, expr: &Expr, base_allowed: bool, in_arith: bool) -> bool {
         match &expr.kind {
             ExprKind::Name(path) => match eval::resolve_name(path) {
                 NameRef::Base if !base_allowed => {
@@ -436,283 +436,15 @@ impl Checker {
         }
     }
 
-    fn option(&mut self, target: &Target, a: &Assign, options: &mut Options) {
-        let Some(v) = self.constant_option(target, &a.value) else { return };
-        let span = a.span;
-        match target.key.name() {
-            "repeats" => options.repeats = v.as_i64().map(|r| Opt { value: r as u32, span }),
-            "seeds" => {
-                if let Value::List(items) = v {
-                    options.seeds = Some(Opt { value: items.iter().filter_map(Value::as_i64).map(|s| s as u64).collect(), span });
-                }
-            }
-            "baseline" => options.baseline = Some(Opt { value: v == Value::Bool(true), span }),
-            "prune" => {
-                if let Value::Call(c) = v {
-                    let prune = match c.name.as_str() {
-                        "none" => Prune::None,
-                        "halving" => {
-                            let rungs: Vec<u64> = match c.arg("rungs") {
-                                Some(Value::List(r)) => r.iter().filter_map(Value::as_i64).map(|x| x as u64).collect(),
-                                _ => Vec::new(),
-                            };
-                            if rungs.windows(2).any(|w| w[0] >= w[1]) {
-                                self.error(Diagnostic::error("the rungs of `halving` must increase").at(a.value.span, ""));
-                                return;
-                            }
-                            Prune::Halving { rungs, keep: c.arg("keep").and_then(Value::as_f64).unwrap_or(1.0 / 3.0) }
-                        }
-                        _ => Prune::Diverged,
-                    };
-                    options.prune = Some(Opt { value: prune, span });
-                }
-            }
-            _ => {}
-        }
-    }
-
-    fn constant_option(&mut self, target: &Target, expr: &Expr) -> Option<Value> {
-        if !eval::is_constant(expr) {
-            self.error(Diagnostic::error(format!("`{}` must be a constant", target.path())).at(expr.span, "it cannot depend on keys or `base`"));
-            return None;
-        }
-        self.constant(target, expr)
-    }
-
-    fn clause(&mut self, c: &Clause, prefix: &str) -> Option<SweepClause> {
-        let target = self.target(&c.key, Ctx::Phase)?;
-        if target.key.section() == Section::Options {
-            self.error(Diagnostic::error(format!("`{}` is a block option and cannot be varied", c.key.text())).at(c.key.span, "").help(format!("set it instead: `{} = ...`", c.key.text())));
-            return None;
-        }
-        if !self.names(&c.values, true, false) {
-            return None;
-        }
-        let head = format!("`{prefix}{} in {}`", target.path(), c.values);
-        match &c.values.kind {
-            ExprKind::List(items) => {
-                if items.is_empty() {
-                    self.error(Diagnostic::error(format!("{head}: a sweep needs at least one value")).at(c.values.span, ""));
-                    return None;
-                }
-                let mut ok = true;
-                for item in items {
-                    if eval::is_constant(item) && self.constant(&target, item).is_none() {
-                        ok = false;
-                    }
-                }
-                if !ok {
-                    return None;
-                }
-            }
-            ExprKind::Call { name, .. } if matches!(name.name.as_str(), "log" | "lin") => {
-                if eval::is_constant(&c.values) {
-                    match eval::eval(&c.values, &mut NoEnv) {
-                        Ok(Value::List(items)) => {
-                            if let Some((ty, noun)) = target.ty() {
-                                for v in &items {
-                                    if let Err(msg) = ty.check(&noun, v) {
-                                        self.error(Diagnostic::error(format!("`{} = {v}`: {msg}", target.path())).at(c.values.span, format!("generated from this")));
-                                        return None;
-                                    }
-                                }
-                            }
-                        }
-                        Ok(_) => {}
-                        Err(e) => {
-                            self.error(Diagnostic::error(e.message).at(e.span, ""));
-                            return None;
-                        }
-                    }
-                }
-            }
-            _ => {
-                self.error(
-                    Diagnostic::error(format!("{head}: expected a list of values"))
-                        .at(c.values.span, "")
-                        .help("write a list like `[0.01, 0.02]`, or generate one with `log(a, b, n = N)` or `lin(a, b, step = s)`"),
-                );
-                return None;
-            }
-        }
-        Some(SweepClause { target, values: c.values.clone(), span: c.span, key_span: c.key.span })
-    }
-
-    fn group(&mut self, g: &Group, kind: SweepKind) -> Option<Sweep> {
-        let word = if kind == SweepKind::Grid { "grid" } else { "zip" };
-        if g.clauses.is_empty() {
-            self.error(Diagnostic::error(format!("`{word} {{}}` needs at least one `KEY in VALUES`")).at(g.span, ""));
-            return None;
-        }
-        let mut clauses: Vec<SweepClause> = Vec::new();
-        let mut ok = true;
-        for c in &g.clauses {
-            match self.clause(c, "") {
-                Some(sc) => {
-                    if let Some(first) = clauses.iter().find(|o| o.target.overlaps(&sc.target)) {
-                        self.error(Diagnostic::error(format!("`{}` appears twice in this `{word}`", sc.target.path())).at(sc.key_span, "").also(first.key_span, "first here"));
-                        ok = false;
-                    }
-                    clauses.push(sc);
-                }
-                None => ok = false,
-            }
-        }
-        if !ok {
-            return None;
-        }
-        if kind == SweepKind::Zip {
-            let lens: Vec<(String, usize)> =
-                clauses.iter().filter_map(|c| literal_len(&c.values).map(|n| (c.target.path(), n))).collect();
-            if let Some((first, n)) = lens.first()
-                && let Some((other, m)) = lens.iter().find(|(_, m)| m != n)
-            {
-                self.error(
-                    Diagnostic::error(format!("`zip` needs lists of equal length: `{first}` has {n} values, `{other}` has {m}"))
-                        .at(g.span, "")
-                        .help("`zip` pairs values in order; use `grid` for every combination"),
-                );
-                return None;
-            }
-        }
-        Some(Sweep { kind, clauses, span: g.span })
-    }
-
-    fn find(&mut self, f: &Find) -> Option<FindDef> {
-        let target = self.target(&f.key, Ctx::Phase)?;
-        let lr_like = target.arg.is_none() && matches!(target.key.info().ty, Ty::Float(b) if b.lo == 0.0 && b.lo_open && b.hi.is_infinite());
-        if !lr_like {
-            self.error(
-                Diagnostic::error(format!("`find` searches a learning rate, and `{}` is not one", f.key.text()))
-                    .at(f.key.span, "")
-                    .help("find `lr` (with derived keys), `matrix_lr`, `embedding_lr`, ..."),
-            );
-            return None;
-        }
-        let number = |c: &mut Checker, e: &Expr, what: &str| -> Option<f64> {
-            let v = eval::is_constant(e).then(|| eval::eval(e, &mut NoEnv).ok()).flatten().and_then(|v| v.as_f64());
-            match v {
-                Some(x) if x > 0.0 && x.is_finite() => Some(x),
-                _ => {
-                    c.error(Diagnostic::error(format!("`{what}` of `find` must be a positive number")).at(e.span, ""));
-                    None
-                }
-            }
-        };
-        let from = number(self, &f.from, "from");
-        let to = number(self, &f.to, "to");
-        let (from, to) = (from?, to?);
-        if to <= from {
-            self.error(Diagnostic::error("`find` must go from a lower to a higher value").at(f.to.span, format!("{to} is not above {from}")));
-            return None;
-        }
-        let mut steps = 100u64;
-        let mut divisor = 10.0;
-        for opt in &f.options {
-            match opt.name.name.as_str() {
-                "steps" => match eval::is_constant(&opt.value).then(|| eval::eval(&opt.value, &mut NoEnv).ok()).flatten() {
-                    Some(Value::Int(n)) if n >= 2 => steps = n as u64,
-                    _ => {
-                        self.error(Diagnostic::error("`steps` of `find` must be a whole number of at least 2").at(opt.value.span, ""));
-                        return None;
-                    }
-                },
-                "pick" => divisor = self.pick(&opt.value)?,
-                other => {
-                    let d = Diagnostic::error(format!("`find` has no option `{other}`"));
-                    self.error(match schema::suggest(other, ["steps", "pick"]) {
-                        Some(s) => d.at(opt.name.span, format!("did you mean `{s}`?")),
-                        None => d.at(opt.name.span, "it takes `steps` and `pick`"),
-                    });
-                    return None;
-                }
-            }
-        }
-        Some(FindDef { target, from, to, steps, divisor, span: f.span })
-    }
-
-    /// `pick = min` or `pick = min / N`: the divisor.
-    fn pick(&mut self, e: &Expr) -> Option<f64> {
-        let is_min = |e: &Expr| matches!(&e.kind, ExprKind::Name(p) if p.is("min"));
-        let inner = match &e.kind {
-            ExprKind::Group(g) => g,
-            _ => e,
-        };
-        let divisor = match &inner.kind {
-            _ if is_min(inner) => Some(1.0),
-            ExprKind::Binary { op: super::ast::BinOp::Div, lhs, rhs } if is_min(lhs) => {
-                eval::is_constant(rhs).then(|| eval::eval(rhs, &mut NoEnv).ok()).flatten().and_then(|v| v.as_f64()).filter(|d| *d > 0.0 && d.is_finite())
-            }
-            _ => None,
-        };
-        if divisor.is_none() {
-            self.error(Diagnostic::error("`pick` must be `min` or `min / N`").at(e.span, "").help("`pick = min / 10` takes a tenth of the LR where the smoothed loss is lowest"));
-        }
-        divisor
-    }
-
-    fn final_run(&mut self, finals: &[&Final], index: &HashMap<String, usize>, names: &[&str]) -> Option<FinalDef> {
-        let f = finals.first()?;
-        for extra in &finals[1..] {
-            self.error(Diagnostic::error("the study has two final runs").at(extra.span, "").also(f.span, "first here"));
-        }
-        let source = match &f.from {
-            FinalFrom::Combine(list) => {
-                FinalSource::Combine(self.phase_refs(list, index, names, |m| format!("the final run combines `{m}`, which is not defined")))
-            }
-            FinalFrom::After(list) => {
-                if list.len() != 1 {
-                    let at = list.get(1).map_or(f.span, |i| i.span);
-                    self.error(Diagnostic::error("`final after` takes one phase").at(at, "").help("to merge several winners, write `final combine(a, b)`"));
-                }
-                let refs = self.phase_refs(&list[..list.len().min(1)], index, names, |m| format!("the final run comes after `{m}`, which is not defined"));
-                FinalSource::After(*refs.first()?)
-            }
-        };
-        let mut def = FinalDef { source, overrides: Vec::new(), options: Options::default(), objective: None, span: f.span };
-        let mut seen = Seen::default();
-        for stmt in f.body.iter().flat_map(|b| &b.stmts) {
-            match stmt {
-                Stmt::Assign(a) => self.assign(a, Ctx::Final, &mut seen, &mut def.overrides, &mut def.options),
-                Stmt::Objective(o) => def.objective = Some(objective_def(o)),
-                other => self.misplaced(other, "a final block"),
-            }
-        }
-        if let Some(b) = &def.options.baseline {
-            self.error(Diagnostic::error("a final run has no baseline to turn off").at(b.span, ""));
-        }
-        Some(def)
-    }
-
-    fn check_objectives(&mut self, study: &mut Study) {
-        let custom_trainer = study.root.iter().any(|b| b.target.key.name() == "trainer" && !matches!(&b.value.kind, ExprKind::Name(p) if p.is("builtin")));
-        if custom_trainer {
-            return;
-        }
-        let mut all: Vec<ObjectiveDef> = vec![study.objective.clone()];
-        all.extend(study.phases.iter().filter_map(|p| p.objective.clone()));
-        all.extend(study.final_run.iter().filter_map(|f| f.objective.clone()));
-        for o in all {
-            if !METRICS.contains(&o.metric.as_str()) {
-                let mut d = Diagnostic::error(format!("unknown metric `{}`", o.metric));
-                let span = o.span.unwrap_or_default();
-                d = match schema::suggest(&o.metric, METRICS.iter().copied()) {
-                    Some(s) => d.at(span, format!("did you mean `{s}`?")),
-                    None => d.at(span, "").help(format!("the built-in trainer reports {}", METRICS.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", "))),
-                };
-                self.error(d);
-            }
-        }
-    }
 }
 
 #[derive(Default)]
-struct Seen {
+pub(super) struct Seen {
     keys: HashMap<String, Span>,
     budget: Option<(String, Span)>,
 }
 
-fn objective_def(o: &Objective) -> ObjectiveDef {
+pub(super) fn objective_def(o: &Objective) -> ObjectiveDef {
     ObjectiveDef { goal: o.goal, metric: o.metric.name.clone(), span: Some(o.metric.span) }
 }
 
@@ -727,16 +459,4 @@ fn stmt_head(stmt: &Stmt) -> Span {
         Stmt::Assign(a) => a.key.span.end - a.key.span.start,
     };
     Span::new(s.start, s.start + len)
-}
-
-/// The number of values of a list literal or a constant generated list.
-fn literal_len(e: &Expr) -> Option<usize> {
-    match &e.kind {
-        ExprKind::List(items) => Some(items.len()),
-        _ if eval::is_constant(e) => match eval::eval(e, &mut NoEnv) {
-            Ok(Value::List(items)) => Some(items.len()),
-            _ => None,
-        },
-        _ => None,
-    }
 }

@@ -12,6 +12,8 @@ pub mod fmt;
 pub mod parser;
 pub mod phases;
 pub mod study;
+mod syntax_error;
+mod sweeps;
 
 use crate::diag::Diagnostic;
 use crate::spec::value::Value;

@@ -2,15 +2,15 @@
 //! conflicting merges of winners, and cycles among derived keys.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 
 use crate::diag::Diagnostic;
-use crate::spec::schema::Key;
+use crate::spec::schema::{self, Key};
 
-use super::ast::Span;
-use super::checker::Checker;
+use super::ast::{ExprKind, Final, FinalFrom, Span, Stmt};
+use super::checker::{Checker, Ctx, METRICS, Seen, objective_def};
 use super::eval;
-use super::study::{Binding, FinalSource, PhaseDef, Study};
+use super::study::{Binding, FinalDef, FinalSource, ObjectiveDef, Options, PhaseDef, Study};
 
 /// Reports cycles among phases and returns a topological order (ties in source order).
 /// Phases caught in a cycle come last, in source order.
@@ -223,6 +223,62 @@ fn cycles(c: &mut Checker, deps: &Deps, reported: &mut BTreeSet<Vec<Key>>, in_bl
             } else {
                 path.pop();
                 iters.pop();
+            }
+        }
+    }
+}
+
+impl Checker {
+    pub(super) fn final_run(&mut self, finals: &[&Final], index: &HashMap<String, usize>, names: &[&str]) -> Option<FinalDef> {
+        let f = finals.first()?;
+        for extra in &finals[1..] {
+            self.error(Diagnostic::error("the study has two final runs").at(extra.span, "").also(f.span, "first here"));
+        }
+        let source = match &f.from {
+            FinalFrom::Combine(list) => {
+                FinalSource::Combine(self.phase_refs(list, index, names, |m| format!("the final run combines `{m}`, which is not defined")))
+            }
+            FinalFrom::After(list) => {
+                if list.len() != 1 {
+                    let at = list.get(1).map_or(f.span, |i| i.span);
+                    self.error(Diagnostic::error("`final after` takes one phase").at(at, "").help("to merge several winners, write `final combine(a, b)`"));
+                }
+                let refs = self.phase_refs(&list[..list.len().min(1)], index, names, |m| format!("the final run comes after `{m}`, which is not defined"));
+                FinalSource::After(*refs.first()?)
+            }
+        };
+        let mut def = FinalDef { source, overrides: Vec::new(), options: Options::default(), objective: None, span: f.span };
+        let mut seen = Seen::default();
+        for stmt in f.body.iter().flat_map(|b| &b.stmts) {
+            match stmt {
+                Stmt::Assign(a) => self.assign(a, Ctx::Final, &mut seen, &mut def.overrides, &mut def.options),
+                Stmt::Objective(o) => def.objective = Some(objective_def(o)),
+                other => self.misplaced(other, "a final block"),
+            }
+        }
+        if let Some(b) = &def.options.baseline {
+            self.error(Diagnostic::error("a final run has no baseline to turn off").at(b.span, ""));
+        }
+        Some(def)
+    }
+
+    pub(super) fn check_objectives(&mut self, study: &mut Study) {
+        let custom_trainer = study.root.iter().any(|b| b.target.key.name() == "trainer" && !matches!(&b.value.kind, ExprKind::Name(p) if p.is("builtin")));
+        if custom_trainer {
+            return;
+        }
+        let mut all: Vec<ObjectiveDef> = vec![study.objective.clone()];
+        all.extend(study.phases.iter().filter_map(|p| p.objective.clone()));
+        all.extend(study.final_run.iter().filter_map(|f| f.objective.clone()));
+        for o in all {
+            if !METRICS.contains(&o.metric.as_str()) {
+                let mut d = Diagnostic::error(format!("unknown metric `{}`", o.metric));
+                let span = o.span.unwrap_or_default();
+                d = match schema::suggest(&o.metric, METRICS.iter().copied()) {
+                    Some(s) => d.at(span, format!("did you mean `{s}`?")),
+                    None => d.at(span, "").help(format!("the built-in trainer reports {}", METRICS.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", "))),
+                };
+                self.error(d);
             }
         }
     }

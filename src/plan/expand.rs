@@ -5,7 +5,7 @@
 //! there), or, for a preview of a phase still waiting on a winner, left symbolic where they
 //! depend on it.
 
-use crate::lang::ast::{Expr, ExprKind, Span};
+use crate::lang::ast::{ExprKind, Span};
 use crate::lang::eval::{self, Target, MAX_GENERATED};
 use crate::lang::study::{Sweep, SweepClause, SweepKind};
 use crate::spec::value::Value;

@@ -4,27 +4,27 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 /// A command to run in a fresh temporary folder holding some files.
-pub struct Test {
+pub(crate) struct Test {
     dir: tempfile::TempDir,
     args: Vec<String>,
     env: Vec<(String, String)>,
 }
 
 /// What a run produced, with the temporary folder's path replaced by `[TMP]`.
-pub struct Outcome {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
-    pub dir: PathBuf,
+pub(crate) struct Outcome {
+    pub(crate) code: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
+    pub(crate) dir: PathBuf,
 }
 
 impl Test {
-    pub fn new() -> Test {
+    pub(crate) fn new() -> Test {
         Test { dir: tempfile::tempdir().expect("a temporary folder"), args: Vec::new(), env: Vec::new() }
     }
 
     /// Writes a file (relative to the folder), creating parent folders.
-    pub fn file(self, name: &str, contents: &str) -> Test {
+    pub(crate) fn file(self, name: &str, contents: &str) -> Test {
         let path = self.dir.path().join(name);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).expect("a folder");
@@ -34,24 +34,24 @@ impl Test {
     }
 
     /// Copies one of the repository's example studies in, under the same name.
-    pub fn pipeline(self, name: &str) -> Test {
+    pub(crate) fn pipeline(self, name: &str) -> Test {
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines").join(name);
         let text = std::fs::read_to_string(src).expect("an example study");
         self.file(&format!("pipelines/{name}"), &text)
     }
 
-    pub fn args(mut self, args: &[&str]) -> Test {
+    pub(crate) fn args(mut self, args: &[&str]) -> Test {
         self.args.extend(args.iter().map(|a| (*a).to_owned()));
         self
     }
 
     #[allow(dead_code)]
-    pub fn env(mut self, key: &str, value: &str) -> Test {
+    pub(crate) fn env(mut self, key: &str, value: &str) -> Test {
         self.env.push((key.to_owned(), value.to_owned()));
         self
     }
 
-    pub fn run(self) -> Outcome {
+    pub(crate) fn run(self) -> Outcome {
         let mut cmd = assert_cmd::Command::cargo_bin("lrx").expect("the lrx binary");
         cmd.current_dir(self.dir.path()).args(&self.args).env_remove("LRX_CACHE").env("NO_COLOR", "1");
         for (k, v) in &self.env {
@@ -67,7 +67,7 @@ impl Test {
 
 impl Outcome {
     /// A file's contents after the run.
-    pub fn read(&self, name: &str) -> String {
+    pub(crate) fn read(&self, name: &str) -> String {
         std::fs::read_to_string(self.dir.join(name)).expect("a file")
     }
 }
