@@ -170,7 +170,7 @@ impl Printer<'_> {
     fn block(&mut self, head: &str, span: Span, stmts: &[(Span, Option<&Clause>, &Stmt)], indent: usize, clauses: bool) {
         let pad = "  ".repeat(indent);
         let open = span.start + 1;
-        let head_comment = self.trailing(open);
+        let head_comment = if self.comments.get(self.next).is_some_and(|c| c.span.start < span.end) { self.trailing(open) } else { None };
         let inner_has_comments = self.comments.get(self.next).is_some_and(|c| c.span.start < span.end);
         if stmts.is_empty() && head_comment.is_none() && !inner_has_comments {
             self.out.push_str(&format!("{pad}{head} {{}}\n"));

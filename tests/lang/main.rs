@@ -4,4 +4,5 @@
 mod errors;
 mod golden;
 mod pipelines;
+mod props;
 mod semantics;
