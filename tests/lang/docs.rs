@@ -38,7 +38,9 @@ fn every_example_in_the_docs_parses_and_the_first_checks_clean() {
     }
     assert!(blocks.len() > 10, "{}", blocks.len());
     for b in blocks.iter().filter(|b| !b.starts_with("error:")) {
-        if let Err(d) = lrx::lang::parse(b) {
+        // A whole file, or statements of a phase.
+        let in_phase = format!("phase p {{\n{b}}}\n");
+        if let (Err(d), Err(_)) = (lrx::lang::parse(b), lrx::lang::parse(&in_phase)) {
             panic!("a docs example does not parse: {}\n{b}", d.render(b, "docs", false));
         }
     }
