@@ -23,15 +23,17 @@ fn every_key_is_documented_with_its_default() {
 fn every_example_in_the_docs_parses_and_the_first_checks_clean() {
     let docs = docs();
     let mut blocks = Vec::new();
-    let mut current: Option<String> = None;
+    // (whether the block is tagged, like ```text, and so not `.lrx`; its text)
+    let mut current: Option<(bool, String)> = None;
     for line in docs.lines() {
         let trimmed = line.trim_start();
         if trimmed.starts_with("```") {
             match current.take() {
-                Some(b) => blocks.push(b),
-                None => current = Some(String::new()),
+                Some((false, b)) => blocks.push(b),
+                Some((true, _)) => {}
+                None => current = Some((trimmed != "```", String::new())),
             }
-        } else if let Some(b) = &mut current {
+        } else if let Some((_, b)) = &mut current {
             b.push_str(trimmed);
             b.push('\n');
         }
