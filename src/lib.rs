@@ -8,5 +8,8 @@ pub mod cache;
 pub mod exec;
 pub mod report;
 pub mod spec;
+pub mod plan;
+pub mod diag;
+pub mod lang;
 pub mod cli;
 mod commands;

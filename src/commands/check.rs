@@ -1,9 +1,31 @@
-//! `lrx check`.
+//! `lrx check FILE...`: validate studies; all diagnostics on stderr.
 
 use crate::cli::{CheckArgs, GlobalArgs};
 
 use super::Exit;
+use super::load::{Loaded, load};
 
-pub(crate) fn run(_args: &CheckArgs, _g: &GlobalArgs) -> anyhow::Result<Exit> {
-    anyhow::bail!("`lrx check` is not available in this build yet")
+pub(crate) fn run(args: &CheckArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
+    let mut invalid = false;
+    let mut unreadable = Vec::new();
+    for path in &args.files {
+        match load(path, g) {
+            Ok(Loaded::Ok(plan)) => {
+                if !g.quiet {
+                    let candidates: usize = plan.phases.iter().map(|p| p.candidate_count).sum();
+                    eprintln!("ok: `{}` ({} phases, {candidates} candidates)", path.display(), plan.phases.len());
+                }
+            }
+            Ok(Loaded::Invalid) => invalid = true,
+            Err(e) if args.files.len() == 1 => return Err(e),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                unreadable.push(path.display().to_string());
+            }
+        }
+    }
+    if !unreadable.is_empty() {
+        anyhow::bail!("{} of {} files could not be read", unreadable.len(), args.files.len());
+    }
+    Ok(if invalid { Exit::Failure } else { Exit::Success })
 }

@@ -1,9 +1,39 @@
-//! `lrx fmt`.
+//! `lrx fmt FILE... [--check]`: rewrite studies in canonical form, or only name the files
+//! that are not (exit 1).
 
 use crate::cli::{FmtArgs, GlobalArgs};
+use crate::lang::fmt;
 
 use super::Exit;
 
-pub(crate) fn run(_args: &FmtArgs, _g: &GlobalArgs) -> anyhow::Result<Exit> {
-    anyhow::bail!("`lrx fmt` is not available in this build yet")
+pub(crate) fn run(args: &FmtArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
+    let color = super::use_color(g);
+    let mut failed = false;
+    let mut unformatted = Vec::new();
+    for path in &args.files {
+        let source = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read `{}`: {e}", path.display()))?;
+        let formatted = match fmt::format(&source) {
+            Ok(f) => f,
+            Err(d) => {
+                eprint!("{}", crate::diag::render_all(&[d], &source, &path.display().to_string(), color));
+                failed = true;
+                continue;
+            }
+        };
+        if formatted == source {
+            continue;
+        }
+        if args.check {
+            unformatted.push(path.display().to_string());
+        } else {
+            std::fs::write(path, &formatted).map_err(|e| anyhow::anyhow!("cannot write `{}`: {e}", path.display()))?;
+            if !g.quiet {
+                eprintln!("formatted `{}`", path.display());
+            }
+        }
+    }
+    for p in &unformatted {
+        eprintln!("not formatted: `{p}`");
+    }
+    Ok(if failed || !unformatted.is_empty() { Exit::Failure } else { Exit::Success })
 }

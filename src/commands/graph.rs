@@ -1,9 +1,18 @@
-//! `lrx graph`.
+//! `lrx graph FILE --format text|dot|mermaid`: draw a study's DAG to stdout.
 
-use crate::cli::{GraphArgs, GlobalArgs};
+use crate::cli::{GlobalArgs, GraphArgs, GraphFormat};
+use crate::plan::graph;
 
 use super::Exit;
+use super::load::{Loaded, load, print_data};
 
-pub(crate) fn run(_args: &GraphArgs, _g: &GlobalArgs) -> anyhow::Result<Exit> {
-    anyhow::bail!("`lrx graph` is not available in this build yet")
+pub(crate) fn run(args: &GraphArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
+    let Loaded::Ok(plan) = load(&args.file, g)? else { return Ok(Exit::Failure) };
+    let out = match args.format {
+        GraphFormat::Text => graph::text(&plan),
+        GraphFormat::Dot => graph::dot(&plan),
+        GraphFormat::Mermaid => graph::mermaid(&plan),
+    };
+    print_data(&out)?;
+    Ok(Exit::Success)
 }

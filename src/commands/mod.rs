@@ -9,6 +9,7 @@ mod cache;
 mod check;
 mod fmt;
 mod graph;
+mod load;
 mod plan;
 mod report;
 mod run;

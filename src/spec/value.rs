@@ -139,8 +139,13 @@ impl fmt::Display for Value {
 }
 
 impl fmt::Display for Call {
+    /// `cosine(warmup=0.1,min_lr=0.05,cycles=1)`; a call without arguments is its bare name
+    /// (`constant`), as it is written.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.name)?;
+        if self.args.is_empty() {
+            return Ok(());
+        }
         f.write_str("(")?;
         for (i, (name, value)) in self.args.iter().enumerate() {
             if i > 0 {

@@ -1,0 +1,45 @@
+//! Loading a study for a command: read, check and compile it, printing diagnostics (and
+//! warnings) to stderr the way every command does.
+
+use std::path::Path;
+
+use crate::cli::GlobalArgs;
+use crate::plan::{LoadError, Plan};
+
+/// How loading went, for the command to map to an exit code.
+pub(crate) enum Loaded {
+    Ok(Plan),
+    /// Invalid: the diagnostics were printed.
+    Invalid,
+}
+
+/// Loads a study; diagnostics and warnings go to stderr. An unreadable file is an `Err`
+/// (exit 2).
+pub(crate) fn load(path: &Path, g: &GlobalArgs) -> anyhow::Result<Loaded> {
+    let color = super::use_color(g);
+    match Plan::load(path) {
+        Ok(plan) => {
+            if !g.quiet && !plan.warnings.is_empty() {
+                eprint!("{}", crate::diag::render_all(&plan.warnings, &plan.source, &path.display().to_string(), color));
+            }
+            Ok(Loaded::Ok(plan))
+        }
+        Err(LoadError::Invalid(failure)) => {
+            eprint!("{}", failure.render(color));
+            let n = failure.errors();
+            eprintln!("error: could not check `{}` due to {n} error{}", path.display(), if n == 1 { "" } else { "s" });
+            Ok(Loaded::Invalid)
+        }
+        Err(e @ LoadError::Io { .. }) => Err(e.into()),
+    }
+}
+
+/// Writes data to stdout; a closed pipe (`lrx plan x | head`) is not an error.
+pub(crate) fn print_data(text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
+}

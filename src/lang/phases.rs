@@ -1,0 +1,285 @@
+//! Checks that span phases and keys: the order of phases (cycles, topological order),
+//! conflicting merges of winners, and cycles among derived keys.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
+
+use crate::diag::Diagnostic;
+use crate::spec::schema::{self, Key};
+
+use super::ast::{ExprKind, Final, FinalFrom, Span, Stmt};
+use super::checker::{Checker, Ctx, METRICS, Seen, objective_def};
+use super::eval;
+use super::study::{Binding, FinalDef, FinalSource, ObjectiveDef, Options, PhaseDef, Study};
+
+/// Reports cycles among phases and returns a topological order (ties in source order).
+/// Phases caught in a cycle come last, in source order.
+pub(super) fn order(c: &mut Checker, phases: &[PhaseDef]) -> Vec<usize> {
+    let n = phases.len();
+    // Cycles, by depth-first search along `after` edges.
+    let mut state = vec![0u8; n]; // 0 new, 1 on the stack, 2 done
+    let mut reported: BTreeSet<Vec<usize>> = BTreeSet::new();
+    for start in 0..n {
+        if state[start] != 0 {
+            continue;
+        }
+        let mut stack: Vec<(usize, usize)> = vec![(start, 0)];
+        state[start] = 1;
+        while let Some(&mut (node, ref mut next)) = stack.last_mut() {
+            if let Some(&dep) = phases[node].after.get(*next) {
+                *next += 1;
+                match state[dep] {
+                    0 => {
+                        state[dep] = 1;
+                        stack.push((dep, 0));
+                    }
+                    1 => {
+                        let from = stack.iter().position(|(p, _)| *p == dep).unwrap_or(0);
+                        let cycle: Vec<usize> = stack[from..].iter().map(|(p, _)| *p).collect();
+                        let mut key = cycle.clone();
+                        key.sort_unstable();
+                        if reported.insert(key) {
+                            let mut names: Vec<&str> = cycle.iter().map(|&p| phases[p].name.as_str()).collect();
+                            names.push(&phases[dep].name);
+                            let first = cycle.iter().copied().min().unwrap_or(dep);
+                            c.error(Diagnostic::error(format!("phases form a cycle: {}", names.join(" -> "))).at(phases[first].name_span, ""));
+                        }
+                    }
+                    _ => {}
+                }
+            } else {
+                state[node] = 2;
+                stack.pop();
+            }
+        }
+    }
+    // Kahn's algorithm, always taking the earliest-written ready phase.
+    let mut indegree: Vec<usize> = phases.iter().map(|p| p.after.len()).collect();
+    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (i, p) in phases.iter().enumerate() {
+        for &a in &p.after {
+            dependents[a].push(i);
+        }
+    }
+    let mut ready: BinaryHeap<Reverse<usize>> = (0..n).filter(|&i| indegree[i] == 0).map(Reverse).collect();
+    let mut out = Vec::with_capacity(n);
+    while let Some(Reverse(i)) = ready.pop() {
+        out.push(i);
+        for &d in &dependents[i] {
+            indegree[d] -= 1;
+            if indegree[d] == 0 {
+                ready.push(Reverse(d));
+            }
+        }
+    }
+    for i in 0..n {
+        if !out.contains(&i) {
+            out.push(i);
+        }
+    }
+    out
+}
+
+/// Every phase `p` comes after, directly or not.
+pub fn ancestors(phases: &[PhaseDef], p: usize) -> BTreeSet<usize> {
+    let mut seen = BTreeSet::new();
+    let mut todo: Vec<usize> = phases[p].after.clone();
+    while let Some(a) = todo.pop() {
+        if a != p && seen.insert(a) {
+            todo.extend(phases[a].after.iter().copied());
+        }
+    }
+    seen
+}
+
+/// Two phases whose winners are merged, that are not ordered relative to each other and both
+/// vary the same key, conflict.
+pub(super) fn check_conflicts(c: &mut Checker, study: &Study) {
+    let phases = &study.phases;
+    let anc: Vec<BTreeSet<usize>> = (0..phases.len()).map(|p| ancestors(phases, p)).collect();
+    let conflict = |x: usize, y: usize| -> Option<String> {
+        if anc[x].contains(&y) || anc[y].contains(&x) {
+            return None;
+        }
+        let sx = phases[x].swept();
+        phases[y].swept().into_iter().find(|t| sx.iter().any(|s| s.overlaps(t))).map(eval::Target::path)
+    };
+    for (p, phase) in phases.iter().enumerate() {
+        let merged: Vec<usize> = anc[p].iter().copied().collect();
+        for (i, &x) in merged.iter().enumerate() {
+            for &y in &merged[i + 1..] {
+                if let Some(key) = conflict(x, y) {
+                    let (a, b) = (&phases[x].name, &phases[y].name);
+                    c.error(
+                        Diagnostic::error(format!("phase `{}` comes after `{a}` and `{b}`, which both vary `{key}`", phase.name))
+                            .at(phase.name_span, "")
+                            .note("their winners would both set it, and neither comes after the other")
+                            .help(format!("order them (`phase {b} after {a}`) or vary `{key}` in one of them only")),
+                    );
+                }
+            }
+        }
+    }
+    if let Some(f) = &study.final_run
+        && let FinalSource::Combine(list) = &f.source
+    {
+        for (i, &x) in list.iter().enumerate() {
+            for &y in &list[i + 1..] {
+                if let Some(key) = conflict(x, y) {
+                    let (a, b) = (&phases[x].name, &phases[y].name);
+                    c.error(
+                        Diagnostic::error(format!("the final run combines `{a}` and `{b}`, which both vary `{key}`"))
+                            .at(f.span, "")
+                            .note("their winners would both set it, and neither comes after the other")
+                            .help(format!("order them (`phase {b} after {a}`) or combine only one of them")),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Dependencies among derived keys of one config: key → (keys it reads, where it is set).
+type Deps = BTreeMap<Key, (Vec<Key>, Span)>;
+
+fn add(deps: &mut Deps, b: &Binding) {
+    let refs: Vec<Key> = eval::references(&b.value).into_iter().map(|(t, _)| t.key).collect();
+    if b.target.arg.is_none() || !deps.contains_key(&b.target.key) {
+        deps.insert(b.target.key, (refs, b.span));
+    } else if let Some(entry) = deps.get_mut(&b.target.key) {
+        entry.0.extend(refs);
+    }
+}
+
+/// Reports cycles among derived keys (of the root config, and of each phase's and the final
+/// run's config with their overrides), and sweeps over `lr` that nothing reads.
+pub(super) fn check_derived(c: &mut Checker, study: &Study) {
+    let mut root = Deps::new();
+    for b in &study.root {
+        add(&mut root, b);
+    }
+    let mut reported = BTreeSet::new();
+    cycles(c, &root, &mut reported, false);
+    let override_sets = study.phases.iter().map(|p| &p.overrides).chain(study.final_run.iter().map(|f| &f.overrides));
+    for overrides in override_sets {
+        if overrides.is_empty() {
+            continue;
+        }
+        let mut deps = root.clone();
+        for b in overrides {
+            add(&mut deps, b);
+        }
+        cycles(c, &deps, &mut reported, true);
+    }
+
+    let reads_lr = study
+        .root
+        .iter()
+        .chain(study.phases.iter().flat_map(|p| &p.overrides))
+        .chain(study.final_run.iter().flat_map(|f| &f.overrides))
+        .any(|b| eval::references(&b.value).iter().any(|(t, _)| t.key.name() == "lr"));
+    if !reads_lr {
+        let swept = study.phases.iter().flat_map(|p| p.sweeps.iter().flat_map(|s| &s.clauses).map(|c| (c.target.key, c.key_span)));
+        let found = study.phases.iter().filter_map(|p| p.find.as_ref().map(|f| (f.target.key, f.span)));
+        for (key, span) in swept.chain(found) {
+            if key.name() == "lr" {
+                c.error(
+                    Diagnostic::warning("no key is derived from `lr`, so varying it changes nothing")
+                        .at(span, "")
+                        .help("derive the learning rates from it: `train { matrix_lr = lr   embedding_lr = lr * 0.1 }`"),
+                );
+            }
+        }
+    }
+}
+
+fn cycles(c: &mut Checker, deps: &Deps, reported: &mut BTreeSet<Vec<Key>>, in_block: bool) {
+    for &start in deps.keys() {
+        // Depth-first from `start`, looking for a way back to it.
+        let mut path = vec![start];
+        let mut iters: Vec<usize> = vec![0];
+        let mut visited = BTreeSet::new();
+        while let (Some(&node), Some(next)) = (path.last(), iters.last_mut()) {
+            let reads = deps.get(&node).map_or(&[][..], |(r, _)| r.as_slice());
+            if let Some(&dep) = reads.get(*next) {
+                *next += 1;
+                if dep == start {
+                    let mut key = path.clone();
+                    key.sort();
+                    if reported.insert(key) {
+                        let mut names: Vec<String> = path.iter().map(|k| format!("`{}`", k.qualified())).collect();
+                        names.push(format!("`{}`", start.qualified()));
+                        let span = deps.get(&start).map(|(_, s)| *s).unwrap_or_default();
+                        let mut d = Diagnostic::error(format!("derived keys form a cycle: {}", names.join(" -> "))).at(span, "");
+                        if in_block && path.len() == 1 {
+                            d = d.help(format!("to start from the incoming value, write `{} = base ...`", start.qualified()));
+                        }
+                        c.error(d);
+                    }
+                } else if deps.contains_key(&dep) && visited.insert(dep) {
+                    path.push(dep);
+                    iters.push(0);
+                }
+            } else {
+                path.pop();
+                iters.pop();
+            }
+        }
+    }
+}
+
+impl Checker {
+    pub(super) fn final_run(&mut self, finals: &[&Final], index: &HashMap<String, usize>, names: &[&str]) -> Option<FinalDef> {
+        let f = finals.first()?;
+        for extra in &finals[1..] {
+            self.error(Diagnostic::error("the study has two final runs").at(extra.span, "").also(f.span, "first here"));
+        }
+        let source = match &f.from {
+            FinalFrom::Combine(list) => {
+                FinalSource::Combine(self.phase_refs(list, index, names, |m| format!("the final run combines `{m}`, which is not defined")))
+            }
+            FinalFrom::After(list) => {
+                if list.len() != 1 {
+                    let at = list.get(1).map_or(f.span, |i| i.span);
+                    self.error(Diagnostic::error("`final after` takes one phase").at(at, "").help("to merge several winners, write `final combine(a, b)`"));
+                }
+                let refs = self.phase_refs(&list[..list.len().min(1)], index, names, |m| format!("the final run comes after `{m}`, which is not defined"));
+                FinalSource::After(*refs.first()?)
+            }
+        };
+        let mut def = FinalDef { source, overrides: Vec::new(), options: Options::default(), objective: None, span: f.span };
+        let mut seen = Seen::default();
+        for stmt in f.body.iter().flat_map(|b| &b.stmts) {
+            match stmt {
+                Stmt::Assign(a) => self.assign(a, Ctx::Final, &mut seen, &mut def.overrides, &mut def.options),
+                Stmt::Objective(o) => def.objective = Some(objective_def(o)),
+                other => self.misplaced(other, "a final block"),
+            }
+        }
+        if let Some(b) = &def.options.baseline {
+            self.error(Diagnostic::error("a final run has no baseline to turn off").at(b.span, ""));
+        }
+        Some(def)
+    }
+
+    pub(super) fn check_objectives(&mut self, study: &mut Study) {
+        let custom_trainer = study.root.iter().any(|b| b.target.key.name() == "trainer" && !matches!(&b.value.kind, ExprKind::Name(p) if p.is("builtin")));
+        if custom_trainer {
+            return;
+        }
+        let mut all: Vec<ObjectiveDef> = vec![study.objective.clone()];
+        all.extend(study.phases.iter().filter_map(|p| p.objective.clone()));
+        all.extend(study.final_run.iter().filter_map(|f| f.objective.clone()));
+        for o in all {
+            if !METRICS.contains(&o.metric.as_str()) {
+                let mut d = Diagnostic::error(format!("unknown metric `{}`", o.metric));
+                let span = o.span.unwrap_or_default();
+                d = match schema::suggest(&o.metric, METRICS.iter().copied()) {
+                    Some(s) => d.at(span, format!("did you mean `{s}`?")),
+                    None => d.at(span, "").help(format!("the built-in trainer reports {}", METRICS.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", "))),
+                };
+                self.error(d);
+            }
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! The checked form of a study: every key resolved against the schema, phases linked by index
+//! and ordered, options typed. The planner compiles this; it never sees unchecked text.
+
+use super::ast::{Expr, Goal, Span};
+use super::eval::Target;
+
+/// A checked study.
+#[derive(Clone, Debug)]
+pub struct Study {
+    /// `model {}`, `data {}` and `train {}` assignments, in source order.
+    pub root: Vec<Binding>,
+    /// Block options set in `train {}`: defaults for every phase and the final run.
+    pub options: Options,
+    /// The top-level objective (`minimize val_loss` when not written).
+    pub objective: ObjectiveDef,
+    /// Phases in source order.
+    pub phases: Vec<PhaseDef>,
+    /// Indices into `phases`, topologically sorted, ties in source order.
+    pub order: Vec<usize>,
+    pub final_run: Option<FinalDef>,
+}
+
+/// `key = value`, checked.
+#[derive(Clone, Debug)]
+pub struct Binding {
+    pub target: Target,
+    pub value: Expr,
+    /// The whole statement.
+    pub span: Span,
+    pub key_span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ObjectiveDef {
+    pub goal: Goal,
+    pub metric: String,
+    pub span: Option<Span>,
+}
+
+/// How a phase's runs may be stopped early.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Prune {
+    /// Stop a run at a non-finite loss or one far above its start (the default).
+    Diverged,
+    /// Never stop a run early: divergence is recorded but training goes on.
+    None,
+    /// Successive halving: all candidates train to `rungs[0]` steps, the best `keep` go on.
+    Halving { rungs: Vec<u64>, keep: f64 },
+}
+
+/// A block option with where it was set.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Opt<T> {
+    pub value: T,
+    pub span: Span,
+}
+
+/// Options of a block; `None` where the block does not set them.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Options {
+    pub repeats: Option<Opt<u32>>,
+    pub seeds: Option<Opt<Vec<u64>>>,
+    pub baseline: Option<Opt<bool>>,
+    pub prune: Option<Opt<Prune>>,
+}
+
+impl Options {
+    /// These options, with `fallback`'s where these are unset.
+    #[must_use]
+    pub fn or(&self, fallback: &Options) -> Options {
+        Options {
+            repeats: self.repeats.clone().or_else(|| fallback.repeats.clone()),
+            seeds: self.seeds.clone().or_else(|| fallback.seeds.clone()),
+            baseline: self.baseline.clone().or_else(|| fallback.baseline.clone()),
+            prune: self.prune.clone().or_else(|| fallback.prune.clone()),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SweepKind {
+    /// One variant per value, every other key at the incoming config.
+    Vary,
+    /// The Cartesian product of the clauses.
+    Grid,
+    /// The clauses' lists paired up.
+    Zip,
+}
+
+/// `KEY in VALUES`.
+#[derive(Clone, Debug)]
+pub struct SweepClause {
+    pub target: Target,
+    pub values: Expr,
+    pub span: Span,
+    pub key_span: Span,
+}
+
+#[derive(Clone, Debug)]
+pub struct Sweep {
+    pub kind: SweepKind,
+    pub clauses: Vec<SweepClause>,
+    pub span: Span,
+}
+
+/// `find KEY from A to B (steps = N, pick = min / D)`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FindDef {
+    pub target: Target,
+    pub from: f64,
+    pub to: f64,
+    pub steps: u64,
+    pub divisor: f64,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug)]
+pub struct PhaseDef {
+    pub name: String,
+    pub name_span: Span,
+    /// Indices of the phases this one comes after, as written.
+    pub after: Vec<usize>,
+    pub overrides: Vec<Binding>,
+    /// The phase's own options (not yet merged with the study's).
+    pub options: Options,
+    pub objective: Option<ObjectiveDef>,
+    pub sweeps: Vec<Sweep>,
+    pub find: Option<FindDef>,
+    pub span: Span,
+}
+
+impl PhaseDef {
+    /// Every key the phase varies (or finds), in source order.
+    pub fn swept(&self) -> Vec<&Target> {
+        let mut out: Vec<&Target> = Vec::new();
+        for c in self.sweeps.iter().flat_map(|s| &s.clauses) {
+            if !out.contains(&&c.target) {
+                out.push(&c.target);
+            }
+        }
+        if let Some(f) = &self.find {
+            out.push(&f.target);
+        }
+        out
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FinalSource {
+    /// Indices of the phases whose winners are combined, as written.
+    Combine(Vec<usize>),
+    After(usize),
+}
+
+#[derive(Clone, Debug)]
+pub struct FinalDef {
+    pub source: FinalSource,
+    pub overrides: Vec<Binding>,
+    pub options: Options,
+    pub objective: Option<ObjectiveDef>,
+    pub span: Span,
+}

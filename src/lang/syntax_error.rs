@@ -1,0 +1,175 @@
+//! Pest's parse errors, turned into a [`Diagnostic`] a person can read: what was expected
+//! ("`=` after key `steps`", "a value"), what was found, and never a grammar rule's name.
+
+use super::ast::Span;
+use super::parser::Rule;
+use crate::diag::Diagnostic;
+
+/// What a rule stands for in "expected ..." messages; `None` for rules not worth naming.
+fn describe(rule: Rule) -> Option<&'static str> {
+    Some(match rule {
+        Rule::expr
+        | Rule::number
+        | Rule::duration
+        | Rule::string
+        | Rule::boolean
+        | Rule::name
+        | Rule::list
+        | Rule::tuple
+        | Rule::group
+        | Rule::call
+        | Rule::callee => "a value",
+        Rule::key | Rule::assign | Rule::clause => "a key",
+        Rule::ident => "a name",
+        Rule::objective | Rule::vary | Rule::grid | Rule::zip | Rule::find => "a statement",
+        Rule::block | Rule::block_kind | Rule::phase | Rule::final_run => "`model`, `data`, `train`, `objective`, `phase`, `final` or `find`",
+        Rule::goal => "`minimize` or `maximize`",
+        Rule::body => "`{`",
+        Rule::after => "`after`",
+        Rule::find_opts => "`(`",
+        Rule::named_arg => "`name = value`",
+        Rule::EOI => "end of file",
+        Rule::kw_phase => "`phase`",
+        Rule::kw_after => "`after`",
+        Rule::kw_final => "`final`",
+        Rule::kw_combine => "`combine`",
+        Rule::kw_objective => "`objective`",
+        Rule::kw_vary => "`vary`",
+        Rule::kw_grid => "`grid`",
+        Rule::kw_zip => "`zip`",
+        Rule::kw_find => "`find`",
+        Rule::kw_in => "`in`",
+        Rule::kw_from => "`from`",
+        Rule::kw_to => "`to`",
+        _ => return None,
+    })
+}
+
+/// The token at `pos` for "found ..." (`` `100` ``, `end of line`), and its span.
+pub(super) fn found_token(source: &str, pos: usize) -> (String, Span) {
+    let rest = &source[pos.min(source.len())..];
+    let Some(c) = rest.chars().next() else {
+        return ("end of file".to_owned(), Span::new(source.len(), source.len()));
+    };
+    if c == '\n' || c == '\r' {
+        return ("end of line".to_owned(), Span::new(pos, pos));
+    }
+    let len = if c.is_alphanumeric() || c == '_' || c == '.' {
+        rest.find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '.')).unwrap_or(rest.len())
+    } else {
+        c.len_utf8()
+    };
+    (format!("`{}`", &rest[..len]), Span::new(pos, pos + len))
+}
+
+/// The identifier just before `pos` (skipping spaces), if any.
+fn word_before(source: &str, pos: usize) -> Option<&str> {
+    let before = source[..pos.min(source.len())].trim_end_matches([' ', '\t']);
+    let start = before.rfind(|c: char| !(c.is_alphanumeric() || c == '_' || c == '.')).map_or(0, |i| i + 1);
+    let word = &before[start..];
+    (!word.is_empty() && word.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_')).then_some(word)
+}
+
+fn has_closer(expected: &[String]) -> bool {
+    expected.iter().any(|e| e == "`]`" || e == "`)`")
+}
+
+/// A literal token (`` `=` ``) rather than a description (`a value`).
+fn is_token(s: &str) -> bool {
+    s.starts_with('`') && s.ends_with('`') && s.matches('`').count() == 2
+}
+
+fn join_alternatives(items: &[String]) -> String {
+    match items {
+        [] => "something else".to_owned(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} or {last}", init.join(", ")),
+    }
+}
+
+pub(super) fn convert_error(err: &pest::error::Error<Rule>, source: &str) -> Diagnostic {
+    use pest::error::{ErrorVariant, InputLocation};
+    let mut pos = match err.location {
+        InputLocation::Pos(p) | InputLocation::Span((p, _)) => p.min(source.len()),
+    };
+    if let ErrorVariant::CustomError { message } = &err.variant {
+        return Diagnostic::error(message.to_lowercase()).at(found_token(source, pos).1, "");
+    }
+    let mut expected: Vec<String> = Vec::new();
+    let mut newline = false;
+    let mut push = |s: String| {
+        if !expected.contains(&s) {
+            expected.push(s);
+        }
+    };
+    // Literal tokens (`=`, `}`) are tracked only by the detailed attempts, which may reach
+    // further than the rules pest reports by default.
+    let attempts = err.parse_attempts().filter(|a| a.max_position >= pos && a.max_position <= source.len());
+    if let Some(attempts) = &attempts {
+        pos = attempts.max_position;
+        for token in attempts.expected_tokens() {
+            let text = token.to_string();
+            // Character ranges (`a..z`) and built-in rules say nothing to a person.
+            if text == "BUILTIN_RULE" || text.chars().count() == 4 && text.contains("..") {
+                continue;
+            }
+            if matches!(text.as_str(), "\n" | "\r\n" | "\r") {
+                newline = true;
+            }
+            if text.trim().is_empty() || matches!(text.as_str(), "#" | "\u{feff}" | "_" | "." | "\\" | "\"") {
+                continue;
+            }
+            push(format!("`{text}`"));
+        }
+        for stack in attempts.call_stacks() {
+            let rule = stack.deepest.get_rule().copied().or(stack.parent);
+            if let Some(d) = rule.and_then(describe) {
+                push(d.to_owned());
+            }
+        }
+    } else if let ErrorVariant::ParsingError { positives, .. } = &err.variant {
+        for r in positives {
+            if let Some(d) = describe(*r) {
+                push(d.to_owned());
+            }
+        }
+    }
+    let (found, found_span) = found_token(source, pos);
+    // An unterminated string: an odd number of quotes on the line before the error.
+    let line_start = source[..pos].rfind('\n').map_or(0, |i| i + 1);
+    let line = &source[line_start..pos];
+    let quotes: Vec<usize> = line.match_indices('"').map(|(i, _)| i).filter(|&i| i == 0 || !line[..i].ends_with('\\')).collect();
+    if quotes.len() % 2 == 1 && (found == "end of line" || found == "end of file") {
+        let start = line_start + quotes.last().copied().unwrap_or(0);
+        return Diagnostic::error("unterminated string").at(Span::new(start, start + 1), "this string is never closed");
+    }
+    // Operators may always follow a value; naming them is noise.
+    expected.retain(|e| !matches!(e.as_str(), "`+`" | "`-`" | "`*`" | "`/`"));
+    // A token already named by a description (`minimize` in "`minimize` or `maximize`"), or
+    // one that merely starts a value, says nothing more.
+    let descriptions: Vec<String> = expected.iter().filter(|e| !is_token(e)).cloned().collect();
+    let value_expected = descriptions.iter().any(|d| d == "a value");
+    expected.retain(|e| {
+        !is_token(e) || !(descriptions.iter().any(|d| d.contains(e.as_str())) || value_expected && matches!(e.as_str(), "`(`" | "`[`" | "`true`" | "`false`" | "`-`"))
+    });
+    // After a list's or a call's last value, the value itself is not what is missing.
+    if has_closer(&expected) && expected.iter().any(|e| e == "`,`") {
+        expected.retain(|e| e != "a value");
+    }
+    expected.sort_by_key(|e| (!is_token(e), e.clone()));
+    if expected.is_empty() && newline {
+        return Diagnostic::error(format!("expected a line break before {found}"))
+            .at(found_span, "")
+            .help("statements and blocks are separated by line breaks");
+    }
+    let has = |t: &str| expected.iter().any(|e| e == t);
+
+    let message = match word_before(source, pos) {
+        Some(w) if has("`=`") && !has("`in`") => format!("expected `=` after key `{w}`"),
+        Some(w) if has("`in`") && !has("`=`") => format!("expected `in` after `{w}`"),
+        _ => format!("expected {}, found {found}", join_alternatives(&expected)),
+    };
+    let label = if message.contains(", found ") { String::new() } else { format!("found {found}") };
+    Diagnostic::error(message).at(found_span, label)
+}
+

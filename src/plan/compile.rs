@@ -1,0 +1,376 @@
+//! From a checked study to a [`Plan`]: phases in topological order with their options, a dry
+//! run of every phase (assuming each phase it needs keeps its first candidate) that reports
+//! configs the text makes invalid, and the resolution of candidates once winners are known.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use crate::diag::{Diagnostic, Failure};
+use crate::lang::ast::Span;
+use crate::lang::eval::Target;
+use crate::lang::phases::ancestors;
+use crate::lang::study::{Binding, FinalSource as DefSource, ObjectiveDef, Options, PhaseDef, Prune, Study};
+use crate::spec::config::{key, RunConfig};
+use crate::spec::value::{Call, Value};
+
+use super::expand::{self, Item, Variant};
+use super::resolve::{Layers, Problem};
+use super::{Candidate, Changes, FinalRun, FinalSource, InvalidCandidate, Objective, Phase, PhaseKind, Plan, ResolveError};
+
+pub(super) fn compile(source: &str, path: &Path) -> Result<Plan, Failure> {
+    let checked = crate::lang::check(source).map_err(|d| Failure::new(path, source, vec![d]))?;
+    let mut diags = checked.diagnostics;
+    if diags.iter().any(Diagnostic::is_error) {
+        return Err(Failure::new(path, source, diags));
+    }
+    let study = checked.study;
+    let root = match root_layers(&study).and_then(|l| l.config()) {
+        Ok(c) => c,
+        Err(problems) => {
+            diags.extend(problems.into_iter().map(|p| to_diag(p, None, None)));
+            return Err(Failure::new(path, source, dedupe(diags)));
+        }
+    };
+
+    // Dry runs, in topological order: each phase's assumed winner is its first candidate.
+    let mut assumed: BTreeMap<String, Changes> = BTreeMap::new();
+    let mut counts: BTreeMap<usize, usize> = BTreeMap::new();
+    for &p in &study.order {
+        let def = &study.phases[p];
+        let ctx = |p: Problem| to_diag(p, Some(def.name_span), Some(&def.name));
+        match dry_phase(&study, p, &assumed) {
+            Ok(cands) => {
+                counts.insert(p, cands.len());
+                let mut first = None;
+                for c in cands {
+                    match c {
+                        Ok((changes, config)) => {
+                            first.get_or_insert(changes);
+                            if let Some(d) = check_halving(def, &study.options, &config) {
+                                diags.push(d);
+                            }
+                        }
+                        Err(problems) => diags.extend(problems.into_iter().map(ctx)),
+                    }
+                }
+                if def.find.is_some() {
+                    first = Some(Vec::new());
+                }
+                assumed.insert(def.name.clone(), first.unwrap_or_default());
+            }
+            Err(problems) => diags.extend(problems.into_iter().map(ctx)),
+        }
+    }
+    if let Some(f) = &study.final_run
+        && let Err(problems) = final_layers(&study, &assumed).and_then(|(l, _)| l.config())
+    {
+        diags.extend(problems.into_iter().map(|p| to_diag(p, Some(f.span), None)));
+    }
+    let diags = dedupe(diags);
+    if diags.iter().any(Diagnostic::is_error) {
+        return Err(Failure::new(path, source, diags));
+    }
+
+    let phases: Vec<Phase> = study.order.iter().map(|&p| phase(&study, p, counts.get(&p).copied().unwrap_or(0))).collect();
+    let final_run = study.final_run.as_ref().map(|f| {
+        let opts = f.options.or(&study.options);
+        let (repeats, seeds, prune) = run_options(&opts);
+        let (source, needs) = match &f.source {
+            DefSource::Combine(list) => {
+                let names: Vec<String> = list.iter().map(|&i| study.phases[i].name.clone()).collect();
+                (FinalSource::Combine(names), topo_names(&study, list.iter().copied().collect()))
+            }
+            DefSource::After(p) => {
+                let mut set = ancestors(&study.phases, *p);
+                set.insert(*p);
+                (FinalSource::After(study.phases[*p].name.clone()), topo_names(&study, set))
+            }
+        };
+        FinalRun { source, needs, objective: objective(f.objective.as_ref().unwrap_or(&study.objective)), repeats, seeds, prune }
+    });
+    let name = path.file_stem().map_or_else(|| "study".to_owned(), |s| s.to_string_lossy().into_owned());
+    let (graph, winner_nodes) = super::graph::build(&phases, final_run.as_ref());
+    Ok(Plan {
+        name,
+        path: path.to_owned(),
+        objective: objective(&study.objective),
+        phases,
+        final_run,
+        graph,
+        warnings: diags,
+        source: source.to_owned(),
+        study,
+        root,
+        winner_nodes,
+    })
+}
+
+fn to_diag(p: Problem, fallback: Option<Span>, phase: Option<&str>) -> Diagnostic {
+    let mut d = Diagnostic::error(p.message);
+    match (p.span, fallback) {
+        (Some(s), _) => d = d.at(s, ""),
+        (None, Some(s)) => d = d.at(s, phase.map(|n| format!("in phase `{n}`")).unwrap_or_default()),
+        (None, None) => {}
+    }
+    d
+}
+
+/// Drops repeated diagnostics (a root problem seen again by every phase), keeping order.
+fn dedupe(diags: Vec<Diagnostic>) -> Vec<Diagnostic> {
+    let mut seen = BTreeSet::new();
+    let mut out: Vec<Diagnostic> = diags.into_iter().filter(|d| seen.insert((d.message.clone(), d.primary_span().map(|s| s.start)))).collect();
+    out.sort_by_key(|d| d.primary_span().map_or(usize::MAX, |s| s.start));
+    out
+}
+
+fn check_halving(def: &PhaseDef, study_opts: &Options, config: &RunConfig) -> Option<Diagnostic> {
+    let opts = def.options.or(study_opts);
+    let prune = opts.prune?;
+    let Prune::Halving { rungs, .. } = &prune.value else { return None };
+    let last = *rungs.last()?;
+    let total = config.total_steps()?;
+    (last > total).then(|| Diagnostic::error(format!("the last rung of `halving` ({last}) is past the budget of {total} steps")).at(prune.span, ""))
+}
+
+fn objective(o: &ObjectiveDef) -> Objective {
+    Objective { metric: o.metric.clone(), goal: o.goal }
+}
+
+fn run_options(opts: &Options) -> (u32, Option<Vec<u64>>, Prune) {
+    let seeds = opts.seeds.as_ref().map(|s| s.value.clone());
+    let repeats = seeds.as_ref().map_or_else(|| opts.repeats.as_ref().map_or(1, |r| r.value), |s| s.len() as u32);
+    (repeats, seeds, opts.prune.as_ref().map_or(Prune::Diverged, |p| p.value.clone()))
+}
+
+fn topo_names(study: &Study, set: BTreeSet<usize>) -> Vec<String> {
+    study.order.iter().filter(|p| set.contains(p)).map(|&p| study.phases[p].name.clone()).collect()
+}
+
+fn phase(study: &Study, p: usize, count: usize) -> Phase {
+    let def = &study.phases[p];
+    let opts = def.options.or(&study.options);
+    let (repeats, seeds, prune) = run_options(&opts);
+    let kind = match &def.find {
+        Some(f) => PhaseKind::Find { key: f.target.path(), from: f.from, to: f.to, steps: f.steps, divisor: f.divisor },
+        None => PhaseKind::Sweep,
+    };
+    Phase {
+        name: def.name.clone(),
+        after: def.after.iter().map(|&a| study.phases[a].name.clone()).collect(),
+        needs: topo_names(study, ancestors(&study.phases, p)),
+        objective: objective(def.objective.as_ref().unwrap_or(&study.objective)),
+        repeats,
+        seeds,
+        baseline: def.find.is_none() && opts.baseline.as_ref().is_none_or(|b| b.value),
+        prune: if def.find.is_some() { Prune::None } else { prune },
+        kind,
+        swept_keys: def.swept().into_iter().map(Target::path).collect(),
+        candidate_count: count,
+        def: p,
+    }
+}
+
+fn root_layers(study: &Study) -> Result<Layers<'_>, Vec<Problem>> {
+    let mut layers = Layers::default();
+    for b in &study.root {
+        layers.apply_binding(b).map_err(|p| vec![p])?;
+    }
+    Ok(layers)
+}
+
+fn apply_bindings<'s>(layers: &mut Layers<'s>, bindings: &'s [Binding]) -> Result<(), Vec<Problem>> {
+    for b in bindings {
+        layers.apply_binding(b).map_err(|p| vec![p])?;
+    }
+    Ok(())
+}
+
+/// `C(P) ⊕ overrides(P)`: the config a phase's baseline runs.
+fn phase_layers<'s>(study: &'s Study, p: usize, winners: &BTreeMap<String, Changes>) -> Result<Layers<'s>, Vec<Problem>> {
+    let mut layers = root_layers(study)?;
+    let needed = ancestors(&study.phases, p);
+    for &a in study.order.iter().filter(|a| needed.contains(a)) {
+        if let Some(w) = winners.get(&study.phases[a].name) {
+            layers.apply_changes(w, None).map_err(|p| vec![p])?;
+        }
+    }
+    apply_bindings(&mut layers, &study.phases[p].overrides)?;
+    Ok(layers)
+}
+
+/// The final run's layers, and its changes relative to the root.
+fn final_layers<'s>(study: &'s Study, winners: &BTreeMap<String, Changes>) -> Result<(Layers<'s>, Changes), Vec<Problem>> {
+    let Some(f) = &study.final_run else { return Ok((Layers::default(), Vec::new())) };
+    let mut layers = root_layers(study)?;
+    let set: BTreeSet<usize> = match &f.source {
+        DefSource::Combine(list) => list.iter().copied().collect(),
+        DefSource::After(p) => {
+            let mut s = ancestors(&study.phases, *p);
+            s.insert(*p);
+            s
+        }
+    };
+    let mut changes: Changes = Vec::new();
+    for &a in study.order.iter().filter(|a| set.contains(a)) {
+        if let Some(w) = winners.get(&study.phases[a].name) {
+            layers.apply_changes(w, None).map_err(|p| vec![p])?;
+            for (k, v) in w {
+                changes.retain(|(k2, _)| k2 != k);
+                changes.push((k.clone(), v.clone()));
+            }
+        }
+    }
+    apply_bindings(&mut layers, &f.overrides)?;
+    let opts = f.options.or(&study.options);
+    if matches!(opts.prune.as_ref().map(|p| &p.value), Some(Prune::None)) {
+        layers.set_value(&Target::whole(key("diverge_factor")), Value::Float(f64::MAX), None);
+    }
+    Ok((layers, changes))
+}
+
+/// A candidate's changes and config, or every problem with it.
+type Resolved = Result<(Changes, RunConfig), Vec<Problem>>;
+
+/// Resolves a phase's candidates; `Err` when the phase as a whole cannot be resolved.
+fn candidates(study: &Study, p: usize, winners: &BTreeMap<String, Changes>) -> Result<Vec<(String, Resolved)>, Vec<Problem>> {
+    let def = &study.phases[p];
+    let mut layers = phase_layers(study, p, winners)?;
+    let opts = def.options.or(&study.options);
+    if let Some(f) = &def.find {
+        let changes: Changes = vec![
+            (f.target.path(), Value::Float(f.from)),
+            ("schedule".into(), Value::Call(Call { name: "exponential".into(), args: vec![("gamma".into(), Value::Float(f.to / f.from))] })),
+            ("steps".into(), Value::Int(f.steps as i64)),
+        ];
+        layers.apply_changes(&changes, Some(f.span)).map_err(|p| vec![p])?;
+        layers.set_value(&Target::whole(key("log_every")), Value::Int(1), None);
+        layers.set_value(&Target::whole(key("eval_every")), Value::Int(f.steps as i64), None);
+        layers.set_value(&Target::whole(key("diverge_factor")), Value::Float(f64::MAX), None);
+        let name = super::variant_name(&changes);
+        return Ok(vec![(name, layers.config().map(|c| (changes, c)))]);
+    }
+    if matches!(opts.prune.as_ref().map(|p| &p.value), Some(Prune::None)) {
+        layers.set_value(&Target::whole(key("diverge_factor")), Value::Float(f64::MAX), None);
+    }
+    let variants = expand::variants(&def.sweeps, &layers, false).map_err(|p| vec![p])?;
+    let mut out = Vec::with_capacity(variants.len() + 1);
+    if opts.baseline.as_ref().is_none_or(|b| b.value) {
+        out.push(("baseline".to_owned(), layers.config().map(|c| (Vec::new(), c))));
+    }
+    for v in &variants {
+        out.push(variant(&layers, v));
+    }
+    Ok(out)
+}
+
+fn variant(layers: &Layers<'_>, v: &Variant) -> (String, Resolved) {
+    let (name, _) = expand::describe(v);
+    let mut layers = layers.clone();
+    let mut changes = Vec::with_capacity(v.len());
+    let mut problems = Vec::new();
+    for c in v {
+        match &c.value {
+            Ok(Item::Known(value)) => {
+                layers.set_value(&c.target, value.clone(), Some(c.span));
+                changes.push((c.target.path(), value.clone()));
+            }
+            Ok(Item::Symbolic(_)) => {}
+            Err(p) => problems.push(p.clone()),
+        }
+    }
+    if !problems.is_empty() {
+        return (name, Err(problems));
+    }
+    (name, layers.config().map(|c| (changes, c)))
+}
+
+fn dry_phase(study: &Study, p: usize, assumed: &BTreeMap<String, Changes>) -> Result<Vec<Resolved>, Vec<Problem>> {
+    Ok(candidates(study, p, assumed)?.into_iter().map(|(_, r)| r).collect())
+}
+
+fn seeds(opts: &Options, seed: u64) -> Vec<u64> {
+    match &opts.seeds {
+        Some(s) => s.value.clone(),
+        None => (0..u64::from(opts.repeats.as_ref().map_or(1, |r| r.value))).map(|i| seed.saturating_add(i)).collect(),
+    }
+}
+
+fn finish(mut config: RunConfig, opts: &Options, variant: String, changes: Changes) -> Candidate {
+    let seeds = seeds(opts, config.train.seed);
+    config.train.seed = seeds.first().copied().unwrap_or(config.train.seed);
+    Candidate { variant, changes, config, seeds }
+}
+
+fn messages(problems: Vec<Problem>) -> String {
+    problems.into_iter().map(|p| p.message).collect::<Vec<_>>().join("; ")
+}
+
+pub(super) fn resolve_phase(plan: &Plan, name: &str, winners: &BTreeMap<String, Changes>) -> Result<Vec<Result<Candidate, InvalidCandidate>>, ResolveError> {
+    let phase = plan.phase(name).ok_or_else(|| ResolveError::UnknownPhase(name.to_owned()))?;
+    let missing: Vec<String> = phase.needs.iter().filter(|n| !winners.contains_key(*n)).cloned().collect();
+    if !missing.is_empty() {
+        return Err(ResolveError::Waiting { phase: name.to_owned(), missing });
+    }
+    let study = &plan.study;
+    let opts = study.phases[phase.def].options.or(&study.options);
+    let cands = candidates(study, phase.def, winners).map_err(|ps| ResolveError::Invalid { phase: name.to_owned(), message: messages(ps) })?;
+    Ok(cands
+        .into_iter()
+        .map(|(variant, r)| match r {
+            Ok((changes, config)) => Ok(finish(config, &opts, variant, changes)),
+            Err(ps) => Err(InvalidCandidate { variant, message: messages(ps) }),
+        })
+        .collect())
+}
+
+pub(super) fn resolve_final(plan: &Plan, winners: &BTreeMap<String, Changes>) -> Result<Candidate, ResolveError> {
+    let f = plan.final_run.as_ref().ok_or(ResolveError::NoFinal)?;
+    let missing: Vec<String> = f.needs.iter().filter(|n| !winners.contains_key(*n)).cloned().collect();
+    if !missing.is_empty() {
+        return Err(ResolveError::Waiting { phase: "final".into(), missing });
+    }
+    let study = &plan.study;
+    let invalid = |ps| ResolveError::Invalid { phase: "final".into(), message: messages(ps) };
+    let (layers, changes) = final_layers(study, winners).map_err(invalid)?;
+    let config = layers.config().map_err(invalid)?;
+    let opts = study.final_run.as_ref().map(|d| d.options.or(&study.options)).unwrap_or_default();
+    let variant = if matches!(f.source, FinalSource::Combine(_)) { "combined" } else { "winner" };
+    Ok(finish(config, &opts, variant.to_owned(), changes))
+}
+
+pub(super) fn root_with(plan: &Plan, changes: &[(String, Value)]) -> Result<RunConfig, String> {
+    let mut layers = root_layers(&plan.study).map_err(messages)?;
+    layers.apply_changes(changes, None).map_err(|p| p.message)?;
+    layers.config().map_err(messages)
+}
+
+/// A preview of a phase's candidates: concrete where the winners it needs are known,
+/// symbolic (`lr=base*0.5`) where a value depends on a winner still to come.
+pub(super) fn preview(plan: &Plan, phase: &Phase, winners: &BTreeMap<String, Changes>) -> Vec<(String, Vec<(String, Item)>)> {
+    let study = &plan.study;
+    let def = &study.phases[phase.def];
+    let ready = phase.needs.iter().all(|n| winners.contains_key(n));
+    if let Some(f) = &def.find {
+        let changes: Vec<(String, Item)> = vec![
+            (f.target.path(), Item::Known(Value::Float(f.from))),
+            ("schedule".into(), Item::Known(Value::Call(Call { name: "exponential".into(), args: vec![("gamma".into(), Value::Float(f.to / f.from))] }))),
+            ("steps".into(), Item::Known(Value::Int(f.steps as i64))),
+        ];
+        let name = changes.iter().map(|(k, i)| if let Item::Known(v) = i { format!("{k}={v}") } else { k.clone() }).collect::<Vec<_>>().join(",");
+        return vec![(name, changes)];
+    }
+    let Ok(layers) = phase_layers(study, phase.def, winners) else { return Vec::new() };
+    let variants = expand::variants(&def.sweeps, &layers, !ready).unwrap_or_default();
+    let mut out = Vec::new();
+    if phase.baseline {
+        out.push(("baseline".to_owned(), Vec::new()));
+    }
+    out.extend(variants.iter().map(expand::describe));
+    out
+}
+
+/// The config a phase's baseline would run with the winners known so far (missing winners
+/// are left out), for estimates.
+pub(super) fn baseline_config(plan: &Plan, phase: &Phase, winners: &BTreeMap<String, Changes>) -> Option<RunConfig> {
+    phase_layers(&plan.study, phase.def, winners).ok()?.config().ok()
+}

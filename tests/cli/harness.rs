@@ -1,0 +1,85 @@
+//! The `Test` builder: files in a temporary folder, the real binary, a normalized outcome.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// A command to run in a fresh temporary folder holding some files.
+pub(crate) struct Test {
+    dir: tempfile::TempDir,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+}
+
+/// What a run produced, with the temporary folder's path replaced by `[TMP]`.
+pub(crate) struct Outcome {
+    pub(crate) code: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
+    pub(crate) dir: PathBuf,
+}
+
+impl Test {
+    pub(crate) fn new() -> Test {
+        Test { dir: tempfile::tempdir().expect("a temporary folder"), args: Vec::new(), env: Vec::new() }
+    }
+
+    /// Writes a file (relative to the folder), creating parent folders.
+    pub(crate) fn file(self, name: &str, contents: &str) -> Test {
+        let path = self.dir.path().join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("a folder");
+        }
+        std::fs::write(path, contents).expect("a file");
+        self
+    }
+
+    /// Copies one of the repository's example studies in, under the same name.
+    pub(crate) fn pipeline(self, name: &str) -> Test {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines").join(name);
+        let text = std::fs::read_to_string(src).expect("an example study");
+        self.file(&format!("pipelines/{name}"), &text)
+    }
+
+    pub(crate) fn args(mut self, args: &[&str]) -> Test {
+        self.args.extend(args.iter().map(|a| (*a).to_owned()));
+        self
+    }
+
+    #[allow(dead_code)]
+    pub(crate) fn env(mut self, key: &str, value: &str) -> Test {
+        self.env.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    pub(crate) fn run(self) -> Outcome {
+        let mut cmd = assert_cmd::Command::cargo_bin("lrx").expect("the lrx binary");
+        cmd.current_dir(self.dir.path()).args(&self.args).env_remove("LRX_CACHE").env("NO_COLOR", "1");
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("lrx runs");
+        let tmp = self.dir.path().display().to_string();
+        let clean = |b: &[u8]| String::from_utf8_lossy(b).replace(&tmp, "[TMP]");
+        let dir = self.dir.keep();
+        Outcome { code: out.status.code().unwrap_or(-1), stdout: clean(&out.stdout), stderr: clean(&out.stderr), dir }
+    }
+}
+
+impl Outcome {
+    /// A file's contents after the run.
+    pub(crate) fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.join(name)).expect("a file")
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "exit: {}\n--- stdout\n{}--- stderr\n{}", self.code, self.stdout, self.stderr)
+    }
+}
+
+impl Drop for Outcome {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

@@ -1,0 +1,11 @@
+//! End-to-end tests of the `lrx` binary: each writes study files to a temporary folder, runs
+//! the real binary there, and snapshots its exit code, stdout and stderr.
+//!
+//! Add a module per command area; build runs with [`harness::Test`].
+
+mod harness;
+
+mod check;
+mod fmt;
+mod graph;
+mod plan;
