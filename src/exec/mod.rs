@@ -5,3 +5,4 @@ pub mod select;
 pub mod outputs;
 pub mod results;
 pub mod progress;
+pub mod engine;

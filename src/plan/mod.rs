@@ -230,6 +230,25 @@ impl Plan {
         compile::resolve_final(self, winners)
     }
 
+    /// The variants of a phase as far as they are known without the winners it waits on:
+    /// a value that depends on one (`base * 0.5`) comes as its expression's text.
+    pub fn preview_phase(&self, phase: &str, winners: &BTreeMap<String, Changes>) -> Vec<(String, Changes)> {
+        let Some(p) = self.phase(phase) else { return Vec::new() };
+        compile::preview(self, p, winners)
+            .into_iter()
+            .map(|(variant, changes)| {
+                let changes = changes
+                    .into_iter()
+                    .map(|(k, item)| match item {
+                        expand::Item::Known(v) => (k, v),
+                        expand::Item::Symbolic(s) => (k, Value::Str(s)),
+                    })
+                    .collect();
+                (variant, changes)
+            })
+            .collect()
+    }
+
     /// The winner-selection node of a phase in [`Plan::graph`].
     pub fn winner_node(&self, phase: &str) -> Option<NodeIndex> {
         self.winner_nodes.get(phase).copied()

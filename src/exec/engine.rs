@@ -1,0 +1,676 @@
+//! The scheduler: walks a study's phases in dependency order, runs what is not cached on a
+//! pool of workers, picks winners and resolves what depends on them.
+//!
+//! The same walk, with training turned off (`Mode::Dry`), answers `plan`, `show`, `why` and
+//! `cache gc --keep`: everything the cache already decides is followed, and the first phase
+//! lacking results stops its branch (its candidates "to run", later phases "waiting").
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+
+use super::progress::{Event, Observer, RunLabel};
+use super::results::{CandidateResult, CandidateStatus, PhaseResult, PhaseStatus, RepeatResult, StudyResults};
+use super::runner::{self, Finished, Notice, Outcome, Request, Source};
+use super::select::{self, Aggregate, Goal};
+use crate::cache::{CacheError, DataFingerprint, KeyInput, RunKey, Store};
+use crate::plan::{Candidate, Changes, InvalidCandidate, Phase, PhaseKind, Plan, Prune};
+use crate::spec::{CancelFlag, DataConfig, Progress, Status, Trainer, Value};
+
+/// Train, or only read the cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Run,
+    Dry,
+}
+
+/// Computes a corpus's fingerprint (the command layer supplies it, since only it knows where
+/// corpora live; hashing itself happens in `cache::key`).
+pub type Fingerprinter<'a> = &'a (dyn Fn(&DataConfig) -> Result<DataFingerprint, String> + Sync);
+
+/// How to run a study.
+pub struct Options {
+    pub mode: Mode,
+    pub jobs: usize,
+    /// Phases whose candidates are trained again even when cached (`final` for the final run).
+    pub rerun: BTreeSet<String>,
+    /// Folder relative paths in the study are resolved against.
+    pub base_dir: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Cache(#[from] CacheError),
+}
+
+/// Everything the walk needs.
+pub struct Engine<'a> {
+    pub plan: &'a Plan,
+    pub store: &'a Store,
+    pub trainer: &'a dyn Trainer,
+    pub fingerprint: Fingerprinter<'a>,
+    pub observer: &'a dyn Observer,
+    pub cancel: CancelFlag,
+    pub options: Options,
+}
+
+/// One run slot of a candidate (one seed).
+#[derive(Clone)]
+struct Slot {
+    seed: u64,
+    input: Option<KeyInput>,
+    key: Option<RunKey>,
+    done: Option<Finished>,
+    error: Option<String>,
+}
+
+struct Cand {
+    cand: Candidate,
+    slots: Vec<Slot>,
+    /// Eliminated at a successive-halving rung.
+    pruned: bool,
+    /// Its config could not be resolved (its `cand.config` is a placeholder).
+    invalid: bool,
+}
+
+enum State {
+    Unresolved,
+    Running { cands: Vec<Cand>, rung: usize },
+    Done { cands: Vec<Cand>, winner: usize },
+    Failed { cands: Vec<Cand>, message: String },
+    Blocked { message: String },
+    /// Dry mode: candidates known, results missing.
+    Pending { cands: Vec<Cand> },
+    Waiting,
+}
+
+impl State {
+    fn settled(&self) -> bool {
+        matches!(self, State::Done { .. } | State::Failed { .. } | State::Blocked { .. } | State::Pending { .. } | State::Waiting)
+    }
+}
+
+struct Job {
+    input: KeyInput,
+    label: RunLabel,
+    force: bool,
+}
+
+/// The walk's mutable state, owned by the coordinating thread.
+struct Walk<'e, 'a> {
+    engine: &'e Engine<'a>,
+    states: Vec<State>,
+    final_state: State,
+    winners: BTreeMap<String, Changes>,
+    found: BTreeMap<String, (String, Value)>,
+    results: HashMap<RunKey, Finished>,
+    queued: BTreeSet<RunKey>,
+    queue: VecDeque<Job>,
+    fingerprints: HashMap<(String, String), Result<DataFingerprint, String>>,
+    announced: usize,
+}
+
+impl Engine<'_> {
+    /// Runs (or, in dry mode, reads) the study.
+    pub fn run(&self) -> Result<StudyResults, EngineError> {
+        let mut walk = Walk {
+            engine: self,
+            states: self.plan.phases.iter().map(|_| State::Unresolved).collect(),
+            final_state: State::Unresolved,
+            winners: BTreeMap::new(),
+            found: BTreeMap::new(),
+            results: HashMap::new(),
+            queued: BTreeSet::new(),
+            queue: VecDeque::new(),
+            fingerprints: HashMap::new(),
+            announced: 0,
+        };
+        walk.advance()?;
+        if self.options.mode == Mode::Run && !walk.queue.is_empty() {
+            self.drive(&mut walk)?;
+        }
+        let interrupted = self.cancel.is_cancelled();
+        Ok(walk.into_results(interrupted))
+    }
+
+    /// Feeds queued jobs to `jobs` workers until nothing is left or Ctrl-C.
+    fn drive(&self, walk: &mut Walk<'_, '_>) -> Result<(), EngineError> {
+        let jobs = self.options.jobs.max(1);
+        let (job_tx, job_rx) = mpsc::channel::<Job>();
+        let job_rx = Arc::new(Mutex::new(job_rx));
+        let (done_tx, done_rx) = mpsc::channel::<(Job, Result<Outcome, CacheError>)>();
+        std::thread::scope(|s| -> Result<(), EngineError> {
+            for _ in 0..jobs {
+                let job_rx = Arc::clone(&job_rx);
+                let done_tx = done_tx.clone();
+                s.spawn(move || {
+                    loop {
+                        let job = match job_rx.lock().map(|rx| rx.recv()) {
+                            Ok(Ok(job)) => job,
+                            _ => return,
+                        };
+                        let outcome = self.execute(&job);
+                        if done_tx.send((job, outcome)).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+            drop(done_tx);
+            let mut in_flight = 0usize;
+            let mut error = None;
+            loop {
+                while in_flight < jobs && !self.cancel.is_cancelled() {
+                    let Some(job) = walk.queue.pop_front() else { break };
+                    // A run queued twice (same config in two candidates) trains once.
+                    if !job.force
+                        && let Some(hit) = walk.results.get(&job.input.key())
+                    {
+                        let hit = hit.clone();
+                        walk.record(job.input.key(), hit);
+                        continue;
+                    }
+                    in_flight += 1;
+                    if job_tx.send(job).is_err() {
+                        in_flight -= 1;
+                        break;
+                    }
+                }
+                if in_flight == 0 {
+                    break;
+                }
+                let Ok((job, outcome)) = done_rx.recv() else { break };
+                in_flight -= 1;
+                match outcome {
+                    Ok(Outcome::Finished(f)) => {
+                        let f = *f;
+                        self.observer.event(Event::Finished {
+                            label: job.label.clone(),
+                            key: f.key,
+                            status: f.result.status,
+                            cached: f.source == Source::Cached,
+                            objective: None,
+                            seconds: f.result.seconds,
+                        });
+                        walk.record(f.key, f);
+                        if let Err(e) = walk.advance() {
+                            error.get_or_insert(e);
+                            self.cancel.cancel();
+                        }
+                    }
+                    Ok(Outcome::Cancelled) => self.observer.event(Event::Cancelled { label: job.label }),
+                    Err(e) => {
+                        error.get_or_insert(EngineError::Cache(e));
+                        self.cancel.cancel();
+                    }
+                }
+            }
+            drop(job_tx);
+            error.map_or(Ok(()), Err)
+        })
+    }
+
+    fn execute(&self, job: &Job) -> Result<Outcome, CacheError> {
+        let req = Request { input: &job.input, force: job.force, cancel: &self.cancel, base_dir: self.options.base_dir.clone() };
+        let label = job.label.clone();
+        let mut started = false;
+        let mut progress = |p: Progress| match p {
+            Progress::Started { total_steps, .. } => {
+                started = true;
+                self.observer.event(Event::Started { label: label.clone(), total_steps });
+            }
+            Progress::Step { step, total_steps, loss, tokens_per_sec, .. } => {
+                self.observer.event(Event::Step { label: label.clone(), step, total_steps, loss, tokens_per_sec });
+            }
+            Progress::Row(_) => {}
+        };
+        let mut notice = |n: Notice| match n {
+            Notice::Corrupt { key, reason } => {
+                self.observer.event(Event::Warning(format!("cache entry {} is corrupt ({reason}); it will be recomputed", key.short())));
+            }
+            Notice::Waiting { key } => {
+                self.observer.event(Event::Warning(format!("run {} is being trained by another process; waiting for it", key.short())));
+            }
+        };
+        runner::execute(self.store, self.trainer, &req, &mut progress, &mut notice)
+    }
+}
+
+impl Walk<'_, '_> {
+    fn plan(&self) -> &Plan {
+        self.engine.plan
+    }
+
+    /// Settles everything that can be settled without new results; queues what must train.
+    fn advance(&mut self) -> Result<(), EngineError> {
+        loop {
+            let mut changed = false;
+            for i in 0..self.states.len() {
+                changed |= self.step_phase(i)?;
+            }
+            if self.states.iter().all(State::settled) {
+                changed |= self.step_final()?;
+            }
+            let total = self.total_runs();
+            if total != self.announced {
+                self.announced = total;
+                self.engine.observer.event(Event::Total(total));
+            }
+            if !changed {
+                return Ok(());
+            }
+        }
+    }
+
+    fn total_runs(&self) -> usize {
+        let mut keys = BTreeSet::new();
+        let mut count = |cands: &[Cand]| {
+            for s in cands.iter().flat_map(|c| &c.slots) {
+                if let Some(k) = s.key {
+                    keys.insert(k);
+                }
+            }
+        };
+        for st in self.states.iter().chain(std::iter::once(&self.final_state)) {
+            if let State::Running { cands, .. } | State::Done { cands, .. } | State::Failed { cands, .. } | State::Pending { cands } = st {
+                count(cands);
+            }
+        }
+        keys.len()
+    }
+
+    fn step_phase(&mut self, i: usize) -> Result<bool, EngineError> {
+        let phase = &self.engine.plan.phases[i];
+        match &self.states[i] {
+            State::Unresolved => {
+                let upstream: Vec<&State> = phase.after.iter().filter_map(|a| self.plan().phases.iter().position(|p| &p.name == a)).map(|j| &self.states[j]).collect();
+                if let Some(bad) = phase.after.iter().zip(&upstream).find(|(_, s)| matches!(s, State::Failed { .. } | State::Blocked { .. })) {
+                    let message = format!("it comes after `{}`, which {}", bad.0, if matches!(bad.1, State::Failed { .. }) { "failed" } else { "did not run" });
+                    self.engine.observer.event(Event::PhaseFailed { phase: phase.name.clone(), message: message.clone() });
+                    self.states[i] = State::Blocked { message };
+                    return Ok(true);
+                }
+                if upstream.iter().any(|s| matches!(s, State::Pending { .. } | State::Waiting)) {
+                    self.states[i] = State::Waiting;
+                    return Ok(true);
+                }
+                if !upstream.iter().all(|s| matches!(s, State::Done { .. })) {
+                    return Ok(false);
+                }
+                match self.plan().resolve_phase(&phase.name, &self.winners) {
+                    Ok(cands) => {
+                        let force = self.engine.options.rerun.contains(&phase.name);
+                        let stop_at = first_stop(phase);
+                        let cands = self.make_cands(&phase.name, cands, stop_at, force);
+                        self.states[i] = State::Running { cands, rung: 0 };
+                    }
+                    Err(e) => {
+                        let message = e.to_string();
+                        self.engine.observer.event(Event::PhaseFailed { phase: phase.name.clone(), message: message.clone() });
+                        self.states[i] = State::Failed { cands: Vec::new(), message };
+                    }
+                }
+                Ok(true)
+            }
+            State::Running { .. } => self.settle_running(i),
+            _ => Ok(false),
+        }
+    }
+
+    fn step_final(&mut self) -> Result<bool, EngineError> {
+        if self.plan().final_run.is_none() {
+            return Ok(false);
+        }
+        match &self.final_state {
+            State::Unresolved => {
+                if self.states.iter().any(|s| matches!(s, State::Pending { .. } | State::Waiting)) {
+                    self.final_state = State::Waiting;
+                    return Ok(true);
+                }
+                match self.plan().resolve_final(&self.winners) {
+                    Ok(cand) => {
+                        let force = self.engine.options.rerun.contains("final");
+                        let cands = self.make_cands("final", vec![Ok(cand)], None, force);
+                        self.final_state = State::Running { cands, rung: 0 };
+                    }
+                    Err(e) => self.final_state = State::Blocked { message: e.to_string() },
+                }
+                Ok(true)
+            }
+            State::Running { .. } => {
+                let State::Running { cands, .. } = std::mem::replace(&mut self.final_state, State::Waiting) else { unreachable!() };
+                let (cands, complete) = self.fill(cands);
+                self.final_state = if !complete {
+                    if self.engine.options.mode == Mode::Dry { State::Pending { cands } } else { State::Running { cands, rung: 0 } }
+                } else {
+                    let agg = self.aggregate_of(&cands[0], &self.plan().objective.metric);
+                    if agg.status == Status::Ok {
+                        State::Done { cands, winner: 0 }
+                    } else {
+                        State::Failed { message: agg.reason.unwrap_or_default(), cands }
+                    }
+                };
+                Ok(!matches!(self.final_state, State::Running { .. }))
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// Builds run slots for candidates, serving cached runs at once and queueing the rest.
+    fn make_cands(&mut self, phase: &str, cands: Vec<Result<Candidate, InvalidCandidate>>, stop_at: Option<u64>, force: bool) -> Vec<Cand> {
+        cands
+            .into_iter()
+            .map(|cand| {
+                let cand = match cand {
+                    Ok(cand) => cand,
+                    Err(invalid) => return invalid_cand(invalid),
+                };
+                let total = cand.config.total_steps();
+                let stop_at = stop_at.filter(|s| total.is_none_or(|t| *s < t));
+                let slots = cand
+                    .seeds
+                    .iter()
+                    .map(|&seed| {
+                        let mut config = cand.config.clone();
+                        config.train.seed = seed;
+                        let fp = self.fingerprint_of(&config.data);
+                        match fp {
+                            Ok(data) => {
+                                let trainer = self.engine.trainer.identity(&config);
+                                let input = KeyInput { config, data, trainer, stop_at };
+                                let key = input.key();
+                                let label = RunLabel { phase: phase.to_owned(), variant: cand.variant.clone(), seed: (cand.seeds.len() > 1).then_some(seed) };
+                                self.request(key, input.clone(), label, force);
+                                Slot { seed, input: Some(input), key: Some(key), done: None, error: None }
+                            }
+                            Err(e) => Slot { seed, input: None, key: None, done: None, error: Some(e) },
+                        }
+                    })
+                    .collect();
+                Cand { cand, slots, pruned: false, invalid: false }
+            })
+            .collect()
+    }
+
+    fn fingerprint_of(&mut self, data: &DataConfig) -> Result<DataFingerprint, String> {
+        let id = (data.corpus.clone(), format!("{:?}", data.tokenizer));
+        let fp = self.engine.fingerprint;
+        self.fingerprints.entry(id).or_insert_with(|| fp(data)).clone()
+    }
+
+    /// Serves a run from the cache, or queues it.
+    fn request(&mut self, key: RunKey, input: KeyInput, label: RunLabel, force: bool) {
+        if self.results.contains_key(&key) || self.queued.contains(&key) {
+            return;
+        }
+        if !force {
+            let observer = self.engine.observer;
+            let mut notice = |n: Notice| {
+                if let Notice::Corrupt { key, reason } = n {
+                    observer.event(Event::Warning(format!("cache entry {} is corrupt ({reason}); it will be recomputed", key.short())));
+                }
+            };
+            if let Ok(Some(hit)) = runner::cached(self.engine.store, key, &mut notice) {
+                self.results.insert(key, hit);
+                return;
+            }
+        }
+        if self.engine.options.mode == Mode::Run {
+            self.queued.insert(key);
+            self.queue.push_back(Job { input, label, force });
+        }
+    }
+
+    fn record(&mut self, key: RunKey, finished: Finished) {
+        self.queued.remove(&key);
+        self.results.insert(key, finished);
+    }
+
+    /// Attaches known results to slots; `true` when every live slot has one.
+    fn fill(&self, mut cands: Vec<Cand>) -> (Vec<Cand>, bool) {
+        let mut complete = true;
+        for c in cands.iter_mut().filter(|c| !c.pruned) {
+            for s in &mut c.slots {
+                if s.done.is_none()
+                    && let Some(k) = s.key
+                {
+                    s.done = self.results.get(&k).cloned();
+                }
+                if s.done.is_none() && s.error.is_none() {
+                    complete = false;
+                }
+            }
+        }
+        (cands, complete)
+    }
+
+    fn aggregate_of(&self, c: &Cand, metric: &str) -> Aggregate {
+        if let Some(err) = c.slots.iter().find_map(|s| s.error.clone()) {
+            return Aggregate { status: Status::Failed, objective: None, metrics: BTreeMap::new(), metrics_std: BTreeMap::new(), reason: Some(err) };
+        }
+        let results: Vec<&crate::spec::RunResult> = c.slots.iter().filter_map(|s| s.done.as_ref().map(|d| &d.result)).collect();
+        select::aggregate(&results, metric)
+    }
+
+    fn settle_running(&mut self, i: usize) -> Result<bool, EngineError> {
+        let State::Running { cands, rung } = std::mem::replace(&mut self.states[i], State::Waiting) else { unreachable!() };
+        let (mut cands, complete) = self.fill(cands);
+        if !complete {
+            self.states[i] = if self.engine.options.mode == Mode::Dry { State::Pending { cands } } else { State::Running { cands, rung } };
+            return Ok(self.engine.options.mode == Mode::Dry);
+        }
+        let phase = &self.engine.plan.phases[i];
+        let goal = goal_of(phase);
+        let metric = phase.objective.metric.clone();
+        let aggs: Vec<Aggregate> = cands.iter().map(|c| self.aggregate_of(c, &metric)).collect();
+
+        // Successive halving: keep the best fraction and train them to the next rung.
+        if let Prune::Halving { rungs, keep } = &phase.prune
+            && rung + 1 < rungs.len()
+            && rungs[rung] < cands[0].cand.config.total_steps().unwrap_or(u64::MAX)
+        {
+            let mut alive: Vec<usize> = (0..cands.len()).filter(|&j| !cands[j].pruned && aggs[j].status == Status::Ok && aggs[j].objective.is_some()).collect();
+            alive.sort_by(|&a, &b| {
+                let (x, y) = (aggs[a].objective.unwrap_or(f64::NAN), aggs[b].objective.unwrap_or(f64::NAN));
+                let ord = x.total_cmp(&y);
+                (if goal == Goal::Maximize { ord.reverse() } else { ord }).then(a.cmp(&b))
+            });
+            let n_keep = ((alive.len() as f64) * keep).ceil().max(1.0) as usize;
+            let survivors: BTreeSet<usize> = alive.into_iter().take(n_keep).collect();
+            let next = rung + 1;
+            let stop_at = if next + 1 >= rungs.len() { None } else { Some(rungs[next]) };
+            let force = self.engine.options.rerun.contains(&phase.name);
+            let name = phase.name.clone();
+            for (j, c) in cands.iter_mut().enumerate() {
+                if c.pruned {
+                    continue;
+                }
+                if !survivors.contains(&j) {
+                    c.pruned = true;
+                    continue;
+                }
+                let fresh = self.make_cands(&name, vec![Ok(c.cand.clone())], stop_at, force);
+                c.slots = fresh.into_iter().next().map(|f| f.slots).unwrap_or_default();
+            }
+            self.states[i] = State::Running { cands, rung: next };
+            return Ok(true);
+        }
+
+        let live: Vec<Aggregate> = aggs.iter().zip(&cands).map(|(a, c)| if c.pruned { pruned(a) } else { a.clone() }).collect();
+        let name = phase.name.clone();
+        if let PhaseKind::Find { key, from, divisor, .. } = &phase.kind {
+            let history = cands.first().and_then(|c| c.slots.first()).and_then(|s| s.done.as_ref()).map(|d| d.result.history.clone()).unwrap_or_default();
+            let points: Vec<(f64, f64)> = history.iter().filter_map(|r| Some((from * r.metrics.get("lr")?, *r.metrics.get("train_loss")?))).collect();
+            return Ok(match crate::plan::pick_from_range_test(&points, *divisor) {
+                Some(v) => {
+                    let change = (key.clone(), Value::Float(v));
+                    self.winners.insert(name.clone(), vec![change.clone()]);
+                    self.found.insert(name.clone(), change);
+                    self.engine.observer.event(Event::PhaseDone { phase: name, winner: Some(format!("{key}={v}")), objective: None });
+                    self.states[i] = State::Done { cands, winner: 0 };
+                    true
+                }
+                None => {
+                    let message = "the LR range test found no usable minimum of the smoothed loss".to_owned();
+                    self.engine.observer.event(Event::PhaseFailed { phase: name, message: message.clone() });
+                    self.states[i] = State::Failed { cands, message };
+                    true
+                }
+            });
+        }
+        match select::pick_winner(&live, goal) {
+            Some(w) => {
+                self.winners.insert(name.clone(), cands[w].cand.changes.clone());
+                self.engine.observer.event(Event::PhaseDone { phase: name, winner: Some(cands[w].cand.variant.clone()), objective: live[w].objective });
+                self.states[i] = State::Done { cands, winner: w };
+            }
+            None => {
+                let message = format!("every candidate failed or diverged ({} candidates)", cands.len());
+                self.engine.observer.event(Event::PhaseFailed { phase: name, message: message.clone() });
+                self.states[i] = State::Failed { cands, message };
+            }
+        }
+        Ok(true)
+    }
+
+    fn into_results(self, interrupted: bool) -> StudyResults {
+        let plan = self.engine.plan;
+        let mut phases = Vec::new();
+        for (phase, state) in plan.phases.iter().zip(&self.states) {
+            let metric = phase.objective.metric.clone();
+            let (status, cands, winner, message) = match state {
+                State::Done { cands, winner } => (PhaseStatus::Done, Some(cands), Some(*winner), None),
+                State::Failed { cands, message } => (PhaseStatus::Failed, Some(cands), None, Some(message.clone())),
+                State::Blocked { message } => (PhaseStatus::Blocked, None, None, Some(message.clone())),
+                State::Pending { cands } | State::Running { cands, .. } => (PhaseStatus::Pending, Some(cands), None, None),
+                State::Waiting | State::Unresolved => (PhaseStatus::Waiting, None, None, None),
+            };
+            let candidates = match cands {
+                Some(cands) => cands.iter().map(|c| self.candidate_result(c, &metric, interrupted)).collect(),
+                None => self.waiting_candidates(phase),
+            };
+            let incoming_key = cands.and_then(|c| c.iter().find(|c| c.cand.changes.is_empty())).and_then(|c| c.slots.first()).and_then(|s| s.key);
+            phases.push(PhaseResult {
+                name: phase.name.clone(),
+                after: phase.after.clone(),
+                status,
+                metric,
+                goal: goal_of(phase),
+                winner,
+                candidates,
+                swept: phase.swept_keys.clone(),
+                incoming_key,
+                message,
+                found: self.found.get(&phase.name).cloned(),
+            });
+        }
+        let metric = plan.objective.metric.clone();
+        let (final_run, final_status) = match &self.final_state {
+            _ if plan.final_run.is_none() => (None, None),
+            State::Done { cands, .. } => (cands.first().map(|c| self.candidate_result(c, &metric, interrupted)), Some(PhaseStatus::Done)),
+            State::Failed { cands, .. } => (cands.first().map(|c| self.candidate_result(c, &metric, interrupted)), Some(PhaseStatus::Failed)),
+            State::Running { cands, .. } | State::Pending { cands } => (cands.first().map(|c| self.candidate_result(c, &metric, interrupted)), Some(PhaseStatus::Pending)),
+            State::Blocked { .. } => (None, Some(PhaseStatus::Blocked)),
+            State::Waiting | State::Unresolved => (None, Some(PhaseStatus::Waiting)),
+        };
+        StudyResults { study: plan.name.clone(), metric, goal: to_goal(&plan.objective), phases, final_run, final_status, interrupted }
+    }
+
+    fn candidate_result(&self, c: &Cand, metric: &str, interrupted: bool) -> CandidateResult {
+        let complete = c.slots.iter().all(|s| s.done.is_some() || s.error.is_some());
+        let agg = complete.then(|| self.aggregate_of(c, metric));
+        let status = match &agg {
+            _ if c.pruned => CandidateStatus::Pruned,
+            Some(a) => a.status.into(),
+            None if interrupted => CandidateStatus::Cancelled,
+            None => CandidateStatus::ToRun,
+        };
+        let partial = || {
+            let done: Vec<&crate::spec::RunResult> = c.slots.iter().filter_map(|s| s.done.as_ref().map(|d| &d.result)).collect();
+            select::aggregate(&done, metric)
+        };
+        let a = agg.unwrap_or_else(|| if c.slots.iter().any(|s| s.done.is_some()) { partial() } else { empty_aggregate() });
+        CandidateResult {
+            variant: c.cand.variant.clone(),
+            changes: c.cand.changes.clone(),
+            status,
+            objective: a.objective,
+            metrics: a.metrics,
+            metrics_std: a.metrics_std,
+            reason: a.reason,
+            repeats: c.slots.iter().map(repeat_result).collect(),
+            config: (!c.invalid).then(|| c.cand.config.clone()),
+        }
+    }
+
+    /// Candidates of a phase that waits on a winner, as far as the plan can tell without it.
+    fn waiting_candidates(&self, phase: &Phase) -> Vec<CandidateResult> {
+        self.plan()
+            .preview_phase(&phase.name, &self.winners)
+            .into_iter()
+            .map(|(variant, changes)| CandidateResult {
+                variant,
+                changes,
+                status: CandidateStatus::Waiting,
+                objective: None,
+                metrics: BTreeMap::new(),
+                metrics_std: BTreeMap::new(),
+                reason: None,
+                repeats: Vec::new(),
+                config: None,
+            })
+            .collect()
+    }
+}
+
+fn repeat_result(s: &Slot) -> RepeatResult {
+    let r = s.done.as_ref().map(|d| &d.result);
+    RepeatResult {
+        seed: s.seed,
+        key: s.key,
+        cached: s.done.as_ref().is_some_and(|d| d.source == Source::Cached),
+        status: r.map(|r| r.status).or(s.error.as_ref().map(|_| Status::Failed)),
+        seconds: r.map_or(0.0, |r| r.seconds),
+        tokens_per_sec: r.map_or(0.0, |r| r.tokens_per_sec),
+        steps: r.map_or(0, |r| r.steps),
+        diverged_at: r.and_then(|r| r.diverged_at),
+        error: r.and_then(|r| r.error.clone()).or_else(|| s.error.clone()),
+        history: r.map(|r| r.history.clone()).unwrap_or_default(),
+    }
+}
+
+/// A candidate whose config could not be resolved: it fails without running.
+fn invalid_cand(invalid: InvalidCandidate) -> Cand {
+    let cand = Candidate { variant: invalid.variant, changes: Vec::new(), config: crate::spec::RunConfig::defaults(), seeds: vec![0] };
+    let slot = Slot { seed: 0, input: None, key: None, done: None, error: Some(invalid.message) };
+    Cand { cand, slots: vec![slot], pruned: false, invalid: true }
+}
+
+fn empty_aggregate() -> Aggregate {
+    Aggregate { status: Status::Ok, objective: None, metrics: BTreeMap::new(), metrics_std: BTreeMap::new(), reason: None }
+}
+
+fn pruned(a: &Aggregate) -> Aggregate {
+    Aggregate { status: Status::Pruned, reason: Some("pruned by successive halving".into()), ..a.clone() }
+}
+
+fn to_goal(o: &crate::plan::Objective) -> Goal {
+    match o.goal {
+        crate::plan::Goal::Minimize => Goal::Minimize,
+        crate::plan::Goal::Maximize => Goal::Maximize,
+    }
+}
+
+fn goal_of(phase: &Phase) -> Goal {
+    to_goal(&phase.objective)
+}
+
+/// The stop step of the first successive-halving rung, if the phase prunes that way.
+fn first_stop(phase: &Phase) -> Option<u64> {
+    match &phase.prune {
+        Prune::Halving { rungs, .. } if rungs.len() > 1 => Some(rungs[0]),
+        _ => None,
+    }
+}
