@@ -5,5 +5,7 @@
 //! tables and figures (`report`). See `ARCHITECTURE.md`.
 
 pub mod spec;
+pub mod corpus;
+pub mod train;
 pub mod cli;
 mod commands;
