@@ -15,6 +15,9 @@ pub mod rng;
 pub mod tokenizer;
 pub mod trainer;
 
+#[cfg(test)]
+mod tests;
+
 use std::path::{Path, PathBuf};
 
 use crate::corpus::{self, CorpusError};
