@@ -11,5 +11,7 @@ pub mod spec;
 pub mod plan;
 pub mod diag;
 pub mod lang;
+pub mod corpus;
+pub mod train;
 pub mod cli;
 mod commands;

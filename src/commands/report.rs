@@ -1,9 +1,26 @@
-//! `lrx report`.
+//! `lrx report FILE`: Markdown and HTML report with SVG figures, from the cache only.
 
-use crate::cli::{ReportArgs, GlobalArgs};
+use crate::cli::{GlobalArgs, ReportArgs};
+use crate::report::{ReportOptions, write_report};
 
 use super::Exit;
+use super::study::Study;
 
-pub(crate) fn run(_args: &ReportArgs, _g: &GlobalArgs) -> anyhow::Result<Exit> {
-    anyhow::bail!("`lrx report` is not available in this build yet")
+pub(crate) fn run(args: &ReportArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
+    let Some(study) = Study::open(&args.file, &args.device, g)? else { return Ok(Exit::Failure) };
+    let results = study.dry()?;
+    let out = study.out_dir(g);
+    let files = write_report(&results, &out, &ReportOptions::default())?;
+    println!("{}", files.markdown.display());
+    if let Some(html) = &files.html {
+        println!("{}", html.display());
+    }
+    if !g.quiet {
+        let c = results.counts();
+        eprintln!("report of {} cached runs ({} figures); nothing was trained", c.cached, files.figures.len());
+        if c.total > c.cached {
+            eprintln!("note: {} runs of the study are not cached yet; `lrx run {}` trains them", c.total - c.cached, args.file.display());
+        }
+    }
+    Ok(Exit::Success)
 }

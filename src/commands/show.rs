@@ -1,9 +1,31 @@
-//! `lrx show`.
+//! `lrx show FILE`: result tables from the cache (trains nothing).
 
-use crate::cli::{ShowArgs, GlobalArgs};
+use crate::cli::{GlobalArgs, ShowArgs};
+use crate::report::{TableOptions, render_tables};
 
 use super::Exit;
+use super::load::print_data;
+use super::study::Study;
 
-pub(crate) fn run(_args: &ShowArgs, _g: &GlobalArgs) -> anyhow::Result<Exit> {
-    anyhow::bail!("`lrx show` is not available in this build yet")
+pub(crate) fn run(args: &ShowArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
+    let Some(study) = Study::open(&args.file, &args.device, g)? else { return Ok(Exit::Failure) };
+    let results = study.dry()?;
+    if args.json {
+        let mut json = results.to_json();
+        if let (Some(phase), Some(phases)) = (&args.phase, json.get_mut("phases").and_then(|p| p.as_array_mut())) {
+            phases.retain(|p| p["name"] == phase.as_str());
+        }
+        print_data(&format!("{}\n", serde_json::to_string_pretty(&json)?))?;
+        return Ok(Exit::Success);
+    }
+    let opts = TableOptions { sort: args.sort.clone(), top: args.top, color: super::use_color(g), phase: args.phase.clone() };
+    if let Err(message) = opts.check(&results) {
+        eprintln!("error: {message}");
+        return Ok(Exit::Failure);
+    }
+    print_data(&render_tables(&results, &opts))?;
+    if !g.quiet {
+        eprint!("{}", super::run::summary(&results));
+    }
+    Ok(Exit::Success)
 }

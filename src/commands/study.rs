@@ -1,11 +1,85 @@
-//! Loading a study and computing what it needs from the cache, shared by several commands.
+//! What the study commands share: the trainer and data fingerprints for a device, the cache,
+//! the output folder, and one dry walk of a study over the cache.
 
-use std::path::Path;
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
-use crate::cache::RunKey;
+use anyhow::Context;
+
+use crate::cache::{DataFingerprint, RunKey, Store, key::fingerprint_files};
 use crate::cli::GlobalArgs;
+use crate::corpus::{self, DEFAULT_SHA256, Source};
+use crate::exec::engine::{Engine, Mode, Options};
+use crate::exec::progress::{Observer, Quiet};
+use crate::exec::results::StudyResults;
+use crate::plan::Plan;
+use crate::spec::{CancelFlag, DataConfig};
+use crate::train::{BurnTrainer, Device};
+
+use super::load::{Loaded, load};
+
+/// A loaded study and what it runs with.
+pub(crate) struct Study {
+    pub plan: Plan,
+    pub store: Store,
+    pub trainer: BurnTrainer,
+    /// The folder relative paths in the study are resolved against.
+    pub base_dir: PathBuf,
+    fingerprints: Mutex<HashMap<String, Result<DataFingerprint, String>>>,
+}
+
+impl Study {
+    /// Loads a study (printing its diagnostics); `None` when it is invalid.
+    pub fn open(file: &Path, device: &str, g: &GlobalArgs) -> anyhow::Result<Option<Study>> {
+        let device = Device::parse(device)?;
+        let Loaded::Ok(plan) = load(file, g)? else { return Ok(None) };
+        let store = Store::open(&g.cache).with_context(|| format!("cannot open the cache at `{}`", g.cache.display()))?;
+        let base_dir = file.parent().map(Path::to_path_buf).filter(|p| !p.as_os_str().is_empty()).unwrap_or_else(|| PathBuf::from("."));
+        let trainer = BurnTrainer::new(device, g.cache.clone());
+        Ok(Some(Study { plan, store, trainer, base_dir, fingerprints: Mutex::new(HashMap::new()) }))
+    }
+
+    /// Where this study's outputs go: `--out`, or `runs/<study>`.
+    pub fn out_dir(&self, g: &GlobalArgs) -> PathBuf {
+        g.out.clone().unwrap_or_else(|| Path::new("runs").join(&self.plan.name))
+    }
+
+    /// The data fingerprint of a corpus: the pinned hash of the default corpus (no download
+    /// needed), or the blake3 of the user's files.
+    pub fn fingerprint(&self, data: &DataConfig) -> Result<DataFingerprint, String> {
+        let mut memo = self.fingerprints.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        memo.entry(data.corpus.clone())
+            .or_insert_with(|| match corpus::locate(&data.corpus, &self.base_dir).map_err(|e| e.to_string())? {
+                Source::Default => Ok(DataFingerprint { corpus: format!("sha256:{DEFAULT_SHA256}") }),
+                Source::Files(files) => {
+                    let root = self.base_dir.join(&data.corpus);
+                    let paths: Vec<PathBuf> = files.into_iter().map(|(p, _)| p).collect();
+                    fingerprint_files(&root, &paths).map(|corpus| DataFingerprint { corpus }).map_err(|e| format!("cannot read corpus `{}`: {e}", data.corpus))
+                }
+            })
+            .clone()
+    }
+
+    /// Runs the engine.
+    pub fn engine_run(&self, options: Options, observer: &dyn Observer, cancel: CancelFlag) -> anyhow::Result<StudyResults> {
+        let fingerprint = |d: &DataConfig| self.fingerprint(d);
+        let engine = Engine { plan: &self.plan, store: &self.store, trainer: &self.trainer, fingerprint: &fingerprint, observer, cancel, options };
+        Ok(engine.run()?)
+    }
+
+    /// What the cache says about the study, training nothing.
+    pub fn dry(&self) -> anyhow::Result<StudyResults> {
+        let options = Options { mode: Mode::Dry, jobs: 1, rerun: BTreeSet::new(), base_dir: self.base_dir.clone() };
+        self.engine_run(options, &Quiet, CancelFlag::new())
+    }
+}
 
 /// Every run key a study uses, as far as its cached winners let it be resolved.
-pub(crate) fn reachable_keys(_file: &Path, _g: &GlobalArgs) -> anyhow::Result<Vec<RunKey>> {
-    anyhow::bail!("`--keep` needs the study planner, which this build lacks")
+pub(crate) fn reachable_keys(file: &Path, g: &GlobalArgs) -> anyhow::Result<Vec<RunKey>> {
+    let Some(study) = Study::open(file, "cpu", g)? else {
+        anyhow::bail!("the study is invalid (see above); refusing to collect garbage against it")
+    };
+    let results = study.dry()?;
+    Ok(results.all_candidates().flat_map(|c| c.repeats.iter().filter_map(|r| r.key)).collect())
 }

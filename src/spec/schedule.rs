@@ -136,3 +136,37 @@ impl WdSchedule {
 pub fn progress(step: u64, total: u64) -> f64 {
     if total == 0 { 1.0 } else { step as f64 / total as f64 }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(s: Schedule, points: &[(f64, f64)]) {
+        for &(t, want) in points {
+            let got = s.multiplier(t);
+            assert!((got - want).abs() < 1e-12, "{s:?} at t = {t}: {got}, expected {want}");
+        }
+    }
+
+    // Expected values worked out by hand from the formulas in `training.md`.
+    #[test]
+    fn schedules_at_hand_computed_points() {
+        check(Schedule::Constant, &[(0.0, 1.0), (0.7, 1.0), (1.0, 1.0)]);
+        check(
+            Schedule::WarmupWarmdown { warmup: 0.1, warmdown: 0.5, final_lr: 0.1 },
+            &[(0.0, 0.0), (0.05, 0.5), (0.3, 1.0), (0.5, 1.0), (0.75, 0.55), (1.0, 0.1)],
+        );
+        check(
+            Schedule::Cosine { warmup: 0.1, min_lr: 0.1, cycles: 1 },
+            &[(0.05, 0.5), (0.1, 1.0), (0.55, 0.55), (1.0, 0.1)],
+        );
+        check(Schedule::Cosine { warmup: 0.0, min_lr: 0.1, cycles: 2 }, &[(0.0, 1.0), (0.25, 0.55), (0.5, 1.0), (0.75, 0.55), (1.0, 0.1)]);
+        check(Schedule::Step { every: 0.3, gamma: 0.1 }, &[(0.0, 1.0), (0.29, 1.0), (0.3, 0.1), (0.65, 0.01 + 1.0e-18), (0.95, 0.001)]);
+        check(Schedule::Exponential { gamma: 0.01 }, &[(0.0, 1.0), (0.5, 0.1), (1.0, 0.01)]);
+        check(Schedule::Linear { warmup: 0.2, final_lr: 0.0 }, &[(0.1, 0.5), (0.2, 1.0), (0.6, 0.5), (1.0, 0.0)]);
+        assert!((WdSchedule::Linear.multiplier(0.25) - 0.75).abs() < 1e-15);
+        assert!((WdSchedule::Cosine.multiplier(0.5) - 0.5).abs() < 1e-15);
+        assert_eq!(WdSchedule::Constant.multiplier(0.9), 1.0);
+        assert_eq!(Schedule::Linear { warmup: 0.0, final_lr: 0.0 }.at_step(25, 100), 0.75);
+    }
+}

@@ -1,0 +1,92 @@
+//! Causal multi-head self-attention with rotary position embedding (RoPE, rotate-half form).
+//!
+//! Weights are `[d_in, d_out]` (`y = x·W`). The constants (causal mask, RoPE tables, the
+//! rotate-half matrix) depend only on the shapes and are built once per run.
+
+use burn::tensor::activation::softmax;
+use burn::tensor::backend::Backend;
+use burn::tensor::{Tensor, TensorData};
+
+/// Shape-dependent constants of the attention.
+#[derive(Clone)]
+pub struct AttnConsts<B: Backend> {
+    /// `[1, 1, T, T]`: 0 on and below the diagonal, −∞ above.
+    pub mask: Tensor<B, 4>,
+    /// `[1, T, d]`: cos and sin of each position's angle, tiled over heads.
+    pub cos: Tensor<B, 3>,
+    pub sin: Tensor<B, 3>,
+    /// `[hd, hd]`: `x·R = rotate_half(x) = (−x₂, x₁)`.
+    pub rot: Tensor<B, 2>,
+}
+
+impl<B: Backend> AttnConsts<B> {
+    pub fn new(seq: usize, d_model: usize, heads: usize, base: f64, device: &B::Device) -> Self {
+        let hd = d_model / heads;
+        let half = hd / 2;
+        let mut mask = vec![0f32; seq * seq];
+        for i in 0..seq {
+            for j in i + 1..seq {
+                mask[i * seq + j] = f32::NEG_INFINITY;
+            }
+        }
+        let (mut cos, mut sin) = (Vec::with_capacity(seq * d_model), Vec::with_capacity(seq * d_model));
+        for t in 0..seq {
+            for _ in 0..heads {
+                for i in 0..hd {
+                    let freq = base.powf(-((i % half) as f64) * 2.0 / hd as f64);
+                    let angle = t as f64 * freq;
+                    cos.push(angle.cos() as f32);
+                    sin.push(angle.sin() as f32);
+                }
+            }
+        }
+        let mut rot = vec![0f32; hd * hd];
+        for i in 0..half {
+            rot[(i + half) * hd + i] = -1.0; // out[i] = −x[i + half]
+            rot[i * hd + i + half] = 1.0; // out[i + half] = x[i]
+        }
+        AttnConsts {
+            mask: Tensor::from_data(TensorData::new(mask, [1, 1, seq, seq]), device),
+            cos: Tensor::from_data(TensorData::new(cos, [1, seq, d_model]), device),
+            sin: Tensor::from_data(TensorData::new(sin, [1, seq, d_model]), device),
+            rot: Tensor::from_data(TensorData::new(rot, [hd, hd]), device),
+        }
+    }
+}
+
+/// Applies RoPE to `x: [B·T, d]`, returning `[B, T, d]`.
+fn rope<B: Backend>(x: Tensor<B, 2>, c: &AttnConsts<B>, batch: usize, seq: usize) -> Tensor<B, 3> {
+    let [n, d] = x.dims();
+    let hd = c.rot.dims()[0];
+    let rotated = x.clone().reshape([n * d / hd, hd]).matmul(c.rot.clone()).reshape([batch, seq, d]);
+    x.reshape([batch, seq, d]) * c.cos.clone() + rotated * c.sin.clone()
+}
+
+/// Causal attention of `h: [B·T, d]` with projections `wq, wk, wv, wo: [d, d]`; returns
+/// `[B·T, d]` (after the output projection).
+#[allow(clippy::too_many_arguments)]
+pub fn attention<B: Backend>(
+    h: Tensor<B, 2>,
+    wq: &Tensor<B, 2>,
+    wk: &Tensor<B, 2>,
+    wv: &Tensor<B, 2>,
+    wo: &Tensor<B, 2>,
+    c: &AttnConsts<B>,
+    batch: usize,
+    heads: usize,
+) -> Tensor<B, 2> {
+    let [n, d] = h.dims();
+    let seq = n / batch;
+    let hd = d / heads;
+    let scale = 1.0 / (hd as f64).sqrt();
+    let q = h.clone().matmul(wq.clone()).mul_scalar(scale);
+    let k = h.clone().matmul(wk.clone());
+    let v = h.matmul(wv.clone());
+    let split = |x: Tensor<B, 3>| x.reshape([batch, seq, heads, hd]).swap_dims(1, 2);
+    let q = split(rope(q, c, batch, seq));
+    let k = split(rope(k, c, batch, seq));
+    let v = split(v.reshape([batch, seq, d]));
+    let scores = q.matmul(k.swap_dims(2, 3)) + c.mask.clone();
+    let y = softmax(scores, 3).matmul(v); // [B, H, T, hd]
+    y.swap_dims(1, 2).reshape([n, d]).matmul(wo.clone())
+}

@@ -1,0 +1,81 @@
+//! Evaluation on the fixed validation windows (loss, accuracy, perplexity, bits per byte) and
+//! the running averages that become history rows.
+
+use std::collections::BTreeMap;
+
+use burn::tensor::backend::Backend;
+use burn::tensor::{ElementConversion, Tensor};
+
+use super::attention::AttnConsts;
+use super::data::Dataset;
+use super::model::{Layout, forward, inputs};
+use crate::spec::ModelConfig;
+
+/// Validation metrics.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Eval {
+    pub loss: f64,
+    pub accuracy: f64,
+    pub ppl: f64,
+    /// Bits per byte: total nats / (ln 2 · bytes of the predicted tokens).
+    pub bpb: f64,
+}
+
+impl Eval {
+    pub fn insert_into(&self, m: &mut BTreeMap<String, f64>) {
+        m.insert("val_loss".into(), self.loss);
+        m.insert("val_accuracy".into(), self.accuracy);
+        m.insert("val_ppl".into(), self.ppl);
+        m.insert("val_bpb".into(), self.bpb);
+    }
+}
+
+/// Evaluates `params` on every validation window (no router noise, no graph).
+pub fn evaluate<B: Backend>(m: &ModelConfig, layout: &Layout, params: &[Tensor<B, 2>], consts: &AttnConsts<B>, data: &Dataset, batch: usize) -> Eval {
+    let device = params[0].device();
+    let seq = m.seq_len;
+    let n_batches = data.val_starts.len() / batch;
+    let (mut nats, mut correct, mut count, mut bytes) = (0.0f64, 0i64, 0u64, 0u64);
+    let mut windows = Vec::new();
+    for b in 0..n_batches {
+        data.val_batch(b, batch, seq, &mut windows);
+        for w in windows.chunks_exact(seq + 1) {
+            bytes += w[1..].iter().map(|&t| u64::from(data.tok.byte_len(t))).sum::<u64>();
+        }
+        let (x, y) = inputs::<B>(&windows, batch, seq, &device);
+        let out = forward(m, layout, params, consts, x, y.clone(), batch, None);
+        nats -= f64::from(out.target_logp.sum().into_scalar().elem::<f32>());
+        correct += out.logits.argmax(1).equal(y).int().sum().into_scalar().elem::<i64>();
+        count += (batch * seq) as u64;
+    }
+    let loss = nats / count.max(1) as f64;
+    Eval {
+        loss,
+        accuracy: correct as f64 / count.max(1) as f64,
+        ppl: loss.exp(),
+        bpb: nats / (std::f64::consts::LN_2 * bytes.max(1) as f64),
+    }
+}
+
+/// Sums since the last history row.
+#[derive(Default)]
+pub struct Running {
+    loss: f64,
+    aux: f64,
+    steps: u64,
+}
+
+impl Running {
+    pub fn add(&mut self, loss: f64, aux: f64) {
+        self.loss += loss;
+        self.aux += aux;
+        self.steps += 1;
+    }
+
+    /// Mean training loss and aux loss since the last call (None when no step was taken).
+    pub fn take(&mut self) -> Option<(f64, f64)> {
+        let out = (self.steps > 0).then(|| (self.loss / self.steps as f64, self.aux / self.steps as f64));
+        *self = Running::default();
+        out
+    }
+}

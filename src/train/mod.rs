@@ -1,0 +1,167 @@
+//! The built-in trainer: a small decoder-only MoE language model in burn, trained with
+//! Muon/AdamW/SGD on a corpus, behind the neutral [`crate::spec::Trainer`] contract.
+//!
+//! Deterministic on CPU: the Flex backend, every random draw from ChaCha8 streams of the
+//! config seed (never burn's global RNG), host-side routing with a total order. Knows nothing
+//! of phases or caching. Never imports `lang`, `plan`, `exec` or `cache`.
+
+pub mod attention;
+pub mod data;
+pub mod metrics;
+pub mod model;
+pub mod moe;
+pub mod optim;
+pub mod rng;
+pub mod tokenizer;
+pub mod trainer;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::{Path, PathBuf};
+
+use crate::corpus::{self, CorpusError};
+use crate::spec::{Budget, Cancelled, RunConfig, RunContext, RunResult, Trainer, TrainerIdentity, TrainerSpec};
+
+pub use data::Dataset;
+
+/// Bumped whenever the trainer's numerics change (it is part of every run's cache key).
+pub const VERSION: &str = "1";
+
+/// The CPU backend: Flex under autodiff (deterministic, see `burn-0.21-notes.md`).
+pub type CpuBackend = burn::backend::Autodiff<burn::backend::Flex>;
+/// The NVIDIA backend.
+#[cfg(feature = "cuda")]
+pub type CudaBackend = burn::backend::Autodiff<burn::backend::Cuda>;
+
+/// Why a run could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error(transparent)]
+    Corpus(#[from] CorpusError),
+    #[error("{0}")]
+    CorpusTooSmall(String),
+    #[error("tokenizer: {0}")]
+    Tokenizer(String),
+    #[error("`--device {0}` needs a build with the `cuda` feature (`cargo build --release --features cuda`)")]
+    CudaUnavailable(String),
+    #[error("unknown device `{0}`; expected `cpu`, `cuda` or `cuda:N`")]
+    BadDevice(String),
+    #[error("the built-in trainer cannot train a `trainer = command(...)` config")]
+    NotBuiltin,
+}
+
+/// Where training runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Device {
+    Cpu,
+    Cuda(usize),
+}
+
+impl Device {
+    /// Parses `cpu`, `cuda` or `cuda:N`; CUDA only in builds with the `cuda` feature.
+    pub fn parse(text: &str) -> Result<Device, TrainError> {
+        let device = match text {
+            "cpu" => Device::Cpu,
+            "cuda" => Device::Cuda(0),
+            _ => match text.strip_prefix("cuda:").map(str::parse::<usize>) {
+                Some(Ok(n)) => Device::Cuda(n),
+                _ => return Err(TrainError::BadDevice(text.to_owned())),
+            },
+        };
+        if matches!(device, Device::Cuda(_)) && !cfg!(feature = "cuda") {
+            return Err(TrainError::CudaUnavailable(text.to_owned()));
+        }
+        Ok(device)
+    }
+
+    /// The backend's name in a trainer identity.
+    pub fn backend(self) -> &'static str {
+        match self {
+            Device::Cpu => "flex",
+            Device::Cuda(_) => "cuda",
+        }
+    }
+
+    /// A description of the machine, for identities of time-budgeted runs.
+    pub fn describe(self) -> String {
+        match self {
+            Device::Cpu => {
+                let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+                let model = std::fs::read_to_string("/proc/cpuinfo")
+                    .ok()
+                    .and_then(|s| s.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|s| s.trim().to_owned()))
+                    .unwrap_or_else(|| std::env::consts::ARCH.to_owned());
+                format!("cpu: {model} ({cores} threads)")
+            }
+            Device::Cuda(n) => format!("cuda:{n}"),
+        }
+    }
+}
+
+/// The built-in burn trainer.
+#[derive(Clone, Debug)]
+pub struct BurnTrainer {
+    device: Device,
+    cache_dir: PathBuf,
+}
+
+impl BurnTrainer {
+    /// A trainer on `device`, keeping the default corpus and BPE tokenizers under `cache_dir`.
+    pub fn new(device: Device, cache_dir: impl Into<PathBuf>) -> BurnTrainer {
+        BurnTrainer { device, cache_dir: cache_dir.into() }
+    }
+
+    pub fn device(&self) -> Device {
+        self.device
+    }
+
+    /// Reads, tokenizes and splits the corpus of `config` (relative paths against `base_dir`).
+    /// `notify` hears about downloads.
+    pub fn load_data(&self, config: &RunConfig, base_dir: &Path, notify: &mut dyn FnMut(&str)) -> Result<Dataset, TrainError> {
+        if !matches!(config.train.trainer, TrainerSpec::Builtin) {
+            return Err(TrainError::NotBuiltin);
+        }
+        let text = corpus::load(&config.data.corpus, base_dir, &self.cache_dir, notify)?;
+        Dataset::prepare(config, &text, &self.cache_dir)
+    }
+
+    /// Trains on already loaded data.
+    pub fn train_data(&self, config: &RunConfig, data: &Dataset, ctx: &mut RunContext<'_>) -> Result<RunResult, Cancelled> {
+        let run = std::panic::AssertUnwindSafe(|| match self.device {
+            Device::Cpu => trainer::train::<CpuBackend>(config, data, &burn::backend::flex::FlexDevice, ctx),
+            #[cfg(feature = "cuda")]
+            Device::Cuda(n) => trainer::train::<CudaBackend>(config, data, &burn::backend::cuda::CudaDevice::new(n), ctx),
+            #[cfg(not(feature = "cuda"))]
+            Device::Cuda(_) => Ok(RunResult::failed(TrainError::CudaUnavailable("cuda".into()).to_string())),
+        });
+        match std::panic::catch_unwind(run) {
+            Ok(result) => result,
+            Err(panic) => {
+                let what = panic.downcast_ref::<String>().cloned().or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned())).unwrap_or_default();
+                Ok(RunResult::failed(format!("internal error in the trainer: {what}")))
+            }
+        }
+    }
+}
+
+impl Trainer for BurnTrainer {
+    fn identity(&self, config: &RunConfig) -> TrainerIdentity {
+        TrainerIdentity {
+            name: "lrx-builtin".to_owned(),
+            version: VERSION.to_owned(),
+            backend: self.device.backend().to_owned(),
+            precision: "f32".to_owned(),
+            device: matches!(config.train.budget, Budget::Time(_)).then(|| self.device.describe()),
+        }
+    }
+
+    fn train(&self, config: &RunConfig, ctx: &mut RunContext<'_>) -> Result<RunResult, Cancelled> {
+        let base = ctx.base_dir.clone();
+        let data = match self.load_data(config, &base, &mut |msg| eprintln!("{msg}")) {
+            Ok(d) => d,
+            Err(e) => return Ok(RunResult::failed(e.to_string())),
+        };
+        self.train_data(config, &data, ctx)
+    }
+}

@@ -1,0 +1,350 @@
+//! Correctness tests of the trainer against formulas computed independently here: optimizer
+//! steps, Newton–Schulz, MoE dispatch and balance loss; and whole-run behaviour: overfitting,
+//! determinism, divergence, cancellation, bad data.
+
+use burn::backend::Flex;
+use burn::backend::flex::FlexDevice;
+use burn::tensor::{Tensor, TensorData};
+
+use super::optim::adamw::{AdamHyper, AdamState, adamw_step};
+use super::optim::muon::{MuonBucket, MuonHyper, muon_step, orthogonalize, shape_scale};
+use super::*;
+use crate::spec::config::key;
+use crate::spec::{CancelFlag, NsCoeffs, Progress, RunContext, Status, Value, Values};
+
+type B = Flex;
+
+fn t2(v: &[f64], shape: [usize; 2]) -> Tensor<B, 2> {
+    Tensor::from_data(TensorData::new(v.iter().map(|&x| x as f32).collect::<Vec<_>>(), shape), &FlexDevice)
+}
+
+fn host<const D: usize>(t: Tensor<B, D>) -> Vec<f64> {
+    t.into_data().convert::<f32>().into_vec::<f32>().unwrap().into_iter().map(f64::from).collect()
+}
+
+fn close(a: &[f64], b: &[f64], tol: f64) {
+    assert_eq!(a.len(), b.len());
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        assert!((x - y).abs() <= tol * (1.0 + y.abs()), "element {i}: {x} vs {y}\n{a:?}\n{b:?}");
+    }
+}
+
+#[test]
+fn adamw_matches_pytorch_semantics_over_two_steps() {
+    let p0 = [1.0, -2.0, 0.5, 3.0];
+    let g = [[0.1, -0.2, 0.3, 0.0], [-0.05, 0.1, 0.2, 0.4]];
+    let (lr, b1, b2, eps, wd): (f64, f64, f64, f64, f64) = (0.01, 0.9, 0.99, 1e-8, 0.1);
+    // Reference: PyTorch's AdamW, written out per element.
+    let mut p = p0;
+    let (mut m, mut v) = ([0.0; 4], [0.0; 4]);
+    for (step, g) in g.iter().enumerate() {
+        let t = (step + 1) as i32;
+        for i in 0..4 {
+            p[i] *= 1.0 - lr * wd;
+            m[i] = b1 * m[i] + (1.0 - b1) * g[i];
+            v[i] = b2 * v[i] + (1.0 - b2) * g[i] * g[i];
+            let denom = (v[i] / (1.0 - b2.powi(t))).sqrt() + eps;
+            p[i] -= lr / (1.0 - b1.powi(t)) * m[i] / denom;
+        }
+    }
+    let mut state = AdamState { m: Tensor::zeros([2, 2], &FlexDevice), v: Tensor::zeros([2, 2], &FlexDevice) };
+    let mut x = t2(&p0, [2, 2]);
+    for (step, g) in g.iter().enumerate() {
+        let h = AdamHyper { lr, beta1: b1, beta2: b2, eps, wd, cautious: false, t: step as u64 + 1 };
+        x = adamw_step(x, t2(g, [2, 2]), &mut state, &h);
+    }
+    close(&host(x), &p, 1e-6);
+}
+
+#[test]
+fn cautious_decay_only_where_update_and_weight_agree() {
+    let p0 = [1.0, -1.0, 1.0, -1.0];
+    let g = [0.5, 0.5, -0.5, -0.5];
+    let mut state = AdamState { m: Tensor::zeros([1, 4], &FlexDevice), v: Tensor::zeros([1, 4], &FlexDevice) };
+    let h = AdamHyper { lr: 0.1, beta1: 0.9, beta2: 0.999, eps: 1e-12, wd: 0.5, cautious: true, t: 1 };
+    let out = host(adamw_step(t2(&p0, [1, 4]), t2(&g, [1, 4]), &mut state, &h));
+    // First step: update = sign(g). Decay 0.1·0.5·p only where sign(g) == sign(p): elements 0, 3.
+    close(&out, &[1.0 - 0.1 - 0.05, -1.0 - 0.1, 1.0 + 0.1, -1.0 + 0.1 + 0.05], 1e-6);
+}
+
+/// Eigenvalues of a small symmetric matrix by cyclic Jacobi rotations.
+fn jacobi_eigenvalues(mut a: Vec<Vec<f64>>) -> Vec<f64> {
+    let n = a.len();
+    for _ in 0..100 {
+        for p in 0..n {
+            for q in p + 1..n {
+                if a[p][q].abs() < 1e-15 {
+                    continue;
+                }
+                let theta = (a[q][q] - a[p][p]) / (2.0 * a[p][q]);
+                let t = theta.signum() / (theta.abs() + (theta * theta + 1.0).sqrt());
+                let t = if theta == 0.0 { 1.0 } else { t };
+                let c = 1.0 / (t * t + 1.0).sqrt();
+                let s = t * c;
+                for k in 0..n {
+                    let (akp, akq) = (a[k][p], a[k][q]);
+                    a[k][p] = c * akp - s * akq;
+                    a[k][q] = s * akp + c * akq;
+                }
+                for k in 0..n {
+                    let (apk, aqk) = (a[p][k], a[q][k]);
+                    a[p][k] = c * apk - s * aqk;
+                    a[q][k] = s * apk + c * aqk;
+                }
+            }
+        }
+    }
+    (0..n).map(|i| a[i][i]).collect()
+}
+
+/// Singular values of an `r × c` row-major matrix (`r ≤ c`), via eigenvalues of `X·Xᵀ`.
+fn singular_values(x: &[f64], r: usize, c: usize) -> Vec<f64> {
+    let gram: Vec<Vec<f64>> = (0..r).map(|i| (0..r).map(|j| (0..c).map(|k| x[i * c + k] * x[j * c + k]).sum()).collect()).collect();
+    let mut s: Vec<f64> = jacobi_eigenvalues(gram).into_iter().map(|e| e.max(0.0).sqrt()).collect();
+    s.sort_by(f64::total_cmp);
+    s
+}
+
+#[test]
+fn newton_schulz_pushes_singular_values_towards_one() {
+    // A fixed 3×5 matrix with singular values spread over two orders of magnitude.
+    let g = [2.0, 0.1, -0.3, 0.7, 0.0, 0.2, 0.05, 0.1, -0.1, 0.3, -0.01, 0.04, 0.02, 0.03, -0.02];
+    let sv_in = singular_values(&g, 3, 5);
+    assert!(sv_in[2] / sv_in[0] > 20.0, "{sv_in:?}");
+    let input = Tensor::<B, 3>::from_data(TensorData::new(g.iter().map(|&x| x as f32).collect::<Vec<_>>(), [1, 3, 5]), &FlexDevice);
+    let quintic = host(orthogonalize(input.clone(), 5, NsCoeffs::Quintic));
+    let sv = singular_values(&quintic, 3, 5);
+    // Keller Jordan's quintic lands in roughly (0.68, 1.13) rather than at exactly 1.
+    assert!(sv.iter().all(|&s| (0.6..1.25).contains(&s)), "quintic: {sv:?}");
+    let polar = host(orthogonalize(input.clone(), 5, NsCoeffs::PolarExpress));
+    let sv = singular_values(&polar, 3, 5);
+    assert!(sv.iter().all(|&s| (0.85..1.15).contains(&s)), "polar express: {sv:?}");
+    // The tall orientation gives the transpose of the wide one.
+    let tall = input.clone().swap_dims(1, 2);
+    let back = host(orthogonalize(tall, 5, NsCoeffs::Quintic).swap_dims(1, 2));
+    close(&back, &quintic, 1e-5);
+}
+
+#[test]
+fn muon_step_scales_by_shape_and_uses_nesterov_momentum() {
+    assert_eq!(shape_scale([2, 6]), 3f64.sqrt()); // stored [d_in, d_out]: PyTorch [6, 2] is tall
+    assert_eq!(shape_scale([6, 2]), 1.0);
+    let g: Vec<f64> = (0..12).map(|i| ((i * 7 % 5) as f64 - 2.0) * 0.1 + 0.01 * i as f64).collect();
+    let p: Vec<f64> = (0..12).map(|i| 0.05 * i as f64 - 0.3).collect();
+    let (lr, m) = (0.02, 0.95);
+    for shape in [[2usize, 6usize], [6, 2]] {
+        let [r, c] = shape;
+        let to3 = |v: &[f64]| Tensor::<B, 3>::from_data(TensorData::new(v.iter().map(|&x| x as f32).collect::<Vec<_>>(), [1, r, c]), &FlexDevice);
+        let mut bucket = MuonBucket { members: vec![0], shape, buf: Tensor::zeros([1, r, c], &FlexDevice) };
+        let h = MuonHyper { lr, wd: 0.0, cautious: false, momentum: m, ns_steps: 5, coeffs: NsCoeffs::Quintic };
+        let out = host(muon_step(to3(&p), to3(&g), &mut bucket, &h));
+        // First step: buf = (1−m)·g, update direction (1−m)·g + m·buf = (1−m)(1+m)·g.
+        let u: Vec<f64> = g.iter().map(|x| (1.0 - m) * (1.0 + m) * x).collect();
+        close(&host(bucket.buf.clone()), &g.iter().map(|x| (1.0 - m) * x).collect::<Vec<_>>(), 1e-6);
+        let o = host(orthogonalize(to3(&u), 5, NsCoeffs::Quintic));
+        let scale = if shape == [2, 6] { 3f64.sqrt() } else { 1.0 };
+        let want: Vec<f64> = p.iter().zip(&o).map(|(p, o)| p - lr * scale * o).collect();
+        close(&out, &want, 1e-5);
+    }
+}
+
+/// A `[N, E]` router input crafted so the routing is known by hand.
+#[test]
+fn balance_loss_matches_hand_computed_routing() {
+    let h = t2(&[1.0, 0.0, 0.0, 1.0, 1.0, 0.0, 1.0, 0.0], [4, 2]);
+    let router = t2(&[2.0, 0.0, 0.0, 1.0], [2, 2]); // logits: [2,0], [0,1], [2,0], [2,0]
+    let zeros = || t2(&[0.0; 4], [2, 2]);
+    let (_, aux) = moe::moe(h, &router, &[zeros(), zeros()], &[zeros(), zeros()], 1, None, true);
+    let aux = host(aux.unwrap())[0];
+    let e2 = 2f64.exp();
+    let e1 = 1f64.exp();
+    let (p0, p1) = ((3.0 * e2 / (e2 + 1.0) + 1.0 / (1.0 + e1)) / 4.0, (3.0 / (e2 + 1.0) + e1 / (1.0 + e1)) / 4.0);
+    let (f0, f1) = (0.75, 0.25);
+    close(&[aux], &[2.0 * (f0 * p0 + f1 * p1)], 1e-6);
+}
+
+#[test]
+fn moe_output_matches_a_dense_reference() {
+    let (n, d, f, e, k) = (5usize, 3usize, 4usize, 3usize, 2usize);
+    let mut rng = rng::Rng::new(9, rng::Stream::Init);
+    let mut draw = |len: usize| (0..len).map(|_| rng.normal() * 0.7).collect::<Vec<f64>>();
+    let (hv, rv) = (draw(n * d), draw(d * e));
+    let w1: Vec<Vec<f64>> = (0..e).map(|_| draw(d * f)).collect();
+    let w2: Vec<Vec<f64>> = (0..e).map(|_| draw(f * d)).collect();
+    let (out, _) = moe::moe(
+        t2(&hv, [n, d]),
+        &t2(&rv, [d, e]),
+        &w1.iter().map(|w| t2(w, [d, f])).collect::<Vec<_>>(),
+        &w2.iter().map(|w| t2(w, [f, d])).collect::<Vec<_>>(),
+        k,
+        None,
+        false,
+    );
+    let mut want = vec![0.0; n * d];
+    for t in 0..n {
+        let x = &hv[t * d..(t + 1) * d];
+        let logits: Vec<f64> = (0..e).map(|j| (0..d).map(|i| x[i] * rv[i * e + j]).sum()).collect();
+        let mut idx: Vec<usize> = (0..e).collect();
+        idx.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]));
+        let top = &idx[..k];
+        let z: f64 = top.iter().map(|&j| logits[j].exp()).sum();
+        for &j in top {
+            let gate = logits[j].exp() / z;
+            let hid: Vec<f64> = (0..f).map(|c| (0..d).map(|i| x[i] * w1[j][i * f + c]).sum::<f64>()).map(|a| a / (1.0 + (-a).exp())).collect();
+            for o in 0..d {
+                want[t * d + o] += gate * (0..f).map(|c| hid[c] * w2[j][c * d + o]).sum::<f64>();
+            }
+        }
+    }
+    close(&host(out), &want, 1e-5);
+}
+
+// ------------------------------------------------------------------------------------------
+// Whole runs on a tiny model.
+
+fn tiny(extra: &[(&str, Value)]) -> RunConfig {
+    let mut v = Values::new();
+    for (k, x) in [
+        ("d_model", Value::Int(32)),
+        ("layers", Value::Int(1)),
+        ("heads", Value::Int(2)),
+        ("d_ff", Value::Int(64)),
+        ("experts", Value::Int(2)),
+        ("top_k", Value::Int(1)),
+        ("seq_len", Value::Int(16)),
+        ("batch_size", Value::Int(8)),
+        ("steps", Value::Int(30)),
+        ("eval_every", Value::Int(10)),
+        ("log_every", Value::Int(5)),
+        ("val_batches", Value::Int(2)),
+        ("data.tokens", Value::Int(4000)),
+    ] {
+        v.insert(key(k), x);
+    }
+    for (k, x) in extra {
+        v.insert(key(k), x.clone());
+    }
+    RunConfig::from_values(&v).unwrap()
+}
+
+const TEXT: &str = "the quick brown fox jumps over the lazy dog. ";
+
+fn run(config: &RunConfig, text: &str, cancel: &CancelFlag) -> Result<RunResult, Cancelled> {
+    let data = Dataset::prepare(config, text, std::path::Path::new("/nonexistent")).unwrap();
+    let trainer = BurnTrainer::new(Device::Cpu, "/nonexistent");
+    let mut events = 0;
+    let mut on = |_: Progress| events += 1;
+    let mut ctx = RunContext { cancel, progress: &mut on, workdir: None, base_dir: ".".into(), stop_at: None };
+    trainer.train_data(config, &data, &mut ctx)
+}
+
+/// Metrics that do not depend on timing.
+fn numerics(r: &RunResult) -> Vec<(u64, String, u64)> {
+    let timing = ["tokens_per_sec", "elapsed", "acc_per_min"];
+    let final_ = r.metrics.iter().filter(|(k, _)| !timing.contains(&k.as_str())).map(|(k, v)| (0, k.clone(), v.to_bits()));
+    let rows = r.history.iter().flat_map(|row| row.metrics.iter().filter(|(k, _)| !timing.contains(&k.as_str())).map(|(k, v)| (row.step, k.clone(), v.to_bits())));
+    final_.chain(rows).collect()
+}
+
+#[test]
+fn tiny_model_overfits_repeated_text() {
+    let c = tiny(&[("steps", Value::Int(120)), ("eval_every", Value::Int(60)), ("schedule", Value::Word("constant".into())), ("embedding_lr", Value::Float(0.05)), ("unembedding_lr", Value::Float(0.02)), ("scalar_lr", Value::Float(0.02))]);
+    let r = run(&c, &TEXT.repeat(200), &CancelFlag::new()).unwrap();
+    assert_eq!(r.status, Status::Ok, "{r:?}");
+    assert_eq!(r.steps, 120);
+    let val = r.metrics["val_loss"];
+    assert!(val < 0.5, "val_loss {val}");
+    assert!(r.metrics["val_accuracy"] > 0.85, "{:?}", r.metrics);
+    assert!((r.metrics["val_bpb"] - val / std::f64::consts::LN_2).abs() < 1e-9, "bytes: bpb = loss / ln 2");
+    // History: rows every 5 steps, validation every 60 and at the end.
+    assert_eq!(r.history.iter().map(|h| h.step).collect::<Vec<_>>(), (1..=24).map(|i| i * 5).collect::<Vec<_>>());
+    assert!(r.history[11].metrics.contains_key("val_loss") && !r.history[10].metrics.contains_key("val_loss"));
+}
+
+#[test]
+fn runs_are_bit_identical_and_seeds_matter() {
+    let noisy = [("router_noise", Value::Float(0.1)), ("optimizer", Value::Word("muon_adamw".into()))];
+    let c = tiny(&noisy);
+    let text = TEXT.repeat(120) + "a different ending to make the validation block less trivial. ".repeat(20).as_str();
+    let a = run(&c, &text, &CancelFlag::new()).unwrap();
+    let b = run(&c, &text, &CancelFlag::new()).unwrap();
+    assert_eq!(numerics(&a), numerics(&b));
+    let other = tiny(&[noisy[0].clone(), noisy[1].clone(), ("seed", Value::Int(2))]);
+    let d = run(&other, &text, &CancelFlag::new()).unwrap();
+    assert_ne!(a.metrics["train_loss"].to_bits(), d.metrics["train_loss"].to_bits());
+    // Two runs on two threads at once give the same numbers too (no shared RNG).
+    let (x, y) = std::thread::scope(|s| {
+        let h1 = s.spawn(|| run(&c, &text, &CancelFlag::new()).unwrap());
+        let h2 = s.spawn(|| run(&c, &text, &CancelFlag::new()).unwrap());
+        (h1.join().unwrap(), h2.join().unwrap())
+    });
+    assert_eq!(numerics(&x), numerics(&a));
+    assert_eq!(numerics(&y), numerics(&a));
+}
+
+#[test]
+fn huge_learning_rate_is_recorded_as_diverged() {
+    let c = tiny(&[("optimizer", Value::Word("sgd".into())), ("matrix_lr", Value::Float(1e4)), ("embedding_lr", Value::Float(1e4)), ("unembedding_lr", Value::Float(1e4)), ("grad_clip", Value::Float(0.0)), ("schedule", Value::Word("constant".into()))]);
+    let r = run(&c, &TEXT.repeat(100), &CancelFlag::new()).unwrap();
+    assert_eq!(r.status, Status::Diverged, "{:?}", r.metrics);
+    let at = r.diverged_at.unwrap();
+    assert!(at >= 2 && at <= 30, "{at}");
+    assert_eq!(r.steps, at - 1);
+}
+
+#[test]
+fn other_optimizers_and_options_train() {
+    for extra in [
+        vec![("optimizer", Value::Word("adamw".into())), ("softcap", Value::Float(15.0))],
+        vec![("optimizer", Value::Word("sgd".into())), ("experts", Value::Int(1))],
+        vec![("ns_coeffs", Value::Word("polar_express".into())), ("muon_momentum_warmup", Value::Int(10)), ("cautious_wd", Value::Bool(false))],
+    ] {
+        let c = tiny(&extra);
+        let r = run(&c, &TEXT.repeat(100), &CancelFlag::new()).unwrap();
+        assert_eq!(r.status, Status::Ok, "{extra:?}: {r:?}");
+        assert!(r.metrics["val_loss"] < r.history[0].metrics["train_loss"], "{extra:?} learns: {:?}", r.metrics);
+    }
+}
+
+#[test]
+fn cancellation_and_bad_data_never_panic() {
+    let c = tiny(&[]);
+    let cancel = CancelFlag::new();
+    cancel.cancel();
+    assert!(run(&c, &TEXT.repeat(100), &cancel).is_err());
+    let err = Dataset::prepare(&c, "short", std::path::Path::new("/nonexistent")).err().unwrap();
+    assert!(matches!(err, TrainError::CorpusTooSmall(_)));
+    // Through the trait: a missing corpus is a failed result with the reason.
+    let mut missing = c.clone();
+    missing.data.corpus = "does/not/exist.txt".into();
+    let trainer = BurnTrainer::new(Device::Cpu, "/nonexistent");
+    let mut on = |_: Progress| {};
+    let flag = CancelFlag::new();
+    let mut ctx = RunContext { cancel: &flag, progress: &mut on, workdir: None, base_dir: ".".into(), stop_at: None };
+    let r = trainer.train(&missing, &mut ctx).unwrap();
+    assert_eq!(r.status, Status::Failed);
+    assert!(r.error.unwrap().contains("does not exist"));
+    assert_eq!(trainer.identity(&c).name, "lrx-builtin");
+    assert_eq!(trainer.identity(&c).backend, "flex");
+    assert!(trainer.identity(&c).device.is_none());
+}
+
+#[test]
+fn stop_at_ends_early_but_keeps_the_schedule() {
+    let c = tiny(&[]);
+    let data = Dataset::prepare(&c, &TEXT.repeat(100), std::path::Path::new("/nonexistent")).unwrap();
+    let trainer = BurnTrainer::new(Device::Cpu, "/nonexistent");
+    let mut lrs = Vec::new();
+    let mut on = |p: Progress| {
+        if let Progress::Step { lr, .. } = p {
+            lrs.push(lr);
+        }
+    };
+    let flag = CancelFlag::new();
+    let mut ctx = RunContext { cancel: &flag, progress: &mut on, workdir: None, base_dir: ".".into(), stop_at: Some(20) };
+    let r = trainer.train_data(&c, &data, &mut ctx).unwrap();
+    assert_eq!(r.steps, 20);
+    assert!(r.metrics.contains_key("val_loss"));
+    // Default warmup_warmdown(warmdown = 0.5) over 30 steps: step 19 is at t = 19/30.
+    assert!((lrs[19] - (1.0 - 19.0 / 30.0) / 0.5).abs() < 1e-12, "{lrs:?}");
+}

@@ -1,0 +1,183 @@
+//! The training loop: budgets and schedules, one optimizer step per batch, history rows,
+//! evaluations, divergence detection, cancellation, and the final [`RunResult`].
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::{ElementConversion, Tensor};
+
+use super::attention::AttnConsts;
+use super::data::{Dataset, batch_rng};
+use super::metrics::{Eval, Running, evaluate};
+use super::model::{Group, Layout, forward, inputs};
+use super::optim::Optimizer;
+use super::optim::groups::StepHyper;
+use super::rng::{Rng, Stream};
+use crate::spec::{Budget, Cancelled, HistoryRow, Progress, RunConfig, RunContext, RunResult, Schedule, Status};
+
+/// Where warmup ends, as a fraction of the run (divergence is judged only after it).
+fn warmup_fraction(s: &Schedule) -> f64 {
+    match *s {
+        Schedule::WarmupWarmdown { warmup, .. } | Schedule::Cosine { warmup, .. } | Schedule::Linear { warmup, .. } => warmup,
+        Schedule::Constant | Schedule::Step { .. } | Schedule::Exponential { .. } => 0.0,
+    }
+}
+
+/// Trains `config` on `data` with backend `B` on `device`.
+pub fn train<B: AutodiffBackend>(config: &RunConfig, data: &Dataset, device: &B::Device, ctx: &mut RunContext<'_>) -> Result<RunResult, Cancelled> {
+    let m = &config.model;
+    let c = &config.train;
+    let (batch, seq) = (c.batch_size, m.seq_len);
+    let layout = Layout::new(m, data.tok.vocab_size());
+    let counts = layout.counts(m);
+    let mut params = layout.init::<B::InnerBackend>(c.seed, device);
+    let mut opt = Optimizer::<B::InnerBackend>::new(&layout, c, device);
+    let consts = AttnConsts::<B>::new(seq, m.d_model, m.heads, m.rope_base, device);
+    let eval_consts = AttnConsts::<B::InnerBackend>::new(seq, m.d_model, m.heads, m.rope_base, device);
+    let total = config.total_steps();
+    let stop = match (total, ctx.stop_at) {
+        (Some(t), Some(s)) => Some(t.min(s)),
+        (t, s) => t.or(s),
+    };
+    (ctx.progress)(Progress::Started { total_steps: total, params: Some(counts) });
+
+    let mut batches = batch_rng(c.seed);
+    let mut noise = Rng::new(c.seed, Stream::RouterNoise);
+    let use_noise = m.experts > 1 && m.router_noise > 0.0;
+    let warmup = warmup_fraction(&c.schedule);
+    let start = Instant::now();
+    let mut train_secs = 0.0;
+    let mut windows = Vec::with_capacity(batch * (seq + 1));
+    let mut history = Vec::new();
+    let mut running = Running::default();
+    let mut last_eval: Option<(u64, Eval)> = None;
+    let mut last_train: Option<(f64, f64)> = None;
+    let mut initial_loss = None;
+    let mut diverged_at = None;
+    let mut step: u64 = 0;
+    let tokens_per_step = (batch * seq) as u64;
+
+    loop {
+        if ctx.cancel.is_cancelled() {
+            return Err(Cancelled);
+        }
+        let t = match (c.budget, total) {
+            (Budget::Time(limit), _) => start.elapsed().as_secs_f64() / limit,
+            (_, Some(total)) => crate::spec::schedule::progress(step, total),
+            _ => 1.0,
+        };
+        let done = match c.budget {
+            Budget::Time(_) => step > 0 && t >= 1.0,
+            _ => false,
+        } || stop.is_some_and(|s| step >= s);
+        if done {
+            break;
+        }
+        let mult = c.schedule.multiplier(t);
+        let hyper = StepHyper::at(c, step, t, mult);
+
+        let t0 = Instant::now();
+        data.sample(&mut batches, batch, seq, &mut windows);
+        let (x, y) = inputs::<B>(&windows, batch, seq, device);
+        let ad: Vec<Tensor<B, 2>> = params.iter().map(|p| Tensor::from_inner(p.clone()).require_grad()).collect();
+        let out = forward(m, &layout, &ad, &consts, x, y, batch, use_noise.then_some(&mut noise));
+        let ce = f64::from(out.ce.clone().into_scalar().elem::<f32>());
+        let (loss, aux) = match out.aux {
+            Some(a) => {
+                let aux = f64::from(a.clone().into_scalar().elem::<f32>());
+                (out.ce + a, aux)
+            }
+            None => (out.ce, 0.0),
+        };
+        let initial = *initial_loss.get_or_insert(ce);
+        let past_warmup = step > 0 && t >= warmup;
+        if !ce.is_finite() || !aux.is_finite() || (past_warmup && ce > c.diverge_factor * initial) {
+            diverged_at = Some(step + 1);
+            running.add(ce, aux);
+            last_train = running.take().or(last_train);
+            break;
+        }
+        let grads = loss.backward();
+        let g: Vec<_> = ad.iter().map(|p| p.grad(&grads)).collect();
+        drop(grads);
+        let grad_norm = opt.step(&mut params, g, &hyper);
+        train_secs += t0.elapsed().as_secs_f64();
+        step += 1;
+        running.add(ce, aux);
+        let tokens = step * tokens_per_step;
+        let tps = tokens as f64 / train_secs.max(1e-9);
+        (ctx.progress)(Progress::Step { step, total_steps: total, loss: ce, lr: mult, tokens_per_sec: tps });
+
+        let is_last = stop.is_some_and(|s| step >= s);
+        let eval_now = step % c.eval_every == 0 || is_last;
+        if step % c.log_every == 0 || eval_now {
+            let mut row = BTreeMap::new();
+            if let Some((l, a)) = running.take() {
+                row.insert("train_loss".into(), l);
+                row.insert("aux_loss".into(), a);
+                last_train = Some((l, a));
+            }
+            row.insert("lr".into(), mult);
+            for g in Group::ALL {
+                row.insert(format!("lr_{}", g.name()), hyper.lr_of(g));
+            }
+            row.insert("grad_norm".into(), grad_norm);
+            row.insert("tokens".into(), tokens as f64);
+            row.insert("tokens_per_sec".into(), tps);
+            if eval_now {
+                let e = evaluate(m, &layout, &params, &eval_consts, data, batch);
+                e.insert_into(&mut row);
+                last_eval = Some((step, e));
+            }
+            row.insert("elapsed".into(), start.elapsed().as_secs_f64());
+            let row = HistoryRow { step, metrics: row };
+            (ctx.progress)(Progress::Row(row.clone()));
+            history.push(row);
+        }
+    }
+
+    // Time budgets end between evaluations: evaluate the final weights.
+    if diverged_at.is_none() && last_eval.is_none_or(|(s, _)| s != step) && step > 0 {
+        if let Some((l, a)) = running.take() {
+            last_train = Some((l, a));
+        }
+        let e = evaluate(m, &layout, &params, &eval_consts, data, batch);
+        let mut row = BTreeMap::new();
+        if let Some((l, a)) = last_train {
+            row.insert("train_loss".into(), l);
+            row.insert("aux_loss".into(), a);
+        }
+        e.insert_into(&mut row);
+        row.insert("tokens".into(), (step * tokens_per_step) as f64);
+        row.insert("elapsed".into(), start.elapsed().as_secs_f64());
+        let row = HistoryRow { step, metrics: row };
+        (ctx.progress)(Progress::Row(row.clone()));
+        history.push(row);
+        last_eval = Some((step, e));
+    }
+
+    let seconds = start.elapsed().as_secs_f64();
+    let tokens = step * tokens_per_step;
+    let mut metrics = BTreeMap::new();
+    if let Some((l, a)) = last_train {
+        metrics.insert("train_loss".to_owned(), l);
+        metrics.insert("aux_loss".to_owned(), a);
+    }
+    if let Some((_, e)) = last_eval {
+        e.insert_into(&mut metrics);
+        metrics.insert("acc_per_min".to_owned(), e.accuracy / (seconds / 60.0).max(1e-9));
+    }
+    Ok(RunResult {
+        status: if diverged_at.is_some() { Status::Diverged } else { Status::Ok },
+        steps: step,
+        tokens,
+        seconds,
+        tokens_per_sec: tokens as f64 / train_secs.max(1e-9),
+        params: Some(counts),
+        metrics,
+        history,
+        diverged_at,
+        error: None,
+    })
+}
