@@ -21,17 +21,17 @@ use super::load::{Loaded, load};
 
 /// A loaded study and what it runs with.
 pub(crate) struct Study {
-    pub plan: Plan,
-    pub store: Store,
-    pub trainer: BurnTrainer,
+    pub(super) plan: Plan,
+    pub(super) store: Store,
+    pub(super) trainer: BurnTrainer,
     /// The folder relative paths in the study are resolved against.
-    pub base_dir: PathBuf,
+    pub(super) base_dir: PathBuf,
     fingerprints: Mutex<HashMap<String, Result<DataFingerprint, String>>>,
 }
 
 impl Study {
     /// Loads a study (printing its diagnostics); `None` when it is invalid.
-    pub fn open(file: &Path, device: &str, g: &GlobalArgs) -> anyhow::Result<Option<Study>> {
+    pub(super) fn open(file: &Path, device: &str, g: &GlobalArgs) -> anyhow::Result<Option<Study>> {
         let device = Device::parse(device)?;
         let Loaded::Ok(plan) = load(file, g)? else { return Ok(None) };
         let store = Store::open(&g.cache).with_context(|| format!("cannot open the cache at `{}`", g.cache.display()))?;
@@ -41,13 +41,13 @@ impl Study {
     }
 
     /// Where this study's outputs go: `--out`, or `runs/<study>`.
-    pub fn out_dir(&self, g: &GlobalArgs) -> PathBuf {
+    pub(super) fn out_dir(&self, g: &GlobalArgs) -> PathBuf {
         g.out.clone().unwrap_or_else(|| Path::new("runs").join(&self.plan.name))
     }
 
     /// The data fingerprint of a corpus: the pinned hash of the default corpus (no download
     /// needed), or the blake3 of the user's files.
-    pub fn fingerprint(&self, data: &DataConfig) -> Result<DataFingerprint, String> {
+    pub(super) fn fingerprint(&self, data: &DataConfig) -> Result<DataFingerprint, String> {
         let mut memo = self.fingerprints.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         memo.entry(data.corpus.clone())
             .or_insert_with(|| match corpus::locate(&data.corpus, &self.base_dir).map_err(|e| e.to_string())? {
@@ -62,14 +62,14 @@ impl Study {
     }
 
     /// Runs the engine.
-    pub fn engine_run(&self, options: Options, observer: &dyn Observer, cancel: CancelFlag) -> anyhow::Result<StudyResults> {
+    pub(super) fn engine_run(&self, options: Options, observer: &dyn Observer, cancel: CancelFlag) -> anyhow::Result<StudyResults> {
         let fingerprint = |d: &DataConfig| self.fingerprint(d);
         let engine = Engine { plan: &self.plan, store: &self.store, trainer: &self.trainer, fingerprint: &fingerprint, observer, cancel, options };
         Ok(engine.run()?)
     }
 
     /// What the cache says about the study, training nothing.
-    pub fn dry(&self) -> anyhow::Result<StudyResults> {
+    pub(super) fn dry(&self) -> anyhow::Result<StudyResults> {
         let options = Options { mode: Mode::Dry, jobs: 1, rerun: BTreeSet::new(), base_dir: self.base_dir.clone() };
         self.engine_run(options, &Quiet, CancelFlag::new())
     }

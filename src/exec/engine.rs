@@ -60,7 +60,6 @@ pub struct Engine<'a> {
 #[derive(Clone)]
 struct Slot {
     seed: u64,
-    input: Option<KeyInput>,
     key: Option<RunKey>,
     done: Option<Finished>,
     error: Option<String>,
@@ -383,9 +382,9 @@ impl Walk<'_, '_> {
                                 let key = input.key();
                                 let label = RunLabel { phase: phase.to_owned(), variant: cand.variant.clone(), seed: (cand.seeds.len() > 1).then_some(seed) };
                                 self.request(key, input.clone(), label, force);
-                                Slot { seed, input: Some(input), key: Some(key), done: None, error: None }
+                                Slot { seed, key: Some(key), done: None, error: None }
                             }
-                            Err(e) => Slot { seed, input: None, key: None, done: None, error: Some(e) },
+                            Err(e) => Slot { seed, key: None, done: None, error: Some(e) },
                         }
                     })
                     .collect();
@@ -644,7 +643,7 @@ fn repeat_result(s: &Slot) -> RepeatResult {
 /// A candidate whose config could not be resolved: it fails without running.
 fn invalid_cand(invalid: InvalidCandidate) -> Cand {
     let cand = Candidate { variant: invalid.variant, changes: Vec::new(), config: crate::spec::RunConfig::defaults(), seeds: vec![0] };
-    let slot = Slot { seed: 0, input: None, key: None, done: None, error: Some(invalid.message) };
+    let slot = Slot { seed: 0, key: None, done: None, error: Some(invalid.message) };
     Cand { cand, slots: vec![slot], pruned: false, invalid: true }
 }
 
