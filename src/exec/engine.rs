@@ -95,6 +95,8 @@ struct Job {
     input: KeyInput,
     label: RunLabel,
     force: bool,
+    /// The objective's metric, for progress lines.
+    metric: String,
 }
 
 /// The walk's mutable state, owned by the coordinating thread.
@@ -190,7 +192,7 @@ impl Engine<'_> {
                             key: f.key,
                             status: f.result.status,
                             cached: f.source == Source::Cached,
-                            objective: None,
+                            objective: f.result.metrics.get(&job.metric).copied(),
                             seconds: f.result.seconds,
                         });
                         walk.record(f.key, f);
@@ -344,7 +346,7 @@ impl Walk<'_, '_> {
                 self.final_state = if !complete {
                     if self.engine.options.mode == Mode::Dry { State::Pending { cands } } else { State::Running { cands, rung: 0 } }
                 } else {
-                    let agg = self.aggregate_of(&cands[0], &self.plan().objective.metric);
+                    let agg = self.aggregate_of(&cands[0], &self.metric_of("final"));
                     if agg.status == Status::Ok {
                         State::Done { cands, winner: 0 }
                     } else {
@@ -381,7 +383,7 @@ impl Walk<'_, '_> {
                                 let input = KeyInput { config, data, trainer, stop_at };
                                 let key = input.key();
                                 let label = RunLabel { phase: phase.to_owned(), variant: cand.variant.clone(), seed: (cand.seeds.len() > 1).then_some(seed) };
-                                self.request(key, input.clone(), label, force);
+                                self.request(key, input, label, force);
                                 Slot { seed, key: Some(key), done: None, error: None }
                             }
                             Err(e) => Slot { seed, key: None, done: None, error: Some(e) },
@@ -401,6 +403,7 @@ impl Walk<'_, '_> {
 
     /// Serves a run from the cache, or queues it.
     fn request(&mut self, key: RunKey, input: KeyInput, label: RunLabel, force: bool) {
+        let metric = self.metric_of(&label.phase);
         if self.results.contains_key(&key) || self.queued.contains(&key) {
             return;
         }
@@ -418,7 +421,15 @@ impl Walk<'_, '_> {
         }
         if self.engine.options.mode == Mode::Run {
             self.queued.insert(key);
-            self.queue.push_back(Job { input, label, force });
+            self.queue.push_back(Job { input, label, force, metric });
+        }
+    }
+
+    fn metric_of(&self, phase: &str) -> String {
+        match (self.plan().phase(phase), &self.plan().final_run) {
+            (Some(p), _) => p.objective.metric.clone(),
+            (None, Some(f)) => f.objective.metric.clone(),
+            (None, None) => self.plan().objective.metric.clone(),
         }
     }
 
@@ -565,16 +576,17 @@ impl Walk<'_, '_> {
                 found: self.found.get(&phase.name).cloned(),
             });
         }
-        let metric = plan.objective.metric.clone();
+        let final_metric = self.metric_of("final");
+        let metric = &final_metric;
         let (final_run, final_status) = match &self.final_state {
             _ if plan.final_run.is_none() => (None, None),
-            State::Done { cands, .. } => (cands.first().map(|c| self.candidate_result(c, &metric, interrupted)), Some(PhaseStatus::Done)),
-            State::Failed { cands, .. } => (cands.first().map(|c| self.candidate_result(c, &metric, interrupted)), Some(PhaseStatus::Failed)),
-            State::Running { cands, .. } | State::Pending { cands } => (cands.first().map(|c| self.candidate_result(c, &metric, interrupted)), Some(PhaseStatus::Pending)),
+            State::Done { cands, .. } => (cands.first().map(|c| self.candidate_result(c, metric, interrupted)), Some(PhaseStatus::Done)),
+            State::Failed { cands, .. } => (cands.first().map(|c| self.candidate_result(c, metric, interrupted)), Some(PhaseStatus::Failed)),
+            State::Running { cands, .. } | State::Pending { cands } => (cands.first().map(|c| self.candidate_result(c, metric, interrupted)), Some(PhaseStatus::Pending)),
             State::Blocked { .. } => (None, Some(PhaseStatus::Blocked)),
             State::Waiting | State::Unresolved => (None, Some(PhaseStatus::Waiting)),
         };
-        StudyResults { study: plan.name.clone(), metric, goal: to_goal(&plan.objective), phases, final_run, final_status, interrupted }
+        StudyResults { study: plan.name.clone(), metric: plan.objective.metric.clone(), goal: to_goal(&plan.objective), phases, final_run, final_status, interrupted }
     }
 
     fn candidate_result(&self, c: &Cand, metric: &str, interrupted: bool) -> CandidateResult {

@@ -9,3 +9,4 @@ mod check;
 mod fmt;
 mod graph;
 mod plan;
+mod engine;
