@@ -59,10 +59,32 @@ impl Test {
         }
         let out = cmd.output().expect("lrx runs");
         let tmp = self.dir.path().display().to_string();
-        let clean = |b: &[u8]| String::from_utf8_lossy(b).replace(&tmp, "[TMP]");
+        let clean = |b: &[u8]| hide_keys(&String::from_utf8_lossy(b).replace(&tmp, "[TMP]"));
         let dir = self.dir.keep();
         Outcome { code: out.status.code().unwrap_or(-1), stdout: clean(&out.stdout), stderr: clean(&out.stderr), dir }
     }
+}
+
+/// Replaces run keys (12 to 64 lowercase hex digits standing alone) by `[KEY]`: they change
+/// whenever the trainer's version does, which is not what these snapshots are about.
+fn hide_keys(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let chars: Vec<char> = text.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let boundary = i == 0 || !chars[i - 1].is_ascii_alphanumeric();
+        let run = chars[i..].iter().take_while(|c| c.is_ascii_digit() || ('a'..='f').contains(c)).count();
+        let after_ok = chars.get(i + run).is_none_or(|c| !c.is_ascii_alphanumeric());
+        let has_letter = chars[i..i + run].iter().any(char::is_ascii_alphabetic);
+        if boundary && (12..=64).contains(&run) && after_ok && has_letter {
+            out.push_str("[KEY]");
+            i += run;
+        } else {
+            out.push(chars[i]);
+            i += 1;
+        }
+    }
+    out
 }
 
 impl Outcome {
