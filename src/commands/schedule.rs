@@ -7,7 +7,7 @@ use anyhow::Context as _;
 
 use crate::cli::{GlobalArgs, ScheduleArgs};
 use crate::spec::schema::{self, Lookup};
-use crate::spec::{Call, RunConfig, Schedule, Value, Values};
+use crate::spec::{RunConfig, Schedule, Value, Values};
 
 use super::Exit;
 
@@ -49,18 +49,13 @@ fn table(s: &Schedule, steps: u64) -> String {
     out
 }
 
-/// Parses a schedule as written in a study: `name(arg = number, ...)`, positional numbers, or
-/// a bare `name`. Checked against the schema (argument names, ranges, defaults) and the
-/// cross-key rules of a run config (`warmup + warmdown ≤ 1`).
-// The language's expression parser replaces the text parsing when the two meet.
-#[allow(dead_code)] // the command uses `parse_schedule_text`; kept as the one entry point to swap
-pub(crate) fn parse_schedule(text: &str) -> Result<Schedule, String> {
-    parse_schedule_text(text).map(|(s, _)| s)
-}
-
+/// Parses a schedule as written in a study (the language's own expression syntax), checked
+/// against the schema (argument names, ranges, defaults) and the cross-key rules of a run
+/// config (`warmup + warmdown ≤ 1`).
 /// The schedule and its canonical text (`cosine(warmup=0.05,min_lr=0.0,cycles=1)`).
-fn parse_schedule_text(text: &str) -> Result<(Schedule, String), String> {
-    let value = parse_call(text)?;
+pub(crate) fn parse_schedule_text(text: &str) -> Result<(Schedule, String), String> {
+    let value = crate::lang::eval_standalone(text)
+        .map_err(|d| format!("{} in `{}`; expected a schedule like `cosine(warmup = 0.05, min_lr = 0.1)`", d.message, text.trim()))?;
     let Lookup::Found(key) = schema::lookup(None, "schedule") else {
         return Err("internal: the schema has no `schedule` key".into());
     };
@@ -76,67 +71,14 @@ fn parse_schedule_text(text: &str) -> Result<(Schedule, String), String> {
     Ok((Schedule::from_call(call), checked.to_string()))
 }
 
-fn is_ident_start(c: char) -> bool {
-    c.is_ascii_alphabetic() || c == '_'
-}
-
-fn is_ident(c: char) -> bool {
-    c.is_ascii_alphanumeric() || c == '_'
-}
-
-/// `name`, or `name(a = 1, 2.5, b = 1e-3)`, into a word or a call with literal numbers.
-fn parse_call(text: &str) -> Result<Value, String> {
-    let t = text.trim();
-    let example = "expected a schedule like `cosine(warmup = 0.05, min_lr = 0.1)`";
-    let name_end = t.find(|c: char| !is_ident(c)).unwrap_or(t.len());
-    let name = &t[..name_end];
-    if !name.starts_with(is_ident_start) {
-        return Err(format!("{example}, found `{t}`"));
-    }
-    let rest = t[name_end..].trim();
-    if rest.is_empty() {
-        return Ok(Value::Word(name.to_owned()));
-    }
-    let Some(inner) = rest.strip_prefix('(').and_then(|r| r.strip_suffix(')')) else {
-        return Err(format!("{example}, found `{t}`"));
-    };
-    let mut args = Vec::new();
-    for part in inner.split(',').map(str::trim) {
-        if part.is_empty() {
-            if inner.trim().is_empty() {
-                break;
-            }
-            return Err(format!("empty argument in `{t}`"));
-        }
-        let (arg, num) = match part.split_once('=') {
-            Some((a, n)) => {
-                let a = a.trim();
-                if !a.starts_with(is_ident_start) || !a.chars().all(is_ident) {
-                    return Err(format!("`{a}` is not an argument name"));
-                }
-                (a.to_owned(), n.trim())
-            }
-            None => (String::new(), part),
-        };
-        args.push((arg, number(num)?));
-    }
-    Ok(Value::Call(Call { name: name.to_owned(), args }))
-}
-
-fn number(s: &str) -> Result<Value, String> {
-    let clean = s.replace('_', "");
-    if let Ok(i) = clean.parse::<i64>() {
-        return Ok(Value::Int(i));
-    }
-    match clean.parse::<f64>() {
-        Ok(x) if x.is_finite() => Ok(Value::Float(x)),
-        _ => Err(format!("expected a number, found `{s}`")),
-    }
-}
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parse_schedule(text: &str) -> Result<Schedule, String> {
+        parse_schedule_text(text).map(|(s, _)| s)
+    }
 
     #[test]
     fn calls_bare_names_and_positionals_parse() {
@@ -154,9 +96,9 @@ mod tests {
         assert_eq!(parse_schedule("cosine(min_lt = 0.1)").unwrap_err(), "`cosine` has no argument `min_lt`; did you mean `min_lr`?");
         assert_eq!(parse_schedule("cosin").unwrap_err(), "unknown value `cosin`; did you mean `cosine`?");
         assert_eq!(parse_schedule("cosine(warmup = 1.5)").unwrap_err(), "`cosine.warmup` must be in [0, 1)");
-        assert_eq!(parse_schedule("cosine(warmup = x)").unwrap_err(), "expected a number, found `x`");
-        assert!(parse_schedule("cosine(warmup = 0.1").unwrap_err().starts_with("expected a schedule like"));
-        assert!(parse_schedule("").unwrap_err().starts_with("expected a schedule like"));
+        assert_eq!(parse_schedule("cosine(warmup = x)").unwrap_err(), "expected a number, found a name `x`");
+        assert!(parse_schedule("cosine(warmup = 0.1").unwrap_err().contains("expected a schedule like"));
+        assert!(parse_schedule("").unwrap_err().contains("expected a schedule like"));
         assert_eq!(parse_schedule("warmup_warmdown(warmup = 0.6, warmdown = 0.5)").unwrap_err(), "warmup + warmdown (1.1) must be at most 1");
     }
 
