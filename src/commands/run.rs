@@ -15,6 +15,7 @@ use super::load::print_data;
 use super::study::Study;
 
 pub(crate) fn run(args: &RunArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
+    let started = std::time::Instant::now();
     if args.executor == ExecutorKind::Slurm {
         bail!("the Slurm executor is not part of this build yet; use `--executor local`");
     }
@@ -39,12 +40,23 @@ pub(crate) fn run(args: &RunArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
 
     let out = study.out_dir(g);
     outputs::write_all(&results, &out).map_err(|e| anyhow::anyhow!("cannot write outputs under `{}`: {e}", out.display()))?;
+    let wall = started.elapsed().as_secs_f64();
+    let overhead = (wall - results.train_wall).max(0.0);
     if !g.quiet {
         eprint!("{}", summary(&results));
         eprintln!("outputs in `{}`", out.display());
     }
+    if g.verbose {
+        eprintln!(
+            "timing: {wall:.3} s wall, {:.3} s in the trainer, {overhead:.3} s elsewhere ({:.2} % of wall: loading, hashing, cache, scheduling, outputs)",
+            results.train_wall,
+            100.0 * overhead / wall.max(1e-9)
+        );
+    }
     if args.json {
-        print_data(&format!("{}\n", serde_json::to_string_pretty(&results.to_json())?))?;
+        let mut json = results.to_json();
+        json["timing"] = serde_json::json!({"wall": wall, "training": results.train_wall, "overhead": overhead});
+        print_data(&format!("{}\n", serde_json::to_string_pretty(&json)?))?;
     }
     Ok(if results.interrupted {
         eprintln!("interrupted: finished runs are cached; run the same command again to continue");

@@ -111,6 +111,7 @@ struct Walk<'e, 'a> {
     queue: VecDeque<Job>,
     fingerprints: HashMap<(String, String), Result<DataFingerprint, String>>,
     announced: usize,
+    train_wall: std::time::Duration,
 }
 
 impl Engine<'_> {
@@ -127,6 +128,7 @@ impl Engine<'_> {
             queue: VecDeque::new(),
             fingerprints: HashMap::new(),
             announced: 0,
+            train_wall: std::time::Duration::ZERO,
         };
         walk.advance()?;
         if self.options.mode == Mode::Run && !walk.queue.is_empty() {
@@ -169,7 +171,8 @@ impl Engine<'_> {
                     if !job.force
                         && let Some(hit) = walk.results.get(&job.input.key())
                     {
-                        let hit = hit.clone();
+                        let mut hit = hit.clone();
+                        hit.train_wall = std::time::Duration::ZERO;
                         walk.record(job.input.key(), hit);
                         continue;
                     }
@@ -435,6 +438,7 @@ impl Walk<'_, '_> {
 
     fn record(&mut self, key: RunKey, finished: Finished) {
         self.queued.remove(&key);
+        self.train_wall += finished.train_wall;
         self.results.insert(key, finished);
     }
 
@@ -586,7 +590,7 @@ impl Walk<'_, '_> {
             State::Blocked { .. } => (None, Some(PhaseStatus::Blocked)),
             State::Waiting | State::Unresolved => (None, Some(PhaseStatus::Waiting)),
         };
-        StudyResults { study: plan.name.clone(), metric: plan.objective.metric.clone(), goal: to_goal(&plan.objective), phases, final_run, final_status, interrupted }
+        StudyResults { study: plan.name.clone(), metric: plan.objective.metric.clone(), goal: to_goal(&plan.objective), phases, final_run, final_status, interrupted, train_wall: self.train_wall.as_secs_f64() }
     }
 
     fn candidate_result(&self, c: &Cand, metric: &str, interrupted: bool) -> CandidateResult {

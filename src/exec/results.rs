@@ -151,6 +151,8 @@ pub struct StudyResults {
     pub final_run: Option<CandidateResult>,
     pub final_status: Option<PhaseStatus>,
     pub interrupted: bool,
+    /// Wall-clock seconds spent inside trainer calls by this invocation.
+    pub train_wall: f64,
 }
 
 impl StudyResults {

@@ -23,6 +23,8 @@ pub struct Finished {
     pub key: RunKey,
     pub result: RunResult,
     pub source: Source,
+    /// Wall time of the trainer call (zero when cached): what is not engine overhead.
+    pub train_wall: std::time::Duration,
 }
 
 /// What became of a run request.
@@ -53,7 +55,7 @@ pub struct Request<'a> {
 /// Looks the run up without training: `Some` on a verified hit.
 pub fn cached(store: &Store, key: RunKey, notice: &mut dyn FnMut(Notice)) -> Result<Option<Finished>, CacheError> {
     match store.get(key) {
-        Lookup::Hit(entry) => Ok(Some(Finished { key, result: entry.result, source: Source::Cached })),
+        Lookup::Hit(entry) => Ok(Some(Finished { key, result: entry.result, source: Source::Cached, train_wall: std::time::Duration::ZERO })),
         Lookup::Miss => Ok(None),
         Lookup::Corrupt(c) => {
             notice(Notice::Corrupt { key, reason: c.0 });
@@ -94,7 +96,10 @@ pub fn execute(
         return Ok(Outcome::Cancelled);
     }
     let mut ctx = RunContext { cancel: req.cancel, progress, workdir: None, base_dir: req.base_dir.clone(), stop_at: req.input.stop_at };
-    let result = match trainer.train(&req.input.config, &mut ctx) {
+    let started = std::time::Instant::now();
+    let outcome = trainer.train(&req.input.config, &mut ctx);
+    let train_wall = started.elapsed();
+    let result = match outcome {
         Ok(result) => result,
         Err(_cancelled) => return Ok(Outcome::Cancelled),
     };
@@ -104,7 +109,7 @@ pub fn execute(
         }
         store.put(req.input, &result)?;
     }
-    Ok(Outcome::Finished(Box::new(Finished { key, result, source: Source::Trained })))
+    Ok(Outcome::Finished(Box::new(Finished { key, result, source: Source::Trained, train_wall })))
 }
 
 #[cfg(test)]

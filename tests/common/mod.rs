@@ -295,5 +295,6 @@ pub fn study() -> StudyResults {
         final_run: Some(final_run),
         final_status: Some(PhaseStatus::Done),
         interrupted: false,
+        train_wall: 0.0,
     }
 }
