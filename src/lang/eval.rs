@@ -4,6 +4,8 @@
 //! What a name means is decided here, once, for the checker and the planner alike: `base`, a
 //! key of the schema (`lr`, `data.tokens`, `schedule.warmup`), or a bare word (`muon_adamw`).
 
+use std::fmt::Write as _;
+
 use crate::spec::schema::{self, Key, Lookup, Ty};
 use crate::spec::value::{Call, Value};
 
@@ -230,7 +232,7 @@ pub fn eval(expr: &Expr, env: &mut dyn Env) -> Result<Value, EvalError> {
             NameRef::Unknown { suggestion } => {
                 let mut msg = format!("unknown key `{}`", path.text());
                 if let Some(s) = suggestion {
-                    msg.push_str(&format!("; did you mean `{s}`?"));
+                    let _ = write!(msg, "; did you mean `{s}`?");
                 }
                 Err(EvalError::new(msg, span))
             }
@@ -375,6 +377,7 @@ fn generate(name: &str, args: &[super::ast::Arg], env: &mut dyn Env, span: Span)
 }
 
 #[cfg(test)]
+#[allow(clippy::float_cmp)]
 mod tests {
     use super::*;
     use crate::lang::parser::parse_expr;

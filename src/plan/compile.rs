@@ -79,12 +79,12 @@ pub(super) fn compile(source: &str, path: &Path) -> Result<Plan, Failure> {
         let (source, needs) = match &f.source {
             DefSource::Combine(list) => {
                 let names: Vec<String> = list.iter().map(|&i| study.phases[i].name.clone()).collect();
-                (FinalSource::Combine(names), topo_names(&study, list.iter().copied().collect()))
+                (FinalSource::Combine(names), topo_names(&study, &list.iter().copied().collect()))
             }
             DefSource::After(p) => {
                 let mut set = ancestors(&study.phases, *p);
                 set.insert(*p);
-                (FinalSource::After(study.phases[*p].name.clone()), topo_names(&study, set))
+                (FinalSource::After(study.phases[*p].name.clone()), topo_names(&study, &set))
             }
         };
         FinalRun { source, needs, objective: objective(f.objective.as_ref().unwrap_or(&study.objective)), repeats, seeds, prune }
@@ -147,7 +147,7 @@ fn run_options(opts: &Options) -> (u32, Option<Vec<u64>>, Prune) {
     (repeats, seeds, opts.prune.as_ref().map_or(Prune::Diverged, |p| p.value.clone()))
 }
 
-fn topo_names(study: &Study, set: BTreeSet<usize>) -> Vec<String> {
+fn topo_names(study: &Study, set: &BTreeSet<usize>) -> Vec<String> {
     study.order.iter().filter(|p| set.contains(p)).map(|&p| study.phases[p].name.clone()).collect()
 }
 
@@ -162,7 +162,7 @@ fn phase(study: &Study, p: usize, count: usize) -> Phase {
     Phase {
         name: def.name.clone(),
         after: def.after.iter().map(|&a| study.phases[a].name.clone()).collect(),
-        needs: topo_names(study, ancestors(&study.phases, p)),
+        needs: topo_names(study, &ancestors(&study.phases, p)),
         objective: objective(def.objective.as_ref().unwrap_or(&study.objective)),
         repeats,
         seeds,
