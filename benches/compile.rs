@@ -4,7 +4,7 @@
 use std::hint::black_box;
 use std::path::Path;
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group};
 
 /// A study whose one phase has 100 × 100 = 10,000 variants (and the baseline).
 fn study() -> String {
@@ -30,4 +30,16 @@ criterion_group! {
     config = Criterion::default().sample_size(20);
     targets = bench
 }
-criterion_main!(benches);
+/// `LRX_BENCH_LOOP=N` compiles N times and exits, for measuring CPU time on a busy machine
+/// (`perf stat -e task-clock`); otherwise the usual criterion run.
+fn main() {
+    if let Some(n) = std::env::var("LRX_BENCH_LOOP").ok().and_then(|n| n.parse::<u32>().ok()) {
+        let src = study();
+        for _ in 0..n {
+            black_box(lrx::plan::Plan::compile(black_box(&src), Path::new("big.lrx")).expect("valid"));
+        }
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -263,9 +263,7 @@ fn candidates(study: &Study, p: usize, winners: &BTreeMap<String, Changes>, name
     if opts.baseline.as_ref().is_none_or(|b| b.value) {
         out.push(("baseline".to_owned(), layers.config().map(|c| (Vec::new(), c))));
     }
-    for v in &variants {
-        out.push(variant(&layers, v, named));
-    }
+    out.extend(variants.iter().map(|v| variant(&layers, v, named)));
     Ok(out)
 }
 
