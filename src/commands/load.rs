@@ -8,7 +8,7 @@ use crate::plan::{LoadError, Plan};
 
 /// How loading went, for the command to map to an exit code.
 pub(crate) enum Loaded {
-    Ok(Plan),
+    Ok(Box<Plan>),
     /// Invalid: the diagnostics were printed.
     Invalid,
 }
@@ -22,7 +22,7 @@ pub(crate) fn load(path: &Path, g: &GlobalArgs) -> anyhow::Result<Loaded> {
             if !g.quiet && !plan.warnings.is_empty() {
                 eprint!("{}", crate::diag::render_all(&plan.warnings, &plan.source, &path.display().to_string(), color));
             }
-            Ok(Loaded::Ok(plan))
+            Ok(Loaded::Ok(Box::new(plan)))
         }
         Err(LoadError::Invalid(failure)) => {
             eprint!("{}", failure.render(color));

@@ -6,7 +6,7 @@
 use std::fmt;
 
 /// A byte range in the source. Compares equal to every other span.
-#[derive(Clone, Copy, Debug, Default, Hash)]
+#[derive(Clone, Copy, Debug, Default)]
 pub struct Span {
     pub start: usize,
     pub end: usize,
@@ -18,6 +18,7 @@ impl Span {
     }
 
     /// The smallest span covering both.
+    #[must_use]
     pub fn to(self, other: Span) -> Span {
         Span { start: self.start.min(other.start), end: self.end.max(other.end) }
     }

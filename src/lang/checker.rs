@@ -381,7 +381,7 @@ impl Checker {
             Err(msg) => {
                 let mut d = Diagnostic::error(format!("`{} = {v}`: {msg}", target.path())).at(expr.span, "");
                 if let Value::Word(w) = &v
-                    && let Some(s) = schema::suggest(w, schema::keys().map(|k| k.name()))
+                    && let Some(s) = schema::suggest(w, schema::keys().map(schema::Key::name))
                 {
                     d = d.help(format!("to use the value of a key, write its name: did you mean `{s}`?"));
                 }
@@ -405,7 +405,7 @@ impl Checker {
                 }
                 NameRef::Word(w) if in_arith => {
                     let d = Diagnostic::error(format!("unknown key `{w}`"));
-                    self.error(match schema::suggest(&w, schema::keys().map(|k| k.name())) {
+                    self.error(match schema::suggest(&w, schema::keys().map(schema::Key::name)) {
                         Some(s) => d.at(expr.span, format!("did you mean `{s}`?")),
                         None => d.at(expr.span, ""),
                     });
@@ -427,10 +427,11 @@ impl Checker {
                 let a = self.names(lhs, base_allowed, true);
                 self.names(rhs, base_allowed, true) && a
             }
-            ExprKind::List(items) | ExprKind::Tuple(items) => items.iter().fold(true, |ok, e| self.names(e, base_allowed, false) && ok),
+            // Every item is checked, so that every wrong name is reported.
+            ExprKind::List(items) | ExprKind::Tuple(items) => items.iter().filter(|e| !self.names(e, base_allowed, false)).count() == 0,
             ExprKind::Call { name, args } => {
                 let arith = matches!(name.name.as_str(), "log" | "lin");
-                args.iter().fold(true, |ok, a| self.names(&a.value, base_allowed, arith) && ok)
+                args.iter().filter(|a| !self.names(&a.value, base_allowed, arith)).count() == 0
             }
             ExprKind::Number { .. } | ExprKind::Duration { .. } | ExprKind::Str(_) | ExprKind::Bool(_) => true,
         }
@@ -452,8 +453,7 @@ pub(super) fn objective_def(o: &Objective) -> ObjectiveDef {
 fn stmt_head(stmt: &Stmt) -> Span {
     let s = stmt.span();
     let len = match stmt {
-        Stmt::Vary(_) => 4,
-        Stmt::Grid(_) => 4,
+        Stmt::Vary(_) | Stmt::Grid(_) => 4,
         Stmt::Zip(_) | Stmt::Find(_) => 3,
         Stmt::Objective(_) => 9,
         Stmt::Assign(a) => a.key.span.end - a.key.span.start,

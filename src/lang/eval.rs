@@ -4,6 +4,8 @@
 //! What a name means is decided here, once, for the checker and the planner alike: `base`, a
 //! key of the schema (`lr`, `data.tokens`, `schedule.warmup`), or a bare word (`muon_adamw`).
 
+use std::fmt::Write as _;
+
 use crate::spec::schema::{self, Key, Lookup, Ty};
 use crate::spec::value::{Call, Value};
 
@@ -82,10 +84,10 @@ pub enum NameRef {
 /// Resolves a name: `base`, a key (qualified or not, possibly with a constructor argument),
 /// or a bare word.
 pub fn resolve_name(path: &KeyPath) -> NameRef {
-    let text = path.text();
-    if text == "base" {
-        return NameRef::Base;
+    if let [single] = path.parts.as_slice() {
+        return resolve_single(&single.name);
     }
+    let text = path.text();
     if let Lookup::Found(key) = schema::lookup(None, &text) {
         return NameRef::Key(Target::whole(key));
     }
@@ -115,6 +117,29 @@ pub fn resolve_name(path: &KeyPath) -> NameRef {
             _ => NameRef::Unknown { suggestion: None },
         },
         _ => NameRef::Unknown { suggestion: None },
+    }
+}
+
+/// A one-part name: `base`, a key's short name, or a word. Short names are looked up once.
+fn resolve_single(name: &str) -> NameRef {
+    static SHORT: std::sync::OnceLock<Vec<(&'static str, Key)>> = std::sync::OnceLock::new();
+    let short = SHORT.get_or_init(|| {
+        let mut names: Vec<(&'static str, Key)> = schema::keys()
+            .filter_map(|k| match schema::lookup(None, k.name()) {
+                Lookup::Found(found) => Some((k.name(), found)),
+                _ => None,
+            })
+            .collect();
+        names.sort_by_key(|(n, _)| *n);
+        names.dedup_by_key(|(n, _)| *n);
+        names
+    });
+    if name == "base" {
+        return NameRef::Base;
+    }
+    match short.binary_search_by(|(n, _)| (*n).cmp(name)) {
+        Ok(i) => NameRef::Key(Target::whole(short[i].1)),
+        Err(_) => NameRef::Word(name.to_owned()),
     }
 }
 
@@ -170,6 +195,24 @@ pub fn tidy(x: f64) -> f64 {
     if !x.is_finite() || x == 0.0 {
         return x;
     }
+    // Scale to a 15-digit integer, round, scale back. Powers of ten up to 1e22 are exact
+    // doubles, so the division is correctly rounded: the result is the double nearest to the
+    // 15-digit decimal, as parsing that decimal would give.
+    let exp = x.abs().log10().floor() as i32;
+    let shift = 14 - exp;
+    if (0..=22).contains(&shift) {
+        let scale = 10f64.powi(shift);
+        let r = (x * scale).round() / scale;
+        if r.is_finite() {
+            return r;
+        }
+    } else if (-22..0).contains(&shift) {
+        let scale = 10f64.powi(-shift);
+        let r = (x / scale).round() * scale;
+        if r.is_finite() {
+            return r;
+        }
+    }
     format!("{x:.14e}").parse().unwrap_or(x)
 }
 
@@ -189,7 +232,7 @@ pub fn eval(expr: &Expr, env: &mut dyn Env) -> Result<Value, EvalError> {
             NameRef::Unknown { suggestion } => {
                 let mut msg = format!("unknown key `{}`", path.text());
                 if let Some(s) = suggestion {
-                    msg.push_str(&format!("; did you mean `{s}`?"));
+                    let _ = write!(msg, "; did you mean `{s}`?");
                 }
                 Err(EvalError::new(msg, span))
             }
@@ -334,6 +377,7 @@ fn generate(name: &str, args: &[super::ast::Arg], env: &mut dyn Env, span: Span)
 }
 
 #[cfg(test)]
+#[allow(clippy::float_cmp)]
 mod tests {
     use super::*;
     use crate::lang::parser::parse_expr;
@@ -348,6 +392,12 @@ mod tests {
         assert_eq!(ev("1 + 2 * 3").unwrap(), Value::Int(7));
         assert_eq!(ev("1/3").unwrap().to_string(), "0.333333333333333");
         assert_eq!(ev("0.06 + 0.01").unwrap().to_string(), "0.07");
+        assert_eq!(ev("0.05 * 0.75").unwrap().to_string(), "0.0375");
+        assert_eq!(ev("1e-12 * 3").unwrap().to_string(), "3e-12");
+        assert_eq!(ev("123456789 * 1000000000.0").unwrap().to_string(), "1.23456789e17");
+        for x in [0.1, 0.065, 1e-7, 3.3, 12345.678, 0.004] {
+            assert_eq!(tidy(x), x, "a short number stays itself");
+        }
         assert_eq!(ev("-(2 - 5)").unwrap(), Value::Int(3));
         assert_eq!(ev("2 * 5m").unwrap().to_string(), "10m");
         assert_eq!(ev("lin(0.06, 0.14, step = 0.01)").unwrap().to_string(), "[0.06,0.07,0.08,0.09,0.1,0.11,0.12,0.13,0.14]");

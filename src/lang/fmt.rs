@@ -3,6 +3,8 @@
 //! end-of-line comments aligned, every comment kept. Statements that share a line keep
 //! sharing it. Formatting is idempotent and never changes what a file means.
 
+use std::fmt::Write as _;
+
 use super::ast::{Arg, Body, Clause, Comment, Expr, ExprKind, File, Final, FinalFrom, Find, Item, Span, Stmt};
 use crate::diag::Diagnostic;
 
@@ -109,14 +111,14 @@ impl Printer<'_> {
 
     fn item(&mut self, item: &Item) {
         match item {
-            Item::Block(b) => self.body(b.kind.name().to_owned(), &b.body, 0),
+            Item::Block(b) => self.body(b.kind.name(), &b.body, 0),
             Item::Objective(o) => {
                 let line = format!("objective {} {}", o.goal.name(), o.metric.name);
                 self.simple_line(&line, o.span.end);
             }
             Item::Phase(p) if self.has_comment(Span::new(p.span.start, p.body.span.start)) => {
                 let head = self.verbatim(Span::new(p.span.start, p.body.span.start)).trim_end().to_owned();
-                self.body(head, &p.body, 0);
+                self.body(&head, &p.body, 0);
             }
             Item::Phase(p) => {
                 let mut head = format!("phase {}", p.name.name);
@@ -124,7 +126,7 @@ impl Printer<'_> {
                     head.push_str(" after ");
                     head.push_str(&p.after.iter().map(|a| a.name.as_str()).collect::<Vec<_>>().join(", "));
                 }
-                self.body(head, &p.body, 0);
+                self.body(&head, &p.body, 0);
             }
             Item::Final(f) => self.final_run(f),
             Item::Find(f) => {
@@ -155,15 +157,15 @@ impl Printer<'_> {
             }
         };
         match &f.body {
-            Some(b) => self.body(head, b, 0),
+            Some(b) => self.body(&head, b, 0),
             None => self.simple_line(&head, f.span.end),
         }
     }
 
     /// `head { statements }` at `indent`.
-    fn body(&mut self, head: String, body: &Body, indent: usize) {
+    fn body(&mut self, head: &str, body: &Body, indent: usize) {
         let stmts: Vec<(Span, Option<&Clause>, &Stmt)> = body.stmts.iter().map(|s| (s.span(), None, s)).collect();
-        self.block(&head, body.span, &stmts, indent, false);
+        self.block(head, body.span, &stmts, indent, false);
     }
 
     /// Prints a braced list of statements (or of `grid`/`zip` clauses, with `clauses`).
@@ -173,10 +175,10 @@ impl Printer<'_> {
         let head_comment = if self.comments.get(self.next).is_some_and(|c| c.span.start < span.end) { self.trailing(open) } else { None };
         let inner_has_comments = self.comments.get(self.next).is_some_and(|c| c.span.start < span.end);
         if stmts.is_empty() && head_comment.is_none() && !inner_has_comments {
-            self.out.push_str(&format!("{pad}{head} {{}}\n"));
+            let _ = writeln!(self.out, "{pad}{head} {{}}");
             return;
         }
-        self.out.push_str(&format!("{pad}{head} {{"));
+        let _ = write!(self.out, "{pad}{head} {{");
         if let Some(c) = head_comment {
             self.out.push_str("  ");
             self.out.push_str(&c);
@@ -194,7 +196,7 @@ impl Printer<'_> {
             let group = &stmts[i..j];
             let first = group[0].0.start;
             let lead = self.take_comments(first);
-            let mut blank = lines.is_empty().then_some(false).unwrap_or_else(|| self.blank_between(prev_end, lead.first().map_or(first, |c| c.span.start)));
+            let mut blank = !lines.is_empty() && self.blank_between(prev_end, lead.first().map_or(first, |c| c.span.start));
             for (k, c) in lead.iter().enumerate() {
                 let next = lead.get(k + 1).map_or(first, |n| n.span.start);
                 lines.push(Line { cells: None, code: String::new(), comment: Some(c.text.clone()), blank_before: blank, multi: true });
@@ -247,12 +249,18 @@ impl Printer<'_> {
             // Continuation lines of a multi-line statement carry their own indentation.
             let code_pad = if l.multi && !l.code.is_empty() && l.code.starts_with(' ') { "" } else { inner.as_str() };
             match (&l.code, &l.comment) {
-                (code, Some(c)) if code.is_empty() => self.out.push_str(&format!("{inner}{c}\n")),
-                (code, Some(c)) => self.out.push_str(&format!("{code_pad}{code}  {c}\n")),
-                (code, None) => self.out.push_str(&format!("{code_pad}{code}\n")),
+                (code, Some(c)) if code.is_empty() => {
+                    let _ = writeln!(self.out, "{inner}{c}");
+                }
+                (code, Some(c)) => {
+                    let _ = writeln!(self.out, "{code_pad}{code}  {c}");
+                }
+                (code, None) => {
+                    let _ = writeln!(self.out, "{code_pad}{code}");
+                }
             }
         }
-        self.out.push_str(&format!("{pad}}}\n"));
+        let _ = writeln!(self.out, "{pad}}}");
     }
 
     /// A statement's text (possibly several lines, continuation lines fully indented), and
@@ -291,7 +299,7 @@ impl Printer<'_> {
         let mut s = format!("find {} from {} to {}", f.key.text(), self.expr(&f.from, 0), self.expr(&f.to, 0));
         if !f.options.is_empty() {
             let opts: Vec<String> = f.options.iter().map(|o| format!("{} = {}", o.name.name, self.expr(&o.value, 0))).collect();
-            s.push_str(&format!(" ({})", opts.join(", ")));
+            let _ = write!(s, " ({})", opts.join(", "));
         }
         s
     }
@@ -321,21 +329,21 @@ impl Printer<'_> {
         let mut out = String::from("[");
         for (i, item) in items.iter().enumerate() {
             for c in self.take_comments(item.span.start) {
-                out.push_str(&format!("\n{pad}{}", c.text));
+                let _ = write!(out, "\n{pad}{}", c.text);
             }
-            out.push_str(&format!("\n{pad}{},", flat(item)));
+            let _ = write!(out, "\n{pad}{},", flat(item));
             // A comment after the element (and its comma) on the same line.
             let after = items.get(i + 1).map_or(e.span.end, |n| n.span.start);
             let line_end = self.src[item.span.end..after].find('\n').map_or(after, |k| item.span.end + k);
             if let Some(c) = self.comments.get(self.next).filter(|c| c.span.start >= item.span.end && c.span.start < line_end) {
-                out.push_str(&format!("  {}", c.text));
+                let _ = write!(out, "  {}", c.text);
                 self.next += 1;
             }
         }
         for c in self.take_comments(e.span.end) {
-            out.push_str(&format!("\n{pad}{}", c.text));
+            let _ = write!(out, "\n{pad}{}", c.text);
         }
-        out.push_str(&format!("\n{}]", "  ".repeat(indent)));
+        let _ = write!(out, "\n{}]", "  ".repeat(indent));
         out
     }
 }

@@ -40,7 +40,7 @@ pub fn parse_assignment(text: &str) -> Result<(String, Value), Diagnostic> {
         eval::NameRef::Key(t) => t,
         eval::NameRef::Unknown { suggestion } => return Err(unknown_key(&assign.key, suggestion)),
         _ => {
-            let suggestion = crate::spec::schema::suggest(&assign.key.text(), crate::spec::schema::keys().map(|k| k.name()));
+            let suggestion = crate::spec::schema::suggest(&assign.key.text(), crate::spec::schema::keys().map(crate::spec::schema::Key::name));
             return Err(unknown_key(&assign.key, suggestion));
         }
     };

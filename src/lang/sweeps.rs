@@ -87,7 +87,7 @@ impl Checker {
                             if let Some((ty, noun)) = target.ty() {
                                 for v in &items {
                                     if let Err(msg) = ty.check(&noun, v) {
-                                        self.error(Diagnostic::error(format!("`{} = {v}`: {msg}", target.path())).at(c.values.span, format!("generated from this")));
+                                        self.error(Diagnostic::error(format!("`{} = {v}`: {msg}", target.path())).at(c.values.span, "generated from this"));
                                         return None;
                                     }
                                 }

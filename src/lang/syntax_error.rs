@@ -25,12 +25,11 @@ fn describe(rule: Rule) -> Option<&'static str> {
         Rule::block | Rule::block_kind | Rule::phase | Rule::final_run => "`model`, `data`, `train`, `objective`, `phase`, `final` or `find`",
         Rule::goal => "`minimize` or `maximize`",
         Rule::body => "`{`",
-        Rule::after => "`after`",
         Rule::find_opts => "`(`",
         Rule::named_arg => "`name = value`",
         Rule::EOI => "end of file",
         Rule::kw_phase => "`phase`",
-        Rule::kw_after => "`after`",
+        Rule::kw_after | Rule::after => "`after`",
         Rule::kw_final => "`final`",
         Rule::kw_combine => "`combine`",
         Rule::kw_objective => "`objective`",
@@ -47,6 +46,7 @@ fn describe(rule: Rule) -> Option<&'static str> {
 
 /// The token at `pos` for "found ..." (`` `100` ``, `end of line`), and its span.
 pub(super) fn found_token(source: &str, pos: usize) -> (String, Span) {
+    let pos = boundary(source, pos);
     let rest = &source[pos.min(source.len())..];
     let Some(c) = rest.chars().next() else {
         return ("end of file".to_owned(), Span::new(source.len(), source.len()));
@@ -64,14 +64,24 @@ pub(super) fn found_token(source: &str, pos: usize) -> (String, Span) {
 
 /// The identifier just before `pos` (skipping spaces), if any.
 fn word_before(source: &str, pos: usize) -> Option<&str> {
+    let pos = boundary(source, pos);
     let before = source[..pos.min(source.len())].trim_end_matches([' ', '\t']);
-    let start = before.rfind(|c: char| !(c.is_alphanumeric() || c == '_' || c == '.')).map_or(0, |i| i + 1);
+    let start = before.char_indices().rev().find(|(_, c)| !(c.is_alphanumeric() || *c == '_' || *c == '.')).map_or(0, |(i, c)| i + c.len_utf8());
     let word = &before[start..];
     (!word.is_empty() && word.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_')).then_some(word)
 }
 
 fn has_closer(expected: &[String]) -> bool {
     expected.iter().any(|e| e == "`]`" || e == "`)`")
+}
+
+/// The nearest character boundary at or before `pos`, within the source.
+fn boundary(source: &str, pos: usize) -> usize {
+    let mut pos = pos.min(source.len());
+    while !source.is_char_boundary(pos) {
+        pos -= 1;
+    }
+    pos
 }
 
 /// A literal token (`` `=` ``) rather than a description (`a value`).
@@ -134,6 +144,7 @@ pub(super) fn convert_error(err: &pest::error::Error<Rule>, source: &str) -> Dia
             }
         }
     }
+    pos = boundary(source, pos);
     let (found, found_span) = found_token(source, pos);
     // An unterminated string: an odd number of quotes on the line before the error.
     let line_start = source[..pos].rfind('\n').map_or(0, |i| i + 1);

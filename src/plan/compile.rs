@@ -41,12 +41,13 @@ pub(super) fn compile(source: &str, path: &Path) -> Result<Plan, Failure> {
         match dry_phase(&study, p, &assumed) {
             Ok(cands) => {
                 counts.insert(p, cands.len());
+                let rung = last_rung(def, &study.options);
                 let mut first = None;
                 for c in cands {
                     match c {
                         Ok((changes, config)) => {
                             first.get_or_insert(changes);
-                            if let Some(d) = check_halving(def, &study.options, &config) {
+                            if let Some(d) = check_halving(rung, &config) {
                                 diags.push(d);
                             }
                         }
@@ -78,12 +79,12 @@ pub(super) fn compile(source: &str, path: &Path) -> Result<Plan, Failure> {
         let (source, needs) = match &f.source {
             DefSource::Combine(list) => {
                 let names: Vec<String> = list.iter().map(|&i| study.phases[i].name.clone()).collect();
-                (FinalSource::Combine(names), topo_names(&study, list.iter().copied().collect()))
+                (FinalSource::Combine(names), topo_names(&study, &list.iter().copied().collect()))
             }
             DefSource::After(p) => {
                 let mut set = ancestors(&study.phases, *p);
                 set.insert(*p);
-                (FinalSource::After(study.phases[*p].name.clone()), topo_names(&study, set))
+                (FinalSource::After(study.phases[*p].name.clone()), topo_names(&study, &set))
             }
         };
         FinalRun { source, needs, objective: objective(f.objective.as_ref().unwrap_or(&study.objective)), repeats, seeds, prune }
@@ -123,13 +124,17 @@ fn dedupe(diags: Vec<Diagnostic>) -> Vec<Diagnostic> {
     out
 }
 
-fn check_halving(def: &PhaseDef, study_opts: &Options, config: &RunConfig) -> Option<Diagnostic> {
-    let opts = def.options.or(study_opts);
-    let prune = opts.prune?;
+/// The last rung of a phase's successive halving, and where it was set.
+fn last_rung(def: &PhaseDef, study_opts: &Options) -> Option<(u64, Span)> {
+    let prune = def.options.prune.as_ref().or(study_opts.prune.as_ref())?;
     let Prune::Halving { rungs, .. } = &prune.value else { return None };
-    let last = *rungs.last()?;
+    Some((*rungs.last()?, prune.span))
+}
+
+fn check_halving(rung: Option<(u64, Span)>, config: &RunConfig) -> Option<Diagnostic> {
+    let (last, span) = rung?;
     let total = config.total_steps()?;
-    (last > total).then(|| Diagnostic::error(format!("the last rung of `halving` ({last}) is past the budget of {total} steps")).at(prune.span, ""))
+    (last > total).then(|| Diagnostic::error(format!("the last rung of `halving` ({last}) is past the budget of {total} steps")).at(span, ""))
 }
 
 fn objective(o: &ObjectiveDef) -> Objective {
@@ -142,7 +147,7 @@ fn run_options(opts: &Options) -> (u32, Option<Vec<u64>>, Prune) {
     (repeats, seeds, opts.prune.as_ref().map_or(Prune::Diverged, |p| p.value.clone()))
 }
 
-fn topo_names(study: &Study, set: BTreeSet<usize>) -> Vec<String> {
+fn topo_names(study: &Study, set: &BTreeSet<usize>) -> Vec<String> {
     study.order.iter().filter(|p| set.contains(p)).map(|&p| study.phases[p].name.clone()).collect()
 }
 
@@ -157,7 +162,7 @@ fn phase(study: &Study, p: usize, count: usize) -> Phase {
     Phase {
         name: def.name.clone(),
         after: def.after.iter().map(|&a| study.phases[a].name.clone()).collect(),
-        needs: topo_names(study, ancestors(&study.phases, p)),
+        needs: topo_names(study, &ancestors(&study.phases, p)),
         objective: objective(def.objective.as_ref().unwrap_or(&study.objective)),
         repeats,
         seeds,
@@ -232,7 +237,8 @@ fn final_layers<'s>(study: &'s Study, winners: &BTreeMap<String, Changes>) -> Re
 type Resolved = Result<(Changes, RunConfig), Vec<Problem>>;
 
 /// Resolves a phase's candidates; `Err` when the phase as a whole cannot be resolved.
-fn candidates(study: &Study, p: usize, winners: &BTreeMap<String, Changes>) -> Result<Vec<(String, Resolved)>, Vec<Problem>> {
+/// With `named`, each candidate's variant name is built (a dry run does without).
+fn candidates(study: &Study, p: usize, winners: &BTreeMap<String, Changes>, named: bool) -> Result<Vec<(String, Resolved)>, Vec<Problem>> {
     let def = &study.phases[p];
     let mut layers = phase_layers(study, p, winners)?;
     let opts = def.options.or(&study.options);
@@ -257,14 +263,12 @@ fn candidates(study: &Study, p: usize, winners: &BTreeMap<String, Changes>) -> R
     if opts.baseline.as_ref().is_none_or(|b| b.value) {
         out.push(("baseline".to_owned(), layers.config().map(|c| (Vec::new(), c))));
     }
-    for v in &variants {
-        out.push(variant(&layers, v));
-    }
+    out.extend(variants.iter().map(|v| variant(&layers, v, named)));
     Ok(out)
 }
 
-fn variant(layers: &Layers<'_>, v: &Variant) -> (String, Resolved) {
-    let (name, _) = expand::describe(v);
+fn variant(layers: &Layers<'_>, v: &Variant, named: bool) -> (String, Resolved) {
+    let name = if named { expand::describe(v).0 } else { String::new() };
     let mut layers = layers.clone();
     let mut changes = Vec::with_capacity(v.len());
     let mut problems = Vec::new();
@@ -285,7 +289,7 @@ fn variant(layers: &Layers<'_>, v: &Variant) -> (String, Resolved) {
 }
 
 fn dry_phase(study: &Study, p: usize, assumed: &BTreeMap<String, Changes>) -> Result<Vec<Resolved>, Vec<Problem>> {
-    Ok(candidates(study, p, assumed)?.into_iter().map(|(_, r)| r).collect())
+    Ok(candidates(study, p, assumed, false)?.into_iter().map(|(_, r)| r).collect())
 }
 
 fn seeds(opts: &Options, seed: u64) -> Vec<u64> {
@@ -313,7 +317,7 @@ pub(super) fn resolve_phase(plan: &Plan, name: &str, winners: &BTreeMap<String, 
     }
     let study = &plan.study;
     let opts = study.phases[phase.def].options.or(&study.options);
-    let cands = candidates(study, phase.def, winners).map_err(|ps| ResolveError::Invalid { phase: name.to_owned(), message: messages(ps) })?;
+    let cands = candidates(study, phase.def, winners, true).map_err(|ps| ResolveError::Invalid { phase: name.to_owned(), message: messages(ps) })?;
     Ok(cands
         .into_iter()
         .map(|(variant, r)| match r {

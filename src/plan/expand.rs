@@ -34,6 +34,9 @@ pub(crate) struct Change {
 
 pub(crate) type Variant = Vec<Change>;
 
+/// A clause's values: each with where it was written and how.
+type ClauseValues = Vec<(Result<Item, Problem>, Span, String)>;
+
 /// Brings a value to its target's canonical form (`1` → `1.0` for a float key), or says why
 /// it does not fit.
 pub(crate) fn canonical(target: &Target, v: &Value, span: Span) -> Result<Value, Problem> {
@@ -45,7 +48,7 @@ pub(crate) fn canonical(target: &Target, v: &Value, span: Span) -> Result<Value,
 
 /// The values of one clause. With `symbolic`, values that depend on the config are not
 /// evaluated (a generated list is still evaluated, against `layers`, to count its values).
-fn clause_values(clause: &SweepClause, layers: &Layers<'_>, symbolic: bool) -> Result<Vec<(Result<Item, Problem>, Span, String)>, Problem> {
+fn clause_values(clause: &SweepClause, layers: &Layers<'_>, symbolic: bool) -> Result<ClauseValues, Problem> {
     let t = &clause.target;
     let known = |v: Result<Value, Problem>, span: Span| v.and_then(|v| canonical(t, &v, span)).map(Item::Known);
     if let ExprKind::List(items) = &clause.values.kind {
@@ -76,7 +79,7 @@ pub(crate) fn variants(sweeps: &[Sweep], layers: &Layers<'_>, symbolic: bool) ->
     let mut out: Vec<Variant> = Vec::new();
     let too_many = |span: Span| Problem { message: format!("this phase has more than {MAX_VARIANTS} variants"), span: Some(span) };
     for sweep in sweeps {
-        let lists: Vec<Vec<(Result<Item, Problem>, Span, String)>> = sweep.clauses.iter().map(|c| clause_values(c, layers, symbolic)).collect::<Result<_, _>>()?;
+        let lists: Vec<ClauseValues> = sweep.clauses.iter().map(|c| clause_values(c, layers, symbolic)).collect::<Result<_, _>>()?;
         let change = |ci: usize, vi: usize| {
             let (value, span, written) = &lists[ci][vi];
             Change { target: sweep.clauses[ci].target.clone(), value: value.clone(), span: *span, written: written.clone() }

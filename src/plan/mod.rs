@@ -43,6 +43,7 @@ pub struct Objective {
     pub goal: Goal,
 }
 
+#[allow(clippy::trivially_copy_pass_by_ref)] // the signature serde asks for
 fn goal_name<S: serde::Serializer>(goal: &Goal, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(goal.name())
 }

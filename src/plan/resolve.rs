@@ -2,7 +2,6 @@
 //! "the last layer wins" (and "the last budget set wins"), derived keys evaluated last on the
 //! merged config, and the result checked into a [`RunConfig`].
 
-use std::collections::BTreeMap;
 
 use crate::lang::ast::{Expr, Ident, KeyPath, Span};
 use crate::lang::eval::{self, EvalError, NameRef, Target};
@@ -46,9 +45,23 @@ struct Slot<'s> {
 }
 
 /// A config under construction. Keys never set take their schema default.
+///
+/// A handful of keys are set, and thousands of candidates are resolved: a small vector
+/// searched by the key's identity beats a map ordered by name.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Layers<'s> {
-    slots: BTreeMap<Key, Slot<'s>>,
+    slots: Vec<(Key, Slot<'s>)>,
+}
+
+/// Whether two keys are the same schema entry (cheaper than comparing names).
+fn same(a: Key, b: Key) -> bool {
+    std::ptr::eq(a.info(), b.info())
+}
+
+impl<'s> Layers<'s> {
+    fn slot(&self, key: Key) -> Option<&Slot<'s>> {
+        self.slots.iter().find(|(k, _)| same(*k, key)).map(|(_, s)| s)
+    }
 }
 
 /// Parses a canonical key path (`matrix_lr`, `schedule.warmup`, `data.tokens`).
@@ -65,15 +78,23 @@ impl<'s> Layers<'s> {
         let key = target.key;
         if key.info().role == Role::Budget && target.arg.is_none() {
             // The last budget set wins: setting one resets the others.
-            self.slots.retain(|k, _| k == &key || k.info().role != Role::Budget);
+            self.slots.retain(|(k, _)| same(*k, key) || k.info().role != Role::Budget);
         }
         match &target.arg {
             None => {
-                self.slots.insert(key, Slot { base: src, patches: Vec::new(), origin });
+                let slot = Slot { base: src, patches: Vec::new(), origin };
+                match self.slots.iter_mut().find(|(k, _)| same(*k, key)) {
+                    Some((_, s)) => *s = slot,
+                    None => self.slots.push((key, slot)),
+                }
             }
             Some(arg) => {
-                let slot = self.slots.entry(key).or_insert_with(|| Slot { base: Src::Value(key.default_value()), patches: Vec::new(), origin: None });
-                slot.patches.push((arg.clone(), src, origin));
+                if !self.slots.iter().any(|(k, _)| same(*k, key)) {
+                    self.slots.push((key, Slot { base: Src::Value(key.default_value()), patches: Vec::new(), origin: None }));
+                }
+                if let Some((_, slot)) = self.slots.iter_mut().find(|(k, _)| same(*k, key)) {
+                    slot.patches.push((arg.clone(), src, origin));
+                }
             }
         }
     }
@@ -88,7 +109,7 @@ impl<'s> Layers<'s> {
     pub(crate) fn apply_binding(&mut self, b: &'s Binding) -> Result<(), Problem> {
         let src = if b.value.uses_base() {
             let base = self.value_of(&b.target, b.key_span)?;
-            let mut env = Evaluator { layers: self, memo: BTreeMap::new(), stack: Vec::new(), base: Some(base) };
+            let mut env = Evaluator { layers: self, memo: Vec::new(), stack: Vec::new(), base: Some(base) };
             Src::Value(eval::eval(&b.value, &mut env)?)
         } else if eval::is_constant(&b.value) {
             Src::Value(eval::eval(&b.value, &mut eval::NoEnv)?)
@@ -110,7 +131,7 @@ impl<'s> Layers<'s> {
 
     /// The current value of one target, derived keys evaluated.
     pub(crate) fn value_of(&self, target: &Target, span: Span) -> Result<Value, Problem> {
-        let mut env = Evaluator { layers: self, memo: BTreeMap::new(), stack: Vec::new(), base: None };
+        let mut env = Evaluator { layers: self, memo: Vec::new(), stack: Vec::new(), base: None };
         eval::Env::key(&mut env, target, span).map_err(Problem::from)
     }
 
@@ -121,15 +142,16 @@ impl<'s> Layers<'s> {
         if eval::is_constant(expr) {
             return eval::eval(expr, &mut eval::NoEnv).map_err(Problem::from);
         }
-        let mut env = Evaluator { layers: self, memo: BTreeMap::new(), stack: Vec::new(), base };
+        let mut env = Evaluator { layers: self, memo: Vec::new(), stack: Vec::new(), base };
         eval::eval(expr, &mut env).map_err(Problem::from)
     }
 
     /// Every set key, evaluated.
     pub(crate) fn values(&self) -> Result<Values, Vec<Problem>> {
-        let mut env = Evaluator { layers: self, memo: BTreeMap::new(), stack: Vec::new(), base: None };
+        let mut env = Evaluator { layers: self, memo: Vec::new(), stack: Vec::new(), base: None };
         let mut errors = Vec::new();
-        for (&key, slot) in &self.slots {
+        for (key, slot) in &self.slots {
+            let key = *key;
             if let Err(e) = eval::Env::key(&mut env, &Target::whole(key), slot.origin.unwrap_or_default()) {
                 let mut p = Problem::from(e);
                 if p.span.is_some_and(|s| s.start == 0 && s.end == 0) {
@@ -149,7 +171,7 @@ impl<'s> Layers<'s> {
             errors
                 .into_iter()
                 .map(|e| {
-                    let span = e.keys.iter().filter_map(|k| self.slots.get(k).and_then(|s| s.patches.last().and_then(|p| p.2).or(s.origin))).max_by_key(|s| s.start);
+                    let span = e.keys.iter().filter_map(|k| self.slot(*k).and_then(|s| s.patches.last().and_then(|p| p.2).or(s.origin))).max_by_key(|s| s.start);
                     Problem::new(e.message, span)
                 })
                 .collect()
@@ -160,29 +182,29 @@ impl<'s> Layers<'s> {
 /// Evaluates keys of a [`Layers`] on demand, each once, refusing cycles.
 struct Evaluator<'a, 's> {
     layers: &'a Layers<'s>,
-    memo: BTreeMap<Key, Value>,
+    memo: Vec<(Key, Value)>,
     stack: Vec<Key>,
     base: Option<Value>,
 }
 
 impl Evaluator<'_, '_> {
     fn whole(&mut self, key: Key, span: Span) -> Result<Value, EvalError> {
-        if let Some(v) = self.memo.get(&key) {
+        if let Some((_, v)) = self.memo.iter().find(|(k, _)| same(*k, key)) {
             return Ok(v.clone());
         }
-        if self.stack.contains(&key) {
+        if self.stack.iter().any(|k| same(*k, key)) {
             let mut names: Vec<String> = self.stack.iter().map(|k| format!("`{}`", k.qualified())).collect();
             names.push(format!("`{}`", key.qualified()));
             return Err(EvalError::new(format!("derived keys form a cycle: {}", names.join(" -> ")), span));
         }
-        let Some(slot) = self.layers.slots.get(&key) else {
+        let Some(slot) = self.layers.slot(key) else {
             return Ok(key.default_value());
         };
         self.stack.push(key);
         let result = self.slot(key, slot);
         self.stack.pop();
         let v = result?;
-        self.memo.insert(key, v.clone());
+        self.memo.push((key, v.clone()));
         Ok(v)
     }
 
@@ -205,6 +227,18 @@ impl Evaluator<'_, '_> {
         }
         let info = key.info();
         let origin = slot.patches.first().and_then(|p| p.2).or(slot.origin).unwrap_or_default();
+        // A call that already has every argument being set needs no binding first.
+        if let Value::Call(mut call) = raw.clone()
+            && slot.patches.iter().all(|(arg, _, _)| call.arg(arg).is_some())
+        {
+            for (arg, src, _) in &slot.patches {
+                let v = self.src(src)?;
+                if let Some(a) = call.arg_mut(arg) {
+                    *a = v;
+                }
+            }
+            return Ok(Value::Call(call));
+        }
         let Ok(Value::Call(mut call)) = info.ty.check(info.noun, &raw) else {
             return Err(EvalError::new(format!("`{}` is `{raw}`, which has no arguments to set", key.qualified()), origin));
         };

@@ -134,9 +134,46 @@ impl std::fmt::Display for ConfigError {
 /// Looks a key up by its qualified or short name. Panics on an unknown name: for internal,
 /// literal names only.
 pub fn key(name: &str) -> Key {
-    match schema::lookup(None, name) {
-        Lookup::Found(k) => k,
-        other => panic!("internal: `{name}` is not a schema key ({other:?})"),
+    // Looked up once per name: building a config reads every key, and the planner builds
+    // thousands of configs.
+    static BY_NAME: std::sync::OnceLock<std::collections::HashMap<String, Key, std::hash::BuildHasherDefault<Fnv>>> = std::sync::OnceLock::new();
+    let by_name = BY_NAME.get_or_init(|| {
+        let mut map = std::collections::HashMap::default();
+        for k in schema::keys() {
+            for n in [k.name().to_owned(), k.qualified(), format!("{}.{}", k.section(), k.name())] {
+                if let Lookup::Found(found) = schema::lookup(None, &n) {
+                    map.insert(n, found);
+                }
+            }
+        }
+        map
+    });
+    match by_name.get(name) {
+        Some(k) => *k,
+        None => match schema::lookup(None, name) {
+            Lookup::Found(k) => k,
+            other => panic!("internal: `{name}` is not a schema key ({other:?})"),
+        },
+    }
+}
+
+/// FNV-1a: a fast hash for the short key names of [`key`].
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
     }
 }
 
@@ -148,8 +185,9 @@ struct Reader<'a> {
 impl Reader<'_> {
     fn value(&mut self, name: &str) -> (Key, Value) {
         let k = key(name);
-        let raw = self.values.get(&k).cloned().unwrap_or_else(|| k.default_value());
-        match k.info().ty.check(k.info().noun, &raw) {
+        // Defaults are valid and canonical (a schema test says so): only set values are checked.
+        let Some(raw) = self.values.get(&k) else { return (k, k.default_value()) };
+        match k.info().ty.check(k.info().noun, raw) {
             Ok(v) => (k, v),
             Err(message) => {
                 self.errors.push(ConfigError { keys: vec![k], message: format!("`{k} = {raw}`: {message}") });

@@ -446,8 +446,9 @@ impl Ctor {
                 return Err(format!("argument `{}` of `{}` is given twice", self.params[index].name, self.name));
             }
             let param = &self.params[index];
-            let noun = format!("`{}.{}`", self.name, param.name);
-            bound[index] = Some(param.ty.check(&noun, value)?);
+            // The noun is only needed for a message: build it when there is one.
+            let checked = param.ty.check("", value).or_else(|_| param.ty.check(&format!("`{}.{}`", self.name, param.name), value))?;
+            bound[index] = Some(checked);
         }
         let mut args = Vec::with_capacity(self.params.len());
         for (param, value) in self.params.iter().zip(bound) {

@@ -137,3 +137,56 @@ fn generated_studies_mostly_parse() {
     let parsed = (0..200).filter(|_| parse(&file().new_tree(&mut runner).unwrap().current()).is_ok()).count();
     assert!(parsed > 100, "only {parsed} of 200 generated files parse");
 }
+
+/// Pieces of the language, to splice into real studies.
+const TOKENS: &[&str] = &[
+    "{", "}", "(", ")", "[", "]", ",", "=", "\n", " ", "#", "\"", ".", "-", "*", "/", "+", "base", "vary", "grid", "zip", "find", "in", "from", "to",
+    "after", "phase", "final", "combine", "objective", "lr", "schedule.warmup", "1e-6", "0", "1/0", "999999999999999999999", "log(", "lin(", "n = ",
+    "step = ", "min / 10", "halving(rungs = [", "repeats = 0", "base * -1", "é", "\u{feff}", "\r\n",
+];
+
+/// A real study with a few random edits.
+fn mutated() -> impl Strategy<Value = String> {
+    let studies: Vec<&'static str> = vec![
+        include_str!("../../pipelines/muon_adamw.lrx"),
+        include_str!("../../pipelines/zoom.lrx"),
+        include_str!("../../pipelines/lr_finder.lrx"),
+        include_str!("../../pipelines/cosine.lrx"),
+    ];
+    (prop::sample::select(studies), prop::collection::vec((any::<prop::sample::Index>(), 0usize..4, prop::sample::select(TOKENS.to_vec())), 1..6)).prop_map(|(s, edits)| {
+        let mut text = s.to_owned();
+        for (at, cut, token) in edits {
+            let mut i = at.index(text.len() + 1);
+            while !text.is_char_boundary(i) {
+                i -= 1;
+            }
+            let mut j = (i + cut).min(text.len());
+            while !text.is_char_boundary(j) {
+                j += 1;
+            }
+            text.replace_range(i..j, token);
+        }
+        text
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(300), ..ProptestConfig::default() })]
+
+    /// No input makes the front end panic; what parses still formats faithfully.
+    #[test]
+    fn nothing_panics_on_edited_studies(src in mutated()) {
+        let _ = lrx::plan::Plan::compile(&src, std::path::Path::new("m.lrx"));
+        if let Ok(tree) = parse(&src) {
+            let once = fmt::format(&src).unwrap();
+            prop_assert_eq!(parse(&once).ok(), Some(tree), "formatted:\n{}", once);
+        }
+    }
+
+    #[test]
+    fn nothing_panics_on_any_text(src in "\\PC{0,200}") {
+        let _ = lrx::plan::Plan::compile(&src, std::path::Path::new("a.lrx"));
+        let _ = lrx::lang::eval_standalone(&src);
+        let _ = lrx::lang::parse_assignment(&src);
+    }
+}
