@@ -37,7 +37,7 @@ impl Study {
         let store = Store::open(&g.cache).with_context(|| format!("cannot open the cache at `{}`", g.cache.display()))?;
         let base_dir = file.parent().map(Path::to_path_buf).filter(|p| !p.as_os_str().is_empty()).unwrap_or_else(|| PathBuf::from("."));
         let trainer = BurnTrainer::new(device, g.cache.clone());
-        Ok(Some(Study { plan, store, trainer, base_dir, fingerprints: Mutex::new(HashMap::new()) }))
+        Ok(Some(Study { plan: *plan, store, trainer, base_dir, fingerprints: Mutex::new(HashMap::new()) }))
     }
 
     /// Where this study's outputs go: `--out`, or `runs/<study>`.
