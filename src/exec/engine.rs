@@ -112,6 +112,8 @@ struct Walk<'e, 'a> {
     fingerprints: HashMap<(String, String), Result<DataFingerprint, String>>,
     announced: usize,
     train_wall: std::time::Duration,
+    /// Slots replaced when successive-halving survivors move to the next rung.
+    superseded: Vec<Slot>,
 }
 
 impl Engine<'_> {
@@ -129,6 +131,7 @@ impl Engine<'_> {
             fingerprints: HashMap::new(),
             announced: 0,
             train_wall: std::time::Duration::ZERO,
+            superseded: Vec::new(),
         };
         walk.advance()?;
         if self.options.mode == Mode::Run && !walk.queue.is_empty() {
@@ -269,17 +272,10 @@ impl Walk<'_, '_> {
     }
 
     fn total_runs(&self) -> usize {
-        let mut keys = BTreeSet::new();
-        let mut count = |cands: &[Cand]| {
-            for s in cands.iter().flat_map(|c| &c.slots) {
-                if let Some(k) = s.key {
-                    keys.insert(k);
-                }
-            }
-        };
+        let mut keys: BTreeSet<RunKey> = self.superseded.iter().filter_map(|s| s.key).collect();
         for st in self.states.iter().chain(std::iter::once(&self.final_state)) {
             if let State::Running { cands, .. } | State::Done { cands, .. } | State::Failed { cands, .. } | State::Pending { cands } = st {
-                count(cands);
+                keys.extend(cands.iter().flat_map(|c| &c.slots).filter_map(|s| s.key));
             }
         }
         keys.len()
@@ -506,7 +502,8 @@ impl Walk<'_, '_> {
                     continue;
                 }
                 let fresh = self.make_cands(&name, vec![Ok(c.cand.clone())], stop_at, force);
-                c.slots = fresh.into_iter().next().map(|f| f.slots).unwrap_or_default();
+                let old = std::mem::replace(&mut c.slots, fresh.into_iter().next().map(|f| f.slots).unwrap_or_default());
+                self.superseded.extend(old);
             }
             self.states[i] = State::Running { cands, rung: next };
             return Ok(true);
@@ -590,7 +587,7 @@ impl Walk<'_, '_> {
             State::Blocked { .. } => (None, Some(PhaseStatus::Blocked)),
             State::Waiting | State::Unresolved => (None, Some(PhaseStatus::Waiting)),
         };
-        StudyResults { study: plan.name.clone(), metric: plan.objective.metric.clone(), goal: to_goal(&plan.objective), phases, final_run, final_status, interrupted, train_wall: self.train_wall.as_secs_f64() }
+        StudyResults { study: plan.name.clone(), metric: plan.objective.metric.clone(), goal: to_goal(&plan.objective), phases, final_run, final_status, interrupted, train_wall: self.train_wall.as_secs_f64(), superseded: self.superseded.iter().map(repeat_result).collect() }
     }
 
     fn candidate_result(&self, c: &Cand, metric: &str, interrupted: bool) -> CandidateResult {

@@ -153,6 +153,8 @@ pub struct StudyResults {
     pub interrupted: bool,
     /// Wall-clock seconds spent inside trainer calls by this invocation.
     pub train_wall: f64,
+    /// Runs no candidate shows any more: the early rungs of successive-halving survivors.
+    pub superseded: Vec<RepeatResult>,
 }
 
 impl StudyResults {
@@ -165,7 +167,7 @@ impl StudyResults {
     pub fn counts(&self) -> RunCounts {
         let mut seen = std::collections::HashSet::new();
         let mut c = RunCounts::default();
-        for r in self.all_candidates().flat_map(|c| c.repeats.iter()) {
+        for r in self.all_candidates().flat_map(|c| c.repeats.iter()).chain(&self.superseded) {
             if let Some(k) = r.key
                 && !seen.insert(k)
             {

@@ -234,7 +234,7 @@ mod tests {
     }
 
     fn study(phases: Vec<PhaseResult>, final_run: Option<CandidateResult>) -> StudyResults {
-        StudyResults { study: "odd".into(), metric: "val_loss".into(), goal: Goal::Minimize, phases, final_run, final_status: None, interrupted: false, train_wall: 0.0 }
+        StudyResults { study: "odd".into(), metric: "val_loss".into(), goal: Goal::Minimize, phases, final_run, final_status: None, interrupted: false, train_wall: 0.0, superseded: Vec::new() }
     }
 
     fn rows(loss: &[f64]) -> Vec<HistoryRow> {

@@ -337,3 +337,53 @@ fn show_reads_the_cache_and_plan_reports_it() {
     assert_eq!(phase(&after, "emb")["status"], "done");
     assert_eq!(runs(&after).1, 0, "show trains nothing");
 }
+
+#[test]
+fn an_lr_range_test_feeds_the_phase_after_it() {
+    let text = r#"
+model { d_model = 16  layers = 1  heads = 2  d_ff = 32  experts = 2  top_k = 1  seq_len = 16 }
+data  { corpus = "corpus.txt"  tokens = 20_000 }
+train {
+  optimizer = adamw
+  lr = 1e-3   matrix_lr = lr   embedding_lr = lr   unembedding_lr = lr   scalar_lr = lr
+  batch_size = 4  steps = 8  eval_every = 4  log_every = 2  val_batches = 2
+}
+objective minimize val_loss
+phase range_test {
+  find lr from 1e-5 to 10.0 (steps = 40)
+}
+phase refine after range_test {
+  vary lr in [base * 0.5, base * 2]
+}
+"#;
+    let s = Study::new(text);
+    let (code, json) = s.run(&[]);
+    assert_eq!(code, 0, "{json}");
+    let found = phase(&json, "range_test")["found"]["lr"].as_f64().expect("a found lr");
+    assert!(found > 1e-6 && found < 1.0, "{found}");
+    let refine = phase(&json, "refine");
+    assert_eq!(refine["status"], "done");
+    // The refine phase starts from the found value: its variants are relative to it.
+    let lrs: Vec<f64> = refine["candidates"].as_array().unwrap().iter().filter_map(|c| c["changes"]["lr"].as_f64()).collect();
+    assert_eq!(lrs.len(), 2, "{refine}");
+    assert!((lrs[0] - found * 0.5).abs() < 1e-12 * found.max(1.0) && (lrs[1] - found * 2.0).abs() < 1e-9, "{lrs:?} vs {found}");
+}
+
+#[test]
+fn successive_halving_trains_the_best_to_the_full_budget() {
+    let text = STUDY.replace("vary matrix_lr in [0.02, 0.08]", "prune = halving(rungs = [4, 8], keep = 1/2)\n  vary matrix_lr in [0.01, 0.02, 0.08]");
+    let s = Study::new(&text);
+    let (code, json) = s.run(&[]);
+    assert_eq!(code, 0, "{json}");
+    let cands = phase(&json, "lr")["candidates"].as_array().unwrap().clone();
+    assert_eq!(cands.len(), 4);
+    let pruned = cands.iter().filter(|c| c["status"] == "pruned").count();
+    assert_eq!(pruned, 2, "half of four are dropped at the first rung: {cands:?}");
+    let winner = phase(&json, "lr")["winner"].as_str().unwrap();
+    let w = cands.iter().find(|c| c["variant"] == winner).unwrap();
+    assert_eq!(w["status"], "ok");
+    // 4 runs to step 4, 2 more to the full budget (a different key: the early stop is identity).
+    let (total, trained, _) = runs(&json);
+    let emb = phase(&json, "emb")["candidates"].as_array().unwrap().len() as u64;
+    assert!(total >= 6 + emb - 1 && trained == total, "{total} {trained}");
+}

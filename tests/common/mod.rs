@@ -296,5 +296,6 @@ pub fn study() -> StudyResults {
         final_status: Some(PhaseStatus::Done),
         interrupted: false,
         train_wall: 0.0,
+        superseded: Vec::new(),
     }
 }
