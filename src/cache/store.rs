@@ -103,6 +103,12 @@ impl Store {
         Ok(Store { root: root.to_owned() })
     }
 
+    /// The cache at `root` for reading only: nothing is created, and a missing folder is an
+    /// empty cache (`plan`, `show` and `why` leave no trace).
+    pub fn at(root: &Path) -> Store {
+        Store { root: root.to_owned() }
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }
@@ -209,6 +215,9 @@ impl Store {
     pub fn keys(&self) -> Result<Vec<RunKey>, CacheError> {
         let runs = self.root.join("runs");
         let mut keys = Vec::new();
+        if !runs.is_dir() {
+            return Ok(keys);
+        }
         for shard in fs::read_dir(&runs).map_err(io_err(&runs))? {
             let shard = shard.map_err(io_err(&runs))?.path();
             if !shard.is_dir() {

@@ -1,13 +1,15 @@
 //! `lrx plan FILE [--json]`: per phase, which candidates are cached, which will train and which
 //! wait on a winner (with the cached winner where known), and what the rest will cost.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use serde_json::json;
 
 use crate::cli::{GlobalArgs, PlanArgs};
 use crate::exec::results::{CandidateResult, CandidateStatus, PhaseStatus, StudyResults};
-use crate::plan::Plan;
+use crate::cache::RunKey;
+use crate::plan::{Changes, Plan};
 use crate::plan::report::human;
 use crate::spec::{Budget, RunConfig};
 
@@ -16,13 +18,15 @@ use super::load::print_data;
 use super::study::Study;
 
 pub(crate) fn run(args: &PlanArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
-    let Some(study) = Study::open(&args.file, &args.device, g)? else { return Ok(Exit::Failure) };
+    let Some(study) = Study::open_read_only(&args.file, &args.device, g)? else { return Ok(Exit::Failure) };
     let results = study.dry()?;
     let estimate = Estimate::new(&study.plan, &results);
     if args.json {
         let mut j = results.to_json();
         j["estimate"] = json!({
-            "runs_to_train": estimate.runs,
+            "runs_cached": estimate.cached,
+            "runs_to_train": estimate.to_train,
+            "runs_waiting": estimate.waiting,
             "tokens_to_train": estimate.tokens,
             "tokens_per_sec": estimate.rate,
             "seconds": estimate.seconds(),
@@ -31,6 +35,12 @@ pub(crate) fn run(args: &PlanArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
         print_data(&format!("{}\n", serde_json::to_string_pretty(&j)?))?;
     } else {
         print_data(&text(&study.plan, &results, &estimate))?;
+    }
+    if !estimate.cannot_run.is_empty() {
+        for (phase, variant, why) in &estimate.cannot_run {
+            eprintln!("error: {phase} {variant} cannot run: {why}");
+        }
+        return Ok(Exit::Failure);
     }
     Ok(Exit::Success)
 }
@@ -49,9 +59,16 @@ fn shape(c: &RunConfig) -> (usize, usize, usize, usize, usize, usize, usize, usi
     (m.d_model, m.layers, m.heads, m.d_ff, m.experts, m.top_k, m.seq_len, c.train.batch_size)
 }
 
-/// What is left to train and how long it should take, from the cached runs' throughput.
+/// Runs by state, each counted once however many candidates share it (equal resolved configs
+/// are one run), with the tokens still to train and how long that should take.
 struct Estimate {
-    runs: usize,
+    cached: usize,
+    to_train: usize,
+    /// Runs of candidates still waiting on a winner (their keys are unknown, so a run they
+    /// might share with another candidate is counted twice).
+    waiting: usize,
+    /// Candidates that cannot run: `(phase, variant, why)`.
+    cannot_run: Vec<(String, String, String)>,
     tokens: u64,
     /// Tokens per second measured on cached runs of the same shape (or any shape).
     rate: Option<f64>,
@@ -60,38 +77,77 @@ struct Estimate {
 
 impl Estimate {
     fn new(plan: &Plan, results: &StudyResults) -> Estimate {
-        let cached: Vec<&CandidateResult> = results.all_candidates().filter(|c| c.cached()).collect();
-        let to_train: Vec<&CandidateResult> = results.all_candidates().filter(|c| matches!(c.status, CandidateStatus::ToRun | CandidateStatus::Cancelled)).collect();
-        let mut runs = 0;
-        let mut tokens_sum = 0;
-        for c in &to_train {
-            let n = c.repeats.iter().filter(|r| !r.cached).count();
-            runs += n;
-            tokens_sum += c.config.as_ref().map_or(0, tokens) * n as u64;
+        let winners = winners(results);
+        let mut cached = BTreeSet::new();
+        let mut to_train: BTreeMap<RunKey, u64> = BTreeMap::new();
+        let (mut waiting, mut waiting_tokens) = (0usize, 0u64);
+        let mut cannot_run = Vec::new();
+        let named: Vec<(Option<&str>, &CandidateResult)> = results
+            .phases
+            .iter()
+            .flat_map(|p| p.candidates.iter().map(move |c| (Some(p.name.as_str()), c)))
+            .chain(results.final_run.iter().map(|c| (None, c)))
+            .collect();
+        for (phase, c) in named {
+            if c.status == CandidateStatus::Waiting {
+                let repeats = match phase {
+                    Some(p) => plan.phase(p).map_or(1, |ph| ph.repeats as usize),
+                    None => plan.final_run.as_ref().map_or(1, |f| f.repeats as usize),
+                };
+                waiting += repeats;
+                waiting_tokens += plan.estimate_config(phase, &winners).map_or(0, |cfg| tokens(&cfg)) * repeats as u64;
+                continue;
+            }
+            for r in &c.repeats {
+                match (r.key, r.cached, r.status) {
+                    (Some(k), true, _) => {
+                        cached.insert(k);
+                    }
+                    (Some(k), false, None) => {
+                        to_train.insert(k, c.config.as_ref().map_or(0, tokens));
+                    }
+                    _ => cannot_run.push((phase.unwrap_or("final").to_owned(), c.variant.clone(), r.error.clone().or_else(|| c.reason.clone()).unwrap_or_default())),
+                }
+            }
         }
-        // Candidates waiting on a winner: as many runs as the phase has, each like the root.
-        let root_tokens = tokens(&plan.root_config());
-        for p in results.phases.iter().filter(|p| p.status == PhaseStatus::Waiting) {
-            let per = plan.phase(&p.name).map_or(1, |ph| ph.repeats as usize);
-            runs += p.candidates.len() * per;
-            tokens_sum += root_tokens * (p.candidates.len() * per) as u64;
-        }
-        if matches!(results.final_status, Some(PhaseStatus::Waiting)) {
-            let per = plan.final_run.as_ref().map_or(1, |f| f.repeats as usize);
-            runs += per;
-            tokens_sum += root_tokens * per as u64;
-        }
-        let rates = |pred: &dyn Fn(&&CandidateResult) -> bool| -> Vec<f64> { cached.iter().filter(|c| pred(c)).filter_map(|c| c.tokens_per_sec()).filter(|r| *r > 0.0).collect() };
+        cannot_run.dedup();
+        let cached_cands: Vec<&CandidateResult> = results.all_candidates().filter(|c| c.cached()).collect();
+        let rates = |pred: &dyn Fn(&&CandidateResult) -> bool| -> Vec<f64> { cached_cands.iter().filter(|c| pred(c)).filter_map(|c| c.tokens_per_sec()).filter(|r| *r > 0.0).collect() };
         let root_shape = shape(&plan.root_config());
         let same = rates(&|c| c.config.as_ref().is_some_and(|cfg| shape(cfg) == root_shape));
-        let any = rates(&|_| true);
-        let pick = if same.is_empty() { any } else { same };
-        Estimate { runs, tokens: tokens_sum, rate: median(&pick), basis: pick.len() }
+        let pick = if same.is_empty() { rates(&|_| true) } else { same };
+        Estimate {
+            cached: cached.len(),
+            to_train: to_train.len(),
+            waiting,
+            cannot_run,
+            tokens: to_train.values().sum::<u64>() + waiting_tokens,
+            rate: median(&pick),
+            basis: pick.len(),
+        }
+    }
+
+    fn runs_left(&self) -> usize {
+        self.to_train + self.waiting
     }
 
     fn seconds(&self) -> Option<f64> {
         self.rate.map(|r| self.tokens as f64 / r)
     }
+}
+
+/// The winning changes the cache already decides (what the walk fed forward).
+fn winners(results: &StudyResults) -> BTreeMap<String, Changes> {
+    results
+        .phases
+        .iter()
+        .filter(|p| p.status == PhaseStatus::Done)
+        .filter_map(|p| match (&p.found, p.winner()) {
+            (Some(found), _) => Some((p.name.clone(), vec![found.clone()])),
+            (None, Some(w)) => Some((p.name.clone(), w.changes.clone())),
+            (None, None) => None,
+        })
+        .collect()
 }
 
 fn median(xs: &[f64]) -> Option<f64> {
@@ -118,33 +174,42 @@ fn status_word(c: &CandidateResult) -> &'static str {
         _ if c.cached() => "cached",
         CandidateStatus::Waiting => "waiting",
         CandidateStatus::ToRun | CandidateStatus::Cancelled => "to train",
-        CandidateStatus::Failed => "failed",
+        CandidateStatus::Failed => "cannot run",
         CandidateStatus::Ok | CandidateStatus::Diverged | CandidateStatus::Pruned => "partly cached",
     }
 }
 
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 fn text(plan: &Plan, results: &StudyResults, estimate: &Estimate) -> String {
     let all: Vec<&CandidateResult> = results.all_candidates().collect();
-    let cached = all.iter().filter(|c| c.cached()).count();
-    let waiting = all.iter().filter(|c| c.status == CandidateStatus::Waiting).count();
+    let e = estimate;
     let mut out = format!(
-        "study `{}`: {} phases, {} candidates: {cached} cached, {} to train, {waiting} waiting on a winner\n",
+        "study `{}`: {}, {}, {}: {} cached, {} to train, {} waiting on a winner{}\n",
         results.study,
-        results.phases.len(),
-        all.len(),
-        all.len() - cached - waiting
+        plural(results.phases.len(), "phase", "phases"),
+        plural(all.len(), "candidate", "candidates"),
+        plural(e.cached + e.to_train + e.waiting + e.cannot_run.len(), "run", "runs"),
+        e.cached,
+        e.to_train,
+        e.waiting,
+        if e.cannot_run.is_empty() { String::new() } else { format!(", {} cannot run", e.cannot_run.len()) },
     );
-    let cost = match (estimate.runs, estimate.seconds()) {
-        (0, _) => "nothing to train: every run is cached".to_owned(),
+    let cost = match (e.runs_left(), e.seconds()) {
+        (0, _) if e.cannot_run.is_empty() => "nothing to train: every run is cached".to_owned(),
+        (0, _) => "nothing that can run is left to train".to_owned(),
         (n, Some(s)) => format!(
-            "to train: {n} runs, ≈ {} tokens, ≈ {} at {:.0} tokens/s (median of {} cached runs{})",
-            human(estimate.tokens),
+            "to train: {}, ≈ {} tokens, ≈ {} at {:.0} tokens/s (median of {} cached runs of the study{})",
+            plural(n, "run", "runs"),
+            human(e.tokens),
             duration(s),
-            estimate.rate.unwrap_or(0.0),
-            estimate.basis,
-            if waiting > 0 { "; runs waiting on a winner are estimated like the root config" } else { "" }
+            e.rate.unwrap_or(0.0),
+            e.basis,
+            if e.waiting > 0 { "; runs waiting on a winner are estimated from the winners known so far" } else { "" }
         ),
-        (n, None) => format!("to train: {n} runs, ≈ {} tokens (no cached runs yet to estimate the time from)", human(estimate.tokens)),
+        (n, None) => format!("to train: {}, ≈ {} tokens (no cached runs yet to estimate the time from)", plural(n, "run", "runs"), human(e.tokens)),
     };
     let _ = writeln!(out, "{cost}");
     let width = all.iter().map(|c| c.variant.len()).max().unwrap_or(8).clamp(8, 60);
@@ -165,16 +230,24 @@ fn text(plan: &Plan, results: &StudyResults, estimate: &Estimate) -> String {
             (PhaseStatus::Blocked, _) => format!("blocked: {}", p.message.clone().unwrap_or_default()),
             _ => "ready to train".to_owned(),
         };
-        let _ = writeln!(out, "\nphase {}{after}: {} candidates, {state}", p.name, p.candidates.len());
+        let _ = writeln!(out, "\nphase {}{after}: {}, {state}", p.name, plural(p.candidates.len(), "candidate", "candidates"));
         for c in &p.candidates {
             line(&mut out, c, p.winner().is_some_and(|w| std::ptr::eq(w, c)), width);
         }
     }
-    if let Some(f) = &results.final_run {
-        let _ = writeln!(out, "\nfinal:");
-        line(&mut out, f, false, width);
-    } else if let Some(s) = results.final_status {
-        let _ = writeln!(out, "\nfinal: {}", if s == PhaseStatus::Waiting { "waiting on the phases' winners" } else { "blocked" });
+    match (&results.final_run, results.final_status) {
+        (Some(f), Some(PhaseStatus::Waiting)) => {
+            let _ = writeln!(out, "\nfinal: waiting on the phases' winners");
+            line(&mut out, f, false, width);
+        }
+        (Some(f), _) => {
+            let _ = writeln!(out, "\nfinal:");
+            line(&mut out, f, false, width);
+        }
+        (None, Some(_)) => {
+            let _ = writeln!(out, "\nfinal: blocked: a phase it needs failed");
+        }
+        (None, None) => {}
     }
     out
 }

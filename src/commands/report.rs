@@ -7,7 +7,7 @@ use super::Exit;
 use super::study::Study;
 
 pub(crate) fn run(args: &ReportArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
-    let Some(study) = Study::open(&args.file, &args.device, g)? else { return Ok(Exit::Failure) };
+    let Some(study) = Study::open_read_only(&args.file, &args.device, g)? else { return Ok(Exit::Failure) };
     let results = study.dry()?;
     let out = study.out_dir(g);
     let files = write_report(&results, &out, &ReportOptions::default())?;

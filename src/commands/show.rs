@@ -8,7 +8,7 @@ use super::load::print_data;
 use super::study::Study;
 
 pub(crate) fn run(args: &ShowArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
-    let Some(study) = Study::open(&args.file, &args.device, g)? else { return Ok(Exit::Failure) };
+    let Some(study) = Study::open_read_only(&args.file, &args.device, g)? else { return Ok(Exit::Failure) };
     let results = study.dry()?;
     if args.json {
         let mut json = results.to_json();

@@ -11,7 +11,7 @@ use crate::cache::{DataFingerprint, RunKey, Store, key::fingerprint_files};
 use crate::cli::GlobalArgs;
 use crate::corpus::{self, DEFAULT_SHA256, Source};
 use crate::exec::engine::{Engine, Mode, Options};
-use crate::exec::progress::{Observer, Quiet};
+use crate::exec::progress::{Observer, Silent};
 use crate::exec::results::StudyResults;
 use crate::plan::Plan;
 use crate::spec::{CancelFlag, DataConfig};
@@ -32,9 +32,22 @@ pub(crate) struct Study {
 impl Study {
     /// Loads a study (printing its diagnostics); `None` when it is invalid.
     pub(super) fn open(file: &Path, device: &str, g: &GlobalArgs) -> anyhow::Result<Option<Study>> {
+        Study::open_with(file, device, g, true)
+    }
+
+    /// Like `open`, for commands that only read the cache: nothing is created on disk.
+    pub(super) fn open_read_only(file: &Path, device: &str, g: &GlobalArgs) -> anyhow::Result<Option<Study>> {
+        Study::open_with(file, device, g, false)
+    }
+
+    fn open_with(file: &Path, device: &str, g: &GlobalArgs, create: bool) -> anyhow::Result<Option<Study>> {
         let device = Device::parse(device)?;
         let Loaded::Ok(plan) = load(file, g)? else { return Ok(None) };
-        let store = Store::open(&g.cache).with_context(|| format!("cannot open the cache at `{}`", g.cache.display()))?;
+        let store = if create {
+            Store::open(&g.cache).with_context(|| format!("cannot open the cache at `{}`", g.cache.display()))?
+        } else {
+            Store::at(&g.cache)
+        };
         let base_dir = file.parent().map(Path::to_path_buf).filter(|p| !p.as_os_str().is_empty()).unwrap_or_else(|| PathBuf::from("."));
         let trainer = BurnTrainer::new(device, g.cache.clone());
         Ok(Some(Study { plan: *plan, store, trainer, base_dir, fingerprints: Mutex::new(HashMap::new()) }))
@@ -71,13 +84,13 @@ impl Study {
     /// What the cache says about the study, training nothing.
     pub(super) fn dry(&self) -> anyhow::Result<StudyResults> {
         let options = Options { mode: Mode::Dry, jobs: 1, rerun: BTreeSet::new(), base_dir: self.base_dir.clone() };
-        self.engine_run(options, &Quiet, CancelFlag::new())
+        self.engine_run(options, &Silent, CancelFlag::new())
     }
 }
 
 /// Every run key a study uses, as far as its cached winners let it be resolved.
 pub(crate) fn reachable_keys(file: &Path, g: &GlobalArgs) -> anyhow::Result<Vec<RunKey>> {
-    let Some(study) = Study::open(file, "cpu", g)? else {
+    let Some(study) = Study::open_read_only(file, "cpu", g)? else {
         anyhow::bail!("the study is invalid (see above); refusing to collect garbage against it")
     };
     let results = study.dry()?;

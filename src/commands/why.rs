@@ -13,7 +13,7 @@ use super::load::print_data;
 use super::study::Study;
 
 pub(crate) fn run(args: &WhyArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
-    let Some(study) = Study::open(&args.file, &args.device, g)? else { return Ok(Exit::Failure) };
+    let Some(study) = Study::open_read_only(&args.file, &args.device, g)? else { return Ok(Exit::Failure) };
     let results = study.dry()?;
     let targets = match select(&results, args.phase.as_deref(), args.variant.as_deref()) {
         Ok(t) => t,

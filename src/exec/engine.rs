@@ -406,6 +406,13 @@ impl Walk<'_, '_> {
         if self.results.contains_key(&key) || self.queued.contains(&key) {
             return;
         }
+        if self.engine.options.mode == Mode::Dry {
+            // Read only: a corrupt entry is left where it is (`run` moves it aside).
+            if let crate::cache::Lookup::Hit(entry) = self.engine.store.get(key) {
+                self.results.insert(key, Finished { key, result: entry.result, source: Source::Cached, train_wall: std::time::Duration::ZERO });
+            }
+            return;
+        }
         if !force {
             let observer = self.engine.observer;
             let mut notice = |n: Notice| {
@@ -538,7 +545,13 @@ impl Walk<'_, '_> {
                 self.states[i] = State::Done { cands, winner: w };
             }
             None => {
-                let message = format!("every candidate failed or diverged ({} candidates)", cands.len());
+                let reasons: BTreeSet<String> = live.iter().filter_map(|a| a.reason.clone()).collect();
+                let message = match (reasons.len(), reasons.iter().next()) {
+                    (1, Some(why)) if cands.len() > 1 => format!("all {} candidates: {why}", cands.len()),
+                    (1, Some(why)) => format!("its only candidate: {why}"),
+                    _ if cands.is_empty() => "it has no candidates".to_owned(),
+                    _ => format!("none of its {} candidates finished well: {}", cands.len(), reasons.into_iter().collect::<Vec<_>>().join("; ")),
+                };
                 self.engine.observer.event(Event::PhaseFailed { phase: name, message: message.clone() });
                 self.states[i] = State::Failed { cands, message };
             }
@@ -585,7 +598,7 @@ impl Walk<'_, '_> {
             State::Failed { cands, .. } => (cands.first().map(|c| self.candidate_result(c, metric, interrupted)), Some(PhaseStatus::Failed)),
             State::Running { cands, .. } | State::Pending { cands } => (cands.first().map(|c| self.candidate_result(c, metric, interrupted)), Some(PhaseStatus::Pending)),
             State::Blocked { .. } => (None, Some(PhaseStatus::Blocked)),
-            State::Waiting | State::Unresolved => (None, Some(PhaseStatus::Waiting)),
+            State::Waiting | State::Unresolved => (Some(self.waiting_final()), Some(PhaseStatus::Waiting)),
         };
         StudyResults { study: plan.name.clone(), metric: plan.objective.metric.clone(), goal: to_goal(&plan.objective), phases, final_run, final_status, interrupted, train_wall: self.train_wall.as_secs_f64(), superseded: self.superseded.iter().map(repeat_result).collect() }
     }
@@ -614,6 +627,25 @@ impl Walk<'_, '_> {
             reason: a.reason,
             repeats: c.slots.iter().map(repeat_result).collect(),
             config: (!c.invalid).then(|| c.cand.config.clone()),
+        }
+    }
+
+    /// The final run while the winners it combines are not all known.
+    fn waiting_final(&self) -> CandidateResult {
+        let variant = match self.plan().final_run.as_ref().map(|f| &f.source) {
+            Some(crate::plan::FinalSource::After(_)) => "winner",
+            _ => "combined",
+        };
+        CandidateResult {
+            variant: variant.to_owned(),
+            changes: Vec::new(),
+            status: CandidateStatus::Waiting,
+            objective: None,
+            metrics: BTreeMap::new(),
+            metrics_std: BTreeMap::new(),
+            reason: None,
+            repeats: Vec::new(),
+            config: None,
         }
     }
 

@@ -63,6 +63,14 @@ pub fn for_stderr(quiet: bool) -> Box<dyn Observer> {
     }
 }
 
+/// Nothing at all: for walks that only read the cache (`plan`, `show`), whose commands report
+/// what they find themselves.
+pub struct Silent;
+
+impl Observer for Silent {
+    fn event(&self, _: Event) {}
+}
+
 /// Only problems.
 pub struct Quiet;
 

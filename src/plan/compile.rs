@@ -375,6 +375,10 @@ pub(super) fn preview(plan: &Plan, phase: &Phase, winners: &BTreeMap<String, Cha
 
 /// The config a phase's baseline would run with the winners known so far (missing winners
 /// are left out), for estimates.
+pub(super) fn final_estimate(plan: &Plan, winners: &BTreeMap<String, Changes>) -> Option<RunConfig> {
+    final_layers(&plan.study, winners).ok()?.0.config().ok()
+}
+
 pub(super) fn baseline_config(plan: &Plan, phase: &Phase, winners: &BTreeMap<String, Changes>) -> Option<RunConfig> {
     phase_layers(&plan.study, phase.def, winners).ok()?.config().ok()
 }

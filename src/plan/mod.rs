@@ -250,6 +250,16 @@ impl Plan {
             .collect()
     }
 
+    /// The config a phase's runs start from given the winners known so far, the others left
+    /// out: its baseline, for cost estimates before every winner is in. `None` names the final
+    /// run.
+    pub fn estimate_config(&self, phase: Option<&str>, winners: &BTreeMap<String, Changes>) -> Option<RunConfig> {
+        match phase {
+            Some(p) => compile::baseline_config(self, self.phase(p)?, winners),
+            None => compile::final_estimate(self, winners),
+        }
+    }
+
     /// The winner-selection node of a phase in [`Plan::graph`].
     pub fn winner_node(&self, phase: &str) -> Option<NodeIndex> {
         self.winner_nodes.get(phase).copied()

@@ -331,7 +331,17 @@ fn show_reads_the_cache_and_plan_reports_it() {
     assert_eq!(before.status.code(), Some(0));
     let before: Json = serde_json::from_slice(&before.stdout).unwrap();
     assert_eq!(phase(&before, "emb")["status"], "waiting");
-    s.run(&[]);
+    assert!(!s.path().join("cache").exists(), "reading commands leave no cache folder behind");
+    let plan = |s: &Study| -> Json { serde_json::from_slice(&s.command(&["plan", "study.lrx", "--json"]).output().unwrap().stdout).unwrap() };
+    let fresh = plan(&s);
+    assert_eq!(fresh["estimate"]["runs_cached"], 0);
+    assert_eq!(fresh["estimate"]["runs_to_train"], 3, "the first phase's runs are known");
+    assert_eq!(fresh["final"]["status"], "waiting");
+    let (_, ran) = s.run(&[]);
+    let after_plan = plan(&s);
+    assert_eq!(after_plan["estimate"]["runs_to_train"], 0);
+    assert_eq!(after_plan["estimate"]["runs_waiting"], 0);
+    assert_eq!(after_plan["estimate"]["runs_cached"].as_u64(), Some(runs(&ran).0));
     let after = s.command(&["show", "study.lrx", "--json"]).output().unwrap();
     let after: Json = serde_json::from_slice(&after.stdout).unwrap();
     assert_eq!(phase(&after, "emb")["status"], "done");
