@@ -397,3 +397,51 @@ fn successive_halving_trains_the_best_to_the_full_budget() {
     let emb = phase(&json, "emb")["candidates"].as_array().unwrap().len() as u64;
     assert!(total >= 6 + emb - 1 && trained == total, "{total} {trained}");
 }
+
+/// The cells of the Markdown table row whose variant cell is `` `variant` `` (winner rows are
+/// bold and starred).
+fn report_row(md: &str, section: &str, variant: &str) -> Vec<String> {
+    let body = md.split(&format!("## Phase `{section}`")).nth(1).unwrap_or_else(|| panic!("no section {section}"));
+    let body = body.split("\n## ").next().unwrap();
+    body.lines()
+        .filter(|l| l.starts_with('|'))
+        .map(|l| l.split('|').map(|c| c.trim().to_owned()).collect::<Vec<_>>())
+        .find(|cells| cells.iter().any(|c| c.trim_matches('*').trim_end_matches(" ★").trim_matches('`') == variant))
+        .unwrap_or_else(|| panic!("no row for {variant} in {section}"))
+}
+
+#[test]
+fn the_report_of_a_real_study_matches_its_cached_results() {
+    let s = Study::new(STUDY);
+    let (code, ran) = s.run(&[]);
+    assert_eq!(code, 0);
+    let out = s.command(&["report", "study.lrx"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let md = std::fs::read_to_string(s.path().join("runs/study/report.md")).unwrap();
+    for p in ["lr", "emb"] {
+        let header = md.split(&format!("## Phase `{p}`")).nth(1).unwrap().lines().find(|l| l.starts_with("| # ")).unwrap().to_owned();
+        let columns: Vec<String> = header.split('|').map(|c| c.trim().to_owned()).collect();
+        let col = |name: &str| columns.iter().position(|c| c.starts_with(name)).unwrap_or_else(|| panic!("no column {name} in {header}"));
+        for c in phase(&ran, p)["candidates"].as_array().unwrap() {
+            let row = report_row(&md, p, c["variant"].as_str().unwrap());
+            let objective = c["objective"].as_f64().unwrap();
+            assert_eq!(row[col("objective")], lrx::report::format::num(objective), "{p} {}", c["variant"]);
+            let acc = c["metrics"]["val_accuracy"].as_f64().unwrap();
+            assert_eq!(row[col("val_accuracy")], lrx::report::format::num(acc));
+            if c["variant"] == phase(&ran, p)["winner"] {
+                assert!(row.iter().any(|cell| cell.contains('★')), "winner marked: {row:?}");
+            }
+        }
+    }
+    // Every figure is an SVG that names each candidate of its phase.
+    let figures = s.path().join("runs/study/figures");
+    let loss = std::fs::read_to_string(figures.join("lr-loss.svg")).unwrap();
+    for c in phase(&ran, "lr")["candidates"].as_array().unwrap() {
+        assert!(loss.contains(c["variant"].as_str().unwrap()), "legend lists {}", c["variant"]);
+    }
+    assert!(loss.starts_with("<svg") || loss.starts_with("<?xml"), "an SVG document");
+    let html = std::fs::read_to_string(s.path().join("runs/study/report.html")).unwrap();
+    assert!(html.contains("<svg") && !html.contains("src=\"http") && !html.contains("href=\"http"), "self-contained");
+    // Nothing was trained by the report.
+    assert_eq!(runs(&s.run(&[]).1).1, 0);
+}

@@ -73,7 +73,7 @@ fn hide_keys(text: &str) -> String {
     let mut i = 0;
     while i < chars.len() {
         let boundary = i == 0 || !chars[i - 1].is_ascii_alphanumeric();
-        let run = chars[i..].iter().take_while(|c| c.is_ascii_digit() || ('a'..='f').contains(c)).count();
+        let run = chars[i..].iter().take_while(|c| c.is_ascii_digit() || ('a'..='f').contains(*c)).count();
         let after_ok = chars.get(i + run).is_none_or(|c| !c.is_ascii_alphanumeric());
         let has_letter = chars[i..i + run].iter().any(char::is_ascii_alphabetic);
         if boundary && (12..=64).contains(&run) && after_ok && has_letter {
