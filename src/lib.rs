@@ -12,6 +12,7 @@ pub mod plan;
 pub mod diag;
 pub mod lang;
 pub mod corpus;
+pub mod external;
 pub mod train;
 pub mod cli;
 mod commands;

@@ -14,16 +14,41 @@ use crate::exec::engine::{Engine, Mode, Options};
 use crate::exec::progress::{Observer, Silent};
 use crate::exec::results::StudyResults;
 use crate::plan::Plan;
-use crate::spec::{CancelFlag, DataConfig};
+use crate::external::CommandTrainer;
+use crate::spec::{CancelFlag, Cancelled, DataConfig, RunConfig, RunContext, RunResult, Trainer, TrainerIdentity, TrainerSpec};
 use crate::train::{BurnTrainer, Device};
 
 use super::load::{Loaded, load};
+
+/// The trainer a config names: the built-in burn trainer or the user's command.
+pub(crate) struct Trainers {
+    pub(crate) builtin: BurnTrainer,
+    command: CommandTrainer,
+}
+
+impl Trainers {
+    fn pick(&self, config: &RunConfig) -> &dyn Trainer {
+        match config.train.trainer {
+            TrainerSpec::Builtin => &self.builtin,
+            TrainerSpec::Command { .. } => &self.command,
+        }
+    }
+}
+
+impl Trainer for Trainers {
+    fn identity(&self, config: &RunConfig) -> TrainerIdentity {
+        self.pick(config).identity(config)
+    }
+    fn train(&self, config: &RunConfig, ctx: &mut RunContext<'_>) -> Result<RunResult, Cancelled> {
+        self.pick(config).train(config, ctx)
+    }
+}
 
 /// A loaded study and what it runs with.
 pub(crate) struct Study {
     pub(super) plan: Plan,
     pub(super) store: Store,
-    pub(super) trainer: BurnTrainer,
+    pub(super) trainer: Trainers,
     /// The folder relative paths in the study are resolved against.
     pub(super) base_dir: PathBuf,
     fingerprints: Mutex<HashMap<String, Result<DataFingerprint, String>>>,
@@ -49,7 +74,18 @@ impl Study {
             Store::at(&g.cache)
         };
         let base_dir = file.parent().map(Path::to_path_buf).filter(|p| !p.as_os_str().is_empty()).unwrap_or_else(|| PathBuf::from("."));
-        let trainer = BurnTrainer::new(device, g.cache.clone());
+        let command = CommandTrainer {
+            base_dir: base_dir.clone(),
+            work_dir: g.cache.join("tmp").join("command"),
+            deps_fingerprint: Box::new(|base: &Path, deps: &[String]| {
+                let paths: Vec<PathBuf> = deps.iter().map(|d| base.join(d)).collect();
+                if let Some(missing) = paths.iter().find(|p| !p.is_file()) {
+                    return Err(format!("`deps` file `{}` does not exist", missing.display()));
+                }
+                fingerprint_files(base, &paths).map_err(|e| e.to_string())
+            }),
+        };
+        let trainer = Trainers { builtin: BurnTrainer::new(device, g.cache.clone()), command };
         Ok(Some(Study { plan: *plan, store, trainer, base_dir, fingerprints: Mutex::new(HashMap::new()) }))
     }
 

@@ -445,3 +445,37 @@ fn the_report_of_a_real_study_matches_its_cached_results() {
     // Nothing was trained by the report.
     assert_eq!(runs(&s.run(&[]).1).1, 0);
 }
+
+#[test]
+fn a_command_trainer_runs_the_users_script_and_its_deps_are_part_of_identity() {
+    // The user's "training script": writes a loss that is lowest at lr = 0.05, and a history.
+    let script = r#"#!/bin/sh
+# usage: train.sh LR OUT
+lr=$1; out=$2
+awk -v lr="$lr" 'BEGIN { d = lr - 0.05; printf "{\"val_loss\": %.6f, \"val_accuracy\": 0.5}\n", 1 + d * d * 100 }' > "$out/metrics.json"
+printf 'step,train_loss\n1,2.0\n2,1.5\n' > "$out/metrics.csv"
+"#;
+    let text = r#"
+train {
+  trainer = command("sh train.sh {matrix_lr} {out}")
+  deps = ["train.sh"]
+}
+objective minimize val_loss
+phase lr { vary matrix_lr in [0.01, 0.05, 0.2] }
+phase fails after lr { vary matrix_lr in [base * 2] trainer = command("sh missing.sh {out}") baseline = false }
+"#;
+    let s = Study::new(text);
+    std::fs::write(s.path().join("train.sh"), script).unwrap();
+    let (code, json) = s.run(&[]);
+    assert_eq!(code, 1, "the `fails` phase fails: {json}");
+    assert_eq!(phase(&json, "lr")["winner"], "matrix_lr=0.05");
+    assert_eq!(phase(&json, "fails")["status"], "failed");
+    let reason = phase(&json, "fails")["candidates"][0]["reason"].as_str().unwrap().to_owned();
+    assert!(reason.contains("missing.sh") && reason.contains("exited"), "{reason}");
+    let (_, again) = s.run(&[]);
+    assert_eq!(trained_variants(&again, "lr").len(), 0, "cached");
+    // A changed dependency is a different trainer: everything of it reruns.
+    std::fs::write(s.path().join("train.sh"), format!("{script}\n# v2\n")).unwrap();
+    let (_, third) = s.run(&[]);
+    assert_eq!(trained_variants(&third, "lr").len(), 4);
+}
