@@ -124,26 +124,35 @@ pub struct Failure {
 /// saved (the recorded training time of runs served from it).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Compute {
-    pub spent: f64,
-    pub saved: f64,
+    /// Recorded training time of the study's distinct runs.
+    pub recorded: f64,
+    /// Of that, trained by the invocation that built these results (zero for a report, which
+    /// reads the cache only).
+    pub trained_now: f64,
+    /// Time not spent because candidates that resolve to the same config share one run.
+    pub shared: f64,
+    /// Runs of the study with no result yet.
+    pub missing: usize,
 }
 
 pub fn compute(results: &StudyResults) -> Compute {
     let mut seen = HashSet::new();
     let mut c = Compute::default();
-    for r in results.all_candidates().flat_map(|c| c.repeats.iter()) {
-        if r.status.is_none() || !r.seconds.is_finite() {
+    for r in results.all_candidates().flat_map(|c| c.repeats.iter()).chain(&results.superseded) {
+        if r.status.is_none() {
+            c.missing += usize::from(r.key.is_none_or(|k| seen.insert(k)));
             continue;
         }
+        let secs = if r.seconds.is_finite() { r.seconds } else { 0.0 };
         if let Some(k) = r.key
             && !seen.insert(k)
         {
+            c.shared += secs;
             continue;
         }
-        if r.cached {
-            c.saved += r.seconds;
-        } else {
-            c.spent += r.seconds;
+        c.recorded += secs;
+        if !r.cached {
+            c.trained_now += secs;
         }
     }
     c

@@ -209,11 +209,13 @@ pub(super) fn summary(doc: &mut Doc, results: &StudyResults, views: &[PhaseView<
         "Runs: {} ({} cache hits, {} trained; {} diverged, {} failed, {} pruned).",
         counts.total, counts.cached, counts.trained, counts.diverged, counts.failed, counts.pruned
     )));
-    items.push(Text::new().plain(format!(
-        "Compute: {} spent training; {} saved by the cache (the recorded time of the cached runs).",
-        format::duration(compute.spent),
-        format::duration(compute.saved)
-    )));
+    let left = if compute.missing == 0 {
+        "every run is cached, so running the study again trains nothing".to_owned()
+    } else {
+        format!("{} runs have no result yet (`lrx run` trains them)", compute.missing)
+    };
+    let shared = if compute.shared > 0.0 { format!("; {} saved by candidates that are the same run", format::duration(compute.shared)) } else { String::new() };
+    items.push(Text::new().plain(format!("Compute: {} of training recorded for these runs{shared}; {left}.", format::duration(compute.recorded))));
     doc.push(Block::List(items));
 
     let mut t = Table::new(vec![
