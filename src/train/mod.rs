@@ -7,6 +7,7 @@
 
 pub mod attention;
 pub mod data;
+pub mod kernels;
 pub mod metrics;
 pub mod model;
 pub mod moe;

@@ -6,10 +6,11 @@
 //! dispatched by gathering the rows routed to each expert (sorted by expert), running each
 //! expert on its rows only, and scatter-adding the weighted outputs back.
 
-use burn::tensor::activation::{silu, softmax};
+use burn::tensor::activation::softmax;
 use burn::tensor::backend::Backend;
 use burn::tensor::{IndexingUpdateOp, Int, Tensor, TensorData};
 
+use super::kernels::silu;
 use super::rng::Rng;
 
 /// Host-side routing of `n` tokens over `e` experts.
