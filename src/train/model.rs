@@ -198,8 +198,7 @@ pub fn inputs<B: Backend>(windows: &[u32], batch: usize, seq: usize, device: &B:
 }
 
 fn rms_norm<B: Backend>(x: Tensor<B, 2>, gain: &Tensor<B, 2>) -> Tensor<B, 2> {
-    let inv = (x.clone() * x.clone()).mean_dim(1).add_scalar(NORM_EPS).sqrt().recip();
-    x * inv * gain.clone()
+    super::kernels::rms_norm(x, gain, NORM_EPS)
 }
 
 /// The forward pass over `batch` sequences. `noise` (training only) adds router noise.
