@@ -53,6 +53,49 @@ pub fn exp(x: f32) -> f32 {
     p * scale
 }
 
+/// One host kernel call, with borrowed inputs; see [`run`].
+enum Job<'a> {
+    Softmax { x: &'a [f32], t: usize },
+    SoftmaxBack { y: &'a [f32], dy: &'a [f32], t: usize },
+    RmsFwd { x: &'a [f32], g: &'a [f32], eps: f32 },
+    RmsBack { x: &'a [f32], g: &'a [f32], dy: &'a [f32], inv: &'a [f32] },
+    Silu { x: &'a [f32] },
+    SiluBack { x: &'a [f32], s: &'a [f32], dy: &'a [f32] },
+    Logp { logits: &'a [f32], targets: &'a [u32], v: usize },
+    LogpBack { probs: &'a [f32], dy: &'a [f32], targets: &'a [u32], v: usize },
+}
+
+impl pulp::WithSimd for Job<'_> {
+    type Output = (Vec<f32>, Vec<f32>);
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _: S) -> Self::Output {
+        match self {
+            Job::Softmax { x, t } => (causal_softmax_host(x, t), Vec::new()),
+            Job::SoftmaxBack { y, dy, t } => (softmax_backward_host(y, dy, t), Vec::new()),
+            Job::RmsFwd { x, g, eps } => {
+                let inv = rms_inv(x, g.len(), eps);
+                (rms_forward(x, g, &inv), inv)
+            }
+            Job::RmsBack { x, g, dy, inv } => rms_backward(x, g, dy, inv),
+            Job::Silu { x } => silu_host(x),
+            Job::SiluBack { x, s, dy } => (silu_backward(x, s, dy), Vec::new()),
+            Job::Logp { logits, targets, v } => target_logp_host(logits, targets, v),
+            Job::LogpBack { probs, dy, targets, v } => (target_logp_backward(probs, dy, targets, v), Vec::new()),
+        }
+    }
+}
+
+/// Runs a kernel compiled for AVX2 + FMA when the CPU has them (x86-64), plainly otherwise.
+/// Rust never fuses or reorders float arithmetic on its own, so both give the same bits.
+fn run(job: Job<'_>) -> (Vec<f32>, Vec<f32>) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(v3) = pulp::x86::V3::try_new() {
+        return pulp::Simd::vectorize(v3, job);
+    }
+    pulp::WithSimd::with_simd(job, pulp::Scalar::new())
+}
+
 #[derive(Clone)]
 struct Saved(FlexTensor);
 
@@ -86,27 +129,83 @@ fn shape_of(t: &FlexTensor) -> Vec<usize> {
 // ---------------------------------------------------------------------------------------------
 // Causal softmax over the last dim of `[.., T, T]` scores (row i sees columns 0..=i).
 
+/// Sum in eight interleaved partial sums, combined in a fixed order: vectorizable, and the same
+/// bits whatever the instruction set.
+#[inline(always)]
+fn sum8(x: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let chunks = x.chunks_exact(8);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for (a, v) in acc.iter_mut().zip(c) {
+            *a += v;
+        }
+    }
+    let mut total = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for v in rest {
+        total += v;
+    }
+    total
+}
+
+/// `Σ a⊙b` with the same fixed grouping as [`sum8`].
+#[inline(always)]
+fn dot8(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for ((s, p), q) in acc.iter_mut().zip(x).zip(y) {
+            *s += p * q;
+        }
+    }
+    let mut total = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for (p, q) in ra.iter().zip(rb) {
+        total += p * q;
+    }
+    total
+}
+
+#[inline(always)]
+fn max8(x: &[f32]) -> f32 {
+    let mut acc = [f32::NEG_INFINITY; 8];
+    let chunks = x.chunks_exact(8);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for (a, &v) in acc.iter_mut().zip(c) {
+            *a = if v > *a { v } else { *a };
+        }
+    }
+    acc.iter().chain(rest).fold(f32::NEG_INFINITY, |m, &v| if v > m { v } else { m })
+}
+
+/// `out = softmax(row)` for one row.
+#[inline(always)]
+fn softmax_row(row: &[f32], out: &mut [f32]) {
+    let max = max8(row);
+    for (o, &v) in out.iter_mut().zip(row) {
+        *o = exp(v - max);
+    }
+    let inv = 1.0 / sum8(out);
+    out.iter_mut().for_each(|o| *o *= inv);
+}
+
+#[inline(always)]
 fn causal_softmax_host(x: &[f32], t: usize) -> Vec<f32> {
     let mut y = vec![0.0f32; x.len()];
     for (r, (row, out)) in x.chunks_exact(t).zip(y.chunks_exact_mut(t)).enumerate() {
         let len = r % t + 1;
-        let max = row[..len].iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-        let mut sum = 0.0f32;
-        for (o, &v) in out[..len].iter_mut().zip(&row[..len]) {
-            *o = exp(v - max);
-            sum += *o;
-        }
-        let inv = 1.0 / sum;
-        out[..len].iter_mut().for_each(|o| *o *= inv);
+        softmax_row(&row[..len], &mut out[..len]);
     }
     y
 }
 
 /// `dx = y ⊙ (dy − Σ dy⊙y)` per row.
+#[inline(always)]
 fn softmax_backward_host(y: &[f32], dy: &[f32], t: usize) -> Vec<f32> {
     let mut dx = vec![0.0f32; y.len()];
     for ((yr, gr), out) in y.chunks_exact(t).zip(dy.chunks_exact(t)).zip(dx.chunks_exact_mut(t)) {
-        let dot: f32 = yr.iter().zip(gr).map(|(a, b)| a * b).sum();
+        let dot = dot8(yr, gr);
         for ((o, &a), &b) in out.iter_mut().zip(yr).zip(gr) {
             *o = a * (b - dot);
         }
@@ -125,7 +224,7 @@ impl Backward<Flex, 1> for CausalSoftmax {
         unary::<Flex, _>(ops.parents, ops.node, grads, |g| {
             let shape = shape_of(&y);
             let t = shape[shape.len() - 1];
-            device(softmax_backward_host(&host(&y), &host(&g), t), shape)
+            device(run(Job::SoftmaxBack { y: &host(&y), dy: &host(&g), t }).0, shape)
         });
     }
 }
@@ -136,7 +235,7 @@ pub fn causal_softmax<B: Backend>(scores: Tensor<B, 4>) -> Tensor<B, 4> {
     let scores = match cast::<_, Tensor<Ad, 4>>(scores) {
         Ok(x) => {
             let x = float(x);
-            let y = device(causal_softmax_host(&host(&x.primitive), t), shape_of(&x.primitive));
+            let y = device(run(Job::Softmax { x: &host(&x.primitive), t }).0, shape_of(&x.primitive));
             let out = match CausalSoftmax.prepare::<NoCheckpointing>([x.node.clone()]).compute_bound().stateful() {
                 OpsKind::Tracked(prep) => prep.finish(Saved(y.clone()), y),
                 OpsKind::UnTracked(prep) => prep.finish(y),
@@ -148,7 +247,7 @@ pub fn causal_softmax<B: Backend>(scores: Tensor<B, 4>) -> Tensor<B, 4> {
     let scores = match cast::<_, Tensor<Flex, 4>>(scores) {
         Ok(x) => {
             let p = float(x);
-            let y = device(causal_softmax_host(&host(&p), t), shape_of(&p));
+            let y = device(run(Job::Softmax { x: &host(&p), t }).0, shape_of(&p));
             return cast(Tensor::<Flex, 4>::from_primitive(TensorPrimitive::Float(y))).expect("B is Flex");
         }
         Err(x) => x,
@@ -166,10 +265,12 @@ pub fn causal_softmax<B: Backend>(scores: Tensor<B, 4>) -> Tensor<B, 4> {
 // ---------------------------------------------------------------------------------------------
 // RMSNorm with a gain: `y = x / sqrt(mean(x²) + eps) · g`, rows of `[N, d]`, `g: [1, d]`.
 
+#[inline(always)]
 fn rms_inv(x: &[f32], d: usize, eps: f32) -> Vec<f32> {
-    x.chunks_exact(d).map(|r| 1.0 / (r.iter().map(|v| v * v).sum::<f32>() / d as f32 + eps).sqrt()).collect()
+    x.chunks_exact(d).map(|r| 1.0 / (dot8(r, r) / d as f32 + eps).sqrt()).collect()
 }
 
+#[inline(always)]
 fn rms_forward(x: &[f32], g: &[f32], inv: &[f32]) -> Vec<f32> {
     let d = g.len();
     let mut y = Vec::with_capacity(x.len());
@@ -177,6 +278,22 @@ fn rms_forward(x: &[f32], g: &[f32], inv: &[f32]) -> Vec<f32> {
         y.extend(r.iter().zip(g).map(|(a, b)| a * s * b));
     }
     y
+}
+
+#[inline(always)]
+fn rms_backward(x: &[f32], g: &[f32], dy: &[f32], inv: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    let d = g.len();
+    let mut dx = Vec::with_capacity(x.len());
+    let mut dg = vec![0.0f32; d];
+    for ((xr, dyr), &s) in x.chunks_exact(d).zip(dy.chunks_exact(d)).zip(inv) {
+        let gdy: Vec<f32> = dyr.iter().zip(g).map(|(b, c)| b * c).collect();
+        let k = s * s * s * dot8(xr, &gdy) / d as f32;
+        dx.extend(xr.iter().zip(&gdy).map(|(a, b)| s * b - a * k));
+        for ((o, a), b) in dg.iter_mut().zip(xr).zip(dyr) {
+            *o += a * b * s;
+        }
+    }
+    (dx, dg)
 }
 
 #[derive(Debug)]
@@ -188,20 +305,7 @@ impl Backward<Flex, 2> for RmsNorm {
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
         let (x, g, inv) = ops.state;
         let d = shape_of(&g.0)[1];
-        let compute = |dy: &FlexTensor| {
-            let (xs, gs, dys) = (host(&x.0), host(&g.0), host(dy));
-            let mut dx = Vec::with_capacity(xs.len());
-            let mut dg = vec![0.0f32; d];
-            for ((xr, dyr), &s) in xs.chunks_exact(d).zip(dys.chunks_exact(d)).zip(inv.iter()) {
-                let dot: f32 = xr.iter().zip(dyr).zip(gs.iter()).map(|((a, b), c)| a * b * c).sum();
-                let k = s * s * s * dot / d as f32;
-                dx.extend(xr.iter().zip(dyr).zip(gs.iter()).map(|((a, b), c)| s * b * c - a * k));
-                for ((o, a), b) in dg.iter_mut().zip(xr).zip(dyr) {
-                    *o += a * b * s;
-                }
-            }
-            (dx, dg)
-        };
+        let compute = |dy: &FlexTensor| run(Job::RmsBack { x: &host(&x.0), g: &host(&g.0), dy: &host(dy), inv: &inv });
         let shape_x = shape_of(&x.0);
         let dg_slot = std::cell::Cell::new(None);
         binary::<Flex, _, _>(
@@ -220,13 +324,13 @@ impl Backward<Flex, 2> for RmsNorm {
 
 /// RMSNorm of the rows of `x: [N, d]` with gain `g: [1, d]`.
 pub fn rms_norm<B: Backend>(x: Tensor<B, 2>, gain: &Tensor<B, 2>, eps: f64) -> Tensor<B, 2> {
-    let [_, d] = x.dims();
+
     let pair = cast::<_, (Tensor<Ad, 2>, Tensor<Ad, 2>)>((x, gain.clone()));
     let (x, gain) = match pair {
         Ok((x, g)) => {
             let (x, g) = (float(x), float(g));
-            let inv = rms_inv(&host(&x.primitive), d, eps as f32);
-            let y = device(rms_forward(&host(&x.primitive), &host(&g.primitive), &inv), shape_of(&x.primitive));
+            let (y, inv) = run(Job::RmsFwd { x: &host(&x.primitive), g: &host(&g.primitive), eps: eps as f32 });
+            let y = device(y, shape_of(&x.primitive));
             let out = match RmsNorm.prepare::<NoCheckpointing>([x.node.clone(), g.node.clone()]).compute_bound().stateful() {
                 OpsKind::Tracked(prep) => prep.finish((Saved(x.primitive.clone()), Saved(g.primitive.clone()), Arc::new(inv)), y),
                 OpsKind::UnTracked(prep) => prep.finish(y),
@@ -239,8 +343,7 @@ pub fn rms_norm<B: Backend>(x: Tensor<B, 2>, gain: &Tensor<B, 2>, eps: f64) -> T
     let (x, gain) = match pair {
         Ok((x, g)) => {
             let (x, g) = (float(x), float(g));
-            let inv = rms_inv(&host(&x), d, eps as f32);
-            let y = device(rms_forward(&host(&x), &host(&g), &inv), shape_of(&x));
+            let y = device(run(Job::RmsFwd { x: &host(&x), g: &host(&g), eps: eps as f32 }).0, shape_of(&x));
             return cast(Tensor::<Flex, 2>::from_primitive(TensorPrimitive::Float(y))).expect("B is Flex");
         }
         Err(pair) => pair,
@@ -252,6 +355,11 @@ pub fn rms_norm<B: Backend>(x: Tensor<B, 2>, gain: &Tensor<B, 2>, eps: f64) -> T
 // ---------------------------------------------------------------------------------------------
 // SiLU.
 
+#[inline(always)]
+fn silu_backward(x: &[f32], s: &[f32], dy: &[f32]) -> Vec<f32> {
+    x.iter().zip(s).zip(dy).map(|((&x, &s), &g)| g * s * (1.0 + x * (1.0 - s))).collect()
+}
+
 #[derive(Debug)]
 struct Silu;
 
@@ -262,13 +370,12 @@ impl Backward<Flex, 1> for Silu {
         let (x, s) = ops.state;
         unary::<Flex, _>(ops.parents, ops.node, grads, |g| {
             let shape = shape_of(&x.0);
-            let (x, s, g) = (host(&x.0), host(&s.0), host(&g));
-            let dx = x.iter().zip(s.iter()).zip(g.iter()).map(|((&x, &s), &g)| g * s * (1.0 + x * (1.0 - s))).collect();
-            device(dx, shape)
+            device(run(Job::SiluBack { x: &host(&x.0), s: &host(&s.0), dy: &host(&g) }).0, shape)
         });
     }
 }
 
+#[inline(always)]
 fn silu_host(x: &[f32]) -> (Vec<f32>, Vec<f32>) {
     let s: Vec<f32> = x.iter().map(|&v| 1.0 / (1.0 + exp(-v))).collect();
     let y = x.iter().zip(&s).map(|(a, b)| a * b).collect();
@@ -281,7 +388,7 @@ pub fn silu<B: Backend>(x: Tensor<B, 2>) -> Tensor<B, 2> {
         Ok(x) => {
             let x = float(x);
             let shape = shape_of(&x.primitive);
-            let (y, s) = silu_host(&host(&x.primitive));
+            let (y, s) = run(Job::Silu { x: &host(&x.primitive) });
             let y = device(y, shape.clone());
             let out = match Silu.prepare::<NoCheckpointing>([x.node.clone()]).compute_bound().stateful() {
                 OpsKind::Tracked(prep) => prep.finish((Saved(x.primitive.clone()), Saved(device(s, shape))), y),
@@ -295,7 +402,7 @@ pub fn silu<B: Backend>(x: Tensor<B, 2>) -> Tensor<B, 2> {
         Ok(x) => {
             let p = float(x);
             let shape = shape_of(&p);
-            let y = device(silu_host(&host(&p)).0, shape);
+            let y = device(run(Job::Silu { x: &host(&p) }).0, shape);
             return cast(Tensor::<Flex, 2>::from_primitive(TensorPrimitive::Float(y))).expect("B is Flex");
         }
         Err(x) => x,
@@ -305,6 +412,18 @@ pub fn silu<B: Backend>(x: Tensor<B, 2>) -> Tensor<B, 2> {
 
 // ---------------------------------------------------------------------------------------------
 // Log-probability of each row's target under a softmax of `[N, V]` logits.
+
+/// `d/dlogits` of `logp_t` is `onehot(t) − softmax`, scaled by the incoming gradient.
+#[inline(always)]
+fn target_logp_backward(probs: &[f32], dy: &[f32], targets: &[u32], v: usize) -> Vec<f32> {
+    let mut d = Vec::with_capacity(probs.len());
+    for ((row, &gn), &t) in probs.chunks_exact(v).zip(dy).zip(targets) {
+        let start = d.len();
+        d.extend(row.iter().map(|p| -p * gn));
+        d[start + t as usize] += gn;
+    }
+    d
+}
 
 #[derive(Debug)]
 struct TargetLogp;
@@ -317,28 +436,23 @@ impl Backward<Flex, 1> for TargetLogp {
         unary::<Flex, _>(ops.parents, ops.node, grads, |g| {
             let shape = shape_of(&probs.0);
             let v = shape[1];
-            let (mut d, g) = (host(&probs.0).into_owned(), host(&g));
-            // d/dlogits of logp_t = onehot(t) − softmax; scaled by the incoming gradient.
-            for ((row, &gn), &t) in d.chunks_exact_mut(v).zip(g.iter()).zip(targets.iter()) {
-                row.iter_mut().for_each(|p| *p *= -gn);
-                row[t as usize] += gn;
-            }
+            let d = run(Job::LogpBack { probs: &host(&probs.0), dy: &host(&g), targets: &targets, v }).0;
             device(d, shape)
         });
     }
 }
 
 /// Returns `(logp of targets [N], softmax probabilities [N, V])`.
+#[inline(always)]
 fn target_logp_host(logits: &[f32], targets: &[u32], v: usize) -> (Vec<f32>, Vec<f32>) {
     let mut probs = vec![0.0f32; logits.len()];
     let mut logp = Vec::with_capacity(targets.len());
     for ((row, out), &t) in logits.chunks_exact(v).zip(probs.chunks_exact_mut(v)).zip(targets) {
-        let max = row.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
-        let mut sum = 0.0f32;
+        let max = max8(row);
         for (o, &x) in out.iter_mut().zip(row) {
             *o = exp(x - max);
-            sum += *o;
         }
+        let sum = sum8(out);
         let inv = 1.0 / sum;
         out.iter_mut().for_each(|o| *o *= inv);
         logp.push(row[t as usize] - max - sum.ln());
@@ -353,7 +467,7 @@ pub fn target_logp<B: Backend>(logits: Tensor<B, 2>, targets: &[u32], y: Tensor<
     let logits = match cast::<_, Tensor<Ad, 2>>(logits) {
         Ok(x) => {
             let x = float(x);
-            let (logp, probs) = target_logp_host(&host(&x.primitive), targets, v);
+            let (logp, probs) = run(Job::Logp { logits: &host(&x.primitive), targets, v });
             let out = device(logp, vec![n, 1]);
             let out = match TargetLogp.prepare::<NoCheckpointing>([x.node.clone()]).compute_bound().stateful() {
                 OpsKind::Tracked(prep) => prep.finish((Saved(device(probs, vec![n, v])), Arc::new(targets.to_vec())), out),
@@ -365,7 +479,7 @@ pub fn target_logp<B: Backend>(logits: Tensor<B, 2>, targets: &[u32], y: Tensor<
     };
     let logits = match cast::<_, Tensor<Flex, 2>>(logits) {
         Ok(x) => {
-            let (logp, _) = target_logp_host(&host(&float(x)), targets, v);
+            let (logp, _) = run(Job::Logp { logits: &host(&float(x)), targets, v });
             return cast(Tensor::<Flex, 2>::from_primitive(TensorPrimitive::Float(device(logp, vec![n, 1])))).expect("B is Flex");
         }
         Err(x) => x,
