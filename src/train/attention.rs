@@ -6,7 +6,7 @@
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
 
-use super::kernels::causal_softmax;
+use super::kernels::{causal_softmax, permute};
 
 /// Shape-dependent constants of the attention.
 #[derive(Clone)]
@@ -75,10 +75,10 @@ pub fn attention<B: Backend>(
     let q = h.clone().matmul(wq.clone()).mul_scalar(scale);
     let k = h.clone().matmul(wk.clone());
     let v = h.matmul(wv.clone());
-    let split = |x: Tensor<B, 3>| x.reshape([batch, seq, heads, hd]).swap_dims(1, 2);
-    let q = split(rope(q, c, batch, seq));
-    let k = split(rope(k, c, batch, seq));
-    let v = split(v.reshape([batch, seq, d]));
-    let y = causal_softmax(q.matmul(k.swap_dims(2, 3))).matmul(v); // [B, H, T, hd]
-    y.swap_dims(1, 2).reshape([n, d]).matmul(wo.clone())
+    let heads_of = |x: Tensor<B, 3>| x.reshape([batch, seq, heads, hd]);
+    let q = permute(heads_of(rope(q, c, batch, seq)), [0, 2, 1, 3]); // [B, H, T, hd]
+    let kt = permute(heads_of(rope(k, c, batch, seq)), [0, 2, 3, 1]); // [B, H, hd, T]
+    let v = permute(heads_of(v.reshape([batch, seq, d])), [0, 2, 1, 3]);
+    let y = causal_softmax(q.matmul(kt)).matmul(v); // [B, H, T, hd]
+    permute(y, [0, 2, 1, 3]).reshape([n, d]).matmul(wo.clone())
 }

@@ -353,6 +353,85 @@ pub fn rms_norm<B: Backend>(x: Tensor<B, 2>, gain: &Tensor<B, 2>, eps: f64) -> T
 }
 
 // ---------------------------------------------------------------------------------------------
+// Permutation of a 4-D tensor into a contiguous copy (attention's head split and merge), which
+// burn-flex would otherwise do element by element through its generic strided iterator.
+
+fn permute_host(x: &[f32], shape: [usize; 4], axes: [usize; 4]) -> Vec<f32> {
+    let mut strides = [0usize; 4];
+    let mut acc = 1;
+    for i in (0..4).rev() {
+        strides[i] = acc;
+        acc *= shape[i];
+    }
+    let out_shape = axes.map(|a| shape[a]);
+    let st = axes.map(|a| strides[a]);
+    let mut out = Vec::with_capacity(x.len());
+    for i0 in 0..out_shape[0] {
+        for i1 in 0..out_shape[1] {
+            for i2 in 0..out_shape[2] {
+                let base = i0 * st[0] + i1 * st[1] + i2 * st[2];
+                if st[3] == 1 {
+                    out.extend_from_slice(&x[base..base + out_shape[3]]);
+                } else {
+                    out.extend((0..out_shape[3]).map(|i3| x[base + i3 * st[3]]));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn inverse(axes: [usize; 4]) -> [usize; 4] {
+    let mut inv = [0; 4];
+    for (i, &a) in axes.iter().enumerate() {
+        inv[a] = i;
+    }
+    inv
+}
+
+#[derive(Debug)]
+struct Permute;
+
+impl Backward<Flex, 1> for Permute {
+    type State = ([usize; 4], [usize; 4]);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let (out_shape, axes) = ops.state;
+        unary::<Flex, _>(ops.parents, ops.node, grads, |g| {
+            let inv = inverse(axes);
+            device(permute_host(&host(&g), out_shape, inv), inv.map(|a| out_shape[a]).to_vec())
+        });
+    }
+}
+
+/// `x.permute(axes)`, materialized contiguously.
+pub fn permute<B: Backend>(x: Tensor<B, 4>, axes: [usize; 4]) -> Tensor<B, 4> {
+    let shape = x.dims();
+    let out_shape = axes.map(|a| shape[a]);
+    let x = match cast::<_, Tensor<Ad, 4>>(x) {
+        Ok(x) => {
+            let x = float(x);
+            let y = device(permute_host(&host(&x.primitive), shape, axes), out_shape.to_vec());
+            let out = match Permute.prepare::<NoCheckpointing>([x.node.clone()]).compute_bound().stateful() {
+                OpsKind::Tracked(prep) => prep.finish((out_shape, axes), y),
+                OpsKind::UnTracked(prep) => prep.finish(y),
+            };
+            return cast(Tensor::<Ad, 4>::from_primitive(TensorPrimitive::Float(out))).expect("B is Autodiff<Flex>");
+        }
+        Err(x) => x,
+    };
+    let x = match cast::<_, Tensor<Flex, 4>>(x) {
+        Ok(x) => {
+            let p = float(x);
+            let y = device(permute_host(&host(&p), shape, axes), out_shape.to_vec());
+            return cast(Tensor::<Flex, 4>::from_primitive(TensorPrimitive::Float(y))).expect("B is Flex");
+        }
+        Err(x) => x,
+    };
+    x.permute(axes)
+}
+
+// ---------------------------------------------------------------------------------------------
 // SiLU.
 
 #[inline(always)]
@@ -555,6 +634,18 @@ mod tests {
         };
         let ((l1, g1), (l2, g2)) = (run(true), run(false));
         close(l1, l2);
+        close(g1, g2);
+
+        let p = Tensor::<Flex, 4>::random([2, 3, 4, 5], Distribution::Normal(0.0, 1.0), &d);
+        let wp = Tensor::<Flex, 4>::random([2, 4, 5, 3], Distribution::Normal(0.0, 1.0), &d);
+        let run = |fused: bool| {
+            let x = Tensor::<Ad, 4>::from_inner(p.clone()).require_grad();
+            let y = if fused { permute(x.clone(), [0, 2, 3, 1]) } else { x.clone().permute([0, 2, 3, 1]) };
+            let g = (y.clone() * Tensor::from_inner(wp.clone())).sum().backward();
+            (y.reshape([40, 3]), Tensor::<Ad, 4>::from_inner(x.grad(&g).unwrap()).reshape([24, 5]))
+        };
+        let ((y1, g1), (y2, g2)) = (run(true), run(false));
+        close(y1, y2);
         close(g1, g2);
 
         let s = Tensor::<Flex, 4>::random([2, 3, 5, 5], Distribution::Normal(0.0, 2.0), &d);
