@@ -5,8 +5,9 @@
 #   bench/compare.sh [quick|mid|seed|all] [adamw|muon_adamw|both]
 #
 # LRX (default target/release/lrx; build it with `cargo build --release`) and PYTHON (default
-# .venv/bin/python, with `pip install torch`) pick the programs. Prints tokens/s and the ratio
-# lrx / torch, with the machine load before each measurement. Not part of CI.
+# .venv/bin/python, with `pip install torch`) pick the programs; TORCH_THREADS sets torch's
+# intra-op threads (default: torch's own choice, one per core). Prints tokens/s and the ratio
+# lrx / torch, with the 1-minute load average before each measurement. Not part of CI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LRX=${LRX:-target/release/lrx}
@@ -36,7 +37,7 @@ for name in $NAMES; do
       | "$PYTHON" -c 'import json,sys; print(round(json.load(sys.stdin)["tokens_per_sec"]))')
     torch=$("$PYTHON" bench/torch_twin.py --d_model $d --layers $l --heads $h --d_ff $ff --experts $e \
       --top_k $k --seq_len $s --batch_size $b --steps $steps --warmup_steps 1 --optimizer $opt \
-      --corpus $CORPUS | "$PYTHON" -c 'import json,sys; print(round(json.load(sys.stdin)["tokens_per_sec"]))')
+      --corpus $CORPUS --threads "${TORCH_THREADS:-0}" | "$PYTHON" -c 'import json,sys; print(round(json.load(sys.stdin)["tokens_per_sec"]))')
     ratio=$("$PYTHON" -c "print(f'{$lrx/$torch:.2f}')")
     printf "%-6s %-11s %10s %10s %7s  %s\n" "$name" "$opt" "$lrx" "$torch" "$ratio" "$load"
   done
