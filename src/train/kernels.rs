@@ -8,6 +8,8 @@
 //! the forward's outputs. Plain Rust arithmetic in a fixed order: deterministic. Other
 //! backends (CUDA) take burn's own ops.
 
+#![allow(clippy::inline_always, clippy::many_single_char_names, reason = "numeric kernels: `inline(always)` keeps them inside the AVX2 dispatch; math names")]
+
 use std::any::Any;
 use std::sync::Arc;
 
@@ -187,7 +189,9 @@ fn softmax_row(row: &[f32], out: &mut [f32]) {
         *o = exp(v - max);
     }
     let inv = 1.0 / sum8(out);
-    out.iter_mut().for_each(|o| *o *= inv);
+    for o in out.iter_mut() {
+        *o *= inv;
+    }
 }
 
 #[inline(always)]
@@ -533,7 +537,9 @@ fn target_logp_host(logits: &[f32], targets: &[u32], v: usize) -> (Vec<f32>, Vec
         }
         let sum = sum8(out);
         let inv = 1.0 / sum;
-        out.iter_mut().for_each(|o| *o *= inv);
+        for o in out.iter_mut() {
+            *o *= inv;
+        }
         logp.push(row[t as usize] - max - sum.ln());
     }
     (logp, probs)
@@ -567,6 +573,7 @@ pub fn target_logp<B: Backend>(logits: Tensor<B, 2>, targets: &[u32], y: Tensor<
 }
 
 #[cfg(test)]
+#[allow(clippy::float_cmp, reason = "exact expectations")]
 mod tests {
     use super::*;
     use burn::tensor::Distribution;

@@ -118,8 +118,8 @@ pub fn train<B: AutodiffBackend>(config: &RunConfig, data: &Dataset, device: &B:
         (ctx.progress)(Progress::Step { step, total_steps: total, loss: ce, lr: mult, tokens_per_sec: tps });
 
         let is_last = stop.is_some_and(|s| step >= s);
-        let eval_now = step % c.eval_every == 0 || is_last;
-        if step % c.log_every == 0 || eval_now {
+        let eval_now = step.is_multiple_of(c.eval_every) || is_last;
+        if step.is_multiple_of(c.log_every) || eval_now {
             let mut row = BTreeMap::new();
             if let Some((l, a)) = running.take() {
                 row.insert("train_loss".into(), l);
