@@ -130,7 +130,7 @@ class Muon:
     def step(self):
         m = self.momentum
         for s, ps in self.buckets.items():
-            g = torch.stack([p.grad for p in ps])
+            g = torch.stack([p.grad if p.grad is not None else torch.zeros_like(p) for p in ps])
             buf = self.bufs[s]
             buf.lerp_(g, 1 - m)
             u = g.lerp(buf, m)
