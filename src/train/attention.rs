@@ -6,7 +6,8 @@
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
 
-use super::kernels::{causal_softmax, permute};
+use super::kernels::causal_softmax;
+use super::permute::permute;
 
 /// Shape-dependent constants of the attention.
 #[derive(Clone)]

@@ -23,10 +23,10 @@ use burn::tensor::activation::{log_softmax, silu as burn_silu, softmax};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData, TensorPrimitive};
 
-type Ad = Autodiff<Flex>;
+pub(super) type Ad = Autodiff<Flex>;
 
 /// Moves `t` into type `U` when it is one (a checked, allocation-cheap downcast).
-fn cast<T: 'static, U: 'static>(t: T) -> Result<U, T> {
+pub(super) fn cast<T: 'static, U: 'static>(t: T) -> Result<U, T> {
     let boxed: Box<dyn Any> = Box::new(t);
     match boxed.downcast::<U>() {
         Ok(u) => Ok(*u),
@@ -108,18 +108,18 @@ impl std::fmt::Debug for Saved {
 }
 
 /// The elements of `t` in row-major order, borrowed when it is contiguous.
-fn host(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
+pub(super) fn host(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
     match t.as_slice::<f32>() {
         Some(s) => std::borrow::Cow::Borrowed(s),
         None => std::borrow::Cow::Owned(t.to_contiguous().as_slice::<f32>().map(<[f32]>::to_vec).unwrap_or_default()),
     }
 }
 
-fn device(v: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
+pub(super) fn device(v: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(v, shape))
 }
 
-fn float<B: Backend, const D: usize>(t: Tensor<B, D>) -> B::FloatTensorPrimitive {
+pub(super) fn float<B: Backend, const D: usize>(t: Tensor<B, D>) -> B::FloatTensorPrimitive {
     t.into_primitive().tensor()
 }
 
@@ -357,85 +357,6 @@ pub fn rms_norm<B: Backend>(x: Tensor<B, 2>, gain: &Tensor<B, 2>, eps: f64) -> T
 }
 
 // ---------------------------------------------------------------------------------------------
-// Permutation of a 4-D tensor into a contiguous copy (attention's head split and merge), which
-// burn-flex would otherwise do element by element through its generic strided iterator.
-
-fn permute_host(x: &[f32], shape: [usize; 4], axes: [usize; 4]) -> Vec<f32> {
-    let mut strides = [0usize; 4];
-    let mut acc = 1;
-    for i in (0..4).rev() {
-        strides[i] = acc;
-        acc *= shape[i];
-    }
-    let out_shape = axes.map(|a| shape[a]);
-    let st = axes.map(|a| strides[a]);
-    let mut out = Vec::with_capacity(x.len());
-    for i0 in 0..out_shape[0] {
-        for i1 in 0..out_shape[1] {
-            for i2 in 0..out_shape[2] {
-                let base = i0 * st[0] + i1 * st[1] + i2 * st[2];
-                if st[3] == 1 {
-                    out.extend_from_slice(&x[base..base + out_shape[3]]);
-                } else {
-                    out.extend((0..out_shape[3]).map(|i3| x[base + i3 * st[3]]));
-                }
-            }
-        }
-    }
-    out
-}
-
-fn inverse(axes: [usize; 4]) -> [usize; 4] {
-    let mut inv = [0; 4];
-    for (i, &a) in axes.iter().enumerate() {
-        inv[a] = i;
-    }
-    inv
-}
-
-#[derive(Debug)]
-struct Permute;
-
-impl Backward<Flex, 1> for Permute {
-    type State = ([usize; 4], [usize; 4]);
-
-    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let (out_shape, axes) = ops.state;
-        unary::<Flex, _>(ops.parents, ops.node, grads, |g| {
-            let inv = inverse(axes);
-            device(permute_host(&host(&g), out_shape, inv), inv.map(|a| out_shape[a]).to_vec())
-        });
-    }
-}
-
-/// `x.permute(axes)`, materialized contiguously.
-pub fn permute<B: Backend>(x: Tensor<B, 4>, axes: [usize; 4]) -> Tensor<B, 4> {
-    let shape = x.dims();
-    let out_shape = axes.map(|a| shape[a]);
-    let x = match cast::<_, Tensor<Ad, 4>>(x) {
-        Ok(x) => {
-            let x = float(x);
-            let y = device(permute_host(&host(&x.primitive), shape, axes), out_shape.to_vec());
-            let out = match Permute.prepare::<NoCheckpointing>([x.node.clone()]).compute_bound().stateful() {
-                OpsKind::Tracked(prep) => prep.finish((out_shape, axes), y),
-                OpsKind::UnTracked(prep) => prep.finish(y),
-            };
-            return cast(Tensor::<Ad, 4>::from_primitive(TensorPrimitive::Float(out))).expect("B is Autodiff<Flex>");
-        }
-        Err(x) => x,
-    };
-    let x = match cast::<_, Tensor<Flex, 4>>(x) {
-        Ok(x) => {
-            let p = float(x);
-            let y = device(permute_host(&host(&p), shape, axes), out_shape.to_vec());
-            return cast(Tensor::<Flex, 4>::from_primitive(TensorPrimitive::Float(y))).expect("B is Flex");
-        }
-        Err(x) => x,
-    };
-    x.permute(axes)
-}
-
-// ---------------------------------------------------------------------------------------------
 // SiLU.
 
 #[inline(always)]
@@ -641,18 +562,6 @@ mod tests {
         };
         let ((l1, g1), (l2, g2)) = (run(true), run(false));
         close(l1, l2);
-        close(g1, g2);
-
-        let p = Tensor::<Flex, 4>::random([2, 3, 4, 5], Distribution::Normal(0.0, 1.0), &d);
-        let wp = Tensor::<Flex, 4>::random([2, 4, 5, 3], Distribution::Normal(0.0, 1.0), &d);
-        let run = |fused: bool| {
-            let x = Tensor::<Ad, 4>::from_inner(p.clone()).require_grad();
-            let y = if fused { permute(x.clone(), [0, 2, 3, 1]) } else { x.clone().permute([0, 2, 3, 1]) };
-            let g = (y.clone() * Tensor::from_inner(wp.clone())).sum().backward();
-            (y.reshape([40, 3]), Tensor::<Ad, 4>::from_inner(x.grad(&g).unwrap()).reshape([24, 5]))
-        };
-        let ((y1, g1), (y2, g2)) = (run(true), run(false));
-        close(y1, y2);
         close(g1, g2);
 
         let s = Tensor::<Flex, 4>::random([2, 3, 5, 5], Distribution::Normal(0.0, 2.0), &d);

@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod model;
 pub mod moe;
 pub mod optim;
+pub mod permute;
 pub mod rng;
 pub mod tokenizer;
 pub mod trainer;
