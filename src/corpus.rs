@@ -147,7 +147,11 @@ pub fn load(corpus: &str, base_dir: &Path, cache_dir: &Path, notify: &mut dyn Fn
 
 /// Lowercase hex SHA-256.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    use std::fmt::Write;
+    Sha256::digest(bytes).iter().fold(String::with_capacity(64), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
 }
 
 /// The path of the verified default corpus, downloading it first when absent or corrupt.

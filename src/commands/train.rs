@@ -2,6 +2,7 @@
 //! once the language module lands), with a progress bar on stderr and the result on stdout.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 
@@ -314,7 +315,7 @@ fn write_outputs(out: &Path, json: &serde_json::Value, r: &RunResult) -> anyhow:
     let mut w = csv::Writer::from_path(&path).with_context(|| format!("cannot write `{}`", path.display()))?;
     w.write_record(std::iter::once("step").chain(columns.iter().map(|c| c.as_str())))?;
     for row in &r.history {
-        let cells = columns.iter().map(|c| row.metrics.get(*c).map(|v| v.to_string()).unwrap_or_default());
+        let cells = columns.iter().map(|c| row.metrics.get(*c).map(ToString::to_string).unwrap_or_default());
         w.write_record(std::iter::once(row.step.to_string()).chain(cells))?;
     }
     w.flush()?;
@@ -339,7 +340,10 @@ fn table(r: &RunResult) -> String {
         rows.push((k.clone(), format!("{v:.4}")));
     }
     let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
-    rows.iter().map(|(k, v)| format!("{k:<width$}  {v}\n")).collect()
+    rows.iter().fold(String::new(), |mut out, (k, v)| {
+        let _ = writeln!(out, "{k:<width$}  {v}");
+        out
+    })
 }
 
 /// Progress on stderr: a bar on a terminal, plain lines per history row otherwise.
@@ -383,7 +387,7 @@ impl Reporter {
                     let mut line = format!("step {}/{total}", row.step);
                     for k in ["train_loss", "val_loss", "val_accuracy", "tokens_per_sec"] {
                         if let Some(v) = row.metrics.get(k) {
-                            line.push_str(&format!("  {k} {}", if k == "tokens_per_sec" { format!("{v:.0}") } else { format!("{v:.4}") }));
+                            let _ = if k == "tokens_per_sec" { write!(line, "  {k} {v:.0}") } else { write!(line, "  {k} {v:.4}") };
                         }
                     }
                     eprintln!("{line}");

@@ -138,6 +138,7 @@ pub fn progress(step: u64, total: u64) -> f64 {
 }
 
 #[cfg(test)]
+#[allow(clippy::float_cmp, reason = "exact expectations")]
 mod tests {
     use super::*;
 

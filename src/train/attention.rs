@@ -1,20 +1,21 @@
 //! Causal multi-head self-attention with rotary position embedding (RoPE, rotate-half form).
 //!
-//! Weights are `[d_in, d_out]` (`y = x·W`). The constants (causal mask, RoPE tables, the
-//! rotate-half matrix) depend only on the shapes and are built once per run.
+//! Weights are `[d_in, d_out]` (`y = x·W`). The constants (RoPE tables, the rotate-half
+//! matrix) depend only on the shapes and are built once per run.
 
-use burn::tensor::activation::softmax;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
+
+use super::kernels::causal_softmax;
+use super::permute::permute;
 
 /// Shape-dependent constants of the attention.
 #[derive(Clone)]
 pub struct AttnConsts<B: Backend> {
-    /// `[1, 1, T, T]`: 0 on and below the diagonal, −∞ above.
-    pub mask: Tensor<B, 4>,
-    /// `[1, T, d]`: cos and sin of each position's angle, tiled over heads.
-    pub cos: Tensor<B, 3>,
-    pub sin: Tensor<B, 3>,
+    /// `[1, T·d]`: cos and sin of each position's angle, tiled over heads. (Flattened so that
+    /// broadcasting is one shared row, which burn-flex runs on its SIMD fast path.)
+    pub cos: Tensor<B, 2>,
+    pub sin: Tensor<B, 2>,
     /// `[hd, hd]`: `x·R = rotate_half(x) = (−x₂, x₁)`.
     pub rot: Tensor<B, 2>,
 }
@@ -23,12 +24,6 @@ impl<B: Backend> AttnConsts<B> {
     pub fn new(seq: usize, d_model: usize, heads: usize, base: f64, device: &B::Device) -> Self {
         let hd = d_model / heads;
         let half = hd / 2;
-        let mut mask = vec![0f32; seq * seq];
-        for i in 0..seq {
-            for j in i + 1..seq {
-                mask[i * seq + j] = f32::NEG_INFINITY;
-            }
-        }
         let (mut cos, mut sin) = (Vec::with_capacity(seq * d_model), Vec::with_capacity(seq * d_model));
         for t in 0..seq {
             for _ in 0..heads {
@@ -46,9 +41,8 @@ impl<B: Backend> AttnConsts<B> {
             rot[i * hd + i + half] = 1.0; // out[i + half] = x[i]
         }
         AttnConsts {
-            mask: Tensor::from_data(TensorData::new(mask, [1, 1, seq, seq]), device),
-            cos: Tensor::from_data(TensorData::new(cos, [1, seq, d_model]), device),
-            sin: Tensor::from_data(TensorData::new(sin, [1, seq, d_model]), device),
+            cos: Tensor::from_data(TensorData::new(cos, [1, seq * d_model]), device),
+            sin: Tensor::from_data(TensorData::new(sin, [1, seq * d_model]), device),
             rot: Tensor::from_data(TensorData::new(rot, [hd, hd]), device),
         }
     }
@@ -58,8 +52,8 @@ impl<B: Backend> AttnConsts<B> {
 fn rope<B: Backend>(x: Tensor<B, 2>, c: &AttnConsts<B>, batch: usize, seq: usize) -> Tensor<B, 3> {
     let [n, d] = x.dims();
     let hd = c.rot.dims()[0];
-    let rotated = x.clone().reshape([n * d / hd, hd]).matmul(c.rot.clone()).reshape([batch, seq, d]);
-    x.reshape([batch, seq, d]) * c.cos.clone() + rotated * c.sin.clone()
+    let rotated = x.clone().reshape([n * d / hd, hd]).matmul(c.rot.clone()).reshape([batch, seq * d]);
+    (x.reshape([batch, seq * d]) * c.cos.clone() + rotated * c.sin.clone()).reshape([batch, seq, d])
 }
 
 /// Causal attention of `h: [B·T, d]` with projections `wq, wk, wv, wo: [d, d]`; returns
@@ -82,11 +76,10 @@ pub fn attention<B: Backend>(
     let q = h.clone().matmul(wq.clone()).mul_scalar(scale);
     let k = h.clone().matmul(wk.clone());
     let v = h.matmul(wv.clone());
-    let split = |x: Tensor<B, 3>| x.reshape([batch, seq, heads, hd]).swap_dims(1, 2);
-    let q = split(rope(q, c, batch, seq));
-    let k = split(rope(k, c, batch, seq));
-    let v = split(v.reshape([batch, seq, d]));
-    let scores = q.matmul(k.swap_dims(2, 3)) + c.mask.clone();
-    let y = softmax(scores, 3).matmul(v); // [B, H, T, hd]
-    y.swap_dims(1, 2).reshape([n, d]).matmul(wo.clone())
+    let heads_of = |x: Tensor<B, 3>| x.reshape([batch, seq, heads, hd]);
+    let q = permute(heads_of(rope(q, c, batch, seq)), [0, 2, 1, 3]); // [B, H, T, hd]
+    let kt = permute(heads_of(rope(k, c, batch, seq)), [0, 2, 3, 1]); // [B, H, hd, T]
+    let v = permute(heads_of(v.reshape([batch, seq, d])), [0, 2, 1, 3]);
+    let y = causal_softmax(q.matmul(kt)).matmul(v); // [B, H, T, hd]
+    permute(y, [0, 2, 1, 3]).reshape([n, d]).matmul(wo.clone())
 }

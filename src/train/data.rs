@@ -81,7 +81,7 @@ impl Dataset {
         let starts = (self.train.len() - seq) as u64;
         for _ in 0..batch {
             let s = rng.below(starts) as usize;
-            out.extend_from_slice(&self.train[s..s + seq + 1]);
+            out.extend_from_slice(&self.train[s..=s + seq]);
         }
     }
 
@@ -89,7 +89,7 @@ impl Dataset {
     pub fn val_batch(&self, b: usize, batch: usize, seq: usize, out: &mut Vec<u32>) {
         out.clear();
         for &s in &self.val_starts[b * batch..(b + 1) * batch] {
-            out.extend_from_slice(&self.val[s..s + seq + 1]);
+            out.extend_from_slice(&self.val[s..=s + seq]);
         }
     }
 }

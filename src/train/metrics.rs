@@ -42,10 +42,10 @@ pub fn evaluate<B: Backend>(m: &ModelConfig, layout: &Layout, params: &[Tensor<B
         for w in windows.chunks_exact(seq + 1) {
             bytes += w[1..].iter().map(|&t| u64::from(data.tok.byte_len(t))).sum::<u64>();
         }
-        let (x, y) = inputs::<B>(&windows, batch, seq, &device);
-        let out = forward(m, layout, params, consts, x, y.clone(), batch, None);
+        let input = inputs::<B>(&windows, batch, seq, &device);
+        let out = forward(m, layout, params, consts, &input, None);
         nats -= f64::from(out.target_logp.sum().into_scalar().elem::<f32>());
-        correct += out.logits.argmax(1).equal(y).int().sum().into_scalar().elem::<i64>();
+        correct += out.logits.argmax(1).equal(input.y).int().sum().into_scalar().elem::<i64>();
         count += (batch * seq) as u64;
     }
     let loss = nats / count.max(1) as f64;

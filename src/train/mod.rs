@@ -5,12 +5,16 @@
 //! config seed (never burn's global RNG), host-side routing with a total order. Knows nothing
 //! of phases or caching. Never imports `lang`, `plan`, `exec` or `cache`.
 
+#![allow(clippy::many_single_char_names, reason = "tensor code follows the papers' notation")]
+
 pub mod attention;
 pub mod data;
+pub mod kernels;
 pub mod metrics;
 pub mod model;
 pub mod moe;
 pub mod optim;
+pub mod permute;
 pub mod rng;
 pub mod tokenizer;
 pub mod trainer;

@@ -6,11 +6,11 @@
 //! autodiff and evaluation on the inner backend without a graph. Linear weights are
 //! `[d_in, d_out]` (`y = x·W`), the transpose of PyTorch's `[out, in]`.
 
-use burn::tensor::activation::{log_softmax, silu};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 
 use super::attention::{AttnConsts, attention};
+use super::kernels::{silu, target_logp};
 use super::moe::moe;
 use super::rng::{Rng, Stream};
 use crate::spec::{ModelConfig, ParamCounts};
@@ -169,20 +169,36 @@ pub struct Output<B: Backend> {
     pub target_logp: Tensor<B, 2>,
 }
 
-/// Token ids of a batch of windows as input `[B·T]` and target `[B·T, 1]` tensors.
-pub fn inputs<B: Backend>(windows: &[u32], batch: usize, seq: usize, device: &B::Device) -> (Tensor<B, 1, Int>, Tensor<B, 2, Int>) {
+/// A batch of windows as model inputs.
+pub struct Batch<B: Backend> {
+    /// Input ids `[B·T]`.
+    pub x: Tensor<B, 1, Int>,
+    /// Target ids `[B·T, 1]`.
+    pub y: Tensor<B, 2, Int>,
+    /// The same targets on the host.
+    pub targets: Vec<u32>,
+    pub batch: usize,
+}
+
+/// Splits windows of `seq + 1` tokens into inputs and next-token targets.
+pub fn inputs<B: Backend>(windows: &[u32], batch: usize, seq: usize, device: &B::Device) -> Batch<B> {
     let mut x = Vec::with_capacity(batch * seq);
-    let mut y = Vec::with_capacity(batch * seq);
+    let mut targets = Vec::with_capacity(batch * seq);
     for w in windows.chunks_exact(seq + 1) {
         x.extend(w[..seq].iter().map(|&t| i64::from(t)));
-        y.extend(w[1..].iter().map(|&t| i64::from(t)));
+        targets.extend_from_slice(&w[1..]);
     }
-    (Tensor::from_data(TensorData::new(x, [batch * seq]), device), Tensor::from_data(TensorData::new(y, [batch * seq, 1]), device))
+    let y: Vec<i64> = targets.iter().map(|&t| i64::from(t)).collect();
+    Batch {
+        x: Tensor::from_data(TensorData::new(x, [batch * seq]), device),
+        y: Tensor::from_data(TensorData::new(y, [batch * seq, 1]), device),
+        targets,
+        batch,
+    }
 }
 
 fn rms_norm<B: Backend>(x: Tensor<B, 2>, gain: &Tensor<B, 2>) -> Tensor<B, 2> {
-    let inv = (x.clone() * x.clone()).mean_dim(1).add_scalar(NORM_EPS).sqrt().recip();
-    x * inv * gain.clone()
+    super::kernels::rms_norm(x, gain, NORM_EPS)
 }
 
 /// The forward pass over `batch` sequences. `noise` (training only) adds router noise.
@@ -192,12 +208,11 @@ pub fn forward<B: Backend>(
     layout: &Layout,
     p: &[Tensor<B, 2>],
     consts: &AttnConsts<B>,
-    x: Tensor<B, 1, Int>,
-    y: Tensor<B, 2, Int>,
-    batch: usize,
+    input: &Batch<B>,
     mut noise: Option<&mut Rng>,
 ) -> Output<B> {
-    let mut h = p[layout.embedding].clone().select(0, x); // [N, d]
+    let batch = input.batch;
+    let mut h = p[layout.embedding].clone().select(0, input.x.clone()); // [N, d]
     let mut aux: Option<Tensor<B, 1>> = None;
     let want_aux = m.balance_loss > 0.0;
     for l in &layout.layers {
@@ -227,7 +242,7 @@ pub fn forward<B: Backend>(
     if let Some(cap) = m.softcap {
         logits = logits.div_scalar(cap).tanh().mul_scalar(cap);
     }
-    let target_logp = log_softmax(logits.clone(), 1).gather(1, y);
+    let target_logp = target_logp(logits.clone(), &input.targets, input.y.clone());
     let ce = target_logp.clone().mean().neg();
     let aux = aux.map(|a| a.mul_scalar(m.balance_loss));
     Output { ce, aux, logits, target_logp }

@@ -4,12 +4,15 @@
 //! Routing decisions (which experts) are made on the host from the router logits, which is
 //! cheap and exact; mixing weights and the balance term stay differentiable. Tokens are
 //! dispatched by gathering the rows routed to each expert (sorted by expert), running each
-//! expert on its rows only, and scatter-adding the weighted outputs back.
+//! expert on its rows only, and scatter-adding the weighted outputs back. Router noise (training
+//! only) is added to the logits before everything else: top-k choice, mixing weights and the
+//! balance term all see the noisy logits.
 
-use burn::tensor::activation::{silu, softmax};
+use burn::tensor::activation::softmax;
 use burn::tensor::backend::Backend;
 use burn::tensor::{IndexingUpdateOp, Int, Tensor, TensorData};
 
+use super::kernels::silu;
 use super::rng::Rng;
 
 /// Host-side routing of `n` tokens over `e` experts.

@@ -21,14 +21,13 @@ impl Tok {
     /// same text and size were trained before.
     pub fn bpe(vocab: usize, train_text: &str, cache_dir: &Path) -> Result<Tok, TrainError> {
         let path = cache_path(vocab, train_text, cache_dir);
-        let tok = match tokenizers::Tokenizer::from_file(&path) {
-            Ok(t) => t,
-            Err(_) => {
-                let t = train_bpe(vocab, train_text)?;
-                let json = t.to_string(false).map_err(|e| TrainError::Tokenizer(e.to_string()))?;
-                write_atomic(&path, json.as_bytes()).map_err(|e| TrainError::Tokenizer(e.to_string()))?;
-                t
-            }
+        let tok = if let Ok(t) = tokenizers::Tokenizer::from_file(&path) {
+            t
+        } else {
+            let t = train_bpe(vocab, train_text)?;
+            let json = t.to_string(false).map_err(|e| TrainError::Tokenizer(e.to_string()))?;
+            write_atomic(&path, json.as_bytes()).map_err(|e| TrainError::Tokenizer(e.to_string()))?;
+            t
         };
         let n = tok.get_vocab_size(true);
         // Byte-level symbols map one byte to one char, so a token's byte length is its char count.

@@ -57,6 +57,8 @@ pub fn train<B: AutodiffBackend>(config: &RunConfig, data: &Dataset, device: &B:
     let mut diverged_at = None;
     let mut step: u64 = 0;
     let tokens_per_step = (batch * seq) as u64;
+    // Seconds in forward, backward and optimizer, printed with `LRX_PROFILE=1`.
+    let mut prof = [0.0f64; 3];
 
     loop {
         if ctx.cancel.is_cancelled() {
@@ -79,9 +81,11 @@ pub fn train<B: AutodiffBackend>(config: &RunConfig, data: &Dataset, device: &B:
 
         let t0 = Instant::now();
         data.sample(&mut batches, batch, seq, &mut windows);
-        let (x, y) = inputs::<B>(&windows, batch, seq, device);
+        let input = inputs::<B>(&windows, batch, seq, device);
         let ad: Vec<Tensor<B, 2>> = params.iter().map(|p| Tensor::from_inner(p.clone()).require_grad()).collect();
-        let out = forward(m, &layout, &ad, &consts, x, y, batch, use_noise.then_some(&mut noise));
+        let tf = Instant::now();
+        let out = forward(m, &layout, &ad, &consts, &input, use_noise.then_some(&mut noise));
+        prof[0] += tf.elapsed().as_secs_f64();
         let ce = f64::from(out.ce.clone().into_scalar().elem::<f32>());
         let (loss, aux) = match out.aux {
             Some(a) => {
@@ -98,10 +102,14 @@ pub fn train<B: AutodiffBackend>(config: &RunConfig, data: &Dataset, device: &B:
             last_train = running.take().or(last_train);
             break;
         }
+        let tb = Instant::now();
         let grads = loss.backward();
+        prof[1] += tb.elapsed().as_secs_f64();
         let g: Vec<_> = ad.iter().map(|p| p.grad(&grads)).collect();
         drop(grads);
+        let to = Instant::now();
         let grad_norm = opt.step(&mut params, g, &hyper);
+        prof[2] += to.elapsed().as_secs_f64();
         train_secs += t0.elapsed().as_secs_f64();
         step += 1;
         running.add(ce, aux);
@@ -110,8 +118,8 @@ pub fn train<B: AutodiffBackend>(config: &RunConfig, data: &Dataset, device: &B:
         (ctx.progress)(Progress::Step { step, total_steps: total, loss: ce, lr: mult, tokens_per_sec: tps });
 
         let is_last = stop.is_some_and(|s| step >= s);
-        let eval_now = step % c.eval_every == 0 || is_last;
-        if step % c.log_every == 0 || eval_now {
+        let eval_now = step.is_multiple_of(c.eval_every) || is_last;
+        if step.is_multiple_of(c.log_every) || eval_now {
             let mut row = BTreeMap::new();
             if let Some((l, a)) = running.take() {
                 row.insert("train_loss".into(), l);
@@ -159,6 +167,10 @@ pub fn train<B: AutodiffBackend>(config: &RunConfig, data: &Dataset, device: &B:
 
     let seconds = start.elapsed().as_secs_f64();
     let tokens = step * tokens_per_step;
+    if std::env::var_os("LRX_PROFILE").is_some() && step > 0 {
+        let ms = |x: f64| x * 1000.0 / step as f64;
+        eprintln!("per step: forward {:.2} ms, backward {:.2} ms, optimizer {:.2} ms, total {:.2} ms", ms(prof[0]), ms(prof[1]), ms(prof[2]), ms(train_secs));
+    }
     let mut metrics = BTreeMap::new();
     if let Some((l, a)) = last_train {
         metrics.insert("train_loss".to_owned(), l);

@@ -61,6 +61,7 @@ impl StepHyper {
 }
 
 #[cfg(test)]
+#[allow(clippy::float_cmp, reason = "exact expectations")]
 mod tests {
     use super::*;
     use crate::spec::RunConfig;

@@ -91,7 +91,7 @@ impl<B: Backend> Optimizer<B> {
             let hyper =
                 MuonHyper { lr: h.lr_of(g0), wd: h.wd_of(g0), cautious: c.cautious_wd, momentum: h.muon_momentum, ns_steps: c.ns_steps, coeffs: c.ns_coeffs };
             let [r, cols] = b.shape;
-            let stack = |v: Vec<Tensor<B, 2>>| if v.len() == 1 { v.into_iter().next().map(|t| t.reshape([1, r, cols])).unwrap_or_else(|| Tensor::zeros([1, r, cols], &device)) } else { Tensor::stack::<3>(v, 0) };
+            let stack = |v: Vec<Tensor<B, 2>>| if v.len() == 1 { v.into_iter().next().map_or_else(|| Tensor::zeros([1, r, cols], &device), |t| t.reshape([1, r, cols])) } else { Tensor::stack::<3>(v, 0) };
             let p = stack(b.members.iter().map(|&i| params[i].clone()).collect());
             let g = stack(b.members.iter().map(|&i| grads[i].clone()).collect());
             let out = muon_step(p, g, b, &hyper);

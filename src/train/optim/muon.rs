@@ -31,20 +31,19 @@ pub fn orthogonalize<B: Backend>(g: Tensor<B, 3>, steps: usize, coeffs: NsCoeffs
         NsCoeffs::PolarExpress => norm.mul_scalar(1.02).add_scalar(1e-6),
     };
     let mut x = g / norm;
+    // A tall matrix is orthogonalized through its (smaller) `XᵀX` Gram matrix, which equals
+    // transposing, iterating and transposing back, without materializing a transpose.
     let tall = r > c;
-    if tall {
-        x = x.swap_dims(1, 2);
-    }
     for i in 0..steps {
         let (a, b, cc) = match coeffs {
             NsCoeffs::Quintic => QUINTIC,
             NsCoeffs::PolarExpress => POLAR_EXPRESS[i.min(POLAR_EXPRESS.len() - 1)],
         };
-        let gram = x.clone().matmul(x.clone().swap_dims(1, 2));
+        let gram = if tall { x.clone().swap_dims(1, 2).matmul(x.clone()) } else { x.clone().matmul(x.clone().swap_dims(1, 2)) };
         let poly = gram.clone().mul_scalar(b) + gram.clone().matmul(gram).mul_scalar(cc);
-        x = x.clone().mul_scalar(a) + poly.matmul(x);
+        x = if tall { x.clone().mul_scalar(a) + x.matmul(poly) } else { x.clone().mul_scalar(a) + poly.matmul(x) };
     }
-    if tall { x.swap_dims(1, 2) } else { x }
+    x
 }
 
 /// `max(1, d_out/d_in)^0.5` for a weight stored `[d_in, d_out]`.
