@@ -74,18 +74,7 @@ impl Study {
             Store::at(&g.cache)
         };
         let base_dir = file.parent().map(Path::to_path_buf).filter(|p| !p.as_os_str().is_empty()).unwrap_or_else(|| PathBuf::from("."));
-        let command = CommandTrainer {
-            base_dir: base_dir.clone(),
-            work_dir: g.cache.join("tmp").join("command"),
-            deps_fingerprint: Box::new(|base: &Path, deps: &[String]| {
-                let paths: Vec<PathBuf> = deps.iter().map(|d| base.join(d)).collect();
-                if let Some(missing) = paths.iter().find(|p| !p.is_file()) {
-                    return Err(format!("`deps` file `{}` does not exist", missing.display()));
-                }
-                fingerprint_files(base, &paths).map_err(|e| e.to_string())
-            }),
-        };
-        let trainer = Trainers { builtin: BurnTrainer::new(device, g.cache.clone()), command };
+        let trainer = trainers(device, g, &base_dir);
         Ok(Some(Study { plan: *plan, store, trainer, base_dir, fingerprints: Mutex::new(HashMap::new()) }))
     }
 
@@ -98,16 +87,7 @@ impl Study {
     /// needed), or the blake3 of the user's files.
     pub(super) fn fingerprint(&self, data: &DataConfig) -> Result<DataFingerprint, String> {
         let mut memo = self.fingerprints.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        memo.entry(data.corpus.clone())
-            .or_insert_with(|| match corpus::locate(&data.corpus, &self.base_dir).map_err(|e| e.to_string())? {
-                Source::Default => Ok(DataFingerprint { corpus: format!("sha256:{DEFAULT_SHA256}") }),
-                Source::Files(files) => {
-                    let root = self.base_dir.join(&data.corpus);
-                    let paths: Vec<PathBuf> = files.into_iter().map(|(p, _)| p).collect();
-                    fingerprint_files(&root, &paths).map(|corpus| DataFingerprint { corpus }).map_err(|e| format!("cannot read corpus `{}`: {e}", data.corpus))
-                }
-            })
-            .clone()
+        memo.entry(data.corpus.clone()).or_insert_with(|| data_fingerprint(data, &self.base_dir)).clone()
     }
 
     /// Runs the engine.
@@ -121,6 +101,36 @@ impl Study {
     pub(super) fn dry(&self) -> anyhow::Result<StudyResults> {
         let options = Options { mode: Mode::Dry, jobs: 1, rerun: BTreeSet::new(), base_dir: self.base_dir.clone() };
         self.engine_run(options, &Silent, CancelFlag::new())
+    }
+}
+
+/// The trainers a study's configs can name: the built-in one on `device`, and the command
+/// trainer (running in `base_dir`, its scratch folders under the cache).
+pub(super) fn trainers(device: Device, g: &GlobalArgs, base_dir: &Path) -> Trainers {
+    let command = CommandTrainer {
+        base_dir: base_dir.to_owned(),
+        work_dir: g.cache.join("tmp").join("command"),
+        deps_fingerprint: Box::new(|base: &Path, deps: &[String]| {
+            let paths: Vec<PathBuf> = deps.iter().map(|d| base.join(d)).collect();
+            if let Some(missing) = paths.iter().find(|p| !p.is_file()) {
+                return Err(format!("`deps` file `{}` does not exist", missing.display()));
+            }
+            fingerprint_files(base, &paths).map_err(|e| e.to_string())
+        }),
+    };
+    Trainers { builtin: BurnTrainer::new(device, g.cache.clone()), command }
+}
+
+/// The data fingerprint of a corpus: the pinned hash of the default corpus (no download
+/// needed), or the blake3 of the user's files (relative paths against `base_dir`).
+pub(super) fn data_fingerprint(data: &DataConfig, base_dir: &Path) -> Result<DataFingerprint, String> {
+    match corpus::locate(&data.corpus, base_dir).map_err(|e| e.to_string())? {
+        Source::Default => Ok(DataFingerprint { corpus: format!("sha256:{DEFAULT_SHA256}") }),
+        Source::Files(files) => {
+            let root = base_dir.join(&data.corpus);
+            let paths: Vec<PathBuf> = files.into_iter().map(|(p, _)| p).collect();
+            fingerprint_files(&root, &paths).map(|corpus| DataFingerprint { corpus }).map_err(|e| format!("cannot read corpus `{}`: {e}", data.corpus))
+        }
     }
 }
 

@@ -1,49 +1,45 @@
-//! `lrx train`: one training run of the defaults with `--set` overrides (a study's root config
-//! once the language module lands), with a progress bar on stderr and the result on stdout.
+//! `lrx train`: one training run — the defaults, a study's root config, or one of its candidates,
+//! with `--set` overrides — with a progress bar on stderr and the result on stdout.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{IsTerminal, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::Exit;
+use super::study::{Study, data_fingerprint, trainers};
+use crate::cache::KeyInput;
+use crate::cache::store::history_to_csv;
 use crate::cli::{GlobalArgs, TrainArgs};
-use crate::spec::schema::{self, Lookup, Role};
-use crate::spec::{CancelFlag, Call, Progress, RunConfig, RunContext, RunResult, Status, Value, Values};
-use crate::train::{BurnTrainer, Device, TrainError};
+use crate::exec::results::CandidateStatus;
+use crate::plan::{Changes, apply};
+use crate::spec::{CancelFlag, Progress, RunConfig, RunContext, RunResult, Status, Trainer, TrainerSpec};
+use crate::train::{Device, TrainError};
 
 pub(crate) fn run(args: &TrainArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
-    if args.file.is_some() || args.phase.is_some() || args.variant.is_some() {
-        anyhow::bail!("training a study's config (`lrx train FILE [--phase P --variant V]`) needs the language module, which this build does not have yet; use `lrx train --set KEY=VALUE ...`");
-    }
     let device = Device::parse(&args.device)?;
-    let config = match config_from_sets(&args.set) {
+    let changes = match parse_sets(&args.set, super::use_color(g)) {
         Ok(c) => c,
-        Err(messages) => {
-            for m in messages {
-                eprintln!("error: {m}");
-            }
+        Err(rendered) => {
+            eprint!("{rendered}");
             return Ok(Exit::Failure);
         }
     };
-    let trainer = BurnTrainer::new(device, &g.cache);
-    let base = std::env::current_dir().context("cannot read the current folder")?;
+    let (config, base) = match resolve(args, g, &changes)? {
+        Ok(found) => found,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return Ok(Exit::Failure);
+        }
+    };
+    let trainers = trainers(device, g, &base);
+    let key = data_fingerprint(&config.data, &base)
+        .ok()
+        .map(|data| KeyInput { trainer: trainers.identity(&config), config: config.clone(), data, stop_at: None }.key());
     let quiet = g.quiet;
-    let data = match trainer.load_data(&config, &base, &mut |m| {
-        if !quiet {
-            eprintln!("{m}");
-        }
-    }) {
-        Ok(d) => d,
-        Err(e @ (TrainError::CudaUnavailable(_) | TrainError::BadDevice(_))) => return Err(e.into()),
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Ok(Exit::Failure);
-        }
-    };
 
     let cancel = CancelFlag::new();
     {
@@ -53,16 +49,33 @@ pub(crate) fn run(args: &TrainArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
     }
     let mut reporter = Reporter::new(quiet);
     let mut on_progress = |p: Progress| reporter.on(p);
-    let mut ctx = RunContext { cancel: &cancel, progress: &mut on_progress, workdir: None, base_dir: base, stop_at: None };
-    let result = trainer.train_data(&config, &data, &mut ctx);
-    drop(ctx);
+    let result = if config.train.trainer == TrainerSpec::Builtin {
+        // Load the data first, so that a bad corpus is an input error (exit 1), not a run.
+        let data = match trainers.builtin.load_data(&config, &base, &mut |m| {
+            if !quiet {
+                eprintln!("{m}");
+            }
+        }) {
+            Ok(d) => d,
+            Err(e @ (TrainError::CudaUnavailable(_) | TrainError::BadDevice(_))) => return Err(e.into()),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Ok(Exit::Failure);
+            }
+        };
+        let mut ctx = RunContext { cancel: &cancel, progress: &mut on_progress, workdir: None, base_dir: base.clone(), stop_at: None };
+        trainers.builtin.train_data(&config, &data, &mut ctx)
+    } else {
+        let mut ctx = RunContext { cancel: &cancel, progress: &mut on_progress, workdir: None, base_dir: base.clone(), stop_at: None };
+        trainers.train(&config, &mut ctx)
+    };
     reporter.finish();
     let Ok(result) = result else {
         eprintln!("interrupted");
         return Ok(Exit::Interrupted);
     };
 
-    let json = result_json(&result);
+    let json = result_json(&result, key);
     if let Some(out) = &g.out {
         write_outputs(out, &json, &result)?;
     }
@@ -78,216 +91,67 @@ pub(crate) fn run(args: &TrainArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
     Ok(if result.status == Status::Failed { Exit::Failure } else { Exit::Success })
 }
 
-/// Builds the run config from the defaults and `KEY=VALUE` overrides; all problems at once.
-fn config_from_sets(sets: &[String]) -> Result<RunConfig, Vec<String>> {
-    let mut values = Values::new();
-    let mut errors = Vec::new();
+/// Parses every `--set KEY=VALUE` with the language's own syntax (`schedule.warmup=0.1`,
+/// `"schedule=cosine(warmup = 0.05)"`); all problems at once, rendered like the checker's.
+fn parse_sets(sets: &[String], color: bool) -> Result<Changes, String> {
+    let mut changes: Changes = Vec::new();
+    let mut errors = String::new();
     for set in sets {
-        let Some((name, text)) = set.split_once('=') else {
-            errors.push(format!("`--set {set}`: expected `KEY=VALUE`"));
-            continue;
-        };
-        let name = name.trim();
-        let key = match schema::lookup(None, name) {
-            Lookup::Found(k) => k,
-            Lookup::WrongSection { key } => key,
-            Lookup::Unknown { suggestion } => {
-                errors.push(match suggestion {
-                    Some(s) => format!("unknown key `{name}`; did you mean `{s}`?"),
-                    None => format!("unknown key `{name}`"),
-                });
-                continue;
+        match crate::lang::parse_assignment(set) {
+            Ok((key, value)) => {
+                changes.retain(|(k, _)| k != &key);
+                changes.push((key, value));
             }
-        };
-        match key.info().role {
-            Role::Config | Role::Budget => {}
-            Role::Variable => {
-                errors.push(format!("`{name}` is a free variable for derived keys; set the keys it feeds, like `matrix_lr`"));
-                continue;
-            }
-            Role::Option => {
-                errors.push(format!("`{name}` is a study option; it means nothing for a single run"));
-                continue;
+            Err(d) => {
+                errors.push_str(&d.render(set, "--set", color));
+                errors.push_str(if errors.ends_with('\n') { "\n" } else { "\n\n" });
             }
         }
-        match parse_value(text.trim()) {
-            Ok(v) => {
-                // A budget replaces the others.
-                if key.info().role == Role::Budget {
-                    values.retain(|k, _| k.info().role != Role::Budget);
-                }
-                values.insert(key, v);
-            }
-            Err(e) => errors.push(format!("`--set {set}`: {e}")),
-        }
     }
-    if !errors.is_empty() {
-        return Err(errors);
-    }
-    RunConfig::from_values(&values).map_err(|errs| errs.into_iter().map(|e| e.message).collect())
+    if errors.is_empty() { Ok(changes) } else { Err(errors) }
 }
 
-/// Parses a `--set` value: numbers (`3e-4`, `1_000`), booleans, bare words, quoted strings,
-/// durations (`90s`, `5m`, `2h`), tuples `(0.9, 0.95)`, lists `[1, 2]`, and constructor calls
-/// `cosine(warmup = 0.1, min_lr = 0.05)`. (To be replaced by the language's own parser.)
-pub(crate) fn parse_value(text: &str) -> Result<Value, String> {
-    let mut p = ValueParser { s: text.as_bytes(), i: 0 };
-    let v = p.value()?;
-    p.ws();
-    if p.i < p.s.len() {
-        return Err(format!("unexpected `{}` in `{text}`", &text[p.i..]));
-    }
-    Ok(v)
-}
-
-struct ValueParser<'a> {
-    s: &'a [u8],
-    i: usize,
-}
-
-impl ValueParser<'_> {
-    fn ws(&mut self) {
-        while self.i < self.s.len() && self.s[self.i].is_ascii_whitespace() {
-            self.i += 1;
-        }
-    }
-
-    fn peek(&mut self) -> Option<u8> {
-        self.ws();
-        self.s.get(self.i).copied()
-    }
-
-    fn eat(&mut self, c: u8) -> bool {
-        if self.peek() == Some(c) {
-            self.i += 1;
-            true
-        } else {
-            false
-        }
-    }
-
-    fn take_while(&mut self, f: impl Fn(u8) -> bool) -> String {
-        let start = self.i;
-        while self.i < self.s.len() && f(self.s[self.i]) {
-            self.i += 1;
-        }
-        String::from_utf8_lossy(&self.s[start..self.i]).into_owned()
-    }
-
-    fn value(&mut self) -> Result<Value, String> {
-        match self.peek() {
-            None => Err("expected a value".into()),
-            Some(b'(') => {
-                self.i += 1;
-                Ok(Value::Tuple(self.items(b')')?))
-            }
-            Some(b'[') => {
-                self.i += 1;
-                Ok(Value::List(self.items(b']')?))
-            }
-            Some(q @ (b'"' | b'\'')) => {
-                self.i += 1;
-                let mut out = Vec::new();
-                loop {
-                    match self.s.get(self.i).copied() {
-                        None => return Err("unterminated string".into()),
-                        Some(b'\\') if self.i + 1 < self.s.len() => {
-                            out.push(self.s[self.i + 1]);
-                            self.i += 2;
-                        }
-                        Some(c) if c == q => {
-                            self.i += 1;
-                            return Ok(Value::Str(String::from_utf8_lossy(&out).into_owned()));
-                        }
-                        Some(c) => {
-                            out.push(c);
-                            self.i += 1;
-                        }
-                    }
-                }
-            }
-            Some(c) if c.is_ascii_digit() || c == b'-' || c == b'+' || c == b'.' => self.number(),
-            Some(c) if c.is_ascii_alphabetic() || c == b'_' => {
-                let word = self.take_while(|c| c.is_ascii_alphanumeric() || c == b'_');
-                if self.eat(b'(') {
-                    return Ok(Value::Call(Call { name: word, args: self.args()? }));
-                }
-                Ok(match word.as_str() {
-                    "true" => Value::Bool(true),
-                    "false" => Value::Bool(false),
-                    _ => Value::Word(word),
-                })
-            }
-            Some(c) => Err(format!("unexpected `{}`", char::from(c))),
-        }
-    }
-
-    fn items(&mut self, close: u8) -> Result<Vec<Value>, String> {
-        let mut items = Vec::new();
-        if self.eat(close) {
-            return Ok(items);
-        }
-        loop {
-            items.push(self.value()?);
-            if self.eat(close) {
-                return Ok(items);
-            }
-            if !self.eat(b',') {
-                return Err(format!("expected `,` or `{}`", char::from(close)));
-            }
-        }
-    }
-
-    fn args(&mut self) -> Result<Vec<(String, Value)>, String> {
-        let mut args = Vec::new();
-        if self.eat(b')') {
-            return Ok(args);
-        }
-        loop {
-            let save = self.i;
-            self.ws();
-            let name = self.take_while(|c| c.is_ascii_alphanumeric() || c == b'_');
-            let named = !name.is_empty() && !name.as_bytes()[0].is_ascii_digit() && self.eat(b'=');
-            if !named {
-                self.i = save;
-            }
-            let value = self.value()?;
-            args.push((if named { name } else { String::new() }, value));
-            if self.eat(b')') {
-                return Ok(args);
-            }
-            if !self.eat(b',') {
-                return Err("expected `,` or `)` in the arguments".into());
-            }
-        }
-    }
-
-    fn number(&mut self) -> Result<Value, String> {
-        let text = self.take_while(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-' | b'+'));
-        let clean: String = text.chars().filter(|&c| c != '_').collect();
-        for (unit, secs) in [("ms", 0.001), ("s", 1.0), ("m", 60.0), ("h", 3600.0), ("d", 86400.0)] {
-            if let Some(n) = clean.strip_suffix(unit)
-                && let Ok(x) = n.parse::<f64>()
-                && !n.ends_with(['e', 'E'])
-            {
-                return Ok(Value::Duration(x * secs));
-            }
-        }
-        if let Ok(i) = clean.parse::<i64>() {
-            return Ok(Value::Int(i));
-        }
-        match clean.parse::<f64>() {
-            Ok(x) if x.is_finite() => Ok(Value::Float(x)),
-            _ => Err(format!("`{text}` is not a number")),
-        }
+/// The config to train and the folder its relative paths are resolved against: a study's root
+/// config (derived keys evaluated again after `--set`), one of its candidates (its winners read
+/// from the cache), or the defaults.
+fn resolve(args: &TrainArgs, g: &GlobalArgs, changes: &Changes) -> anyhow::Result<Result<(RunConfig, PathBuf), String>> {
+    let Some(file) = &args.file else {
+        let base = std::env::current_dir().context("cannot read the current folder")?;
+        return Ok(apply(&RunConfig::defaults(), changes).map(|c| (c, base)));
+    };
+    let Some(study) = Study::open_read_only(file, &args.device, g)? else {
+        return Ok(Err(format!("`{}` is not a valid study (see above)", file.display())));
+    };
+    let base = study.base_dir.clone();
+    let Some(phase) = &args.phase else {
+        return Ok(study.plan.root_with(changes).map(|c| (c, base)));
+    };
+    let results = study.dry()?;
+    let Some(p) = results.phases.iter().find(|p| &p.name == phase) else {
+        let names = results.phases.iter().map(|p| p.name.as_str());
+        let hint = crate::spec::schema::suggest(phase, names).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
+        return Ok(Err(format!("the study has no phase `{phase}`{hint}")));
+    };
+    let variant = args.variant.as_deref().unwrap_or("baseline");
+    let Some(c) = p.candidates.iter().find(|c| c.variant == variant) else {
+        let hint = crate::spec::schema::suggest(variant, p.candidates.iter().map(|c| c.variant.as_str())).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
+        return Ok(Err(format!("phase `{phase}` has no candidate `{variant}`{hint}")));
+    };
+    match &c.config {
+        Some(config) => Ok(apply(config, changes).map(|c| (c, base))),
+        None if c.status == CandidateStatus::Waiting => Ok(Err(format!(
+            "phase `{phase}` waits on winners the cache does not know yet; `lrx run {}` trains the phases before it",
+            file.display()
+        ))),
+        None => Ok(Err(format!("candidate `{variant}` of `{phase}` cannot run: {}", c.reason.clone().unwrap_or_default()))),
     }
 }
 
 /// The `train --json` document of `cli.md`.
-fn result_json(r: &RunResult) -> serde_json::Value {
+fn result_json(r: &RunResult, key: Option<crate::cache::RunKey>) -> serde_json::Value {
     let mut doc = serde_json::json!({
-        // The run's cache key comes from the cache module once it is merged.
-        "key": serde_json::Value::Null,
+        // The key the run would have in the cache (`lrx train` itself does not publish).
+        "key": key.map(|k| k.to_hex()),
         "status": r.status.as_str(),
         "steps": r.steps,
         "tokens": r.tokens,
@@ -310,15 +174,9 @@ fn write_outputs(out: &Path, json: &serde_json::Value, r: &RunResult) -> anyhow:
     std::fs::create_dir_all(out).with_context(|| format!("cannot create `{}`", out.display()))?;
     let path = out.join("result.json");
     std::fs::write(&path, serde_json::to_string_pretty(json)? + "\n").with_context(|| format!("cannot write `{}`", path.display()))?;
-    let columns: Vec<&String> = r.history.iter().flat_map(|row| row.metrics.keys()).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
     let path = out.join("history.csv");
-    let mut w = csv::Writer::from_path(&path).with_context(|| format!("cannot write `{}`", path.display()))?;
-    w.write_record(std::iter::once("step").chain(columns.iter().map(|c| c.as_str())))?;
-    for row in &r.history {
-        let cells = columns.iter().map(|c| row.metrics.get(*c).map(ToString::to_string).unwrap_or_default());
-        w.write_record(std::iter::once(row.step.to_string()).chain(cells))?;
-    }
-    w.flush()?;
+    let csv = history_to_csv(&r.history).map_err(|e| anyhow::anyhow!("{e}"))?;
+    std::fs::write(&path, csv).with_context(|| format!("cannot write `{}`", path.display()))?;
     Ok(())
 }
 
@@ -410,34 +268,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_set_values() {
-        assert_eq!(parse_value("1_000").unwrap(), Value::Int(1000));
-        assert_eq!(parse_value("3e-4").unwrap(), Value::Float(3e-4));
-        assert_eq!(parse_value("-0.5").unwrap(), Value::Float(-0.5));
-        assert_eq!(parse_value("true").unwrap(), Value::Bool(true));
-        assert_eq!(parse_value("adamw").unwrap(), Value::Word("adamw".into()));
-        assert_eq!(parse_value("\"a b\"").unwrap(), Value::Str("a b".into()));
-        assert_eq!(parse_value("5m").unwrap(), Value::Duration(300.0));
-        assert_eq!(parse_value("1.5h").unwrap(), Value::Duration(5400.0));
-        assert_eq!(parse_value("(0.9, 0.95)").unwrap(), Value::Tuple(vec![Value::Float(0.9), Value::Float(0.95)]));
-        assert_eq!(parse_value("[1,2]").unwrap(), Value::List(vec![Value::Int(1), Value::Int(2)]));
-        let call = parse_value("cosine(warmup = 0.1, min_lr=0.05)").unwrap();
-        assert_eq!(call.to_string(), "cosine(warmup=0.1,min_lr=0.05)");
-        assert_eq!(parse_value("bpe(512)").unwrap().to_string(), "bpe(=512)");
-        assert!(parse_value("(1,").is_err());
-        assert!(parse_value("1x").is_err());
-    }
-
-    #[test]
-    fn sets_are_checked_against_the_schema() {
-        let c = config_from_sets(&["steps=20".into(), "schedule=cosine(warmup=0.1)".into(), "tokenizer=bpe(vocab=512)".into()]).unwrap();
+    fn sets_use_the_language_and_the_schema() {
+        let changes = parse_sets(&["steps=20".into(), "schedule=cosine(warmup = 0.1)".into(), "tokenizer=bpe(vocab = 512)".into(), "schedule.min_lr=0.05".into()], false).unwrap();
+        let c = apply(&RunConfig::defaults(), &changes).unwrap();
         assert_eq!(c.train.budget, crate::spec::Budget::Steps(20));
         assert_eq!(c.data.tokenizer, crate::spec::Tokenizer::Bpe { vocab: 512 });
-        let errs = config_from_sets(&["matrx_lr=0.1".into(), "lr=1".into(), "d_model=abc".into()]).unwrap_err();
-        assert!(errs[0].contains("did you mean `matrix_lr`"), "{errs:?}");
-        assert!(errs[1].contains("free variable"), "{errs:?}");
-        assert_eq!(errs.len(), 2, "the last error waits for the first ones: {errs:?}");
-        let c = config_from_sets(&["time=30s".into()]).unwrap();
-        assert_eq!(c.train.budget, crate::spec::Budget::Time(30.0));
+        assert_eq!(c.train.schedule, crate::spec::Schedule::Cosine { warmup: 0.1, min_lr: 0.05, cycles: 1 });
+        let errs = parse_sets(&["matrx_lr=0.1".into(), "d_model=abc".into(), "steps=-3".into()], false).unwrap_err();
+        assert!(errs.contains("did you mean `matrix_lr`"), "{errs}");
+        assert!(errs.contains("steps"), "{errs}");
+        assert_eq!(errs.matches("error").count(), 3, "every problem at once: {errs}");
     }
 }

@@ -280,10 +280,22 @@ pub fn apply(config: &RunConfig, changes: &[(String, Value)]) -> Result<RunConfi
     let mut layers = Layers::default();
     let json = serde_json::to_value(config).unwrap_or_default();
     for key in crate::spec::config::config_keys() {
+        // Setting a budget replaces the others, so only the active one is set.
+        if key.info().role == crate::spec::schema::Role::Budget && !is_active_budget(config, key) {
+            continue;
+        }
         layers.set_value(&Target::whole(key), config_value(config, &json, key), None);
     }
     layers.apply_changes(changes, None).map_err(|p| p.message)?;
     layers.config().map_err(|ps| ps.into_iter().map(|p| p.message).collect::<Vec<_>>().join("; "))
+}
+
+fn is_active_budget(config: &RunConfig, key: Key) -> bool {
+    use crate::spec::config::Budget;
+    matches!(
+        (key.name(), &config.train.budget),
+        ("steps", Budget::Steps(_)) | ("tokens", Budget::Tokens(_)) | ("time", Budget::Time(_))
+    )
 }
 
 /// The value of one key in a resolved config (`json` is its serde form), in canonical form.
@@ -351,5 +363,29 @@ fn schedule_value(s: &crate::spec::schedule::Schedule) -> Value {
         Schedule::Step { every, gamma } => call("step", &[("every", Value::Float(every)), ("gamma", Value::Float(gamma))]),
         Schedule::Exponential { gamma } => call("exponential", &[("gamma", Value::Float(gamma))]),
         Schedule::Linear { warmup, final_lr } => call("linear", &[("warmup", Value::Float(warmup)), ("final", Value::Float(final_lr))]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn applying_no_changes_round_trips_every_pipeline_config() {
+        for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/pipelines")).unwrap() {
+            let path = entry.unwrap().path();
+            let plan = crate::plan::Plan::load(&path).unwrap_or_else(|_| panic!("{}", path.display()));
+            let root = plan.root_with(&[]).unwrap();
+            let again = apply(&root, &[]).unwrap();
+            assert_eq!(serde_json::to_value(&root).unwrap(), serde_json::to_value(&again).unwrap(), "{}", path.display());
+            for phase in plan.phases.iter().filter(|p| p.needs.is_empty()) {
+                for c in plan.resolve_phase(&phase.name, &Default::default()).unwrap().into_iter().flatten() {
+                    let again = apply(&c.config, &[]).unwrap();
+                    assert_eq!(serde_json::to_value(&c.config).unwrap(), serde_json::to_value(&again).unwrap(), "{} {}", path.display(), c.variant);
+                }
+            }
+        }
+        let d = RunConfig::defaults();
+        assert_eq!(serde_json::to_value(&d).unwrap(), serde_json::to_value(apply(&d, &[]).unwrap()).unwrap());
     }
 }

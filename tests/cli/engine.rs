@@ -479,3 +479,22 @@ phase fails after lr { vary matrix_lr in [base * 2] trainer = command("sh missin
     let (_, third) = s.run(&[]);
     assert_eq!(trained_variants(&third, "lr").len(), 4);
 }
+
+#[test]
+fn train_of_a_candidate_reproduces_the_engines_run_bit_for_bit() {
+    let s = Study::new(STUDY);
+    let (_, ran) = s.run(&[]);
+    let cand = phase(&ran, "emb")["candidates"].as_array().unwrap().iter().find(|c| c["variant"] == "embedding_lr=1.0").unwrap().clone();
+    let out = s.command(&["train", "study.lrx", "--phase", "emb", "--variant", "embedding_lr=1.0", "--json", "-q"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let one: Json = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(one["key"], cand["key"], "the same run has the same key");
+    assert_eq!(one["metrics"]["val_loss"], cand["metrics"]["val_loss"], "and the same result");
+    // The root config with an override, and a phase that does not exist.
+    let root = s.command(&["train", "study.lrx", "--set", "steps=4", "--json", "-q"]).output().unwrap();
+    let root: Json = serde_json::from_slice(&root.stdout).unwrap();
+    assert_eq!(root["steps"], 4);
+    let bad = s.command(&["train", "study.lrx", "--phase", "embb"]).output().unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("did you mean `emb`?"));
+}

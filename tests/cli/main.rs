@@ -10,3 +10,6 @@ mod fmt;
 mod graph;
 mod plan;
 mod engine;
+mod report;
+mod schedule;
+mod train;
