@@ -79,10 +79,12 @@ impl Device {
         Ok(device)
     }
 
-    /// The backend's name in a trainer identity.
+    /// The backend's name in a trainer identity. On CPU it names the GEMM kernels picked at run
+    /// time: AVX-512 and AVX2 kernels sum in different orders, so their results differ in the
+    /// last bits, and a cache shared across machines must not mix them.
     pub fn backend(self) -> &'static str {
         match self {
-            Device::Cpu => "flex",
+            Device::Cpu => cpu_kernels(),
             Device::Cuda(_) => "cuda",
         }
     }
@@ -167,5 +169,24 @@ impl Trainer for BurnTrainer {
             Err(e) => return Ok(RunResult::failed(e.to_string())),
         };
         self.train_data(config, &data, ctx)
+    }
+}
+
+/// burn-flex's GEMM (the `gemm` crate) dispatches on `avx512f`, then `fma`; the fused kernels
+/// of `kernels.rs` give the same bits either way.
+fn cpu_kernels() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            return "flex/x86-avx512";
+        }
+        if std::arch::is_x86_feature_detected!("fma") {
+            return "flex/x86-fma";
+        }
+        "flex/x86"
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        concat!("flex/", std::env::consts::ARCH)
     }
 }

@@ -327,7 +327,7 @@ fn cancellation_and_bad_data_never_panic() {
     assert_eq!(r.status, Status::Failed);
     assert!(r.error.unwrap().contains("does not exist"));
     assert_eq!(trainer.identity(&c).name, "lrx-builtin");
-    assert_eq!(trainer.identity(&c).backend, "flex");
+    assert!(trainer.identity(&c).backend.starts_with("flex/"), "the CPU identity names its GEMM kernels");
     assert!(trainer.identity(&c).device.is_none());
 }
 
