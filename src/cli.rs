@@ -74,12 +74,14 @@ pub enum Command {
 
 #[derive(Args, Debug)]
 pub struct CheckArgs {
+    /// Study files (`.lrx`)
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
 }
 
 #[derive(Args, Debug)]
 pub struct FmtArgs {
+    /// Study files to rewrite in place
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
     /// Only report files that are not formatted (exit 1 if any)
@@ -96,14 +98,18 @@ pub enum GraphFormat {
 
 #[derive(Args, Debug)]
 pub struct GraphArgs {
+    /// A study file
     pub file: PathBuf,
+    /// `text` (a tree), `dot` (Graphviz) or `mermaid` (renders on GitHub)
     #[arg(long, value_enum, default_value_t = GraphFormat::Text)]
     pub format: GraphFormat,
 }
 
 #[derive(Args, Debug)]
 pub struct PlanArgs {
+    /// A study file
     pub file: PathBuf,
+    /// Print the plan as JSON (the shape of `cli.md`)
     #[arg(long)]
     pub json: bool,
     /// The device the study would run on (it is part of each run's cache key)
@@ -119,15 +125,18 @@ pub enum ExecutorKind {
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
+    /// A study file
     pub file: PathBuf,
     /// Runs at once (default: 1 on CPU, one per GPU with `--device cuda`)
     #[arg(long, short)]
     pub jobs: Option<usize>,
+    /// Where runs execute (`slurm` is not implemented yet)
     #[arg(long, value_enum, default_value_t = ExecutorKind::Local)]
     pub executor: ExecutorKind,
     /// `cpu`, `cuda` or `cuda:N`
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// Print the results as JSON on stdout (progress stays on stderr)
     #[arg(long)]
     pub json: bool,
     /// Train this phase's candidates again even when cached (repeatable)
@@ -137,7 +146,9 @@ pub struct RunArgs {
 
 #[derive(Args, Debug)]
 pub struct ShowArgs {
+    /// A study file
     pub file: PathBuf,
+    /// Print the results as JSON (the shape of `lrx run --json`)
     #[arg(long)]
     pub json: bool,
     /// Only this phase (`final` for the final run)
@@ -149,22 +160,29 @@ pub struct ShowArgs {
     /// Show only the best K candidates of each phase
     #[arg(long)]
     pub top: Option<usize>,
+    /// The device the study ran on (it is part of each run's cache key)
     #[arg(long, default_value = "cpu")]
     pub device: String,
 }
 
 #[derive(Args, Debug)]
 pub struct ReportArgs {
+    /// A study file (its report goes to `--out`, default `runs/<study>/`)
     pub file: PathBuf,
+    /// The device the study ran on (it is part of each run's cache key)
     #[arg(long, default_value = "cpu")]
     pub device: String,
 }
 
 #[derive(Args, Debug)]
 pub struct WhyArgs {
+    /// A study file
     pub file: PathBuf,
+    /// A phase (`final` for the final run); every phase without it
     pub phase: Option<String>,
+    /// A candidate, as `lrx plan` names it (`baseline`, `matrix_lr=0.08`); all without it
     pub variant: Option<String>,
+    /// The device the study would run on (it is part of each run's cache key)
     #[arg(long, default_value = "cpu")]
     pub device: String,
 }
@@ -173,13 +191,16 @@ pub struct WhyArgs {
 pub struct TrainArgs {
     /// A study whose root config (or one candidate's) to train; defaults without it
     pub file: Option<PathBuf>,
+    /// Train a candidate of this phase instead (its winners read from the cache)
     #[arg(long, requires = "file")]
     pub phase: Option<String>,
+    /// The candidate, as `lrx plan` names it (default: `baseline`)
     #[arg(long, requires = "phase")]
     pub variant: Option<String>,
     /// Override a key: `--set steps=200 --set "schedule=cosine(warmup = 0.1)"`
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
+    /// Print the result as JSON (`key`, `status`, `metrics`, `history`, ...)
     #[arg(long)]
     pub json: bool,
     /// `cpu`, `cuda` or `cuda:N`
@@ -191,6 +212,7 @@ pub struct TrainArgs {
 pub struct ScheduleArgs {
     /// A schedule, as written in a study: `cosine(warmup = 0.05, min_lr = 0.1, cycles = 2)`
     pub expr: String,
+    /// Training steps the schedule spans
     #[arg(long, default_value_t = 100)]
     pub steps: u64,
     /// Draw it to this SVG file instead of printing a table
@@ -202,6 +224,7 @@ pub struct ScheduleArgs {
 pub enum CacheCommand {
     /// List cached runs
     Ls {
+        /// Print a JSON array, one object per entry
         #[arg(long)]
         json: bool,
     },
@@ -209,6 +232,7 @@ pub enum CacheCommand {
     Verify,
     /// Delete entries not used by the given studies (all entries without `--keep`)
     Gc {
+        /// Keep every run these studies use (repeatable)
         #[arg(long)]
         keep: Vec<PathBuf>,
         /// Only list what would be deleted
@@ -217,6 +241,7 @@ pub enum CacheCommand {
     },
     /// Delete entries by key (a unique prefix is enough)
     Rm {
+        /// Keys or unique key prefixes
         #[arg(required = true)]
         keys: Vec<String>,
     },

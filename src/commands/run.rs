@@ -41,17 +41,25 @@ pub(crate) fn run(args: &RunArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
     let out = study.out_dir(g);
     outputs::write_all(&results, &out).map_err(|e| anyhow::anyhow!("cannot write outputs under `{}`: {e}", out.display()))?;
     let wall = started.elapsed().as_secs_f64();
-    let overhead = (wall - results.train_wall).max(0.0);
+    // With one job, everything that is not training is the engine's; with several, runs
+    // overlap and the difference means nothing.
+    let overhead = (jobs == 1).then(|| (wall - results.train_wall).max(0.0));
     if !g.quiet {
         eprint!("{}", summary(&results));
         eprintln!("outputs in `{}`", out.display());
     }
     if g.verbose {
-        eprintln!(
-            "timing: {wall:.3} s wall, {:.3} s in the trainer, {overhead:.3} s elsewhere ({:.2} % of wall: loading, hashing, cache, scheduling, outputs)",
-            results.train_wall,
-            100.0 * overhead / wall.max(1e-9)
-        );
+        match overhead {
+            Some(overhead) => eprintln!(
+                "timing: {wall:.3} s wall, {:.3} s in the trainer, {overhead:.3} s elsewhere ({:.2} % of wall: loading, hashing, cache, scheduling, outputs)",
+                results.train_wall,
+                100.0 * overhead / wall.max(1e-9)
+            ),
+            None => eprintln!(
+                "timing: {wall:.3} s wall, {:.3} s in the trainer over {jobs} jobs (runs overlap: measure the engine's overhead with `--jobs 1`)",
+                results.train_wall
+            ),
+        }
     }
     if args.json {
         let mut json = results.to_json();

@@ -636,17 +636,7 @@ impl Walk<'_, '_> {
             Some(crate::plan::FinalSource::After(_)) => "winner",
             _ => "combined",
         };
-        CandidateResult {
-            variant: variant.to_owned(),
-            changes: Vec::new(),
-            status: CandidateStatus::Waiting,
-            objective: None,
-            metrics: BTreeMap::new(),
-            metrics_std: BTreeMap::new(),
-            reason: None,
-            repeats: Vec::new(),
-            config: None,
-        }
+        CandidateResult::waiting(variant.to_owned(), Vec::new())
     }
 
     /// Candidates of a phase that waits on a winner, as far as the plan can tell without it.
@@ -654,17 +644,7 @@ impl Walk<'_, '_> {
         self.plan()
             .preview_phase(&phase.name, &self.winners)
             .into_iter()
-            .map(|(variant, changes)| CandidateResult {
-                variant,
-                changes,
-                status: CandidateStatus::Waiting,
-                objective: None,
-                metrics: BTreeMap::new(),
-                metrics_std: BTreeMap::new(),
-                reason: None,
-                repeats: Vec::new(),
-                config: None,
-            })
+            .map(|(variant, changes)| CandidateResult::waiting(variant, changes))
             .collect()
     }
 }

@@ -85,6 +85,21 @@ pub struct CandidateResult {
 }
 
 impl CandidateResult {
+    /// A candidate that waits on a winner: nothing known of it but what it will change.
+    pub(crate) fn waiting(variant: String, changes: Vec<(String, Value)>) -> CandidateResult {
+        CandidateResult {
+            variant,
+            changes,
+            status: CandidateStatus::Waiting,
+            objective: None,
+            metrics: BTreeMap::new(),
+            metrics_std: BTreeMap::new(),
+            reason: None,
+            repeats: Vec::new(),
+            config: None,
+        }
+    }
+
     pub fn cached(&self) -> bool {
         !self.repeats.is_empty() && self.repeats.iter().all(|r| r.cached)
     }
