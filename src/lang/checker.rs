@@ -380,7 +380,10 @@ impl Checker {
             Ok(v) => Some(v),
             Err(msg) => {
                 let mut d = Diagnostic::error(format!("`{} = {v}`: {msg}", target.path())).at(expr.span, "");
+                // A word that is no allowed value may be a key's name written as a value;
+                // unless the message already suggests a value.
                 if let Value::Word(w) = &v
+                    && !msg.contains("did you mean")
                     && let Some(s) = schema::suggest(w, schema::keys().map(schema::Key::name))
                 {
                     d = d.help(format!("to use the value of a key, write its name: did you mean `{s}`?"));

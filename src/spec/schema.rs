@@ -472,9 +472,11 @@ fn one_of<'a>(names: impl Iterator<Item = &'a str>) -> String {
 }
 
 fn unknown_choice<'a>(found: &str, choices: impl Iterator<Item = &'a str> + Clone, expected: &str) -> String {
+    // The allowed values are always listed: a near miss (`adam`) may be a different choice
+    // from the one suggested.
     let mut msg = format!("unknown value `{found}`, expected {expected}");
     if let Some(s) = suggest(found, choices) {
-        msg = format!("unknown value `{found}`; did you mean `{s}`?");
+        msg.push_str(&format!("; did you mean `{s}`?"));
     }
     msg
 }
