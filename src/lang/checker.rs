@@ -147,8 +147,16 @@ impl Checker {
             let sweeps_written = p.find.is_some()
                 || p.body.is_some_and(|b| b.stmts.iter().any(|s| matches!(s, Stmt::Vary(_) | Stmt::Grid(_) | Stmt::Zip(_) | Stmt::Find(_))));
             if !sweeps_written {
-                if def.options.baseline.as_ref().is_some_and(|b| !b.value) {
-                    self.error(Diagnostic::error(format!("phase `{}` has no candidates", def.name)).at(def.name_span, "").help("add `vary KEY in [...]`, or remove `baseline = false`"));
+                // `baseline = false` may come from the phase or, as a default, from `train {}`.
+                let own = def.options.baseline.as_ref();
+                if let Some(off) = own.or(options.baseline.as_ref()).filter(|b| !b.value) {
+                    let help = if own.is_some() { "add `vary KEY in [...]`, or remove `baseline = false`" } else { "add `vary KEY in [...]`, or set `baseline = true` in this phase" };
+                    self.error(
+                        Diagnostic::error(format!("phase `{}` has no candidates", def.name))
+                            .at(def.name_span, "it varies nothing and leaves out its baseline")
+                            .also(off.span, "the baseline is turned off here")
+                            .help(help),
+                    );
                 } else {
                     self.error(
                         Diagnostic::warning(format!("phase `{}` varies nothing", def.name))
