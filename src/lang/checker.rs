@@ -94,7 +94,7 @@ impl Checker {
                     if let Some(first) = &objective {
                         self.error(
                             Diagnostic::error("the study has two objectives")
-                                .at(o.span, "")
+                                .at(Span::new(o.span.start, o.span.start + "objective".len()), "")
                                 .also(first.span.unwrap_or_default(), "first set here"),
                         );
                     }
@@ -235,7 +235,7 @@ impl Checker {
                 Stmt::Assign(a) => self.assign(a, Ctx::Phase, &mut seen, &mut def.overrides, &mut def.options),
                 Stmt::Objective(o) => {
                     if def.objective.is_some() {
-                        self.error(Diagnostic::error(format!("phase `{}` has two objectives", def.name)).at(o.span, ""));
+                        self.error(Diagnostic::error(format!("phase `{}` has two objectives", def.name)).at(stmt_head(stmt), ""));
                     }
                     def.objective = Some(objective_def(o));
                 }

@@ -13,7 +13,9 @@ use super::study::{FindDef, Opt, Options, Prune, Sweep, SweepClause, SweepKind};
 impl Checker {
     pub(super) fn option(&mut self, target: &Target, a: &Assign, options: &mut Options) {
         let Some(v) = self.constant_option(target, &a.value) else { return };
-        let span = a.span;
+        // Where a diagnostic about the option points: the value for `prune` (its rungs), the
+        // key for the others.
+        let span = if target.key.name() == "prune" { a.value.span } else { a.key.span };
         match target.key.name() {
             "repeats" => options.repeats = v.as_i64().map(|r| Opt { value: r as u32, span }),
             "seeds" => {

@@ -11,6 +11,7 @@ use crate::lang::eval::Target;
 use crate::lang::phases::ancestors;
 use crate::lang::study::{Binding, FinalSource as DefSource, ObjectiveDef, Options, PhaseDef, Prune, Study};
 use crate::spec::config::{key, RunConfig};
+use crate::spec::schema::Key;
 use crate::spec::value::{Call, Value};
 
 use super::expand::{self, Item, Variant};
@@ -20,52 +21,73 @@ use super::{Candidate, Changes, FinalRun, FinalSource, InvalidCandidate, Objecti
 pub(super) fn compile(source: &str, path: &Path) -> Result<Plan, Failure> {
     let checked = crate::lang::check(source).map_err(|d| Failure::new(path, source, vec![d]))?;
     let mut diags = checked.diagnostics;
-    if diags.iter().any(Diagnostic::is_error) {
-        return Err(Failure::new(path, source, diags));
-    }
-    let study = checked.study;
+    let mut study = checked.study;
+    // The checks that need resolved configs (across keys, per candidate) run even when the
+    // checker found errors, so that one pass reports everything: on the study without the
+    // statements at fault, dropping what they find about those statements' keys.
+    let faulty = set_aside(&mut study, &diags);
+    let errors_before: Vec<Span> = diags.iter().filter(|d| d.is_error()).filter_map(Diagnostic::primary_span).collect();
+    let news = |p: &Problem| !p.keys.iter().any(|k| faulty.contains(k)) && !p.span.is_some_and(|s| errors_before.iter().any(|e| e.start < s.end.max(s.start + 1) && s.start < e.end.max(e.start + 1)));
     let root = match root_layers(&study).and_then(|l| l.config()) {
         Ok(c) => c,
         Err(problems) => {
-            diags.extend(problems.into_iter().map(|p| to_diag(p, None, None)));
+            diags.extend(problems.into_iter().filter(news).map(|p| to_diag(p, None, None)));
             return Err(Failure::new(path, source, dedupe(diags)));
         }
     };
 
     // Dry runs, in topological order: each phase's assumed winner is its first candidate.
     let mut assumed: BTreeMap<String, Changes> = BTreeMap::new();
+    // Every candidate's changes, by phase: the winners a dry run could have assumed instead.
+    let mut possible: BTreeMap<usize, Vec<Changes>> = BTreeMap::new();
     let mut counts: BTreeMap<usize, usize> = BTreeMap::new();
     for &p in &study.order {
         let def = &study.phases[p];
         let ctx = |p: Problem| to_diag(p, Some(def.name_span), Some(&def.name));
+        let mut alternatives = Alternatives::new(&study, p, &assumed, &possible);
         match dry_phase(&study, p, &assumed) {
             Ok(cands) => {
                 counts.insert(p, cands.len());
                 let rung = last_rung(def, &study.options);
                 let mut first = None;
-                for c in cands {
+                let mut all = Vec::new();
+                for (i, c) in cands.into_iter().enumerate() {
                     match c {
                         Ok((changes, config)) => {
-                            first.get_or_insert(changes);
+                            first.get_or_insert_with(|| changes.clone());
+                            all.push(changes);
                             if let Some(d) = check_halving(rung, &config) {
                                 diags.push(d);
                             }
                         }
-                        Err(problems) => diags.extend(problems.into_iter().map(ctx)),
+                        Err(problems) => {
+                            let problems: Vec<Problem> = problems.into_iter().filter(news).collect();
+                            match alternatives.valid_with(Some(i)) {
+                                Some(other) => diags.extend(problems.into_iter().map(|p| assumed_only(p, &other))),
+                                None => diags.extend(problems.into_iter().map(ctx)),
+                            }
+                        }
                     }
                 }
                 if def.find.is_some() {
                     first = Some(Vec::new());
                 }
                 assumed.insert(def.name.clone(), first.unwrap_or_default());
+                possible.insert(p, all);
             }
-            Err(problems) => diags.extend(problems.into_iter().map(ctx)),
+            Err(problems) => {
+                let problems: Vec<Problem> = problems.into_iter().filter(news).collect();
+                match alternatives.valid_with(None) {
+                    Some(other) => diags.extend(problems.into_iter().map(|p| assumed_only(p, &other))),
+                    None => diags.extend(problems.into_iter().map(ctx)),
+                }
+            }
         }
     }
     if let Some(f) = &study.final_run
         && let Err(problems) = final_layers(&study, &assumed).and_then(|(l, _)| l.config())
     {
-        diags.extend(problems.into_iter().map(|p| to_diag(p, Some(f.span), None)));
+        diags.extend(problems.into_iter().filter(news).map(|p| to_diag(p, Some(f.span), None)));
     }
     let diags = dedupe(diags);
     if diags.iter().any(Diagnostic::is_error) {
@@ -104,6 +126,97 @@ pub(super) fn compile(source: &str, path: &Path) -> Result<Plan, Failure> {
         root,
         winner_nodes,
     })
+}
+
+/// Takes out of the study every statement an error points into, so that checking what is
+/// left does not report the same fault again; returns the keys those statements set.
+fn set_aside(study: &mut Study, diags: &[Diagnostic]) -> Vec<Key> {
+    let at_fault: Vec<Span> = diags.iter().filter(|d| d.is_error()).filter_map(Diagnostic::primary_span).collect();
+    let mut keys = Vec::new();
+    let mut keep = |b: &Binding| {
+        let bad = at_fault.iter().any(|e| b.span.start <= e.start && e.end <= b.span.end);
+        if bad {
+            keys.push(b.target.key);
+        }
+        !bad
+    };
+    study.root.retain(&mut keep);
+    for p in &mut study.phases {
+        p.overrides.retain(&mut keep);
+    }
+    if let Some(f) = &mut study.final_run {
+        f.overrides.retain(&mut keep);
+    }
+    keys
+}
+
+/// Another winner of a phase run before, with which a candidate that fails under the
+/// assumed winners would be valid: (that phase, its candidate's name, the assumed one's).
+struct Other {
+    phase: String,
+    variant: String,
+    assumed: String,
+}
+
+/// The dry runs of one phase with each winner it needs replaced, in turn, by each other
+/// candidate of that phase: computed once, on the first failure.
+struct Alternatives<'a> {
+    study: &'a Study,
+    phase: usize,
+    assumed: &'a BTreeMap<String, Changes>,
+    possible: &'a BTreeMap<usize, Vec<Changes>>,
+    runs: Option<Vec<(usize, Changes, Result<Vec<Resolved>, Vec<Problem>>)>>,
+}
+
+/// The most alternative winners tried for one phase (each is a dry run of the whole phase).
+const MAX_ALTERNATIVES: usize = 64;
+
+impl<'a> Alternatives<'a> {
+    fn new(study: &'a Study, phase: usize, assumed: &'a BTreeMap<String, Changes>, possible: &'a BTreeMap<usize, Vec<Changes>>) -> Alternatives<'a> {
+        Alternatives { study, phase, assumed, possible, runs: None }
+    }
+
+    /// An alternative winner with which candidate `index` (the whole phase, for `None`)
+    /// resolves.
+    fn valid_with(&mut self, index: Option<usize>) -> Option<Other> {
+        let (study, p, assumed, possible) = (self.study, self.phase, self.assumed, self.possible);
+        let runs = self.runs.get_or_insert_with(|| {
+            let mut runs = Vec::new();
+            for &a in study.order.iter().filter(|a| ancestors(&study.phases, p).contains(a)) {
+                let name = &study.phases[a].name;
+                for changes in possible.get(&a).into_iter().flatten() {
+                    if runs.len() >= MAX_ALTERNATIVES || assumed.get(name) == Some(changes) {
+                        continue;
+                    }
+                    let mut winners = assumed.clone();
+                    winners.insert(name.clone(), changes.clone());
+                    runs.push((a, changes.clone(), dry_phase(study, p, &winners)));
+                }
+            }
+            runs
+        });
+        let (a, changes, _) = runs.iter().find(|(_, _, r)| match (index, r) {
+            (None, Ok(_)) => true,
+            (Some(i), Ok(cands)) => cands.get(i).is_some_and(Result::is_ok),
+            _ => false,
+        })?;
+        let phase = study.phases[*a].name.clone();
+        let assumed = super::variant_name(assumed.get(&phase).map_or(&[][..], Vec::as_slice));
+        Some(Other { phase, variant: super::variant_name(changes), assumed })
+    }
+}
+
+/// A problem that arises only from the winners `lrx check` assumes: a warning.
+fn assumed_only(p: Problem, other: &Other) -> Diagnostic {
+    let mut d = Diagnostic::warning(format!("{}, under the assumed incoming config; the actual winner may differ", p.message));
+    if let Some(s) = p.span {
+        d = d.at(s, "");
+    }
+    d.note(format!(
+        "`lrx check` assumes that `{}` keeps its first candidate (`{}`); with its candidate `{}`, this is valid",
+        other.phase, other.assumed, other.variant
+    ))
+    .help("the candidate is checked again when the winner is known, and skipped if it is invalid then")
 }
 
 fn to_diag(p: Problem, fallback: Option<Span>, phase: Option<&str>) -> Diagnostic {
