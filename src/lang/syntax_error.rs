@@ -209,6 +209,9 @@ fn bad_underscore(source: &str, pos: usize) -> Option<Diagnostic> {
     Some(d.help("an underscore may only stand between two digits, as in `500_000`"))
 }
 
+/// The words that start a top-level item.
+const ITEMS: [&str; 7] = ["model", "data", "train", "objective", "phase", "final", "find"];
+
 /// An opening bracket that is never closed, when the parse error is where its closer should
 /// be: at the end of the file, at the next top-level item, or at a closer of another kind.
 fn unclosed(source: &str, pos: usize, found: &str) -> Option<Diagnostic> {
@@ -263,7 +266,6 @@ fn unclosed(source: &str, pos: usize, found: &str) -> Option<Diagnostic> {
     };
     // The parser stopped at (or just after) a top-level keyword starting a line: the block
     // ran into the next item.
-    const ITEMS: [&str; 7] = ["model", "data", "train", "objective", "phase", "final", "find"];
     let line_start = source[..pos].rfind('\n').map_or(0, |i| i + 1);
     let head = source[line_start..pos].trim_start();
     let indent = source[line_start..pos].len() - head.len();

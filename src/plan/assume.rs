@@ -28,8 +28,11 @@ pub(super) struct Alternatives<'a> {
     phase: usize,
     assumed: &'a BTreeMap<String, Changes>,
     possible: &'a BTreeMap<usize, Vec<Changes>>,
-    runs: Option<Vec<(usize, Changes, Result<Vec<Resolved>, Vec<Problem>>)>>,
+    runs: Option<Vec<Run>>,
 }
+
+/// A dry run under another winner: that phase, its changes, and what the dry run gave.
+type Run = (usize, Changes, Result<Vec<Resolved>, Vec<Problem>>);
 
 /// The most alternative winners tried for one phase (each is a dry run of the whole phase).
 const MAX_ALTERNATIVES: usize = 64;
@@ -70,7 +73,7 @@ impl<'a> Alternatives<'a> {
 }
 
 /// A problem that arises only from the winners `lrx check` assumes: a warning.
-pub(super) fn assumed_only(p: Problem, other: &Other) -> Diagnostic {
+pub(super) fn assumed_only(p: &Problem, other: &Other) -> Diagnostic {
     let mut d = Diagnostic::warning(format!("{}, under the assumed incoming config; the actual winner may differ", p.message));
     if let Some(s) = p.span {
         d = d.at(s, "");

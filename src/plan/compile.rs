@@ -64,7 +64,7 @@ pub(super) fn compile(source: &str, path: &Path) -> Result<Plan, Failure> {
                         Err(problems) => {
                             let problems: Vec<Problem> = problems.into_iter().filter(news).collect();
                             match alternatives.valid_with(Some(i)) {
-                                Some(other) => diags.extend(problems.into_iter().map(|p| assumed_only(p, &other))),
+                                Some(other) => diags.extend(problems.iter().map(|p| assumed_only(p, &other))),
                                 None => diags.extend(problems.into_iter().map(ctx)),
                             }
                         }
@@ -79,7 +79,7 @@ pub(super) fn compile(source: &str, path: &Path) -> Result<Plan, Failure> {
             Err(problems) => {
                 let problems: Vec<Problem> = problems.into_iter().filter(news).collect();
                 match alternatives.valid_with(None) {
-                    Some(other) => diags.extend(problems.into_iter().map(|p| assumed_only(p, &other))),
+                    Some(other) => diags.extend(problems.iter().map(|p| assumed_only(p, &other))),
                     None => diags.extend(problems.into_iter().map(ctx)),
                 }
             }

@@ -431,7 +431,7 @@ impl Ctor {
                     None => {
                         let mut msg = format!("`{}` has no argument `{name}`", self.name);
                         if let Some(s) = suggest(name, self.params.iter().map(|p| p.name)) {
-                            msg.push_str(&format!("; did you mean `{s}`?"));
+                            msg = format!("{msg}; did you mean `{s}`?");
                         } else if !self.params.is_empty() {
                             msg.push_str(&format!(
                                 " (it takes {})",
@@ -476,7 +476,7 @@ fn unknown_choice<'a>(found: &str, choices: impl Iterator<Item = &'a str> + Clon
     // from the one suggested.
     let mut msg = format!("unknown value `{found}`, expected {expected}");
     if let Some(s) = suggest(found, choices) {
-        msg.push_str(&format!("; did you mean `{s}`?"));
+        msg = format!("{msg}; did you mean `{s}`?");
     }
     msg
 }
