@@ -13,7 +13,9 @@ pub(crate) fn run(args: &CheckArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
             Ok(Loaded::Ok(plan)) => {
                 if !g.quiet {
                     let candidates: usize = plan.phases.iter().map(|p| p.candidate_count).sum();
-                    eprintln!("ok: `{}` ({} phases, {candidates} candidates)", path.display(), plan.phases.len());
+                    let n = plan.phases.len();
+                    let s = |k: usize| if k == 1 { "" } else { "s" };
+                    eprintln!("ok: `{}` ({n} phase{}, {candidates} candidate{})", path.display(), s(n), s(candidates));
                 }
             }
             Ok(Loaded::Invalid) => invalid = true,

@@ -94,7 +94,7 @@ mod tests {
     #[test]
     fn mistakes_read_clearly() {
         assert_eq!(parse_schedule("cosine(min_lt = 0.1)").unwrap_err(), "`cosine` has no argument `min_lt`; did you mean `min_lr`?");
-        assert_eq!(parse_schedule("cosin").unwrap_err(), "unknown value `cosin`; did you mean `cosine`?");
+        assert_eq!(parse_schedule("cosin").unwrap_err(), "unknown value `cosin`, expected one of `constant`, `warmup_warmdown`, `cosine`, `step`, `exponential`, `linear`; did you mean `cosine`?");
         assert_eq!(parse_schedule("cosine(warmup = 1.5)").unwrap_err(), "`cosine.warmup` must be in [0, 1)");
         assert_eq!(parse_schedule("cosine(warmup = x)").unwrap_err(), "expected a number, found a name `x`");
         assert!(parse_schedule("cosine(warmup = 0.1").unwrap_err().contains("expected a schedule like"));

@@ -94,7 +94,7 @@ impl Checker {
                     if let Some(first) = &objective {
                         self.error(
                             Diagnostic::error("the study has two objectives")
-                                .at(o.span, "")
+                                .at(Span::new(o.span.start, o.span.start + "objective".len()), "")
                                 .also(first.span.unwrap_or_default(), "first set here"),
                         );
                     }
@@ -147,8 +147,16 @@ impl Checker {
             let sweeps_written = p.find.is_some()
                 || p.body.is_some_and(|b| b.stmts.iter().any(|s| matches!(s, Stmt::Vary(_) | Stmt::Grid(_) | Stmt::Zip(_) | Stmt::Find(_))));
             if !sweeps_written {
-                if def.options.baseline.as_ref().is_some_and(|b| !b.value) {
-                    self.error(Diagnostic::error(format!("phase `{}` has no candidates", def.name)).at(def.name_span, "").help("add `vary KEY in [...]`, or remove `baseline = false`"));
+                // `baseline = false` may come from the phase or, as a default, from `train {}`.
+                let own = def.options.baseline.as_ref();
+                if let Some(off) = own.or(options.baseline.as_ref()).filter(|b| !b.value) {
+                    let help = if own.is_some() { "add `vary KEY in [...]`, or remove `baseline = false`" } else { "add `vary KEY in [...]`, or set `baseline = true` in this phase" };
+                    self.error(
+                        Diagnostic::error(format!("phase `{}` has no candidates", def.name))
+                            .at(def.name_span, "it varies nothing and leaves out its baseline")
+                            .also(off.span, "the baseline is turned off here")
+                            .help(help),
+                    );
                 } else {
                     self.error(
                         Diagnostic::warning(format!("phase `{}` varies nothing", def.name))
@@ -227,7 +235,7 @@ impl Checker {
                 Stmt::Assign(a) => self.assign(a, Ctx::Phase, &mut seen, &mut def.overrides, &mut def.options),
                 Stmt::Objective(o) => {
                     if def.objective.is_some() {
-                        self.error(Diagnostic::error(format!("phase `{}` has two objectives", def.name)).at(o.span, ""));
+                        self.error(Diagnostic::error(format!("phase `{}` has two objectives", def.name)).at(stmt_head(stmt), ""));
                     }
                     def.objective = Some(objective_def(o));
                 }
@@ -380,7 +388,10 @@ impl Checker {
             Ok(v) => Some(v),
             Err(msg) => {
                 let mut d = Diagnostic::error(format!("`{} = {v}`: {msg}", target.path())).at(expr.span, "");
+                // A word that is no allowed value may be a key's name written as a value;
+                // unless the message already suggests a value.
                 if let Value::Word(w) = &v
+                    && !msg.contains("did you mean")
                     && let Some(s) = schema::suggest(w, schema::keys().map(schema::Key::name))
                 {
                     d = d.help(format!("to use the value of a key, write its name: did you mean `{s}`?"));

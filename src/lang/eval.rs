@@ -406,7 +406,7 @@ mod tests {
         assert_eq!(l.len(), 26);
         assert_eq!(l[0], Value::Float(0.001));
         assert_eq!(l[25], Value::Float(1.0));
-        assert_eq!(ev("cosine(warmup = 0.1, 0.2)").unwrap().to_string(), "cosine(warmup=0.1,=0.2)");
+        assert_eq!(ev("cosine(warmup = 0.1, 0.2)").unwrap().to_string(), "cosine(warmup=0.1,0.2)");
         assert_eq!(ev("1 / 0").unwrap_err(), "division by zero");
         assert_eq!(ev("base * 2").unwrap_err(), "`base` is only meaningful inside a phase");
         assert_eq!(ev("\"a\" * 2").unwrap_err(), "`*` needs numbers, found a string `\"a\"`");

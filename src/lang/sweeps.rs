@@ -3,9 +3,9 @@
 
 use crate::diag::Diagnostic;
 use crate::spec::schema::{self, Section, Ty};
-use crate::spec::value::Value;
+use crate::spec::value::{Value, fmt_float};
 
-use super::ast::{Assign, Clause, Expr, ExprKind, Find, Group};
+use super::ast::{Assign, Clause, Expr, ExprKind, Find, Group, Ident};
 use super::checker::{Checker, Ctx};
 use super::eval::{self, NoEnv, Target};
 use super::study::{FindDef, Opt, Options, Prune, Sweep, SweepClause, SweepKind};
@@ -13,7 +13,9 @@ use super::study::{FindDef, Opt, Options, Prune, Sweep, SweepClause, SweepKind};
 impl Checker {
     pub(super) fn option(&mut self, target: &Target, a: &Assign, options: &mut Options) {
         let Some(v) = self.constant_option(target, &a.value) else { return };
-        let span = a.span;
+        // Where a diagnostic about the option points: the value for `prune` (its rungs), the
+        // key for the others.
+        let span = if target.key.name() == "prune" { a.value.span } else { a.key.span };
         match target.key.name() {
             "repeats" => options.repeats = v.as_i64().map(|r| Opt { value: r as u32, span }),
             "seeds" => {
@@ -169,41 +171,65 @@ impl Checker {
             match v {
                 Some(x) if x > 0.0 && x.is_finite() => Some(x),
                 _ => {
-                    c.error(Diagnostic::error(format!("`{what}` of `find` must be a positive number")).at(e.span, ""));
+                    c.error(Diagnostic::error(format!("`{what}` of `find` must be a positive number")).at(e.span, "").help("write a constant, like `find lr from 1e-6 to 1.0`"));
                     None
                 }
             }
         };
+        // Every problem is reported, so the bounds and the options are all checked before
+        // giving up.
         let from = number(self, &f.from, "from");
         let to = number(self, &f.to, "to");
-        let (from, to) = (from?, to?);
-        if to <= from {
-            self.error(Diagnostic::error("`find` must go from a lower to a higher value").at(f.to.span, format!("{to} is not above {from}")));
-            return None;
+        let mut ok = true;
+        if let (Some(from), Some(to)) = (from, to) {
+            if to <= from {
+                self.error(
+                    Diagnostic::error("`find` must go from a lower to a higher value")
+                        .at(f.to.span, format!("{} is not above {}", fmt_float(to), fmt_float(from)))
+                        .help("the learning rate grows from `from` to `to`"),
+                );
+                ok = false;
+            } else if !(to / from).is_finite() {
+                self.error(Diagnostic::error("`find` spans too wide a range: `to / from` is not a finite number").at(f.to.span, ""));
+                ok = false;
+            }
         }
         let mut steps = 100u64;
-        let mut divisor = 10.0;
+        let mut divisor = Some(10.0);
+        let mut seen: Vec<&Ident> = Vec::new();
         for opt in &f.options {
+            if let Some(first) = seen.iter().find(|i| i.name == opt.name.name) {
+                self.error(Diagnostic::error(format!("`{}` is given twice", opt.name.name)).at(opt.name.span, "").also(first.span, "first given here"));
+                ok = false;
+                continue;
+            }
+            seen.push(&opt.name);
             match opt.name.name.as_str() {
                 "steps" => match eval::is_constant(&opt.value).then(|| eval::eval(&opt.value, &mut NoEnv).ok()).flatten() {
                     Some(Value::Int(n)) if n >= 2 => steps = n as u64,
+                    Some(Value::Float(x)) if x.fract() == 0.0 && (2.0..9.0e15).contains(&x) => steps = x as u64,
                     _ => {
                         self.error(Diagnostic::error("`steps` of `find` must be a whole number of at least 2").at(opt.value.span, ""));
-                        return None;
+                        ok = false;
                     }
                 },
-                "pick" => divisor = self.pick(&opt.value)?,
+                "pick" => divisor = self.pick(&opt.value),
                 other => {
                     let d = Diagnostic::error(format!("`find` has no option `{other}`"));
-                    self.error(match schema::suggest(other, ["steps", "pick"]) {
+                    let mut d = match schema::suggest(other, ["steps", "pick"]) {
                         Some(s) => d.at(opt.name.span, format!("did you mean `{s}`?")),
                         None => d.at(opt.name.span, "it takes `steps` and `pick`"),
-                    });
-                    return None;
+                    };
+                    if other == "gamma" {
+                        d = d.help("the growth follows from the bounds: the schedule is `exponential(gamma = to / from)` over `steps` steps");
+                    }
+                    self.error(d);
+                    ok = false;
                 }
             }
         }
-        Some(FindDef { target, from, to, steps, divisor, span: f.span })
+        let (from, to, divisor) = (from?, to?, divisor?);
+        ok.then_some(FindDef { target, from, to, steps, divisor, span: f.span })
     }
 
     /// `pick = min` or `pick = min / N`: the divisor.

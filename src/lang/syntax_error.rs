@@ -146,6 +146,9 @@ pub(super) fn convert_error(err: &pest::error::Error<Rule>, source: &str) -> Dia
     }
     pos = boundary(source, pos);
     let (found, found_span) = found_token(source, pos);
+    if let Some(d) = bad_underscore(source, pos).or_else(|| unclosed(source, pos, &found)) {
+        return d;
+    }
     // An unterminated string: an odd number of quotes on the line before the error.
     let line_start = source[..pos].rfind('\n').map_or(0, |i| i + 1);
     let line = &source[line_start..pos];
@@ -184,3 +187,99 @@ pub(super) fn convert_error(err: &pest::error::Error<Rule>, source: &str) -> Dia
     Diagnostic::error(message).at(found_span, label)
 }
 
+
+/// A number with an underscore that does not stand between two digits (`500_`, `1_.5`),
+/// touching `pos`: pest only sees a number that stops early.
+fn bad_underscore(source: &str, pos: usize) -> Option<Diagnostic> {
+    let is_tok = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '.';
+    let start = source[..pos].char_indices().rev().find(|(_, c)| !is_tok(*c)).map_or(0, |(i, c)| i + c.len_utf8());
+    let end = source[pos..].find(|c: char| !is_tok(c)).map_or(source.len(), |i| pos + i);
+    let token = &source[start..end];
+    if !token.starts_with(|c: char| c.is_ascii_digit()) {
+        return None;
+    }
+    let bytes = token.as_bytes();
+    let bad = (0..bytes.len()).find(|&i| bytes[i] == b'_' && !(i + 1 < bytes.len() && bytes[i + 1].is_ascii_digit() && bytes[i - 1].is_ascii_digit()))?;
+    let at = Span::new(start + bad, start + bad + 1);
+    let d = if bad + 1 == bytes.len() {
+        Diagnostic::error(format!("number `{token}` ends with an underscore")).at(at, "nothing follows this `_`")
+    } else {
+        Diagnostic::error(format!("misplaced underscore in number `{token}`")).at(at, "")
+    };
+    Some(d.help("an underscore may only stand between two digits, as in `500_000`"))
+}
+
+/// The words that start a top-level item.
+const ITEMS: [&str; 7] = ["model", "data", "train", "objective", "phase", "final", "find"];
+
+/// An opening bracket that is never closed, when the parse error is where its closer should
+/// be: at the end of the file, at the next top-level item, or at a closer of another kind.
+fn unclosed(source: &str, pos: usize, found: &str) -> Option<Diagnostic> {
+    let mut stack: Vec<(char, usize)> = Vec::new();
+    let (mut in_str, mut escaped, mut in_comment) = (false, false, false);
+    let mut mismatch = None;
+    for (i, c) in source.char_indices() {
+        if in_comment {
+            in_comment = c != '\n';
+        } else if in_str {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' || c == '\n' {
+                in_str = false;
+            }
+        } else {
+            match c {
+                '"' => in_str = true,
+                '#' => in_comment = true,
+                '(' | '[' | '{' => stack.push((c, i)),
+                ')' | ']' | '}' => {
+                    let want = match c {
+                        ')' => '(',
+                        ']' => '[',
+                        _ => '{',
+                    };
+                    match stack.last() {
+                        Some(&(open, _)) if open == want => {
+                            stack.pop();
+                        }
+                        Some(_) => {
+                            mismatch = Some((c, i));
+                            break;
+                        }
+                        None => return None,
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    let &(open, at) = stack.last()?;
+    if at >= pos {
+        return None;
+    }
+    let close = match open {
+        '(' => ')',
+        '[' => ']',
+        _ => '}',
+    };
+    // The parser stopped at (or just after) a top-level keyword starting a line: the block
+    // ran into the next item.
+    let line_start = source[..pos].rfind('\n').map_or(0, |i| i + 1);
+    let head = source[line_start..pos].trim_start();
+    let indent = source[line_start..pos].len() - head.len();
+    let next_item = if head.is_empty() && ITEMS.iter().any(|k| found == format!("`{k}`")) {
+        Some(found_token(source, pos).1)
+    } else {
+        ITEMS.iter().find(|k| head.trim_end() == **k).map(|k| Span::new(line_start + indent, line_start + indent + k.len()))
+    };
+    let d = Diagnostic::error(format!("unclosed `{open}`")).at(Span::new(at, at + 1), "this is never closed");
+    let d = match (mismatch, next_item) {
+        (Some((c, i)), _) if i == pos => d.also(Span::new(i, i + 1), format!("`{c}` does not close it")),
+        _ if found == "end of file" => d,
+        (_, Some(item)) if item.start > at => d.also(item, "the next item starts here"),
+        _ => return None,
+    };
+    Some(d.help(format!("close it with `{close}`")))
+}

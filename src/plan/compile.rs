@@ -11,8 +11,10 @@ use crate::lang::eval::Target;
 use crate::lang::phases::ancestors;
 use crate::lang::study::{Binding, FinalSource as DefSource, ObjectiveDef, Options, PhaseDef, Prune, Study};
 use crate::spec::config::{key, RunConfig};
+use crate::spec::schema::Key;
 use crate::spec::value::{Call, Value};
 
+use super::assume::{Alternatives, assumed_only};
 use super::expand::{self, Item, Variant};
 use super::resolve::{Layers, Problem};
 use super::{Candidate, Changes, FinalRun, FinalSource, InvalidCandidate, Objective, Phase, PhaseKind, Plan, ResolveError};
@@ -20,52 +22,73 @@ use super::{Candidate, Changes, FinalRun, FinalSource, InvalidCandidate, Objecti
 pub(super) fn compile(source: &str, path: &Path) -> Result<Plan, Failure> {
     let checked = crate::lang::check(source).map_err(|d| Failure::new(path, source, vec![d]))?;
     let mut diags = checked.diagnostics;
-    if diags.iter().any(Diagnostic::is_error) {
-        return Err(Failure::new(path, source, diags));
-    }
-    let study = checked.study;
+    let mut study = checked.study;
+    // The checks that need resolved configs (across keys, per candidate) run even when the
+    // checker found errors, so that one pass reports everything: on the study without the
+    // statements at fault, dropping what they find about those statements' keys.
+    let faulty = set_aside(&mut study, &diags);
+    let errors_before: Vec<Span> = diags.iter().filter(|d| d.is_error()).filter_map(Diagnostic::primary_span).collect();
+    let news = |p: &Problem| !p.keys.iter().any(|k| faulty.contains(k)) && !p.span.is_some_and(|s| errors_before.iter().any(|e| e.start < s.end.max(s.start + 1) && s.start < e.end.max(e.start + 1)));
     let root = match root_layers(&study).and_then(|l| l.config()) {
         Ok(c) => c,
         Err(problems) => {
-            diags.extend(problems.into_iter().map(|p| to_diag(p, None, None)));
+            diags.extend(problems.into_iter().filter(news).map(|p| to_diag(p, None, None)));
             return Err(Failure::new(path, source, dedupe(diags)));
         }
     };
 
     // Dry runs, in topological order: each phase's assumed winner is its first candidate.
     let mut assumed: BTreeMap<String, Changes> = BTreeMap::new();
+    // Every candidate's changes, by phase: the winners a dry run could have assumed instead.
+    let mut possible: BTreeMap<usize, Vec<Changes>> = BTreeMap::new();
     let mut counts: BTreeMap<usize, usize> = BTreeMap::new();
     for &p in &study.order {
         let def = &study.phases[p];
         let ctx = |p: Problem| to_diag(p, Some(def.name_span), Some(&def.name));
+        let mut alternatives = Alternatives::new(&study, p, &assumed, &possible);
         match dry_phase(&study, p, &assumed) {
             Ok(cands) => {
                 counts.insert(p, cands.len());
                 let rung = last_rung(def, &study.options);
                 let mut first = None;
-                for c in cands {
+                let mut all = Vec::new();
+                for (i, c) in cands.into_iter().enumerate() {
                     match c {
                         Ok((changes, config)) => {
-                            first.get_or_insert(changes);
+                            first.get_or_insert_with(|| changes.clone());
+                            all.push(changes);
                             if let Some(d) = check_halving(rung, &config) {
                                 diags.push(d);
                             }
                         }
-                        Err(problems) => diags.extend(problems.into_iter().map(ctx)),
+                        Err(problems) => {
+                            let problems: Vec<Problem> = problems.into_iter().filter(news).collect();
+                            match alternatives.valid_with(Some(i)) {
+                                Some(other) => diags.extend(problems.iter().map(|p| assumed_only(p, &other))),
+                                None => diags.extend(problems.into_iter().map(ctx)),
+                            }
+                        }
                     }
                 }
                 if def.find.is_some() {
                     first = Some(Vec::new());
                 }
                 assumed.insert(def.name.clone(), first.unwrap_or_default());
+                possible.insert(p, all);
             }
-            Err(problems) => diags.extend(problems.into_iter().map(ctx)),
+            Err(problems) => {
+                let problems: Vec<Problem> = problems.into_iter().filter(news).collect();
+                match alternatives.valid_with(None) {
+                    Some(other) => diags.extend(problems.iter().map(|p| assumed_only(p, &other))),
+                    None => diags.extend(problems.into_iter().map(ctx)),
+                }
+            }
         }
     }
     if let Some(f) = &study.final_run
         && let Err(problems) = final_layers(&study, &assumed).and_then(|(l, _)| l.config())
     {
-        diags.extend(problems.into_iter().map(|p| to_diag(p, Some(f.span), None)));
+        diags.extend(problems.into_iter().filter(news).map(|p| to_diag(p, Some(f.span), None)));
     }
     let diags = dedupe(diags);
     if diags.iter().any(Diagnostic::is_error) {
@@ -104,6 +127,28 @@ pub(super) fn compile(source: &str, path: &Path) -> Result<Plan, Failure> {
         root,
         winner_nodes,
     })
+}
+
+/// Takes out of the study every statement an error points into, so that checking what is
+/// left does not report the same fault again; returns the keys those statements set.
+fn set_aside(study: &mut Study, diags: &[Diagnostic]) -> Vec<Key> {
+    let at_fault: Vec<Span> = diags.iter().filter(|d| d.is_error()).filter_map(Diagnostic::primary_span).collect();
+    let mut keys = Vec::new();
+    let mut keep = |b: &Binding| {
+        let bad = at_fault.iter().any(|e| b.span.start <= e.start && e.end <= b.span.end);
+        if bad {
+            keys.push(b.target.key);
+        }
+        !bad
+    };
+    study.root.retain(&mut keep);
+    for p in &mut study.phases {
+        p.overrides.retain(&mut keep);
+    }
+    if let Some(f) = &mut study.final_run {
+        f.overrides.retain(&mut keep);
+    }
+    keys
 }
 
 fn to_diag(p: Problem, fallback: Option<Span>, phase: Option<&str>) -> Diagnostic {
@@ -234,7 +279,7 @@ fn final_layers<'s>(study: &'s Study, winners: &BTreeMap<String, Changes>) -> Re
 }
 
 /// A candidate's changes and config, or every problem with it.
-type Resolved = Result<(Changes, RunConfig), Vec<Problem>>;
+pub(super) type Resolved = Result<(Changes, RunConfig), Vec<Problem>>;
 
 /// Resolves a phase's candidates; `Err` when the phase as a whole cannot be resolved.
 /// With `named`, each candidate's variant name is built (a dry run does without).
@@ -288,7 +333,7 @@ fn variant(layers: &Layers<'_>, v: &Variant, named: bool) -> (String, Resolved) 
     (name, layers.config().map(|c| (changes, c)))
 }
 
-fn dry_phase(study: &Study, p: usize, assumed: &BTreeMap<String, Changes>) -> Result<Vec<Resolved>, Vec<Problem>> {
+pub(super) fn dry_phase(study: &Study, p: usize, assumed: &BTreeMap<String, Changes>) -> Result<Vec<Resolved>, Vec<Problem>> {
     Ok(candidates(study, p, assumed, false)?.into_iter().map(|(_, r)| r).collect())
 }
 

@@ -41,7 +41,7 @@ type ClauseValues = Vec<(Result<Item, Problem>, Span, String)>;
 /// it does not fit.
 pub(crate) fn canonical(target: &Target, v: &Value, span: Span) -> Result<Value, Problem> {
     match target.ty() {
-        Some((ty, noun)) => ty.check(&noun, v).map_err(|msg| Problem { message: format!("`{} = {v}`: {msg}", target.path()), span: Some(span) }),
+        Some((ty, noun)) => ty.check(&noun, v).map_err(|msg| Problem::new(format!("`{} = {v}`: {msg}", target.path()), Some(span))),
         None => Ok(v.clone()),
     }
 }
@@ -63,10 +63,10 @@ fn clause_values(clause: &SweepClause, layers: &Layers<'_>, symbolic: bool) -> R
     let span = clause.values.span;
     let list = match layers.eval_with_base(&clause.values, t)? {
         Value::List(items) => items,
-        other => return Err(Problem { message: format!("`{} in {}`: expected a list, found {} `{other}`", t.path(), clause.values, other.kind()), span: Some(span) }),
+        other => return Err(Problem::new(format!("`{} in {}`: expected a list, found {} `{other}`", t.path(), clause.values, other.kind()), Some(span))),
     };
     if list.is_empty() {
-        return Err(Problem { message: format!("`{} in {}`: a sweep needs at least one value", t.path(), clause.values), span: Some(span) });
+        return Err(Problem::new(format!("`{} in {}`: a sweep needs at least one value", t.path(), clause.values), Some(span)));
     }
     if symbolic && !eval::is_constant(&clause.values) {
         return Ok((0..list.len()).map(|i| (Ok(Item::Symbolic(format!("{}[{i}]", clause.values))), span, format!("{}[{i}]", clause.values))).collect());
@@ -77,7 +77,7 @@ fn clause_values(clause: &SweepClause, layers: &Layers<'_>, symbolic: bool) -> R
 /// Every variant of the sweeps, in source order.
 pub(crate) fn variants(sweeps: &[Sweep], layers: &Layers<'_>, symbolic: bool) -> Result<Vec<Variant>, Problem> {
     let mut out: Vec<Variant> = Vec::new();
-    let too_many = |span: Span| Problem { message: format!("this phase has more than {MAX_VARIANTS} variants"), span: Some(span) };
+    let too_many = |span: Span| Problem::new(format!("this phase has more than {MAX_VARIANTS} variants"), Some(span));
     for sweep in sweeps {
         let lists: Vec<ClauseValues> = sweep.clauses.iter().map(|c| clause_values(c, layers, symbolic)).collect::<Result<_, _>>()?;
         let change = |ci: usize, vi: usize| {
@@ -103,15 +103,15 @@ pub(crate) fn variants(sweeps: &[Sweep], layers: &Layers<'_>, symbolic: bool) ->
             SweepKind::Zip => {
                 let n = lists.first().map_or(0, Vec::len);
                 if let Some((ci, l)) = lists.iter().enumerate().find(|(_, l)| l.len() != n) {
-                    return Err(Problem {
-                        message: format!(
+                    return Err(Problem::new(
+                        format!(
                             "`zip` needs lists of equal length: `{}` has {n} values, `{}` has {}",
                             sweep.clauses[0].target.path(),
                             sweep.clauses[ci].target.path(),
                             l.len()
                         ),
-                        span: Some(sweep.span),
-                    });
+                        Some(sweep.span),
+                    ));
                 }
                 if out.len() + n > MAX_VARIANTS.min(MAX_GENERATED) {
                     return Err(too_many(sweep.span));

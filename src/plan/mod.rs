@@ -8,6 +8,7 @@
 //! changed keys only. `final combine(A, B)` runs `root ⊕ W(A) ⊕ W(B) ⊕ overrides(final)`;
 //! `final after P` runs `C(P) ⊕ W(P) ⊕ overrides(final)`. Derived keys are evaluated last.
 
+mod assume;
 mod compile;
 mod expand;
 pub mod graph;

@@ -15,17 +15,19 @@ use crate::spec::value::Value;
 pub(crate) struct Problem {
     pub message: String,
     pub span: Option<Span>,
+    /// The keys whose values are at fault, where known (`top_k` and `experts`).
+    pub keys: Vec<Key>,
 }
 
 impl Problem {
-    fn new(message: impl Into<String>, span: Option<Span>) -> Problem {
-        Problem { message: message.into(), span }
+    pub(crate) fn new(message: impl Into<String>, span: Option<Span>) -> Problem {
+        Problem { message: message.into(), span, keys: Vec::new() }
     }
 }
 
 impl From<EvalError> for Problem {
     fn from(e: EvalError) -> Problem {
-        Problem { message: e.message, span: Some(e.span) }
+        Problem::new(e.message, Some(e.span))
     }
 }
 
@@ -116,7 +118,8 @@ impl<'s> Layers<'s> {
         } else {
             Src::Expr(&b.value)
         };
-        self.set(&b.target, src, Some(b.span));
+        // Problems with the key point at its name, not at the whole statement.
+        self.set(&b.target, src, Some(b.key_span));
         Ok(())
     }
 
@@ -154,6 +157,7 @@ impl<'s> Layers<'s> {
             let key = *key;
             if let Err(e) = eval::Env::key(&mut env, &Target::whole(key), slot.origin.unwrap_or_default()) {
                 let mut p = Problem::from(e);
+                p.keys.push(key);
                 if p.span.is_some_and(|s| s.start == 0 && s.end == 0) {
                     p.span = slot.origin;
                 }
@@ -172,7 +176,7 @@ impl<'s> Layers<'s> {
                 .into_iter()
                 .map(|e| {
                     let span = e.keys.iter().filter_map(|k| self.slot(*k).and_then(|s| s.patches.last().and_then(|p| p.2).or(s.origin))).max_by_key(|s| s.start);
-                    Problem::new(e.message, span)
+                    Problem { message: e.message, span, keys: e.keys }
                 })
                 .collect()
         })

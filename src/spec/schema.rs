@@ -431,7 +431,7 @@ impl Ctor {
                     None => {
                         let mut msg = format!("`{}` has no argument `{name}`", self.name);
                         if let Some(s) = suggest(name, self.params.iter().map(|p| p.name)) {
-                            msg.push_str(&format!("; did you mean `{s}`?"));
+                            msg = format!("{msg}; did you mean `{s}`?");
                         } else if !self.params.is_empty() {
                             msg.push_str(&format!(
                                 " (it takes {})",
@@ -472,9 +472,11 @@ fn one_of<'a>(names: impl Iterator<Item = &'a str>) -> String {
 }
 
 fn unknown_choice<'a>(found: &str, choices: impl Iterator<Item = &'a str> + Clone, expected: &str) -> String {
+    // The allowed values are always listed: a near miss (`adam`) may be a different choice
+    // from the one suggested.
     let mut msg = format!("unknown value `{found}`, expected {expected}");
     if let Some(s) = suggest(found, choices) {
-        msg = format!("unknown value `{found}`; did you mean `{s}`?");
+        msg = format!("{msg}; did you mean `{s}`?");
     }
     msg
 }

@@ -140,7 +140,8 @@ impl fmt::Display for Value {
 
 impl fmt::Display for Call {
     /// `cosine(warmup=0.1,min_lr=0.05,cycles=1)`; a call without arguments is its bare name
-    /// (`constant`), as it is written.
+    /// (`constant`), as it is written. A positional argument (not yet bound to its name by
+    /// the schema, as in an error about it) prints bare: `cosine(0.1)`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.name)?;
         if self.args.is_empty() {
@@ -151,7 +152,11 @@ impl fmt::Display for Call {
             if i > 0 {
                 f.write_str(",")?;
             }
-            write!(f, "{name}={value}")?;
+            if name.is_empty() {
+                write!(f, "{value}")?;
+            } else {
+                write!(f, "{name}={value}")?;
+            }
         }
         f.write_str(")")
     }
@@ -191,6 +196,8 @@ mod tests {
             args: vec![("warmup".into(), Value::Float(0.1)), ("min_lr".into(), Value::Float(0.05))],
         });
         assert_eq!(call.to_string(), "cosine(warmup=0.1,min_lr=0.05)");
+        let positional = Call { name: "bpe".into(), args: vec![(String::new(), Value::Int(4096))] };
+        assert_eq!(positional.to_string(), "bpe(4096)");
         assert_eq!(Value::Duration(300.0).to_string(), "5m");
         assert_eq!(Value::Duration(90.0).to_string(), "90s");
         assert_eq!(Value::Duration(7200.0).to_string(), "2h");

@@ -31,7 +31,8 @@ fn every_example_in_the_docs_parses_and_the_first_checks_clean() {
             match current.take() {
                 Some((false, b)) => blocks.push(b),
                 Some((true, _)) => {}
-                None => current = Some((trimmed != "```", String::new())),
+                // ```lrx marks a whole file (```lrx error one that fails), still `.lrx`.
+                None => current = Some((trimmed != "```" && !trimmed.starts_with("```lrx"), String::new())),
             }
         } else if let Some((_, b)) = &mut current {
             b.push_str(trimmed);
@@ -48,6 +49,53 @@ fn every_example_in_the_docs_parses_and_the_first_checks_clean() {
     }
     let first = Plan::compile(&blocks[0], Path::new("first.lrx")).unwrap_or_else(|f| panic!("{}", f.render(false)));
     assert!(first.warnings.is_empty());
+}
+
+/// Fenced blocks of the docs as (info string, text with the fence's indentation removed,
+/// line of the opening fence).
+fn fenced(docs: &str) -> Vec<(String, String, usize)> {
+    let mut out = Vec::new();
+    let mut current: Option<(String, String, usize, usize)> = None;
+    for (i, line) in docs.lines().enumerate() {
+        let trimmed = line.trim_start();
+        let indent = line.len() - trimmed.len();
+        if let Some(info) = trimmed.strip_prefix("```") {
+            match current.take() {
+                Some((info, text, at, _)) => out.push((info, text, at)),
+                None => current = Some((info.trim().to_owned(), String::new(), i + 1, indent)),
+            }
+        } else if let Some((_, text, _, indent)) = &mut current {
+            text.push_str(line.get(*indent..).unwrap_or(line.trim_start()));
+            text.push('\n');
+        }
+    }
+    out
+}
+
+#[test]
+fn whole_files_in_the_docs_are_canonical_and_check_as_the_docs_say() {
+    let docs = docs();
+    let blocks = fenced(&docs);
+    let mut whole = 0;
+    for (i, (info, text, line)) in blocks.iter().enumerate() {
+        if info != "lrx" && info != "lrx error" {
+            continue;
+        }
+        whole += 1;
+        let formatted = lrx::lang::fmt::format(text).unwrap_or_else(|d| panic!("docs line {line}: {}", d.render(text, "docs", false)));
+        assert_eq!(&formatted, text, "the example at docs line {line} is not in `lrx fmt`'s canonical form");
+        let result = Plan::compile(text, Path::new("study.lrx"));
+        if info == "lrx" {
+            let plan = result.unwrap_or_else(|f| panic!("docs line {line}:\n{}", f.render(false)));
+            assert!(plan.warnings.is_empty(), "docs line {line}: {}", lrx::diag::render_all(&plan.warnings, text, "study.lrx", false));
+        } else {
+            let Err(failure) = result else { panic!("the example at docs line {line} is marked as an error but checks") };
+            // The block after it shows what `lrx check` prints.
+            let (_, expected, _) = blocks.get(i + 1).unwrap_or_else(|| panic!("the error example at docs line {line} has no output after it"));
+            assert_eq!(failure.render(false).trim_end(), expected.trim_end(), "docs line {line}");
+        }
+    }
+    assert!(whole >= 5, "{whole} whole-file examples");
 }
 
 fn fixture(name: &str) -> Plan {

@@ -72,12 +72,12 @@ fn integer_key_given_a_fraction() {
 
 #[test]
 fn string_for_an_enumeration() {
-    assert_eq!(errors("train {\n  optimizer = \"adam\"\n}\n"), [("`optimizer = \"adam\"`: unknown value `adam`; did you mean `adamw`?".to_owned(), 2, 15)]);
+    assert_eq!(errors("train {\n  optimizer = \"adam\"\n}\n"), [("`optimizer = \"adam\"`: unknown value `adam`, expected one of `muon_adamw`, `adamw`, `sgd`; did you mean `adamw`?".to_owned(), 2, 15)]);
 }
 
 #[test]
 fn unknown_enumeration_word() {
-    assert_eq!(errors("train {\n  optimizer = adamm\n}\n"), [("`optimizer = adamm`: unknown value `adamm`; did you mean `adamw`?".to_owned(), 2, 15)]);
+    assert_eq!(errors("train {\n  optimizer = adamm\n}\n"), [("`optimizer = adamm`: unknown value `adamm`, expected one of `muon_adamw`, `adamw`, `sgd`; did you mean `adamw`?".to_owned(), 2, 15)]);
 }
 
 #[test]
@@ -187,7 +187,8 @@ fn unterminated_string() {
 
 #[test]
 fn unclosed_list() {
-    assert_eq!(errors("phase p {\n  vary matrix_lr in [0.1, 0.2\n}\n"), [("expected `,` or `]`, found `}`".to_owned(), 3, 1)]);
+    // The list's `[` is what is wrong, not the `}` the parser stopped at.
+    assert_eq!(errors("phase p {\n  vary matrix_lr in [0.1, 0.2\n}\n"), [("unclosed `[`".to_owned(), 2, 21)]);
 }
 
 #[test]
@@ -282,7 +283,7 @@ fn lin_without_n_or_step() {
 
 #[test]
 fn halving_rung_past_budget() {
-    assert_eq!(errors("train {\n  steps = 100\n}\nphase p {\n  prune = halving(rungs = [50, 200])\n  vary matrix_lr in [0.1]\n}\n"), [("the last rung of `halving` (200) is past the budget of 100 steps".to_owned(), 5, 3)]);
+    assert_eq!(errors("train {\n  steps = 100\n}\nphase p {\n  prune = halving(rungs = [50, 200])\n  vary matrix_lr in [0.1]\n}\n"), [("the last rung of `halving` (200) is past the budget of 100 steps".to_owned(), 5, 11)]);
 }
 
 #[test]
@@ -351,6 +352,7 @@ fn every_error_is_reported_not_just_the_first() {
     assert_eq!(
         errors(src),
         [
+            ("`top_k` (3) must be at most `experts` (2)".to_owned(), 3, 3),
             ("unknown key `matrx_lr`".to_owned(), 6, 3),
             ("`seq_len` belongs in `model {}`".to_owned(), 7, 3),
             ("phase `a` comes after `nowhere`, which is not defined".to_owned(), 9, 15),

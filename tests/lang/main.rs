@@ -9,3 +9,4 @@ mod golden;
 mod pipelines;
 mod props;
 mod semantics;
+mod trial;
