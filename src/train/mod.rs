@@ -9,6 +9,7 @@
 
 pub mod attention;
 pub mod data;
+mod denormals;
 pub mod kernels;
 pub mod metrics;
 pub mod model;
@@ -30,7 +31,7 @@ use crate::spec::{Budget, Cancelled, RunConfig, RunContext, RunResult, Trainer, 
 pub use data::Dataset;
 
 /// Bumped whenever the trainer's numerics change (it is part of every run's cache key).
-pub const VERSION: &str = "1";
+pub const VERSION: &str = "2";
 
 /// The CPU backend: Flex under autodiff (deterministic, see `burn-0.21-notes.md`).
 pub type CpuBackend = burn::backend::Autodiff<burn::backend::Flex>;

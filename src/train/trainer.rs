@@ -26,6 +26,8 @@ fn warmup_fraction(s: &Schedule) -> f64 {
 
 /// Trains `config` on `data` with backend `B` on `device`.
 pub fn train<B: AutodiffBackend>(config: &RunConfig, data: &Dataset, device: &B::Device, ctx: &mut RunContext<'_>) -> Result<RunResult, Cancelled> {
+    // Every run, on whichever engine thread it lands: the FPU mode is per thread.
+    super::denormals::flush_everywhere();
     let m = &config.model;
     let c = &config.train;
     let (batch, seq) = (c.batch_size, m.seq_len);

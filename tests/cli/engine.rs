@@ -284,7 +284,7 @@ fn kill_9_at_any_point_loses_no_finished_run() {
 #[test]
 fn ctrl_c_stops_gracefully_and_a_rerun_continues() {
     let s = Study::new(&slow_study());
-    let mut child = s.command(&["run", "study.lrx"]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let child = s.command(&["run", "study.lrx"]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
     // Wait for the first run to be published, then interrupt the next one.
     let start = Instant::now();
     while s.cache_entries() == 0 && start.elapsed() < Duration::from_secs(60) {

@@ -65,8 +65,9 @@ impl Test {
     }
 }
 
-/// Replaces run keys (12 to 64 lowercase hex digits standing alone) by `[KEY]`: they change
-/// whenever the trainer's version does, which is not what these snapshots are about.
+/// Replaces run keys (12 or 64 lowercase hex digits standing alone: short and full keys) by
+/// `[KEY]`: they change whenever the trainer's version does, which is not what these snapshots
+/// are about. A short key may be all digits (`700476717213`).
 fn hide_keys(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let chars: Vec<char> = text.chars().collect();
@@ -75,8 +76,7 @@ fn hide_keys(text: &str) -> String {
         let boundary = i == 0 || !chars[i - 1].is_ascii_alphanumeric();
         let run = chars[i..].iter().take_while(|c| c.is_ascii_digit() || ('a'..='f').contains(*c)).count();
         let after_ok = chars.get(i + run).is_none_or(|c| !c.is_ascii_alphanumeric());
-        let has_letter = chars[i..i + run].iter().any(char::is_ascii_alphabetic);
-        if boundary && (12..=64).contains(&run) && after_ok && has_letter {
+        if boundary && (run == 12 || run == 64) && after_ok {
             out.push_str("[KEY]");
             i += run;
         } else {
