@@ -169,7 +169,7 @@ fn flatten(prefix: &str, v: &serde_json::Value, out: &mut BTreeMap<String, Strin
             out.insert(prefix.to_owned(), text);
         }
         serde_json::Value::Array(items) => {
-            out.insert(prefix.to_owned(), items.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(","));
+            out.insert(prefix.to_owned(), items.iter().map(std::string::ToString::to_string).collect::<Vec<_>>().join(","));
         }
         other => {
             out.insert(prefix.to_owned(), other.to_string());
@@ -191,12 +191,9 @@ fn fill(cmd: &str, config: &RunConfig, out: &Path, config_path: &Path) -> Result
             return Ok(result);
         };
         let name = &rest[open + 1..open + close];
-        match vals.get(name.trim()) {
-            Some(v) => result.push_str(v),
-            None => {
-                let hint = crate::spec::schema::suggest(name, vals.keys().map(String::as_str)).map(|s| format!("; did you mean `{{{s}}}`?")).unwrap_or_default();
-                return Err(format!("the command names `{{{name}}}`, which is not a key of the run{hint}"));
-            }
+        if let Some(v) = vals.get(name.trim()) { result.push_str(v) } else {
+            let hint = crate::spec::schema::suggest(name, vals.keys().map(String::as_str)).map(|s| format!("; did you mean `{{{s}}}`?")).unwrap_or_default();
+            return Err(format!("the command names `{{{name}}}`, which is not a key of the run{hint}"));
         }
         rest = &rest[open + close + 1..];
     }

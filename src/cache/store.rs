@@ -148,7 +148,7 @@ impl Store {
     /// entry is kept (both are results of the same deterministic run).
     pub fn put(&self, input: &KeyInput, result: &RunResult) -> Result<RunKey, CacheError> {
         let key = input.key();
-        let created = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let created = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let spec = StoredSpec { format: FORMAT, key, input: input.clone(), created, lrx_version: env!("CARGO_PKG_VERSION").to_owned() };
         let mut stripped = result.clone();
         stripped.history = Vec::new();
@@ -274,7 +274,7 @@ impl Store {
 fn unique() -> u128 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
     nanos ^ u128::from(COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 

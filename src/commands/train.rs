@@ -151,7 +151,7 @@ fn resolve(args: &TrainArgs, g: &GlobalArgs, changes: &Changes) -> anyhow::Resul
 fn result_json(r: &RunResult, key: Option<crate::cache::RunKey>) -> serde_json::Value {
     let mut doc = serde_json::json!({
         // The key the run would have in the cache (`lrx train` itself does not publish).
-        "key": key.map(|k| k.to_hex()),
+        "key": key.map(crate::cache::RunKey::to_hex),
         "status": r.status.as_str(),
         "steps": r.steps,
         "tokens": r.tokens,

@@ -108,7 +108,7 @@ fn explain(study: &Study, results: &StudyResults, phase: &str, c: &CandidateResu
         return s;
     }
     if c.cached() {
-        let _ = writeln!(s, "cached ({})", c.key().map(|k| k.short()).unwrap_or_default());
+        let _ = writeln!(s, "cached ({})", c.key().map(crate::cache::RunKey::short).unwrap_or_default());
         return s;
     }
     let Some(config) = &c.config else {

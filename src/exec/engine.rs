@@ -342,16 +342,14 @@ impl Walk<'_, '_> {
             State::Running { .. } => {
                 let State::Running { cands, .. } = std::mem::replace(&mut self.final_state, State::Waiting) else { unreachable!() };
                 let (cands, complete) = self.fill(cands);
-                self.final_state = if !complete {
-                    if self.engine.options.mode == Mode::Dry { State::Pending { cands } } else { State::Running { cands, rung: 0 } }
-                } else {
+                self.final_state = if complete {
                     let agg = self.aggregate_of(&cands[0], &self.metric_of("final"));
                     if agg.status == Status::Ok {
                         State::Done { cands, winner: 0 }
                     } else {
                         State::Failed { message: agg.reason.unwrap_or_default(), cands }
                     }
-                };
+                } else if self.engine.options.mode == Mode::Dry { State::Pending { cands } } else { State::Running { cands, rung: 0 } };
                 Ok(!matches!(self.final_state, State::Running { .. }))
             }
             _ => Ok(false),
@@ -521,40 +519,34 @@ impl Walk<'_, '_> {
         if let PhaseKind::Find { key, from, divisor, .. } = &phase.kind {
             let history = cands.first().and_then(|c| c.slots.first()).and_then(|s| s.done.as_ref()).map(|d| d.result.history.clone()).unwrap_or_default();
             let points: Vec<(f64, f64)> = history.iter().filter_map(|r| Some((from * r.metrics.get("lr")?, *r.metrics.get("train_loss")?))).collect();
-            return Ok(match crate::plan::pick_from_range_test(&points, *divisor) {
-                Some(v) => {
-                    let change = (key.clone(), Value::Float(v));
-                    self.winners.insert(name.clone(), vec![change.clone()]);
-                    self.found.insert(name.clone(), change);
-                    self.engine.observer.event(Event::PhaseDone { phase: name, winner: Some(format!("{key}={v}")), objective: None });
-                    self.states[i] = State::Done { cands, winner: 0 };
-                    true
-                }
-                None => {
-                    let message = "the LR range test found no usable minimum of the smoothed loss".to_owned();
-                    self.engine.observer.event(Event::PhaseFailed { phase: name, message: message.clone() });
-                    self.states[i] = State::Failed { cands, message };
-                    true
-                }
-            });
-        }
-        match select::pick_winner(&live, goal) {
-            Some(w) => {
-                self.winners.insert(name.clone(), cands[w].cand.changes.clone());
-                self.engine.observer.event(Event::PhaseDone { phase: name, winner: Some(cands[w].cand.variant.clone()), objective: live[w].objective });
-                self.states[i] = State::Done { cands, winner: w };
-            }
-            None => {
-                let reasons: BTreeSet<String> = live.iter().filter_map(|a| a.reason.clone()).collect();
-                let message = match (reasons.len(), reasons.iter().next()) {
-                    (1, Some(why)) if cands.len() > 1 => format!("all {} candidates: {why}", cands.len()),
-                    (1, Some(why)) => format!("its only candidate: {why}"),
-                    _ if cands.is_empty() => "it has no candidates".to_owned(),
-                    _ => format!("none of its {} candidates finished well: {}", cands.len(), reasons.into_iter().collect::<Vec<_>>().join("; ")),
-                };
+            return Ok(if let Some(v) = crate::plan::pick_from_range_test(&points, *divisor) {
+                let change = (key.clone(), Value::Float(v));
+                self.winners.insert(name.clone(), vec![change.clone()]);
+                self.found.insert(name.clone(), change);
+                self.engine.observer.event(Event::PhaseDone { phase: name, winner: Some(format!("{key}={v}")), objective: None });
+                self.states[i] = State::Done { cands, winner: 0 };
+                true
+            } else {
+                let message = "the LR range test found no usable minimum of the smoothed loss".to_owned();
                 self.engine.observer.event(Event::PhaseFailed { phase: name, message: message.clone() });
                 self.states[i] = State::Failed { cands, message };
-            }
+                true
+            });
+        }
+        if let Some(w) = select::pick_winner(&live, goal) {
+            self.winners.insert(name.clone(), cands[w].cand.changes.clone());
+            self.engine.observer.event(Event::PhaseDone { phase: name, winner: Some(cands[w].cand.variant.clone()), objective: live[w].objective });
+            self.states[i] = State::Done { cands, winner: w };
+        } else {
+            let reasons: BTreeSet<String> = live.iter().filter_map(|a| a.reason.clone()).collect();
+            let message = match (reasons.len(), reasons.iter().next()) {
+                (1, Some(why)) if cands.len() > 1 => format!("all {} candidates: {why}", cands.len()),
+                (1, Some(why)) => format!("its only candidate: {why}"),
+                _ if cands.is_empty() => "it has no candidates".to_owned(),
+                _ => format!("none of its {} candidates finished well: {}", cands.len(), reasons.into_iter().collect::<Vec<_>>().join("; ")),
+            };
+            self.engine.observer.event(Event::PhaseFailed { phase: name, message: message.clone() });
+            self.states[i] = State::Failed { cands, message };
         }
         Ok(true)
     }

@@ -109,7 +109,7 @@ fn table_csv(rows: &[(&str, &CandidateResult)]) -> io::Result<Vec<u8>> {
         rec.push(f((c.seconds() > 0.0).then(|| c.seconds())));
         rec.push(f(c.tokens_per_sec()));
         rec.push(c.diverged_at().map(|s| s.to_string()).unwrap_or_default());
-        rec.push(c.key().map(|k| k.to_hex()).unwrap_or_default());
+        rec.push(c.key().map(crate::cache::RunKey::to_hex).unwrap_or_default());
         w.write_record(&rec).map_err(io::Error::other)?;
     }
     w.into_inner().map_err(io::Error::other)
@@ -133,7 +133,7 @@ fn winners_json(results: &StudyResults) -> Json {
         phases.insert(
             p.name.clone(),
             match p.winner() {
-                Some(w) => json!({"variant": w.variant, "changes": changes_json(w), "objective": w.objective, "key": w.key().map(|k| k.to_hex())}),
+                Some(w) => json!({"variant": w.variant, "changes": changes_json(w), "objective": w.objective, "key": w.key().map(crate::cache::RunKey::to_hex)}),
                 None => json!({"status": p.status, "message": p.message}),
             },
         );
@@ -142,17 +142,17 @@ fn winners_json(results: &StudyResults) -> Json {
         "study": results.study,
         "objective": {"metric": results.metric, "goal": results.goal},
         "phases": phases,
-        "final": results.final_run.as_ref().map(|f| json!({"variant": f.variant, "changes": changes_json(f), "objective": f.objective, "metrics": f.metrics, "key": f.key().map(|k| k.to_hex())})),
+        "final": results.final_run.as_ref().map(|f| json!({"variant": f.variant, "changes": changes_json(f), "objective": f.objective, "metrics": f.metrics, "key": f.key().map(crate::cache::RunKey::to_hex)})),
     })
 }
 
 fn lock_phase(p: &PhaseResult) -> Json {
     json!({
         "after": p.after,
-        "incoming": p.incoming_key.map(|k| k.to_hex()),
+        "incoming": p.incoming_key.map(crate::cache::RunKey::to_hex),
         "candidates": p.candidates.iter().map(|c| json!({
             "variant": c.variant,
-            "keys": c.repeats.iter().filter_map(|r| r.key.map(|k| k.to_hex())).collect::<Vec<_>>(),
+            "keys": c.repeats.iter().filter_map(|r| r.key.map(crate::cache::RunKey::to_hex)).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
         "winner": p.winner().map(|w| w.variant.clone()),
     })
@@ -164,7 +164,7 @@ fn lock_json(results: &StudyResults) -> Json {
         "study": results.study,
         "phases": phases,
         "final": results.final_run.as_ref().map(|f| json!({
-            "keys": f.repeats.iter().filter_map(|r| r.key.map(|k| k.to_hex())).collect::<Vec<_>>(),
+            "keys": f.repeats.iter().filter_map(|r| r.key.map(crate::cache::RunKey::to_hex)).collect::<Vec<_>>(),
         })),
     })
 }

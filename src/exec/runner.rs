@@ -79,12 +79,9 @@ pub fn execute(
     {
         return Ok(Outcome::Finished(Box::new(hit)));
     }
-    let _lock = match store.try_lock(key)? {
-        Some(lock) => lock,
-        None => {
-            notice(Notice::Waiting { key });
-            store.lock(key)?
-        }
+    let _lock = if let Some(lock) = store.try_lock(key)? { lock } else {
+        notice(Notice::Waiting { key });
+        store.lock(key)?
     };
     // Another process may have published it while we waited for the lock.
     if !req.force

@@ -340,9 +340,9 @@ impl RunConfig {
         let m = &self.model;
         let mut errors = Vec::new();
         let mut err = |keys: &[&str], message: String| errors.push(ConfigError { keys: keys.iter().map(|k| key(k)).collect(), message });
-        if m.heads > 0 && m.d_model % m.heads != 0 {
+        if m.heads > 0 && !m.d_model.is_multiple_of(m.heads) {
             err(&["d_model", "heads"], format!("`d_model` ({}) must be divisible by `heads` ({})", m.d_model, m.heads));
-        } else if m.heads > 0 && (m.d_model / m.heads) % 2 != 0 {
+        } else if m.heads > 0 && !(m.d_model / m.heads).is_multiple_of(2) {
             err(
                 &["d_model", "heads"],
                 format!("the head size `d_model / heads` ({}) must be even for rotary position embeddings", m.d_model / m.heads),

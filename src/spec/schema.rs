@@ -425,22 +425,17 @@ impl Ctor {
                 }
                 next_positional += 1;
                 i
-            } else {
-                match self.params.iter().position(|p| p.name == name) {
-                    Some(i) => i,
-                    None => {
-                        let mut msg = format!("`{}` has no argument `{name}`", self.name);
-                        if let Some(s) = suggest(name, self.params.iter().map(|p| p.name)) {
-                            msg = format!("{msg}; did you mean `{s}`?");
-                        } else if !self.params.is_empty() {
-                            msg.push_str(&format!(
-                                " (it takes {})",
-                                self.params.iter().map(|p| format!("`{}`", p.name)).collect::<Vec<_>>().join(", ")
-                            ));
-                        }
-                        return Err(msg);
-                    }
+            } else if let Some(i) = self.params.iter().position(|p| p.name == name) { i } else {
+                let mut msg = format!("`{}` has no argument `{name}`", self.name);
+                if let Some(s) = suggest(name, self.params.iter().map(|p| p.name)) {
+                    msg = format!("{msg}; did you mean `{s}`?");
+                } else if !self.params.is_empty() {
+                    msg.push_str(&format!(
+                        " (it takes {})",
+                        self.params.iter().map(|p| format!("`{}`", p.name)).collect::<Vec<_>>().join(", ")
+                    ));
                 }
+                return Err(msg);
             };
             if bound[index].is_some() {
                 return Err(format!("argument `{}` of `{}` is given twice", self.params[index].name, self.name));

@@ -103,10 +103,10 @@ pub fn fmt_float(x: f64) -> String {
 pub fn fmt_duration(secs: f64) -> String {
     if secs > 0.0 && secs.fract() == 0.0 {
         let s = secs as u64;
-        if s % 3600 == 0 {
+        if s.is_multiple_of(3600) {
             return format!("{}h", s / 3600);
         }
-        if s % 60 == 0 {
+        if s.is_multiple_of(60) {
             return format!("{}m", s / 60);
         }
         return format!("{s}s");

@@ -24,7 +24,7 @@ fn key() -> impl Strategy<Value = String> {
 fn atom() -> impl Strategy<Value = String> {
     prop_oneof![
         (0u32..100_000).prop_map(|n| n.to_string()),
-        (1u32..999, 1u32..4).prop_map(|(a, b)| format!("{a}_{:0>3}", b)),
+        (1u32..999, 1u32..4).prop_map(|(a, b)| format!("{a}_{b:0>3}")),
         (0u32..1000).prop_map(|n| format!("0.{n}")),
         (1u32..9, 1u32..12).prop_map(|(a, e)| format!("{a}e-{e}")),
         prop::sample::select(vec!["true", "false", "base", "lr", "muon_adamw", "schedule.warmup", "none"]).prop_map(str::to_owned),
