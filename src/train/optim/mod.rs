@@ -8,6 +8,7 @@ pub mod muon;
 
 use burn::tensor::{ElementConversion, Tensor};
 use burn::tensor::backend::Backend;
+use rayon::iter::{IndexedParallelIterator, IntoParallelRefMutIterator, ParallelIterator};
 
 use self::adamw::{AdamHyper, AdamState, adamw_step, sgd_step};
 use self::groups::{Rule, StepHyper, rule};
@@ -86,15 +87,25 @@ impl<B: Backend> Optimizer<B> {
                 }
             }
         }
-        for b in &mut self.buckets {
-            let g0 = self.groups[b.members[0]];
-            let hyper =
-                MuonHyper { lr: h.lr_of(g0), wd: h.wd_of(g0), cautious: c.cautious_wd, momentum: h.muon_momentum, ns_steps: c.ns_steps, coeffs: c.ns_coeffs };
+        // Buckets are independent: orthogonalize them on separate threads. Each bucket's ops are
+        // the same whatever thread runs them, so the result bits do not depend on scheduling.
+        let inputs: Vec<(Tensor<B, 3>, Tensor<B, 3>, MuonHyper)> = self
+            .buckets
+            .iter()
+            .map(|b| {
+                let g0 = self.groups[b.members[0]];
+                let hyper =
+                    MuonHyper { lr: h.lr_of(g0), wd: h.wd_of(g0), cautious: c.cautious_wd, momentum: h.muon_momentum, ns_steps: c.ns_steps, coeffs: c.ns_coeffs };
+                let [r, cols] = b.shape;
+                let stack = |v: Vec<Tensor<B, 2>>| if v.len() == 1 { v.into_iter().next().map_or_else(|| Tensor::zeros([1, r, cols], &device), |t| t.reshape([1, r, cols])) } else { Tensor::stack::<3>(v, 0) };
+                let p = stack(b.members.iter().map(|&i| params[i].clone()).collect());
+                let g = stack(b.members.iter().map(|&i| grads[i].clone()).collect());
+                (p, g, hyper)
+            })
+            .collect();
+        let outs: Vec<Tensor<B, 3>> = self.buckets.par_iter_mut().zip(inputs).map(|(b, (p, g, hyper))| muon_step(p, g, b, &hyper)).collect();
+        for (b, out) in self.buckets.iter().zip(outs) {
             let [r, cols] = b.shape;
-            let stack = |v: Vec<Tensor<B, 2>>| if v.len() == 1 { v.into_iter().next().map_or_else(|| Tensor::zeros([1, r, cols], &device), |t| t.reshape([1, r, cols])) } else { Tensor::stack::<3>(v, 0) };
-            let p = stack(b.members.iter().map(|&i| params[i].clone()).collect());
-            let g = stack(b.members.iter().map(|&i| grads[i].clone()).collect());
-            let out = muon_step(p, g, b, &hyper);
             let n = b.members.len();
             for (k, piece) in out.chunk(n, 0).into_iter().enumerate() {
                 params[b.members[k]] = piece.reshape([r, cols]);
