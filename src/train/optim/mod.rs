@@ -16,6 +16,10 @@ use self::muon::{MuonBucket, MuonHyper, muon_step};
 use super::model::{Group, Layout};
 use crate::spec::TrainConfig;
 
+/// Newton–Schulz buckets run in parallel when each Gram product of their matrices is at most
+/// this many multiply-adds (about 320³; the mid shape's 128×512 is 8M, the seeds' 384×1536 226M).
+const PARALLEL_BUCKETS_MAX_OPS: usize = 32 << 20;
+
 /// Optimizer state for every parameter of a layout.
 pub struct Optimizer<B: Backend> {
     cfg: TrainConfig,
@@ -87,8 +91,10 @@ impl<B: Backend> Optimizer<B> {
                 }
             }
         }
-        // Buckets are independent: orthogonalize them on separate threads. Each bucket's ops are
-        // the same whatever thread runs them, so the result bits do not depend on scheduling.
+        // Buckets are independent: orthogonalize them on separate threads when their matrices
+        // are small (large GEMMs already use every core, and two at once only thrash the
+        // caches: measured on the seeds' model). Each bucket's ops are the same whatever thread
+        // runs them, so the result bits do not depend on scheduling.
         let inputs: Vec<(Tensor<B, 3>, Tensor<B, 3>, MuonHyper)> = self
             .buckets
             .iter()
@@ -103,7 +109,10 @@ impl<B: Backend> Optimizer<B> {
                 (p, g, hyper)
             })
             .collect();
-        let outs: Vec<Tensor<B, 3>> = self.buckets.par_iter_mut().zip(inputs).map(|(b, (p, g, hyper))| muon_step(p, g, b, &hyper)).collect();
+        let step = |(b, (p, g, hyper)): (&mut MuonBucket<B>, (Tensor<B, 3>, Tensor<B, 3>, MuonHyper))| muon_step(p, g, b, &hyper);
+        let small = self.buckets.iter().all(|b| b.shape[0] * b.shape[1] * b.shape[0].min(b.shape[1]) <= PARALLEL_BUCKETS_MAX_OPS);
+        let outs: Vec<Tensor<B, 3>> =
+            if small { self.buckets.par_iter_mut().zip(inputs).map(step).collect() } else { self.buckets.iter_mut().zip(inputs).map(step).collect() };
         for (b, out) in self.buckets.iter().zip(outs) {
             let [r, cols] = b.shape;
             let n = b.members.len();
