@@ -33,7 +33,7 @@ pub struct Optimizer<B: Backend> {
     t: u64,
 }
 
-impl<B: Backend> Optimizer<B> {
+impl<B: Backend + 'static> Optimizer<B> {
     pub fn new(layout: &Layout, cfg: &TrainConfig, device: &B::Device) -> Self {
         let groups: Vec<Group> = layout.specs.iter().map(|s| s.group).collect();
         let rules: Vec<Rule> = groups.iter().map(|&g| rule(cfg.optimizer, g)).collect();
@@ -110,7 +110,10 @@ impl<B: Backend> Optimizer<B> {
             })
             .collect();
         let step = |(b, (p, g, hyper)): (&mut MuonBucket<B>, (Tensor<B, 3>, Tensor<B, 3>, MuonHyper))| muon_step(p, g, b, &hyper);
-        let small = self.buckets.iter().all(|b| b.shape[0] * b.shape[1] * b.shape[0].min(b.shape[1]) <= PARALLEL_BUCKETS_MAX_OPS);
+        // Only on the CPU backend: elsewhere the device runs the work, and launching from
+        // several threads at once has not been measured.
+        let on_cpu = std::any::TypeId::of::<B>() == std::any::TypeId::of::<burn::backend::Flex>();
+        let small = on_cpu && self.buckets.iter().all(|b| b.shape[0] * b.shape[1] * b.shape[0].min(b.shape[1]) <= PARALLEL_BUCKETS_MAX_OPS);
         let outs: Vec<Tensor<B, 3>> =
             if small { self.buckets.par_iter_mut().zip(inputs).map(step).collect() } else { self.buckets.iter_mut().zip(inputs).map(step).collect() };
         for (b, out) in self.buckets.iter().zip(outs) {
