@@ -409,15 +409,26 @@ pub fn comments(source: &str) -> Vec<Comment> {
 
 fn check_nesting(source: &str) -> Result<()> {
     let mut depth = 0usize;
-    let mut in_str = false;
-    let mut in_comment = false;
-    let mut escaped = false;
-    for (i, c) in source.char_indices() {
+    for (i, c) in brackets(source) {
+        if matches!(c, '(' | '[' | '{') {
+            depth += 1;
+            if depth > MAX_NESTING {
+                return Err(Diagnostic::error(format!("brackets nest more than {MAX_NESTING} deep")).at(Span::new(i, i + 1), ""));
+            }
+        } else {
+            depth = depth.saturating_sub(1);
+        }
+    }
+    Ok(())
+}
+
+/// The brackets of `source` outside strings and comments, with their byte offsets.
+pub(super) fn brackets(source: &str) -> impl Iterator<Item = (usize, char)> + '_ {
+    let (mut in_str, mut escaped, mut in_comment) = (false, false, false);
+    source.char_indices().filter(move |&(_, c)| {
         if in_comment {
             in_comment = c != '\n';
-            continue;
-        }
-        if in_str {
+        } else if in_str {
             if escaped {
                 escaped = false;
             } else if c == '\\' {
@@ -425,22 +436,16 @@ fn check_nesting(source: &str) -> Result<()> {
             } else if c == '"' || c == '\n' {
                 in_str = false;
             }
-            continue;
-        }
-        match c {
-            '"' => in_str = true,
-            '#' => in_comment = true,
-            '(' | '[' | '{' => {
-                depth += 1;
-                if depth > MAX_NESTING {
-                    return Err(Diagnostic::error(format!("brackets nest more than {MAX_NESTING} deep")).at(Span::new(i, i + 1), ""));
-                }
+        } else {
+            match c {
+                '"' => in_str = true,
+                '#' => in_comment = true,
+                '(' | '[' | '{' | ')' | ']' | '}' => return true,
+                _ => {}
             }
-            ')' | ']' | '}' => depth = depth.saturating_sub(1),
-            _ => {}
         }
-    }
-    Ok(())
+        false
+    })
 }
 
 #[cfg(test)]
@@ -450,6 +455,17 @@ mod tests {
     fn err(src: &str) -> (String, (usize, usize)) {
         let d = parse_file(src).unwrap_err();
         (d.message.clone(), d.line_col(src).unwrap())
+    }
+
+    #[test]
+    fn brackets_nested_too_deep_are_an_error_not_a_stack_overflow() {
+        let deep = format!("train {{ steps = {}1{} }}\n", "(".repeat(200), ")".repeat(200));
+        let (message, (line, col)) = err(&deep);
+        assert_eq!(message, format!("brackets nest more than {MAX_NESTING} deep"));
+        assert_eq!((line, col), (1, 17 + MAX_NESTING - 1));
+        // Brackets inside strings and comments do not count.
+        let quoted = format!("# {}\ndata {{ corpus = \"{}\" }}\n", "(".repeat(200), "[".repeat(200));
+        assert!(parse_file(&quoted).is_ok());
     }
 
     #[test]

@@ -216,43 +216,26 @@ const ITEMS: [&str; 7] = ["model", "data", "train", "objective", "phase", "final
 /// be: at the end of the file, at the next top-level item, or at a closer of another kind.
 fn unclosed(source: &str, pos: usize, found: &str) -> Option<Diagnostic> {
     let mut stack: Vec<(char, usize)> = Vec::new();
-    let (mut in_str, mut escaped, mut in_comment) = (false, false, false);
     let mut mismatch = None;
-    for (i, c) in source.char_indices() {
-        if in_comment {
-            in_comment = c != '\n';
-        } else if in_str {
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == '"' || c == '\n' {
-                in_str = false;
+    for (i, c) in super::parser::brackets(source) {
+        let want = match c {
+            '(' | '[' | '{' => {
+                stack.push((c, i));
+                continue;
             }
-        } else {
-            match c {
-                '"' => in_str = true,
-                '#' => in_comment = true,
-                '(' | '[' | '{' => stack.push((c, i)),
-                ')' | ']' | '}' => {
-                    let want = match c {
-                        ')' => '(',
-                        ']' => '[',
-                        _ => '{',
-                    };
-                    match stack.last() {
-                        Some(&(open, _)) if open == want => {
-                            stack.pop();
-                        }
-                        Some(_) => {
-                            mismatch = Some((c, i));
-                            break;
-                        }
-                        None => return None,
-                    }
-                }
-                _ => {}
+            ')' => '(',
+            ']' => '[',
+            _ => '{',
+        };
+        match stack.last() {
+            Some(&(open, _)) if open == want => {
+                stack.pop();
             }
+            Some(_) => {
+                mismatch = Some((c, i));
+                break;
+            }
+            None => return None,
         }
     }
     let &(open, at) = stack.last()?;
