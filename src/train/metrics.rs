@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{ElementConversion, Tensor};
+use rayon::iter::{IntoParallelIterator, ParallelIterator};
 
 use super::attention::AttnConsts;
 use super::data::Dataset;
@@ -30,24 +31,33 @@ impl Eval {
     }
 }
 
-/// Evaluates `params` on every validation window (no router noise, no graph).
+/// Evaluates `params` on every validation window (no router noise, no graph). Batches are
+/// independent: on the CPU backend they run on separate threads, and their sums are added in
+/// batch order, so the bits do not depend on the thread count.
 pub fn evaluate<B: Backend>(m: &ModelConfig, layout: &Layout, params: &[Tensor<B, 2>], consts: &AttnConsts<B>, data: &Dataset, batch: usize) -> Eval {
     let device = params[0].device();
     let seq = m.seq_len;
     let n_batches = data.val_starts.len() / batch;
-    let (mut nats, mut correct, mut count, mut bytes) = (0.0f64, 0i64, 0u64, 0u64);
-    let mut windows = Vec::new();
-    for b in 0..n_batches {
+    // Per batch: summed target log-probability, correct predictions, predicted bytes.
+    let one = |b: usize| -> (f32, i64, u64) {
+        let mut windows = Vec::new();
         data.val_batch(b, batch, seq, &mut windows);
-        for w in windows.chunks_exact(seq + 1) {
-            bytes += w[1..].iter().map(|&t| u64::from(data.tok.byte_len(t))).sum::<u64>();
-        }
+        let bytes = windows.chunks_exact(seq + 1).flat_map(|w| &w[1..]).map(|&t| u64::from(data.tok.byte_len(t))).sum();
         let input = inputs::<B>(&windows, batch, seq, &device);
         let out = forward(m, layout, params, consts, &input, None);
-        nats -= f64::from(out.target_logp.sum().into_scalar().elem::<f32>());
-        correct += out.logits.argmax(1).equal(input.y).int().sum().into_scalar().elem::<i64>();
-        count += (batch * seq) as u64;
+        let logp = out.target_logp.sum().into_scalar().elem::<f32>();
+        let correct = out.logits.argmax(1).equal(input.y).int().sum().into_scalar().elem::<i64>();
+        (logp, correct, bytes)
+    };
+    let per_batch: Vec<(f32, i64, u64)> =
+        if super::on_cpu::<B>() { (0..n_batches).into_par_iter().map(one).collect() } else { (0..n_batches).map(one).collect() };
+    let (mut nats, mut correct, mut bytes) = (0.0f64, 0i64, 0u64);
+    for (logp, c, b) in per_batch {
+        nats -= f64::from(logp);
+        correct += c;
+        bytes += b;
     }
+    let count = (n_batches * batch * seq) as u64;
     let loss = nats / count.max(1) as f64;
     Eval {
         loss,

@@ -17,6 +17,7 @@ pub mod moe;
 pub mod optim;
 pub mod permute;
 pub mod rng;
+pub mod step;
 pub mod tokenizer;
 pub mod trainer;
 
@@ -31,7 +32,13 @@ use crate::spec::{Budget, Cancelled, RunConfig, RunContext, RunResult, Trainer, 
 pub use data::Dataset;
 
 /// Bumped whenever the trainer's numerics change (it is part of every run's cache key).
-pub const VERSION: &str = "2";
+pub const VERSION: &str = "3";
+
+/// Whether `B` is the CPU backend (Flex), where the trainer runs independent work on separate
+/// threads itself (single ops at lrx's sizes are too small for Flex to split profitably).
+pub fn on_cpu<B: burn::tensor::backend::Backend>() -> bool {
+    std::any::TypeId::of::<B>() == std::any::TypeId::of::<burn::backend::Flex>()
+}
 
 /// The CPU backend: Flex under autodiff (deterministic, see `burn-0.21-notes.md`).
 pub type CpuBackend = burn::backend::Autodiff<burn::backend::Flex>;

@@ -11,7 +11,7 @@ use burn::tensor::{Int, Tensor, TensorData};
 
 use super::attention::{AttnConsts, attention};
 use super::kernels::{silu, target_logp};
-use super::moe::moe;
+use super::moe::{Balance, moe};
 use super::rng::{Rng, Stream};
 use crate::spec::{ModelConfig, ParamCounts};
 
@@ -161,8 +161,9 @@ impl Layout {
 pub struct Output<B: Backend> {
     /// Mean cross-entropy, `[1]`.
     pub ce: Tensor<B, 1>,
-    /// `balance_loss · Σ_layers E·Σ_e f_e·P_e`, `[1]` (absent for dense models or weight 0).
-    pub aux: Option<Tensor<B, 1>>,
+    /// Each MoE layer's part of the balance term (empty for dense models or weight 0); the
+    /// caller forms the term, since its routed fractions may span several shards of a batch.
+    pub balance: Vec<Balance<B>>,
     /// `[N, V]` logits (after the soft-cap).
     pub logits: Tensor<B, 2>,
     /// `[N, 1]` log-probability of each target.
@@ -201,21 +202,14 @@ fn rms_norm<B: Backend>(x: Tensor<B, 2>, gain: &Tensor<B, 2>) -> Tensor<B, 2> {
     super::kernels::rms_norm(x, gain, NORM_EPS)
 }
 
-/// The forward pass over `batch` sequences. `noise` (training only) adds router noise.
-#[allow(clippy::too_many_arguments)]
-pub fn forward<B: Backend>(
-    m: &ModelConfig,
-    layout: &Layout,
-    p: &[Tensor<B, 2>],
-    consts: &AttnConsts<B>,
-    input: &Batch<B>,
-    mut noise: Option<&mut Rng>,
-) -> Output<B> {
+/// The forward pass over `batch` sequences. `noise` (training only) holds each layer's router
+/// noise for these tokens (`[B·T, E]`, row-major).
+pub fn forward<B: Backend>(m: &ModelConfig, layout: &Layout, p: &[Tensor<B, 2>], consts: &AttnConsts<B>, input: &Batch<B>, noise: Option<&[&[f32]]>) -> Output<B> {
     let batch = input.batch;
     let mut h = p[layout.embedding].clone().select(0, input.x.clone()); // [N, d]
-    let mut aux: Option<Tensor<B, 1>> = None;
+    let mut balance = Vec::new();
     let want_aux = m.balance_loss > 0.0;
-    for l in &layout.layers {
+    for (i, l) in layout.layers.iter().enumerate() {
         let a = attention(rms_norm(h.clone(), &p[l.attn_norm]), &p[l.wq], &p[l.wk], &p[l.wv], &p[l.wo], consts, batch, m.heads);
         h = h + a;
         let z = rms_norm(h.clone(), &p[l.mlp_norm]);
@@ -224,14 +218,8 @@ pub fn forward<B: Backend>(
             Ff::Moe { router, w1, w2 } => {
                 let w1: Vec<_> = w1.iter().map(|&i| p[i].clone()).collect();
                 let w2: Vec<_> = w2.iter().map(|&i| p[i].clone()).collect();
-                let rng = noise.as_deref_mut().map(|r| (r, m.router_noise));
-                let (out, a) = moe(z, &p[*router], &w1, &w2, m.top_k, rng, want_aux);
-                if let Some(a) = a {
-                    aux = Some(match aux {
-                        Some(acc) => acc + a,
-                        None => a,
-                    });
-                }
+                let (out, b) = moe(z, &p[*router], &w1, &w2, m.top_k, noise.map(|z| z[i]), want_aux);
+                balance.extend(b);
                 out
             }
         };
@@ -244,8 +232,7 @@ pub fn forward<B: Backend>(
     }
     let target_logp = target_logp(logits.clone(), &input.targets, input.y.clone());
     let ce = target_logp.clone().mean().neg();
-    let aux = aux.map(|a| a.mul_scalar(m.balance_loss));
-    Output { ce, aux, logits, target_logp }
+    Output { ce, balance, logits, target_logp }
 }
 
 #[cfg(test)]

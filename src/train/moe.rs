@@ -7,6 +7,12 @@
 //! expert on its rows only, and scatter-adding the weighted outputs back. Router noise (training
 //! only) is added to the logits before everything else: top-k choice, mixing weights and the
 //! balance term all see the noisy logits.
+//!
+//! The balance term couples all tokens of a batch (its routed fractions `f_e` count every
+//! token), while the trainer computes a batch as several shards, each in its own autodiff
+//! graph. So a layer returns its part of the term, [`Balance`]: the differentiable mean router
+//! probabilities `P_e` of its tokens and its host-side counts. The trainer adds up the counts of
+//! all shards and then forms the full batch's term from the parts ([`fractions`], [`Balance::term`]).
 
 use burn::tensor::activation::softmax;
 use burn::tensor::backend::Backend;
@@ -14,6 +20,43 @@ use burn::tensor::{IndexingUpdateOp, Int, Tensor, TensorData};
 
 use super::kernels::silu;
 use super::rng::Rng;
+
+/// A shard's part of a layer's balance term.
+pub struct Balance<B: Backend> {
+    /// `[1, E]`: mean router probability of each expert over the shard's tokens.
+    pub probs: Tensor<B, 2>,
+    /// Assignments routed to each expert in this shard.
+    pub counts: Vec<usize>,
+}
+
+/// `f_e`: the fraction of all assignments (`Σ counts`) that went to each expert, over the parts
+/// of one layer.
+pub fn fractions<'a, B: Backend + 'a>(parts: impl IntoIterator<Item = &'a Balance<B>>) -> Vec<f32> {
+    let mut total: Vec<usize> = Vec::new();
+    for p in parts {
+        total.resize(p.counts.len(), 0);
+        for (t, c) in total.iter_mut().zip(&p.counts) {
+            *t += c;
+        }
+    }
+    let all = total.iter().sum::<usize>().max(1);
+    total.iter().map(|&c| c as f32 / all as f32).collect()
+}
+
+impl<B: Backend> Balance<B> {
+    /// `share · E·Σ_e f_e·P_e`: this part's contribution to the batch's balance term, where
+    /// `share` is its fraction of the batch's tokens (so the parts sum to the full-batch term).
+    pub fn term(&self, f: &[f32], share: f64) -> Tensor<B, 1> {
+        let e = f.len();
+        let f = Tensor::<B, 2>::from_data(TensorData::new(f.to_vec(), [1, e]), &self.probs.device());
+        (self.probs.clone() * f).sum().mul_scalar(e as f64 * share)
+    }
+}
+
+/// Router noise for one layer: `n·e` Gaussian draws of standard deviation `std`, row-major.
+pub fn draw_noise(rng: &mut Rng, n: usize, e: usize, std: f64) -> Vec<f32> {
+    (0..n * e).map(|_| (rng.normal() * std) as f32).collect()
+}
 
 /// Host-side routing of `n` tokens over `e` experts.
 #[derive(Debug, PartialEq)]
@@ -52,8 +95,9 @@ fn int_tensor<B: Backend, const D: usize>(v: impl Iterator<Item = usize>, shape:
     Tensor::from_data(TensorData::new(data, shape), device)
 }
 
-/// The MoE layer on `h: [N, d]`. Returns the output `[N, d]` and the unweighted balance term
-/// `E·Σ_e f_e·P_e` (a `[1]` tensor), or `None` when `want_aux` is false.
+/// The MoE layer on `h: [N, d]`, with `noise` (`[N, E]` row-major, training only) added to
+/// the router logits. Returns the output `[N, d]` and, when `want_aux`, this layer's part of
+/// the balance term.
 #[allow(clippy::too_many_arguments)]
 pub fn moe<B: Backend>(
     h: Tensor<B, 2>,
@@ -61,28 +105,20 @@ pub fn moe<B: Backend>(
     w1: &[Tensor<B, 2>],
     w2: &[Tensor<B, 2>],
     top_k: usize,
-    noise: Option<(&mut Rng, f64)>,
+    noise: Option<&[f32]>,
     want_aux: bool,
-) -> (Tensor<B, 2>, Option<Tensor<B, 1>>) {
+) -> (Tensor<B, 2>, Option<Balance<B>>) {
     let device = h.device();
     let [n, d] = h.dims();
     let e = w1.len();
     let mut logits = h.clone().matmul(router.clone()); // [N, E]
-    if let Some((rng, std)) = noise
-        && std > 0.0
-    {
-        let z: Vec<f32> = (0..n * e).map(|_| (rng.normal() * std) as f32).collect();
-        logits = logits + Tensor::from_data(TensorData::new(z, [n, e]), &device);
+    if let Some(z) = noise {
+        logits = logits + Tensor::from_data(TensorData::new(z.to_vec(), [n, e]), &device);
     }
     let host = logits.to_data().convert::<f32>().into_vec::<f32>().unwrap_or_default();
     let r = route(&host, e, top_k);
 
-    let aux = want_aux.then(|| {
-        let f: Vec<f32> = r.counts.iter().map(|&c| c as f32 / (n * top_k) as f32).collect();
-        let f = Tensor::<B, 2>::from_data(TensorData::new(f, [1, e]), &device);
-        let p = softmax(logits.clone(), 1).mean_dim(0); // [1, E]
-        (p * f).sum().mul_scalar(e as f64)
-    });
+    let aux = want_aux.then(|| Balance { probs: softmax(logits.clone(), 1).mean_dim(0), counts: r.counts.clone() });
 
     let chosen = int_tensor::<B, 2>(r.chosen.iter().copied(), [n, top_k], &device);
     let gates = softmax(logits.gather(1, chosen), 1).reshape([n * top_k, 1]);

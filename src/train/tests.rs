@@ -156,8 +156,9 @@ fn balance_loss_matches_hand_computed_routing() {
     let h = t2(&[1.0, 0.0, 0.0, 1.0, 1.0, 0.0, 1.0, 0.0], [4, 2]);
     let router = t2(&[2.0, 0.0, 0.0, 1.0], [2, 2]); // logits: [2,0], [0,1], [2,0], [2,0]
     let zeros = || t2(&[0.0; 4], [2, 2]);
-    let (_, aux) = moe::moe(h, &router, &[zeros(), zeros()], &[zeros(), zeros()], 1, None, true);
-    let aux = host(aux.unwrap())[0];
+    let (_, part) = moe::moe(h, &router, &[zeros(), zeros()], &[zeros(), zeros()], 1, None, true);
+    let part = part.unwrap();
+    let aux = host(part.term(&moe::fractions([&part]), 1.0))[0];
     let e2 = 2f64.exp();
     let e1 = 1f64.exp();
     let (p0, p1) = ((3.0 * e2 / (e2 + 1.0) + 1.0 / (1.0 + e1)) / 4.0, (3.0 / (e2 + 1.0) + e1 / (1.0 + e1)) / 4.0);
@@ -282,6 +283,47 @@ fn runs_are_bit_identical_and_seeds_matter() {
     });
     assert_eq!(numerics(&x), numerics(&a));
     assert_eq!(numerics(&y), numerics(&a));
+}
+
+#[test]
+fn runs_do_not_depend_on_the_thread_count() {
+    // Shards run on separate threads, Muon buckets too: one thread must give the same bits.
+    let c = tiny(&[("router_noise", Value::Float(0.1)), ("optimizer", Value::Word("muon_adamw".into())), ("batch_size", Value::Int(5))]);
+    let text = TEXT.repeat(120);
+    let pool = |n: usize| rayon::ThreadPoolBuilder::new().num_threads(n).build().unwrap();
+    let one = pool(1).install(|| run(&c, &text, &CancelFlag::new()).unwrap());
+    let three = pool(3).install(|| run(&c, &text, &CancelFlag::new()).unwrap());
+    assert_eq!(numerics(&one), numerics(&three));
+}
+
+/// Sharding a batch changes only float rounding: the loss, the balance term and every gradient
+/// are the full batch's (routed fractions counted over all shards, noise rows kept per token).
+#[test]
+fn shards_compute_the_full_batch_loss_and_gradients() {
+    type A = burn::backend::Autodiff<Flex>;
+    let c = tiny(&[("experts", Value::Int(3)), ("top_k", Value::Int(2)), ("balance_loss", Value::Float(0.5)), ("batch_size", Value::Int(5))]);
+    let m = &c.model;
+    let layout = model::Layout::new(m, 256);
+    let params = layout.init::<Flex>(3, &FlexDevice);
+    let consts = attention::AttnConsts::<A>::new(m.seq_len, m.d_model, m.heads, m.rope_base, &FlexDevice);
+    let windows: Vec<u32> = TEXT.bytes().cycle().take(5 * (m.seq_len + 1)).map(u32::from).collect();
+    let mut r = rng::Rng::new(1, rng::Stream::RouterNoise);
+    let noise: Vec<Vec<f32>> = layout.layers.iter().map(|_| moe::draw_noise(&mut r, 5 * m.seq_len, m.experts, 0.3)).collect();
+    let pass = |shards: usize| {
+        let f = step::forward_batch::<A>(m, &layout, &params, &consts, &windows, 5, shards, Some(&noise), &FlexDevice);
+        let (ce, aux) = (f.ce, f.aux);
+        let grads: Vec<Vec<f64>> = f.backward().into_iter().map(|g| g.map(host).unwrap_or_default()).collect();
+        (ce, aux, grads)
+    };
+    let (ce1, aux1, g1) = pass(1);
+    assert!(aux1 > 0.0 && ce1 > 0.0);
+    for shards in [2, 3] {
+        let (ce, aux, g) = pass(shards);
+        close(&[ce, aux], &[ce1, aux1], 1e-5);
+        for (a, b) in g.iter().zip(&g1) {
+            close(a, b, 1e-4);
+        }
+    }
 }
 
 #[test]

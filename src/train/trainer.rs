@@ -5,15 +5,16 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use burn::tensor::backend::AutodiffBackend;
-use burn::tensor::{ElementConversion, Tensor};
 
 use super::attention::AttnConsts;
 use super::data::{Dataset, batch_rng};
 use super::metrics::{Eval, Running, evaluate};
-use super::model::{Group, Layout, forward, inputs};
+use super::model::{Group, Layout};
+use super::moe::draw_noise;
 use super::optim::Optimizer;
 use super::optim::groups::StepHyper;
 use super::rng::{Rng, Stream};
+use super::step::{forward_batch, shards_for};
 use crate::spec::{Budget, Cancelled, HistoryRow, Progress, RunConfig, RunContext, RunResult, Schedule, Status};
 
 /// Where warmup ends, as a fraction of the run (divergence is judged only after it).
@@ -45,8 +46,9 @@ pub fn train<B: AutodiffBackend>(config: &RunConfig, data: &Dataset, device: &B:
     (ctx.progress)(Progress::Started { total_steps: total, params: Some(counts) });
 
     let mut batches = batch_rng(c.seed);
-    let mut noise = Rng::new(c.seed, Stream::RouterNoise);
+    let mut noise_rng = Rng::new(c.seed, Stream::RouterNoise);
     let use_noise = m.experts > 1 && m.router_noise > 0.0;
+    let shards = shards_for::<B>(batch);
     let warmup = warmup_fraction(&c.schedule);
     let start = Instant::now();
     let mut train_secs = 0.0;
@@ -83,19 +85,12 @@ pub fn train<B: AutodiffBackend>(config: &RunConfig, data: &Dataset, device: &B:
 
         let t0 = Instant::now();
         data.sample(&mut batches, batch, seq, &mut windows);
-        let input = inputs::<B>(&windows, batch, seq, device);
-        let ad: Vec<Tensor<B, 2>> = params.iter().map(|p| Tensor::from_inner(p.clone()).require_grad()).collect();
+        // Drawn for the whole batch, layer by layer, before any shard runs.
+        let noise: Option<Vec<Vec<f32>>> = use_noise.then(|| layout.layers.iter().map(|_| draw_noise(&mut noise_rng, batch * seq, m.experts, m.router_noise)).collect());
         let tf = Instant::now();
-        let out = forward(m, &layout, &ad, &consts, &input, use_noise.then_some(&mut noise));
+        let fwd = forward_batch::<B>(m, &layout, &params, &consts, &windows, batch, shards, noise.as_deref(), device);
         prof[0] += tf.elapsed().as_secs_f64();
-        let ce = f64::from(out.ce.clone().into_scalar().elem::<f32>());
-        let (loss, aux) = match out.aux {
-            Some(a) => {
-                let aux = f64::from(a.clone().into_scalar().elem::<f32>());
-                (out.ce + a, aux)
-            }
-            None => (out.ce, 0.0),
-        };
+        let (ce, aux) = (fwd.ce, fwd.aux);
         let initial = *initial_loss.get_or_insert(ce);
         let past_warmup = step > 0 && t >= warmup;
         if !ce.is_finite() || !aux.is_finite() || (past_warmup && ce > c.diverge_factor * initial) {
@@ -105,10 +100,8 @@ pub fn train<B: AutodiffBackend>(config: &RunConfig, data: &Dataset, device: &B:
             break;
         }
         let tb = Instant::now();
-        let grads = loss.backward();
+        let g = fwd.backward();
         prof[1] += tb.elapsed().as_secs_f64();
-        let g: Vec<_> = ad.iter().map(|p| p.grad(&grads)).collect();
-        drop(grads);
         let to = Instant::now();
         let grad_norm = opt.step(&mut params, g, &hyper);
         prof[2] += to.elapsed().as_secs_f64();

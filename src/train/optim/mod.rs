@@ -112,7 +112,7 @@ impl<B: Backend + 'static> Optimizer<B> {
         let step = |(b, (p, g, hyper)): (&mut MuonBucket<B>, (Tensor<B, 3>, Tensor<B, 3>, MuonHyper))| muon_step(p, g, b, &hyper);
         // Only on the CPU backend: elsewhere the device runs the work, and launching from
         // several threads at once has not been measured.
-        let on_cpu = std::any::TypeId::of::<B>() == std::any::TypeId::of::<burn::backend::Flex>();
+        let on_cpu = super::on_cpu::<B>();
         let small = on_cpu && self.buckets.iter().all(|b| b.shape[0] * b.shape[1] * b.shape[0].min(b.shape[1]) <= PARALLEL_BUCKETS_MAX_OPS);
         let outs: Vec<Tensor<B, 3>> =
             if small { self.buckets.par_iter_mut().zip(inputs).map(step).collect() } else { self.buckets.iter_mut().zip(inputs).map(step).collect() };
