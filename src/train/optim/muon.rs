@@ -1,8 +1,8 @@
 //! Muon: Nesterov momentum, Newton–Schulz orthogonalization (Keller Jordan's quintic or the
 //! per-step Polar Express coefficients), shape scaling and decoupled (cautious) decay.
 //!
-//! Matrices of the same shape are stacked and orthogonalized as one batch. Weights are stored
-//! `[d_in, d_out]`; the shape scale `max(1, rows/cols)^0.5` is taken in PyTorch's `[out, in]`
+//! A bucket's matrices (same shape; one matrix per bucket on the CPU) are stacked and
+//! orthogonalized as one batch. Weights are stored `[d_in, d_out]`; the shape scale `max(1, rows/cols)^0.5` is taken in PyTorch's `[out, in]`
 //! orientation, i.e. `max(1, d_out/d_in)^0.5`. Newton–Schulz itself commutes with transposition.
 
 use burn::tensor::Tensor;
