@@ -22,7 +22,8 @@ use crate::spec::ModelConfig;
 
 /// Shards of a batch on the CPU backend (`flex`): as many as the cores of the small machines lrx
 /// targets. More would shrink each GEMM further; where there are more cores, burn-flex still
-/// spreads each shard's larger GEMMs over them.
+/// spreads each shard's larger GEMMs over them. Part of the numerics: changing it means bumping
+/// [`super::VERSION`].
 pub const CPU_SHARDS: usize = 2;
 
 /// Shards of a batch on backend `B`. Accelerators get one: they parallelize inside each op.
