@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{ElementConversion, Tensor};
-use rayon::iter::{IntoParallelIterator, ParallelIterator};
 
 use super::attention::AttnConsts;
 use super::data::Dataset;
@@ -49,8 +48,7 @@ pub fn evaluate<B: Backend>(m: &ModelConfig, layout: &Layout, params: &[Tensor<B
         let correct = out.logits.argmax(1).equal(input.y).int().sum().into_scalar().elem::<i64>();
         (logp, correct, bytes)
     };
-    let per_batch: Vec<(f32, i64, u64)> =
-        if super::on_cpu::<B>() { (0..n_batches).into_par_iter().map(one).collect() } else { (0..n_batches).map(one).collect() };
+    let per_batch = super::map_in_order(super::on_cpu::<B>(), (0..n_batches).collect(), one);
     let (mut nats, mut correct, mut bytes) = (0.0f64, 0i64, 0u64);
     for (logp, c, b) in per_batch {
         nats -= f64::from(logp);

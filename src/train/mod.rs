@@ -40,6 +40,13 @@ pub fn on_cpu<B: burn::tensor::backend::Backend>() -> bool {
     std::any::TypeId::of::<B>() == std::any::TypeId::of::<burn::backend::Flex>()
 }
 
+/// `f` over `items`, results in item order: on rayon's pool when `parallel`, else on this
+/// thread. Each item's work is the same either way, so the results' bits are too.
+fn map_in_order<T: Send, U: Send>(parallel: bool, items: Vec<T>, f: impl Fn(T) -> U + Sync + Send) -> Vec<U> {
+    use rayon::iter::{IntoParallelIterator, ParallelIterator};
+    if parallel { items.into_par_iter().map(f).collect() } else { items.into_iter().map(f).collect() }
+}
+
 /// The CPU backend: Flex under autodiff (deterministic, see `burn-0.21-notes.md`).
 pub type CpuBackend = burn::backend::Autodiff<burn::backend::Flex>;
 /// The NVIDIA backend.

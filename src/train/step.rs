@@ -13,7 +13,6 @@
 
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{ElementConversion, Tensor};
-use rayon::iter::{IntoParallelIterator, IntoParallelRefIterator, ParallelIterator};
 
 use super::attention::AttnConsts;
 use super::model::{Layout, forward, inputs};
@@ -66,10 +65,11 @@ pub fn forward_batch<B: AutodiffBackend>(
 ) -> Forward<B> {
     let seq = m.seq_len;
     let e = m.experts;
+    let shards = shards.clamp(1, batch.max(1));
     // Shard s takes rows [start, end) of the batch; the first `batch % shards` get one more.
     let (q, r) = (batch / shards, batch % shards);
     let bounds: Vec<(usize, usize)> = (0..shards).map(|s| (s * q + s.min(r), (s + 1) * q + (s + 1).min(r))).collect();
-    let run = |&(start, end): &(usize, usize)| {
+    let run = |(start, end): (usize, usize)| {
         let rows = end - start;
         let input = inputs::<B>(&windows[start * (seq + 1)..end * (seq + 1)], rows, seq, device);
         let leaves: Vec<Tensor<B, 2>> = params.iter().map(|p| Tensor::from_inner(p.clone()).require_grad()).collect();
@@ -77,7 +77,7 @@ pub fn forward_batch<B: AutodiffBackend>(
         let out = forward(m, layout, &leaves, consts, &input, z.as_deref());
         (leaves, out.ce, out.balance, rows as f64 / batch as f64)
     };
-    let parts: Vec<_> = if bounds.len() > 1 { bounds.par_iter().map(run).collect() } else { bounds.iter().map(run).collect() };
+    let parts = super::map_in_order(shards > 1, bounds, run);
 
     // The routed fractions need every shard's counts; then each shard forms its own part.
     let layers = parts[0].2.len();
@@ -117,9 +117,7 @@ impl<B: AutodiffBackend> Forward<B> {
             let grads = loss.backward();
             s.leaves.iter().map(|p| p.grad(&grads)).collect::<Vec<_>>()
         };
-        let per_shard: Vec<Vec<_>> =
-            if self.shards.len() > 1 { self.shards.into_par_iter().map(run).collect() } else { self.shards.into_iter().map(run).collect() };
-        let mut shards = per_shard.into_iter();
+        let mut shards = super::map_in_order(self.shards.len() > 1, self.shards, run).into_iter();
         let mut sum = shards.next().unwrap_or_default();
         for g in shards {
             for (acc, g) in sum.iter_mut().zip(g) {

@@ -8,7 +8,6 @@ pub mod muon;
 
 use burn::tensor::{ElementConversion, Tensor};
 use burn::tensor::backend::Backend;
-use rayon::iter::{IndexedParallelIterator, IntoParallelRefIterator, IntoParallelRefMutIterator, ParallelIterator};
 
 use self::adamw::{AdamHyper, AdamState, adamw_step, sgd_step};
 use self::groups::{Rule, StepHyper, rule};
@@ -70,19 +69,18 @@ impl<B: Backend + 'static> Optimizer<B> {
         let par = super::on_cpu::<B>();
         let mut grads: Vec<Tensor<B, 2>> =
             grads.into_iter().enumerate().map(|(i, g)| g.unwrap_or_else(|| Tensor::zeros(self.shapes[i], &device))).collect();
-        let square_sum = |g: &Tensor<B, 2>| (g.clone() * g.clone()).sum();
-        let sq: Vec<Tensor<B, 1>> = if par { grads.par_iter().map(square_sum).collect() } else { grads.iter().map(square_sum).collect() };
+        let sq = super::map_in_order(par, grads.iter().collect(), |g| (g.clone() * g.clone()).sum());
         let norm = sq.into_iter().reduce(|a, b| a + b).map_or(0.0, |s| f64::from(s.into_scalar().elem::<f32>()).sqrt());
         let clip = self.cfg.grad_clip;
         if clip > 0.0 && norm.is_finite() && norm > clip {
             let scale = clip / (norm + 1e-6);
-            let clip_one = |g: &mut Tensor<B, 2>| *g = g.clone().mul_scalar(scale);
-            if par { grads.par_iter_mut().for_each(clip_one) } else { grads.iter_mut().for_each(clip_one) }
+            super::map_in_order(par, grads.iter_mut().collect(), |g: &mut Tensor<B, 2>| *g = g.clone().mul_scalar(scale));
         }
         let c = &self.cfg;
         let (rules, groups) = (&self.rules, &self.groups);
         let t = self.t;
-        let elementwise = |(i, ((p, g), (adam, sgd))): (usize, ((&mut Tensor<B, 2>, &Tensor<B, 2>), (&mut Option<AdamState<B>>, &mut Option<Tensor<B, 2>>)))| {
+        let each = params.iter_mut().zip(&grads).zip(self.adam.iter_mut().zip(self.sgd.iter_mut())).enumerate().collect();
+        super::map_in_order(par, each, |(i, ((p, g), (adam, sgd)))| {
             let (lr, wd) = (h.lr_of(groups[i]), h.wd_of(groups[i]));
             match (rules[i], adam, sgd) {
                 (Rule::AdamW, Some(state), _) => {
@@ -92,14 +90,7 @@ impl<B: Backend + 'static> Optimizer<B> {
                 (Rule::Sgd, _, Some(buf)) => *p = sgd_step(p.clone(), g.clone(), buf, c.sgd_momentum, lr, wd, c.cautious_wd),
                 _ => {}
             }
-        };
-        if par {
-            params.par_iter_mut().zip(grads.par_iter()).zip(self.adam.par_iter_mut().zip(self.sgd.par_iter_mut())).enumerate().for_each(elementwise);
-        } else {
-            params.iter_mut().zip(grads.iter()).zip(self.adam.iter_mut().zip(self.sgd.iter_mut())).enumerate().for_each(elementwise);
-        }
-        // Buckets are independent: on the CPU they run on separate threads. Each bucket's ops
-        // are the same whatever thread runs them, so the bits do not depend on scheduling.
+        });
         let inputs: Vec<(Tensor<B, 3>, Tensor<B, 3>, MuonHyper)> = self
             .buckets
             .iter()
@@ -114,11 +105,7 @@ impl<B: Backend + 'static> Optimizer<B> {
                 (p, g, hyper)
             })
             .collect();
-        let step = |(b, (p, g, hyper)): (&mut MuonBucket<B>, (Tensor<B, 3>, Tensor<B, 3>, MuonHyper))| muon_step(p, g, b, &hyper);
-        // Only on the CPU backend: elsewhere the device runs the work, and launching from
-        // several threads at once has not been measured.
-        let outs: Vec<Tensor<B, 3>> =
-            if par { self.buckets.par_iter_mut().zip(inputs).map(step).collect() } else { self.buckets.iter_mut().zip(inputs).map(step).collect() };
+        let outs = super::map_in_order(par, self.buckets.iter_mut().zip(inputs).collect(), |(b, (p, g, hyper))| muon_step(p, g, b, &hyper));
         for (b, out) in self.buckets.iter().zip(outs) {
             let [r, cols] = b.shape;
             let n = b.members.len();

@@ -2,8 +2,9 @@
 //! per-step Polar Express coefficients), shape scaling and decoupled (cautious) decay.
 //!
 //! A bucket's matrices (same shape; one matrix per bucket on the CPU) are stacked and
-//! orthogonalized as one batch. Weights are stored `[d_in, d_out]`; the shape scale `max(1, rows/cols)^0.5` is taken in PyTorch's `[out, in]`
-//! orientation, i.e. `max(1, d_out/d_in)^0.5`. Newton–Schulz itself commutes with transposition.
+//! orthogonalized as one batch. Weights are stored `[d_in, d_out]`; the shape scale
+//! `max(1, rows/cols)^0.5` is taken in PyTorch's `[out, in]` orientation, i.e.
+//! `max(1, d_out/d_in)^0.5`. Newton–Schulz itself commutes with transposition.
 
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
