@@ -81,6 +81,12 @@ pub struct RunResult {
     pub diverged_at: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub error: Option<String>,
+    /// A failed run's exit code, where a process of its own ran it (command trainer, a job).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub exit_code: Option<i32>,
+    /// The last lines a failed run wrote to stderr: its evidence, kept in the failure record.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub log_tail: Option<String>,
 }
 
 impl RunResult {
@@ -97,6 +103,8 @@ impl RunResult {
             history: Vec::new(),
             diverged_at: None,
             error: Some(error.into()),
+            exit_code: None,
+            log_tail: None,
         }
     }
 }

@@ -186,5 +186,7 @@ pub fn train<B: AutodiffBackend>(config: &RunConfig, data: &Dataset, device: &B:
         history,
         diverged_at,
         error: None,
+        exit_code: None,
+        log_tail: None,
     })
 }
