@@ -127,8 +127,8 @@ pub enum ExecutorKind {
 pub struct RunArgs {
     /// A study file
     pub file: PathBuf,
-    /// Runs at once (default: 1 on CPU, one per GPU with `--device cuda`)
-    #[arg(long, short)]
+    /// Runs at once, 1 to 1024 (default: 1 on CPU, one per GPU with `--device cuda`)
+    #[arg(long, short, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1024))]
     pub jobs: Option<usize>,
     /// Where runs execute (`slurm` is not implemented yet)
     #[arg(long, value_enum, default_value_t = ExecutorKind::Local)]

@@ -5,13 +5,19 @@
 //! runs/ab/abcdef…/spec.json      what the run is (the hashed `KeyInput`) + when it was made
 //!                 result.json    the final result (history left out)
 //!                 history.csv    the metrics history, one row per logged step
+//!                 logs/*.log     what the run printed (command trainers), when it printed
 //!                 manifest.json  blake3 of each file above; written last
+//! failures/abcdef…/record.json  every failed attempt of a key not (yet) in `runs/`
+//!                  *.log         the last failed attempt's logs
+//! work/abcdef…/   a run's private folder while it trains (alive while its key is locked)
 //! tmp/            entries being written (never read)
-//! locks/          one lock file per key being trained
+//! locks/          one lock file per key being trained (removed by its holder)
 //! corrupt/        entries that failed verification, kept for inspection
 //! ```
 //! An entry is written in `tmp/`, fsynced, then renamed into `runs/` in one step, so a crash
-//! leaves either nothing or a whole entry. Every read checks the manifest's hashes.
+//! leaves either nothing or a whole entry. Every read checks the manifest's hashes. A failed
+//! run is not a result (it is retried), but it is not forgotten either: its record says why,
+//! how often, and when, until the key succeeds.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -81,10 +87,51 @@ pub enum Lookup {
     Corrupt(Corruption),
 }
 
-/// A held lock on one key: while it lives, no other `lrx` process trains that key.
+/// A held lock on one key: while it lives, no other `lrx` process trains that key. Its file
+/// is removed when the lock is released (see [`Store::lock`] for why that is safe).
 #[derive(Debug)]
 pub struct KeyLock {
-    _file: File,
+    file: File,
+    path: PathBuf,
+}
+
+impl Drop for KeyLock {
+    fn drop(&mut self) {
+        // Unlinked while still held: a process that opened the old file before this point
+        // sees, once it gets the lock, that the path no longer names its file, and retries.
+        let _ = fs::remove_file(&self.path);
+        let _ = self.file.unlock();
+    }
+}
+
+/// One failed attempt at a run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Attempt {
+    /// 1 for the first attempt at this key, counting every failed one before it.
+    pub attempt: u32,
+    /// Seconds since the Unix epoch when it failed.
+    pub when: u64,
+    pub reason: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub exit_code: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub log_tail: Option<String>,
+}
+
+/// The failed attempts at one key, newest last; kept until the key succeeds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FailureRecord {
+    pub format: u32,
+    pub key: RunKey,
+    pub input: KeyInput,
+    pub attempts: Vec<Attempt>,
+}
+
+impl FailureRecord {
+    /// The newest attempt (a record always has one).
+    pub fn last(&self) -> Option<&Attempt> {
+        self.attempts.last()
+    }
 }
 
 /// The run cache at a root folder.
@@ -96,7 +143,7 @@ pub struct Store {
 impl Store {
     /// Opens (creating if needed) the cache at `root`.
     pub fn open(root: &Path) -> Result<Store, CacheError> {
-        for sub in ["runs", "tmp", "locks"] {
+        for sub in ["runs", "tmp", "locks", "failures", "work"] {
             let p = root.join(sub);
             fs::create_dir_all(&p).map_err(io_err(&p))?;
         }
@@ -135,32 +182,81 @@ impl Store {
         }
     }
 
-    /// Checks an entry thoroughly: checksums, decoding, and that its spec hashes to its key.
+    /// Checks an entry thoroughly: checksums of every file (logs included), decoding, that its
+    /// spec hashes to its key, and that it holds nothing the manifest does not list.
     pub fn verify(&self, key: RunKey) -> Result<(), Corruption> {
-        let entry = read_entry(&self.entry_dir(key), key)?;
+        let dir = self.entry_dir(key);
+        let entry = read_entry(&dir, key)?;
         if entry.spec.input.key() != key {
             return Err(Corruption("the stored spec does not hash to this entry's key".into()));
         }
+        let manifest: Manifest = serde_json::from_slice(&fs::read(dir.join("manifest.json")).unwrap_or_default())
+            .map_err(|e| Corruption(format!("bad manifest: {e}")))?;
+        for (name, expected) in manifest.files.iter().filter(|(n, _)| !FILES.contains(&n.as_str())) {
+            let bytes = fs::read(dir.join(name)).map_err(|e| Corruption(format!("cannot read `{name}`: {e}")))?;
+            if &checksum(&bytes) != expected {
+                return Err(Corruption(format!("`{name}` does not match its checksum")));
+            }
+        }
+        let mut found = Vec::new();
+        list_files(&dir, &dir, &mut found);
+        if let Some(extra) = found.iter().find(|f| f.as_str() != "manifest.json" && !manifest.files.contains_key(f.as_str())) {
+            return Err(Corruption(format!("`{extra}` is not part of the entry")));
+        }
         Ok(())
+    }
+
+    /// Things under `runs/` that are not entries (stray files, folders, symlinks): `verify`
+    /// reports them; nothing reads them.
+    pub fn foreign(&self) -> Vec<PathBuf> {
+        let mut found = Vec::new();
+        let Ok(shards) = fs::read_dir(self.root.join("runs")) else { return found };
+        for shard in shards.flatten() {
+            let path = shard.path();
+            let name = shard.file_name().to_string_lossy().into_owned();
+            let is_dir = shard.file_type().is_ok_and(|t| t.is_dir());
+            if !is_dir || name.len() != 2 || !name.bytes().all(|b| b.is_ascii_hexdigit()) {
+                found.push(path);
+                continue;
+            }
+            for entry in fs::read_dir(&path).into_iter().flatten().flatten() {
+                let key = entry.file_name().to_str().and_then(|s| s.parse::<RunKey>().ok());
+                let ok = entry.file_type().is_ok_and(|t| t.is_dir()) && key.is_some_and(|k| k.to_hex().starts_with(&name));
+                if !ok {
+                    found.push(entry.path());
+                }
+            }
+        }
+        found.sort();
+        found
     }
 
     /// Publishes a finished run. If another process published the same key meanwhile, its
     /// entry is kept (both are results of the same deterministic run).
     pub fn put(&self, input: &KeyInput, result: &RunResult) -> Result<RunKey, CacheError> {
+        self.put_with_logs(input, result, &[])
+    }
+
+    /// Publishes a finished run with the log files it wrote (stored as `logs/<name>`, covered
+    /// by the manifest like every other file), and forgets the key's failed attempts.
+    pub fn put_with_logs(&self, input: &KeyInput, result: &RunResult, logs: &[PathBuf]) -> Result<RunKey, CacheError> {
         let key = input.key();
-        let created = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        let spec = StoredSpec { format: FORMAT, key, input: input.clone(), created, lrx_version: env!("CARGO_PKG_VERSION").to_owned() };
+        let spec = StoredSpec { format: FORMAT, key, input: input.clone(), created: now(), lrx_version: env!("CARGO_PKG_VERSION").to_owned() };
         let mut stripped = result.clone();
         stripped.history = Vec::new();
-        let files = [
-            ("spec.json", to_json(&spec)?),
-            ("result.json", to_json(&stripped)?),
-            ("history.csv", history_to_csv(&result.history)?),
+        let mut files = vec![
+            ("spec.json".to_owned(), to_json(&spec)?),
+            ("result.json".to_owned(), to_json(&stripped)?),
+            ("history.csv".to_owned(), history_to_csv(&result.history)?),
         ];
-        let manifest = Manifest { format: FORMAT, files: files.iter().map(|(n, b)| ((*n).to_owned(), checksum(b))).collect() };
+        for log in logs {
+            let name = log.file_name().and_then(|n| n.to_str()).unwrap_or("run.log");
+            files.push((format!("logs/{name}"), fs::read(log).map_err(io_err(log))?));
+        }
+        let manifest = Manifest { format: FORMAT, files: files.iter().map(|(n, b)| (n.clone(), checksum(b))).collect() };
 
         let tmp = self.root.join("tmp").join(format!("{}.{}.{}", key.to_hex(), std::process::id(), unique()));
-        fs::create_dir_all(&tmp).map_err(io_err(&tmp))?;
+        fs::create_dir_all(tmp.join("logs")).map_err(io_err(&tmp))?;
         let write_all = || -> Result<(), CacheError> {
             for (name, bytes) in &files {
                 write_synced(&tmp.join(name), bytes)?;
@@ -185,7 +281,122 @@ impl Store {
         };
         let outcome = write_all();
         let _ = fs::remove_dir_all(&tmp);
-        outcome.map(|()| key)
+        outcome?;
+        self.clear_failure(key)?;
+        Ok(key)
+    }
+
+    fn failure_dir(&self, key: RunKey) -> PathBuf {
+        self.root.join("failures").join(key.to_hex())
+    }
+
+    /// Records a failed attempt at `input`'s key (with the logs of this attempt, replacing
+    /// the previous attempt's), and returns the record. The caller holds the key's lock.
+    pub fn record_failure(&self, input: &KeyInput, result: &RunResult, logs: &[PathBuf]) -> Result<FailureRecord, CacheError> {
+        let key = input.key();
+        let dir = self.failure_dir(key);
+        let mut record = self.failure(key).unwrap_or_else(|| FailureRecord { format: FORMAT, key, input: input.clone(), attempts: Vec::new() });
+        let attempt = record.attempts.last().map_or(1, |a| a.attempt + 1);
+        record.attempts.push(Attempt {
+            attempt,
+            when: now(),
+            reason: result.error.clone().unwrap_or_else(|| "the run failed without saying why".to_owned()),
+            exit_code: result.exit_code,
+            log_tail: result.log_tail.clone(),
+        });
+        fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+        for old in fs::read_dir(&dir).map_err(io_err(&dir))?.flatten() {
+            if old.path().extension().is_some_and(|e| e == "log") {
+                let _ = fs::remove_file(old.path());
+            }
+        }
+        for log in logs {
+            if let Some(name) = log.file_name() {
+                let dest = dir.join(name);
+                fs::copy(log, &dest).map_err(io_err(&dest))?;
+            }
+        }
+        // Written aside and renamed over the old record: a reader sees one whole record.
+        let tmp = dir.join(format!(".record.{}.{}.tmp", std::process::id(), unique()));
+        write_synced(&tmp, &to_json(&record)?)?;
+        let path = dir.join("record.json");
+        fs::rename(&tmp, &path).map_err(io_err(&path))?;
+        Ok(record)
+    }
+
+    /// The failed attempts at a key that has no entry yet, if any (an unreadable record
+    /// counts as none: it only ever describes a run that must be retried anyway).
+    pub fn failure(&self, key: RunKey) -> Option<FailureRecord> {
+        let bytes = fs::read(self.failure_dir(key).join("record.json")).ok()?;
+        serde_json::from_slice::<FailureRecord>(&bytes).ok().filter(|r| r.key == key && !r.attempts.is_empty())
+    }
+
+    /// The logs kept with a key's last failed attempt.
+    pub fn failure_logs(&self, key: RunKey) -> Vec<PathBuf> {
+        let mut logs: Vec<PathBuf> = fs::read_dir(self.failure_dir(key))
+            .map(|d| d.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "log")).collect())
+            .unwrap_or_default();
+        logs.sort();
+        logs
+    }
+
+    /// The logs stored with a finished entry.
+    pub fn entry_logs(&self, key: RunKey) -> Vec<PathBuf> {
+        let mut logs: Vec<PathBuf> = fs::read_dir(self.entry_dir(key).join("logs"))
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        logs.sort();
+        logs
+    }
+
+    /// Forgets a key's failed attempts (it succeeded, or the user removed it).
+    pub fn clear_failure(&self, key: RunKey) -> Result<(), CacheError> {
+        let dir = self.failure_dir(key);
+        match fs::remove_dir_all(&dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_err(&dir)(e)),
+        }
+    }
+
+    /// Every key with a failure record, sorted.
+    pub fn failed_keys(&self) -> Vec<RunKey> {
+        let mut keys: Vec<RunKey> = fs::read_dir(self.root.join("failures"))
+            .map(|d| d.flatten().filter_map(|e| e.file_name().to_str().and_then(|s| s.parse().ok())).collect())
+            .unwrap_or_default();
+        keys.sort();
+        keys
+    }
+
+    /// A fresh private folder for a run of `key` while it trains. The caller holds the key's
+    /// lock, which is what tells `gc` the folder is alive; anything left there by a dead
+    /// attempt is removed first.
+    pub fn work_dir(&self, key: RunKey) -> Result<PathBuf, CacheError> {
+        let dir = self.root.join("work").join(key.to_hex());
+        match fs::remove_dir_all(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err(&dir)(e)),
+        }
+        fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+        // Absolute, so that a script running in another folder finds it.
+        fs::canonicalize(&dir).map_err(io_err(&dir))
+    }
+
+    /// Removes the work folders of runs no process is training (their key is not locked).
+    pub fn clean_work(&self) -> Result<usize, CacheError> {
+        let work = self.root.join("work");
+        let mut n = 0;
+        let Ok(entries) = fs::read_dir(&work) else { return Ok(0) };
+        for entry in entries.flatten() {
+            let Some(key) = entry.file_name().to_str().and_then(|s| s.parse::<RunKey>().ok()) else { continue };
+            if let Some(_lock) = self.try_lock(key)?
+                && fs::remove_dir_all(entry.path()).is_ok()
+            {
+                n += 1;
+            }
+        }
+        Ok(n)
     }
 
     /// Moves a bad entry out of the way (to `corrupt/`), so it is recomputed.
@@ -236,39 +447,119 @@ impl Store {
 
     /// Blocks until this process holds the training lock of `key`. The lock is released when
     /// the returned guard drops, or when the process dies (the OS drops `flock`s).
+    ///
+    /// The holder removes the lock file when it is done, so `locks/` does not grow with every
+    /// key ever trained. That is safe because a lock only counts once its file is still the
+    /// one at the path: whoever locked a file that was meanwhile unlinked (or replaced) lets go
+    /// and tries again on the current one.
     pub fn lock(&self, key: RunKey) -> Result<KeyLock, CacheError> {
-        let path = self.root.join("locks").join(format!("{}.lock", key.to_hex()));
-        let file = File::options().create(true).truncate(false).write(true).open(&path).map_err(io_err(&path))?;
-        file.lock().map_err(io_err(&path))?;
-        Ok(KeyLock { _file: file })
+        loop {
+            let (file, path) = self.lock_file(key)?;
+            file.lock().map_err(io_err(&path))?;
+            if still_at(&file, &path) {
+                return Ok(KeyLock { file, path });
+            }
+        }
     }
 
     /// Tries to take the lock without waiting.
     pub fn try_lock(&self, key: RunKey) -> Result<Option<KeyLock>, CacheError> {
-        let path = self.root.join("locks").join(format!("{}.lock", key.to_hex()));
-        let file = File::options().create(true).truncate(false).write(true).open(&path).map_err(io_err(&path))?;
-        match file.try_lock() {
-            Ok(()) => Ok(Some(KeyLock { _file: file })),
-            Err(fs::TryLockError::WouldBlock) => Ok(None),
-            Err(fs::TryLockError::Error(e)) => Err(io_err(&path)(e)),
+        loop {
+            let (file, path) = self.lock_file(key)?;
+            match file.try_lock() {
+                Ok(()) if still_at(&file, &path) => return Ok(Some(KeyLock { file, path })),
+                Ok(()) => {}
+                Err(fs::TryLockError::WouldBlock) => return Ok(None),
+                Err(fs::TryLockError::Error(e)) => return Err(io_err(&path)(e)),
+            }
         }
     }
 
+    fn lock_file(&self, key: RunKey) -> Result<(File, PathBuf), CacheError> {
+        let dir = self.root.join("locks");
+        fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+        let path = dir.join(format!("{}.lock", key.to_hex()));
+        let file = File::options().create(true).truncate(false).write(true).open(&path).map_err(io_err(&path))?;
+        Ok((file, path))
+    }
+
+    /// Leftovers that are not entries: unfinished writes in `tmp/` and work folders of runs
+    /// no process holds, with what each is (`cache verify` reports them; `run` and `gc`
+    /// remove them).
+    pub fn leftovers(&self) -> Vec<(PathBuf, &'static str)> {
+        let mut found = Vec::new();
+        if let Ok(entries) = fs::read_dir(self.root.join("tmp")) {
+            for e in entries.flatten() {
+                if tmp_owner(&e.path()).is_some_and(|pid| !alive(pid)) {
+                    found.push((e.path(), "an unfinished write of a process that died"));
+                }
+            }
+        }
+        if let Ok(entries) = fs::read_dir(self.root.join("work")) {
+            for e in entries.flatten() {
+                let key = e.file_name().to_str().and_then(|s| s.parse::<RunKey>().ok());
+                if key.is_some_and(|k| matches!(self.try_lock(k), Ok(Some(_)))) {
+                    found.push((e.path(), "the work folder of a run that is not running"));
+                }
+            }
+        }
+        found.sort();
+        found
+    }
+
     /// Removes leftovers of writers that died mid-publish (never read, only disk space).
+    /// Only `<key>.<pid>.<n>` folders of processes that are gone are touched: anything else in
+    /// `tmp/` belongs to someone else.
     pub fn clean_tmp(&self) -> Result<usize, CacheError> {
         let tmp = self.root.join("tmp");
         let mut n = 0;
-        for entry in fs::read_dir(&tmp).map_err(io_err(&tmp))? {
+        let Ok(entries) = fs::read_dir(&tmp) else { return Ok(0) };
+        for entry in entries {
             let path = entry.map_err(io_err(&tmp))?.path();
-            // `<key>.<pid>.<n>`: only remove folders of processes that are gone.
-            let pid = path.file_name().and_then(|n| n.to_str()).and_then(|n| n.split('.').nth(1)).and_then(|p| p.parse::<u32>().ok());
-            let alive = pid.is_some_and(|p| p == std::process::id() || Path::new(&format!("/proc/{p}")).exists());
-            if !alive && fs::remove_dir_all(&path).is_ok() {
+            if tmp_owner(&path).is_some_and(|pid| !alive(pid)) && fs::remove_dir_all(&path).is_ok() {
                 n += 1;
             }
         }
         Ok(n)
     }
+}
+
+/// The process that writes a `tmp/<key>.<pid>.<n>` folder.
+/// Every file (or symlink, or other non-folder) under `dir`, as a `/`-separated path relative
+/// to `root`.
+fn list_files(root: &Path, dir: &Path, out: &mut Vec<String>) {
+    for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            list_files(root, &path, out);
+        } else if let Ok(rel) = path.strip_prefix(root) {
+            out.push(rel.to_string_lossy().replace('\\', "/"));
+        }
+    }
+}
+
+fn tmp_owner(path: &Path) -> Option<u32> {
+    let name = path.file_name()?.to_str()?;
+    let mut parts = name.split('.');
+    parts.next()?.parse::<RunKey>().ok()?;
+    parts.next()?.parse().ok()
+}
+
+fn alive(pid: u32) -> bool {
+    pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Whether `file` is still the file at `path` (not unlinked or replaced since it was opened).
+fn still_at(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), fs::metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 fn unique() -> u128 {
@@ -408,6 +699,48 @@ mod tests {
         assert!(matches!(store.get(input(2).key()), Lookup::Miss));
         assert_eq!(store.keys().unwrap(), vec![key]);
         assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_diverged_run_with_non_finite_metrics_reads_back_as_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut diverged = result();
+        diverged.status = Status::Diverged;
+        diverged.diverged_at = Some(20);
+        diverged.metrics.insert("train_loss".into(), f64::NAN);
+        diverged.metrics.insert("val_loss".into(), f64::INFINITY);
+        diverged.metrics.insert("aux_loss".into(), f64::NEG_INFINITY);
+        diverged.history[1].metrics.insert("train_loss".into(), f64::NAN);
+        diverged.history[1].metrics.insert("grad_norm".into(), f64::INFINITY);
+        let key = store.put(&input(1), &diverged).unwrap();
+        let Lookup::Hit(e) = store.get(key) else { panic!("a diverged run must read back, not as corrupt") };
+        assert!(e.result.metrics["train_loss"].is_nan());
+        assert_eq!(e.result.metrics["val_loss"], f64::INFINITY);
+        assert_eq!(e.result.metrics["aux_loss"], f64::NEG_INFINITY);
+        assert!(e.result.history[1].metrics["train_loss"].is_nan());
+        assert_eq!(e.result.history[1].metrics["grad_norm"], f64::INFINITY);
+        assert_eq!(e.result.status, Status::Diverged);
+        store.verify(key).unwrap();
+    }
+
+    /// Entries written before non-finite numbers had a spelling hold `null`: they are a
+    /// non-finite result, not a corrupt entry.
+    #[test]
+    fn an_entry_written_with_null_metrics_reads_back_as_non_finite() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let key = store.put(&input(1), &result()).unwrap();
+        let entry = store.entry_dir(key);
+        let text = fs::read_to_string(entry.join("result.json")).unwrap();
+        let legacy = text.replace("0.3333333333333333", "null");
+        assert_ne!(text, legacy);
+        fs::write(entry.join("result.json"), &legacy).unwrap();
+        let mut manifest: Manifest = serde_json::from_slice(&fs::read(entry.join("manifest.json")).unwrap()).unwrap();
+        manifest.files.insert("result.json".into(), checksum(legacy.as_bytes()));
+        fs::write(entry.join("manifest.json"), serde_json::to_vec(&manifest).unwrap()).unwrap();
+        let Lookup::Hit(e) = store.get(key) else { panic!("a legacy entry with null must not be corrupt") };
+        assert!(e.result.metrics["val_loss"].is_nan());
     }
 
     #[test]

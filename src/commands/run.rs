@@ -7,7 +7,7 @@ use anyhow::bail;
 use crate::cli::{ExecutorKind, GlobalArgs, RunArgs};
 use crate::exec::engine::{Mode, Options};
 use crate::exec::{outputs, progress};
-use crate::exec::results::StudyResults;
+use crate::exec::results::{PhaseStatus, StudyResults};
 use crate::spec::CancelFlag;
 
 use super::Exit;
@@ -39,7 +39,12 @@ pub(crate) fn run(args: &RunArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
     observer.finish();
 
     let out = study.out_dir(g);
-    outputs::write_all(&results, &out).map_err(|e| anyhow::anyhow!("cannot write outputs under `{}`: {e}", out.display()))?;
+    if let Err(e) = outputs::write_all(&results, &out) {
+        eprint!("{}", summary(&results));
+        eprintln!("error: cannot write outputs under `{}`: {e}", out.display());
+        eprintln!("note: every finished run is cached; fix the output folder and run again (nothing retrains)");
+        return Ok(Exit::Failure);
+    }
     let wall = started.elapsed().as_secs_f64();
     // With one job, everything that is not training is the engine's; with several, runs
     // overlap and the difference means nothing.
@@ -70,6 +75,7 @@ pub(crate) fn run(args: &RunArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
         eprintln!("interrupted: finished runs are cached; run the same command again to continue");
         Exit::Interrupted
     } else if results.has_failure() {
+        // Exit code 1: the study did not finish cleanly (scripts can tell from 0).
         Exit::Failure
     } else {
         Exit::Success
@@ -111,7 +117,37 @@ pub(crate) fn summary(results: &StudyResults) -> String {
         let _ = writeln!(s, "  {:<16} {line}", p.name);
     }
     if let Some(f) = &results.final_run {
-        let _ = writeln!(s, "  {:<16} {} {}", "final", results.metric, fmt(f.objective));
+        let line = match (f.objective, results.final_status) {
+            (Some(o), Some(PhaseStatus::Done)) => format!("{} {}", results.metric, fmt(Some(o))),
+            _ => {
+                let done = f.repeats.iter().filter(|r| r.status.is_some()).count();
+                let status = results.final_status.map_or_else(|| "waiting".to_owned(), |st| format!("{st:?}").to_lowercase());
+                if f.repeats.len() > 1 && done < f.repeats.len() {
+                    format!("{status}: {done} of {} repeats finished, no result yet", f.repeats.len())
+                } else {
+                    status
+                }
+            }
+        };
+        let _ = writeln!(s, "  {:<16} {line}", "final");
+    }
+    let failed: Vec<_> = results.failed_runs().collect();
+    if !failed.is_empty() {
+        let _ = writeln!(s, "failed runs ({}; the next `lrx run` retries them):", failed.len());
+        for (phase, c, r) in failed {
+            let seed = r.filter(|_| c.repeats.len() > 1).map(|r| format!(" (seed {})", r.seed)).unwrap_or_default();
+            let why = r.and_then(|r| r.error.as_deref()).or(c.reason.as_deref());
+            let mut detail = String::new();
+            if let Some(r) = r {
+                if let Some(code) = r.exit_code {
+                    let _ = write!(detail, " [exit code {code}]");
+                }
+                if let Some(a) = &r.failure {
+                    let _ = write!(detail, " [attempt {}]", a.attempt);
+                }
+            }
+            let _ = writeln!(s, "  {phase} {}{seed}{detail}: {}", c.variant, progress::first_lines(why));
+        }
     }
     s
 }

@@ -80,7 +80,8 @@ impl Study {
 
     /// Where this study's outputs go: `--out`, or `runs/<study>`.
     pub(super) fn out_dir(&self, g: &GlobalArgs) -> PathBuf {
-        g.out.clone().unwrap_or_else(|| Path::new("runs").join(&self.plan.name))
+        // The study's name is the file's stem, which may be anything (`...lrx` has `..`).
+        g.out.clone().unwrap_or_else(|| Path::new("runs").join(crate::exec::outputs::slug(&self.plan.name)))
     }
 
     /// The data fingerprint of a corpus: the pinned hash of the default corpus (no download

@@ -110,7 +110,7 @@ struct Walk<'e, 'a> {
     queued: BTreeSet<RunKey>,
     queue: VecDeque<Job>,
     fingerprints: HashMap<(String, String), Result<DataFingerprint, String>>,
-    announced: usize,
+    announced: (usize, usize),
     train_wall: std::time::Duration,
     /// Slots replaced when successive-halving survivors move to the next rung.
     superseded: Vec<Slot>,
@@ -129,7 +129,7 @@ impl Engine<'_> {
             queued: BTreeSet::new(),
             queue: VecDeque::new(),
             fingerprints: HashMap::new(),
-            announced: 0,
+            announced: (usize::MAX, usize::MAX),
             train_wall: std::time::Duration::ZERO,
             superseded: Vec::new(),
         };
@@ -148,7 +148,10 @@ impl Engine<'_> {
         let job_rx = Arc::new(Mutex::new(job_rx));
         let (done_tx, done_rx) = mpsc::channel::<(Job, Result<Outcome, CacheError>)>();
         std::thread::scope(|s| -> Result<(), EngineError> {
-            for _ in 0..jobs {
+            // Workers start as runs need them, never more than `jobs` nor more than runs in
+            // flight: `--jobs 1000` on a ten-run study starts ten threads.
+            let mut workers = 0usize;
+            let spawn_worker = || {
                 let job_rx = Arc::clone(&job_rx);
                 let done_tx = done_tx.clone();
                 s.spawn(move || {
@@ -163,8 +166,7 @@ impl Engine<'_> {
                         }
                     }
                 });
-            }
-            drop(done_tx);
+            };
             let mut in_flight = 0usize;
             let mut error = None;
             loop {
@@ -180,6 +182,10 @@ impl Engine<'_> {
                         continue;
                     }
                     in_flight += 1;
+                    if in_flight > workers {
+                        spawn_worker();
+                        workers += 1;
+                    }
                     if job_tx.send(job).is_err() {
                         in_flight -= 1;
                         break;
@@ -200,6 +206,7 @@ impl Engine<'_> {
                             cached: f.source == Source::Cached,
                             objective: f.result.metrics.get(&job.metric).copied(),
                             seconds: f.result.seconds,
+                            reason: f.result.error.clone(),
                         });
                         walk.record(f.key, f);
                         if let Err(e) = walk.advance() {
@@ -222,16 +229,20 @@ impl Engine<'_> {
     fn execute(&self, job: &Job) -> Result<Outcome, CacheError> {
         let req = Request { input: &job.input, force: job.force, cancel: &self.cancel, base_dir: self.options.base_dir.clone() };
         let label = job.label.clone();
-        let mut started = false;
+        let mut total_steps = None;
         let mut progress = |p: Progress| match p {
-            Progress::Started { total_steps, .. } => {
-                started = true;
-                self.observer.event(Event::Started { label: label.clone(), total_steps });
+            Progress::Started { total_steps: t, .. } => {
+                total_steps = t;
+                self.observer.event(Event::Started { label: label.clone(), total_steps: t });
             }
             Progress::Step { step, total_steps, loss, tokens_per_sec, .. } => {
                 self.observer.event(Event::Step { label: label.clone(), step, total_steps, loss, tokens_per_sec });
             }
-            Progress::Row(_) => {}
+            Progress::Row(row) => {
+                if row.metrics.keys().any(|k| k.starts_with("val_")) {
+                    self.observer.event(Event::Eval { label: label.clone(), row, total_steps });
+                }
+            }
         };
         let mut notice = |n: Notice| match n {
             Notice::Corrupt { key, reason } => {
@@ -260,10 +271,10 @@ impl Walk<'_, '_> {
             if self.states.iter().all(State::settled) {
                 changed |= self.step_final()?;
             }
-            let total = self.total_runs();
-            if total != self.announced {
-                self.announced = total;
-                self.engine.observer.event(Event::Total(total));
+            let counts = self.run_counts();
+            if counts != self.announced {
+                self.announced = counts;
+                self.engine.observer.event(Event::Counts { done: counts.0, total: counts.1 });
             }
             if !changed {
                 return Ok(());
@@ -271,14 +282,41 @@ impl Walk<'_, '_> {
         }
     }
 
-    fn total_runs(&self) -> usize {
-        let mut keys: BTreeSet<RunKey> = self.superseded.iter().filter_map(|s| s.key).collect();
-        for st in self.states.iter().chain(std::iter::once(&self.final_state)) {
-            if let State::Running { cands, .. } | State::Done { cands, .. } | State::Failed { cands, .. } | State::Pending { cands } = st {
-                keys.extend(cands.iter().flat_map(|c| &c.slots).filter_map(|s| s.key));
+    /// `(settled, all)` runs of the study, counted per candidate and seed (a run shared by two
+    /// candidates counts for each). Phases not resolved yet count by the plan's candidate
+    /// count; a successive-halving phase counts the rungs its survivors will train, so the
+    /// total stays put as the study advances (it only shrinks when a phase is blocked or a
+    /// candidate fails and so trains no further rungs).
+    fn run_counts(&self) -> (usize, usize) {
+        let plan = self.plan();
+        let (mut done, mut total) = (self.superseded.len(), self.superseded.len());
+        let mut add = |(d, t): (usize, usize)| {
+            done += d;
+            total += t;
+        };
+        for (phase, st) in plan.phases.iter().zip(&self.states) {
+            match st {
+                State::Running { cands, rung } => add(slot_counts(cands, Some((phase, *rung)))),
+                State::Done { cands, .. } | State::Failed { cands, .. } | State::Pending { cands } => add(slot_counts(cands, None)),
+                State::Unresolved | State::Waiting => {
+                    let seeds = phase.seeds.as_ref().map_or(phase.repeats as usize, Vec::len).max(1);
+                    let later = match &phase.prune {
+                        Prune::Halving { rungs, keep } => later_rungs(phase.candidate_count, 0, rungs.len(), *keep),
+                        _ => 0,
+                    };
+                    add((0, seeds * (phase.candidate_count + later)));
+                }
+                State::Blocked { .. } => {}
             }
         }
-        keys.len()
+        match (&self.final_state, &plan.final_run) {
+            (State::Running { cands, .. } | State::Done { cands, .. } | State::Failed { cands, .. } | State::Pending { cands }, _) => {
+                add(slot_counts(cands, None));
+            }
+            (State::Unresolved | State::Waiting, Some(f)) => add((0, f.seeds.as_ref().map_or(f.repeats as usize, Vec::len).max(1))),
+            _ => {}
+        }
+        (done, total)
     }
 
     fn step_phase(&mut self, i: usize) -> Result<bool, EngineError> {
@@ -379,7 +417,7 @@ impl Walk<'_, '_> {
                                 let trainer = self.engine.trainer.identity(&config);
                                 let input = KeyInput { config, data, trainer, stop_at };
                                 let key = input.key();
-                                let label = RunLabel { phase: phase.to_owned(), variant: cand.variant.clone(), seed: (cand.seeds.len() > 1).then_some(seed) };
+                                let label = RunLabel { phase: phase.to_owned(), variant: cand.variant.clone(), seed: (cand.seeds.len() > 1).then_some(seed), rung: stop_at };
                                 self.request(key, input, label, force);
                                 Slot { seed, key: Some(key), done: None, error: None }
                             }
@@ -404,10 +442,14 @@ impl Walk<'_, '_> {
         if self.results.contains_key(&key) || self.queued.contains(&key) {
             return;
         }
+        let store = self.engine.store;
         if self.engine.options.mode == Mode::Dry {
-            // Read only: a corrupt entry is left where it is (`run` moves it aside).
-            if let crate::cache::Lookup::Hit(entry) = self.engine.store.get(key) {
-                self.results.insert(key, Finished { key, result: entry.result, source: Source::Cached, train_wall: std::time::Duration::ZERO });
+            // Read only: a corrupt entry is left where it is (`run` moves it aside). A run whose
+            // last attempt failed shows as failed, with its reason, until it is retried.
+            if let crate::cache::Lookup::Hit(entry) = store.get(key) {
+                self.results.insert(key, Finished { key, result: entry.result, source: Source::Cached, train_wall: std::time::Duration::ZERO, failure: None });
+            } else if let Some(attempt) = store.failure(key).and_then(|r| r.last().cloned()) {
+                self.results.insert(key, Finished::recorded_failure(key, attempt));
             }
             return;
         }
@@ -424,6 +466,10 @@ impl Walk<'_, '_> {
             }
         }
         if self.engine.options.mode == Mode::Run {
+            if let Some(last) = store.failure(key).and_then(|r| r.last().cloned()) {
+                let why = last.reason.lines().next().unwrap_or_default().to_owned();
+                self.engine.observer.event(Event::Retrying { label: label.clone(), attempt: last.attempt + 1, reason: why });
+            }
             self.queued.insert(key);
             self.queue.push_back(Job { input, label, force, metric });
         }
@@ -604,11 +650,9 @@ impl Walk<'_, '_> {
             None if interrupted => CandidateStatus::Cancelled,
             None => CandidateStatus::ToRun,
         };
-        let partial = || {
-            let done: Vec<&crate::spec::RunResult> = c.slots.iter().filter_map(|s| s.done.as_ref().map(|d| &d.result)).collect();
-            select::aggregate(&done, metric)
-        };
-        let a = agg.unwrap_or_else(|| if c.slots.iter().any(|s| s.done.is_some()) { partial() } else { empty_aggregate() });
+        // A candidate missing some of its repeats has no objective: a partial mean is not its
+        // result (its finished repeats are still listed, each with its own metrics).
+        let a = agg.unwrap_or_else(empty_aggregate);
         CandidateResult {
             variant: c.cand.variant.clone(),
             changes: c.cand.changes.clone(),
@@ -653,6 +697,9 @@ fn repeat_result(s: &Slot) -> RepeatResult {
         steps: r.map_or(0, |r| r.steps),
         diverged_at: r.and_then(|r| r.diverged_at),
         error: r.and_then(|r| r.error.clone()).or_else(|| s.error.clone()),
+        exit_code: r.and_then(|r| r.exit_code),
+        log_tail: r.and_then(|r| r.log_tail.clone()),
+        failure: s.done.as_ref().and_then(|d| d.failure.clone()),
         history: r.map(|r| r.history.clone()).unwrap_or_default(),
     }
 }
@@ -681,6 +728,33 @@ fn to_goal(o: &crate::plan::Objective) -> Goal {
 
 fn goal_of(phase: &Phase) -> Goal {
     to_goal(&phase.objective)
+}
+
+/// `(settled, all)` run slots of a phase's live candidates, plus the runs its later
+/// successive-halving rungs will train while it is at `rung`.
+fn slot_counts(cands: &[Cand], halving: Option<(&Phase, usize)>) -> (usize, usize) {
+    let live: Vec<&Cand> = cands.iter().filter(|c| !c.pruned).collect();
+    let done = live.iter().flat_map(|c| &c.slots).filter(|s| s.done.is_some() || s.error.is_some()).count();
+    let mut total: usize = live.iter().map(|c| c.slots.len()).sum();
+    if let Some((phase, rung)) = halving
+        && let Prune::Halving { rungs, keep } = &phase.prune
+    {
+        let seeds = cands.first().map_or(1, |c| c.slots.len());
+        total += seeds * later_rungs(live.len(), rung, rungs.len(), *keep);
+    }
+    (done, total)
+}
+
+/// Runs the rungs after `rung` will train, `live` candidates alive at `rung`, each rung
+/// keeping `keep` of the last (at least one).
+fn later_rungs(live: usize, rung: usize, rungs: usize, keep: f64) -> usize {
+    let mut n = live;
+    let mut runs = 0;
+    for _ in rung.saturating_add(1)..rungs {
+        n = ((n as f64) * keep).ceil().max(1.0) as usize;
+        runs += n;
+    }
+    runs
 }
 
 /// The stop step of the first successive-halving rung, if the phase prunes that way.

@@ -18,40 +18,100 @@ use serde_json::{Map, Value as Json, json};
 use super::results::{CandidateResult, PhaseResult, StudyResults, value_json};
 use crate::cache::store::history_to_csv;
 
+/// Why outputs could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    #[error("`{}` holds the outputs of another study (`{other}`); give this one its own `--out`", .dir.display())]
+    Foreign { dir: PathBuf, other: String },
+    #[error("`{}` is not a folder", .0.display())]
+    NotAFolder(PathBuf),
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
+
 /// Writes every output file; returns the folder.
-pub fn write_all(results: &StudyResults, out: &Path) -> io::Result<PathBuf> {
-    fs::create_dir_all(out.join("phases"))?;
+///
+/// The folder belongs to one study (named in its `study.lock.json`): another study's outputs
+/// are never overwritten or mixed in. `phases/` and `histories/` are written whole into a
+/// fresh folder and swapped in, so files of candidates the study no longer has do not stay.
+pub fn write_all(results: &StudyResults, out: &Path) -> Result<PathBuf, OutputError> {
+    if out.exists() && !out.is_dir() {
+        return Err(OutputError::NotAFolder(out.to_owned()));
+    }
+    if let Some(other) = owner(out)
+        && other != results.study
+    {
+        return Err(OutputError::Foreign { dir: out.to_owned(), other });
+    }
+    fs::create_dir_all(out)?;
     let rows: Vec<(&str, &CandidateResult)> = results
         .phases
         .iter()
         .flat_map(|p| p.candidates.iter().map(move |c| (p.name.as_str(), c)))
         .chain(results.final_run.iter().map(|c| ("final", c)))
         .collect();
+    // The lock file first: it names the folder's study before anything else lands there.
+    write_atomic(&out.join("study.lock.json"), &pretty(&lock_json(results))?)?;
     write_atomic(&out.join("results.csv"), &table_csv(&rows)?)?;
+    let staging = out.join(format!(".staging.{}", std::process::id()));
+    let _ = fs::remove_dir_all(&staging);
+    fs::create_dir_all(staging.join("phases"))?;
+    fs::create_dir_all(staging.join("histories"))?;
     for phase in &results.phases {
         let rows: Vec<_> = phase.candidates.iter().map(|c| (phase.name.as_str(), c)).collect();
-        write_atomic(&out.join("phases").join(format!("{}.csv", slug(&phase.name))), &table_csv(&rows)?)?;
+        fs::write(staging.join("phases").join(format!("{}.csv", slug(&phase.name))), &table_csv(&rows)?)?;
     }
-    write_atomic(&out.join("winners.json"), &pretty(&winners_json(results))?)?;
-    write_atomic(&out.join("study.lock.json"), &pretty(&lock_json(results))?)?;
     for (phase, c) in &rows {
         for r in &c.repeats {
             if r.history.is_empty() {
                 continue;
             }
-            let dir = out.join("histories").join(slug(phase));
+            let dir = staging.join("histories").join(slug(phase));
             fs::create_dir_all(&dir)?;
-            let name = if c.repeats.len() > 1 { format!("{}.seed{}.csv", slug(&c.variant), r.seed) } else { format!("{}.csv", slug(&c.variant)) };
+            let name = if c.repeats.len() > 1 { format!("{}.seed{}", c.variant, r.seed) } else { c.variant.clone() };
             let bytes = history_to_csv(&r.history).map_err(io::Error::other)?;
-            write_atomic(&dir.join(name), &bytes)?;
+            fs::write(dir.join(format!("{}.csv", slug(&name))), &bytes)?;
         }
     }
+    for sub in ["phases", "histories"] {
+        let old = out.join(format!(".old.{sub}.{}", std::process::id()));
+        match fs::rename(out.join(sub), &old) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
+        }
+        fs::rename(staging.join(sub), out.join(sub))?;
+        let _ = fs::remove_dir_all(&old);
+    }
+    let _ = fs::remove_dir_all(&staging);
+    write_atomic(&out.join("winners.json"), &pretty(&winners_json(results))?)?;
     Ok(out.to_owned())
 }
 
-/// A file-name-safe form of a phase or variant name.
+/// The study whose outputs a folder holds, if it holds any.
+fn owner(out: &Path) -> Option<String> {
+    let bytes = fs::read(out.join("study.lock.json")).ok()?;
+    serde_json::from_slice::<Json>(&bytes).ok()?.get("study")?.as_str().map(str::to_owned)
+}
+
+/// The longest file name (in bytes) `slug` makes: 255 is the limit of common filesystems,
+/// and room is left for an extension and a temporary suffix.
+const MAX_NAME: usize = 160;
+
+/// A file-name-safe form of a phase or variant name: one path component (never `.`, `..` or
+/// hidden), at most [`MAX_NAME`] bytes, and distinct for distinct names: where characters
+/// had to be replaced or the name shortened, a short hash of the original is appended.
 pub fn slug(name: &str) -> String {
-    name.chars().map(|c| if c.is_ascii_alphanumeric() || "._=-+,()".contains(c) { c } else { '_' }).collect()
+    let mut safe: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || "._=-+,()".contains(c) { c } else { '_' }).collect();
+    if safe.starts_with('.') || safe.is_empty() {
+        safe.insert(0, '_');
+    }
+    if safe == name && safe.len() <= MAX_NAME {
+        return safe;
+    }
+    let hash = &crate::cache::key::checksum(name.as_bytes())[..10];
+    safe.truncate(MAX_NAME - hash.len() - 1);
+    format!("{safe}~{hash}")
 }
 
 fn pretty(v: &Json) -> io::Result<Vec<u8>> {
@@ -60,11 +120,15 @@ fn pretty(v: &Json) -> io::Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// Writes through a temporary file and a rename, so an interrupted run never leaves half a file.
+/// Writes through a temporary file and a rename, so an interrupted run never leaves half a file
+/// (a kill between the two leaves a `.tmp` file, removed by the next write of that path).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-    fs::write(&tmp, bytes)?;
-    fs::rename(&tmp, path)
+    let written = fs::write(&tmp, bytes).and_then(|()| fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    written
 }
 
 /// The union of changed keys and of metric names, in first-seen / sorted order.
@@ -91,7 +155,7 @@ fn table_csv(rows: &[(&str, &CandidateResult)]) -> io::Result<Vec<u8>> {
     header.extend(keys.iter().cloned());
     header.push("objective".into());
     header.extend(metrics.iter().cloned());
-    header.extend(["status", "cached", "repeats", "seconds", "tokens_per_sec", "diverged_at", "key"].map(String::from));
+    header.extend(["status", "reason", "cached", "repeats", "seconds", "tokens_per_sec", "diverged_at", "key"].map(String::from));
     w.write_record(&header).map_err(io::Error::other)?;
     let f = |x: Option<f64>| x.map(crate::spec::value::fmt_float).unwrap_or_default();
     for (phase, c) in rows {
@@ -104,6 +168,7 @@ fn table_csv(rows: &[(&str, &CandidateResult)]) -> io::Result<Vec<u8>> {
             rec.push(f(c.metrics.get(m).copied()));
         }
         rec.push(serde_json::to_value(c.status).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default());
+        rec.push(reason(c));
         rec.push(c.cached().to_string());
         rec.push(c.repeats.len().to_string());
         rec.push(f((c.seconds() > 0.0).then(|| c.seconds())));
@@ -113,6 +178,29 @@ fn table_csv(rows: &[(&str, &CandidateResult)]) -> io::Result<Vec<u8>> {
         w.write_record(&rec).map_err(io::Error::other)?;
     }
     w.into_inner().map_err(io::Error::other)
+}
+
+/// Why a candidate has no usable result: its own reason, or its failed repeats' reasons.
+fn reason(c: &CandidateResult) -> String {
+    use super::results::CandidateStatus;
+    let failed: Vec<String> = c
+        .repeats
+        .iter()
+        .filter(|r| r.status == Some(crate::spec::Status::Failed))
+        .map(|r| {
+            let why = r.error.as_deref().unwrap_or("failed");
+            if c.repeats.len() > 1 { format!("seed {}: {why}", r.seed) } else { why.to_owned() }
+        })
+        .collect();
+    match c.status {
+        _ if !failed.is_empty() => failed.join("; "),
+        CandidateStatus::Ok | CandidateStatus::Waiting | CandidateStatus::ToRun => String::new(),
+        CandidateStatus::Cancelled => {
+            let done = c.repeats.iter().filter(|r| r.status.is_some()).count();
+            format!("interrupted: {done} of {} repeats finished", c.repeats.len())
+        }
+        _ => c.reason.clone().unwrap_or_default(),
+    }
 }
 
 /// A changed value in a CSV cell: strings unquoted, the rest in canonical form.
@@ -133,7 +221,15 @@ fn winners_json(results: &StudyResults) -> Json {
         phases.insert(
             p.name.clone(),
             match p.winner() {
-                Some(w) => json!({"variant": w.variant, "changes": changes_json(w), "objective": w.objective, "key": w.key().map(crate::cache::RunKey::to_hex)}),
+                Some(w) => {
+                    let mut entry = json!({"variant": w.variant, "changes": changes_json(w), "objective": w.objective, "key": w.key().map(crate::cache::RunKey::to_hex)});
+                    // Chosen without these: scripts must be able to tell.
+                    let failed: Vec<&str> = p.candidates.iter().filter(|c| c.status == super::results::CandidateStatus::Failed).map(|c| c.variant.as_str()).collect();
+                    if !failed.is_empty() {
+                        entry["chosen_without_failed"] = json!(failed);
+                    }
+                    entry
+                }
                 None => json!({"status": p.status, "message": p.message}),
             },
         );
@@ -142,7 +238,12 @@ fn winners_json(results: &StudyResults) -> Json {
         "study": results.study,
         "objective": {"metric": results.metric, "goal": results.goal},
         "phases": phases,
-        "final": results.final_run.as_ref().map(|f| json!({"variant": f.variant, "changes": changes_json(f), "objective": f.objective, "metrics": f.metrics, "key": f.key().map(crate::cache::RunKey::to_hex)})),
+        // Only a complete final run is a result; otherwise its status says what it lacks.
+        "final": results.final_run.as_ref().map(|f| if results.final_status == Some(super::results::PhaseStatus::Done) {
+            json!({"variant": f.variant, "changes": changes_json(f), "objective": f.objective, "metrics": f.metrics, "key": f.key().map(crate::cache::RunKey::to_hex)})
+        } else {
+            json!({"variant": f.variant, "status": f.status, "reason": reason(f)})
+        }),
     })
 }
 

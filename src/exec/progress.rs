@@ -9,7 +9,7 @@ use std::time::Duration;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::cache::RunKey;
-use crate::spec::Status;
+use crate::spec::{HistoryRow, Status};
 
 /// Identifies an active run in progress events.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -19,6 +19,8 @@ pub struct RunLabel {
     pub variant: String,
     /// Set when the candidate has several repeats.
     pub seed: Option<u64>,
+    /// Set for a successive-halving rung that stops before the budget: the step it stops at.
+    pub rung: Option<u64>,
 }
 
 impl std::fmt::Display for RunLabel {
@@ -27,6 +29,9 @@ impl std::fmt::Display for RunLabel {
         if let Some(s) = self.seed {
             write!(f, " (seed {s})")?;
         }
+        if let Some(r) = self.rung {
+            write!(f, " [rung to step {r}]")?;
+        }
         Ok(())
     }
 }
@@ -34,14 +39,22 @@ impl std::fmt::Display for RunLabel {
 /// What the engine tells its observer.
 #[derive(Clone, Debug)]
 pub enum Event {
-    /// Runs known so far (grows as winners resolve later phases).
-    Total(usize),
+    /// Runs settled (trained, served from the cache, failed or pruned) out of all the runs the
+    /// study will take, as far as the plan can tell: runs of phases still waiting on a winner
+    /// are counted from their candidates, so the total does not grow as phases resolve.
+    Counts { done: usize, total: usize },
     Started { label: RunLabel, total_steps: Option<u64> },
     Step { label: RunLabel, step: u64, total_steps: Option<u64>, loss: f64, tokens_per_sec: f64 },
-    Finished { label: RunLabel, key: RunKey, status: Status, cached: bool, objective: Option<f64>, seconds: f64 },
+    /// A row of the run's history with validation metrics: an evaluation.
+    Eval { label: RunLabel, row: HistoryRow, total_steps: Option<u64> },
+    Finished { label: RunLabel, key: RunKey, status: Status, cached: bool, objective: Option<f64>, seconds: f64, reason: Option<String> },
+    /// A run whose earlier attempt failed is trained again.
+    Retrying { label: RunLabel, attempt: u32, reason: String },
     Cancelled { label: RunLabel },
     PhaseDone { phase: String, winner: Option<String>, objective: Option<f64> },
     PhaseFailed { phase: String, message: String },
+    /// Something the user should know that is not a problem (a corpus being fetched).
+    Note(String),
     Warning(String),
 }
 
@@ -79,6 +92,7 @@ impl Observer for Quiet {
         match event {
             Event::Warning(w) => eprintln!("warning: {w}"),
             Event::PhaseFailed { phase, message } => eprintln!("error: phase `{phase}` failed: {message}"),
+            Event::Finished { label, status: Status::Failed, reason, .. } => eprintln!("error: {label} failed: {}", first_lines(reason.as_deref())),
             _ => {}
         }
     }
@@ -88,7 +102,49 @@ fn fmt_obj(o: Option<f64>) -> String {
     o.map_or_else(|| "-".to_owned(), |x| format!("{x:.4}"))
 }
 
-/// One line per finished run and per phase decision.
+/// The first lines of a failure's reason, indented under the run's line: enough to act on,
+/// the rest is in the failure record (`lrx show`).
+pub fn first_lines(reason: Option<&str>) -> String {
+    const LINES: usize = 3;
+    let reason = reason.unwrap_or("no reason given").trim_end();
+    let mut lines = reason.lines();
+    let mut out: Vec<&str> = lines.by_ref().take(LINES).collect();
+    let rest = lines.count();
+    if out.is_empty() {
+        out.push("no reason given");
+    }
+    let mut text = out.join("\n      ");
+    if rest > 0 {
+        text.push_str(&format!("\n      ({rest} more lines: `lrx show`)"));
+    }
+    text
+}
+
+/// The time of day (UTC), for log lines that are read next to other logs.
+fn timestamp() -> String {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    format!("{:02}:{:02}:{:02}", secs / 3600 % 24, secs / 60 % 60, secs % 60)
+}
+
+/// An evaluation row as a short line: step, losses, throughput.
+fn eval_line(row: &HistoryRow, total_steps: Option<u64>) -> String {
+    let mut parts = vec![match total_steps {
+        Some(t) => format!("step {}/{t}", row.step),
+        None => format!("step {}", row.step),
+    }];
+    for name in ["train_loss", "val_loss", "val_accuracy"] {
+        if let Some(v) = row.metrics.get(name) {
+            parts.push(format!("{name} {v:.4}"));
+        }
+    }
+    if let Some(t) = row.metrics.get("tokens_per_sec") {
+        parts.push(format!("{t:.0} tok/s"));
+    }
+    parts.join(" · ")
+}
+
+/// One line per finished run, per evaluation and per phase decision, each with the time of
+/// day: what a log file of a long study needs.
 #[derive(Default)]
 pub struct Log {
     state: Mutex<(usize, usize)>, // (done, total)
@@ -97,28 +153,32 @@ pub struct Log {
 impl Observer for Log {
     fn event(&self, event: Event) {
         let mut st = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut err = std::io::stderr().lock();
-        let _ = match event {
-            Event::Total(n) => {
-                st.1 = n;
-                Ok(())
+        let line = match event {
+            Event::Counts { done, total } => {
+                *st = (done, total);
+                return;
             }
-            Event::Started { label, total_steps } => {
-                writeln!(err, "train  {label}{}", total_steps.map(|s| format!(" ({s} steps)")).unwrap_or_default())
-            }
-            Event::Step { .. } => Ok(()),
-            Event::Finished { label, key, status, cached, objective, seconds } => {
-                st.0 += 1;
+            Event::Started { label, total_steps } => format!("train  {label}{}", total_steps.map(|s| format!(" ({s} steps)")).unwrap_or_default()),
+            Event::Step { .. } => return,
+            Event::Eval { label, row, total_steps } => format!("       {label}: {}", eval_line(&row, total_steps)),
+            Event::Finished { label, key, status, cached, objective, seconds, reason } => {
                 let how = if cached { "cached".to_owned() } else { format!("{seconds:.1}s") };
-                writeln!(err, "[{}/{}] {label}: {status} objective {} ({how}, {})", st.0, st.1, fmt_obj(objective), key.short())
+                let mut line = format!("[{}/{}] {label}: {status} objective {} ({how}, {})", st.0, st.1, fmt_obj(objective), key.short());
+                if status == Status::Failed {
+                    line.push_str(&format!("\n      {}", first_lines(reason.as_deref())));
+                }
+                line
             }
-            Event::Cancelled { label } => writeln!(err, "cancelled {label}"),
+            Event::Retrying { label, attempt, reason } => format!("retry  {label} (attempt {attempt}; the last one failed: {reason})"),
+            Event::Cancelled { label } => format!("cancelled {label}"),
             Event::PhaseDone { phase, winner, objective } => {
-                writeln!(err, "phase `{phase}`: winner {} ({})", winner.as_deref().unwrap_or("-"), fmt_obj(objective))
+                format!("phase `{phase}`: winner {} ({})", winner.as_deref().unwrap_or("-"), fmt_obj(objective))
             }
-            Event::PhaseFailed { phase, message } => writeln!(err, "error: phase `{phase}` failed: {message}"),
-            Event::Warning(w) => writeln!(err, "warning: {w}"),
+            Event::PhaseFailed { phase, message } => format!("error: phase `{phase}` failed: {message}"),
+            Event::Note(n) => n,
+            Event::Warning(w) => format!("warning: {w}"),
         };
+        let _ = writeln!(std::io::stderr().lock(), "{} {line}", timestamp());
     }
 }
 
@@ -127,7 +187,35 @@ pub struct Bars {
     multi: MultiProgress,
     overall: ProgressBar,
     active: Mutex<HashMap<RunLabel, ProgressBar>>,
-    cached: Mutex<usize>,
+    /// Runs served from the cache, and the trained ones with when the first started: the ETA
+    /// comes from the rate of trained runs only (cache hits would make it far too short).
+    tally: Mutex<Tally>,
+}
+
+#[derive(Default)]
+struct Tally {
+    cached: usize,
+    trained: usize,
+    first_start: Option<std::time::Instant>,
+    done: usize,
+    total: usize,
+}
+
+impl Tally {
+    fn message(&self) -> String {
+        let mut parts = Vec::new();
+        if self.cached > 0 {
+            parts.push(format!("{} cached", self.cached));
+        }
+        if let Some(t0) = self.first_start
+            && self.trained > 0
+        {
+            let per_run = t0.elapsed().as_secs_f64() / self.trained as f64;
+            let left = self.total.saturating_sub(self.done) as f64 * per_run;
+            parts.push(format!("eta ~{}", crate::spec::value::human_duration(left)));
+        }
+        if parts.is_empty() { String::new() } else { format!("({})", parts.join(", ")) }
+    }
 }
 
 impl Bars {
@@ -135,13 +223,13 @@ impl Bars {
         let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(8));
         let overall = multi.add(ProgressBar::new(0));
         overall.set_style(
-            ProgressStyle::with_template("{prefix:>7} [{bar:30.cyan/blue}] {pos}/{len} runs {msg} · {elapsed_precise} (eta {eta})")
+            ProgressStyle::with_template("{prefix:>7} [{bar:30.cyan/blue}] {pos}/{len} runs {msg} · {elapsed_precise}")
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
                 .progress_chars("=> "),
         );
         overall.set_prefix("study");
         overall.enable_steady_tick(Duration::from_millis(250));
-        Bars { multi, overall, active: Mutex::new(HashMap::new()), cached: Mutex::new(0) }
+        Bars { multi, overall, active: Mutex::new(HashMap::new()), tally: Mutex::new(Tally::default()) }
     }
 
     fn run_style() -> ProgressStyle {
@@ -152,9 +240,17 @@ impl Bars {
 impl Observer for Bars {
     fn event(&self, event: Event) {
         let mut active = self.active.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut tally = self.tally.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         match event {
-            Event::Total(n) => self.overall.set_length(n as u64),
+            Event::Counts { done, total } => {
+                tally.done = done;
+                tally.total = total;
+                self.overall.set_length(total as u64);
+                self.overall.set_position(done as u64);
+                self.overall.set_message(tally.message());
+            }
             Event::Started { label, total_steps } => {
+                tally.first_start.get_or_insert_with(std::time::Instant::now);
                 let bar = self.multi.add(ProgressBar::new(total_steps.unwrap_or(0)));
                 bar.set_style(Bars::run_style());
                 bar.set_prefix(label.to_string());
@@ -170,19 +266,29 @@ impl Observer for Bars {
                     bar.set_message(format!("loss {loss:.4} · {tokens_per_sec:.0} tok/s"));
                 }
             }
-            Event::Finished { label, key, status, cached, objective, seconds } => {
+            Event::Eval { .. } => {}
+            Event::Finished { label, key, status, cached, objective, seconds, reason } => {
                 if let Some(bar) = active.remove(&label) {
                     bar.finish_and_clear();
                     self.multi.remove(&bar);
                 }
                 if cached {
-                    let mut c = self.cached.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                    *c += 1;
-                    self.overall.set_message(format!("({} cached)", *c));
+                    tally.cached += 1;
                 } else {
-                    let _ = self.multi.println(format!("  {label}: {status} objective {} ({seconds:.1}s, {})", fmt_obj(objective), key.short()));
+                    tally.trained += 1;
+                    let mut line = format!("  {label}: {status} objective {} ({seconds:.1}s, {})", fmt_obj(objective), key.short());
+                    if status == Status::Failed {
+                        line.push_str(&format!("\n      {}", first_lines(reason.as_deref())));
+                    }
+                    let _ = self.multi.println(line);
                 }
-                self.overall.inc(1);
+                self.overall.set_message(tally.message());
+            }
+            Event::Retrying { label, attempt, reason } => {
+                let _ = self.multi.println(format!("retry  {label} (attempt {attempt}; the last one failed: {reason})"));
+            }
+            Event::Note(n) => {
+                let _ = self.multi.println(n);
             }
             Event::Cancelled { label } => {
                 if let Some(bar) = active.remove(&label) {

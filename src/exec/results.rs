@@ -65,6 +65,11 @@ pub struct RepeatResult {
     pub steps: u64,
     pub diverged_at: Option<u64>,
     pub error: Option<String>,
+    /// A failed run's exit code and stderr tail, where a process ran it.
+    pub exit_code: Option<i32>,
+    pub log_tail: Option<String>,
+    /// A failed run's recorded attempt (number and time), whether failed now or earlier.
+    pub failure: Option<crate::cache::store::Attempt>,
     pub history: Vec<HistoryRow>,
 }
 
@@ -115,6 +120,10 @@ impl CandidateResult {
     }
     pub fn diverged_at(&self) -> Option<u64> {
         self.repeats.iter().find_map(|r| r.diverged_at)
+    }
+    /// Whether its result depends on the machine and its load (a time budget).
+    pub fn depends_on_machine(&self) -> bool {
+        self.config.as_ref().is_some_and(crate::spec::depends_on_machine)
     }
 }
 
@@ -182,7 +191,12 @@ impl StudyResults {
     pub fn counts(&self) -> RunCounts {
         let mut seen = std::collections::HashSet::new();
         let mut c = RunCounts::default();
-        for r in self.all_candidates().flat_map(|c| c.repeats.iter()).chain(&self.superseded) {
+        // A pruned candidate's last rung finished `ok`; it counts as pruned.
+        let repeats = self
+            .all_candidates()
+            .flat_map(|c| c.repeats.iter().map(move |r| (r, c.status == CandidateStatus::Pruned)))
+            .chain(self.superseded.iter().map(|r| (r, false)));
+        for (r, pruned) in repeats {
             if let Some(k) = r.key
                 && !seen.insert(k)
             {
@@ -193,6 +207,7 @@ impl StudyResults {
                 Some(Status::Failed) => c.failed += 1,
                 Some(Status::Diverged) => c.diverged += 1,
                 Some(Status::Pruned) => c.pruned += 1,
+                Some(_) if pruned => c.pruned += 1,
                 _ => {}
             }
             if r.status.is_some() {
@@ -206,10 +221,23 @@ impl StudyResults {
         c
     }
 
-    /// True when some phase failed or was blocked (exit code 1).
+    /// True when some phase failed or was blocked, or some run failed (exit code 1): a study
+    /// with failed runs is not finished, even where its phases could pick winners without
+    /// them.
     pub fn has_failure(&self) -> bool {
         self.phases.iter().any(|p| matches!(p.status, PhaseStatus::Failed | PhaseStatus::Blocked))
             || matches!(self.final_status, Some(PhaseStatus::Failed | PhaseStatus::Blocked))
+            || self.failed_runs().next().is_some()
+    }
+
+    /// Every failed run (or candidate that failed without a run): phase, candidate, repeat.
+    pub fn failed_runs(&self) -> impl Iterator<Item = (&str, &CandidateResult, Option<&RepeatResult>)> {
+        let phases = self.phases.iter().flat_map(|p| p.candidates.iter().map(move |c| (p.name.as_str(), c)));
+        phases.chain(self.final_run.iter().map(|c| ("final", c))).flat_map(|(phase, c)| {
+            let failed: Vec<&RepeatResult> = c.repeats.iter().filter(|r| r.status == Some(Status::Failed)).collect();
+            let whole = (failed.is_empty() && c.status == CandidateStatus::Failed).then_some((phase, c, None));
+            failed.into_iter().map(move |r| (phase, c, Some(r))).chain(whole)
+        })
     }
 
     /// The JSON of `cli.md` (`run --json`, `show --json`, `plan --json`).
@@ -269,7 +297,24 @@ fn candidate_json(c: &CandidateResult) -> Json {
     {
         m.insert("reason".into(), json!(reason));
     }
+    let failures: Vec<Json> = c.repeats.iter().filter(|r| r.status == Some(Status::Failed)).map(failure_json).collect();
+    if !failures.is_empty() {
+        m.insert("failures".into(), Json::Array(failures));
+    }
     Json::Object(m)
+}
+
+/// A failed run: its reason, exit code, stderr tail, attempt and when.
+fn failure_json(r: &RepeatResult) -> Json {
+    json!({
+        "seed": r.seed,
+        "key": r.key.map(RunKey::to_hex),
+        "reason": r.error,
+        "exit_code": r.exit_code,
+        "log_tail": r.log_tail,
+        "attempt": r.failure.as_ref().map(|a| a.attempt),
+        "when": r.failure.as_ref().map(|a| a.when),
+    })
 }
 
 fn phase_json(p: &PhaseResult) -> Json {

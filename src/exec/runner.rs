@@ -2,9 +2,15 @@
 //!
 //! The per-key lock makes concurrent `lrx` processes on one cache train each key once: the
 //! second one waits for the first and then finds its published entry. A cancelled run
-//! publishes nothing; a failed run is not cached (failures are often environmental and
-//! should be retried), while ok, diverged and pruned runs are deterministic results.
+//! publishes nothing; a failed run is not cached as a result (failures are often
+//! environmental and should be retried) but recorded as a failed attempt, with its reason
+//! and logs, which every command shows until the key succeeds; ok, diverged and pruned runs
+//! are deterministic results. A run trains in a private work folder of the cache, whose
+//! `*.log` files are kept with its entry or its failure record.
 
+use std::path::PathBuf;
+
+use crate::cache::store::Attempt;
 use crate::cache::{CacheError, KeyInput, Lookup, RunKey, Store};
 use crate::spec::{CancelFlag, Progress, RunContext, RunResult, Status, Trainer};
 
@@ -25,6 +31,18 @@ pub struct Finished {
     pub source: Source,
     /// Wall time of the trainer call (zero when cached): what is not engine overhead.
     pub train_wall: std::time::Duration,
+    /// For a failed run: its recorded attempt (number, time, reason, exit code, log tail).
+    pub failure: Option<Attempt>,
+}
+
+impl Finished {
+    /// A run that failed earlier and has not been retried yet (what `show` and `report` see).
+    pub fn recorded_failure(key: RunKey, attempt: Attempt) -> Finished {
+        let mut result = crate::spec::RunResult::failed(attempt.reason.clone());
+        result.exit_code = attempt.exit_code;
+        result.log_tail.clone_from(&attempt.log_tail);
+        Finished { key, result, source: Source::Cached, train_wall: std::time::Duration::ZERO, failure: Some(attempt) }
+    }
 }
 
 /// What became of a run request.
@@ -55,7 +73,7 @@ pub struct Request<'a> {
 /// Looks the run up without training: `Some` on a verified hit.
 pub fn cached(store: &Store, key: RunKey, notice: &mut dyn FnMut(Notice)) -> Result<Option<Finished>, CacheError> {
     match store.get(key) {
-        Lookup::Hit(entry) => Ok(Some(Finished { key, result: entry.result, source: Source::Cached, train_wall: std::time::Duration::ZERO })),
+        Lookup::Hit(entry) => Ok(Some(Finished { key, result: entry.result, source: Source::Cached, train_wall: std::time::Duration::ZERO, failure: None })),
         Lookup::Miss => Ok(None),
         Lookup::Corrupt(c) => {
             notice(Notice::Corrupt { key, reason: c.0 });
@@ -92,21 +110,41 @@ pub fn execute(
     if req.cancel.is_cancelled() {
         return Ok(Outcome::Cancelled);
     }
-    let mut ctx = RunContext { cancel: req.cancel, progress, workdir: None, base_dir: req.base_dir.clone(), stop_at: req.input.stop_at };
+    let work = store.work_dir(key)?;
+    let mut ctx = RunContext { cancel: req.cancel, progress, workdir: Some(work.clone()), base_dir: req.base_dir.clone(), stop_at: req.input.stop_at };
     let started = std::time::Instant::now();
     let outcome = trainer.train(&req.input.config, &mut ctx);
     let train_wall = started.elapsed();
-    let result = match outcome {
-        Ok(result) => result,
-        Err(_cancelled) => return Ok(Outcome::Cancelled),
+    let published = match outcome {
+        Ok(result) => publish(store, req, key, result, &logs_in(&work)).map(|(result, failure)| {
+            Outcome::Finished(Box::new(Finished { key, result, source: Source::Trained, train_wall, failure }))
+        }),
+        Err(_cancelled) => Ok(Outcome::Cancelled),
     };
-    if result.status != Status::Failed {
-        if req.force {
-            store.remove(key)?;
-        }
-        store.put(req.input, &result)?;
+    let _ = std::fs::remove_dir_all(&work);
+    published
+}
+
+/// Stores a run's outcome: a result in `runs/`, a failure in its record.
+fn publish(store: &Store, req: &Request<'_>, key: RunKey, result: RunResult, logs: &[PathBuf]) -> Result<(RunResult, Option<Attempt>), CacheError> {
+    if result.status == Status::Failed {
+        let record = store.record_failure(req.input, &result, logs)?;
+        return Ok((result, record.last().cloned()));
     }
-    Ok(Outcome::Finished(Box::new(Finished { key, result, source: Source::Trained, train_wall })))
+    if req.force {
+        store.remove(key)?;
+    }
+    store.put_with_logs(req.input, &result, logs)?;
+    Ok((result, None))
+}
+
+/// The `*.log` files a run left directly in its work folder.
+fn logs_in(work: &std::path::Path) -> Vec<PathBuf> {
+    let mut logs: Vec<PathBuf> = std::fs::read_dir(work)
+        .map(|d| d.flatten().map(|e| e.path()).filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "log")).collect())
+        .unwrap_or_default();
+    logs.sort();
+    logs
 }
 
 #[cfg(test)]
@@ -176,8 +214,57 @@ mod tests {
         let req = Request { input: &input, force: false, cancel: &cancel, base_dir: ".".into() };
         execute(&store, &t, &req, &mut |_| {}, &mut |_| {}).unwrap();
         assert!(!store.contains(input.key()));
+        let record = store.failure(input.key()).expect("a failed run leaves a record");
+        assert_eq!(record.attempts.len(), 1);
+        assert_eq!(record.attempts[0].reason, "nope");
+        let Outcome::Finished(again) = execute(&store, &t, &req, &mut |_| {}, &mut |_| {}).unwrap() else { panic!("not cancelled") };
+        assert_eq!(again.failure.as_ref().map(|a| a.attempt), Some(2), "the next run retries it and counts the attempt");
+        assert_eq!(t.calls.load(Ordering::SeqCst), 2);
         cancel.cancel();
         assert!(matches!(execute(&store, &t, &req, &mut |_| {}, &mut |_| {}).unwrap(), Outcome::Cancelled));
         assert!(store.keys().unwrap().is_empty());
+    }
+
+    /// A trainer that writes a log into its work folder, then succeeds or fails.
+    struct Logging {
+        fail: bool,
+    }
+
+    impl Trainer for Logging {
+        fn identity(&self, _: &RunConfig) -> TrainerIdentity {
+            TrainerIdentity { name: "logging".into(), version: "1".into(), backend: "none".into(), precision: "f64".into(), device: None }
+        }
+        fn train(&self, _: &RunConfig, ctx: &mut RunContext<'_>) -> Result<RunResult, Cancelled> {
+            let work = ctx.workdir.clone().expect("the runner gives every run a work folder");
+            assert!(work.is_absolute());
+            std::fs::write(work.join("stderr.log"), "line 1\nline 2\n").unwrap();
+            let mut r = RunResult::failed("exit status 3");
+            r.exit_code = Some(3);
+            if !self.fail {
+                r.status = Status::Ok;
+                r.error = None;
+            }
+            Ok(r)
+        }
+    }
+
+    #[test]
+    fn logs_are_kept_with_the_entry_or_the_failure_and_a_success_clears_the_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let cancel = CancelFlag::new();
+        let input = input(&Logging { fail: true });
+        let req = Request { input: &input, force: false, cancel: &cancel, base_dir: ".".into() };
+        execute(&store, &Logging { fail: true }, &req, &mut |_| {}, &mut |_| {}).unwrap();
+        let logs = store.failure_logs(input.key());
+        assert_eq!(logs.len(), 1);
+        assert_eq!(std::fs::read_to_string(&logs[0]).unwrap(), "line 1\nline 2\n");
+        assert_eq!(store.failure(input.key()).unwrap().attempts[0].exit_code, Some(3));
+        execute(&store, &Logging { fail: false }, &req, &mut |_| {}, &mut |_| {}).unwrap();
+        assert!(store.failure(input.key()).is_none());
+        assert_eq!(store.entry_logs(input.key()).len(), 1);
+        store.verify(input.key()).unwrap();
+        assert_eq!(std::fs::read_dir(dir.path().join("work")).unwrap().count(), 0, "work folders are removed");
+        assert_eq!(std::fs::read_dir(dir.path().join("locks")).unwrap().count(), 0, "lock files are removed");
     }
 }

@@ -133,6 +133,8 @@ pub struct Compute {
     pub shared: f64,
     /// Runs of the study with no result yet.
     pub missing: usize,
+    /// Failed runs, which the next `lrx run` retries.
+    pub retry: usize,
 }
 
 pub fn compute(results: &StudyResults) -> Compute {
@@ -141,6 +143,10 @@ pub fn compute(results: &StudyResults) -> Compute {
     for r in results.all_candidates().flat_map(|c| c.repeats.iter()).chain(&results.superseded) {
         if r.status.is_none() {
             c.missing += usize::from(r.key.is_none_or(|k| seen.insert(k)));
+            continue;
+        }
+        if r.status == Some(Status::Failed) {
+            c.retry += usize::from(r.key.is_some_and(|k| seen.insert(k)));
             continue;
         }
         let secs = if r.seconds.is_finite() { r.seconds } else { 0.0 };
@@ -410,6 +416,45 @@ pub fn correlations(view: &PhaseView<'_>) -> Vec<Correlation> {
     out
 }
 
+/// What to say when results depend on the machine: an objective that measures it, or
+/// candidates trained on a time budget.
+pub fn machine_note<'a>(metric: &str, cands: impl IntoIterator<Item = &'a CandidateResult>) -> Option<String> {
+    let timed = cands.into_iter().filter(|c| c.depends_on_machine()).count();
+    match (crate::spec::measures_machine(metric), timed) {
+        (true, _) => Some(format!(
+            "`{metric}` measures this machine's speed and load as much as the run: it differs between machines and between runs at different load, so its winner is not reproducible"
+        )),
+        (false, 0) => None,
+        (false, n) => Some(format!(
+            "{n} candidate{} trained on a time budget: the steps it trained depend on this machine's speed and load (its cache key names the device)",
+            if n == 1 { "" } else { "s" }
+        )),
+    }
+}
+
+/// A failed run's reason as the report states it: the reason, the exit code, the attempt and
+/// the end of what it wrote to stderr, and that the next `lrx run` retries it.
+pub fn failure_text(r: &crate::exec::results::RepeatResult) -> String {
+    let mut text = r.error.clone().unwrap_or_else(|| "failed".to_owned());
+    if let Some(code) = r.exit_code
+        && !text.contains(&format!("{code}"))
+    {
+        text.push_str(&format!(" (exit code {code})"));
+    }
+    if let Some(a) = &r.failure {
+        text.push_str(&format!("; attempt {}", a.attempt));
+    }
+    if let Some(tail) = r.log_tail.as_deref().map(str::trim_end).filter(|t| !t.is_empty()) {
+        let lines: Vec<&str> = tail.lines().collect();
+        let last = lines[lines.len().saturating_sub(3)..].join(" ⏎ ");
+        text.push_str(&format!("; stderr ends: {last}"));
+    }
+    if r.key.is_some() {
+        text.push_str("; the next `lrx run` retries it");
+    }
+    text
+}
+
 /// Every repeat that diverged, failed or was pruned, and every candidate that failed without
 /// a run.
 pub fn failures(results: &StudyResults) -> Vec<Failure> {
@@ -425,7 +470,7 @@ pub fn failures(results: &StudyResults) -> Vec<Failure> {
                 let reason = match status {
                     Status::Diverged => "loss diverged (non-finite, or above `diverge_factor` × the initial loss)".to_owned(),
                     Status::Pruned => "pruned (stopped early by the pruner)".to_owned(),
-                    _ => r.error.clone().unwrap_or_else(|| "failed".to_owned()),
+                    _ => failure_text(r),
                 };
                 out.push(Failure {
                     phase: phase.to_owned(),

@@ -55,21 +55,7 @@ fn trim_zeros(s: &str) -> String {
     if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_owned() } else { s.to_owned() }
 }
 
-/// A duration as people read it: `0.8 s`, `41.2 s`, `3 m 12 s`, `2 h 05 m`.
-pub fn duration(secs: f64) -> String {
-    if !secs.is_finite() || secs < 0.0 {
-        return "—".to_owned();
-    }
-    if secs < 60.0 {
-        return format!("{secs:.1} s");
-    }
-    let s = secs.round() as u64;
-    if s < 3600 {
-        format!("{} m {:02} s", s / 60, s % 60)
-    } else {
-        format!("{} h {:02} m", s / 3600, (s % 3600) / 60)
-    }
-}
+pub use crate::spec::value::human_duration as duration;
 
 /// A throughput: `59650`.
 pub fn rate(x: f64) -> String {

@@ -81,7 +81,8 @@ pub fn build(results: &StudyResults, opts: &ReportOptions) -> Result<Doc, Figure
     if results.interrupted {
         doc.push(Block::Note(Text::new().strong("Interrupted:").plain(" ").plain("the study was stopped before it finished; some results are missing.")));
     }
-    sections::summary(&mut doc, results, &views, analysis::compute(results));
+    let compute = analysis::compute(results);
+    sections::summary(&mut doc, results, &views, compute);
     let mut used = std::collections::HashSet::new();
     for v in &views {
         sections::phase(&mut doc, v);
@@ -131,7 +132,7 @@ pub fn build(results: &StudyResults, opts: &ReportOptions) -> Result<Doc, Figure
     }
     let corr: Vec<_> = views.iter().flat_map(analysis::correlations).collect();
     sections::correlations(&mut doc, &corr);
-    sections::failures(&mut doc, &analysis::failures(results));
+    sections::failures(&mut doc, &analysis::failures(results), compute.missing);
     Ok(doc)
 }
 
@@ -190,6 +191,9 @@ mod tests {
             steps: 10,
             diverged_at: (status == Status::Diverged).then_some(5),
             error: (status == Status::Failed).then(|| "boom".to_owned()),
+            exit_code: None,
+            log_tail: None,
+            failure: None,
             history,
         }
     }

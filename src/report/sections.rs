@@ -209,10 +209,11 @@ pub(super) fn summary(doc: &mut Doc, results: &StudyResults, views: &[PhaseView<
         "Runs: {} ({} cache hits, {} trained; {} diverged, {} failed, {} pruned).",
         counts.total, counts.cached, counts.trained, counts.diverged, counts.failed, counts.pruned
     )));
-    let left = if compute.missing == 0 {
-        "every run is cached, so running the study again trains nothing".to_owned()
-    } else {
-        format!("{} runs have no result yet (`lrx run` trains them)", compute.missing)
+    let left = match (compute.missing, compute.retry) {
+        (0, 0) => "every run is cached, so running the study again trains nothing".to_owned(),
+        (m, 0) => format!("{m} runs have no result yet (`lrx run` trains them)"),
+        (0, f) => format!("{f} failed runs have no result (`lrx run` retries them)"),
+        (m, f) => format!("{m} runs have no result yet and {f} failed (`lrx run` trains and retries them)"),
     };
     let shared = if compute.shared > 0.0 { format!("; {} saved by candidates that are the same run", format::duration(compute.shared)) } else { String::new() };
     items.push(Text::new().plain(format!("Compute: {} of training recorded for these runs{shared}; {left}.", format::duration(compute.recorded))));
@@ -384,10 +385,14 @@ pub(super) fn correlations(doc: &mut Doc, rows: &[Correlation]) {
     doc.push(Block::Table(t));
 }
 
-pub(super) fn failures(doc: &mut Doc, rows: &[Failure]) {
+pub(super) fn failures(doc: &mut Doc, rows: &[Failure], missing: usize) {
     doc.heading(2, "Diverged and failed runs");
     if rows.is_empty() {
-        doc.para("Every run finished.");
+        doc.para(if missing == 0 {
+            "Every run finished.".to_owned()
+        } else {
+            format!("No run diverged or failed; {missing} run{} not run yet.", if missing == 1 { " has" } else { "s have" })
+        });
         return;
     }
     let mut t = Table::new(vec![

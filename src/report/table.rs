@@ -231,7 +231,24 @@ fn phase_table(v: &PhaseView<'_>, opts: &TableOptions) -> String {
     if let Some(k) = opts.top.filter(|k| *k < p.candidates.len()) {
         let _ = writeln!(out, "  (best {k} of {} candidates)", p.candidates.len());
     }
+    for c in &p.candidates {
+        failure_lines(&mut out, c);
+    }
+    if let Some(note) = analysis::machine_note(&p.metric, &p.candidates) {
+        let _ = writeln!(out, "  note: {note}");
+    }
     out
+}
+
+/// `  failed: variant (seed): reason…` for each failed run of a candidate.
+fn failure_lines(out: &mut String, c: &CandidateResult) {
+    for r in c.repeats.iter().filter(|r| r.status == Some(crate::spec::Status::Failed)) {
+        let seed = if c.repeats.len() > 1 { format!(" (seed {})", r.seed) } else { String::new() };
+        let _ = writeln!(out, "  failed: {}{seed}: {}", c.variant, analysis::failure_text(r));
+    }
+    if c.status == CandidateStatus::Failed && c.repeats.iter().all(|r| r.status != Some(crate::spec::Status::Failed)) {
+        let _ = writeln!(out, "  failed: {}: {}", c.variant, c.reason.as_deref().unwrap_or("no result"));
+    }
 }
 
 fn final_table(results: &StudyResults, views: &[PhaseView<'_>], opts: &TableOptions) -> String {
@@ -257,6 +274,14 @@ fn final_table(results: &StudyResults, views: &[PhaseView<'_>], opts: &TableOpti
         t.add_row(style(cells, i == 0, false, opts.color));
     }
     let _ = writeln!(out, "{t}");
+    failure_lines(&mut out, f);
+    if f.status != CandidateStatus::Ok && f.repeats.iter().any(|r| r.status.is_none()) {
+        let done = f.repeats.iter().filter(|r| r.status.is_some()).count();
+        let _ = writeln!(out, "  incomplete: {done} of {} repeats have results; no final result yet", f.repeats.len());
+    }
+    if let Some(note) = analysis::machine_note(&results.metric, [f]) {
+        let _ = writeln!(out, "  note: {note}");
+    }
     out
 }
 

@@ -5,13 +5,14 @@
 //! trainer can all use it without depending on each other.
 
 pub mod config;
+mod nonfinite;
 pub mod run;
 pub mod schedule;
 pub mod schema;
 pub mod value;
 
 pub use config::{Budget, DataConfig, ModelConfig, NsCoeffs, OptimizerKind, RunConfig, Tokenizer, TrainConfig, TrainerSpec, Values};
-pub use run::{CancelFlag, Cancelled, HistoryRow, ParamCounts, Progress, RunContext, RunResult, Status, Trainer, TrainerIdentity};
+pub use run::{MACHINE_METRICS, depends_on_machine, measures_machine, CancelFlag, Cancelled, HistoryRow, ParamCounts, Progress, RunContext, RunResult, Status, Trainer, TrainerIdentity};
 pub use schedule::{Schedule, WdSchedule};
 pub use schema::{Key, Section};
 pub use value::{Call, Value};

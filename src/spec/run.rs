@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use serde::{Deserialize, Serialize};
 
 use super::config::RunConfig;
+use super::nonfinite;
 
 /// How a run ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -46,14 +47,40 @@ impl std::fmt::Display for Status {
 
 /// One row of a run's metrics history: every `log_every` steps (training loss, LR, grad
 /// norm, throughput) and at every evaluation (validation metrics too).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct HistoryRow {
     pub step: u64,
     /// Named metrics: `train_loss`, `val_loss`, `val_accuracy`, `val_ppl`, `val_bpb`,
     /// `aux_loss`, `lr` (the schedule multiplier), `lr_<group>`, `grad_norm`, `tokens`,
     /// `tokens_per_sec`, `elapsed`. Absent where not measured at this step.
-    #[serde(flatten)]
     pub metrics: BTreeMap<String, f64>,
+}
+
+impl Serialize for HistoryRow {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        nonfinite::serialize_row(self.step, &self.metrics, s)
+    }
+}
+
+impl<'de> Deserialize<'de> for HistoryRow {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<HistoryRow, D::Error> {
+        nonfinite::deserialize_row(d).map(|(step, metrics)| HistoryRow { step, metrics })
+    }
+}
+
+/// Metrics that measure the machine (its speed and load) rather than the run: never the same
+/// twice, so shown apart from the metrics, and an objective made of one is warned about.
+pub const MACHINE_METRICS: [&str; 3] = ["acc_per_min", "tokens_per_sec", "elapsed"];
+
+/// Whether a metric measures the machine rather than the run.
+pub fn measures_machine(metric: &str) -> bool {
+    MACHINE_METRICS.contains(&metric)
+}
+
+/// Whether a run's result depends on the machine and its load: a time budget trains as many
+/// steps as fit in the time (its cache key names the device for that reason).
+pub fn depends_on_machine(config: &RunConfig) -> bool {
+    matches!(config.train.budget, super::config::Budget::Time(_))
 }
 
 /// Parameter counts: all parameters, and those active per token (non-expert + k experts).
@@ -69,12 +96,15 @@ pub struct RunResult {
     pub status: Status,
     pub steps: u64,
     pub tokens: u64,
+    #[serde(with = "nonfinite::num")]
     pub seconds: f64,
+    #[serde(with = "nonfinite::num")]
     pub tokens_per_sec: f64,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub params: Option<ParamCounts>,
     /// Final metrics (`val_loss`, `val_accuracy`, `val_ppl`, `val_bpb`, `train_loss`,
-    /// `aux_loss`, `acc_per_min`, ...).
+    /// `aux_loss`, `acc_per_min`, ...); NaN or infinite where the run diverged.
+    #[serde(with = "nonfinite::map")]
     pub metrics: BTreeMap<String, f64>,
     pub history: Vec<HistoryRow>,
     #[serde(skip_serializing_if = "Option::is_none", default)]

@@ -99,6 +99,22 @@ pub fn fmt_float(x: f64) -> String {
     format!("{x:?}")
 }
 
+/// A duration as people read it: `0.8 s`, `41.2 s`, `3 m 12 s`, `2 h 05 m`.
+pub fn human_duration(secs: f64) -> String {
+    if !secs.is_finite() || secs < 0.0 {
+        return "—".to_owned();
+    }
+    if secs < 60.0 {
+        return format!("{secs:.1} s");
+    }
+    let s = secs.round() as u64;
+    if s < 3600 {
+        format!("{} m {:02} s", s / 60, s % 60)
+    } else {
+        format!("{} h {:02} m", s / 3600, (s % 3600) / 60)
+    }
+}
+
 /// Canonical text of a duration: the largest unit that divides it exactly.
 pub fn fmt_duration(secs: f64) -> String {
     if secs > 0.0 && secs.fract() == 0.0 {

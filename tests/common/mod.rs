@@ -142,6 +142,9 @@ pub fn candidate(variant: &str, changes: Vec<(&str, Value)>, cfg: RunConfig, rep
             steps: if status == Status::Ok { STEPS } else { diverged_at.unwrap_or(0) },
             diverged_at,
             error,
+            exit_code: None,
+            log_tail: None,
+            failure: None,
             history: hist,
         });
     }
