@@ -48,6 +48,23 @@ fn ls(store: &Store, json: bool) -> anyhow::Result<Exit> {
             Lookup::Miss => {}
         }
     }
+    // Failed runs have no entry, but a record: listed so that they are never invisible.
+    for key in store.failed_keys() {
+        if let Some(record) = store.failure(key)
+            && let Some(last) = record.last()
+        {
+            let c = &record.input.config;
+            rows.push(json!({
+                "key": key.to_hex(),
+                "status": "failed",
+                "attempts": record.attempts.len(),
+                "created": last.when,
+                "error": last.reason,
+                "trainer": format!("{}/{}", record.input.trainer.name, record.input.trainer.backend),
+                "model": format!("d{} L{} E{}k{}", c.model.d_model, c.model.layers, c.model.experts, c.model.top_k),
+            }));
+        }
+    }
     if json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(Exit::Success);
@@ -80,13 +97,28 @@ fn verify(store: &Store, quiet: bool) -> anyhow::Result<Exit> {
             println!("{}\tcorrupt\t{}", key.to_hex(), c.0);
         }
     }
+    let foreign = store.foreign();
+    for path in &foreign {
+        println!("{}\tforeign\tnot an lrx entry (nothing reads it; remove it by hand)", path.display());
+    }
+    let leftovers = store.leftovers();
+    for (path, what) in &leftovers {
+        println!("{}\tleftover\t{what} (`lrx run` or `lrx cache gc` removes it)", path.display());
+    }
+    let failed = store.failed_keys().len();
     if !quiet {
-        eprintln!("{} entries checked, {bad} corrupt", keys.len());
+        eprintln!(
+            "{} entries checked, {bad} corrupt, {} foreign, {} leftovers; {failed} failed runs recorded",
+            keys.len(),
+            foreign.len(),
+            leftovers.len()
+        );
         if bad > 0 {
             eprintln!("hint: `lrx run` recomputes corrupt entries; `lrx cache rm KEY` deletes one");
         }
     }
-    Ok(if bad == 0 { Exit::Success } else { Exit::Failure })
+    // Leftovers are reported but harmless (never read as entries): only what is wrong fails.
+    Ok(if bad == 0 && foreign.is_empty() { Exit::Success } else { Exit::Failure })
 }
 
 fn gc(store: &Store, keep: &BTreeSet<RunKey>, dry_run: bool, quiet: bool) -> anyhow::Result<Exit> {
@@ -101,7 +133,12 @@ fn gc(store: &Store, keep: &BTreeSet<RunKey>, dry_run: bool, quiet: bool) -> any
         }
         removed += 1;
     }
-    let tmp = if dry_run { 0 } else { store.clean_tmp()? };
+    for key in store.failed_keys() {
+        if !keep.contains(&key) && !dry_run {
+            store.clear_failure(key)?;
+        }
+    }
+    let tmp = if dry_run { 0 } else { store.clean_tmp()? + store.clean_work()? };
     if !quiet {
         let verb = if dry_run { "would remove" } else { "removed" };
         eprintln!("{verb} {removed} entries, kept {}{}", keep.len(), if tmp > 0 { format!(", cleaned {tmp} unfinished writes") } else { String::new() });
@@ -110,7 +147,10 @@ fn gc(store: &Store, keep: &BTreeSet<RunKey>, dry_run: bool, quiet: bool) -> any
 }
 
 fn rm(store: &Store, prefixes: &[String]) -> anyhow::Result<Exit> {
-    let keys = store.keys()?;
+    let mut keys = store.keys()?;
+    keys.extend(store.failed_keys());
+    keys.sort();
+    keys.dedup();
     let mut targets = Vec::new();
     for p in prefixes {
         let matching: Vec<RunKey> = keys.iter().copied().filter(|k| k.to_hex().starts_with(&p.to_ascii_lowercase())).collect();
@@ -122,6 +162,7 @@ fn rm(store: &Store, prefixes: &[String]) -> anyhow::Result<Exit> {
     }
     for k in targets {
         store.remove(k)?;
+        store.clear_failure(k)?;
         println!("{}", k.to_hex());
     }
     Ok(Exit::Success)

@@ -119,6 +119,12 @@ struct Walk<'e, 'a> {
 impl Engine<'_> {
     /// Runs (or, in dry mode, reads) the study.
     pub fn run(&self) -> Result<StudyResults, EngineError> {
+        if self.options.mode == Mode::Run {
+            // Leftovers of processes killed mid-write or mid-run: never read, only in the way.
+            self.store.clean_tmp()?;
+            self.store.clean_work()?;
+            self.warn_machine_dependence();
+        }
         let mut walk = Walk {
             engine: self,
             states: self.plan.phases.iter().map(|_| State::Unresolved).collect(),
@@ -139,6 +145,19 @@ impl Engine<'_> {
         }
         let interrupted = self.cancel.is_cancelled();
         Ok(walk.into_results(interrupted))
+    }
+
+    /// An objective that measures the machine picks winners by this machine's speed and load.
+    fn warn_machine_dependence(&self) {
+        let objectives = self.plan.phases.iter().map(|p| (p.name.as_str(), &p.objective.metric)).chain(self.plan.final_run.iter().map(|f| ("final", &f.objective.metric)));
+        let mut warned = BTreeSet::new();
+        for (phase, metric) in objectives {
+            if crate::spec::measures_machine(metric) && warned.insert(metric.clone()) {
+                self.observer.event(Event::Warning(format!(
+                    "the objective `{metric}` (phase `{phase}`) depends on this machine's speed and load: winners may differ between machines, or on this one under other load"
+                )));
+            }
+        }
     }
 
     /// Feeds queued jobs to `jobs` workers until nothing is left or Ctrl-C.
@@ -199,6 +218,9 @@ impl Engine<'_> {
                 match outcome {
                     Ok(Outcome::Finished(f)) => {
                         let f = *f;
+                        let key = f.key;
+                        walk.record(key, f.clone());
+                        walk.announce_counts();
                         self.observer.event(Event::Finished {
                             label: job.label.clone(),
                             key: f.key,
@@ -208,7 +230,6 @@ impl Engine<'_> {
                             seconds: f.result.seconds,
                             reason: f.result.error.clone(),
                         });
-                        walk.record(f.key, f);
                         if let Err(e) = walk.advance() {
                             error.get_or_insert(e);
                             self.cancel.cancel();
@@ -271,14 +292,19 @@ impl Walk<'_, '_> {
             if self.states.iter().all(State::settled) {
                 changed |= self.step_final()?;
             }
-            let counts = self.run_counts();
-            if counts != self.announced {
-                self.announced = counts;
-                self.engine.observer.event(Event::Counts { done: counts.0, total: counts.1 });
-            }
+            self.announce_counts();
             if !changed {
                 return Ok(());
             }
+        }
+    }
+
+    /// Tells the observer the run counts when they changed.
+    fn announce_counts(&mut self) {
+        let counts = self.run_counts();
+        if counts != self.announced {
+            self.announced = counts;
+            self.engine.observer.event(Event::Counts { done: counts.0, total: counts.1 });
         }
     }
 
@@ -296,8 +322,8 @@ impl Walk<'_, '_> {
         };
         for (phase, st) in plan.phases.iter().zip(&self.states) {
             match st {
-                State::Running { cands, rung } => add(slot_counts(cands, Some((phase, *rung)))),
-                State::Done { cands, .. } | State::Failed { cands, .. } | State::Pending { cands } => add(slot_counts(cands, None)),
+                State::Running { cands, rung } => add(slot_counts(cands, Some((phase, *rung)), &self.results)),
+                State::Done { cands, .. } | State::Failed { cands, .. } | State::Pending { cands } => add(slot_counts(cands, None, &self.results)),
                 State::Unresolved | State::Waiting => {
                     let seeds = phase.seeds.as_ref().map_or(phase.repeats as usize, Vec::len).max(1);
                     let later = match &phase.prune {
@@ -311,7 +337,7 @@ impl Walk<'_, '_> {
         }
         match (&self.final_state, &plan.final_run) {
             (State::Running { cands, .. } | State::Done { cands, .. } | State::Failed { cands, .. } | State::Pending { cands }, _) => {
-                add(slot_counts(cands, None));
+                add(slot_counts(cands, None, &self.results));
             }
             (State::Unresolved | State::Waiting, Some(f)) => add((0, f.seeds.as_ref().map_or(f.repeats as usize, Vec::len).max(1))),
             _ => {}
@@ -732,9 +758,10 @@ fn goal_of(phase: &Phase) -> Goal {
 
 /// `(settled, all)` run slots of a phase's live candidates, plus the runs its later
 /// successive-halving rungs will train while it is at `rung`.
-fn slot_counts(cands: &[Cand], halving: Option<(&Phase, usize)>) -> (usize, usize) {
+fn slot_counts(cands: &[Cand], halving: Option<(&Phase, usize)>, results: &HashMap<RunKey, Finished>) -> (usize, usize) {
     let live: Vec<&Cand> = cands.iter().filter(|c| !c.pruned).collect();
-    let done = live.iter().flat_map(|c| &c.slots).filter(|s| s.done.is_some() || s.error.is_some()).count();
+    let settled = |s: &&Slot| s.done.is_some() || s.error.is_some() || s.key.is_some_and(|k| results.contains_key(&k));
+    let done = live.iter().flat_map(|c| &c.slots).filter(settled).count();
     let mut total: usize = live.iter().map(|c| c.slots.len()).sum();
     if let Some((phase, rung)) = halving
         && let Prune::Halving { rungs, keep } = &phase.prune

@@ -52,14 +52,14 @@ pub fn write_all(results: &StudyResults, out: &Path) -> Result<PathBuf, OutputEr
         .collect();
     // The lock file first: it names the folder's study before anything else lands there.
     write_atomic(&out.join("study.lock.json"), &pretty(&lock_json(results))?)?;
-    write_atomic(&out.join("results.csv"), &table_csv(&rows)?)?;
+    write_atomic(&out.join("results.csv"), &table_csv(results, &rows)?)?;
     let staging = out.join(format!(".staging.{}", std::process::id()));
     let _ = fs::remove_dir_all(&staging);
     fs::create_dir_all(staging.join("phases"))?;
     fs::create_dir_all(staging.join("histories"))?;
     for phase in &results.phases {
         let rows: Vec<_> = phase.candidates.iter().map(|c| (phase.name.as_str(), c)).collect();
-        fs::write(staging.join("phases").join(format!("{}.csv", slug(&phase.name))), &table_csv(&rows)?)?;
+        fs::write(staging.join("phases").join(format!("{}.csv", slug(&phase.name))), &table_csv(results, &rows)?)?;
     }
     for (phase, c) in &rows {
         for r in &c.repeats {
@@ -141,24 +141,26 @@ fn columns(rows: &[(&str, &CandidateResult)]) -> (Vec<String>, Vec<String>) {
                 keys.push(k.clone());
             }
         }
-        metrics.extend(c.metrics.keys().cloned());
+        metrics.extend(c.metrics.keys().filter(|m| !crate::spec::measures_machine(m)).cloned());
     }
     metrics.sort();
     metrics.dedup();
     (keys, metrics)
 }
 
-fn table_csv(rows: &[(&str, &CandidateResult)]) -> io::Result<Vec<u8>> {
+fn table_csv(results: &StudyResults, rows: &[(&str, &CandidateResult)]) -> io::Result<Vec<u8>> {
     let (keys, metrics) = columns(rows);
     let mut w = csv::Writer::from_writer(Vec::new());
     let mut header: Vec<String> = vec!["phase".into(), "variant".into()];
     header.extend(keys.iter().cloned());
     header.push("objective".into());
     header.extend(metrics.iter().cloned());
-    header.extend(["status", "reason", "cached", "repeats", "seconds", "tokens_per_sec", "diverged_at", "key"].map(String::from));
+    // Metrics first; what measures the machine (throughput, time) after them, apart.
+    header.extend(["status", "reason", "cached", "repeats", "diverged_at", "depends_on_machine", "seconds", "tokens_per_sec", "acc_per_min", "key"].map(String::from));
     w.write_record(&header).map_err(io::Error::other)?;
     let f = |x: Option<f64>| x.map(crate::spec::value::fmt_float).unwrap_or_default();
     for (phase, c) in rows {
+        let objective_metric = results.phases.iter().find(|p| p.name == *phase).map_or(&results.metric, |p| &p.metric);
         let mut rec: Vec<String> = vec![(*phase).to_owned(), c.variant.clone()];
         for k in &keys {
             rec.push(c.changes.iter().find(|(n, _)| n == k).map(|(_, v)| plain(v)).unwrap_or_default());
@@ -171,9 +173,11 @@ fn table_csv(rows: &[(&str, &CandidateResult)]) -> io::Result<Vec<u8>> {
         rec.push(reason(c));
         rec.push(c.cached().to_string());
         rec.push(c.repeats.len().to_string());
+        rec.push(c.diverged_at().map(|s| s.to_string()).unwrap_or_default());
+        rec.push((c.depends_on_machine() || crate::spec::measures_machine(objective_metric)).to_string());
         rec.push(f((c.seconds() > 0.0).then(|| c.seconds())));
         rec.push(f(c.tokens_per_sec()));
-        rec.push(c.diverged_at().map(|s| s.to_string()).unwrap_or_default());
+        rec.push(f(c.metrics.get("acc_per_min").copied()));
         rec.push(c.key().map(crate::cache::RunKey::to_hex).unwrap_or_default());
         w.write_record(&rec).map_err(io::Error::other)?;
     }

@@ -105,8 +105,9 @@ impl CandidateResult {
         }
     }
 
+    /// Every repeat has a result served from the cache (a recorded failure is not one).
     pub fn cached(&self) -> bool {
-        !self.repeats.is_empty() && self.repeats.iter().all(|r| r.cached)
+        !self.repeats.is_empty() && self.repeats.iter().all(|r| r.cached && r.status != Some(Status::Failed))
     }
     pub fn seconds(&self) -> f64 {
         self.repeats.iter().map(|r| r.seconds).sum()
@@ -210,7 +211,7 @@ impl StudyResults {
                 Some(_) if pruned => c.pruned += 1,
                 _ => {}
             }
-            if r.status.is_some() {
+            if r.status.is_some_and(|s| s != Status::Failed) {
                 if r.cached {
                     c.cached += 1;
                 } else {

@@ -10,6 +10,7 @@ mod fmt;
 mod graph;
 mod plan;
 mod engine;
+mod outcomes;
 mod report;
 mod schedule;
 mod train;
