@@ -32,8 +32,8 @@ pub(crate) fn run(args: &RunArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
     }
     let jobs = args.jobs.unwrap_or(1).max(1);
     let cancel = CancelFlag::new();
-    install_interrupt_handler(&cancel);
-    let observer = progress::for_stderr(g.quiet);
+    let observer: std::sync::Arc<dyn progress::Observer> = progress::for_stderr(g.quiet).into();
+    install_interrupt_handler(&cancel, std::sync::Arc::clone(&observer));
     let options = Options { mode: Mode::Run, jobs, rerun, base_dir: study.base_dir.clone() };
     let results = study.engine_run(options, observer.as_ref(), cancel.clone())?;
     observer.finish();
@@ -84,13 +84,14 @@ pub(crate) fn run(args: &RunArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
 
 /// Ctrl-C once: stop gracefully (active runs are abandoned, finished ones stay cached).
 /// Twice: leave at once.
-fn install_interrupt_handler(cancel: &CancelFlag) {
+/// The message goes through the observer, so that live bars do not draw over it.
+fn install_interrupt_handler(cancel: &CancelFlag, observer: std::sync::Arc<dyn progress::Observer>) {
     let cancel = cancel.clone();
     let _ = ctrlc::set_handler(move || {
         if cancel.is_cancelled() {
             std::process::exit(130);
         }
-        eprintln!("\ninterrupt: stopping active runs (press Ctrl-C again to quit at once)");
+        observer.event(progress::Event::Note("interrupt: stopping active runs (press Ctrl-C again to quit at once)".to_owned()));
         cancel.cancel();
     });
 }

@@ -293,6 +293,9 @@ fn candidate_json(c: &CandidateResult) -> Json {
     if let Some(step) = c.diverged_at() {
         m.insert("diverged_at".into(), json!(step));
     }
+    if c.depends_on_machine() {
+        m.insert("depends_on_machine".into(), json!(true));
+    }
     if let Some(reason) = &c.reason
         && c.status != CandidateStatus::Ok
     {

@@ -287,6 +287,17 @@ pub(super) fn phase(doc: &mut Doc, v: &PhaseView<'_>) {
         doc.para("No candidates.");
         return;
     }
+    if let Some(note) = analysis::machine_note(&p.metric, &p.candidates) {
+        doc.push(Block::Note(Text::new().strong("Depends on the machine:").plain(" ").plain(note)));
+    }
+    let failed = p.candidates.iter().filter(|c| c.status == CandidateStatus::Failed).count();
+    if failed > 0 && p.winner.is_some() {
+        doc.push(Block::Note(Text::new().strong("Chosen without failed runs:").plain(format!(
+            " {failed} candidate{} failed (see \"Diverged and failed runs\"); the winner was picked among the rest, and the next `lrx run` retries {}.",
+            if failed == 1 { "" } else { "s" },
+            if failed == 1 { "it" } else { "them" }
+        ))));
+    }
     if let Some(w) = p.winner() {
         let mut t = Text::new().strong("Winner:").plain(" ").code(&w.variant).plain(" with ").code(&p.metric).plain(format!(" {}", objective_text(w, &p.metric)));
         if let (Some(wo), Some(bo)) = (w.objective, v.baseline.and_then(|b| b.objective))
