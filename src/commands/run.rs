@@ -40,10 +40,10 @@ pub(crate) fn run(args: &RunArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
 
     let out = study.out_dir(g);
     if let Err(e) = outputs::write_all(&results, &out) {
+        // An environment error (exit 2), after the summary: the runs themselves are safe.
         eprint!("{}", summary(&results));
-        eprintln!("error: cannot write outputs under `{}`: {e}", out.display());
         eprintln!("note: every finished run is cached; fix the output folder and run again (nothing retrains)");
-        return Ok(Exit::Failure);
+        bail!("cannot write outputs under `{}`: {e}", out.display());
     }
     let wall = started.elapsed().as_secs_f64();
     // With one job, everything that is not training is the engine's; with several, runs

@@ -34,6 +34,12 @@ pub(super) fn cast<T: 'static, U: 'static>(t: T) -> Result<U, T> {
     }
 }
 
+/// `t` as the CPU backend's type `U`, for a fused kernel: `Err(t)` on other backends and on the
+/// CPU when it takes an accelerator's path (`--device cpu-generic`), which uses burn's ops.
+pub(super) fn fused<T: 'static, U: 'static>(t: T) -> Result<U, T> {
+    if super::accelerator_path() { Err(t) } else { cast(t) }
+}
+
 /// `exp(x)` for f32, vectorizable: `2^n · p(r)` with `x = n·ln2 + r`, `|r| ≤ ln2/2`.
 #[inline(always)]
 pub fn exp(x: f32) -> f32 {
@@ -236,7 +242,7 @@ impl Backward<Flex, 1> for CausalSoftmax {
 /// Softmax over the last dim of `[B, H, T, T]` attention scores with a causal mask.
 pub fn causal_softmax<B: Backend>(scores: Tensor<B, 4>) -> Tensor<B, 4> {
     let [_, _, t, _] = scores.dims();
-    let scores = match cast::<_, Tensor<Ad, 4>>(scores) {
+    let scores = match fused::<_, Tensor<Ad, 4>>(scores) {
         Ok(x) => {
             let x = float(x);
             let y = device(run(Job::Softmax { x: &host(&x.primitive), t }).0, shape_of(&x.primitive));
@@ -248,7 +254,7 @@ pub fn causal_softmax<B: Backend>(scores: Tensor<B, 4>) -> Tensor<B, 4> {
         }
         Err(x) => x,
     };
-    let scores = match cast::<_, Tensor<Flex, 4>>(scores) {
+    let scores = match fused::<_, Tensor<Flex, 4>>(scores) {
         Ok(x) => {
             let p = float(x);
             let y = device(run(Job::Softmax { x: &host(&p), t }).0, shape_of(&p));
@@ -329,7 +335,7 @@ impl Backward<Flex, 2> for RmsNorm {
 /// RMSNorm of the rows of `x: [N, d]` with gain `g: [1, d]`.
 pub fn rms_norm<B: Backend>(x: Tensor<B, 2>, gain: &Tensor<B, 2>, eps: f64) -> Tensor<B, 2> {
 
-    let pair = cast::<_, (Tensor<Ad, 2>, Tensor<Ad, 2>)>((x, gain.clone()));
+    let pair = fused::<_, (Tensor<Ad, 2>, Tensor<Ad, 2>)>((x, gain.clone()));
     let (x, gain) = match pair {
         Ok((x, g)) => {
             let (x, g) = (float(x), float(g));
@@ -343,7 +349,7 @@ pub fn rms_norm<B: Backend>(x: Tensor<B, 2>, gain: &Tensor<B, 2>, eps: f64) -> T
         }
         Err(pair) => pair,
     };
-    let pair = cast::<_, (Tensor<Flex, 2>, Tensor<Flex, 2>)>((x, gain));
+    let pair = fused::<_, (Tensor<Flex, 2>, Tensor<Flex, 2>)>((x, gain));
     let (x, gain) = match pair {
         Ok((x, g)) => {
             let (x, g) = (float(x), float(g));
@@ -388,7 +394,7 @@ fn silu_host(x: &[f32]) -> (Vec<f32>, Vec<f32>) {
 
 /// `x · sigmoid(x)`.
 pub fn silu<B: Backend>(x: Tensor<B, 2>) -> Tensor<B, 2> {
-    let x = match cast::<_, Tensor<Ad, 2>>(x) {
+    let x = match fused::<_, Tensor<Ad, 2>>(x) {
         Ok(x) => {
             let x = float(x);
             let shape = shape_of(&x.primitive);
@@ -402,7 +408,7 @@ pub fn silu<B: Backend>(x: Tensor<B, 2>) -> Tensor<B, 2> {
         }
         Err(x) => x,
     };
-    let x = match cast::<_, Tensor<Flex, 2>>(x) {
+    let x = match fused::<_, Tensor<Flex, 2>>(x) {
         Ok(x) => {
             let p = float(x);
             let shape = shape_of(&p);
@@ -470,7 +476,7 @@ fn target_logp_host(logits: &[f32], targets: &[u32], v: usize) -> (Vec<f32>, Vec
 /// (used by the generic path).
 pub fn target_logp<B: Backend>(logits: Tensor<B, 2>, targets: &[u32], y: Tensor<B, 2, Int>) -> Tensor<B, 2> {
     let [n, v] = logits.dims();
-    let logits = match cast::<_, Tensor<Ad, 2>>(logits) {
+    let logits = match fused::<_, Tensor<Ad, 2>>(logits) {
         Ok(x) => {
             let x = float(x);
             let (logp, probs) = run(Job::Logp { logits: &host(&x.primitive), targets, v });
@@ -483,7 +489,7 @@ pub fn target_logp<B: Backend>(logits: Tensor<B, 2>, targets: &[u32], y: Tensor<
         }
         Err(x) => x,
     };
-    let logits = match cast::<_, Tensor<Flex, 2>>(logits) {
+    let logits = match fused::<_, Tensor<Flex, 2>>(logits) {
         Ok(x) => {
             let (logp, _) = run(Job::Logp { logits: &host(&float(x)), targets, v });
             return cast(Tensor::<Flex, 2>::from_primitive(TensorPrimitive::Float(device(logp, vec![n, 1])))).expect("B is Flex");

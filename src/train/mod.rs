@@ -34,10 +34,38 @@ pub use data::Dataset;
 /// Bumped whenever the trainer's numerics change (it is part of every run's cache key).
 pub const VERSION: &str = "3";
 
-/// Whether `B` is the CPU backend (Flex), where the trainer runs independent work on separate
-/// threads itself (single ops at lrx's sizes are too small for Flex to split profitably).
+/// Whether `B` is the CPU backend (Flex) taking the CPU's own path, where the trainer runs
+/// independent work on separate threads itself (single ops at lrx's sizes are too small for
+/// Flex to split profitably). `false` on accelerators, and on the CPU under
+/// `--device cpu-generic`.
 pub fn on_cpu<B: burn::tensor::backend::Backend>() -> bool {
-    std::any::TypeId::of::<B>() == std::any::TypeId::of::<burn::backend::Flex>()
+    std::any::TypeId::of::<B>() == std::any::TypeId::of::<burn::backend::Flex>() && !accelerator_path()
+}
+
+thread_local! {
+    /// Set on a thread training under `--device cpu-generic`: the CPU backend then takes every
+    /// branch an accelerator takes (one shard, stacked Muon buckets, sequential updates, burn's
+    /// own ops instead of the fused kernels), so tests can run that path without a GPU. Every
+    /// decision it affects is made on the training thread: on that path nothing is handed to
+    /// the rayon pool.
+    static ACCELERATOR_PATH: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether this thread trains on the accelerator path (see `ACCELERATOR_PATH`).
+pub fn accelerator_path() -> bool {
+    ACCELERATOR_PATH.with(std::cell::Cell::get)
+}
+
+/// Runs `f` with this thread on the accelerator path (or not), restoring the previous state.
+pub fn with_accelerator_path<T>(on: bool, f: impl FnOnce() -> T) -> T {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            ACCELERATOR_PATH.with(|c| c.set(self.0));
+        }
+    }
+    let _restore = Restore(ACCELERATOR_PATH.with(|c| c.replace(on)));
+    f()
 }
 
 /// `f` over `items`, results in item order: on rayon's pool when `parallel`, else on this
@@ -74,6 +102,9 @@ pub enum TrainError {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Device {
     Cpu,
+    /// The CPU taking an accelerator's branches (hidden `--device cpu-generic`): for tests of
+    /// the code GPUs run, on machines without one.
+    CpuGeneric,
     Cuda(usize),
 }
 
@@ -82,6 +113,7 @@ impl Device {
     pub fn parse(text: &str) -> Result<Device, TrainError> {
         let device = match text {
             "cpu" => Device::Cpu,
+            "cpu-generic" => Device::CpuGeneric,
             "cuda" => Device::Cuda(0),
             _ => match text.strip_prefix("cuda:").map(str::parse::<usize>) {
                 Some(Ok(n)) => Device::Cuda(n),
@@ -97,17 +129,19 @@ impl Device {
     /// The backend's name in a trainer identity. On CPU it names the GEMM kernels picked at run
     /// time: AVX-512 and AVX2 kernels sum in different orders, so their results differ in the
     /// last bits, and a cache shared across machines must not mix them.
-    pub fn backend(self) -> &'static str {
+    pub fn backend(self) -> String {
         match self {
-            Device::Cpu => cpu_kernels(),
-            Device::Cuda(_) => "cuda",
+            Device::Cpu => cpu_kernels().to_owned(),
+            // Other ops, other rounding: its runs are never mixed with the CPU path's.
+            Device::CpuGeneric => format!("{}+generic", cpu_kernels()),
+            Device::Cuda(_) => "cuda".to_owned(),
         }
     }
 
     /// A description of the machine, for identities of time-budgeted runs.
     pub fn describe(self) -> String {
         match self {
-            Device::Cpu => {
+            Device::Cpu | Device::CpuGeneric => {
                 let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
                 let model = std::fs::read_to_string("/proc/cpuinfo")
                     .ok()
@@ -151,6 +185,7 @@ impl BurnTrainer {
     pub fn train_data(&self, config: &RunConfig, data: &Dataset, ctx: &mut RunContext<'_>) -> Result<RunResult, Cancelled> {
         let run = std::panic::AssertUnwindSafe(|| match self.device {
             Device::Cpu => trainer::train::<CpuBackend>(config, data, &burn::backend::flex::FlexDevice, ctx),
+            Device::CpuGeneric => with_accelerator_path(true, || trainer::train::<CpuBackend>(config, data, &burn::backend::flex::FlexDevice, ctx)),
             #[cfg(feature = "cuda")]
             Device::Cuda(n) => trainer::train::<CudaBackend>(config, data, &burn::backend::cuda::CudaDevice::new(n), ctx),
             #[cfg(not(feature = "cuda"))]
@@ -171,7 +206,7 @@ impl Trainer for BurnTrainer {
         TrainerIdentity {
             name: "lrx-builtin".to_owned(),
             version: VERSION.to_owned(),
-            backend: self.device.backend().to_owned(),
+            backend: self.device.backend(),
             precision: "f32".to_owned(),
             device: matches!(config.train.budget, Budget::Time(_)).then(|| self.device.describe()),
         }

@@ -10,7 +10,7 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorPrimitive};
 
-use super::kernels::{Ad, cast, device, float, host};
+use super::kernels::{Ad, cast, device, float, fused, host};
 
 // burn-flex would otherwise do element by element through its generic strided iterator.
 
@@ -66,7 +66,7 @@ impl Backward<Flex, 1> for Permute {
 pub fn permute<B: Backend>(x: Tensor<B, 4>, axes: [usize; 4]) -> Tensor<B, 4> {
     let shape = x.dims();
     let out_shape = axes.map(|a| shape[a]);
-    let x = match cast::<_, Tensor<Ad, 4>>(x) {
+    let x = match fused::<_, Tensor<Ad, 4>>(x) {
         Ok(x) => {
             let x = float(x);
             let y = device(permute_host(&host(&x.primitive), shape, axes), out_shape.to_vec());
@@ -78,7 +78,7 @@ pub fn permute<B: Backend>(x: Tensor<B, 4>, axes: [usize; 4]) -> Tensor<B, 4> {
         }
         Err(x) => x,
     };
-    let x = match cast::<_, Tensor<Flex, 4>>(x) {
+    let x = match fused::<_, Tensor<Flex, 4>>(x) {
         Ok(x) => {
             let p = float(x);
             let y = device(permute_host(&host(&p), shape, axes), out_shape.to_vec());

@@ -392,3 +392,71 @@ fn stop_at_ends_early_but_keeps_the_schedule() {
     // Default warmup_warmdown(warmdown = 0.5) over 30 steps: step 19 is at t = 19/30.
     assert!((lrs[19] - (1.0 - 19.0 / 30.0) / 0.5).abs() < 1e-12, "{lrs:?}");
 }
+
+// ------------------------------------------------------------------------------------------
+// The accelerator's path (`--device cpu-generic`), which GPUs take, run on the CPU.
+
+fn run_on(device: Device, config: &RunConfig, text: &str) -> RunResult {
+    let data = Dataset::prepare(config, text, std::path::Path::new("/nonexistent")).unwrap();
+    let trainer = BurnTrainer::new(device, "/nonexistent");
+    let cancel = CancelFlag::new();
+    let mut on = |_: Progress| {};
+    let mut ctx = RunContext { cancel: &cancel, progress: &mut on, workdir: None, base_dir: ".".into(), stop_at: None };
+    trainer.train_data(config, &data, &mut ctx).unwrap()
+}
+
+/// Over 20 steps the accelerator's path (one shard, stacked Muon buckets, burn's own softmax,
+/// RMSNorm, SiLU and cross-entropy) trains the same model as the CPU's: the training loss at
+/// every logged step agrees to 1e-3 (relative), the validation loss to 1e-3. The paths round
+/// differently (other op order), which is all the tolerance is for.
+#[test]
+fn the_accelerator_path_trains_like_the_cpu_path() {
+    let c = tiny(&[("steps", Value::Int(20)), ("eval_every", Value::Int(10)), ("optimizer", Value::Word("muon_adamw".into())), ("experts", Value::Int(4)), ("top_k", Value::Int(2)), ("layers", Value::Int(2))]);
+    let text = TEXT.repeat(120) + "a different ending to make the validation block less trivial. ".repeat(20).as_str();
+    let cpu = run_on(Device::Cpu, &c, &text);
+    let generic = run_on(Device::CpuGeneric, &c, &text);
+    assert_eq!((cpu.status, generic.status), (Status::Ok, Status::Ok));
+    assert_eq!(cpu.history.len(), generic.history.len());
+    for (a, b) in cpu.history.iter().zip(&generic.history) {
+        for name in ["train_loss", "val_loss"] {
+            if let (Some(x), Some(y)) = (a.metrics.get(name), b.metrics.get(name)) {
+                assert!((x - y).abs() <= 1e-3 * x.abs(), "step {}: {name} {x} (cpu) vs {y} (accelerator path)", a.step);
+            }
+        }
+    }
+    assert_ne!(numerics(&cpu), numerics(&generic), "the paths really differ (other ops, other rounding)");
+    // The accelerator path is deterministic on the CPU too.
+    assert_eq!(numerics(&generic), numerics(&run_on(Device::CpuGeneric, &c, &text)));
+    // And its runs never share a cache key with the CPU path's.
+    assert_ne!(BurnTrainer::new(Device::Cpu, ".").identity(&c), BurnTrainer::new(Device::CpuGeneric, ".").identity(&c));
+}
+
+/// One optimizer step with Muon's matrices stacked per shape (accelerators) or one bucket per
+/// matrix (CPU): same parameter groups, same updated parameters.
+#[test]
+fn stacked_and_per_matrix_muon_buckets_agree() {
+    let c = tiny(&[("optimizer", Value::Word("muon_adamw".into())), ("experts", Value::Int(4)), ("layers", Value::Int(2))]);
+    let layout = super::model::Layout::new(&c.model, 64);
+    let per_matrix = super::optim::Optimizer::<B>::new(&layout, &c.train, &FlexDevice);
+    let stacked = with_accelerator_path(true, || super::optim::Optimizer::<B>::new(&layout, &c.train, &FlexDevice));
+    assert_eq!(per_matrix.groups(), stacked.groups());
+    let (pm, st) = (per_matrix.bucket_sizes(), stacked.bucket_sizes());
+    assert!(pm.iter().all(|&n| n == 1), "{pm:?}");
+    assert!(st.iter().any(|&n| n > 1), "some shape has several matrices: {st:?}");
+    assert_eq!(pm.iter().sum::<usize>(), st.iter().sum::<usize>());
+
+    let params = layout.init::<B>(3, &FlexDevice);
+    let grads: Vec<Option<Tensor<B, 2>>> = layout.init::<B>(4, &FlexDevice).into_iter().map(Some).collect();
+    let hyper = super::optim::groups::StepHyper::at(&c.train, 0, 0.0, 1.0);
+    let step = |mut opt: super::optim::Optimizer<B>, generic: bool| {
+        let mut p = params.clone();
+        for _ in 0..2 {
+            with_accelerator_path(generic, || opt.step(&mut p, grads.clone(), &hyper));
+        }
+        p.into_iter().map(host).collect::<Vec<_>>()
+    };
+    let (a, b) = (step(per_matrix, false), step(stacked, true));
+    for (x, y) in a.iter().zip(&b) {
+        close(x, y, 1e-5);
+    }
+}

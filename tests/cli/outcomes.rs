@@ -258,7 +258,7 @@ fn outputs_stay_in_their_folder_are_unique_and_fit_the_filesystem() {
     std::fs::rename(other.path().join("study.lrx"), other.path().join("other.lrx")).unwrap();
     let shared = d.join("runs/study");
     let out = lrx(other.path(), &["run", "other.lrx", "-q", "--out", shared.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("holds the outputs of another study"), "{}", text(&out.stderr));
 }
 

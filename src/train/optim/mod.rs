@@ -57,6 +57,16 @@ impl<B: Backend + 'static> Optimizer<B> {
         Optimizer { cfg: cfg.clone(), groups, rules, shapes, adam, sgd, buckets, t: 0 }
     }
 
+    /// Each parameter's group, in layout order.
+    pub fn groups(&self) -> &[Group] {
+        &self.groups
+    }
+
+    /// How many matrices each Muon bucket orthogonalizes at once.
+    pub fn bucket_sizes(&self) -> Vec<usize> {
+        self.buckets.iter().map(|b| b.members.len()).collect()
+    }
+
     /// Clips the gradients to `grad_clip` by their global norm and updates every parameter.
     /// Missing gradients (an expert that received no token) count as zeros. Returns the
     /// global gradient norm before clipping.
