@@ -1,9 +1,10 @@
 //! The neutral layer every other module agrees on: values, the key schema, the resolved run
-//! config, schedules, and the `Trainer` contract.
+//! config, schedules, a command trainer's argument template, and the `Trainer` contract.
 //!
 //! It depends on nothing else in the crate, so the language, the planner, the executor and the
 //! trainer can all use it without depending on each other.
 
+pub mod command;
 pub mod config;
 pub mod run;
 pub mod schedule;
