@@ -257,3 +257,16 @@ phase quoted {
     assert!(stderr.contains("unclosed quote"), "{stderr}");
     assert!(stderr.contains("due to 5 errors"), "{stderr}");
 }
+
+#[test]
+fn lrx_train_of_a_candidate_keeps_the_studys_timeout_under_overrides() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "slow.sh", "sleep 30\necho '{\"val_loss\": 1.0}' > \"$1/metrics.json\"\n");
+    write(dir.path(), "study.lrx", &one_run("sh slow.sh {out}", "  timeout = 1s\n"));
+    let start = Instant::now();
+    let child = lrx(dir.path()).args(["train", "study.lrx", "--phase", "p", "--variant", "seed=5", "--set", "steps=10", "-q"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let out = finish(child, Duration::from_secs(60), "lrx train");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(start.elapsed() < Duration::from_secs(20), "the timeout was lost: {:?}", start.elapsed());
+    assert!(stderr.contains("timed out after 1s"), "{stderr}");
+}
