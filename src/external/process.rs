@@ -67,8 +67,13 @@ pub(super) fn run(job: &Job<'_>, cancel: &CancelFlag, timeout: Option<Duration>)
         if cancel.is_cancelled() {
             break Ended::Cancelled;
         }
-        if let Some(status) = child.try_wait()? {
-            break Ended::Exited(status);
+        match child.try_wait() {
+            Ok(Some(status)) => break Ended::Exited(status),
+            Ok(None) => {}
+            Err(e) => {
+                end_group(group, &mut child);
+                return Err(e);
+            }
         }
         if timeout.is_some_and(|t| started.elapsed() >= t) {
             break Ended::TimedOut;

@@ -130,23 +130,25 @@ fn hostile_values_reach_the_script_as_one_argument_each_and_run_nothing() {
 const SLEEPER: &str = "echo $$ > script.pid\nsleep 300 &\necho $! > sleep.pid\nwait\n";
 
 #[test]
-fn ctrl_c_stops_the_script_and_everything_it_started() {
-    let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "sleeper.sh", SLEEPER);
-    write(dir.path(), "study.lrx", &one_run("sh sleeper.sh {out}", ""));
-    let child = lrx(dir.path()).args(["run", "study.lrx", "-q"]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
-    let script: i32 = wait_for_file(&dir.path().join("script.pid"), Duration::from_secs(30)).parse().unwrap();
-    let sleep: i32 = wait_for_file(&dir.path().join("sleep.pid"), Duration::from_secs(30)).parse().unwrap();
-    let lrx_pid = child.id().to_string();
-    Command::new("kill").args(["-INT", &lrx_pid]).status().expect("kill -INT");
-    let out = finish(child, Duration::from_secs(20), "interrupted lrx");
-    let (script_gone, sleep_gone) = (gone_within(script, Duration::from_secs(3)), gone_within(sleep, Duration::from_secs(3)));
-    for pid in [script, sleep] {
-        let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+fn ctrl_c_or_sigterm_stops_the_script_and_everything_it_started() {
+    for signal in ["-INT", "-TERM"] {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "sleeper.sh", SLEEPER);
+        write(dir.path(), "study.lrx", &one_run("sh sleeper.sh {out}", ""));
+        let child = lrx(dir.path()).args(["run", "study.lrx", "-q"]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+        let script: i32 = wait_for_file(&dir.path().join("script.pid"), Duration::from_secs(30)).parse().unwrap();
+        let sleep: i32 = wait_for_file(&dir.path().join("sleep.pid"), Duration::from_secs(30)).parse().unwrap();
+        let lrx_pid = child.id().to_string();
+        Command::new("kill").args([signal, &lrx_pid]).status().expect("kill");
+        let out = finish(child, Duration::from_secs(20), "interrupted lrx");
+        let (script_gone, sleep_gone) = (gone_within(script, Duration::from_secs(3)), gone_within(sleep, Duration::from_secs(3)));
+        for pid in [script, sleep] {
+            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+        }
+        assert_eq!(out.status.code(), Some(130), "{signal}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(script_gone, "{signal}: the script outlived an interrupted lrx");
+        assert!(sleep_gone, "{signal}: the script's own child outlived an interrupted lrx");
     }
-    assert_eq!(out.status.code(), Some(130), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(script_gone, "the script outlived an interrupted lrx");
-    assert!(sleep_gone, "the script's own child outlived an interrupted lrx");
 }
 
 #[test]
