@@ -62,7 +62,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("src/plan/", &["burn::", "crate::train", "crate::exec", "crate::cache", "crate::report"]),
     ("src/train/", &["crate::lang", "crate::plan", "crate::exec", "crate::cache", "crate::report"]),
     ("src/corpus.rs", &["crate::lang", "crate::plan", "crate::exec", "crate::cache", "crate::report", "crate::train", "burn::"]),
-    ("src/external.rs", &["burn::", "crate::train", "crate::lang", "crate::plan", "crate::exec", "crate::cache", "crate::report"]),
+    ("src/external/", &["burn::", "crate::train", "crate::lang", "crate::plan", "crate::exec", "crate::cache", "crate::report"]),
     ("src/cache/", &["burn::", "crate::train", "crate::exec", "crate::lang", "crate::plan", "crate::report"]),
     ("src/exec/", &["burn::", "crate::train", "crate::report"]),
     // The report renders results; it never trains or schedules.

@@ -139,9 +139,13 @@ fn gc(store: &Store, keep: &BTreeSet<RunKey>, dry_run: bool, quiet: bool) -> any
         }
     }
     let tmp = if dry_run { 0 } else { store.clean_tmp()? + store.clean_work()? };
+    // Scratch folders of command runs whose lrx is gone; live ones hold a lock.
+    let scratch = store.root().join("scratch");
+    let scratch = if dry_run { 0 } else { crate::external::scratch::clean(&scratch).with_context(|| format!("cannot clean `{}`", scratch.display()))? };
     if !quiet {
         let verb = if dry_run { "would remove" } else { "removed" };
-        eprintln!("{verb} {removed} entries, kept {}{}", keep.len(), if tmp > 0 { format!(", cleaned {tmp} unfinished writes") } else { String::new() });
+        let cleaned = tmp + scratch;
+        eprintln!("{verb} {removed} entries, kept {}{}", keep.len(), if cleaned > 0 { format!(", cleaned {cleaned} unfinished writes") } else { String::new() });
     }
     Ok(Exit::Success)
 }

@@ -137,7 +137,10 @@ pub(crate) fn summary(results: &StudyResults) -> String {
         let _ = writeln!(s, "failed runs ({}; the next `lrx run` retries them):", failed.len());
         for (phase, c, r) in failed {
             let seed = r.filter(|_| c.repeats.len() > 1).map(|r| format!(" (seed {})", r.seed)).unwrap_or_default();
-            let why = r.and_then(|r| r.error.as_deref()).or(c.reason.as_deref());
+            let why = match r {
+                Some(r) => Some(crate::spec::describe_failure(r.error.as_deref(), r.log_tail.as_deref(), 4)),
+                None => c.reason.clone(),
+            };
             let mut detail = String::new();
             if let Some(r) = r {
                 if let Some(code) = r.exit_code {
@@ -147,7 +150,7 @@ pub(crate) fn summary(results: &StudyResults) -> String {
                     let _ = write!(detail, " [attempt {}]", a.attempt);
                 }
             }
-            let _ = writeln!(s, "  {phase} {}{seed}{detail}: {}", c.variant, progress::first_lines(why));
+            let _ = writeln!(s, "  {phase} {}{seed}{detail}: {}", c.variant, progress::first_lines(why.as_deref()));
         }
     }
     s

@@ -110,7 +110,9 @@ impl Study {
 pub(super) fn trainers(device: Device, g: &GlobalArgs, base_dir: &Path) -> Trainers {
     let command = CommandTrainer {
         base_dir: base_dir.to_owned(),
-        work_dir: g.cache.join("tmp").join("command"),
+        // Not under `tmp/`, which `gc` empties of dead writers by name: scratch folders are
+        // told alive by their lock (`external::scratch`).
+        work_dir: g.cache.join("scratch"),
         deps_fingerprint: Box::new(|base: &Path, deps: &[String]| {
             let paths: Vec<PathBuf> = deps.iter().map(|d| base.join(d)).collect();
             if let Some(missing) = paths.iter().find(|p| !p.is_file()) {

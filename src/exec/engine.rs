@@ -228,7 +228,7 @@ impl Engine<'_> {
                             cached: f.source == Source::Cached,
                             objective: f.result.metrics.get(&job.metric).copied(),
                             seconds: f.result.seconds,
-                            reason: f.result.error.clone(),
+                            reason: (f.result.status == Status::Failed).then(|| crate::spec::describe_failure(f.result.error.as_deref(), f.result.log_tail.as_deref(), 4)),
                         });
                         if let Err(e) = walk.advance() {
                             error.get_or_insert(e);

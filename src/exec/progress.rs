@@ -105,7 +105,7 @@ fn fmt_obj(o: Option<f64>) -> String {
 /// The first lines of a failure's reason, indented under the run's line: enough to act on,
 /// the rest is in the failure record (`lrx show`).
 pub fn first_lines(reason: Option<&str>) -> String {
-    const LINES: usize = 3;
+    const LINES: usize = 6;
     let reason = reason.unwrap_or("no reason given").trim_end();
     let mut lines = reason.lines();
     let mut out: Vec<&str> = lines.by_ref().take(LINES).collect();

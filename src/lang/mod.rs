@@ -7,6 +7,7 @@
 
 pub mod ast;
 pub mod checker;
+pub mod command;
 pub mod eval;
 pub mod fmt;
 pub mod parser;
@@ -28,7 +29,12 @@ pub fn parse(source: &str) -> Result<ast::File, Diagnostic> {
 
 /// Parses and checks a file: the checked study and every diagnostic, or the parse error.
 pub fn check(source: &str) -> Result<Checked, Diagnostic> {
-    parse(source).map(|file| checker::check(&file))
+    parse(source).map(|file| {
+        let mut checked = checker::check(&file);
+        checked.diagnostics.extend(command::check_templates(&file, source));
+        checked.diagnostics.sort_by_key(|d| d.primary_span().map_or(usize::MAX, |s| s.start));
+        checked
+    })
 }
 
 /// Parses `KEY=VALUE` (as given to `lrx train --set`): the key's canonical path

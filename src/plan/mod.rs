@@ -195,7 +195,18 @@ impl Plan {
     /// Reads, checks and compiles a study file.
     pub fn load(path: &Path) -> Result<Plan, LoadError> {
         let source = std::fs::read_to_string(path).map_err(|source| LoadError::Io { path: path.to_owned(), source })?;
-        Ok(Plan::compile(&source, path)?)
+        // A real file also has a folder: its commands' programs and `deps` must be there.
+        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let files = crate::lang::parse(&source).map(|f| crate::lang::command::check_files(&f, &source, dir)).unwrap_or_default();
+        match Plan::compile(&source, path) {
+            Ok(plan) if files.is_empty() => Ok(plan),
+            Ok(_) => Err(Failure::new(path, &source, files).into()),
+            Err(mut failure) => {
+                failure.diagnostics.extend(files);
+                failure.diagnostics.sort_by_key(|d| d.primary_span().map_or(usize::MAX, |s| s.start));
+                Err(failure.into())
+            }
+        }
     }
 
     /// Checks and compiles a study's text. `path` names it (its stem is the study's name).

@@ -337,6 +337,7 @@ fn config_value(config: &RunConfig, json: &serde_json::Value, key: Key) -> Value
                 Value::Call(crate::spec::value::Call { name: "command".into(), args: vec![("cmd".into(), Value::Str(cmd.clone()))] })
             }
         },
+        "timeout" => t.timeout.map_or_else(|| Value::Word("none".into()), Value::Duration),
         "deps" => match &t.trainer {
             crate::spec::config::TrainerSpec::Command { deps, .. } => Value::List(deps.iter().cloned().map(Value::Str).collect()),
             crate::spec::config::TrainerSpec::Builtin => Value::List(Vec::new()),

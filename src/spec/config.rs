@@ -116,6 +116,11 @@ pub struct TrainConfig {
     pub seed: u64,
     pub diverge_factor: f64,
     pub trainer: TrainerSpec,
+    /// Seconds a command trainer's run may take (`timeout`). Not part of the run's identity:
+    /// a run that finished is the same run under any limit, so changing the limit must not
+    /// retrain it; hence never serialized (the cache key hashes the serde form).
+    #[serde(skip)]
+    pub timeout: Option<f64>,
 }
 
 /// A problem with a config, naming the keys involved (so the checker can point at them).
@@ -328,6 +333,10 @@ impl RunConfig {
             seed: r.uint("seed"),
             diverge_factor: r.float("diverge_factor"),
             trainer,
+            timeout: match r.value("timeout").1 {
+                Value::Duration(s) => Some(s),
+                _ => None,
+            },
         };
         let mut errors = r.errors;
         let config = RunConfig { model, data, train };

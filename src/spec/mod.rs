@@ -1,9 +1,10 @@
 //! The neutral layer every other module agrees on: values, the key schema, the resolved run
-//! config, schedules, and the `Trainer` contract.
+//! config, schedules, a command trainer's argument template, and the `Trainer` contract.
 //!
 //! It depends on nothing else in the crate, so the language, the planner, the executor and the
 //! trainer can all use it without depending on each other.
 
+pub mod command;
 pub mod config;
 mod nonfinite;
 pub mod run;
@@ -12,7 +13,7 @@ pub mod schema;
 pub mod value;
 
 pub use config::{Budget, DataConfig, ModelConfig, NsCoeffs, OptimizerKind, RunConfig, Tokenizer, TrainConfig, TrainerSpec, Values};
-pub use run::{MACHINE_METRICS, depends_on_machine, measures_machine, CancelFlag, Cancelled, HistoryRow, ParamCounts, Progress, RunContext, RunResult, Status, Trainer, TrainerIdentity};
+pub use run::{MACHINE_METRICS, depends_on_machine, describe_failure, measures_machine, CancelFlag, Cancelled, HistoryRow, ParamCounts, Progress, RunContext, RunResult, Status, Trainer, TrainerIdentity};
 pub use schedule::{Schedule, WdSchedule};
 pub use schema::{Key, Section};
 pub use value::{Call, Value};

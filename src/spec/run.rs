@@ -83,6 +83,20 @@ pub fn depends_on_machine(config: &RunConfig) -> bool {
     matches!(config.train.budget, super::config::Budget::Time(_))
 }
 
+/// A failed run as people read it: its reason, then the last `tail_lines` lines it wrote to
+/// stderr (where the real cause usually is: a traceback's last line, an OOM message).
+pub fn describe_failure(error: Option<&str>, log_tail: Option<&str>, tail_lines: usize) -> String {
+    let mut text = error.unwrap_or("the run failed without saying why").trim_end().to_owned();
+    if let Some(tail) = log_tail.map(str::trim_end).filter(|t| !t.is_empty()) {
+        let lines: Vec<&str> = tail.lines().collect();
+        for line in &lines[lines.len().saturating_sub(tail_lines)..] {
+            text.push_str("\n  | ");
+            text.push_str(line);
+        }
+    }
+    text
+}
+
 /// Parameter counts: all parameters, and those active per token (non-expert + k experts).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ParamCounts {
@@ -191,6 +205,8 @@ pub struct RunContext<'a> {
     pub progress: &'a mut dyn FnMut(Progress),
     /// A private scratch folder for this run (command trainers write their metrics here).
     pub workdir: Option<PathBuf>,
+    /// The run's cache key (hex), where the run is keyed (`LRX_RUN_KEY` for command trainers).
+    pub run_key: Option<String>,
     /// The folder relative paths in the config (corpus, deps) are resolved against.
     pub base_dir: PathBuf,
     /// Stop after this many steps (successive halving); the schedule still spans the budget.

@@ -614,6 +614,8 @@ static KEYS: &[KeyInfo] = &[
     KeyInfo { section: Section::Train, name: "diverge_factor", ty: Ty::Float(Bounds::ABOVE_ONE), default: || Value::Float(3.0), role: Role::Config, noun: "`diverge_factor`", doc: "a run diverged when its loss exceeds this times its initial loss (after warmup)" },
     KeyInfo { section: Section::Train, name: "trainer", ty: Ty::Ctor(TRAINERS), default: || word("builtin"), role: Role::Config, noun: "`trainer`", doc: "`builtin`, or `command(\"python train.py --lr {matrix_lr} --out {out}\")`" },
     KeyInfo { section: Section::Train, name: "deps", ty: Ty::StrList, default: || Value::List(Vec::new()), role: Role::Config, noun: "`deps`", doc: "files whose content enters the cache key of a command trainer's runs" },
+    // Read by the command trainer but kept out of the run's identity (`TrainConfig::timeout`).
+    KeyInfo { section: Section::Train, name: "timeout", ty: Ty::OptDuration, default: || word("none"), role: Role::Config, noun: "`timeout`", doc: "wall-clock limit of each run of a command trainer, or `none`: past it the script is killed and the run fails (it is not cached, and trains again next time)" },
     // block options
     KeyInfo { section: Section::Options, name: "repeats", ty: Ty::Int { min: 1, max: 1000 }, default: || Value::Int(1), role: Role::Option, noun: "`repeats`", doc: "runs per candidate, with seeds derived from `seed`; results are means" },
     KeyInfo { section: Section::Options, name: "seeds", ty: Ty::IntList { min: 0 }, default: || word("none"), role: Role::Option, noun: "`seeds`", doc: "explicit seeds per candidate (replaces `repeats`)" },

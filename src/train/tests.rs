@@ -237,7 +237,7 @@ fn run(config: &RunConfig, text: &str, cancel: &CancelFlag) -> Result<RunResult,
     let trainer = BurnTrainer::new(Device::Cpu, "/nonexistent");
     let mut events = 0;
     let mut on = |_: Progress| events += 1;
-    let mut ctx = RunContext { cancel, progress: &mut on, workdir: None, base_dir: ".".into(), stop_at: None };
+    let mut ctx = RunContext { cancel, progress: &mut on, workdir: None, run_key: None, base_dir: ".".into(), stop_at: None };
     trainer.train_data(config, &data, &mut ctx)
 }
 
@@ -364,7 +364,7 @@ fn cancellation_and_bad_data_never_panic() {
     let trainer = BurnTrainer::new(Device::Cpu, "/nonexistent");
     let mut on = |_: Progress| {};
     let flag = CancelFlag::new();
-    let mut ctx = RunContext { cancel: &flag, progress: &mut on, workdir: None, base_dir: ".".into(), stop_at: None };
+    let mut ctx = RunContext { cancel: &flag, progress: &mut on, workdir: None, run_key: None, base_dir: ".".into(), stop_at: None };
     let r = trainer.train(&missing, &mut ctx).unwrap();
     assert_eq!(r.status, Status::Failed);
     assert!(r.error.unwrap().contains("does not exist"));
@@ -385,7 +385,7 @@ fn stop_at_ends_early_but_keeps_the_schedule() {
         }
     };
     let flag = CancelFlag::new();
-    let mut ctx = RunContext { cancel: &flag, progress: &mut on, workdir: None, base_dir: ".".into(), stop_at: Some(20) };
+    let mut ctx = RunContext { cancel: &flag, progress: &mut on, workdir: None, run_key: None, base_dir: ".".into(), stop_at: Some(20) };
     let r = trainer.train_data(&c, &data, &mut ctx).unwrap();
     assert_eq!(r.steps, 20);
     assert!(r.metrics.contains_key("val_loss"));
@@ -401,7 +401,7 @@ fn run_on(device: Device, config: &RunConfig, text: &str) -> RunResult {
     let trainer = BurnTrainer::new(device, "/nonexistent");
     let cancel = CancelFlag::new();
     let mut on = |_: Progress| {};
-    let mut ctx = RunContext { cancel: &cancel, progress: &mut on, workdir: None, base_dir: ".".into(), stop_at: None };
+    let mut ctx = RunContext { cancel: &cancel, progress: &mut on, workdir: None, run_key: None, base_dir: ".".into(), stop_at: None };
     trainer.train_data(config, &data, &mut ctx).unwrap()
 }
 

@@ -6,6 +6,7 @@
 mod harness;
 
 mod check;
+mod command_trainer;
 mod fmt;
 mod graph;
 mod plan;

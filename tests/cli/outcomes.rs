@@ -36,7 +36,7 @@ case "$lr" in
     printf 'step,val_loss\n1,2.5\n' > "$out/metrics.csv" ;;
   0.02) printf 'step,val_loss\n1,3.0\n2,nan\n' > "$out/metrics.csv" ;;
   0.03)
-    i=0; while [ $i -lt 20 ]; do echo "warning: line $i of a chatty script, padded to be long enough to matter" >&2; i=$((i+1)); done
+    i=0; while [ $i -lt 65536 ]; do echo "warning: line $i of a chatty script, padded to eighty bytes per line....." >&2; i=$((i+1)); done
     printf 'step,val_loss\n1,2.0\n' > "$out/metrics.csv" ;;
   *) printf 'step,val_loss\n1,2.2\n' > "$out/metrics.csv" ;;
 esac
@@ -62,7 +62,20 @@ fn failed_diverged_and_ok_runs_are_all_shown_and_only_the_failure_is_retried() {
     assert_eq!(run.status.code(), Some(1), "a study with a failed run exits 1:\n{err}");
     assert!(err.contains("CUDA out of memory"), "run prints the reason of the failure:\n{err}");
     assert!(err.contains("failed runs (1; the next `lrx run` retries them)"), "and lists it in its summary:\n{err}");
-    // assert!(err.contains("exit code 3"), "{err}");
+    assert!(err.contains("exit code 3"), "{err}");
+
+    // The chatty run's whole stderr is kept with its entry; the failed one's with its record.
+    let logs: Vec<u64> = std::fs::read_dir(d.join("cache/runs"))
+        .unwrap()
+        .flatten()
+        .flat_map(|shard| std::fs::read_dir(shard.path()).unwrap().flatten())
+        .filter_map(|entry| std::fs::metadata(entry.path().join("logs/stderr.log")).ok().map(|m| m.len()))
+        .collect();
+    assert!(logs.iter().any(|&n| n > 5_000_000), "stderr logs kept: {logs:?}");
+    let failures: Vec<_> = std::fs::read_dir(d.join("cache/failures")).unwrap().flatten().collect();
+    assert_eq!(failures.len(), 1);
+    let kept = std::fs::read_to_string(failures[0].path().join("stderr.log")).unwrap();
+    assert!(kept.contains("CUDA out of memory"), "{kept}");
 
     // The diverged run is a cached result (read back, not quarantined as corrupt).
     assert!(!d.join("cache/corrupt").exists(), "nothing was quarantined:\n{err}");
