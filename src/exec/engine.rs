@@ -756,18 +756,19 @@ fn goal_of(phase: &Phase) -> Goal {
     to_goal(&phase.objective)
 }
 
-/// `(settled, all)` run slots of a phase's live candidates, plus the runs its later
+/// `(settled, all)` run slots of a phase's candidates, plus the runs its later
 /// successive-halving rungs will train while it is at `rung`.
 fn slot_counts(cands: &[Cand], halving: Option<(&Phase, usize)>, results: &HashMap<RunKey, Finished>) -> (usize, usize) {
-    let live: Vec<&Cand> = cands.iter().filter(|c| !c.pruned).collect();
+    // A pruned candidate's slots hold its last rung, settled: they count as done.
+    let live = cands.iter().filter(|c| !c.pruned).count();
     let settled = |s: &&Slot| s.done.is_some() || s.error.is_some() || s.key.is_some_and(|k| results.contains_key(&k));
-    let done = live.iter().flat_map(|c| &c.slots).filter(settled).count();
-    let mut total: usize = live.iter().map(|c| c.slots.len()).sum();
+    let done = cands.iter().flat_map(|c| &c.slots).filter(settled).count();
+    let mut total: usize = cands.iter().map(|c| c.slots.len()).sum();
     if let Some((phase, rung)) = halving
         && let Prune::Halving { rungs, keep } = &phase.prune
     {
         let seeds = cands.first().map_or(1, |c| c.slots.len());
-        total += seeds * later_rungs(live.len(), rung, rungs.len(), *keep);
+        total += seeds * later_rungs(live, rung, rungs.len(), *keep);
     }
     (done, total)
 }

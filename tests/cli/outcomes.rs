@@ -310,3 +310,24 @@ fn jobs_are_bounded_and_leftovers_are_reported_then_removed() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(!dead.exists(), "run removes it");
 }
+
+#[test]
+fn halving_rungs_are_shown_and_pruned_runs_counted() {
+    let study = TINY.replace(
+        "phase lr {\n  vary matrix_lr in [0.02, 0.08]\n}",
+        "phase lr {\n  vary matrix_lr in [0.01, 0.02, 0.04, 0.08]\n  prune = halving(rungs = [4, 8], keep = 1/2)\n}",
+    );
+    let dir = tiny(&study.replace("final combine(lr, emb) { repeats = 2 }", ""));
+    let d = dir.path();
+    let out = lrx(d, &["run", "study.lrx"]);
+    let log = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{log}");
+    assert!(log.contains("[rung to step 4]"), "the first rung is shown as such:\n{log}");
+    let c = counts(&log);
+    let total = c.first().map(|x| x.1);
+    assert!(c.iter().all(|x| Some(x.1) == total), "the total counts the rungs to come: {c:?}\n{log}");
+    assert!(log.contains("2 pruned") || log.contains("3 pruned"), "pruned candidates are counted in the summary:\n{log}");
+    lrx(d, &["report", "study.lrx"]);
+    let md = std::fs::read_to_string(d.join("runs/study/report.md")).unwrap();
+    assert!(!md.contains("0 pruned"), "and in the report");
+}
