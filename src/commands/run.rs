@@ -34,8 +34,8 @@ pub(crate) fn run(args: &RunArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
     let cancel = CancelFlag::new();
     let observer: std::sync::Arc<dyn progress::Observer> = progress::for_stderr(g.quiet).into();
     install_interrupt_handler(&cancel, std::sync::Arc::clone(&observer));
-    let options = Options { mode: Mode::Run, jobs, rerun, base_dir: study.base_dir.clone() };
-    let results = study.engine_run(options, observer.as_ref(), cancel.clone())?;
+    let options = Options { mode: Mode::Run, rerun, base_dir: study.base_dir.clone() };
+    let results = study.engine_run(options, jobs, observer.as_ref(), cancel.clone())?;
     observer.finish();
 
     let out = study.out_dir(g);

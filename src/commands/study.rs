@@ -11,6 +11,7 @@ use crate::cache::{DataFingerprint, RunKey, Store, key::fingerprint_files};
 use crate::cli::GlobalArgs;
 use crate::corpus::{self, DEFAULT_SHA256, Source};
 use crate::exec::engine::{Engine, Mode, Options};
+use crate::exec::executor::LocalPool;
 use crate::exec::progress::{Observer, Silent};
 use crate::exec::results::StudyResults;
 use crate::plan::Plan;
@@ -92,16 +93,18 @@ impl Study {
     }
 
     /// Runs the engine.
-    pub(super) fn engine_run(&self, options: Options, observer: &dyn Observer, cancel: CancelFlag) -> anyhow::Result<StudyResults> {
+    /// Runs the engine, its runs on `jobs` local threads.
+    pub(super) fn engine_run(&self, options: Options, jobs: usize, observer: &dyn Observer, cancel: CancelFlag) -> anyhow::Result<StudyResults> {
         let fingerprint = |d: &DataConfig| self.fingerprint(d);
-        let engine = Engine { plan: &self.plan, store: &self.store, trainer: &self.trainer, fingerprint: &fingerprint, observer, cancel, options };
+        let executor = LocalPool { store: &self.store, trainer: &self.trainer, observer, cancel: cancel.clone(), base_dir: options.base_dir.clone(), jobs };
+        let engine = Engine { plan: &self.plan, store: &self.store, trainer: &self.trainer, fingerprint: &fingerprint, observer, executor: &executor, cancel, options };
         Ok(engine.run()?)
     }
 
     /// What the cache says about the study, training nothing.
     pub(super) fn dry(&self) -> anyhow::Result<StudyResults> {
-        let options = Options { mode: Mode::Dry, jobs: 1, rerun: BTreeSet::new(), base_dir: self.base_dir.clone() };
-        self.engine_run(options, &Silent, CancelFlag::new())
+        let options = Options { mode: Mode::Dry, rerun: BTreeSet::new(), base_dir: self.base_dir.clone() };
+        self.engine_run(options, 1, &Silent, CancelFlag::new())
     }
 }
 

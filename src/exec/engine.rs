@@ -7,16 +7,15 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::path::PathBuf;
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
 
 use super::progress::{Event, Observer, RunLabel};
 use super::results::{CandidateResult, CandidateStatus, PhaseResult, PhaseStatus, RepeatResult, StudyResults};
-use super::runner::{self, Finished, Notice, Outcome, Request, Source};
+use super::executor::{Executor, Job};
+use super::runner::{self, Finished, Notice, Outcome, Source};
 use super::select::{self, Aggregate, Goal};
 use crate::cache::{CacheError, DataFingerprint, KeyInput, RunKey, Store};
 use crate::plan::{Candidate, Changes, InvalidCandidate, Phase, PhaseKind, Plan, Prune};
-use crate::spec::{CancelFlag, DataConfig, Progress, Status, Trainer, Value};
+use crate::spec::{CancelFlag, DataConfig, Status, Trainer, Value};
 
 /// Train, or only read the cache.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,7 +31,6 @@ pub type Fingerprinter<'a> = &'a (dyn Fn(&DataConfig) -> Result<DataFingerprint,
 /// How to run a study.
 pub struct Options {
     pub mode: Mode,
-    pub jobs: usize,
     /// Phases whose candidates are trained again even when cached (`final` for the final run).
     pub rerun: BTreeSet<String>,
     /// Folder relative paths in the study are resolved against.
@@ -52,6 +50,8 @@ pub struct Engine<'a> {
     pub trainer: &'a dyn Trainer,
     pub fingerprint: Fingerprinter<'a>,
     pub observer: &'a dyn Observer,
+    /// Where runs happen (the engine knows no more of it than the trait).
+    pub executor: &'a dyn Executor,
     pub cancel: CancelFlag,
     pub options: Options,
 }
@@ -89,14 +89,6 @@ impl State {
     fn settled(&self) -> bool {
         matches!(self, State::Done { .. } | State::Failed { .. } | State::Blocked { .. } | State::Pending { .. } | State::Waiting)
     }
-}
-
-struct Job {
-    input: KeyInput,
-    label: RunLabel,
-    force: bool,
-    /// The objective's metric, for progress lines.
-    metric: String,
 }
 
 /// The walk's mutable state, owned by the coordinating thread.
@@ -160,36 +152,20 @@ impl Engine<'_> {
         }
     }
 
-    /// Feeds queued jobs to `jobs` workers until nothing is left or Ctrl-C.
+    /// Hands queued jobs to the executor, at most its capacity at once, until nothing is left
+    /// or Ctrl-C; every outcome settles what it can and may queue more.
     fn drive(&self, walk: &mut Walk<'_, '_>) -> Result<(), EngineError> {
-        let jobs = self.options.jobs.max(1);
-        let (job_tx, job_rx) = mpsc::channel::<Job>();
-        let job_rx = Arc::new(Mutex::new(job_rx));
-        let (done_tx, done_rx) = mpsc::channel::<(Job, Result<Outcome, CacheError>)>();
-        std::thread::scope(|s| -> Result<(), EngineError> {
-            // Workers start as runs need them, never more than `jobs` nor more than runs in
-            // flight: `--jobs 1000` on a ten-run study starts ten threads.
-            let mut workers = 0usize;
-            let spawn_worker = || {
-                let job_rx = Arc::clone(&job_rx);
-                let done_tx = done_tx.clone();
-                s.spawn(move || {
-                    loop {
-                        let job = match job_rx.lock().map(|rx| rx.recv()) {
-                            Ok(Ok(job)) => job,
-                            _ => return,
-                        };
-                        let outcome = self.execute(&job);
-                        if done_tx.send((job, outcome)).is_err() {
-                            return;
-                        }
-                    }
-                });
-            };
+        let capacity = self.executor.capacity().max(1);
+        let mut error = None;
+        self.executor.session(&mut |session| {
             let mut in_flight = 0usize;
-            let mut error = None;
+            let mut cancelled = false;
             loop {
-                while in_flight < jobs && !self.cancel.is_cancelled() {
+                if self.cancel.is_cancelled() && !cancelled {
+                    cancelled = true;
+                    session.cancel_all();
+                }
+                while in_flight < capacity && !self.cancel.is_cancelled() {
                     let Some(job) = walk.queue.pop_front() else { break };
                     // A run queued twice (same config in two candidates) trains once.
                     if !job.force
@@ -201,25 +177,14 @@ impl Engine<'_> {
                         continue;
                     }
                     in_flight += 1;
-                    if in_flight > workers {
-                        spawn_worker();
-                        workers += 1;
-                    }
-                    if job_tx.send(job).is_err() {
-                        in_flight -= 1;
-                        break;
-                    }
+                    session.submit(job);
                 }
-                if in_flight == 0 {
-                    break;
-                }
-                let Ok((job, outcome)) = done_rx.recv() else { break };
+                let Some((job, outcome)) = session.next() else { break };
                 in_flight -= 1;
                 match outcome {
                     Ok(Outcome::Finished(f)) => {
                         let f = *f;
-                        let key = f.key;
-                        walk.record(key, f.clone());
+                        walk.record(f.key, f.clone());
                         walk.announce_counts();
                         self.observer.event(Event::Finished {
                             label: job.label.clone(),
@@ -242,38 +207,8 @@ impl Engine<'_> {
                     }
                 }
             }
-            drop(job_tx);
-            error.map_or(Ok(()), Err)
-        })
-    }
-
-    fn execute(&self, job: &Job) -> Result<Outcome, CacheError> {
-        let req = Request { input: &job.input, force: job.force, cancel: &self.cancel, base_dir: self.options.base_dir.clone() };
-        let label = job.label.clone();
-        let mut total_steps = None;
-        let mut progress = |p: Progress| match p {
-            Progress::Started { total_steps: t, .. } => {
-                total_steps = t;
-                self.observer.event(Event::Started { label: label.clone(), total_steps: t });
-            }
-            Progress::Step { step, total_steps, loss, tokens_per_sec, .. } => {
-                self.observer.event(Event::Step { label: label.clone(), step, total_steps, loss, tokens_per_sec });
-            }
-            Progress::Row(row) => {
-                if row.metrics.keys().any(|k| k.starts_with("val_")) {
-                    self.observer.event(Event::Eval { label: label.clone(), row, total_steps });
-                }
-            }
-        };
-        let mut notice = |n: Notice| match n {
-            Notice::Corrupt { key, reason } => {
-                self.observer.event(Event::Warning(format!("cache entry {} is corrupt ({reason}); it will be recomputed", key.short())));
-            }
-            Notice::Waiting { key } => {
-                self.observer.event(Event::Warning(format!("run {} is being trained by another process; waiting for it", key.short())));
-            }
-        };
-        runner::execute(self.store, self.trainer, &req, &mut progress, &mut notice)
+        });
+        error.map_or(Ok(()), Err)
     }
 }
 
@@ -481,11 +416,7 @@ impl Walk<'_, '_> {
         }
         if !force {
             let observer = self.engine.observer;
-            let mut notice = |n: Notice| {
-                if let Notice::Corrupt { key, reason } = n {
-                    observer.event(Event::Warning(format!("cache entry {} is corrupt ({reason}); it will be recomputed", key.short())));
-                }
-            };
+            let mut notice = |n: Notice| observer.event(Event::Warning(n.to_string()));
             if let Ok(Some(hit)) = runner::cached(self.engine.store, key, &mut notice) {
                 self.results.insert(key, hit);
                 return;

@@ -61,6 +61,15 @@ pub enum Notice {
     Waiting { key: RunKey },
 }
 
+impl std::fmt::Display for Notice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Notice::Corrupt { key, reason } => write!(f, "cache entry {} is corrupt ({reason}); it will be recomputed", key.short()),
+            Notice::Waiting { key } => write!(f, "run {} is being trained by another process; waiting for it", key.short()),
+        }
+    }
+}
+
 /// One run to execute.
 pub struct Request<'a> {
     pub input: &'a KeyInput,

@@ -1,0 +1,258 @@
+//! Unit tests of the engine over small synthetic studies, with a fake trainer (identity only)
+//! and a fake executor that "trains" by formula: no burn, milliseconds each.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::path::Path;
+use std::sync::Mutex;
+
+use super::engine::{Engine, Mode, Options};
+use super::executor::{Done, Executor, Job, Session};
+use super::progress::Silent;
+use super::results::{CandidateStatus, PhaseStatus, StudyResults};
+use super::runner::{Finished, Outcome, Source};
+use crate::cache::{DataFingerprint, KeyInput, Store};
+use crate::plan::Plan;
+use crate::spec::{CancelFlag, Cancelled, DataConfig, RunConfig, RunContext, RunResult, Status, Trainer, TrainerIdentity};
+
+/// Only its identity is used: the fake executor trains.
+struct FakeTrainer;
+
+impl Trainer for FakeTrainer {
+    fn identity(&self, _: &RunConfig) -> TrainerIdentity {
+        TrainerIdentity { name: "fake".into(), version: "1".into(), backend: "none".into(), precision: "f64".into(), device: None }
+    }
+    fn train(&self, _: &RunConfig, _: &mut RunContext<'_>) -> Result<RunResult, Cancelled> {
+        unreachable!("the fake executor trains")
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Step {
+    Submit(String),
+    Done(String),
+}
+
+/// Completes jobs in submission order with `outcome(config)`, publishing ok results to the
+/// store like a real worker, and records what happened.
+struct FakeExecutor<'a> {
+    store: &'a Store,
+    capacity: usize,
+    outcome: Box<dyn Fn(&KeyInput) -> RunResult + Sync + 'a>,
+    log: Mutex<Vec<Step>>,
+    cancelled: Mutex<bool>,
+    /// Raised after this many completions (an interrupt mid-study).
+    cancel_after: Option<(usize, CancelFlag)>,
+}
+
+struct FakeSession<'e, 'a> {
+    exec: &'e FakeExecutor<'a>,
+    pending: VecDeque<Job>,
+    completed: usize,
+}
+
+impl Executor for FakeExecutor<'_> {
+    fn capacity(&self) -> usize {
+        self.capacity
+    }
+    fn session(&self, body: &mut dyn FnMut(&mut dyn Session)) {
+        body(&mut FakeSession { exec: self, pending: VecDeque::new(), completed: 0 });
+    }
+}
+
+fn label(job: &Job) -> String {
+    let rung = job.label.rung.map(|r| format!("@{r}")).unwrap_or_default();
+    format!("{}/{}{rung}", job.label.phase, job.label.variant)
+}
+
+impl Session for FakeSession<'_, '_> {
+    fn submit(&mut self, job: Job) {
+        self.exec.log.lock().unwrap().push(Step::Submit(label(&job)));
+        self.pending.push_back(job);
+    }
+    fn next(&mut self) -> Option<Done> {
+        let job = self.pending.pop_front()?;
+        self.exec.log.lock().unwrap().push(Step::Done(label(&job)));
+        self.completed += 1;
+        if let Some((n, flag)) = &self.exec.cancel_after
+            && self.completed >= *n
+        {
+            flag.cancel();
+        }
+        if *self.exec.cancelled.lock().unwrap() {
+            return Some((job, Ok(Outcome::Cancelled)));
+        }
+        let result = (self.exec.outcome)(&job.input);
+        let key = job.input.key();
+        if result.status != Status::Failed {
+            self.exec.store.put(&job.input, &result).unwrap();
+        }
+        let finished = Finished { key, result, source: Source::Trained, train_wall: std::time::Duration::ZERO, failure: None };
+        Some((job, Ok(Outcome::Finished(Box::new(finished)))))
+    }
+    fn cancel_all(&mut self) {
+        *self.exec.cancelled.lock().unwrap() = true;
+    }
+}
+
+/// `val_loss = |matrix_lr − 0.05| + 1`, failing where `fail` says.
+fn by_formula(fail: impl Fn(&RunConfig) -> bool + Sync + 'static) -> Box<dyn Fn(&KeyInput) -> RunResult + Sync> {
+    Box::new(move |input| {
+        let c = &input.config;
+        if fail(c) {
+            return RunResult::failed("boom");
+        }
+        let mut r = RunResult::failed("");
+        r.status = Status::Ok;
+        r.error = None;
+        r.steps = input.stop_at.unwrap_or(10);
+        r.metrics.insert("val_loss".into(), (c.train.matrix_lr - 0.05).abs() + 1.0 + c.train.embedding_lr * 0.001);
+        r
+    })
+}
+
+struct Harness {
+    dir: tempfile::TempDir,
+    plan: Plan,
+}
+
+impl Harness {
+    fn new(study: &str) -> Harness {
+        let plan = Plan::compile(study, Path::new("study.lrx")).unwrap_or_else(|f| panic!("{}", f.render(false)));
+        Harness { dir: tempfile::tempdir().unwrap(), plan }
+    }
+
+    fn run(&self, mode: Mode, rerun: &[&str], exec: &FakeExecutor<'_>, cancel: CancelFlag) -> StudyResults {
+        let fingerprint = |_: &DataConfig| -> Result<DataFingerprint, String> { Ok(DataFingerprint { corpus: "fake".into() }) };
+        let options = Options { mode, rerun: rerun.iter().map(|s| (*s).to_owned()).collect::<BTreeSet<_>>(), base_dir: ".".into() };
+        let engine = Engine { plan: &self.plan, store: exec.store, trainer: &FakeTrainer, fingerprint: &fingerprint, observer: &Silent, executor: exec, cancel, options };
+        engine.run().unwrap()
+    }
+
+    fn store(&self) -> Store {
+        Store::open(self.dir.path()).unwrap()
+    }
+}
+
+fn executor<'a>(store: &'a Store, outcome: Box<dyn Fn(&KeyInput) -> RunResult + Sync + 'a>) -> FakeExecutor<'a> {
+    FakeExecutor { store, capacity: 16, outcome, log: Mutex::new(Vec::new()), cancelled: Mutex::new(false), cancel_after: None }
+}
+
+fn submitted(exec: &FakeExecutor<'_>) -> Vec<String> {
+    exec.log.lock().unwrap().iter().filter_map(|s| if let Step::Submit(l) = s { Some(l.clone()) } else { None }).collect()
+}
+
+const BRANCHES: &str = r"
+train { matrix_lr = 0.04 }
+objective minimize val_loss
+phase a { vary matrix_lr in [0.02, 0.08] }
+phase b after a { vary embedding_lr in [0.3, 1.0] }
+phase c { vary matrix_lr in [0.03] }
+";
+
+#[test]
+fn a_failure_propagates_to_dependents_only() {
+    let h = Harness::new(BRANCHES);
+    let store = h.store();
+    // Every run fails but `c`'s 0.03: all of `a` (0.04, 0.02, 0.08) and `c`'s baseline.
+    let exec = executor(&store, by_formula(|c| (c.train.matrix_lr - 0.03).abs() > 1e-12));
+    let r = h.run(Mode::Run, &[], &exec, CancelFlag::new());
+    let status = |n: &str| r.phases.iter().find(|p| p.name == n).unwrap().status;
+    assert_eq!(status("a"), PhaseStatus::Failed);
+    assert_eq!(status("b"), PhaseStatus::Blocked, "b comes after a");
+    assert_eq!(status("c"), PhaseStatus::Done, "c is independent of a");
+    assert!(submitted(&exec).iter().all(|l| !l.starts_with("b/")), "nothing of b was submitted");
+    assert_eq!(r.failed_runs().count(), 4, "a's three runs and c's baseline");
+    assert!(r.has_failure());
+}
+
+#[test]
+fn independent_branches_are_in_flight_together() {
+    let h = Harness::new(BRANCHES);
+    let store = h.store();
+    let exec = executor(&store, by_formula(|_| false));
+    h.run(Mode::Run, &[], &exec, CancelFlag::new());
+    let log = exec.log.lock().unwrap().clone();
+    let first_done = log.iter().position(|s| matches!(s, Step::Done(_))).unwrap();
+    let before: Vec<&Step> = log[..first_done].iter().collect();
+    assert!(before.iter().any(|s| matches!(s, Step::Submit(l) if l.starts_with("a/"))), "{log:?}");
+    assert!(before.iter().any(|s| matches!(s, Step::Submit(l) if l.starts_with("c/"))), "{log:?}");
+    // With capacity 1 the executor never has two at once.
+    let h = Harness::new(BRANCHES);
+    let store = h.store();
+    let one = FakeExecutor { capacity: 1, ..executor(&store, by_formula(|_| false)) };
+    h.run(Mode::Run, &[], &one, CancelFlag::new());
+    let log = one.log.lock().unwrap().clone();
+    let mut in_flight = 0i32;
+    for s in &log {
+        in_flight += if matches!(s, Step::Submit(_)) { 1 } else { -1 };
+        assert!(in_flight <= 1, "{log:?}");
+    }
+}
+
+#[test]
+fn identical_configs_are_trained_once() {
+    // `a`'s 0.04 is its baseline; `c`'s baseline is the same root config; `b`'s baseline is
+    // `a`'s winner: each of those is one run.
+    let h = Harness::new(&BRANCHES.replace("[0.02, 0.08]", "[0.02, 0.04, 0.08]"));
+    let store = h.store();
+    let exec = executor(&store, by_formula(|_| false));
+    let r = h.run(Mode::Run, &[], &exec, CancelFlag::new());
+    let subs = submitted(&exec);
+    let keys: BTreeSet<String> = r.all_candidates().filter_map(|c| c.key()).map(|k| k.to_hex()).collect();
+    assert_eq!(subs.len(), keys.len(), "one submission per distinct run: {subs:?}");
+    assert_eq!(r.counts().total, keys.len());
+}
+
+#[test]
+fn halving_promotes_the_best_and_prunes_the_rest() {
+    let h = Harness::new(
+        "train { matrix_lr = 0.04  steps = 8 }\nobjective minimize val_loss\nphase a {\n  vary matrix_lr in [0.01, 0.02, 0.05, 0.3]\n  prune = halving(rungs = [4, 8], keep = 1/2)\n}\n",
+    );
+    let store = h.store();
+    let exec = executor(&store, by_formula(|_| false));
+    let r = h.run(Mode::Run, &[], &exec, CancelFlag::new());
+    let subs = submitted(&exec);
+    assert_eq!(subs.iter().filter(|l| l.ends_with("@4")).count(), 5, "every candidate trains the first rung: {subs:?}");
+    let second: BTreeSet<&str> = subs.iter().filter(|l| !l.ends_with("@4")).map(String::as_str).collect();
+    // |lr − 0.05|: 0.05 (0), 0.04 (baseline, 0.01), 0.02 (0.03) are the best three of five; keep ⌈5/2⌉ = 3.
+    assert_eq!(second, BTreeSet::from(["a/matrix_lr=0.05", "a/baseline", "a/matrix_lr=0.02"]), "{subs:?}");
+    let phase = &r.phases[0];
+    assert_eq!(phase.winner().unwrap().variant, "matrix_lr=0.05");
+    let pruned: BTreeSet<&str> = phase.candidates.iter().filter(|c| c.status == CandidateStatus::Pruned).map(|c| c.variant.as_str()).collect();
+    assert_eq!(pruned, BTreeSet::from(["matrix_lr=0.01", "matrix_lr=0.3"]));
+    assert_eq!(r.counts().pruned, 2);
+}
+
+#[test]
+fn dry_mode_trains_nothing_and_rerun_trains_again() {
+    let h = Harness::new(BRANCHES);
+    let store = h.store();
+    let dry = executor(&store, by_formula(|_| false));
+    let r = h.run(Mode::Dry, &[], &dry, CancelFlag::new());
+    assert!(submitted(&dry).is_empty());
+    assert!(r.phases.iter().any(|p| p.status == PhaseStatus::Pending));
+
+    let first = executor(&store, by_formula(|_| false));
+    h.run(Mode::Run, &[], &first, CancelFlag::new());
+    assert!(!submitted(&first).is_empty());
+    let again = executor(&store, by_formula(|_| false));
+    h.run(Mode::Run, &[], &again, CancelFlag::new());
+    assert!(submitted(&again).is_empty(), "everything is cached: {:?}", submitted(&again));
+    let rerun = executor(&store, by_formula(|_| false));
+    h.run(Mode::Run, &["c"], &rerun, CancelFlag::new());
+    let subs = submitted(&rerun);
+    assert!(!subs.is_empty() && subs.iter().all(|l| l.starts_with("c/")), "`--rerun c` trains c's candidates only: {subs:?}");
+}
+
+#[test]
+fn an_interrupt_stops_submitting_and_keeps_what_finished() {
+    let h = Harness::new(BRANCHES);
+    let store = h.store();
+    let cancel = CancelFlag::new();
+    let exec = FakeExecutor { capacity: 1, cancel_after: Some((2, cancel.clone())), ..executor(&store, by_formula(|_| false)) };
+    let r = h.run(Mode::Run, &[], &exec, cancel);
+    assert!(r.interrupted);
+    assert!(*exec.cancelled.lock().unwrap(), "the executor was asked to cancel its jobs");
+    assert_eq!(submitted(&exec).len(), 2, "nothing submitted after the interrupt");
+    assert_eq!(store.keys().unwrap().len(), 2, "the two finished runs are cached");
+}
