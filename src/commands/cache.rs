@@ -49,7 +49,7 @@ fn ls(store: &Store, json: bool) -> anyhow::Result<Exit> {
         }
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        outln!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(Exit::Success);
     }
     let mut table = comfy_table::Table::new();
@@ -66,8 +66,8 @@ fn ls(store: &Store, json: bool) -> anyhow::Result<Exit> {
         let key = cell("key");
         table.add_row([key[..12].to_owned(), cell("status"), cell("steps"), cell("seconds"), cell("val_loss"), cell("model"), cell("trainer")]);
     }
-    println!("{table}");
-    eprintln!("{} entries in `{}`", rows.len(), store.root().display());
+    outln!("{table}");
+    errln!("{} entries in `{}`", rows.len(), store.root().display());
     Ok(Exit::Success)
 }
 
@@ -77,13 +77,13 @@ fn verify(store: &Store, quiet: bool) -> anyhow::Result<Exit> {
     for key in &keys {
         if let Err(c) = store.verify(*key) {
             bad += 1;
-            println!("{}\tcorrupt\t{}", key.to_hex(), c.0);
+            outln!("{}\tcorrupt\t{}", key.to_hex(), c.0);
         }
     }
     if !quiet {
-        eprintln!("{} entries checked, {bad} corrupt", keys.len());
+        errln!("{} entries checked, {bad} corrupt", keys.len());
         if bad > 0 {
-            eprintln!("hint: `lrx run` recomputes corrupt entries; `lrx cache rm KEY` deletes one");
+            errln!("hint: `lrx run` recomputes corrupt entries; `lrx cache rm KEY` deletes one");
         }
     }
     Ok(if bad == 0 { Exit::Success } else { Exit::Failure })
@@ -95,7 +95,7 @@ fn gc(store: &Store, keep: &BTreeSet<RunKey>, dry_run: bool, quiet: bool) -> any
         if keep.contains(&key) {
             continue;
         }
-        println!("{}", key.to_hex());
+        outln!("{}", key.to_hex());
         if !dry_run {
             store.remove(key)?;
         }
@@ -104,7 +104,7 @@ fn gc(store: &Store, keep: &BTreeSet<RunKey>, dry_run: bool, quiet: bool) -> any
     let tmp = if dry_run { 0 } else { store.clean_tmp()? };
     if !quiet {
         let verb = if dry_run { "would remove" } else { "removed" };
-        eprintln!("{verb} {removed} entries, kept {}{}", keep.len(), if tmp > 0 { format!(", cleaned {tmp} unfinished writes") } else { String::new() });
+        errln!("{verb} {removed} entries, kept {}{}", keep.len(), if tmp > 0 { format!(", cleaned {tmp} unfinished writes") } else { String::new() });
     }
     Ok(Exit::Success)
 }
@@ -122,7 +122,7 @@ fn rm(store: &Store, prefixes: &[String]) -> anyhow::Result<Exit> {
     }
     for k in targets {
         store.remove(k)?;
-        println!("{}", k.to_hex());
+        outln!("{}", k.to_hex());
     }
     Ok(Exit::Success)
 }

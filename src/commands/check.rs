@@ -15,13 +15,13 @@ pub(crate) fn run(args: &CheckArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
                     let candidates: usize = plan.phases.iter().map(|p| p.candidate_count).sum();
                     let n = plan.phases.len();
                     let s = |k: usize| if k == 1 { "" } else { "s" };
-                    eprintln!("ok: `{}` ({n} phase{}, {candidates} candidate{})", path.display(), s(n), s(candidates));
+                    errln!("ok: `{}` ({n} phase{}, {candidates} candidate{})", path.display(), s(n), s(candidates));
                 }
             }
             Ok(Loaded::Invalid) => invalid = true,
             Err(e) if args.files.len() == 1 => return Err(e),
             Err(e) => {
-                eprintln!("error: {e:#}");
+                errln!("error: {e:#}");
                 unreadable.push(path.display().to_string());
             }
         }

@@ -11,7 +11,6 @@ use crate::exec::results::StudyResults;
 use crate::spec::CancelFlag;
 
 use super::Exit;
-use super::load::print_data;
 use super::study::Study;
 
 pub(crate) fn run(args: &RunArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
@@ -25,7 +24,7 @@ pub(crate) fn run(args: &RunArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
         if phase != "final" && study.plan.phase(phase).is_none() {
             let names = study.plan.phases.iter().map(|p| p.name.as_str()).chain(["final"]);
             let hint = crate::spec::schema::suggest(phase, names).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
-            eprintln!("error: `--rerun {phase}`: the study has no phase `{phase}`{hint}");
+            errln!("error: `--rerun {phase}`: the study has no phase `{phase}`{hint}");
             return Ok(Exit::Failure);
         }
         rerun.insert(phase.clone());
@@ -45,17 +44,17 @@ pub(crate) fn run(args: &RunArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
     // overlap and the difference means nothing.
     let overhead = (jobs == 1).then(|| (wall - results.train_wall).max(0.0));
     if !g.quiet {
-        eprint!("{}", summary(&results));
-        eprintln!("outputs in `{}`", out.display());
+        err!("{}", summary(&results));
+        errln!("outputs in `{}`", out.display());
     }
     if g.verbose {
         match overhead {
-            Some(overhead) => eprintln!(
+            Some(overhead) => errln!(
                 "timing: {wall:.3} s wall, {:.3} s in the trainer, {overhead:.3} s elsewhere ({:.2} % of wall: loading, hashing, cache, scheduling, outputs)",
                 results.train_wall,
                 100.0 * overhead / wall.max(1e-9)
             ),
-            None => eprintln!(
+            None => errln!(
                 "timing: {wall:.3} s wall, {:.3} s in the trainer over {jobs} jobs (runs overlap: measure the engine's overhead with `--jobs 1`)",
                 results.train_wall
             ),
@@ -64,10 +63,10 @@ pub(crate) fn run(args: &RunArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
     if args.json {
         let mut json = results.to_json();
         json["timing"] = serde_json::json!({"wall": wall, "training": results.train_wall, "overhead": overhead});
-        print_data(&format!("{}\n", serde_json::to_string_pretty(&json)?))?;
+        outln!("{}", serde_json::to_string_pretty(&json)?);
     }
     Ok(if results.interrupted {
-        eprintln!("interrupted: finished runs are cached; run the same command again to continue");
+        errln!("interrupted: finished runs are cached; run the same command again to continue");
         Exit::Interrupted
     } else if results.has_failure() {
         Exit::Failure
@@ -84,7 +83,7 @@ fn install_interrupt_handler(cancel: &CancelFlag) {
         if cancel.is_cancelled() {
             std::process::exit(130);
         }
-        eprintln!("\ninterrupt: stopping active runs (press Ctrl-C again to quit at once)");
+        errln!("\ninterrupt: stopping active runs (press Ctrl-C again to quit at once)");
         cancel.cancel();
     });
 }
