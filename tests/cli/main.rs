@@ -8,6 +8,7 @@ mod harness;
 mod check;
 mod fmt;
 mod graph;
+mod pipes;
 mod plan;
 mod engine;
 mod report;
