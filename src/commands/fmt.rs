@@ -27,9 +27,7 @@ pub(crate) fn run(args: &FmtArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
             unformatted.push(path.display().to_string());
         } else {
             std::fs::write(path, &formatted).map_err(|e| anyhow::anyhow!("cannot write `{}`: {e}", path.display()))?;
-            if !g.quiet {
-                errln!("formatted `{}`", path.display());
-            }
+            noteln!("formatted `{}`", path.display());
         }
     }
     for p in &unformatted {

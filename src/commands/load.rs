@@ -19,8 +19,8 @@ pub(crate) fn load(path: &Path, g: &GlobalArgs) -> anyhow::Result<Loaded> {
     let color = super::use_color(g);
     match Plan::load(path) {
         Ok(plan) => {
-            if !g.quiet && !plan.warnings.is_empty() {
-                err!("{}", crate::diag::render_all(&plan.warnings, &plan.source, &path.display().to_string(), color));
+            if !plan.warnings.is_empty() {
+                note!("{}", crate::diag::render_all(&plan.warnings, &plan.source, &path.display().to_string(), color));
             }
             Ok(Loaded::Ok(Box::new(plan)))
         }

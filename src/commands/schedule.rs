@@ -11,7 +11,7 @@ use crate::spec::{RunConfig, Schedule, Value, Values};
 
 use super::Exit;
 
-pub(crate) fn run(args: &ScheduleArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
+pub(crate) fn run(args: &ScheduleArgs, _g: &GlobalArgs) -> anyhow::Result<Exit> {
     if args.steps == 0 {
         errln!("error: `--steps` must be at least 1");
         return Ok(Exit::Failure);
@@ -27,9 +27,7 @@ pub(crate) fn run(args: &ScheduleArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
         Some(path) => {
             let svg = crate::report::figures::schedule_svg(&canonical, &schedule, args.steps)?;
             std::fs::write(path, svg).with_context(|| format!("cannot write `{}`", path.display()))?;
-            if !g.quiet {
-                errln!("wrote {}", path.display());
-            }
+            noteln!("wrote {}", path.display());
         }
         None => out!("{}", table(&schedule, args.steps)),
     }

@@ -39,7 +39,7 @@ pub(crate) fn run(args: &TrainArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
     let key = data_fingerprint(&config.data, &base)
         .ok()
         .map(|data| KeyInput { trainer: trainers.identity(&config), config: config.clone(), data, stop_at: None }.key());
-    let quiet = g.quiet;
+    let quiet = !super::printer::shows(super::printer::Verbosity::Normal);
 
     let cancel = CancelFlag::new();
     {
@@ -51,11 +51,7 @@ pub(crate) fn run(args: &TrainArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
     let mut on_progress = |p: Progress| reporter.on(p);
     let result = if config.train.trainer == TrainerSpec::Builtin {
         // Load the data first, so that a bad corpus is an input error (exit 1), not a run.
-        let data = match trainers.builtin.load_data(&config, &base, &mut |m| {
-            if !quiet {
-                errln!("{m}");
-            }
-        }) {
+        let data = match trainers.builtin.load_data(&config, &base, &mut |m| noteln!("{m}")) {
             Ok(d) => d,
             Err(e @ (TrainError::CudaUnavailable(_) | TrainError::BadDevice(_))) => return Err(e.into()),
             Err(e) => {
