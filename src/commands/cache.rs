@@ -67,7 +67,7 @@ fn ls(store: &Store, json: bool) -> anyhow::Result<Exit> {
         table.add_row([key[..12].to_owned(), cell("status"), cell("steps"), cell("seconds"), cell("val_loss"), cell("model"), cell("trainer")]);
     }
     outln!("{table}");
-    errln!("{} entries in `{}`", rows.len(), store.root().display());
+    noteln!("{} entries in `{}`", rows.len(), store.root().display());
     Ok(Exit::Success)
 }
 

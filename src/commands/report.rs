@@ -15,12 +15,10 @@ pub(crate) fn run(args: &ReportArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
     if let Some(html) = &files.html {
         outln!("{}", html.display());
     }
-    if !g.quiet {
-        let c = results.counts();
-        errln!("report of {} cached runs ({} figures); nothing was trained", c.cached, files.figures.len());
-        if c.total > c.cached {
-            errln!("note: {} runs of the study are not cached yet; `lrx run {}` trains them", c.total - c.cached, args.file.display());
-        }
+    let c = results.counts();
+    noteln!("report of {} cached runs ({} figures); nothing was trained", c.cached, files.figures.len());
+    if c.total > c.cached {
+        noteln!("note: {} runs of the study are not cached yet; `lrx run {}` trains them", c.total - c.cached, args.file.display());
     }
     Ok(Exit::Success)
 }

@@ -43,22 +43,18 @@ pub(crate) fn run(args: &RunArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
     // With one job, everything that is not training is the engine's; with several, runs
     // overlap and the difference means nothing.
     let overhead = (jobs == 1).then(|| (wall - results.train_wall).max(0.0));
-    if !g.quiet {
-        err!("{}", summary(&results));
-        errln!("outputs in `{}`", out.display());
-    }
-    if g.verbose {
-        match overhead {
-            Some(overhead) => errln!(
-                "timing: {wall:.3} s wall, {:.3} s in the trainer, {overhead:.3} s elsewhere ({:.2} % of wall: loading, hashing, cache, scheduling, outputs)",
-                results.train_wall,
-                100.0 * overhead / wall.max(1e-9)
-            ),
-            None => errln!(
-                "timing: {wall:.3} s wall, {:.3} s in the trainer over {jobs} jobs (runs overlap: measure the engine's overhead with `--jobs 1`)",
-                results.train_wall
-            ),
-        }
+    note!("{}", summary(&results));
+    noteln!("outputs in `{}`", out.display());
+    match overhead {
+        Some(overhead) => verboseln!(
+            "timing: {wall:.3} s wall, {:.3} s in the trainer, {overhead:.3} s elsewhere ({:.2} % of wall: loading, hashing, cache, scheduling, outputs)",
+            results.train_wall,
+            100.0 * overhead / wall.max(1e-9)
+        ),
+        None => verboseln!(
+            "timing: {wall:.3} s wall, {:.3} s in the trainer over {jobs} jobs (runs overlap: measure the engine's overhead with `--jobs 1`)",
+            results.train_wall
+        ),
     }
     if args.json {
         let mut json = results.to_json();

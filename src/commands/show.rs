@@ -23,8 +23,6 @@ pub(crate) fn run(args: &ShowArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
         return Ok(Exit::Failure);
     }
     out!("{}", render_tables(&results, &opts));
-    if !g.quiet {
-        err!("{}", super::run::summary(&results));
-    }
+    note!("{}", super::run::summary(&results));
     Ok(Exit::Success)
 }
