@@ -6,6 +6,7 @@
 mod harness;
 
 mod check;
+mod corpus;
 mod fmt;
 mod graph;
 mod pipes;
