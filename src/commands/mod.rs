@@ -36,7 +36,7 @@ pub(crate) enum Exit {
 
 /// Runs a parsed command line. Errors that escape a command are usage or environment errors
 /// (exit 2); commands report bad input themselves and return `Exit::Failure`.
-pub(crate) fn dispatch(cli: Cli) -> ExitCode {
+pub(crate) fn dispatch(cli: &Cli) -> ExitCode {
     let g = &cli.global;
     printer::init(g.quiet, g.verbose);
     let result = match &cli.command {
