@@ -250,5 +250,5 @@ pub enum CacheCommand {
 /// Parses the command line and runs the command, mapping outcomes to exit codes.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    commands::dispatch(cli)
+    commands::dispatch(&cli)
 }

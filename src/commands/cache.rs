@@ -66,7 +66,7 @@ fn ls(store: &Store, json: bool) -> anyhow::Result<Exit> {
         }
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        outln!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(Exit::Success);
     }
     let mut table = comfy_table::Table::new();
@@ -83,8 +83,8 @@ fn ls(store: &Store, json: bool) -> anyhow::Result<Exit> {
         let key = cell("key");
         table.add_row([key[..12].to_owned(), cell("status"), cell("steps"), cell("seconds"), cell("val_loss"), cell("model"), cell("trainer")]);
     }
-    println!("{table}");
-    eprintln!("{} entries in `{}`", rows.len(), store.root().display());
+    outln!("{table}");
+    noteln!("{} entries in `{}`", rows.len(), store.root().display());
     Ok(Exit::Success)
 }
 
@@ -94,27 +94,27 @@ fn verify(store: &Store, quiet: bool) -> anyhow::Result<Exit> {
     for key in &keys {
         if let Err(c) = store.verify(*key) {
             bad += 1;
-            println!("{}\tcorrupt\t{}", key.to_hex(), c.0);
+            outln!("{}\tcorrupt\t{}", key.to_hex(), c.0);
         }
     }
     let foreign = store.foreign();
     for path in &foreign {
-        println!("{}\tforeign\tnot an lrx entry (nothing reads it; remove it by hand)", path.display());
+        outln!("{}\tforeign\tnot an lrx entry (nothing reads it; remove it by hand)", path.display());
     }
     let leftovers = store.leftovers();
     for (path, what) in &leftovers {
-        println!("{}\tleftover\t{what} (`lrx run` or `lrx cache gc` removes it)", path.display());
+        outln!("{}\tleftover\t{what} (`lrx run` or `lrx cache gc` removes it)", path.display());
     }
     let failed = store.failed_keys().len();
     if !quiet {
-        eprintln!(
+        errln!(
             "{} entries checked, {bad} corrupt, {} foreign, {} leftovers; {failed} failed runs recorded",
             keys.len(),
             foreign.len(),
             leftovers.len()
         );
         if bad > 0 {
-            eprintln!("hint: `lrx run` recomputes corrupt entries; `lrx cache rm KEY` deletes one");
+            errln!("hint: `lrx run` recomputes corrupt entries; `lrx cache rm KEY` deletes one");
         }
     }
     // Leftovers are reported but harmless (never read as entries): only what is wrong fails.
@@ -127,7 +127,7 @@ fn gc(store: &Store, keep: &BTreeSet<RunKey>, dry_run: bool, quiet: bool) -> any
         if keep.contains(&key) {
             continue;
         }
-        println!("{}", key.to_hex());
+        outln!("{}", key.to_hex());
         if !dry_run {
             store.remove(key)?;
         }
@@ -145,7 +145,7 @@ fn gc(store: &Store, keep: &BTreeSet<RunKey>, dry_run: bool, quiet: bool) -> any
     if !quiet {
         let verb = if dry_run { "would remove" } else { "removed" };
         let cleaned = tmp + scratch;
-        eprintln!("{verb} {removed} entries, kept {}{}", keep.len(), if cleaned > 0 { format!(", cleaned {cleaned} unfinished writes") } else { String::new() });
+        errln!("{verb} {removed} entries, kept {}{}", keep.len(), if cleaned > 0 { format!(", cleaned {cleaned} unfinished writes") } else { String::new() });
     }
     Ok(Exit::Success)
 }
@@ -167,7 +167,7 @@ fn rm(store: &Store, prefixes: &[String]) -> anyhow::Result<Exit> {
     for k in targets {
         store.remove(k)?;
         store.clear_failure(k)?;
-        println!("{}", k.to_hex());
+        outln!("{}", k.to_hex());
     }
     Ok(Exit::Success)
 }

@@ -15,7 +15,7 @@ pub(crate) fn run(args: &FmtArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
         let formatted = match fmt::format(&source) {
             Ok(f) => f,
             Err(d) => {
-                eprint!("{}", crate::diag::render_all(&[d], &source, &path.display().to_string(), color));
+                err!("{}", crate::diag::render_all(&[d], &source, &path.display().to_string(), color));
                 failed = true;
                 continue;
             }
@@ -27,13 +27,11 @@ pub(crate) fn run(args: &FmtArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
             unformatted.push(path.display().to_string());
         } else {
             std::fs::write(path, &formatted).map_err(|e| anyhow::anyhow!("cannot write `{}`: {e}", path.display()))?;
-            if !g.quiet {
-                eprintln!("formatted `{}`", path.display());
-            }
+            noteln!("formatted `{}`", path.display());
         }
     }
     for p in &unformatted {
-        eprintln!("not formatted: `{p}`");
+        errln!("not formatted: `{p}`");
     }
     Ok(if failed || !unformatted.is_empty() { Exit::Failure } else { Exit::Success })
 }

@@ -4,7 +4,7 @@ use crate::cli::{GlobalArgs, GraphArgs, GraphFormat};
 use crate::plan::graph;
 
 use super::Exit;
-use super::load::{Loaded, load, print_data};
+use super::load::{Loaded, load};
 
 pub(crate) fn run(args: &GraphArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
     let Loaded::Ok(plan) = load(&args.file, g)? else { return Ok(Exit::Failure) };
@@ -13,6 +13,6 @@ pub(crate) fn run(args: &GraphArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
         GraphFormat::Dot => graph::dot(&plan),
         GraphFormat::Mermaid => graph::mermaid(&plan),
     };
-    print_data(&out)?;
+    out!("{}", out);
     Ok(Exit::Success)
 }

@@ -19,27 +19,17 @@ pub(crate) fn load(path: &Path, g: &GlobalArgs) -> anyhow::Result<Loaded> {
     let color = super::use_color(g);
     match Plan::load(path) {
         Ok(plan) => {
-            if !g.quiet && !plan.warnings.is_empty() {
-                eprint!("{}", crate::diag::render_all(&plan.warnings, &plan.source, &path.display().to_string(), color));
+            if !plan.warnings.is_empty() {
+                note!("{}", crate::diag::render_all(&plan.warnings, &plan.source, &path.display().to_string(), color));
             }
             Ok(Loaded::Ok(Box::new(plan)))
         }
         Err(LoadError::Invalid(failure)) => {
-            eprint!("{}", failure.render(color));
+            err!("{}", failure.render(color));
             let n = failure.errors();
-            eprintln!("error: could not check `{}` due to {n} error{}", path.display(), if n == 1 { "" } else { "s" });
+            errln!("error: could not check `{}` due to {n} error{}", path.display(), if n == 1 { "" } else { "s" });
             Ok(Loaded::Invalid)
         }
         Err(e @ LoadError::Io { .. }) => Err(e.into()),
-    }
-}
-
-/// Writes data to stdout; a closed pipe (`lrx plan x | head`) is not an error.
-pub(crate) fn print_data(text: &str) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
-        _ => Ok(()),
     }
 }

@@ -5,6 +5,10 @@ use std::process::ExitCode;
 
 use crate::cli::{Cli, Command, GlobalArgs};
 
+// First, so that its macros (`outln!`, `errln!`, `noteln!`, ...) are in scope in every command.
+#[macro_use]
+pub(crate) mod printer;
+
 mod cache;
 mod check;
 mod fmt;
@@ -32,8 +36,9 @@ pub(crate) enum Exit {
 
 /// Runs a parsed command line. Errors that escape a command are usage or environment errors
 /// (exit 2); commands report bad input themselves and return `Exit::Failure`.
-pub(crate) fn dispatch(cli: Cli) -> ExitCode {
+pub(crate) fn dispatch(cli: &Cli) -> ExitCode {
     let g = &cli.global;
+    printer::init(g.quiet, g.verbose);
     let result = match &cli.command {
         Command::Check(a) => check::run(a, g),
         Command::Fmt(a) => fmt::run(a, g),
@@ -47,15 +52,22 @@ pub(crate) fn dispatch(cli: Cli) -> ExitCode {
         Command::Schedule(a) => schedule::run(a, g),
         Command::Cache(c) => cache::run(c, g),
     };
-    match result {
+    let code = match result {
         Ok(Exit::Success) => ExitCode::SUCCESS,
         Ok(Exit::Failure) => ExitCode::from(1),
         Ok(Exit::Interrupted) => ExitCode::from(130),
         Err(err) => {
-            eprintln!("error: {}", error_chain(&err));
+            errln!("error: {}", error_chain(&err));
             ExitCode::from(2)
         }
+    };
+    // A closed stdout is the reader's choice and not an error; any other failure to write the
+    // data is (the data did not arrive).
+    if let Some(e) = printer::take_error() {
+        errln!("error: cannot write to stdout: {e}");
+        return ExitCode::from(2);
     }
+    code
 }
 
 /// `outer: inner: innermost`, the way people read a cause chain.

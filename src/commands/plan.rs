@@ -14,7 +14,6 @@ use crate::plan::report::human;
 use crate::spec::{Budget, RunConfig};
 
 use super::Exit;
-use super::load::print_data;
 use super::study::Study;
 
 pub(crate) fn run(args: &PlanArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
@@ -32,13 +31,13 @@ pub(crate) fn run(args: &PlanArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
             "seconds": estimate.seconds(),
             "based_on_runs": estimate.basis,
         });
-        print_data(&format!("{}\n", serde_json::to_string_pretty(&j)?))?;
+        outln!("{}", serde_json::to_string_pretty(&j)?);
     } else {
-        print_data(&text(&study.plan, &results, &estimate))?;
+        out!("{}", text(&study.plan, &results, &estimate));
     }
     if !estimate.cannot_run.is_empty() {
         for (phase, variant, why) in &estimate.cannot_run {
-            eprintln!("error: {phase} {variant} cannot run: {why}");
+            errln!("error: {phase} {variant} cannot run: {why}");
         }
         return Ok(Exit::Failure);
     }

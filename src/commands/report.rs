@@ -11,16 +11,14 @@ pub(crate) fn run(args: &ReportArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
     let results = study.dry()?;
     let out = study.out_dir(g);
     let files = write_report(&results, &out, &ReportOptions::default())?;
-    println!("{}", files.markdown.display());
+    outln!("{}", files.markdown.display());
     if let Some(html) = &files.html {
-        println!("{}", html.display());
+        outln!("{}", html.display());
     }
-    if !g.quiet {
-        let c = results.counts();
-        eprintln!("report of {} cached runs ({} figures); nothing was trained", c.cached, files.figures.len());
-        if c.total > c.cached {
-            eprintln!("note: {} runs of the study are not cached yet; `lrx run {}` trains them", c.total - c.cached, args.file.display());
-        }
+    let c = results.counts();
+    noteln!("report of {} cached runs ({} figures); nothing was trained", c.cached, files.figures.len());
+    if c.total > c.cached {
+        noteln!("note: {} runs of the study are not cached yet; `lrx run {}` trains them", c.total - c.cached, args.file.display());
     }
     Ok(Exit::Success)
 }

@@ -11,7 +11,6 @@ use crate::exec::results::{PhaseStatus, StudyResults};
 use crate::spec::CancelFlag;
 
 use super::Exit;
-use super::load::print_data;
 use super::study::Study;
 
 pub(crate) fn run(args: &RunArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
@@ -25,7 +24,7 @@ pub(crate) fn run(args: &RunArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
         if phase != "final" && study.plan.phase(phase).is_none() {
             let names = study.plan.phases.iter().map(|p| p.name.as_str()).chain(["final"]);
             let hint = crate::spec::schema::suggest(phase, names).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
-            eprintln!("error: `--rerun {phase}`: the study has no phase `{phase}`{hint}");
+            errln!("error: `--rerun {phase}`: the study has no phase `{phase}`{hint}");
             return Ok(Exit::Failure);
         }
         rerun.insert(phase.clone());
@@ -41,38 +40,34 @@ pub(crate) fn run(args: &RunArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
     let out = study.out_dir(g);
     if let Err(e) = outputs::write_all(&results, &out) {
         // An environment error (exit 2), after the summary: the runs themselves are safe.
-        eprint!("{}", summary(&results));
-        eprintln!("note: every finished run is cached; fix the output folder and run again (nothing retrains)");
+        err!("{}", summary(&results));
+        errln!("note: every finished run is cached; fix the output folder and run again (nothing retrains)");
         bail!("cannot write outputs under `{}`: {e}", out.display());
     }
     let wall = started.elapsed().as_secs_f64();
     // With one job, everything that is not training is the engine's; with several, runs
     // overlap and the difference means nothing.
     let overhead = (jobs == 1).then(|| (wall - results.train_wall).max(0.0));
-    if !g.quiet {
-        eprint!("{}", summary(&results));
-        eprintln!("outputs in `{}`", out.display());
-    }
-    if g.verbose {
-        match overhead {
-            Some(overhead) => eprintln!(
-                "timing: {wall:.3} s wall, {:.3} s in the trainer, {overhead:.3} s elsewhere ({:.2} % of wall: loading, hashing, cache, scheduling, outputs)",
-                results.train_wall,
-                100.0 * overhead / wall.max(1e-9)
-            ),
-            None => eprintln!(
-                "timing: {wall:.3} s wall, {:.3} s in the trainer over {jobs} jobs (runs overlap: measure the engine's overhead with `--jobs 1`)",
-                results.train_wall
-            ),
-        }
+    note!("{}", summary(&results));
+    noteln!("outputs in `{}`", out.display());
+    match overhead {
+        Some(overhead) => verboseln!(
+            "timing: {wall:.3} s wall, {:.3} s in the trainer, {overhead:.3} s elsewhere ({:.2} % of wall: loading, hashing, cache, scheduling, outputs)",
+            results.train_wall,
+            100.0 * overhead / wall.max(1e-9)
+        ),
+        None => verboseln!(
+            "timing: {wall:.3} s wall, {:.3} s in the trainer over {jobs} jobs (runs overlap: measure the engine's overhead with `--jobs 1`)",
+            results.train_wall
+        ),
     }
     if args.json {
         let mut json = results.to_json();
         json["timing"] = serde_json::json!({"wall": wall, "training": results.train_wall, "overhead": overhead});
-        print_data(&format!("{}\n", serde_json::to_string_pretty(&json)?))?;
+        outln!("{}", serde_json::to_string_pretty(&json)?);
     }
     Ok(if results.interrupted {
-        eprintln!("interrupted: finished runs are cached; run the same command again to continue");
+        errln!("interrupted: finished runs are cached; run the same command again to continue");
         Exit::Interrupted
     } else if results.has_failure() {
         // Exit code 1: the study did not finish cleanly (scripts can tell from 0).

@@ -11,15 +11,15 @@ use crate::spec::{RunConfig, Schedule, Value, Values};
 
 use super::Exit;
 
-pub(crate) fn run(args: &ScheduleArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
+pub(crate) fn run(args: &ScheduleArgs, _g: &GlobalArgs) -> anyhow::Result<Exit> {
     if args.steps == 0 {
-        eprintln!("error: `--steps` must be at least 1");
+        errln!("error: `--steps` must be at least 1");
         return Ok(Exit::Failure);
     }
     let (schedule, canonical) = match parse_schedule_text(&args.expr) {
         Ok(s) => s,
         Err(msg) => {
-            eprintln!("error: {msg}");
+            errln!("error: {msg}");
             return Ok(Exit::Failure);
         }
     };
@@ -27,11 +27,9 @@ pub(crate) fn run(args: &ScheduleArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
         Some(path) => {
             let svg = crate::report::figures::schedule_svg(&canonical, &schedule, args.steps)?;
             std::fs::write(path, svg).with_context(|| format!("cannot write `{}`", path.display()))?;
-            if !g.quiet {
-                eprintln!("wrote {}", path.display());
-            }
+            noteln!("wrote {}", path.display());
         }
-        None => print!("{}", table(&schedule, args.steps)),
+        None => out!("{}", table(&schedule, args.steps)),
     }
     Ok(Exit::Success)
 }

@@ -4,7 +4,6 @@ use crate::cli::{GlobalArgs, ShowArgs};
 use crate::report::{TableOptions, render_tables};
 
 use super::Exit;
-use super::load::print_data;
 use super::study::Study;
 
 pub(crate) fn run(args: &ShowArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
@@ -15,17 +14,15 @@ pub(crate) fn run(args: &ShowArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
         if let (Some(phase), Some(phases)) = (&args.phase, json.get_mut("phases").and_then(|p| p.as_array_mut())) {
             phases.retain(|p| p["name"] == phase.as_str());
         }
-        print_data(&format!("{}\n", serde_json::to_string_pretty(&json)?))?;
+        outln!("{}", serde_json::to_string_pretty(&json)?);
         return Ok(Exit::Success);
     }
     let opts = TableOptions { sort: args.sort.clone(), top: args.top, color: super::use_color(g), phase: args.phase.clone() };
     if let Err(message) = opts.check(&results) {
-        eprintln!("error: {message}");
+        errln!("error: {message}");
         return Ok(Exit::Failure);
     }
-    print_data(&render_tables(&results, &opts))?;
-    if !g.quiet {
-        eprint!("{}", super::run::summary(&results));
-    }
+    out!("{}", render_tables(&results, &opts));
+    note!("{}", super::run::summary(&results));
     Ok(Exit::Success)
 }

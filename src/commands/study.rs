@@ -124,7 +124,9 @@ pub(super) fn trainers(device: Device, g: &GlobalArgs, base_dir: &Path) -> Train
             fingerprint_files(base, &paths).map_err(|e| e.to_string())
         }),
     };
-    Trainers { builtin: BurnTrainer::new(device, g.cache.clone()), command }
+    // The corpus download is announced like any other note (hidden by `--quiet`).
+    let builtin = BurnTrainer::new(device, g.cache.clone()).with_notify(std::sync::Arc::new(super::printer::note));
+    Trainers { builtin, command }
 }
 
 /// The data fingerprint of a corpus: the pinned hash of the default corpus (no download

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -24,14 +24,14 @@ pub(crate) fn run(args: &TrainArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
     let changes = match parse_sets(&args.set, super::use_color(g)) {
         Ok(c) => c,
         Err(rendered) => {
-            eprint!("{rendered}");
+            err!("{rendered}");
             return Ok(Exit::Failure);
         }
     };
     let (config, base) = match resolve(args, g, &changes)? {
         Ok(found) => found,
         Err(message) => {
-            eprintln!("error: {message}");
+            errln!("error: {message}");
             return Ok(Exit::Failure);
         }
     };
@@ -39,7 +39,7 @@ pub(crate) fn run(args: &TrainArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
     let key = data_fingerprint(&config.data, &base)
         .ok()
         .map(|data| KeyInput { trainer: trainers.identity(&config), config: config.clone(), data, stop_at: None }.key());
-    let quiet = g.quiet;
+    let quiet = !super::printer::shows(super::printer::Verbosity::Normal);
 
     let cancel = CancelFlag::new();
     {
@@ -51,15 +51,11 @@ pub(crate) fn run(args: &TrainArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
     let mut on_progress = |p: Progress| reporter.on(p);
     let result = if config.train.trainer == TrainerSpec::Builtin {
         // Load the data first, so that a bad corpus is an input error (exit 1), not a run.
-        let data = match trainers.builtin.load_data(&config, &base, &mut |m| {
-            if !quiet {
-                eprintln!("{m}");
-            }
-        }) {
+        let data = match trainers.builtin.load_data(&config, &base, &mut |m| noteln!("{m}")) {
             Ok(d) => d,
             Err(e @ (TrainError::CudaUnavailable(_) | TrainError::BadDevice(_))) => return Err(e.into()),
             Err(e) => {
-                eprintln!("error: {e}");
+                errln!("error: {e}");
                 return Ok(Exit::Failure);
             }
         };
@@ -71,7 +67,7 @@ pub(crate) fn run(args: &TrainArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
     };
     reporter.finish();
     let Ok(result) = result else {
-        eprintln!("interrupted");
+        errln!("interrupted");
         return Ok(Exit::Interrupted);
     };
 
@@ -79,14 +75,13 @@ pub(crate) fn run(args: &TrainArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
     if let Some(out) = &g.out {
         write_outputs(out, &json, &result)?;
     }
-    let mut stdout = std::io::stdout().lock();
     if args.json {
-        writeln!(stdout, "{}", serde_json::to_string(&json)?)?;
+        outln!("{}", serde_json::to_string(&json)?);
     } else {
-        write!(stdout, "{}", table(&result))?;
+        out!("{}", table(&result));
     }
     if let Some(e) = &result.error {
-        eprintln!("error: {e}");
+        errln!("error: {e}");
     }
     Ok(if result.status == Status::Failed { Exit::Failure } else { Exit::Success })
 }
@@ -224,7 +219,7 @@ impl Reporter {
             Progress::Started { total_steps, params } => {
                 self.total = total_steps;
                 if let Some(pc) = params {
-                    eprintln!("training {} parameters ({} active per token)", pc.total, pc.active);
+                    errln!("training {} parameters ({} active per token)", pc.total, pc.active);
                 }
                 if std::io::stderr().is_terminal() {
                     let bar = total_steps.map_or_else(ProgressBar::new_spinner, ProgressBar::new);
@@ -248,7 +243,7 @@ impl Reporter {
                             let _ = if k == "tokens_per_sec" { write!(line, "  {k} {v:.0}") } else { write!(line, "  {k} {v:.4}") };
                         }
                     }
-                    eprintln!("{line}");
+                    errln!("{line}");
                 } else if let (Some(bar), Some(v)) = (&self.bar, row.metrics.get("val_loss")) {
                     bar.println(format!("step {}: val_loss {v:.4}", row.step));
                 }

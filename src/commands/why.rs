@@ -9,7 +9,6 @@ use crate::exec::results::{CandidateResult, CandidateStatus, PhaseStatus, StudyR
 use crate::spec::Trainer;
 
 use super::Exit;
-use super::load::print_data;
 use super::study::Study;
 
 pub(crate) fn run(args: &WhyArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
@@ -18,7 +17,7 @@ pub(crate) fn run(args: &WhyArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
     let targets = match select(&results, args.phase.as_deref(), args.variant.as_deref()) {
         Ok(t) => t,
         Err(message) => {
-            eprintln!("error: {message}");
+            errln!("error: {message}");
             return Ok(Exit::Failure);
         }
     };
@@ -30,7 +29,7 @@ pub(crate) fn run(args: &WhyArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
     if out.is_empty() {
         out = "every run of the study is cached: nothing would train\n".to_owned();
     }
-    print_data(&out)?;
+    out!("{}", out);
     Ok(Exit::Success)
 }
 

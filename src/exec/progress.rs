@@ -89,12 +89,14 @@ pub struct Quiet;
 
 impl Observer for Quiet {
     fn event(&self, event: Event) {
-        match event {
-            Event::Warning(w) => eprintln!("warning: {w}"),
-            Event::PhaseFailed { phase, message } => eprintln!("error: phase `{phase}` failed: {message}"),
-            Event::Finished { label, status: Status::Failed, reason, .. } => eprintln!("error: {label} failed: {}", first_lines(reason.as_deref())),
-            _ => {}
-        }
+        // `writeln!`, not `eprintln!`: a closed stderr must not panic a study.
+        let mut err = std::io::stderr().lock();
+        let _ = match event {
+            Event::Warning(w) => writeln!(err, "warning: {w}"),
+            Event::PhaseFailed { phase, message } => writeln!(err, "error: phase `{phase}` failed: {message}"),
+            Event::Finished { label, status: Status::Failed, reason, .. } => writeln!(err, "error: {label} failed: {}", first_lines(reason.as_deref())),
+            _ => Ok(()),
+        };
     }
 }
 

@@ -33,6 +33,16 @@ fn floor_boundary(s: &str, mut i: usize) -> usize {
     i
 }
 
+/// Bytes of corpus text a run uses: the first `data.tokens × c` (see the module doc). Reading
+/// more of the corpus changes nothing.
+pub fn text_bytes(config: &RunConfig) -> usize {
+    let per_token = match config.data.tokenizer {
+        Tokenizer::Bytes => 1,
+        Tokenizer::Bpe { .. } => 4,
+    };
+    usize::try_from(config.data.tokens).unwrap_or(usize::MAX).saturating_mul(per_token)
+}
+
 impl Dataset {
     /// Tokenizes and splits `text` as `config.data` says. BPE tokenizers are cached under
     /// `cache_dir`.
@@ -43,7 +53,7 @@ impl Dataset {
         let (tok, train, val) = match data.tokenizer {
             Tokenizer::Bytes => {
                 let bytes = text.as_bytes();
-                let used = bytes.len().min(data.tokens as usize);
+                let used = bytes.len().min(text_bytes(config));
                 let n_val = (used as f64 * data.val).floor() as usize;
                 let cut = used - n_val;
                 let train = bytes[..cut].iter().map(|&b| u32::from(b)).collect();
@@ -51,7 +61,7 @@ impl Dataset {
                 (Tok::Bytes, train, val)
             }
             Tokenizer::Bpe { vocab } => {
-                let used = floor_boundary(text, (data.tokens as usize).saturating_mul(4));
+                let used = floor_boundary(text, text_bytes(config));
                 let cut = floor_boundary(text, (used as f64 * (1.0 - data.val)) as usize);
                 let tok = Tok::bpe(vocab, &text[..cut], cache_dir)?;
                 let mut train = tok.encode(&text[..cut])?;

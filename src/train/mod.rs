@@ -154,17 +154,36 @@ impl Device {
     }
 }
 
+/// Who hears what a trainer has to say outside a run's progress (the corpus download).
+pub type Notify = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
+
 /// The built-in burn trainer.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct BurnTrainer {
     device: Device,
     cache_dir: PathBuf,
+    notify: Option<Notify>,
+}
+
+impl std::fmt::Debug for BurnTrainer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BurnTrainer").field("device", &self.device).field("cache_dir", &self.cache_dir).finish_non_exhaustive()
+    }
 }
 
 impl BurnTrainer {
     /// A trainer on `device`, keeping the default corpus and BPE tokenizers under `cache_dir`.
+    /// It says nothing until [`BurnTrainer::with_notify`] gives it someone to tell.
     pub fn new(device: Device, cache_dir: impl Into<PathBuf>) -> BurnTrainer {
-        BurnTrainer { device, cache_dir: cache_dir.into() }
+        BurnTrainer { device, cache_dir: cache_dir.into(), notify: None }
+    }
+
+    /// The same trainer, telling `notify` about downloads during [`Trainer::train`] (the
+    /// library never prints; the command line decides where messages go).
+    #[must_use]
+    pub fn with_notify(mut self, notify: Notify) -> BurnTrainer {
+        self.notify = Some(notify);
+        self
     }
 
     pub fn device(&self) -> Device {
@@ -177,7 +196,7 @@ impl BurnTrainer {
         if !matches!(config.train.trainer, TrainerSpec::Builtin) {
             return Err(TrainError::NotBuiltin);
         }
-        let text = corpus::load(&config.data.corpus, base_dir, &self.cache_dir, notify)?;
+        let text = corpus::load(&config.data.corpus, base_dir, &self.cache_dir, data::text_bytes(config), notify)?;
         Dataset::prepare(config, &text, &self.cache_dir)
     }
 
@@ -214,7 +233,12 @@ impl Trainer for BurnTrainer {
 
     fn train(&self, config: &RunConfig, ctx: &mut RunContext<'_>) -> Result<RunResult, Cancelled> {
         let base = ctx.base_dir.clone();
-        let data = match self.load_data(config, &base, &mut |msg| eprintln!("{msg}")) {
+        let mut notify = |msg: &str| {
+            if let Some(n) = &self.notify {
+                n(msg);
+            }
+        };
+        let data = match self.load_data(config, &base, &mut notify) {
             Ok(d) => d,
             Err(e) => return Ok(RunResult::failed(e.to_string())),
         };

@@ -7,8 +7,10 @@ mod harness;
 
 mod check;
 mod command_trainer;
+mod corpus;
 mod fmt;
 mod graph;
+mod pipes;
 mod plan;
 mod engine;
 mod outcomes;
