@@ -35,7 +35,7 @@ fn three_processes(kind: Kind, tally: &mut Tally) {
         }
     }
     tally.check(ONCE, trained == reference.trained, || format!("{}: {trained} runs trained by three processes, the study has {}", kind.label(), reference.trained));
-    tally.check(ONCE, sb.entry_keys(&sb.cache()) == reference.keys, || format!("{}: the cache's keys differ from the reference's", kind.label()));
+    tally.check(ONCE, crate::support::entry_keys(&sb.cache()) == reference.keys, || format!("{}: the cache's keys differ from the reference's", kind.label()));
     let outputs = read_outputs(&sb.out("study"));
     tally.check(PARSE, outputs.is_ok(), || format!("{}: {}", kind.label(), outputs.clone().err().unwrap_or_default()));
     if let Ok(o) = &outputs {
@@ -59,7 +59,7 @@ fn two_studies(tally: &mut Tally) {
     assert_eq!(b.code, Some(0), "{b:?}");
     let b_json = stable_json(&b.json().expect("JSON"));
     let b_outputs = read_outputs(&solo.out("other")).expect("outputs");
-    let union: BTreeSet<String> = solo.entry_keys(&solo.cache());
+    let union: BTreeSet<String> = crate::support::entry_keys(&solo.cache());
 
     let sb = Sandbox::new(Kind::Builtin);
     std::fs::write(sb.path().join("other.lrx"), &other_text).expect("write the study");
@@ -78,7 +78,7 @@ fn two_studies(tally: &mut Tally) {
         }
     }
     tally.check(ONCE, trained == union.len() as u64, || format!("two studies: {trained} runs trained, the two studies have {} distinct runs", union.len()));
-    tally.check(ONCE, sb.entry_keys(&sb.cache()) == union, || "two studies: the cache's keys differ from the union of the studies' runs".into());
+    tally.check(ONCE, crate::support::entry_keys(&sb.cache()) == union, || "two studies: the cache's keys differ from the union of the studies' runs".into());
     for (name, expected) in [("study", &a.outputs), ("other", &b_outputs)] {
         let outputs = read_outputs(&sb.out(name));
         tally.check(PARSE, outputs.is_ok(), || format!("two studies: `{name}`: {}", outputs.clone().err().unwrap_or_default()));

@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::fs;
+use std::os::unix::process::ExitStatusExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Mutex, MutexGuard, OnceLock};
@@ -37,13 +38,13 @@ phase emb after lr {
 final combine(lr, emb) { repeats = 2 }
 "#;
 
-/// The user's own script (`sh`, no Python needed): four "steps" of 0.1 s, then a history and
+/// The user's own script (`sh`, no Python needed): six "steps" of 0.1 s, then a history and
 /// final metrics that depend on the learning rates and the seed only. Each step is a short
 /// `sleep`, so a script left running after lrx died is still there when the harness looks.
 pub(crate) const SCRIPT: &str = r#"#!/bin/sh
 # usage: sh train.sh MATRIX_LR EMBEDDING_LR SEED OUT
 lr=$1; emb=$2; seed=$3; out=$4
-for step in 1 2 3 4; do
+for step in 1 2 3 4 5 6; do
   sleep 0.1
 done
 awk -v lr="$lr" -v emb="$emb" -v seed="$seed" -v out="$out" 'BEGIN {
@@ -54,7 +55,7 @@ awk -v lr="$lr" -v emb="$emb" -v seed="$seed" -v out="$out" 'BEGIN {
 }'
 "#;
 
-/// The same shape of study with the command trainer: 7 runs of about 0.5 s each.
+/// The same shape of study with the command trainer: 7 runs of about 0.6 s each.
 pub(crate) const COMMAND_STUDY: &str = r#"
 train {
   trainer = command("sh train.sh {matrix_lr} {embedding_lr} {seed} {out}")
@@ -197,10 +198,11 @@ impl Sandbox {
         (d.code, format!("{}{}", d.stdout, d.stderr))
     }
 
-    /// The keys of every entry folder under `cache/runs/`.
-    pub(crate) fn entry_keys(&self, cache: &Path) -> BTreeSet<String> {
-        entry_dirs(cache).into_iter().filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned())).collect()
-    }
+}
+
+/// The keys of every entry folder under `cache/runs/`.
+pub(crate) fn entry_keys(cache: &Path) -> BTreeSet<String> {
+    entry_dirs(cache).into_iter().filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned())).collect()
 }
 
 /// Entry folders (or whatever stands where one would): `runs/<2 hex>/<64 hex>`.
@@ -298,7 +300,6 @@ impl Running {
             std::thread::sleep(Duration::from_millis(5));
         };
         let read = |p: &Path| String::from_utf8_lossy(&fs::read(p).unwrap_or_default()).into_owned();
-        use std::os::unix::process::ExitStatusExt as _;
         Done {
             code: status.code(),
             signal: status.signal(),
@@ -359,13 +360,15 @@ pub(crate) fn read_outputs(out: &Path) -> Result<Outputs, String> {
                 }
                 continue;
             }
-            if rel.starts_with("report.") {
+            // Reports are not `run`'s; temporary files are counted by `leftovers`.
+            if rel.starts_with("report.") || rel.contains(".tmp") {
                 continue;
             }
             let bytes = fs::read(&path).unwrap_or_default();
-            let parsed = if rel.ends_with(".csv") {
+            let ext = Path::new(&rel).extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
+            let parsed = if ext == "csv" {
                 stable_csv(&bytes).map(|rows| rows.iter().map(|r| r.join("\u{1f}")).collect::<Vec<_>>().join("\n"))
-            } else if rel.ends_with(".json") {
+            } else if ext == "json" {
                 serde_json::from_slice::<Json>(&bytes).map(|j| stable_json(&j).to_string()).map_err(|e| e.to_string())
             } else {
                 Err("not an output file lrx writes (a temporary file?)".to_owned())
@@ -390,7 +393,7 @@ pub(crate) fn diff_outputs(expected: &Outputs, got: &Outputs) -> String {
                 let _ = write!(s, "missing `{k}`; ");
             }
             Some(g) if g != v => {
-                let first = v.lines().zip(g.lines()).find(|(a, b)| a != b).map(|(a, b)| format!("{a:?} != {b:?}")).unwrap_or_else(|| "lengths differ".into());
+                let first = v.lines().zip(g.lines()).find(|(a, b)| a != b).map_or_else(|| "lengths differ".into(), |(a, b)| format!("{a:?} != {b:?}"));
                 let _ = write!(s, "`{k}` differs: {}; ", tail(&first, 300));
             }
             Some(_) => {}
@@ -461,7 +464,8 @@ pub(crate) fn processes_in(root: &Path) -> Vec<(u32, String)> {
 /// Ends processes the harness's own `lrx` left behind, so that one leak is counted once.
 pub(crate) fn end_processes(procs: &[(u32, String)]) {
     for (pid, _) in procs {
-        let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+        // It may have ended by itself meanwhile.
+        let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).stderr(Stdio::null()).status();
     }
 }
 
@@ -504,7 +508,7 @@ fn compute_reference(kind: Kind) -> Reference {
     assert_eq!(run.code, Some(0), "the reference run of the {} study: {run:?}", kind.label());
     let json = run.json().expect("the reference run's JSON");
     let trained = json["runs"]["trained"].as_u64().expect("runs.trained");
-    let keys = sb.entry_keys(&sb.cache());
+    let keys = entry_keys(&sb.cache());
     assert_eq!(keys.len() as u64, trained, "one cache entry per trained run");
     let outputs = read_outputs(&sb.out("study")).expect("the reference outputs parse");
     let show = sb.run(&["show", "study.lrx", "--json"], Duration::from_secs(60));
