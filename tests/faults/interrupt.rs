@@ -104,10 +104,12 @@ fn fires(trigger: Trigger, sb: &Sandbox, started: Instant, tmp_before: &BTreeSet
 }
 
 /// Short keys (12 hex digits) that the progress log of a killed run reported as finished:
-/// lines that count runs (`[3/7] ...`) and name a key of the study.
+/// lines that count runs and give a result (`[3/7] lr baseline: ok objective 2.64 (0.2s, KEY)`)
+/// and name a key of the study.
 fn reported_finished(stderr: &str, keys: &BTreeSet<String>) -> BTreeSet<String> {
     let mut found = BTreeSet::new();
-    for line in stderr.lines().filter(|l| l.trim_start().starts_with('[')) {
+    let finished = |l: &&str| l.trim_start().starts_with('[') && [": ok", ": diverged", ": pruned"].iter().any(|s| l.contains(s));
+    for line in stderr.lines().filter(finished) {
         for word in line.split(|c: char| !c.is_ascii_hexdigit()) {
             if word.len() == 12
                 && let Some(k) = keys.iter().find(|k| k.starts_with(word))

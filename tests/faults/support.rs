@@ -484,8 +484,9 @@ pub(crate) struct Reference {
     pub(crate) show: Json,
     /// `runs/study/report.md` of `lrx report`.
     pub(crate) report_md: String,
-    /// The cache's files (path relative to the cache, bytes), to seed other scenarios.
-    pub(crate) cache_files: Vec<(PathBuf, Vec<u8>)>,
+    /// The cache's folders and files (path relative to the cache; bytes, `None` for a folder),
+    /// to seed other scenarios with a cache as lrx leaves it.
+    pub(crate) cache_files: Vec<(PathBuf, Option<Vec<u8>>)>,
 }
 
 /// The reference of a study, computed once per process.
@@ -518,17 +519,20 @@ fn compute_reference(kind: Kind) -> Reference {
     let report_md = fs::read_to_string(sb.out("study").join("report.md")).expect("report.md");
     let mut cache_files = Vec::new();
     let cache = sb.cache();
-    let mut stack = vec![cache.join("runs")];
+    let mut stack = vec![cache.clone()];
     while let Some(dir) = stack.pop() {
         for e in fs::read_dir(&dir).expect("a cache folder").flatten() {
             let path = e.path();
+            let rel = path.strip_prefix(&cache).expect("in the cache").to_owned();
             if path.is_dir() {
+                cache_files.push((rel, None));
                 stack.push(path);
             } else {
-                cache_files.push((path.strip_prefix(&cache).expect("in the cache").to_owned(), fs::read(&path).expect("a cache file")));
+                cache_files.push((rel, Some(fs::read(&path).expect("a cache file"))));
             }
         }
     }
+    cache_files.sort();
     eprintln!("reference ({}): {} runs in {:.2} s", kind.label(), trained, run.seconds);
     Reference { kind, seconds: run.seconds, keys, trained, outputs, run_json: stable_json(&json), show: stable_json(&show.json().expect("show --json")), report_md, cache_files }
 }
@@ -536,14 +540,15 @@ fn compute_reference(kind: Kind) -> Reference {
 impl Reference {
     /// Writes the reference's cache entries under `cache`.
     pub(crate) fn seed_cache(&self, cache: &Path) {
-        // The folders every cache lrx made has, even when empty.
-        for sub in ["runs", "tmp", "locks"] {
-            fs::create_dir_all(cache.join(sub)).expect("a cache folder");
-        }
         for (rel, bytes) in &self.cache_files {
             let path = cache.join(rel);
-            fs::create_dir_all(path.parent().expect("a parent")).expect("a cache folder");
-            fs::write(&path, bytes).expect("a cache file");
+            match bytes {
+                None => fs::create_dir_all(&path).expect("a cache folder"),
+                Some(bytes) => {
+                    fs::create_dir_all(path.parent().expect("a parent")).expect("a cache folder");
+                    fs::write(&path, bytes).expect("a cache file");
+                }
+            }
         }
     }
 
