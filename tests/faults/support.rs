@@ -271,12 +271,12 @@ impl Running {
         self.child.id()
     }
 
-    /// Sends a signal by name (`KILL`, `INT`, `TERM`) through `kill(1)`.
+    /// Sends a signal by name (`KILL`, `INT`, `TERM`).
     pub(crate) fn signal(&mut self, name: &str) {
         if name == "KILL" {
             let _ = self.child.kill();
         } else {
-            let _ = Command::new("kill").args([&format!("-{name}"), &self.pid().to_string()]).status();
+            signal(self.pid(), name);
         }
     }
 
@@ -461,11 +461,17 @@ pub(crate) fn processes_in(root: &Path) -> Vec<(u32, String)> {
     found
 }
 
+/// Sends a signal through the shell's `kill` builtin: `sh` is everywhere the command trainer
+/// runs, `kill(1)` (procps) is not, and the crate allows no `unsafe` for `libc::kill`.
+pub(crate) fn signal(pid: u32, name: &str) {
+    let _ = Command::new("sh").args(["-c", &format!("kill -{name} {pid}")]).stderr(Stdio::null()).status();
+}
+
 /// Ends processes the harness's own `lrx` left behind, so that one leak is counted once.
 pub(crate) fn end_processes(procs: &[(u32, String)]) {
     for (pid, _) in procs {
         // It may have ended by itself meanwhile.
-        let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).stderr(Stdio::null()).status();
+        signal(*pid, "KILL");
     }
 }
 
