@@ -461,10 +461,20 @@ pub(crate) fn processes_in(root: &Path) -> Vec<(u32, String)> {
     found
 }
 
-/// Sends a signal through the shell's `kill` builtin: `sh` is everywhere the command trainer
-/// runs, `kill(1)` (procps) is not, and the crate allows no `unsafe` for `libc::kill`.
+/// Sends a signal by name at once. Not through `kill(1)`: it is not on every machine, and
+/// spawning it (or `sh -c kill`) takes milliseconds, longer than lrx's start-up window.
+#[allow(unsafe_code, reason = "kill(2) is FFI")]
 pub(crate) fn signal(pid: u32, name: &str) {
-    let _ = Command::new("sh").args(["-c", &format!("kill -{name} {pid}")]).stderr(Stdio::null()).status();
+    let sig = match name {
+        "INT" => libc::SIGINT,
+        "TERM" => libc::SIGTERM,
+        _ => libc::SIGKILL,
+    };
+    // SAFETY: kill(2) reads no memory of ours; the pid is a child of this process or one of its
+    // descendants, which the harness may end.
+    unsafe {
+        libc::kill(pid as libc::pid_t, sig);
+    }
 }
 
 /// Ends processes the harness's own `lrx` left behind, so that one leak is counted once.
