@@ -6,7 +6,7 @@
 //!
 //! The expensive campaigns run once per process and are shared by several tests, each of which
 //! asserts one kind of loss, so a kind that still fails can be marked `#[ignore]` alone. Run
-//! `cargo test --release --test faults -- --include-ignored --nocapture` to see every table;
+//! `cargo test --test faults -- --include-ignored --nocapture` to see every table;
 //! `LRX_FAULT_SEED=N` replays a schedule of fault moments.
 
 mod support;
