@@ -3,8 +3,6 @@
 //! of a study's results (what must be equal bit for bit), the seeded schedule and the tally of
 //! checks that becomes a table of `RELIABILITY.md`.
 
-#![allow(dead_code)]
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::fs;
@@ -18,7 +16,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use serde_json::Value as Json;
 
-/// The built-in trainer on a tiny model: 7 runs (two phases and a final run with two seeds),
+/// The built-in trainer on a tiny model: 6 distinct runs (two phases, a final run with two seeds),
 /// about three seconds on two cores. 60 steps per run so that a kill lands inside training.
 pub(crate) const BUILTIN_STUDY: &str = r#"
 model { d_model = 16  layers = 1  heads = 2  d_ff = 32  experts = 2  top_k = 1  seq_len = 16 }
@@ -182,7 +180,7 @@ impl Sandbox {
             .stderr(fs::File::create(&stderr).expect("a log file"))
             .spawn()
             .expect("lrx starts");
-        Running { child, stdout, stderr, started: Instant::now(), args: args.join(" ") }
+        Running { child, stdout, stderr, started: Instant::now() }
     }
 
     /// Runs `lrx ARGS` to its end (at most `limit`; then it is killed and reported).
@@ -226,7 +224,6 @@ pub(crate) struct Running {
     pub(crate) stdout: PathBuf,
     pub(crate) stderr: PathBuf,
     pub(crate) started: Instant,
-    pub(crate) args: String,
 }
 
 /// A finished `lrx`.
