@@ -351,14 +351,18 @@ pub(crate) fn read_outputs(out: &Path) -> Result<Outputs, String> {
         for e in fs::read_dir(&dir).into_iter().flatten().flatten() {
             let path = e.path();
             let rel = path.strip_prefix(out).expect("under the folder").to_string_lossy().into_owned();
+            // Temporary and staging files are counted by `leftovers`, not read as outputs.
+            if is_temporary(&e.file_name().to_string_lossy()) {
+                continue;
+            }
             if path.is_dir() {
                 if rel != "figures" {
                     stack.push(path);
                 }
                 continue;
             }
-            // Reports are not `run`'s; temporary files are counted by `leftovers`.
-            if rel.starts_with("report.") || rel.contains(".tmp") {
+            // Reports are not `run`'s.
+            if rel.starts_with("report.") {
                 continue;
             }
             let bytes = fs::read(&path).unwrap_or_default();
@@ -402,9 +406,10 @@ pub(crate) fn diff_outputs(expected: &Outputs, got: &Outputs) -> String {
     s
 }
 
-/// What is left under a cache's `tmp/` and an output folder that nobody will clean: files, and
-/// folders whose names carry a process id or key (fixed infrastructure folders such as
-/// `tmp/command` may stay, empty).
+/// What is left under a cache's `tmp/` and an output folder that nobody will clean: under
+/// `tmp/`, files and folders whose names carry a process id or key (fixed infrastructure
+/// folders such as `tmp/command` may stay, empty); in the output folder, temporary and hidden
+/// staging files and folders.
 pub(crate) fn leftovers(cache: &Path, out: &Path) -> Vec<String> {
     let mut found = Vec::new();
     let mut stack = vec![cache.join("tmp")];
@@ -424,14 +429,20 @@ pub(crate) fn leftovers(cache: &Path, out: &Path) -> Vec<String> {
     while let Some(dir) = stack.pop() {
         for e in fs::read_dir(&dir).into_iter().flatten().flatten() {
             let path = e.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if e.file_name().to_string_lossy().contains(".tmp") {
+            if is_temporary(&e.file_name().to_string_lossy()) {
                 found.push(path.display().to_string());
+            } else if path.is_dir() {
+                stack.push(path);
             }
         }
     }
     found
+}
+
+/// A name in an output folder that is not an output: a temporary file (`results.tmp.123`) or a
+/// hidden staging file or folder (`.staging.123`).
+fn is_temporary(name: &str) -> bool {
+    name.starts_with('.') || name.contains(".tmp")
 }
 
 /// Processes whose working folder is inside `root` (the user's script runs in the study's
