@@ -339,7 +339,7 @@ fn kill_9_at_random_moments_loses_no_finished_run_and_reads_no_partial_entry() {
 }
 
 #[test]
-#[ignore = "fails until a killed publish's tmp/ folder is cleaned by the next run; see RELIABILITY.md"]
+#[ignore = "fails until the next run cleans what a killed run left in cache/tmp/ and the output folder; see RELIABILITY.md"]
 fn kill_9_at_random_moments_leaves_no_temporary_files_after_the_rerun() {
     for kind in [Kind::Builtin, Kind::Command] {
         kills(kind).tally.assert_clean(&[TEMP]);
