@@ -249,6 +249,8 @@ pub enum CacheCommand {
 
 /// Parses the command line and runs the command, mapping outcomes to exit codes.
 pub fn main() -> ExitCode {
+    // First of all, so that a signal at any moment after start-up ends in exit 130.
+    commands::install_interrupt_handler();
     let cli = Cli::parse();
     commands::dispatch(&cli)
 }

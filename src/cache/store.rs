@@ -203,6 +203,10 @@ impl Store {
         if let Some(extra) = found.iter().find(|f| f.as_str() != "manifest.json" && !manifest.files.contains_key(f.as_str())) {
             return Err(Corruption(format!("`{extra}` is not part of the entry")));
         }
+        // An entry's files are its own: a symlink may point anywhere, and change under it.
+        if let Some(link) = found.iter().find(|f| dir.join(f.as_str()).symlink_metadata().is_ok_and(|m| m.file_type().is_symlink())) {
+            return Err(Corruption(format!("`{link}` is a symbolic link, not a file of the entry")));
+        }
         Ok(())
     }
 
@@ -216,7 +220,14 @@ impl Store {
             let name = shard.file_name().to_string_lossy().into_owned();
             let is_dir = shard.file_type().is_ok_and(|t| t.is_dir());
             if !is_dir || name.len() != 2 || !name.bytes().all(|b| b.is_ascii_hexdigit()) {
-                found.push(path);
+                // Named one by one, so the report says what they are.
+                let before = found.len();
+                if is_dir {
+                    list_paths(&path, &mut found);
+                }
+                if found.len() == before {
+                    found.push(path);
+                }
                 continue;
             }
             for entry in fs::read_dir(&path).into_iter().flatten().flatten() {
@@ -535,6 +546,22 @@ fn list_files(root: &Path, dir: &Path, out: &mut Vec<String>) {
         } else if let Ok(rel) = path.strip_prefix(root) {
             out.push(rel.to_string_lossy().replace('\\', "/"));
         }
+    }
+}
+
+/// Every file, symlink and empty folder under `dir`.
+fn list_paths(dir: &Path, out: &mut Vec<PathBuf>) {
+    let mut any = false;
+    for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+        any = true;
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            list_paths(&entry.path(), out);
+        } else {
+            out.push(entry.path());
+        }
+    }
+    if !any {
+        out.push(dir.to_owned());
     }
 }
 

@@ -11,18 +11,19 @@ use crate::cli::{CacheCommand, GlobalArgs};
 use super::Exit;
 
 pub(crate) fn run(cmd: &CacheCommand, g: &GlobalArgs) -> anyhow::Result<Exit> {
-    let store = Store::open(&g.cache).with_context(|| format!("cannot open the cache at `{}`", g.cache.display()))?;
+    // Reading commands create nothing: a missing or read-only cache can still be looked at.
+    let open = || Store::open(&g.cache).with_context(|| format!("cannot open the cache at `{}`", g.cache.display()));
     match cmd {
-        CacheCommand::Ls { json } => ls(&store, *json),
-        CacheCommand::Verify => verify(&store, g.quiet),
+        CacheCommand::Ls { json } => ls(&Store::at(&g.cache), *json),
+        CacheCommand::Verify => verify(&Store::at(&g.cache), g.quiet),
         CacheCommand::Gc { keep, dry_run } => {
             let mut keep_keys = BTreeSet::new();
             for file in keep {
                 keep_keys.extend(super::study::reachable_keys(file, g).with_context(|| format!("cannot read the study `{}`", file.display()))?);
             }
-            gc(&store, &keep_keys, *dry_run, g.quiet)
+            gc(&open()?, &keep_keys, *dry_run, g.quiet)
         }
-        CacheCommand::Rm { keys } => rm(&store, keys),
+        CacheCommand::Rm { keys } => rm(&open()?, keys),
     }
 }
 

@@ -13,6 +13,7 @@ mod cache;
 mod check;
 mod fmt;
 mod graph;
+mod interrupt;
 mod load;
 mod plan;
 mod report;
@@ -32,6 +33,11 @@ pub(crate) enum Exit {
     Failure,
     /// 130
     Interrupted,
+}
+
+/// Installs the process's Ctrl-C / SIGTERM handler (see `interrupt`).
+pub(crate) fn install_interrupt_handler() {
+    interrupt::install();
 }
 
 /// Runs a parsed command line. Errors that escape a command are usage or environment errors

@@ -32,7 +32,7 @@ pub(crate) fn run(args: &RunArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
     let jobs = args.jobs.unwrap_or(1).max(1);
     let cancel = CancelFlag::new();
     let observer: std::sync::Arc<dyn progress::Observer> = progress::for_stderr(g.quiet).into();
-    install_interrupt_handler(&cancel, std::sync::Arc::clone(&observer));
+    super::interrupt::arm(&cancel, Some(std::sync::Arc::clone(&observer)));
     let options = Options { mode: Mode::Run, rerun, base_dir: study.base_dir.clone() };
     let results = study.engine_run(options, jobs, observer.as_ref(), cancel.clone())?;
     observer.finish();
@@ -75,20 +75,6 @@ pub(crate) fn run(args: &RunArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
     } else {
         Exit::Success
     })
-}
-
-/// Ctrl-C once: stop gracefully (active runs are abandoned, finished ones stay cached).
-/// Twice: leave at once.
-/// The message goes through the observer, so that live bars do not draw over it.
-fn install_interrupt_handler(cancel: &CancelFlag, observer: std::sync::Arc<dyn progress::Observer>) {
-    let cancel = cancel.clone();
-    let _ = ctrlc::set_handler(move || {
-        if cancel.is_cancelled() {
-            std::process::exit(130);
-        }
-        observer.event(progress::Event::Note("interrupt: stopping active runs (press Ctrl-C again to quit at once)".to_owned()));
-        cancel.cancel();
-    });
 }
 
 /// `N runs: X trained, Y cached, Z failed`, then each phase's winner.

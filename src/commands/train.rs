@@ -42,11 +42,7 @@ pub(crate) fn run(args: &TrainArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
     let quiet = !super::printer::shows(super::printer::Verbosity::Normal);
 
     let cancel = CancelFlag::new();
-    {
-        let cancel = cancel.clone();
-        // Only the first handler of a process can be installed; a second `run` keeps the first.
-        let _ = ctrlc::set_handler(move || cancel.cancel());
-    }
+    super::interrupt::arm(&cancel, None);
     let mut reporter = Reporter::new(quiet);
     let mut on_progress = |p: Progress| reporter.on(p);
     let result = if config.train.trainer == TrainerSpec::Builtin {

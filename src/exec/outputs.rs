@@ -44,6 +44,12 @@ pub fn write_all(results: &StudyResults, out: &Path) -> Result<PathBuf, OutputEr
         return Err(OutputError::Foreign { dir: out.to_owned(), other });
     }
     fs::create_dir_all(out)?;
+    // One writer at a time (several `lrx run` of one study may finish together): an `flock` on
+    // the folder itself, so no lock file is left behind; released when the handle closes, also
+    // when the process dies.
+    let lock = fs::File::open(out)?;
+    lock.lock()?;
+    remove_leftovers(out);
     let rows: Vec<(&str, &CandidateResult)> = results
         .phases
         .iter()
@@ -86,6 +92,25 @@ pub fn write_all(results: &StudyResults, out: &Path) -> Result<PathBuf, OutputEr
     let _ = fs::remove_dir_all(&staging);
     write_atomic(&out.join("winners.json"), &pretty(&winners_json(results))?)?;
     Ok(out.to_owned())
+}
+
+/// What writers killed mid-write left in `out`: `.staging.<pid>` and `.old.<sub>.<pid>`
+/// folders and `<file>.tmp.<pid>` files of processes that are gone.
+fn remove_leftovers(out: &Path) {
+    let dead = |pid: &str| pid.parse::<u32>().is_ok_and(|p| p != std::process::id() && !Path::new(&format!("/proc/{p}")).exists());
+    let mut folders = vec![out.to_owned(), out.join("phases")];
+    folders.extend(fs::read_dir(out.join("histories")).into_iter().flatten().flatten().map(|e| e.path()));
+    for folder in folders {
+        for entry in fs::read_dir(&folder).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let pid = name.rsplit('.').next().unwrap_or("");
+            let ours = name.starts_with(".staging.") || name.starts_with(".old.") || name.contains(".tmp.");
+            if ours && dead(pid) {
+                let path = entry.path();
+                let _ = if path.is_dir() { fs::remove_dir_all(&path) } else { fs::remove_file(&path) };
+            }
+        }
+    }
 }
 
 /// The study whose outputs a folder holds, if it holds any.

@@ -223,7 +223,7 @@ fn foreign_files_folders_and_symlinks_in_the_cache_are_never_shown_or_read() {
 }
 
 #[test]
-#[ignore = "fails until cache verify reports foreign files, folders and symlinks; see RELIABILITY.md"]
+
 fn foreign_files_folders_and_symlinks_in_the_cache_are_reported_by_verify() {
     foreign(true).assert_clean(&[DETECTED]);
 }

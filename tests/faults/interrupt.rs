@@ -339,7 +339,7 @@ fn kill_9_at_random_moments_loses_no_finished_run_and_reads_no_partial_entry() {
 }
 
 #[test]
-#[ignore = "fails until the next run cleans what a killed run left in cache/tmp/ and the output folder; see RELIABILITY.md"]
+
 fn kill_9_at_random_moments_leaves_no_temporary_files_after_the_rerun() {
     for kind in [Kind::Builtin, Kind::Command] {
         kills(kind).tally.assert_clean(&[TEMP]);
@@ -347,7 +347,7 @@ fn kill_9_at_random_moments_leaves_no_temporary_files_after_the_rerun() {
 }
 
 #[test]
-#[ignore = "fails until the command trainer's script dies with lrx; see RELIABILITY.md"]
+
 fn kill_9_of_lrx_takes_the_users_script_down_too() {
     kills(Kind::Command).tally.assert_clean(&[ORPHANS]);
 }
@@ -363,7 +363,7 @@ fn sigterm_at_random_moments_loses_nothing_and_the_rerun_continues() {
 }
 
 #[test]
-#[ignore = "fails until a signal during start-up also exits 130; see RELIABILITY.md"]
+
 fn sigint_and_sigterm_exit_130_at_any_moment() {
     for fault in [Fault::Int, Fault::Term] {
         interrupts(fault).tally.assert_clean(&[EXIT]);
@@ -371,7 +371,7 @@ fn sigint_and_sigterm_exit_130_at_any_moment() {
 }
 
 #[test]
-#[ignore = "fails until an interrupted run stops the user's script; see RELIABILITY.md"]
+
 fn an_interrupted_run_stops_the_users_script() {
     for fault in [Fault::Int, Fault::Term] {
         interrupts(fault).tally.assert_clean(&[ORPHANS]);
