@@ -57,7 +57,8 @@ impl Fault {
 /// When to strike.
 #[derive(Clone, Copy, Debug)]
 enum Trigger {
-    /// Within the first 25 ms: lrx is starting up (parsing, opening the cache).
+    /// Within the first 25 ms, once lrx handles signals: it is starting up (parsing, opening
+    /// the cache).
     Startup(Duration),
     After(Duration),
     /// A new folder in `cache/tmp`: an entry is being written.
@@ -202,6 +203,14 @@ fn campaign(kind: Kind, fault: Fault, faults: usize, seed: u64) -> Campaign {
     Campaign { faults: done, rounds, by_trigger, tally }
 }
 
+/// Whether the process has a handler for SIGINT and SIGTERM (`SigCgt` of `/proc/PID/status`).
+fn handles_signals(pid: u32) -> bool {
+    let Ok(status) = fs::read_to_string(format!("/proc/{pid}/status")) else { return false };
+    let caught = status.lines().find_map(|l| l.strip_prefix("SigCgt:")).and_then(|m| u64::from_str_radix(m.trim(), 16).ok()).unwrap_or(0);
+    let bit = |sig: i32| 1u64 << (sig - 1);
+    caught & bit(libc::SIGINT) != 0 && caught & bit(libc::SIGTERM) != 0
+}
+
 /// Waits for the trigger and strikes; false when the run ended first.
 fn strike(child: &mut Running, trigger: Option<Trigger>, fault: Fault, sb: &Sandbox, tmp_before: &BTreeSet<String>) -> bool {
     let Some(trigger) = trigger else { return false };
@@ -210,7 +219,9 @@ fn strike(child: &mut Running, trigger: Option<Trigger>, fault: Fault, sb: &Sand
         if child.try_done().is_some() {
             return false;
         }
-        if fires(trigger, sb, started, tmp_before) {
+        // A signal is sent only once lrx handles it: before its `main` runs (the dynamic
+        // loader's few milliseconds) no program can, and the signal's default ends it.
+        if fires(trigger, sb, started, tmp_before) && (fault.signal() == "KILL" || handles_signals(child.pid())) {
             child.signal(fault.signal());
             return true;
         }
