@@ -12,9 +12,10 @@ use super::progress::{Event, Observer, RunLabel};
 use super::results::{CandidateResult, CandidateStatus, PhaseResult, PhaseStatus, RepeatResult, StudyResults};
 use super::executor::{Executor, Job};
 use super::runner::{self, Finished, Notice, Outcome, Source};
-use super::select::{self, Aggregate, Goal};
+use super::policy::{self, Decision};
+use super::select::{self, Aggregate};
 use crate::cache::{CacheError, DataFingerprint, KeyInput, RunKey, Store};
-use crate::plan::{Candidate, Changes, InvalidCandidate, Phase, PhaseKind, Plan, Prune};
+use crate::plan::{Candidate, Changes, InvalidCandidate, Phase, Plan, Prune};
 use crate::spec::{CancelFlag, DataConfig, Status, Trainer, Value};
 
 /// Train, or only read the cache.
@@ -480,76 +481,46 @@ impl Walk<'_, '_> {
             return Ok(self.engine.options.mode == Mode::Dry);
         }
         let phase = &self.engine.plan.phases[i];
-        let goal = goal_of(phase);
         let metric = phase.objective.metric.clone();
-        let aggs: Vec<Aggregate> = cands.iter().map(|c| self.aggregate_of(c, &metric)).collect();
-
-        // Successive halving: keep the best fraction and train them to the next rung.
-        if let Prune::Halving { rungs, keep } = &phase.prune
-            && rung + 1 < rungs.len()
-            && rungs[rung] < cands[0].cand.config.total_steps().unwrap_or(u64::MAX)
-        {
-            let mut alive: Vec<usize> = (0..cands.len()).filter(|&j| !cands[j].pruned && aggs[j].status == Status::Ok && aggs[j].objective.is_some()).collect();
-            alive.sort_by(|&a, &b| {
-                let (x, y) = (aggs[a].objective.unwrap_or(f64::NAN), aggs[b].objective.unwrap_or(f64::NAN));
-                let ord = x.total_cmp(&y);
-                (if goal == Goal::Maximize { ord.reverse() } else { ord }).then(a.cmp(&b))
-            });
-            let n_keep = ((alive.len() as f64) * keep).ceil().max(1.0) as usize;
-            let survivors: BTreeSet<usize> = alive.into_iter().take(n_keep).collect();
-            let next = rung + 1;
-            let stop_at = if next + 1 >= rungs.len() { None } else { Some(rungs[next]) };
-            let force = self.engine.options.rerun.contains(&phase.name);
-            let name = phase.name.clone();
-            for (j, c) in cands.iter_mut().enumerate() {
-                if c.pruned {
-                    continue;
-                }
-                if !survivors.contains(&j) {
-                    c.pruned = true;
-                    continue;
-                }
-                let fresh = self.make_cands(&name, vec![Ok(c.cand.clone())], stop_at, force);
-                let old = std::mem::replace(&mut c.slots, fresh.into_iter().next().map(|f| f.slots).unwrap_or_default());
-                self.superseded.extend(old);
-            }
-            self.states[i] = State::Running { cands, rung: next };
-            return Ok(true);
-        }
-
-        let live: Vec<Aggregate> = aggs.iter().zip(&cands).map(|(a, c)| if c.pruned { pruned(a) } else { a.clone() }).collect();
+        let aggs: Vec<Aggregate> = cands.iter().map(|c| if c.pruned { pruned(&self.aggregate_of(c, &metric)) } else { self.aggregate_of(c, &metric) }).collect();
+        let pruned_now: Vec<bool> = cands.iter().map(|c| c.pruned).collect();
+        let history = cands.first().and_then(|c| c.slots.first()).and_then(|s| s.done.as_ref()).map(|d| d.result.history.clone()).unwrap_or_default();
+        let outcomes = policy::Outcomes { aggs: &aggs, pruned: &pruned_now, first_history: &history, budget: cands.first().and_then(|c| c.cand.config.total_steps()), rung };
         let name = phase.name.clone();
-        if let PhaseKind::Find { key, from, divisor, .. } = &phase.kind {
-            let history = cands.first().and_then(|c| c.slots.first()).and_then(|s| s.done.as_ref()).map(|d| d.result.history.clone()).unwrap_or_default();
-            let points: Vec<(f64, f64)> = history.iter().filter_map(|r| Some((from * r.metrics.get("lr")?, *r.metrics.get("train_loss")?))).collect();
-            return Ok(if let Some(v) = crate::plan::pick_from_range_test(&points, *divisor) {
-                let change = (key.clone(), Value::Float(v));
-                self.winners.insert(name.clone(), vec![change.clone()]);
-                self.found.insert(name.clone(), change);
-                self.engine.observer.event(Event::PhaseDone { phase: name, winner: Some(format!("{key}={v}")), objective: None });
-                self.states[i] = State::Done { cands, winner: 0 };
-                true
-            } else {
-                let message = "the LR range test found no usable minimum of the smoothed loss".to_owned();
+        match policy::decide(phase, &outcomes) {
+            Decision::Promote { survivors, stop_at } => {
+                let force = self.engine.options.rerun.contains(&name);
+                for (j, c) in cands.iter_mut().enumerate() {
+                    if c.pruned {
+                        continue;
+                    }
+                    if !survivors.contains(&j) {
+                        c.pruned = true;
+                        continue;
+                    }
+                    let fresh = self.make_cands(&name, vec![Ok(c.cand.clone())], stop_at, force);
+                    let old = std::mem::replace(&mut c.slots, fresh.into_iter().next().map(|f| f.slots).unwrap_or_default());
+                    self.superseded.extend(old);
+                }
+                self.states[i] = State::Running { cands, rung: rung + 1 };
+            }
+            Decision::Winner { index, found } => {
+                let (changes, label) = match &found {
+                    Some((key, v)) => (vec![(key.clone(), v.clone())], format!("{key}={v}")),
+                    None => (cands[index].cand.changes.clone(), cands[index].cand.variant.clone()),
+                };
+                let objective = if found.is_some() { None } else { aggs[index].objective };
+                self.winners.insert(name.clone(), changes);
+                if let Some(change) = found {
+                    self.found.insert(name.clone(), change);
+                }
+                self.engine.observer.event(Event::PhaseDone { phase: name, winner: Some(label), objective });
+                self.states[i] = State::Done { cands, winner: index };
+            }
+            Decision::Fail(message) => {
                 self.engine.observer.event(Event::PhaseFailed { phase: name, message: message.clone() });
                 self.states[i] = State::Failed { cands, message };
-                true
-            });
-        }
-        if let Some(w) = select::pick_winner(&live, goal) {
-            self.winners.insert(name.clone(), cands[w].cand.changes.clone());
-            self.engine.observer.event(Event::PhaseDone { phase: name, winner: Some(cands[w].cand.variant.clone()), objective: live[w].objective });
-            self.states[i] = State::Done { cands, winner: w };
-        } else {
-            let reasons: BTreeSet<String> = live.iter().filter_map(|a| a.reason.clone()).collect();
-            let message = match (reasons.len(), reasons.iter().next()) {
-                (1, Some(why)) if cands.len() > 1 => format!("all {} candidates: {why}", cands.len()),
-                (1, Some(why)) => format!("its only candidate: {why}"),
-                _ if cands.is_empty() => "it has no candidates".to_owned(),
-                _ => format!("none of its {} candidates finished well: {}", cands.len(), reasons.into_iter().collect::<Vec<_>>().join("; ")),
-            };
-            self.engine.observer.event(Event::PhaseFailed { phase: name, message: message.clone() });
-            self.states[i] = State::Failed { cands, message };
+            }
         }
         Ok(true)
     }
@@ -576,7 +547,7 @@ impl Walk<'_, '_> {
                 after: phase.after.clone(),
                 status,
                 metric,
-                goal: goal_of(phase),
+                goal: phase.objective.goal,
                 winner,
                 candidates,
                 swept: phase.swept_keys.clone(),
@@ -595,7 +566,7 @@ impl Walk<'_, '_> {
             State::Blocked { .. } => (None, Some(PhaseStatus::Blocked)),
             State::Waiting | State::Unresolved => (Some(self.waiting_final()), Some(PhaseStatus::Waiting)),
         };
-        StudyResults { study: plan.name.clone(), metric: plan.objective.metric.clone(), goal: to_goal(&plan.objective), phases, final_run, final_status, interrupted, train_wall: self.train_wall.as_secs_f64(), superseded: self.superseded.iter().map(repeat_result).collect() }
+        StudyResults { study: plan.name.clone(), metric: plan.objective.metric.clone(), goal: plan.objective.goal, phases, final_run, final_status, interrupted, train_wall: self.train_wall.as_secs_f64(), superseded: self.superseded.iter().map(repeat_result).collect() }
     }
 
     fn candidate_result(&self, c: &Cand, metric: &str, interrupted: bool) -> CandidateResult {
@@ -674,17 +645,6 @@ fn empty_aggregate() -> Aggregate {
 
 fn pruned(a: &Aggregate) -> Aggregate {
     Aggregate { status: Status::Pruned, reason: Some("pruned by successive halving".into()), ..a.clone() }
-}
-
-fn to_goal(o: &crate::plan::Objective) -> Goal {
-    match o.goal {
-        crate::plan::Goal::Minimize => Goal::Minimize,
-        crate::plan::Goal::Maximize => Goal::Maximize,
-    }
-}
-
-fn goal_of(phase: &Phase) -> Goal {
-    to_goal(&phase.objective)
 }
 
 /// `(settled, all)` run slots of a phase's candidates, plus the runs its later

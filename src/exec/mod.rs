@@ -2,6 +2,7 @@
 
 pub mod executor;
 pub mod runner;
+pub mod policy;
 pub mod select;
 pub mod outputs;
 pub mod results;

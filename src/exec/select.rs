@@ -9,23 +9,7 @@ use serde::Serialize;
 
 use crate::spec::{RunResult, Status};
 
-/// Minimize or maximize.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Goal {
-    Minimize,
-    Maximize,
-}
-
-impl Goal {
-    /// True when `a` is strictly better than `b`.
-    pub fn better(self, a: f64, b: f64) -> bool {
-        match self {
-            Goal::Minimize => a < b,
-            Goal::Maximize => a > b,
-        }
-    }
-}
+pub use crate::spec::Goal;
 
 /// A candidate's repeats summarized.
 #[derive(Clone, Debug, PartialEq, Serialize)]

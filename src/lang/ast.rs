@@ -128,20 +128,8 @@ pub struct Body {
     pub span: Span,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Goal {
-    Minimize,
-    Maximize,
-}
-
-impl Goal {
-    pub fn name(self) -> &'static str {
-        match self {
-            Goal::Minimize => "minimize",
-            Goal::Maximize => "maximize",
-        }
-    }
-}
+/// One `Goal` for the whole crate (the language's, the winner's, the report's).
+pub use crate::spec::Goal;
 
 /// `objective minimize val_loss`.
 #[derive(Clone, Debug, PartialEq)]

@@ -6,6 +6,7 @@
 
 pub mod command;
 pub mod config;
+mod goal;
 mod nonfinite;
 pub mod run;
 pub mod schedule;
@@ -13,6 +14,7 @@ pub mod schema;
 pub mod value;
 
 pub use config::{Budget, DataConfig, ModelConfig, NsCoeffs, OptimizerKind, RunConfig, Tokenizer, TrainConfig, TrainerSpec, Values};
+pub use goal::Goal;
 pub use run::{MACHINE_METRICS, depends_on_machine, describe_failure, measures_machine, CancelFlag, Cancelled, HistoryRow, ParamCounts, Progress, RunContext, RunResult, Status, Trainer, TrainerIdentity};
 pub use schedule::{Schedule, WdSchedule};
 pub use schema::{Key, Section};
