@@ -11,7 +11,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::spec::{RunConfig, TrainerIdentity};
+use crate::spec::{DataConfig, RunConfig, Trainer, TrainerIdentity};
 
 /// A run's cache key: 32 bytes of blake3, written as 64 hex digits.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -99,6 +99,24 @@ pub struct KeyInput {
 const KEY_FORMAT: &str = "lrx-run-key/1";
 
 impl KeyInput {
+    /// One run's identity: `config` with `seed`, its corpus's fingerprint, the trainer that
+    /// trains it, and the step it stops at (a successive-halving rung; ignored where it is not
+    /// before the budget). The one place a run's `KeyInput` is built, so that the engine,
+    /// `lrx train` and `lrx why` always agree on a run's key.
+    pub fn of_run(
+        config: &RunConfig,
+        seed: u64,
+        stop_at: Option<u64>,
+        trainer: &dyn Trainer,
+        fingerprint: impl FnOnce(&DataConfig) -> Result<DataFingerprint, String>,
+    ) -> Result<KeyInput, String> {
+        let mut config = config.clone();
+        config.train.seed = seed;
+        let data = fingerprint(&config.data)?;
+        let stop_at = stop_at.filter(|s| config.total_steps().is_none_or(|t| *s < t));
+        Ok(KeyInput { trainer: trainer.identity(&config), config, data, stop_at })
+    }
+
     /// The canonical text that is hashed: JSON with object keys sorted at every level and
     /// floats in shortest round-trip form. The corpus location is replaced by the content
     /// fingerprint, so moving a corpus file reruns nothing.

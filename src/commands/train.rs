@@ -36,9 +36,7 @@ pub(crate) fn run(args: &TrainArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
         }
     };
     let trainers = trainers(device, g, &base);
-    let key = data_fingerprint(&config.data, &base)
-        .ok()
-        .map(|data| KeyInput { trainer: trainers.identity(&config), config: config.clone(), data, stop_at: None }.key());
+    let key = KeyInput::of_run(&config, config.train.seed, None, &trainers, |data| data_fingerprint(data, &base)).ok().map(|input| input.key());
     let quiet = !super::printer::shows(super::printer::Verbosity::Normal);
 
     let cancel = CancelFlag::new();

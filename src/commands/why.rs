@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use crate::cache::{KeyInput, Lookup};
 use crate::cli::{GlobalArgs, WhyArgs};
 use crate::exec::results::{CandidateResult, CandidateStatus, PhaseStatus, StudyResults};
-use crate::spec::Trainer;
 
 use super::Exit;
 use super::study::Study;
@@ -115,17 +114,13 @@ fn explain(study: &Study, results: &StudyResults, phase: &str, c: &CandidateResu
         return s;
     };
     for r in c.repeats.iter().filter(|r| !r.cached) {
-        let mut config = config.clone();
-        config.train.seed = r.seed;
-        let data = match study.fingerprint(&config.data) {
-            Ok(d) => d,
+        let input = match KeyInput::of_run(config, r.seed, r.stop_at, &study.trainer, |data| study.fingerprint(data)) {
+            Ok(input) => input,
             Err(e) => {
                 let _ = writeln!(s, "its corpus cannot be read: {e}");
                 continue;
             }
         };
-        let trainer = study.trainer.identity(&config);
-        let input = KeyInput { config, data, trainer, stop_at: None };
         let mine = leaves(&input);
         let closest = cached
             .iter()

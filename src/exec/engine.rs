@@ -26,7 +26,8 @@ pub enum Mode {
 }
 
 /// Computes a corpus's fingerprint (the command layer supplies it, since only it knows where
-/// corpora live; hashing itself happens in `cache::key`).
+/// corpora live; hashing itself happens in `cache::key`). It memoizes: the engine asks once
+/// per run.
 pub type Fingerprinter<'a> = &'a (dyn Fn(&DataConfig) -> Result<DataFingerprint, String> + Sync);
 
 /// How to run a study.
@@ -62,6 +63,8 @@ pub struct Engine<'a> {
 struct Slot {
     seed: u64,
     key: Option<RunKey>,
+    /// The step this run stops at (a successive-halving rung), as in its key.
+    stop_at: Option<u64>,
     done: Option<Finished>,
     error: Option<String>,
 }
@@ -102,7 +105,6 @@ struct Walk<'e, 'a> {
     results: HashMap<RunKey, Finished>,
     queued: BTreeSet<RunKey>,
     queue: VecDeque<Job>,
-    fingerprints: HashMap<(String, String), Result<DataFingerprint, String>>,
     announced: (usize, usize),
     train_wall: std::time::Duration,
     /// Slots replaced when successive-halving survivors move to the next rung.
@@ -127,7 +129,6 @@ impl Engine<'_> {
             results: HashMap::new(),
             queued: BTreeSet::new(),
             queue: VecDeque::new(),
-            fingerprints: HashMap::new(),
             announced: (usize::MAX, usize::MAX),
             train_wall: std::time::Duration::ZERO,
             superseded: Vec::new(),
@@ -365,37 +366,26 @@ impl Walk<'_, '_> {
                     Ok(cand) => cand,
                     Err(invalid) => return invalid_cand(invalid),
                 };
-                let total = cand.config.total_steps();
-                let stop_at = stop_at.filter(|s| total.is_none_or(|t| *s < t));
                 let slots = cand
                     .seeds
                     .iter()
                     .map(|&seed| {
-                        let mut config = cand.config.clone();
-                        config.train.seed = seed;
-                        let fp = self.fingerprint_of(&config.data);
-                        match fp {
-                            Ok(data) => {
-                                let trainer = self.engine.trainer.identity(&config);
-                                let input = KeyInput { config, data, trainer, stop_at };
+                        let trainer = self.engine.trainer;
+                        match KeyInput::of_run(&cand.config, seed, stop_at, trainer, self.engine.fingerprint) {
+                            Ok(input) => {
                                 let key = input.key();
-                                let label = RunLabel { phase: phase.to_owned(), variant: cand.variant.clone(), seed: (cand.seeds.len() > 1).then_some(seed), rung: stop_at };
+                                let label = RunLabel { phase: phase.to_owned(), variant: cand.variant.clone(), seed: (cand.seeds.len() > 1).then_some(seed), rung: input.stop_at };
+                                let stop_at = input.stop_at;
                                 self.request(key, input, label, force);
-                                Slot { seed, key: Some(key), done: None, error: None }
+                                Slot { seed, key: Some(key), stop_at, done: None, error: None }
                             }
-                            Err(e) => Slot { seed, key: None, done: None, error: Some(e) },
+                            Err(e) => Slot { seed, key: None, stop_at: None, done: None, error: Some(e) },
                         }
                     })
                     .collect();
                 Cand { cand, slots, pruned: false, invalid: false }
             })
             .collect()
-    }
-
-    fn fingerprint_of(&mut self, data: &DataConfig) -> Result<DataFingerprint, String> {
-        let id = (data.corpus.clone(), format!("{:?}", data.tokenizer));
-        let fp = self.engine.fingerprint;
-        self.fingerprints.entry(id).or_insert_with(|| fp(data)).clone()
     }
 
     /// Serves a run from the cache, or queues it.
@@ -618,6 +608,7 @@ fn repeat_result(s: &Slot) -> RepeatResult {
     RepeatResult {
         seed: s.seed,
         key: s.key,
+        stop_at: s.stop_at,
         cached: s.done.as_ref().is_some_and(|d| d.source == Source::Cached),
         status: r.map(|r| r.status).or(s.error.as_ref().map(|_| Status::Failed)),
         seconds: r.map_or(0.0, |r| r.seconds),
@@ -635,7 +626,7 @@ fn repeat_result(s: &Slot) -> RepeatResult {
 /// A candidate whose config could not be resolved: it fails without running.
 fn invalid_cand(invalid: InvalidCandidate) -> Cand {
     let cand = Candidate { variant: invalid.variant, changes: Vec::new(), config: crate::spec::RunConfig::defaults(), seeds: vec![0] };
-    let slot = Slot { seed: 0, key: None, done: None, error: Some(invalid.message) };
+    let slot = Slot { seed: 0, key: None, stop_at: None, done: None, error: Some(invalid.message) };
     Cand { cand, slots: vec![slot], pruned: false, invalid: true }
 }
 

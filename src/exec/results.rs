@@ -58,6 +58,8 @@ impl From<Status> for CandidateStatus {
 pub struct RepeatResult {
     pub seed: u64,
     pub key: Option<RunKey>,
+    /// The step the run stops at (a successive-halving rung before the budget), as in its key.
+    pub stop_at: Option<u64>,
     pub cached: bool,
     pub status: Option<Status>,
     pub seconds: f64,

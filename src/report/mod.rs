@@ -194,6 +194,7 @@ mod tests {
             exit_code: None,
             log_tail: None,
             failure: None,
+            stop_at: None,
             history,
         }
     }

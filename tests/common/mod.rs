@@ -145,6 +145,7 @@ pub fn candidate(variant: &str, changes: Vec<(&str, Value)>, cfg: RunConfig, rep
             exit_code: None,
             log_tail: None,
             failure: None,
+            stop_at: None,
             history: hist,
         });
     }
