@@ -2,11 +2,13 @@
 //!
 //! Data flows one way: text → AST (`lang`) → checked study → DAG (`plan`) → runs (`exec`,
 //! through the `spec::Trainer` contract, implemented by `train`) → cached results (`cache`) →
-//! tables and figures (`report`). See `ARCHITECTURE.md`.
+//! what a study produced (`results`, written by `exec`) → tables and figures (`report`, which
+//! reads `results` and never `exec`). See `ARCHITECTURE.md`.
 
 pub mod cache;
 pub mod exec;
 pub mod report;
+pub mod results;
 pub mod spec;
 pub mod plan;
 pub mod diag;

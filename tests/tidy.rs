@@ -64,9 +64,13 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("src/corpus.rs", &["crate::lang", "crate::plan", "crate::exec", "crate::cache", "crate::report", "crate::train", "burn::"]),
     ("src/external/", &["burn::", "crate::train", "crate::lang", "crate::plan", "crate::exec", "crate::cache", "crate::report"]),
     ("src/cache/", &["burn::", "crate::train", "crate::exec", "crate::lang", "crate::plan", "crate::report"]),
-    ("src/exec/", &["burn::", "crate::train", "crate::report"]),
-    // The report renders results; it never trains or schedules.
-    ("src/report/", &["burn::", "crate::train", "exec::engine", "exec::runner", "crate::plan"]),
+    ("src/exec/", &["burn::", "crate::train", "crate::report", "crate::commands"]),
+    // What a study produced: written by `exec`, read by `report` and the commands.
+    ("src/results.rs", &["burn::", "crate::train", "crate::exec", "crate::report", "crate::lang", "crate::plan", "crate::commands"]),
+    // The report renders results; it never trains or schedules, nor knows how results were made.
+    ("src/report/", &["burn::", "crate::train", "crate::exec", "crate::plan", "crate::commands"]),
+    // `Span` and the diagnostics are the lowest layer of the language side.
+    ("src/diag.rs", &["crate::lang", "crate::plan", "crate::exec", "crate::cache", "crate::train", "crate::report", "crate::commands"]),
 ];
 
 #[test]

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use serde_json::json;
 
 use crate::cli::{GlobalArgs, PlanArgs};
-use crate::exec::results::{CandidateResult, CandidateStatus, PhaseStatus, StudyResults};
+use crate::results::{CandidateResult, CandidateStatus, PhaseStatus, StudyResults};
 use crate::cache::RunKey;
 use crate::plan::{Changes, Plan};
 use crate::plan::report::human;

@@ -7,7 +7,7 @@ use anyhow::bail;
 use crate::cli::{ExecutorKind, GlobalArgs, RunArgs};
 use crate::exec::engine::{Mode, Options};
 use crate::exec::{outputs, progress};
-use crate::exec::results::{PhaseStatus, StudyResults};
+use crate::results::{PhaseStatus, StudyResults};
 use crate::spec::CancelFlag;
 
 use super::Exit;

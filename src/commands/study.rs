@@ -13,7 +13,7 @@ use crate::corpus::{self, DEFAULT_SHA256, Source};
 use crate::exec::engine::{Engine, Mode, Options};
 use crate::exec::executor::LocalPool;
 use crate::exec::progress::{Observer, Silent};
-use crate::exec::results::StudyResults;
+use crate::results::StudyResults;
 use crate::plan::Plan;
 use crate::external::CommandTrainer;
 use crate::spec::{CancelFlag, Cancelled, DataConfig, RunConfig, RunContext, RunResult, Trainer, TrainerIdentity, TrainerSpec};

@@ -14,7 +14,7 @@ use super::study::{Study, data_fingerprint, trainers};
 use crate::cache::KeyInput;
 use crate::cache::store::history_to_csv;
 use crate::cli::{GlobalArgs, TrainArgs};
-use crate::exec::results::CandidateStatus;
+use crate::results::CandidateStatus;
 use crate::plan::{Changes, apply};
 use crate::spec::{CancelFlag, Progress, RunConfig, RunContext, RunResult, Status, Trainer, TrainerSpec};
 use crate::train::{Device, TrainError};

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::cache::{KeyInput, Lookup};
 use crate::cli::{GlobalArgs, WhyArgs};
-use crate::exec::results::{CandidateResult, CandidateStatus, PhaseStatus, StudyResults};
+use crate::results::{CandidateResult, CandidateStatus, PhaseStatus, StudyResults};
 
 use super::Exit;
 use super::study::Study;

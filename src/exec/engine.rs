@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::path::PathBuf;
 
 use super::progress::{Event, Observer, RunLabel};
-use super::results::{CandidateResult, CandidateStatus, PhaseResult, PhaseStatus, RepeatResult, StudyResults};
+use crate::results::{CandidateResult, CandidateStatus, PhaseResult, PhaseStatus, RepeatResult, StudyResults};
 use super::executor::{Executor, Job};
 use super::runner::{self, Finished, Notice, Outcome, Source};
 use super::policy::{self, Decision};

@@ -5,7 +5,6 @@ pub mod runner;
 pub mod policy;
 pub mod select;
 pub mod outputs;
-pub mod results;
 pub mod progress;
 pub mod engine;
 

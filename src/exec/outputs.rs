@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value as Json, json};
 
-use super::results::{CandidateResult, PhaseResult, StudyResults, value_json};
+use crate::results::{CandidateResult, PhaseResult, StudyResults, value_json};
 use crate::cache::store::history_to_csv;
 
 /// Why outputs could not be written.
@@ -211,7 +211,7 @@ fn table_csv(results: &StudyResults, rows: &[(&str, &CandidateResult)]) -> io::R
 
 /// Why a candidate has no usable result: its own reason, or its failed repeats' reasons.
 fn reason(c: &CandidateResult) -> String {
-    use super::results::CandidateStatus;
+    use crate::results::CandidateStatus;
     let failed: Vec<String> = c
         .repeats
         .iter()
@@ -253,7 +253,7 @@ fn winners_json(results: &StudyResults) -> Json {
                 Some(w) => {
                     let mut entry = json!({"variant": w.variant, "changes": changes_json(w), "objective": w.objective, "key": w.key().map(crate::cache::RunKey::to_hex)});
                     // Chosen without these: scripts must be able to tell.
-                    let failed: Vec<&str> = p.candidates.iter().filter(|c| c.status == super::results::CandidateStatus::Failed).map(|c| c.variant.as_str()).collect();
+                    let failed: Vec<&str> = p.candidates.iter().filter(|c| c.status == crate::results::CandidateStatus::Failed).map(|c| c.variant.as_str()).collect();
                     if !failed.is_empty() {
                         entry["chosen_without_failed"] = json!(failed);
                     }
@@ -268,7 +268,7 @@ fn winners_json(results: &StudyResults) -> Json {
         "objective": {"metric": results.metric, "goal": results.goal},
         "phases": phases,
         // Only a complete final run is a result; otherwise its status says what it lacks.
-        "final": results.final_run.as_ref().map(|f| if results.final_status == Some(super::results::PhaseStatus::Done) {
+        "final": results.final_run.as_ref().map(|f| if results.final_status == Some(crate::results::PhaseStatus::Done) {
             json!({"variant": f.variant, "changes": changes_json(f), "objective": f.objective, "metrics": f.metrics, "key": f.key().map(crate::cache::RunKey::to_hex)})
         } else {
             json!({"variant": f.variant, "status": f.status, "reason": reason(f)})

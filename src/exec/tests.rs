@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use super::engine::{Engine, Mode, Options};
 use super::executor::{Done, Executor, Job, Session};
 use super::progress::Silent;
-use super::results::{CandidateStatus, PhaseStatus, StudyResults};
+use crate::results::{CandidateStatus, PhaseStatus, StudyResults};
 use super::runner::{Finished, Outcome, Source};
 use crate::cache::{DataFingerprint, KeyInput, Store};
 use crate::plan::Plan;

@@ -5,34 +5,7 @@
 
 use std::fmt;
 
-/// A byte range in the source. Compares equal to every other span.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Span {
-    pub start: usize,
-    pub end: usize,
-}
-
-impl Span {
-    pub fn new(start: usize, end: usize) -> Span {
-        Span { start, end }
-    }
-
-    /// The smallest span covering both.
-    #[must_use]
-    pub fn to(self, other: Span) -> Span {
-        Span { start: self.start.min(other.start), end: self.end.max(other.end) }
-    }
-
-    pub fn range(self) -> std::ops::Range<usize> {
-        self.start..self.end
-    }
-}
-
-impl PartialEq for Span {
-    fn eq(&self, _: &Span) -> bool {
-        true
-    }
-}
+pub use crate::diag::Span;
 
 /// A name as written: a phase, a metric, a constructor argument.
 #[derive(Clone, Debug, PartialEq)]

@@ -4,8 +4,8 @@
 
 use std::collections::HashSet;
 
-use crate::exec::results::{CandidateResult, CandidateStatus, PhaseResult, StudyResults};
-use crate::exec::select::Goal;
+use crate::results::{CandidateResult, CandidateStatus, PhaseResult, StudyResults};
+use crate::spec::Goal;
 use crate::spec::schema::{self, Lookup};
 use crate::spec::{RunConfig, Status, Value};
 
@@ -434,7 +434,7 @@ pub fn machine_note<'a>(metric: &str, cands: impl IntoIterator<Item = &'a Candid
 
 /// A failed run's reason as the report states it: the reason, the exit code, the attempt and
 /// the end of what it wrote to stderr, and that the next `lrx run` retries it.
-pub fn failure_text(r: &crate::exec::results::RepeatResult) -> String {
+pub fn failure_text(r: &crate::results::RepeatResult) -> String {
     let mut text = r.error.clone().unwrap_or_else(|| "failed".to_owned());
     if let Some(code) = r.exit_code
         && !text.contains(&format!("{code}"))

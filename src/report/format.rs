@@ -1,6 +1,6 @@
 //! How numbers, durations and metric names read in tables and figures.
 
-use crate::exec::select::Goal;
+use crate::spec::Goal;
 use crate::spec::Value;
 
 /// A metric value with five significant digits and no exponent for everyday magnitudes:

@@ -28,7 +28,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::exec::results::StudyResults;
+use crate::results::StudyResults;
 
 pub use figures::FigureError;
 pub use table::{TableOptions, render_tables};
@@ -176,8 +176,8 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::exec::results::{CandidateResult, CandidateStatus, PhaseResult, PhaseStatus, RepeatResult};
-    use crate::exec::select::Goal;
+    use crate::results::{CandidateResult, CandidateStatus, PhaseResult, PhaseStatus, RepeatResult};
+    use crate::spec::Goal;
     use crate::spec::{HistoryRow, RunConfig, Status, Value};
 
     fn repeat(status: Status, history: Vec<HistoryRow>) -> RepeatResult {

@@ -1,8 +1,8 @@
 //! The report's sections as document blocks: summary, one section per phase (table, close-call
 //! note, figures), the final run, correlations, and runs that diverged or failed.
 
-use crate::exec::results::{CandidateResult, CandidateStatus, PhaseStatus, StudyResults};
-use crate::exec::select::Goal;
+use crate::results::{CandidateResult, CandidateStatus, PhaseStatus, StudyResults};
+use crate::spec::Goal;
 
 use super::analysis::{self, Compute, Correlation, Failure, PhaseView, SweptKey};
 use super::doc::{Block, Cell, Doc, Table, Text};

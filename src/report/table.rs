@@ -7,8 +7,8 @@ use std::fmt::Write as _;
 
 use comfy_table::{Attribute, Cell, CellAlignment, Color, ContentArrangement, Table, TableComponent, presets};
 
-use crate::exec::results::{CandidateResult, CandidateStatus, StudyResults};
-use crate::exec::select::Goal;
+use crate::results::{CandidateResult, CandidateStatus, StudyResults};
+use crate::spec::Goal;
 
 use super::analysis::{self, PhaseView};
 use super::format::{self, num};

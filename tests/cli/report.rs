@@ -10,7 +10,7 @@ use std::path::Path;
 
 use lrx::report::{self, ReportOptions};
 
-fn write(results: &lrx::exec::results::StudyResults) -> (tempfile::TempDir, report::ReportFiles) {
+fn write(results: &lrx::results::StudyResults) -> (tempfile::TempDir, report::ReportFiles) {
     let dir = tempfile::tempdir().unwrap();
     let files = report::write_report(results, dir.path(), &ReportOptions::default()).unwrap();
     (dir, files)
@@ -75,7 +75,7 @@ fn markdown_tables_carry_the_results_numbers() {
         if let Some(p) = c.metrics.get("val_ppl") {
             close(&row[ppl], *p);
         }
-        if c.status == lrx::exec::results::CandidateStatus::Diverged {
+        if c.status == lrx::results::CandidateStatus::Diverged {
             assert_eq!(row[status], "diverged @ 120");
         }
     }

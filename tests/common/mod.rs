@@ -8,8 +8,8 @@
 use std::collections::BTreeMap;
 
 use lrx::cache::RunKey;
-use lrx::exec::results::{CandidateResult, CandidateStatus, PhaseResult, PhaseStatus, RepeatResult, StudyResults};
-use lrx::exec::select::Goal;
+use lrx::results::{CandidateResult, CandidateStatus, PhaseResult, PhaseStatus, RepeatResult, StudyResults};
+use lrx::spec::Goal;
 use lrx::spec::config::key;
 use lrx::spec::{Call, HistoryRow, RunConfig, Status, Value, Values};
 

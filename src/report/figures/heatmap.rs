@@ -5,7 +5,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::{FONT, FigureError, fig_err, goodness_color};
-use crate::exec::results::CandidateStatus;
+use crate::results::CandidateStatus;
 use crate::report::analysis::PhaseView;
 use crate::report::format;
 use crate::spec::Value;
@@ -65,7 +65,7 @@ pub fn heatmap(view: &PhaseView<'_>) -> Result<Option<String>, FigureError> {
     };
     let vals: Vec<f64> = cells.iter().filter_map(|c| objective(c.2)).collect();
     let (lo, hi) = vals.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| (l.min(*v), h.max(*v)));
-    let better_high = phase.goal == crate::exec::select::Goal::Maximize;
+    let better_high = phase.goal == crate::spec::Goal::Maximize;
     let t = |v: f64| {
         if hi > lo {
             let u = (v - lo) / (hi - lo);

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use plotters::style::RGBColor;
 
 use super::{BASELINE, CATEGORICAL, FigureError, HLine, LineChart, Series, StyleKey, render};
-use crate::exec::results::{CandidateResult, CandidateStatus, RepeatResult};
+use crate::results::{CandidateResult, CandidateStatus, RepeatResult};
 use crate::report::analysis::PhaseView;
 use crate::report::format;
 use crate::spec::{Schedule, Status};

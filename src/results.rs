@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::{Map, Value as Json, json};
 
-use super::select::Goal;
+
 use crate::cache::RunKey;
-use crate::spec::{HistoryRow, RunConfig, Status, Value};
+use crate::spec::{Goal, HistoryRow, RunConfig, Status, Value};
 
 /// Where a phase stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
