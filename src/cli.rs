@@ -109,7 +109,7 @@ pub struct GraphArgs {
 pub struct PlanArgs {
     /// A study file
     pub file: PathBuf,
-    /// Print the plan as JSON (the shape of `cli.md`)
+    /// Print the plan as JSON (the shape of `run --json`)
     #[arg(long)]
     pub json: bool,
     /// The device the study would run on (it is part of each run's cache key)

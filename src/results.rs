@@ -157,7 +157,7 @@ impl PhaseResult {
     }
 }
 
-/// Run counts of `cli.md`.
+/// Run counts: distinct runs of the study and what became of them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct RunCounts {
     pub total: usize,
@@ -243,7 +243,7 @@ impl StudyResults {
         })
     }
 
-    /// The JSON of `cli.md` (`run --json`, `show --json`, `plan --json`).
+    /// The JSON of `run --json`, `show --json` and `plan --json`.
     pub fn to_json(&self) -> Json {
         json!({
             "study": self.study,

@@ -24,7 +24,7 @@ mod study;
 mod train;
 mod why;
 
-/// How a command ended, as the exit codes of `cli.md` say.
+/// How a command ended: its exit code (README, "When runs fail or diverge").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Exit {
     /// 0
@@ -82,12 +82,11 @@ fn error_chain(err: &anyhow::Error) -> String {
 }
 
 /// Whether stderr decorations (colour) are wanted.
-#[allow(dead_code)] // used by the commands as they land
 pub(crate) fn use_color(g: &GlobalArgs) -> bool {
     use std::io::IsTerminal;
     match g.color {
         crate::cli::ColorChoice::Always => true,
         crate::cli::ColorChoice::Never => false,
-        crate::cli::ColorChoice::Auto => std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal(),
+        crate::cli::ColorChoice::Auto => std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal(),
     }
 }

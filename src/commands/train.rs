@@ -136,7 +136,7 @@ fn resolve(args: &TrainArgs, g: &GlobalArgs, changes: &Changes) -> anyhow::Resul
     }
 }
 
-/// The `train --json` document of `cli.md`.
+/// The `train --json` document.
 fn result_json(r: &RunResult, key: Option<crate::cache::RunKey>) -> serde_json::Value {
     let mut doc = serde_json::json!({
         // The key the run would have in the cache (`lrx train` itself does not publish).

@@ -1,6 +1,6 @@
 //! Aggregating a candidate's repeats and picking a phase's winner by the objective.
 //!
-//! Rules (language.md, "Winner"): the objective is the mean over repeats; ties go to the
+//! Rules (`docs/language.md`, "Winner"): the objective is the mean over repeats; ties go to the
 //! earlier-listed candidate; a failed, diverged or pruned candidate never wins.
 
 use std::collections::BTreeMap;

@@ -2,7 +2,7 @@
 //!
 //! Progress `t = step / total_steps` (or elapsed / budget under a time budget) runs from 0 at
 //! the first step towards 1. Every schedule returns a multiplier applied to each parameter
-//! group's own learning rate. The formulas are those of `training.md`.
+//! group's own learning rate. The formulas are documented in `docs/language.md` (schedules).
 
 use std::f64::consts::PI;
 
@@ -149,7 +149,7 @@ mod tests {
         }
     }
 
-    // Expected values worked out by hand from the formulas in `training.md`.
+    // Expected values worked out by hand from the documented formulas.
     #[test]
     fn schedules_at_hand_computed_points() {
         check(Schedule::Constant, &[(0.0, 1.0), (0.7, 1.0), (1.0, 1.0)]);
