@@ -99,11 +99,12 @@ impl Estimate {
             }
             for r in &c.repeats {
                 match (r.key, r.cached, r.status) {
+                    // A recorded failure has no result: the next `run` trains it again.
+                    (Some(k), _, Some(crate::spec::Status::Failed)) | (Some(k), false, None) => {
+                        to_train.insert(k, c.config.as_ref().map_or(0, tokens));
+                    }
                     (Some(k), true, _) => {
                         cached.insert(k);
-                    }
-                    (Some(k), false, None) => {
-                        to_train.insert(k, c.config.as_ref().map_or(0, tokens));
                     }
                     _ => cannot_run.push((phase.unwrap_or("final").to_owned(), c.variant.clone(), r.error.clone().or_else(|| c.reason.clone()).unwrap_or_default())),
                 }
@@ -173,6 +174,8 @@ fn status_word(c: &CandidateResult) -> &'static str {
         _ if c.cached() => "cached",
         CandidateStatus::Waiting => "waiting",
         CandidateStatus::ToRun | CandidateStatus::Cancelled => "to train",
+        // A recorded failure is retried by the next `run`; a candidate without a run cannot run.
+        CandidateStatus::Failed if c.repeats.iter().any(|r| r.key.is_some()) => "failed, to retry",
         CandidateStatus::Failed => "cannot run",
         CandidateStatus::Ok | CandidateStatus::Diverged | CandidateStatus::Pruned => "partly cached",
     }

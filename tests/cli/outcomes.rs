@@ -88,6 +88,9 @@ fn failed_diverged_and_ok_runs_are_all_shown_and_only_the_failure_is_retried() {
     assert!(out.contains("CUDA out of memory"), "with its reason:\n{out}");
     assert!(out.contains("diverged"), "and the diverged one:\n{out}");
 
+    let plan = text(&lrx(d, &["plan", "study.lrx"]).stdout);
+    assert!(plan.contains("3 cached, 1 to train") && plan.contains("failed, to retry"), "plan counts the failure as to train:\n{plan}");
+
     let csv = std::fs::read_to_string(d.join("runs/study/results.csv")).unwrap();
     let header = csv.lines().next().unwrap();
     assert!(header.contains("status") && header.contains("reason"), "{header}");
