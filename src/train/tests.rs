@@ -237,7 +237,7 @@ fn run(config: &RunConfig, text: &str, cancel: &CancelFlag) -> Result<RunResult,
     let trainer = BurnTrainer::new(Device::Cpu, "/nonexistent");
     let mut events = 0;
     let mut on = |_: Progress| events += 1;
-    let mut ctx = RunContext { cancel, progress: &mut on, workdir: None, run_key: None, base_dir: ".".into(), stop_at: None };
+    let mut ctx = RunContext { cancel, progress: &mut on, workdir: None, run_key: None, base_dir: ".".into(), stop_at: None, checkpoints: crate::spec::Checkpoints::default() };
     trainer.train_data(config, &data, &mut ctx)
 }
 
@@ -364,7 +364,7 @@ fn cancellation_and_bad_data_never_panic() {
     let trainer = BurnTrainer::new(Device::Cpu, "/nonexistent");
     let mut on = |_: Progress| {};
     let flag = CancelFlag::new();
-    let mut ctx = RunContext { cancel: &flag, progress: &mut on, workdir: None, run_key: None, base_dir: ".".into(), stop_at: None };
+    let mut ctx = RunContext { cancel: &flag, progress: &mut on, workdir: None, run_key: None, base_dir: ".".into(), stop_at: None, checkpoints: crate::spec::Checkpoints::default() };
     let r = trainer.train(&missing, &mut ctx).unwrap();
     assert_eq!(r.status, Status::Failed);
     assert!(r.error.unwrap().contains("does not exist"));
@@ -385,7 +385,7 @@ fn stop_at_ends_early_but_keeps_the_schedule() {
         }
     };
     let flag = CancelFlag::new();
-    let mut ctx = RunContext { cancel: &flag, progress: &mut on, workdir: None, run_key: None, base_dir: ".".into(), stop_at: Some(20) };
+    let mut ctx = RunContext { cancel: &flag, progress: &mut on, workdir: None, run_key: None, base_dir: ".".into(), stop_at: Some(20), checkpoints: crate::spec::Checkpoints::default() };
     let r = trainer.train_data(&c, &data, &mut ctx).unwrap();
     assert_eq!(r.steps, 20);
     assert!(r.metrics.contains_key("val_loss"));
@@ -401,7 +401,7 @@ fn run_on(device: Device, config: &RunConfig, text: &str) -> RunResult {
     let trainer = BurnTrainer::new(device, "/nonexistent");
     let cancel = CancelFlag::new();
     let mut on = |_: Progress| {};
-    let mut ctx = RunContext { cancel: &cancel, progress: &mut on, workdir: None, run_key: None, base_dir: ".".into(), stop_at: None };
+    let mut ctx = RunContext { cancel: &cancel, progress: &mut on, workdir: None, run_key: None, base_dir: ".".into(), stop_at: None, checkpoints: crate::spec::Checkpoints::default() };
     trainer.train_data(config, &data, &mut ctx).unwrap()
 }
 
@@ -459,4 +459,134 @@ fn stacked_and_per_matrix_muon_buckets_agree() {
     for (x, y) in a.iter().zip(&b) {
         close(x, y, 1e-5);
     }
+}
+
+// ------------------------------------------------------------------------------------------
+// Checkpoints.
+
+/// Trains `config` with these checkpoint settings, raising the stop signal once `raise_at`
+/// steps are done.
+fn run_ckpt(config: &RunConfig, text: &str, stop_at: Option<u64>, checkpoints: crate::spec::Checkpoints, raise_at: Option<u64>) -> Result<RunResult, Cancelled> {
+    let data = Dataset::prepare(config, text, std::path::Path::new("/nonexistent")).unwrap();
+    let trainer = BurnTrainer::new(Device::Cpu, "/nonexistent");
+    let cancel = CancelFlag::new();
+    let signal = checkpoints.stop.clone();
+    let mut on = |p: Progress| {
+        if let Progress::Step { step, .. } = p
+            && Some(step) == raise_at
+        {
+            signal.raise();
+        }
+    };
+    let mut ctx = RunContext { cancel: &cancel, progress: &mut on, workdir: None, run_key: None, base_dir: ".".into(), stop_at, checkpoints };
+    trainer.train_data(config, &data, &mut ctx)
+}
+
+fn saving(path: &std::path::Path, at: &[u64]) -> crate::spec::Checkpoints {
+    crate::spec::Checkpoints { save_to: Some(path.to_owned()), save_at: at.to_vec(), ..Default::default() }
+}
+
+fn resuming(path: &std::path::Path) -> crate::spec::Checkpoints {
+    crate::spec::Checkpoints { resume_from: Some(path.to_owned()), ..Default::default() }
+}
+
+/// A run stopped at step 13 (between history rows and evaluations: `log_every` 5,
+/// `eval_every` 10) with a checkpoint, then resumed to the budget, ends bit-identical to the
+/// run trained straight through: every history row and final metric, for Muon with router
+/// noise, AdamW and SGD.
+#[test]
+fn a_resumed_run_ends_bit_identical_to_one_trained_straight_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = TEXT.repeat(120) + "a different ending to make the validation block less trivial. ".repeat(20).as_str();
+    for extra in [
+        vec![("optimizer", Value::Word("muon_adamw".into())), ("router_noise", Value::Float(0.1)), ("muon_momentum_warmup", Value::Int(20))],
+        vec![("optimizer", Value::Word("adamw".into()))],
+        vec![("optimizer", Value::Word("sgd".into())), ("weight_decay", Value::Float(0.1))],
+    ] {
+        let c = tiny(&extra);
+        let straight = run_ckpt(&c, &text, None, crate::spec::Checkpoints::default(), None).unwrap();
+        let file = dir.path().join("ckpt");
+        // A successive-halving rung: stop at 13 and save there.
+        let rung = run_ckpt(&c, &text, Some(13), saving(&file, &[13]), None).unwrap();
+        assert_eq!((rung.status, rung.steps), (Status::Ok, 13), "{extra:?}");
+        assert!(rung.history.last().is_some_and(|r| r.step == 13 && r.metrics.contains_key("val_loss")), "the rung is evaluated where it stops");
+        let resumed = run_ckpt(&c, &text, None, resuming(&file), None).unwrap();
+        assert_eq!(resumed.steps, 30);
+        assert_eq!(numerics(&resumed), numerics(&straight), "{extra:?}");
+        assert_eq!(resumed.history.iter().map(|r| r.step).collect::<Vec<_>>(), straight.history.iter().map(|r| r.step).collect::<Vec<_>>());
+    }
+}
+
+/// "Save now and stop" (a batch job's signal): the run saves after the step it is in, says so
+/// on the signal, and returns `Cancelled`; resumed, it ends like the straight run. Periodic
+/// saves keep the latest state.
+#[test]
+fn the_stop_signal_saves_and_stops_and_periodic_saves_resume_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = tiny(&[("optimizer", Value::Word("muon_adamw".into())), ("router_noise", Value::Float(0.1))]);
+    let text = TEXT.repeat(120);
+    let straight = run_ckpt(&c, &text, None, crate::spec::Checkpoints::default(), None).unwrap();
+    let file = dir.path().join("signal");
+    let ck = saving(&file, &[]);
+    let signal = ck.stop.clone();
+    assert!(run_ckpt(&c, &text, None, ck, Some(7)).is_err(), "stopped on the signal");
+    assert_eq!(signal.last_saved(), Some(7));
+    let resumed = run_ckpt(&c, &text, None, resuming(&file), None).unwrap();
+    assert_eq!(numerics(&resumed), numerics(&straight));
+
+    let every = dir.path().join("every");
+    let ck = crate::spec::Checkpoints { save_to: Some(every.clone()), save_every: Some(4), ..Default::default() };
+    let signal = ck.stop.clone();
+    let full = run_ckpt(&c, &text, Some(22), ck, None).unwrap();
+    assert_eq!((full.steps, signal.last_saved()), (22, Some(20)));
+    // Resumed from step 20 with a later stop: the same as the straight run up to it.
+    let resumed = run_ckpt(&c, &text, None, resuming(&every), None).unwrap();
+    assert_eq!(numerics(&resumed), numerics(&straight));
+}
+
+/// A checkpoint is used only by the run that made it: another config, other data, a damaged
+/// or foreign file fail the run with the reason, never train from a wrong state.
+#[test]
+fn a_corrupt_or_foreign_checkpoint_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = tiny(&[("optimizer", Value::Word("adamw".into()))]);
+    let text = TEXT.repeat(120);
+    let file = dir.path().join("ckpt");
+    run_ckpt(&c, &text, Some(6), saving(&file, &[6]), None).unwrap();
+    let refused = |config: &RunConfig, text: &str, path: &std::path::Path| {
+        let r = run_ckpt(config, text, None, resuming(path), None).unwrap();
+        assert_eq!((r.status, r.steps), (Status::Failed, 0));
+        r.error.unwrap()
+    };
+    let other = tiny(&[("optimizer", Value::Word("adamw".into())), ("matrix_lr", Value::Float(0.01))]);
+    let e = refused(&other, &text, &file);
+    assert!(e.starts_with("cannot resume: the checkpoint") && e.contains("was made by another run") && e.contains("`train.matrix_lr` (checkpoint: 0.04, this run: 0.01)"), "{e}");
+    let e = refused(&tiny(&[("optimizer", Value::Word("muon_adamw".into()))]), &text, &file);
+    assert!(e.contains("`train.optimizer`"), "{e}");
+    let e = refused(&c, &("The quick".to_owned() + &TEXT.repeat(120)[9..]), &file);
+    assert!(e.contains("its data differs"), "{e}");
+
+    let bytes = std::fs::read(&file).unwrap();
+    let damaged = dir.path().join("damaged");
+    let mut flipped = bytes.clone();
+    let i = flipped.len() - 100;
+    flipped[i] ^= 0x10;
+    std::fs::write(&damaged, &flipped).unwrap();
+    assert!(refused(&c, &text, &damaged).contains("is corrupt (its checksum does not match"));
+    std::fs::write(&damaged, &bytes[..bytes.len() / 2]).unwrap();
+    assert!(refused(&c, &text, &damaged).contains("is corrupt"));
+    std::fs::write(&damaged, "not a checkpoint at all").unwrap();
+    assert!(refused(&c, &text, &damaged).contains("is not an lrx checkpoint"));
+    assert!(refused(&c, &text, &dir.path().join("missing")).contains("cannot read the checkpoint"));
+    // The format version is checked before anything else in the header.
+    let head_len = usize::try_from(u64::from_le_bytes(bytes[8..16].try_into().unwrap())).unwrap();
+    let head = String::from_utf8(bytes[16..16 + head_len].to_vec()).unwrap().replacen("\"format\":1", "\"format\":9", 1);
+    let mut v2 = bytes[..8].to_vec();
+    v2.extend_from_slice(&(head.len() as u64).to_le_bytes());
+    v2.extend_from_slice(head.as_bytes());
+    v2.extend_from_slice(&bytes[16 + head_len..bytes.len() - 4]);
+    let crc = crc32fast::hash(&v2);
+    v2.extend_from_slice(&crc.to_le_bytes());
+    std::fs::write(&damaged, &v2).unwrap();
+    assert!(refused(&c, &text, &damaged).contains("has format version 9; this lrx reads version 1"));
 }
