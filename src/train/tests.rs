@@ -467,8 +467,12 @@ fn stacked_and_per_matrix_muon_buckets_agree() {
 /// Trains `config` with these checkpoint settings, raising the stop signal once `raise_at`
 /// steps are done.
 fn run_ckpt(config: &RunConfig, text: &str, stop_at: Option<u64>, checkpoints: crate::spec::Checkpoints, raise_at: Option<u64>) -> Result<RunResult, Cancelled> {
+    run_ckpt_on(Device::Cpu, config, text, stop_at, checkpoints, raise_at)
+}
+
+fn run_ckpt_on(device: Device, config: &RunConfig, text: &str, stop_at: Option<u64>, checkpoints: crate::spec::Checkpoints, raise_at: Option<u64>) -> Result<RunResult, Cancelled> {
     let data = Dataset::prepare(config, text, std::path::Path::new("/nonexistent")).unwrap();
-    let trainer = BurnTrainer::new(Device::Cpu, "/nonexistent");
+    let trainer = BurnTrainer::new(device, "/nonexistent");
     let cancel = CancelFlag::new();
     let signal = checkpoints.stop.clone();
     let mut on = |p: Progress| {
@@ -589,4 +593,25 @@ fn a_corrupt_or_foreign_checkpoint_is_refused() {
     v2.extend_from_slice(&crc.to_le_bytes());
     std::fs::write(&damaged, &v2).unwrap();
     assert!(refused(&c, &text, &damaged).contains("has format version 9; this lrx reads version 1"));
+}
+
+/// The accelerator's path stacks Muon's matrices per shape: its checkpoints hold each matrix's
+/// momentum all the same, and resume bit-identically; a CPU-path checkpoint is refused there
+/// (other ops, other rounding).
+#[test]
+fn the_accelerator_path_resumes_bit_identically_and_refuses_cpu_checkpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = tiny(&[("optimizer", Value::Word("muon_adamw".into())), ("experts", Value::Int(4)), ("router_noise", Value::Float(0.1)), ("steps", Value::Int(20))]);
+    let text = TEXT.repeat(120);
+    let none = crate::spec::Checkpoints::default;
+    let straight = run_ckpt_on(Device::CpuGeneric, &c, &text, None, none(), None).unwrap();
+    let file = dir.path().join("generic");
+    run_ckpt_on(Device::CpuGeneric, &c, &text, Some(7), saving(&file, &[7]), None).unwrap();
+    let resumed = run_ckpt_on(Device::CpuGeneric, &c, &text, None, resuming(&file), None).unwrap();
+    assert_eq!(numerics(&resumed), numerics(&straight));
+    let cpu = dir.path().join("cpu");
+    run_ckpt_on(Device::Cpu, &c, &text, Some(7), saving(&cpu, &[7]), None).unwrap();
+    let r = run_ckpt_on(Device::CpuGeneric, &c, &text, None, resuming(&cpu), None).unwrap();
+    assert_eq!(r.status, Status::Failed);
+    assert!(r.error.as_deref().is_some_and(|e| e.contains("was made on the backend") && e.contains("+generic")), "{:?}", r.error);
 }
