@@ -16,15 +16,7 @@ use super::optim::Optimizer;
 use super::optim::groups::StepHyper;
 use super::rng::{Rng, Stream};
 use super::step::{forward_batch, shards_for};
-use crate::spec::{Budget, Cancelled, HistoryRow, Progress, RunConfig, RunContext, RunResult, Schedule, Status};
-
-/// Where warmup ends, as a fraction of the run (divergence is judged only after it).
-fn warmup_fraction(s: &Schedule) -> f64 {
-    match *s {
-        Schedule::WarmupWarmdown { warmup, .. } | Schedule::Cosine { warmup, .. } | Schedule::Linear { warmup, .. } => warmup,
-        Schedule::Constant | Schedule::Step { .. } | Schedule::Exponential { .. } => 0.0,
-    }
-}
+use crate::spec::{Budget, Cancelled, HistoryRow, Progress, RunConfig, RunContext, RunResult, Status};
 
 /// Trains `config` on `data` with backend `B` on `device`: from scratch, or from the checkpoint
 /// `ctx.checkpoints` names, saving checkpoints where it asks.
@@ -64,7 +56,8 @@ pub fn train<B: AutodiffBackend>(config: &RunConfig, data: &Dataset, device: &B:
 
     let use_noise = m.experts > 1 && m.router_noise > 0.0;
     let shards = shards_for::<B>(batch);
-    let warmup = warmup_fraction(&c.schedule);
+    // Divergence is judged only after warmup.
+    let warmup = c.schedule.warmup();
     // A resumed run's clock continues from the checkpoint's (timing metrics, time budgets).
     let start = Instant::now();
     let elapsed_before = st.elapsed;
