@@ -81,10 +81,10 @@ mod tests {
     #[test]
     fn calls_bare_names_and_positionals_parse() {
         assert_eq!(parse_schedule("constant").unwrap(), Schedule::Constant);
-        assert_eq!(parse_schedule(" cosine(warmup = 0.05, min_lr = 0.1, cycles = 2) ").unwrap(), Schedule::Cosine { warmup: 0.05, min_lr: 0.1, cycles: 2 });
-        assert_eq!(parse_schedule("cosine(0.1)").unwrap(), Schedule::Cosine { warmup: 0.1, min_lr: 0.0, cycles: 1 });
-        assert_eq!(parse_schedule("cosine()").unwrap(), Schedule::Cosine { warmup: 0.0, min_lr: 0.0, cycles: 1 });
-        assert_eq!(parse_schedule("step(every = 0.25, gamma = 1e-1)").unwrap(), Schedule::Step { every: 0.25, gamma: 0.1 });
+        assert_eq!(parse_schedule(" cosine(warmup = 0.05, min_lr = 0.1, cycles = 2) ").unwrap(), Schedule::Cosine { warmup: 0.05, min_lr: 0.1, cycles: 2, warmup_start: 0.0, over: None });
+        assert_eq!(parse_schedule("cosine(0.1)").unwrap(), Schedule::Cosine { warmup: 0.1, min_lr: 0.0, cycles: 1, warmup_start: 0.0, over: None });
+        assert_eq!(parse_schedule("cosine()").unwrap(), Schedule::Cosine { warmup: 0.0, min_lr: 0.0, cycles: 1, warmup_start: 0.0, over: None });
+        assert_eq!(parse_schedule("step(every = 0.25, gamma = 1e-1)").unwrap(), Schedule::Step { every: 0.25, gamma: 0.1, at: Vec::new() });
         let (_, text) = parse_schedule_text("linear(final = 0)").unwrap();
         assert_eq!(text, "linear(warmup=0.0,final=0.0)");
     }
@@ -102,7 +102,7 @@ mod tests {
 
     #[test]
     fn the_table_has_twenty_rows_from_first_to_last_step() {
-        let t = table(&Schedule::Linear { warmup: 0.0, final_lr: 0.0 }, 100);
+        let t = table(&Schedule::Linear { warmup: 0.0, final_lr: 0.0, warmup_start: 0.0 }, 100);
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines.len(), 21);
         assert_eq!(lines[1].split_whitespace().collect::<Vec<_>>(), ["0", "0.000", "1.0000"]);

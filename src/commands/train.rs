@@ -53,10 +53,10 @@ pub(crate) fn run(args: &TrainArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
                 return Ok(Exit::Failure);
             }
         };
-        let mut ctx = RunContext { cancel: &cancel, progress: &mut on_progress, workdir: None, run_key: None, base_dir: base.clone(), stop_at: None };
+        let mut ctx = RunContext { cancel: &cancel, progress: &mut on_progress, workdir: None, run_key: None, base_dir: base.clone(), stop_at: None, checkpoints: crate::spec::Checkpoints::default() };
         trainers.builtin.train_data(&config, &data, &mut ctx)
     } else {
-        let mut ctx = RunContext { cancel: &cancel, progress: &mut on_progress, workdir: None, run_key: None, base_dir: base.clone(), stop_at: None };
+        let mut ctx = RunContext { cancel: &cancel, progress: &mut on_progress, workdir: None, run_key: None, base_dir: base.clone(), stop_at: None, checkpoints: crate::spec::Checkpoints::default() };
         trainers.train(&config, &mut ctx)
     };
     reporter.finish();
@@ -262,7 +262,7 @@ mod tests {
         let c = apply(&RunConfig::defaults(), &changes).unwrap();
         assert_eq!(c.train.budget, crate::spec::Budget::Steps(20));
         assert_eq!(c.data.tokenizer, crate::spec::Tokenizer::Bpe { vocab: 512 });
-        assert_eq!(c.train.schedule, crate::spec::Schedule::Cosine { warmup: 0.1, min_lr: 0.05, cycles: 1 });
+        assert_eq!(c.train.schedule, crate::spec::Schedule::Cosine { warmup: 0.1, min_lr: 0.05, cycles: 1, warmup_start: 0.0, over: None });
         let errs = parse_sets(&["matrx_lr=0.1".into(), "d_model=abc".into(), "steps=-3".into()], false).unwrap_err();
         assert!(errs.contains("did you mean `matrix_lr`"), "{errs}");
         assert!(errs.contains("steps"), "{errs}");

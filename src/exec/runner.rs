@@ -120,7 +120,7 @@ pub fn execute(
         return Ok(Outcome::Cancelled);
     }
     let work = store.work_dir(key)?;
-    let mut ctx = RunContext { cancel: req.cancel, progress, workdir: Some(work.clone()), run_key: Some(key.to_hex()), base_dir: req.base_dir.clone(), stop_at: req.input.stop_at };
+    let mut ctx = RunContext { cancel: req.cancel, progress, workdir: Some(work.clone()), run_key: Some(key.to_hex()), base_dir: req.base_dir.clone(), stop_at: req.input.stop_at, checkpoints: crate::spec::Checkpoints::default() };
     let started = std::time::Instant::now();
     let outcome = trainer.train(&req.input.config, &mut ctx);
     let train_wall = started.elapsed();

@@ -26,7 +26,7 @@ fn spawn(dir: &Path, config: RunConfig, workdir: Option<PathBuf>, cancel: &Cance
     std::thread::spawn(move || {
         let t = trainer(&dir);
         let mut progress = |_| {};
-        let mut ctx = RunContext { cancel: &cancel, progress: &mut progress, workdir, run_key: None, base_dir: dir.clone(), stop_at: None };
+        let mut ctx = RunContext { cancel: &cancel, progress: &mut progress, workdir, run_key: None, base_dir: dir.clone(), stop_at: None, checkpoints: crate::spec::Checkpoints::default() };
         let _ = tx.send(t.train(&config, &mut ctx));
     });
     rx
@@ -139,7 +139,7 @@ echo '{"val_loss": 2.0}' > "$1/metrics.json"
     let mut progress = |_| {};
     let cancel = CancelFlag::new();
     let work = dir.path().join("w");
-    let mut ctx = RunContext { cancel: &cancel, progress: &mut progress, workdir: Some(work.clone()), run_key: None, base_dir: sub.clone(), stop_at: None };
+    let mut ctx = RunContext { cancel: &cancel, progress: &mut progress, workdir: Some(work.clone()), run_key: None, base_dir: sub.clone(), stop_at: None, checkpoints: crate::spec::Checkpoints::default() };
     let r = t.train(&config("./t.sh {out} {config} 'a b'\\ {seed}"), &mut ctx).unwrap();
     assert_eq!(r.status, Status::Failed, "not executable yet: {r:?}");
     std::fs::set_permissions(sub.join("t.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();

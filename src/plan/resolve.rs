@@ -246,6 +246,7 @@ impl Evaluator<'_, '_> {
         let Ok(Value::Call(mut call)) = info.ty.check(info.noun, &raw) else {
             return Err(EvalError::new(format!("`{}` is `{raw}`, which has no arguments to set", key.qualified()), origin));
         };
+        crate::spec::schema::with_implicit_args(info.ty, &mut call);
         for (arg, src, span) in &slot.patches {
             let v = self.src(src)?;
             match call.arg_mut(arg) {
@@ -268,7 +269,10 @@ impl eval::Env for Evaluator<'_, '_> {
         let Some(arg) = &target.arg else { return Ok(whole) };
         let info = target.key.info();
         match info.ty.check(info.noun, &whole) {
-            Ok(Value::Call(c)) => c.arg(arg).cloned().ok_or_else(|| EvalError::new(format!("`{}` is `{c}`, which has no argument `{arg}`", target.key.qualified()), span)),
+            Ok(Value::Call(mut c)) => {
+                crate::spec::schema::with_implicit_args(info.ty, &mut c);
+                c.arg(arg).cloned().ok_or_else(|| EvalError::new(format!("`{}` is `{c}`, which has no argument `{arg}`", target.key.qualified()), span))
+            }
             _ => Err(EvalError::new(format!("`{}` is `{whole}`, which has no argument `{arg}`", target.key.qualified()), span)),
         }
     }
@@ -357,17 +361,28 @@ fn schedule_value(s: &crate::spec::schedule::Schedule) -> Value {
     let call = |name: &str, args: &[(&str, Value)]| {
         Value::Call(crate::spec::value::Call { name: name.into(), args: args.iter().map(|(n, v)| ((*n).to_owned(), v.clone())).collect() })
     };
-    match *s {
+    // Arguments added later (`warmup_start`, `over`, `at`) only where they differ from their
+    // defaults, as `Ctor::bind` writes them.
+    let start = |w: f64| (w != 0.0).then_some(("warmup_start", Value::Float(w)));
+    match s {
         Schedule::Constant => call("constant", &[]),
-        Schedule::WarmupWarmdown { warmup, warmdown, final_lr } => {
-            call("warmup_warmdown", &[("warmup", Value::Float(warmup)), ("warmdown", Value::Float(warmdown)), ("final", Value::Float(final_lr))])
+        Schedule::WarmupWarmdown { warmup, warmdown, final_lr, warmup_start } => {
+            let args = [("warmup", Value::Float(*warmup)), ("warmdown", Value::Float(*warmdown)), ("final", Value::Float(*final_lr))];
+            call("warmup_warmdown", &args.into_iter().chain(start(*warmup_start)).collect::<Vec<_>>())
         }
-        Schedule::Cosine { warmup, min_lr, cycles } => {
-            call("cosine", &[("warmup", Value::Float(warmup)), ("min_lr", Value::Float(min_lr)), ("cycles", Value::Int(i64::from(cycles)))])
+        Schedule::Cosine { warmup, min_lr, cycles, warmup_start, over } => {
+            let args = [("warmup", Value::Float(*warmup)), ("min_lr", Value::Float(*min_lr)), ("cycles", Value::Int(i64::from(*cycles)))];
+            let over = over.map(|o| ("over", Value::Float(o)));
+            call("cosine", &args.into_iter().chain(start(*warmup_start)).chain(over).collect::<Vec<_>>())
         }
-        Schedule::Step { every, gamma } => call("step", &[("every", Value::Float(every)), ("gamma", Value::Float(gamma))]),
-        Schedule::Exponential { gamma } => call("exponential", &[("gamma", Value::Float(gamma))]),
-        Schedule::Linear { warmup, final_lr } => call("linear", &[("warmup", Value::Float(warmup)), ("final", Value::Float(final_lr))]),
+        Schedule::Step { every, gamma, at } => {
+            let at = (!at.is_empty()).then(|| ("at", Value::List(at.iter().map(|&x| Value::Float(x)).collect())));
+            call("step", &[("every", Value::Float(*every)), ("gamma", Value::Float(*gamma))].into_iter().chain(at).collect::<Vec<_>>())
+        }
+        Schedule::Exponential { gamma } => call("exponential", &[("gamma", Value::Float(*gamma))]),
+        Schedule::Linear { warmup, final_lr, warmup_start } => {
+            call("linear", &[("warmup", Value::Float(*warmup)), ("final", Value::Float(*final_lr))].into_iter().chain(start(*warmup_start)).collect::<Vec<_>>())
+        }
     }
 }
 

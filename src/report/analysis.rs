@@ -183,7 +183,7 @@ fn analyse_phase<'a>(results: &'a StudyResults, phase: &'a PhaseResult) -> Phase
     });
     let keys = swept_keys(phase);
     let grid = find_grid(&keys, cands.len());
-    let schedules: Vec<_> = cands.iter().filter_map(|c| c.config.as_ref().map(|k| k.train.schedule)).collect();
+    let schedules: Vec<_> = cands.iter().filter_map(|c| c.config.as_ref().map(|k| k.train.schedule.clone())).collect();
     let varies_schedule = keys.iter().any(|k| k.name == "schedule" || k.name.starts_with("schedule."))
         || cands.iter().any(|c| c.changes.iter().any(|(k, _)| k == "schedule" || k.starts_with("schedule.")))
         || schedules.windows(2).any(|w| w[0] != w[1]);
@@ -343,13 +343,25 @@ pub fn config_value(cfg: &RunConfig, name: &str) -> Option<Value> {
             json.get(head)?.get(rest).cloned()
         } else {
             let outer = find(head)?;
-            let (_, inner) = outer.as_object()?.iter().next()?;
-            inner.get(rest).cloned()
+            let (ctor, inner) = outer.as_object()?.iter().next()?;
+            match inner.get(rest) {
+                Some(v) => Some(v.clone()),
+                // An implicit argument (`schedule.warmup_start`) is left out at its default.
+                None => return implicit_default(head, ctor, rest).map(|v| canonical(name, &v)),
+            }
         }
     } else {
         find(name)
     };
     Some(canonical(name, &json_value(&field?)?))
+}
+
+/// The default of argument `arg` of constructor `ctor` of key `key`, where it is implicit.
+fn implicit_default(key: &str, ctor: &str, arg: &str) -> Option<Value> {
+    let crate::spec::schema::Lookup::Found(k) = crate::spec::schema::lookup(None, key) else { return None };
+    let crate::spec::schema::Ty::Ctor(ctors) = k.info().ty else { return None };
+    let param = ctors.iter().find(|c| c.name == ctor)?.params.iter().find(|p| p.name == arg && p.implicit)?;
+    param.default.map(|d| d())
 }
 
 fn json_value(j: &serde_json::Value) -> Option<Value> {
@@ -494,4 +506,22 @@ pub fn failures(results: &StudyResults) -> Vec<Failure> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Implicit constructor arguments are left out of the serialized config at their defaults;
+    /// their values are still known.
+    #[test]
+    fn implicit_schedule_arguments_have_values_at_their_defaults() {
+        let mut cfg = RunConfig::defaults();
+        assert_eq!(config_value(&cfg, "schedule.warmup_start"), Some(Value::Float(0.0)));
+        assert_eq!(config_value(&cfg, "schedule.warmup"), Some(Value::Float(0.0)));
+        cfg.train.schedule = crate::spec::Schedule::Cosine { warmup: 0.05, min_lr: 0.1, cycles: 1, warmup_start: 0.1, over: None };
+        assert_eq!(config_value(&cfg, "schedule.warmup_start"), Some(Value::Float(0.1)));
+        assert_eq!(config_value(&cfg, "schedule.over"), Some(Value::Word("none".into())));
+        assert_eq!(config_value(&cfg, "schedule.nonsense"), None);
+    }
 }

@@ -365,6 +365,17 @@ impl RunConfig {
         {
             err(&["schedule"], format!("warmup + warmdown ({}) must be at most 1", super::value::fmt_float(warmup + warmdown)));
         }
+        if let Schedule::Cosine { warmup, over: Some(over), .. } = self.train.schedule
+            && warmup + over > 1.0 + 1e-12
+        {
+            err(&["schedule"], format!("warmup + over ({}) must be at most 1", super::value::fmt_float(warmup + over)));
+        }
+        if let Schedule::Step { every, at, .. } = &self.train.schedule
+            && !at.is_empty()
+            && (*every - 0.3).abs() > 1e-12
+        {
+            err(&["schedule"], "`step` takes `every` or `at`, not both".to_owned());
+        }
         let window = (m.seq_len + 1) as f64;
         let val_tokens = (self.data.tokens as f64 * self.data.val).floor();
         let train_tokens = self.data.tokens as f64 - val_tokens;
@@ -408,7 +419,7 @@ mod tests {
         let c = RunConfig::defaults();
         assert_eq!(c.model.d_model, 384);
         assert_eq!(c.train.budget, Budget::Steps(300));
-        assert_eq!(c.train.schedule, Schedule::WarmupWarmdown { warmup: 0.0, warmdown: 0.5, final_lr: 0.0 });
+        assert_eq!(c.train.schedule, Schedule::WarmupWarmdown { warmup: 0.0, warmdown: 0.5, final_lr: 0.0, warmup_start: 0.0 });
         assert_eq!(c.data.tokenizer, Tokenizer::Bytes);
     }
 
@@ -430,6 +441,22 @@ mod tests {
         assert!(text.contains(&"`d_model` (100) must be divisible by `heads` (3)"), "{text:?}");
         assert!(text.contains(&"`top_k` (9) must be at most `experts` (8)"), "{text:?}");
         assert!(text.contains(&"warmup + warmdown (1.1) must be at most 1"), "{text:?}");
+    }
+
+    #[test]
+    fn a_partial_cosine_fits_the_run_and_step_takes_every_or_at() {
+        let schedule = |name: &str, args: Vec<(&str, Value)>| {
+            let mut v = Values::new();
+            v.insert(key("schedule"), Value::Call(Call { name: name.into(), args: args.into_iter().map(|(n, x)| (n.to_owned(), x)).collect() }));
+            RunConfig::from_values(&v).map(|c| c.train.schedule).map_err(|e| e.iter().map(|e| e.message.clone()).collect::<Vec<_>>().join("; "))
+        };
+        let over = schedule("cosine", vec![("warmup", Value::Float(0.2)), ("over", Value::Float(0.9))]).unwrap_err();
+        assert_eq!(over, "warmup + over (1.1) must be at most 1");
+        let fits = schedule("cosine", vec![("warmup", Value::Float(0.05)), ("over", Value::Float(0.9)), ("warmup_start", Value::Float(0.1))]).unwrap();
+        assert_eq!(fits, Schedule::Cosine { warmup: 0.05, min_lr: 0.0, cycles: 1, warmup_start: 0.1, over: Some(0.9) });
+        let at = Value::List(vec![Value::Float(0.5), Value::Float(0.75)]);
+        assert_eq!(schedule("step", vec![("at", at.clone())]).unwrap(), Schedule::Step { every: 0.3, gamma: 0.1, at: vec![0.5, 0.75] });
+        assert_eq!(schedule("step", vec![("at", at), ("every", Value::Float(0.2))]).unwrap_err(), "`step` takes `every` or `at`, not both");
     }
 
     #[test]

@@ -15,7 +15,7 @@ pub mod value;
 
 pub use config::{Budget, DataConfig, ModelConfig, NsCoeffs, OptimizerKind, RunConfig, Tokenizer, TrainConfig, TrainerSpec, Values};
 pub use goal::Goal;
-pub use run::{MACHINE_METRICS, depends_on_machine, describe_failure, measures_machine, CancelFlag, Cancelled, HistoryRow, ParamCounts, Progress, RunContext, RunResult, Status, Trainer, TrainerIdentity};
+pub use run::{MACHINE_METRICS, depends_on_machine, describe_failure, measures_machine, CancelFlag, Cancelled, CheckpointSignal, Checkpoints, HistoryRow, ParamCounts, Progress, RunContext, RunResult, Status, Trainer, TrainerIdentity};
 pub use schedule::{Schedule, WdSchedule};
 pub use schema::{Key, Section};
 pub use value::{Call, Value};

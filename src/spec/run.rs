@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
@@ -193,6 +193,69 @@ impl CancelFlag {
     }
 }
 
+/// Where a run saves its full state and where it resumes from. Trainers that cannot
+/// checkpoint (a command trainer) ignore it; the built-in trainer writes one file per save, in
+/// a format of its own: whoever schedules runs only moves the file around.
+///
+/// Successive halving: a rung trains with `stop_at = Some(k)`, `save_at = [k]`; the survivor
+/// later trains with `resume_from` that file and ends bit-identical (on CPU) to a run trained
+/// straight through. A batch job: `stop` is raised on a signal, the run saves and stops.
+#[derive(Clone, Debug, Default)]
+pub struct Checkpoints {
+    /// Continue from the state saved in this file (made by a run of the same config, trainer
+    /// and data); a file that is corrupt or was made for anything else fails the run.
+    pub resume_from: Option<PathBuf>,
+    /// The file each save writes (replaced atomically: it always holds one whole checkpoint).
+    /// No saves happen without it.
+    pub save_to: Option<PathBuf>,
+    /// Save after these steps.
+    pub save_at: Vec<u64>,
+    /// Save after every step that is a multiple of this.
+    pub save_every: Option<u64>,
+    /// Raised from outside: save after the current step, then stop (`Err(Cancelled)`).
+    pub stop: CheckpointSignal,
+}
+
+impl Checkpoints {
+    /// Whether a save is due after `step` (1-based: the number of steps taken).
+    pub fn due(&self, step: u64) -> bool {
+        self.save_to.is_some() && (self.save_at.contains(&step) || self.save_every.is_some_and(|n| n > 0 && step.is_multiple_of(n)) || self.stop.is_raised())
+    }
+}
+
+/// A shared "save now and stop" request, and the step of the last checkpoint written, so that
+/// the side that raised it learns what the file holds.
+#[derive(Clone, Debug, Default)]
+pub struct CheckpointSignal(Arc<SignalState>);
+
+#[derive(Debug, Default)]
+struct SignalState {
+    raised: AtomicBool,
+    /// Steps of the last save + 1 (0: nothing saved yet).
+    saved: AtomicU64,
+}
+
+impl CheckpointSignal {
+    pub fn new() -> CheckpointSignal {
+        CheckpointSignal::default()
+    }
+    /// Asks the run to save after its current step and stop.
+    pub fn raise(&self) {
+        self.0.raised.store(true, Ordering::SeqCst);
+    }
+    pub fn is_raised(&self) -> bool {
+        self.0.raised.load(Ordering::SeqCst)
+    }
+    /// Called by the trainer once a checkpoint after `step` steps is in place.
+    pub fn record_saved(&self, step: u64) {
+        self.0.saved.store(step.saturating_add(1), Ordering::SeqCst);
+    }
+    /// The step of the last checkpoint written through these settings, if any.
+    pub fn last_saved(&self) -> Option<u64> {
+        self.0.saved.load(Ordering::SeqCst).checked_sub(1)
+    }
+}
+
 /// The run was cancelled before it finished; nothing of it may be recorded as finished.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("run cancelled")]
@@ -211,6 +274,8 @@ pub struct RunContext<'a> {
     pub base_dir: PathBuf,
     /// Stop after this many steps (successive halving); the schedule still spans the budget.
     pub stop_at: Option<u64>,
+    /// Saving and resuming the run's full state (none by default).
+    pub checkpoints: Checkpoints,
 }
 
 /// Anything that can train a resolved run config.
@@ -219,6 +284,7 @@ pub trait Trainer: Send + Sync {
     fn identity(&self, config: &RunConfig) -> TrainerIdentity;
 
     /// Trains one run to completion, divergence or failure. Returns `Err(Cancelled)` only when
-    /// `ctx.cancel` was raised; a failure is an `Ok` result with `Status::Failed`.
+    /// `ctx.cancel` was raised, or `ctx.checkpoints.stop` (after saving); a failure is an `Ok`
+    /// result with `Status::Failed`.
     fn train(&self, config: &RunConfig, ctx: &mut RunContext<'_>) -> Result<RunResult, Cancelled>;
 }

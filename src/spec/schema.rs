@@ -132,6 +132,8 @@ pub enum Ty {
     StrList,
     /// A non-empty list of integers of at least `min`.
     IntList { min: i64 },
+    /// A non-empty, strictly increasing list of numbers within the bounds, or the word `none`.
+    FloatList(Bounds),
 }
 
 /// A constructor: `cosine(warmup = 0.05, min_lr = 0.1, cycles = 2)`.
@@ -150,6 +152,10 @@ pub struct Param {
     /// `None`: the argument is required.
     pub default: Option<fn() -> Value>,
     pub doc: &'static str,
+    /// Left out of a bound call while it has its default value: arguments added after
+    /// studies were written (`warmup_start`) keep those studies' canonical text (labels,
+    /// output names) unchanged.
+    pub implicit: bool,
 }
 
 /// One configuration key.
@@ -306,6 +312,7 @@ impl Ty {
             Ty::OptDuration => "a duration like `5m` or `none`".into(),
             Ty::StrList => "a list of strings".into(),
             Ty::IntList { .. } => "a list of integers or `none`".into(),
+            Ty::FloatList(_) => "a list of numbers or `none`".into(),
         }
     }
 
@@ -408,6 +415,21 @@ impl Ty {
                 Value::List(_) => Err(format!("{noun} needs at least one value")),
                 _ => Err(mismatch()),
             },
+            Ty::FloatList(b) => match value {
+                Value::Word(w) if w == "none" => Ok(value.clone()),
+                Value::List(items) if !items.is_empty() => {
+                    let xs = items.iter().map(|v| v.as_f64().ok_or_else(mismatch)).collect::<Result<Vec<f64>, _>>()?;
+                    if let Some(x) = xs.iter().find(|&&x| !b.contains(x)) {
+                        return Err(format!("each of {noun} {} (found {})", b.describe(), fmt_num(*x)));
+                    }
+                    if xs.windows(2).any(|w| w[0] >= w[1]) {
+                        return Err(format!("{noun} must be increasing"));
+                    }
+                    Ok(Value::List(xs.into_iter().map(Value::Float).collect()))
+                }
+                Value::List(_) => Err(format!("{noun} needs at least one value")),
+                _ => Err(mismatch()),
+            },
         }
     }
 }
@@ -452,9 +474,27 @@ impl Ctor {
                 (None, Some(default)) => default(),
                 (None, None) => return Err(format!("`{}` needs the argument `{}`", self.name, param.name)),
             };
+            if param.implicit && param.default.is_some_and(|d| d() == value) {
+                continue;
+            }
             args.push((param.name.to_owned(), value));
         }
         Ok(Call { name: self.name.to_owned(), args })
+    }
+}
+
+/// Puts back into a bound call of a constructor key the implicit arguments [`Ctor::bind`] left
+/// out at their defaults, in parameter order, so that they can be read and set by name
+/// (`schedule.warmup_start`). Binding the call again leaves them out again.
+pub fn with_implicit_args(ty: Ty, call: &mut Call) {
+    let Ty::Ctor(ctors) = ty else { return };
+    let Some(ctor) = ctors.iter().find(|c| c.name == call.name) else { return };
+    for (i, param) in ctor.params.iter().enumerate() {
+        if let Some(default) = param.default.filter(|_| param.implicit && call.arg(param.name).is_none()) {
+            let before = &ctor.params[..i];
+            let at = call.args.iter().filter(|(n, _)| before.iter().any(|p| p.name == n)).count();
+            call.args.insert(at, (param.name.to_owned(), default()));
+        }
     }
 }
 
@@ -496,39 +536,44 @@ static SCHEDULES: &[Ctor] = &[
     Ctor {
         name: "warmup_warmdown",
         params: &[
-            Param { name: "warmup", ty: Ty::Float(Bounds::UNIT), default: Some(|| Value::Float(0.0)), doc: "fraction of the run spent ramping up linearly from 0" },
-            Param { name: "warmdown", ty: Ty::Float(Bounds::UNIT), default: Some(|| Value::Float(0.5)), doc: "fraction of the run, at its end, spent decaying linearly" },
-            Param { name: "final", ty: Ty::Float(Bounds::UNIT), default: Some(|| Value::Float(0.0)), doc: "multiplier reached at the end of the warmdown" },
+            Param { name: "warmup", ty: Ty::Float(Bounds::UNIT), default: Some(|| Value::Float(0.0)), doc: "fraction of the run spent ramping up linearly from 0", implicit: false },
+            Param { name: "warmdown", ty: Ty::Float(Bounds::UNIT), default: Some(|| Value::Float(0.5)), doc: "fraction of the run, at its end, spent decaying linearly", implicit: false },
+            Param { name: "final", ty: Ty::Float(Bounds::UNIT), default: Some(|| Value::Float(0.0)), doc: "multiplier reached at the end of the warmdown", implicit: false },
+            Param { name: "warmup_start", ty: Ty::Float(Bounds::UNIT), default: Some(|| Value::Float(0.0)), doc: "multiplier the warmup starts from, as a fraction of the peak", implicit: true },
         ],
-        doc: "linear warmup, constant, then linear warmdown to `final` (autoresearch)",
+        doc: "linear warmup (from `warmup_start`), constant, then linear warmdown to `final` (autoresearch)",
     },
     Ctor {
         name: "cosine",
         params: &[
-            Param { name: "warmup", ty: Ty::Float(Bounds::UNIT_HALF_OPEN), default: Some(|| Value::Float(0.0)), doc: "fraction of the run spent ramping up linearly from 0" },
-            Param { name: "min_lr", ty: Ty::Float(Bounds::UNIT), default: Some(|| Value::Float(0.0)), doc: "floor of the cosine, as a fraction of the peak" },
-            Param { name: "cycles", ty: Ty::Int { min: 1, max: 1000 }, default: Some(|| Value::Int(1)), doc: "number of cosine cycles after warmup (restarts when above 1)" },
+            Param { name: "warmup", ty: Ty::Float(Bounds::UNIT_HALF_OPEN), default: Some(|| Value::Float(0.0)), doc: "fraction of the run spent ramping up linearly from 0", implicit: false },
+            Param { name: "min_lr", ty: Ty::Float(Bounds::UNIT), default: Some(|| Value::Float(0.0)), doc: "floor of the cosine, as a fraction of the peak", implicit: false },
+            Param { name: "cycles", ty: Ty::Int { min: 1, max: 1000 }, default: Some(|| Value::Int(1)), doc: "number of cosine cycles after warmup, each starting again from the peak (`cycles = 2` restarts once)", implicit: false },
+            Param { name: "warmup_start", ty: Ty::Float(Bounds::UNIT), default: Some(|| Value::Float(0.0)), doc: "multiplier the warmup starts from, as a fraction of the peak", implicit: true },
+            Param { name: "over", ty: Ty::OptFloat(Bounds::UNIT_LEFT_OPEN), default: Some(|| Value::Word("none".into())), doc: "fraction of the run the cosine spans from the end of warmup (flat at `min_lr` after it); `none`: the rest of the run", implicit: true },
         ],
-        doc: "linear warmup, then cosine annealing to `min_lr`, restarted `cycles` times",
+        doc: "linear warmup, then cosine annealing to `min_lr` in `cycles` cycles (over part of the run with `over`)",
     },
     Ctor {
         name: "step",
         params: &[
-            Param { name: "every", ty: Ty::Float(Bounds::UNIT_LEFT_OPEN), default: Some(|| Value::Float(0.3)), doc: "fraction of the run between two decays" },
-            Param { name: "gamma", ty: Ty::Float(Bounds::POSITIVE), default: Some(|| Value::Float(0.1)), doc: "factor applied at each decay" },
+            Param { name: "every", ty: Ty::Float(Bounds::UNIT_LEFT_OPEN), default: Some(|| Value::Float(0.3)), doc: "fraction of the run between two decays", implicit: false },
+            Param { name: "gamma", ty: Ty::Float(Bounds::POSITIVE), default: Some(|| Value::Float(0.1)), doc: "factor applied at each decay", implicit: false },
+            Param { name: "at", ty: Ty::FloatList(Bounds::UNIT_LEFT_OPEN), default: Some(|| Value::Word("none".into())), doc: "milestones: the fractions of the run where a decay happens, increasing (replaces `every`)", implicit: true },
         ],
-        doc: "multiply by `gamma` every `every` of the run",
+        doc: "multiply by `gamma` every `every` of the run, or at each milestone of `at`",
     },
     Ctor {
         name: "exponential",
-        params: &[Param { name: "gamma", ty: Ty::Float(Bounds::POSITIVE), default: Some(|| Value::Float(0.01)), doc: "multiplier reached at the end of the run" }],
+        params: &[Param { name: "gamma", ty: Ty::Float(Bounds::POSITIVE), default: Some(|| Value::Float(0.01)), doc: "multiplier reached at the end of the run", implicit: false }],
         doc: "smooth exponential change from 1 to `gamma`: `gamma^t`",
     },
     Ctor {
         name: "linear",
         params: &[
-            Param { name: "warmup", ty: Ty::Float(Bounds::UNIT_HALF_OPEN), default: Some(|| Value::Float(0.0)), doc: "fraction of the run spent ramping up linearly from 0" },
-            Param { name: "final", ty: Ty::Float(Bounds::NON_NEGATIVE), default: Some(|| Value::Float(0.0)), doc: "multiplier reached at the end of the run" },
+            Param { name: "warmup", ty: Ty::Float(Bounds::UNIT_HALF_OPEN), default: Some(|| Value::Float(0.0)), doc: "fraction of the run spent ramping up linearly from 0", implicit: false },
+            Param { name: "final", ty: Ty::Float(Bounds::NON_NEGATIVE), default: Some(|| Value::Float(0.0)), doc: "multiplier reached at the end of the run", implicit: false },
+            Param { name: "warmup_start", ty: Ty::Float(Bounds::UNIT), default: Some(|| Value::Float(0.0)), doc: "multiplier the warmup starts from, as a fraction of the peak", implicit: true },
         ],
         doc: "linear warmup, then a straight line from 1 to `final`",
     },
@@ -538,7 +583,7 @@ static TOKENIZERS: &[Ctor] = &[
     Ctor { name: "bytes", params: &[], doc: "one token per byte (256 symbols, nothing to train)" },
     Ctor {
         name: "bpe",
-        params: &[Param { name: "vocab", ty: Ty::Int { min: 260, max: 1 << 20 }, default: Some(|| Value::Int(4096)), doc: "vocabulary size, trained on the training split" }],
+        params: &[Param { name: "vocab", ty: Ty::Int { min: 260, max: 1 << 20 }, default: Some(|| Value::Int(4096)), doc: "vocabulary size, trained on the training split", implicit: false }],
         doc: "byte-level BPE trained on the training split, cached by content hash",
     },
 ];
@@ -547,7 +592,7 @@ static TRAINERS: &[Ctor] = &[
     Ctor { name: "builtin", params: &[], doc: "lrx's own MoE language model in burn" },
     Ctor {
         name: "command",
-        params: &[Param { name: "cmd", ty: Ty::Str, default: None, doc: "shell command; `{key}` placeholders are filled from the run config, `{out}` with its output folder" }],
+        params: &[Param { name: "cmd", ty: Ty::Str, default: None, doc: "shell command; `{key}` placeholders are filled from the run config, `{out}` with its output folder", implicit: false }],
         doc: "the user's own training script, run once per variant",
     },
 ];
@@ -558,8 +603,8 @@ static PRUNERS: &[Ctor] = &[
     Ctor {
         name: "halving",
         params: &[
-            Param { name: "rungs", ty: Ty::IntList { min: 1 }, default: None, doc: "steps at which candidates are compared; the last is the full budget" },
-            Param { name: "keep", ty: Ty::Float(Bounds::UNIT_OPEN), default: Some(|| Value::Float(1.0 / 3.0)), doc: "fraction of candidates kept at each rung" },
+            Param { name: "rungs", ty: Ty::IntList { min: 1 }, default: None, doc: "steps at which candidates are compared; the last is the full budget", implicit: false },
+            Param { name: "keep", ty: Ty::Float(Bounds::UNIT_OPEN), default: Some(|| Value::Float(1.0 / 3.0)), doc: "fraction of candidates kept at each rung", implicit: false },
         ],
         doc: "successive halving: all candidates train to the first rung, the best `keep` continue",
     },
@@ -669,6 +714,31 @@ mod tests {
         let bad = Value::Call(Call { name: "cosine".into(), args: vec![("min_lt".into(), Value::Float(0.1))] });
         let err = key.info().ty.check("`schedule`", &bad).unwrap_err();
         assert!(err.contains("did you mean `min_lr`"), "{err}");
+    }
+
+    /// `warmup_start`, `over` and `at` appear in a call's canonical text only when they differ
+    /// from their defaults, so studies written before them keep their labels; `at` is an
+    /// increasing list of fractions of the run.
+    #[test]
+    fn later_arguments_stay_out_of_calls_at_their_defaults() {
+        let Lookup::Found(key) = lookup(None, "schedule") else { panic!("no schedule key") };
+        let bind = |name: &str, args: Vec<(&str, Value)>| {
+            let call = Value::Call(Call { name: name.into(), args: args.into_iter().map(|(n, v)| (n.to_owned(), v)).collect() });
+            key.info().ty.check("`schedule`", &call).map(|v| v.to_string())
+        };
+        assert_eq!(bind("cosine", vec![("warmup_start", Value::Float(0.0)), ("over", Value::Word("none".into()))]).unwrap(), "cosine(warmup=0.0,min_lr=0.0,cycles=1)");
+        assert_eq!(
+            bind("cosine", vec![("warmup", Value::Float(0.05)), ("over", Value::Float(0.9)), ("warmup_start", Value::Float(0.1))]).unwrap(),
+            "cosine(warmup=0.05,min_lr=0.0,cycles=1,warmup_start=0.1,over=0.9)"
+        );
+        assert_eq!(bind("warmup_warmdown", vec![("warmup_start", Value::Int(0))]).unwrap(), "warmup_warmdown(warmup=0.0,warmdown=0.5,final=0.0)");
+        let at = |xs: &[f64]| Value::List(xs.iter().map(|&x| Value::Float(x)).collect());
+        assert_eq!(bind("step", vec![("at", at(&[0.5, 0.75]))]).unwrap(), "step(every=0.3,gamma=0.1,at=[0.5,0.75])");
+        assert_eq!(bind("step", vec![("at", Value::List(vec![Value::Int(1)]))]).unwrap(), "step(every=0.3,gamma=0.1,at=[1.0])");
+        assert_eq!(bind("step", vec![("at", at(&[0.75, 0.5]))]).unwrap_err(), "`step.at` must be increasing");
+        assert_eq!(bind("step", vec![("at", at(&[0.5, 1.5]))]).unwrap_err(), "each of `step.at` must be in (0, 1] (found 1.5)");
+        assert_eq!(bind("step", vec![("at", Value::List(Vec::new()))]).unwrap_err(), "`step.at` needs at least one value");
+        assert_eq!(bind("cosine", vec![("over", Value::Float(0.0))]).unwrap_err(), "`cosine.over` must be in (0, 1]");
     }
 
     #[test]

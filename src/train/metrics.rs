@@ -66,11 +66,11 @@ pub fn evaluate<B: Backend>(m: &ModelConfig, layout: &Layout, params: &[Tensor<B
 }
 
 /// Sums since the last history row.
-#[derive(Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Running {
-    loss: f64,
-    aux: f64,
-    steps: u64,
+    pub loss: f64,
+    pub aux: f64,
+    pub steps: u64,
 }
 
 impl Running {

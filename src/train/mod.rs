@@ -8,6 +8,7 @@
 #![allow(clippy::many_single_char_names, reason = "tensor code follows the papers' notation")]
 
 pub mod attention;
+pub mod checkpoint;
 pub mod data;
 mod denormals;
 pub mod kernels;

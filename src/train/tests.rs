@@ -70,8 +70,15 @@ fn cautious_decay_only_where_update_and_weight_agree() {
 }
 
 /// Eigenvalues of a small symmetric matrix by cyclic Jacobi rotations.
-fn jacobi_eigenvalues(mut a: Vec<Vec<f64>>) -> Vec<f64> {
+fn jacobi_eigenvalues(a: Vec<Vec<f64>>) -> Vec<f64> {
+    jacobi_eigen(a).0
+}
+
+/// Eigenvalues and eigenvectors (the columns of the second result) of a small symmetric matrix
+/// by cyclic Jacobi rotations: `A = V·diag(λ)·Vᵀ`.
+fn jacobi_eigen(mut a: Vec<Vec<f64>>) -> (Vec<f64>, Vec<Vec<f64>>) {
     let n = a.len();
+    let mut v: Vec<Vec<f64>> = (0..n).map(|i| (0..n).map(|j| if i == j { 1.0 } else { 0.0 }).collect()).collect();
     for _ in 0..100 {
         for p in 0..n {
             for q in p + 1..n {
@@ -93,10 +100,53 @@ fn jacobi_eigenvalues(mut a: Vec<Vec<f64>>) -> Vec<f64> {
                     a[p][k] = c * apk - s * aqk;
                     a[q][k] = s * apk + c * aqk;
                 }
+                for row in &mut v {
+                    let (vkp, vkq) = (row[p], row[q]);
+                    row[p] = c * vkp - s * vkq;
+                    row[q] = s * vkp + c * vkq;
+                }
             }
         }
     }
-    (0..n).map(|i| a[i][i]).collect()
+    ((0..n).map(|i| a[i][i]).collect(), v)
+}
+
+/// `a·b` of row-major matrices, `a` being `n × k`.
+fn matmul(a: &[f64], b: &[f64], n: usize, k: usize, m: usize) -> Vec<f64> {
+    (0..n * m).map(|ij| (0..k).map(|l| a[(ij / m) * k + l] * b[l * m + ij % m]).sum()).collect()
+}
+
+fn transpose(a: &[f64], r: usize, c: usize) -> Vec<f64> {
+    (0..r * c).map(|ij| a[(ij % r) * c + ij / r]).collect()
+}
+
+/// The polar factor `U·Vᵀ` of a full-rank `r × c` row-major matrix `X = U·Σ·Vᵀ`, computed in
+/// f64 without Newton–Schulz: `(X·Xᵀ)^{-1/2}·X` (wide) or `X·(Xᵀ·X)^{-1/2}` (tall), the inverse
+/// square root from a Jacobi eigendecomposition.
+fn polar_factor(x: &[f64], r: usize, c: usize) -> Vec<f64> {
+    let wide = r <= c;
+    let n = r.min(c);
+    let xt = transpose(x, r, c);
+    let gram = if wide { matmul(x, &xt, r, c, r) } else { matmul(&xt, x, c, r, c) };
+    let (lambda, v) = jacobi_eigen((0..n).map(|i| gram[i * n..(i + 1) * n].to_vec()).collect());
+    let inv_sqrt: Vec<f64> = (0..n * n).map(|ij| (0..n).map(|k| v[ij / n][k] * v[ij % n][k] / lambda[k].sqrt()).sum()).collect();
+    if wide { matmul(&inv_sqrt, x, r, r, c) } else { matmul(x, &inv_sqrt, r, c, c) }
+}
+
+/// Keller Jordan's quintic Newton–Schulz written out in f64 from its definition: `X₀ = G/‖G‖_F`,
+/// then `A = X·Xᵀ`, `X ← a·X + (b·A + c·A²)·X`, in whichever orientation `G` comes.
+fn quintic_reference(g: &[f64], r: usize, c: usize, steps: usize) -> Vec<f64> {
+    let (a, b, cc) = (3.4445, -4.7750, 2.0315);
+    let norm = g.iter().map(|x| x * x).sum::<f64>().sqrt() + 1e-7;
+    let mut x: Vec<f64> = g.iter().map(|v| v / norm).collect();
+    for _ in 0..steps {
+        let gram = matmul(&x, &transpose(&x, r, c), r, c, r);
+        let gram2 = matmul(&gram, &gram, r, r, r);
+        let poly: Vec<f64> = gram.iter().zip(&gram2).map(|(g1, g2)| b * g1 + cc * g2).collect();
+        let px = matmul(&poly, &x, r, r, c);
+        x = x.iter().zip(&px).map(|(x, p)| a * x + p).collect();
+    }
+    x
 }
 
 /// Singular values of an `r × c` row-major matrix (`r ≤ c`), via eigenvalues of `X·Xᵀ`.
@@ -127,6 +177,47 @@ fn newton_schulz_pushes_singular_values_towards_one() {
     close(&back, &quintic, 1e-5);
 }
 
+/// Newton–Schulz against the polar factor `U·Vᵀ` computed another way (an f64 eigen-
+/// decomposition of the Gram matrix, in this test): writing the output as `O = M·P` with
+/// `P = U·Vᵀ`, `M = O·Pᵀ` must be symmetric (`O` keeps the input's singular vectors) with
+/// eigenvalues (`O`'s singular values) where the iteration puts them. Five quintic steps do not
+/// converge: Keller Jordan's coefficients trade accuracy for speed and leave every singular
+/// value of a well-conditioned input in about [0.68, 1.13], so the bound is [0.65, 1.2]; Polar
+/// Express's per-step coefficients land within [0.85, 1.15] (measured: 0.69–1.13 and
+/// 0.86–1.14). The symmetry tolerance (1e-5; measured 5e-7) is f32 rounding over five
+/// iterations. Inputs: random Gaussian matrices, wide and tall (condition numbers about 4 and
+/// 18), and a 3×5 one whose singular values span a factor 20.
+#[test]
+fn newton_schulz_matches_an_independently_computed_polar_factor() {
+    let mut rng = rng::Rng::new(11, rng::Stream::Init);
+    let mut cases: Vec<(Vec<f64>, usize, usize)> = [(8usize, 24usize), (24, 8), (16, 16 + 4)].iter().map(|&(r, c)| ((0..r * c).map(|_| rng.normal()).collect(), r, c)).collect();
+    cases.push((vec![2.0, 0.1, -0.3, 0.7, 0.0, 0.2, 0.05, 0.1, -0.1, 0.3, -0.01, 0.04, 0.02, 0.03, -0.02], 3, 5));
+    for (g, r, c) in &cases {
+        let (r, c) = (*r, *c);
+        let p = polar_factor(g, r, c);
+        // The reference itself: orthonormal rows (wide) or columns (tall).
+        let n = r.min(c);
+        let ppt = if r <= c { matmul(&p, &transpose(&p, r, c), r, c, r) } else { matmul(&transpose(&p, r, c), &p, c, r, c) };
+        close(&ppt, &(0..n * n).map(|ij| if ij / n == ij % n { 1.0 } else { 0.0 }).collect::<Vec<_>>(), 1e-10);
+        let input = Tensor::<B, 3>::from_data(TensorData::new(g.iter().map(|&x| x as f32).collect::<Vec<_>>(), [1, r, c]), &FlexDevice);
+        for (coeffs, lo, hi) in [(NsCoeffs::Quintic, 0.65, 1.2), (NsCoeffs::PolarExpress, 0.85, 1.15)] {
+            let o = host(orthogonalize(input.clone(), 5, coeffs));
+            // M = O·Pᵀ (wide, r × r) or Pᵀ·O (tall, c × c): U·f(Σ)·Uᵀ or V·f(Σ)·Vᵀ.
+            let m = if r <= c { matmul(&o, &transpose(&p, r, c), r, c, r) } else { matmul(&transpose(&p, r, c), &o, c, r, c) };
+            for i in 0..n {
+                for j in 0..n {
+                    assert!((m[i * n + j] - m[j * n + i]).abs() < 1e-5, "{coeffs:?} {r}×{c}: O·Pᵀ is not symmetric at ({i}, {j}): {} vs {}", m[i * n + j], m[j * n + i]);
+                }
+            }
+            let (sv, _) = jacobi_eigen((0..n).map(|i| m[i * n..(i + 1) * n].to_vec()).collect());
+            assert!(sv.iter().all(|&s| (lo..=hi).contains(&s)), "{coeffs:?} {r}×{c}: singular values {sv:?} outside [{lo}, {hi}]");
+            // And O is M·P: nothing of O lies outside the input's row (column) space.
+            let back = if r <= c { matmul(&m, &p, r, r, c) } else { matmul(&p, &m, r, c, c) };
+            close(&back, &o, 1e-4);
+        }
+    }
+}
+
 #[test]
 fn muon_step_scales_by_shape_and_uses_nesterov_momentum() {
     assert_eq!(shape_scale([2, 6]), 3f64.sqrt()); // stored [d_in, d_out]: PyTorch [6, 2] is tall
@@ -143,7 +234,8 @@ fn muon_step_scales_by_shape_and_uses_nesterov_momentum() {
         // First step: buf = (1−m)·g, update direction (1−m)·g + m·buf = (1−m)(1+m)·g.
         let u: Vec<f64> = g.iter().map(|x| (1.0 - m) * (1.0 + m) * x).collect();
         close(&host(bucket.buf.clone()), &g.iter().map(|x| (1.0 - m) * x).collect::<Vec<_>>(), 1e-6);
-        let o = host(orthogonalize(to3(&u), 5, NsCoeffs::Quintic));
+        // The orthogonalized direction from the quintic's definition, in f64 (not lrx's code).
+        let o = quintic_reference(&u, r, c, 5);
         let scale = if shape == [2, 6] { 3f64.sqrt() } else { 1.0 };
         let want: Vec<f64> = p.iter().zip(&o).map(|(p, o)| p - lr * scale * o).collect();
         close(&out, &want, 1e-5);
@@ -237,7 +329,7 @@ fn run(config: &RunConfig, text: &str, cancel: &CancelFlag) -> Result<RunResult,
     let trainer = BurnTrainer::new(Device::Cpu, "/nonexistent");
     let mut events = 0;
     let mut on = |_: Progress| events += 1;
-    let mut ctx = RunContext { cancel, progress: &mut on, workdir: None, run_key: None, base_dir: ".".into(), stop_at: None };
+    let mut ctx = RunContext { cancel, progress: &mut on, workdir: None, run_key: None, base_dir: ".".into(), stop_at: None, checkpoints: crate::spec::Checkpoints::default() };
     trainer.train_data(config, &data, &mut ctx)
 }
 
@@ -364,7 +456,7 @@ fn cancellation_and_bad_data_never_panic() {
     let trainer = BurnTrainer::new(Device::Cpu, "/nonexistent");
     let mut on = |_: Progress| {};
     let flag = CancelFlag::new();
-    let mut ctx = RunContext { cancel: &flag, progress: &mut on, workdir: None, run_key: None, base_dir: ".".into(), stop_at: None };
+    let mut ctx = RunContext { cancel: &flag, progress: &mut on, workdir: None, run_key: None, base_dir: ".".into(), stop_at: None, checkpoints: crate::spec::Checkpoints::default() };
     let r = trainer.train(&missing, &mut ctx).unwrap();
     assert_eq!(r.status, Status::Failed);
     assert!(r.error.unwrap().contains("does not exist"));
@@ -385,7 +477,7 @@ fn stop_at_ends_early_but_keeps_the_schedule() {
         }
     };
     let flag = CancelFlag::new();
-    let mut ctx = RunContext { cancel: &flag, progress: &mut on, workdir: None, run_key: None, base_dir: ".".into(), stop_at: Some(20) };
+    let mut ctx = RunContext { cancel: &flag, progress: &mut on, workdir: None, run_key: None, base_dir: ".".into(), stop_at: Some(20), checkpoints: crate::spec::Checkpoints::default() };
     let r = trainer.train_data(&c, &data, &mut ctx).unwrap();
     assert_eq!(r.steps, 20);
     assert!(r.metrics.contains_key("val_loss"));
@@ -401,7 +493,7 @@ fn run_on(device: Device, config: &RunConfig, text: &str) -> RunResult {
     let trainer = BurnTrainer::new(device, "/nonexistent");
     let cancel = CancelFlag::new();
     let mut on = |_: Progress| {};
-    let mut ctx = RunContext { cancel: &cancel, progress: &mut on, workdir: None, run_key: None, base_dir: ".".into(), stop_at: None };
+    let mut ctx = RunContext { cancel: &cancel, progress: &mut on, workdir: None, run_key: None, base_dir: ".".into(), stop_at: None, checkpoints: crate::spec::Checkpoints::default() };
     trainer.train_data(config, &data, &mut ctx).unwrap()
 }
 
@@ -459,4 +551,159 @@ fn stacked_and_per_matrix_muon_buckets_agree() {
     for (x, y) in a.iter().zip(&b) {
         close(x, y, 1e-5);
     }
+}
+
+// ------------------------------------------------------------------------------------------
+// Checkpoints.
+
+/// Trains `config` with these checkpoint settings, raising the stop signal once `raise_at`
+/// steps are done.
+fn run_ckpt(config: &RunConfig, text: &str, stop_at: Option<u64>, checkpoints: crate::spec::Checkpoints, raise_at: Option<u64>) -> Result<RunResult, Cancelled> {
+    run_ckpt_on(Device::Cpu, config, text, stop_at, checkpoints, raise_at)
+}
+
+fn run_ckpt_on(device: Device, config: &RunConfig, text: &str, stop_at: Option<u64>, checkpoints: crate::spec::Checkpoints, raise_at: Option<u64>) -> Result<RunResult, Cancelled> {
+    let data = Dataset::prepare(config, text, std::path::Path::new("/nonexistent")).unwrap();
+    let trainer = BurnTrainer::new(device, "/nonexistent");
+    let cancel = CancelFlag::new();
+    let signal = checkpoints.stop.clone();
+    let mut on = |p: Progress| {
+        if let Progress::Step { step, .. } = p
+            && Some(step) == raise_at
+        {
+            signal.raise();
+        }
+    };
+    let mut ctx = RunContext { cancel: &cancel, progress: &mut on, workdir: None, run_key: None, base_dir: ".".into(), stop_at, checkpoints };
+    trainer.train_data(config, &data, &mut ctx)
+}
+
+fn saving(path: &std::path::Path, at: &[u64]) -> crate::spec::Checkpoints {
+    crate::spec::Checkpoints { save_to: Some(path.to_owned()), save_at: at.to_vec(), ..Default::default() }
+}
+
+fn resuming(path: &std::path::Path) -> crate::spec::Checkpoints {
+    crate::spec::Checkpoints { resume_from: Some(path.to_owned()), ..Default::default() }
+}
+
+/// A run stopped at step 13 (between history rows and evaluations: `log_every` 5,
+/// `eval_every` 10) with a checkpoint, then resumed to the budget, ends bit-identical to the
+/// run trained straight through: every history row and final metric, for Muon with router
+/// noise, AdamW and SGD.
+#[test]
+fn a_resumed_run_ends_bit_identical_to_one_trained_straight_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = TEXT.repeat(120) + "a different ending to make the validation block less trivial. ".repeat(20).as_str();
+    for extra in [
+        vec![("optimizer", Value::Word("muon_adamw".into())), ("router_noise", Value::Float(0.1)), ("muon_momentum_warmup", Value::Int(20))],
+        vec![("optimizer", Value::Word("adamw".into()))],
+        vec![("optimizer", Value::Word("sgd".into())), ("weight_decay", Value::Float(0.1))],
+    ] {
+        let c = tiny(&extra);
+        let straight = run_ckpt(&c, &text, None, crate::spec::Checkpoints::default(), None).unwrap();
+        let file = dir.path().join("ckpt");
+        // A successive-halving rung: stop at 13 and save there.
+        let rung = run_ckpt(&c, &text, Some(13), saving(&file, &[13]), None).unwrap();
+        assert_eq!((rung.status, rung.steps), (Status::Ok, 13), "{extra:?}");
+        assert!(rung.history.last().is_some_and(|r| r.step == 13 && r.metrics.contains_key("val_loss")), "the rung is evaluated where it stops");
+        let resumed = run_ckpt(&c, &text, None, resuming(&file), None).unwrap();
+        assert_eq!(resumed.steps, 30);
+        assert_eq!(numerics(&resumed), numerics(&straight), "{extra:?}");
+        assert_eq!(resumed.history.iter().map(|r| r.step).collect::<Vec<_>>(), straight.history.iter().map(|r| r.step).collect::<Vec<_>>());
+    }
+}
+
+/// "Save now and stop" (a batch job's signal): the run saves after the step it is in, says so
+/// on the signal, and returns `Cancelled`; resumed, it ends like the straight run. Periodic
+/// saves keep the latest state.
+#[test]
+fn the_stop_signal_saves_and_stops_and_periodic_saves_resume_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = tiny(&[("optimizer", Value::Word("muon_adamw".into())), ("router_noise", Value::Float(0.1))]);
+    let text = TEXT.repeat(120);
+    let straight = run_ckpt(&c, &text, None, crate::spec::Checkpoints::default(), None).unwrap();
+    let file = dir.path().join("signal");
+    let ck = saving(&file, &[]);
+    let signal = ck.stop.clone();
+    assert!(run_ckpt(&c, &text, None, ck, Some(7)).is_err(), "stopped on the signal");
+    assert_eq!(signal.last_saved(), Some(7));
+    let resumed = run_ckpt(&c, &text, None, resuming(&file), None).unwrap();
+    assert_eq!(numerics(&resumed), numerics(&straight));
+
+    let every = dir.path().join("every");
+    let ck = crate::spec::Checkpoints { save_to: Some(every.clone()), save_every: Some(4), ..Default::default() };
+    let signal = ck.stop.clone();
+    let full = run_ckpt(&c, &text, Some(22), ck, None).unwrap();
+    assert_eq!((full.steps, signal.last_saved()), (22, Some(20)));
+    // Resumed from step 20 with a later stop: the same as the straight run up to it.
+    let resumed = run_ckpt(&c, &text, None, resuming(&every), None).unwrap();
+    assert_eq!(numerics(&resumed), numerics(&straight));
+}
+
+/// A checkpoint is used only by the run that made it: another config, other data, a damaged
+/// or foreign file fail the run with the reason, never train from a wrong state.
+#[test]
+fn a_corrupt_or_foreign_checkpoint_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = tiny(&[("optimizer", Value::Word("adamw".into()))]);
+    let text = TEXT.repeat(120);
+    let file = dir.path().join("ckpt");
+    run_ckpt(&c, &text, Some(6), saving(&file, &[6]), None).unwrap();
+    let refused = |config: &RunConfig, text: &str, path: &std::path::Path| {
+        let r = run_ckpt(config, text, None, resuming(path), None).unwrap();
+        assert_eq!((r.status, r.steps), (Status::Failed, 0));
+        r.error.unwrap()
+    };
+    let other = tiny(&[("optimizer", Value::Word("adamw".into())), ("matrix_lr", Value::Float(0.01))]);
+    let e = refused(&other, &text, &file);
+    assert!(e.starts_with("cannot resume: the checkpoint") && e.contains("was made by another run") && e.contains("`train.matrix_lr` (checkpoint: 0.04, this run: 0.01)"), "{e}");
+    let e = refused(&tiny(&[("optimizer", Value::Word("muon_adamw".into()))]), &text, &file);
+    assert!(e.contains("`train.optimizer`"), "{e}");
+    let e = refused(&c, &("The quick".to_owned() + &TEXT.repeat(120)[9..]), &file);
+    assert!(e.contains("its data differs"), "{e}");
+
+    let bytes = std::fs::read(&file).unwrap();
+    let damaged = dir.path().join("damaged");
+    let mut flipped = bytes.clone();
+    let i = flipped.len() - 100;
+    flipped[i] ^= 0x10;
+    std::fs::write(&damaged, &flipped).unwrap();
+    assert!(refused(&c, &text, &damaged).contains("is corrupt (its checksum does not match"));
+    std::fs::write(&damaged, &bytes[..bytes.len() / 2]).unwrap();
+    assert!(refused(&c, &text, &damaged).contains("is corrupt"));
+    std::fs::write(&damaged, "not a checkpoint at all").unwrap();
+    assert!(refused(&c, &text, &damaged).contains("is not an lrx checkpoint"));
+    assert!(refused(&c, &text, &dir.path().join("missing")).contains("cannot read the checkpoint"));
+    // The format version is checked before anything else in the header.
+    let head_len = usize::try_from(u64::from_le_bytes(bytes[8..16].try_into().unwrap())).unwrap();
+    let head = String::from_utf8(bytes[16..16 + head_len].to_vec()).unwrap().replacen("\"format\":1", "\"format\":9", 1);
+    let mut v2 = bytes[..8].to_vec();
+    v2.extend_from_slice(&(head.len() as u64).to_le_bytes());
+    v2.extend_from_slice(head.as_bytes());
+    v2.extend_from_slice(&bytes[16 + head_len..bytes.len() - 4]);
+    let crc = crc32fast::hash(&v2);
+    v2.extend_from_slice(&crc.to_le_bytes());
+    std::fs::write(&damaged, &v2).unwrap();
+    assert!(refused(&c, &text, &damaged).contains("has format version 9; this lrx reads version 1"));
+}
+
+/// The accelerator's path stacks Muon's matrices per shape: its checkpoints hold each matrix's
+/// momentum all the same, and resume bit-identically; a CPU-path checkpoint is refused there
+/// (other ops, other rounding).
+#[test]
+fn the_accelerator_path_resumes_bit_identically_and_refuses_cpu_checkpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = tiny(&[("optimizer", Value::Word("muon_adamw".into())), ("experts", Value::Int(4)), ("router_noise", Value::Float(0.1)), ("steps", Value::Int(20))]);
+    let text = TEXT.repeat(120);
+    let none = crate::spec::Checkpoints::default;
+    let straight = run_ckpt_on(Device::CpuGeneric, &c, &text, None, none(), None).unwrap();
+    let file = dir.path().join("generic");
+    run_ckpt_on(Device::CpuGeneric, &c, &text, Some(7), saving(&file, &[7]), None).unwrap();
+    let resumed = run_ckpt_on(Device::CpuGeneric, &c, &text, None, resuming(&file), None).unwrap();
+    assert_eq!(numerics(&resumed), numerics(&straight));
+    let cpu = dir.path().join("cpu");
+    run_ckpt_on(Device::Cpu, &c, &text, Some(7), saving(&cpu, &[7]), None).unwrap();
+    let r = run_ckpt_on(Device::CpuGeneric, &c, &text, None, resuming(&cpu), None).unwrap();
+    assert_eq!(r.status, Status::Failed);
+    assert!(r.error.as_deref().is_some_and(|e| e.contains("was made on the backend") && e.contains("+generic")), "{:?}", r.error);
 }

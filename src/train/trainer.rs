@@ -1,5 +1,5 @@
 //! The training loop: budgets and schedules, one optimizer step per batch, history rows,
-//! evaluations, divergence detection, cancellation, and the final [`RunResult`].
+//! evaluations, divergence detection, cancellation, checkpoints, and the final [`RunResult`].
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -7,25 +7,20 @@ use std::time::Instant;
 use burn::tensor::backend::AutodiffBackend;
 
 use super::attention::AttnConsts;
+use super::checkpoint::{self, LoopState, RowInputs, Snapshot};
 use super::data::{Dataset, batch_rng};
-use super::metrics::{Eval, Running, evaluate};
+use super::metrics::evaluate;
 use super::model::{Group, Layout};
 use super::moe::draw_noise;
 use super::optim::Optimizer;
 use super::optim::groups::StepHyper;
 use super::rng::{Rng, Stream};
 use super::step::{forward_batch, shards_for};
-use crate::spec::{Budget, Cancelled, HistoryRow, Progress, RunConfig, RunContext, RunResult, Schedule, Status};
+use crate::spec::{Budget, Cancelled, HistoryRow, Progress, RunConfig, RunContext, RunResult, Status};
 
-/// Where warmup ends, as a fraction of the run (divergence is judged only after it).
-fn warmup_fraction(s: &Schedule) -> f64 {
-    match *s {
-        Schedule::WarmupWarmdown { warmup, .. } | Schedule::Cosine { warmup, .. } | Schedule::Linear { warmup, .. } => warmup,
-        Schedule::Constant | Schedule::Step { .. } | Schedule::Exponential { .. } => 0.0,
-    }
-}
-
-/// Trains `config` on `data` with backend `B` on `device`.
+/// Trains `config` on `data` with backend `B` on `device`: from scratch, or from the checkpoint
+/// `ctx.checkpoints` names, saving checkpoints where it asks.
+#[allow(clippy::too_many_lines, reason = "the loop reads best in one piece")]
 pub fn train<B: AutodiffBackend>(config: &RunConfig, data: &Dataset, device: &B::Device, ctx: &mut RunContext<'_>) -> Result<RunResult, Cancelled> {
     // Every run, on whichever engine thread it lands: the FPU mode is per thread.
     super::denormals::flush_everywhere();
@@ -36,6 +31,20 @@ pub fn train<B: AutodiffBackend>(config: &RunConfig, data: &Dataset, device: &B:
     let counts = layout.counts(m);
     let mut params = layout.init::<B::InnerBackend>(c.seed, device);
     let mut opt = Optimizer::<B::InnerBackend>::new(&layout, c, device);
+    let mut batches = batch_rng(c.seed);
+    let mut noise_rng = Rng::new(c.seed, Stream::RouterNoise);
+    let mut st = LoopState::default();
+    if let Some(path) = &ctx.checkpoints.resume_from {
+        match checkpoint::load::<B::InnerBackend>(path, config, data, &layout, &mut opt, device) {
+            Ok(r) => {
+                params = r.params;
+                batches.seek(r.batches);
+                noise_rng.seek(r.noise);
+                st = r.state;
+            }
+            Err(e) => return Ok(RunResult::failed(format!("cannot resume: {e}"))),
+        }
+    }
     let consts = AttnConsts::<B>::new(seq, m.d_model, m.heads, m.rope_base, device);
     let eval_consts = AttnConsts::<B::InnerBackend>::new(seq, m.d_model, m.heads, m.rope_base, device);
     let total = config.total_steps();
@@ -45,133 +54,154 @@ pub fn train<B: AutodiffBackend>(config: &RunConfig, data: &Dataset, device: &B:
     };
     (ctx.progress)(Progress::Started { total_steps: total, params: Some(counts) });
 
-    let mut batches = batch_rng(c.seed);
-    let mut noise_rng = Rng::new(c.seed, Stream::RouterNoise);
     let use_noise = m.experts > 1 && m.router_noise > 0.0;
     let shards = shards_for::<B>(batch);
-    let warmup = warmup_fraction(&c.schedule);
+    // Divergence is judged only after warmup.
+    let warmup = c.schedule.warmup();
+    // A resumed run's clock continues from the checkpoint's (timing metrics, time budgets).
     let start = Instant::now();
-    let mut train_secs = 0.0;
+    let elapsed_before = st.elapsed;
+    let elapsed = || elapsed_before + start.elapsed().as_secs_f64();
     let mut windows = Vec::with_capacity(batch * (seq + 1));
-    let mut history = Vec::new();
-    let mut running = Running::default();
-    let mut last_eval: Option<(u64, Eval)> = None;
-    let mut last_train: Option<(f64, f64)> = None;
-    let mut initial_loss = None;
     let mut diverged_at = None;
-    let mut step: u64 = 0;
     let tokens_per_step = (batch * seq) as u64;
     // Seconds in forward, backward and optimizer, printed with `LRX_PROFILE=1`.
     let mut prof = [0.0f64; 3];
+    // A checkpoint is taken between a step and its history row: a resumed run starts with the
+    // row of the checkpoint's step.
+    let mut pending = st.row.take();
 
     loop {
-        if ctx.cancel.is_cancelled() {
-            return Err(Cancelled);
-        }
-        let t = match (c.budget, total) {
-            (Budget::Time(limit), _) => start.elapsed().as_secs_f64() / limit,
-            (_, Some(total)) => crate::spec::schedule::progress(step, total),
-            _ => 1.0,
+        let row_in = if let Some(row_in) = pending.take() {
+            row_in
+        } else {
+            if ctx.cancel.is_cancelled() {
+                return Err(Cancelled);
+            }
+            let t = match (c.budget, total) {
+                (Budget::Time(limit), _) => elapsed() / limit,
+                (_, Some(total)) => crate::spec::schedule::progress(st.step, total),
+                _ => 1.0,
+            };
+            let done = match c.budget {
+                Budget::Time(_) => st.step > 0 && t >= 1.0,
+                _ => false,
+            } || stop.is_some_and(|s| st.step >= s);
+            if done {
+                break;
+            }
+            let mult = c.schedule.multiplier(t);
+            let hyper = StepHyper::at(c, st.step, t, mult);
+
+            let t0 = Instant::now();
+            data.sample(&mut batches, batch, seq, &mut windows);
+            // Drawn for the whole batch, layer by layer, before any shard runs.
+            let noise: Option<Vec<Vec<f32>>> = use_noise.then(|| layout.layers.iter().map(|_| draw_noise(&mut noise_rng, batch * seq, m.experts, m.router_noise)).collect());
+            let tf = Instant::now();
+            let fwd = forward_batch::<B>(m, &layout, &params, &consts, &windows, batch, shards, noise.as_deref(), device);
+            prof[0] += tf.elapsed().as_secs_f64();
+            let (ce, aux) = (fwd.ce, fwd.aux);
+            let initial = *st.initial_loss.get_or_insert(ce);
+            let past_warmup = st.step > 0 && t >= warmup;
+            if !ce.is_finite() || !aux.is_finite() || (past_warmup && ce > c.diverge_factor * initial) {
+                diverged_at = Some(st.step + 1);
+                st.running.add(ce, aux);
+                st.last_train = st.running.take().or(st.last_train);
+                break;
+            }
+            let tb = Instant::now();
+            let g = fwd.backward();
+            prof[1] += tb.elapsed().as_secs_f64();
+            let to = Instant::now();
+            let grad_norm = opt.step(&mut params, g, &hyper);
+            prof[2] += to.elapsed().as_secs_f64();
+            st.train_secs += t0.elapsed().as_secs_f64();
+            st.step += 1;
+            st.running.add(ce, aux);
+            let tps = (st.step * tokens_per_step) as f64 / st.train_secs.max(1e-9);
+            (ctx.progress)(Progress::Step { step: st.step, total_steps: total, loss: ce, lr: mult, tokens_per_sec: tps });
+            let row_in = RowInputs { mult, lrs: hyper.lr, grad_norm };
+            if ctx.checkpoints.due(st.step) && let Some(path) = &ctx.checkpoints.save_to {
+                st.row = Some(row_in);
+                st.elapsed = elapsed();
+                let snapshot = Snapshot { config, data, layout: &layout, params: &params, optimizer: &opt, batches: batches.position(), noise: noise_rng.position(), state: &st };
+                let saved = checkpoint::save(path, &snapshot);
+                st.row = None;
+                if let Err(e) = saved {
+                    return Ok(RunResult::failed(e.to_string()));
+                }
+                ctx.checkpoints.stop.record_saved(st.step);
+                if ctx.checkpoints.stop.is_raised() {
+                    return Err(Cancelled);
+                }
+            }
+            row_in
         };
-        let done = match c.budget {
-            Budget::Time(_) => step > 0 && t >= 1.0,
-            _ => false,
-        } || stop.is_some_and(|s| step >= s);
-        if done {
-            break;
-        }
-        let mult = c.schedule.multiplier(t);
-        let hyper = StepHyper::at(c, step, t, mult);
 
-        let t0 = Instant::now();
-        data.sample(&mut batches, batch, seq, &mut windows);
-        // Drawn for the whole batch, layer by layer, before any shard runs.
-        let noise: Option<Vec<Vec<f32>>> = use_noise.then(|| layout.layers.iter().map(|_| draw_noise(&mut noise_rng, batch * seq, m.experts, m.router_noise)).collect());
-        let tf = Instant::now();
-        let fwd = forward_batch::<B>(m, &layout, &params, &consts, &windows, batch, shards, noise.as_deref(), device);
-        prof[0] += tf.elapsed().as_secs_f64();
-        let (ce, aux) = (fwd.ce, fwd.aux);
-        let initial = *initial_loss.get_or_insert(ce);
-        let past_warmup = step > 0 && t >= warmup;
-        if !ce.is_finite() || !aux.is_finite() || (past_warmup && ce > c.diverge_factor * initial) {
-            diverged_at = Some(step + 1);
-            running.add(ce, aux);
-            last_train = running.take().or(last_train);
-            break;
-        }
-        let tb = Instant::now();
-        let g = fwd.backward();
-        prof[1] += tb.elapsed().as_secs_f64();
-        let to = Instant::now();
-        let grad_norm = opt.step(&mut params, g, &hyper);
-        prof[2] += to.elapsed().as_secs_f64();
-        train_secs += t0.elapsed().as_secs_f64();
-        step += 1;
-        running.add(ce, aux);
+        let step = st.step;
         let tokens = step * tokens_per_step;
-        let tps = tokens as f64 / train_secs.max(1e-9);
-        (ctx.progress)(Progress::Step { step, total_steps: total, loss: ce, lr: mult, tokens_per_sec: tps });
-
+        let tps = tokens as f64 / st.train_secs.max(1e-9);
         let is_last = stop.is_some_and(|s| step >= s);
         let eval_now = step.is_multiple_of(c.eval_every) || is_last;
         if step.is_multiple_of(c.log_every) || eval_now {
             let mut row = BTreeMap::new();
-            if let Some((l, a)) = running.take() {
+            if let Some((l, a)) = st.running.take() {
                 row.insert("train_loss".into(), l);
                 row.insert("aux_loss".into(), a);
-                last_train = Some((l, a));
+                st.last_train = Some((l, a));
             }
-            row.insert("lr".into(), mult);
+            row.insert("lr".into(), row_in.mult);
             for g in Group::ALL {
-                row.insert(format!("lr_{}", g.name()), hyper.lr_of(g));
+                row.insert(format!("lr_{}", g.name()), row_in.lrs[g as usize]);
             }
-            row.insert("grad_norm".into(), grad_norm);
+            row.insert("grad_norm".into(), row_in.grad_norm);
             row.insert("tokens".into(), tokens as f64);
             row.insert("tokens_per_sec".into(), tps);
             if eval_now {
                 let e = evaluate(m, &layout, &params, &eval_consts, data, batch);
                 e.insert_into(&mut row);
-                last_eval = Some((step, e));
+                st.last_eval = Some((step, e));
             }
-            row.insert("elapsed".into(), start.elapsed().as_secs_f64());
+            row.insert("elapsed".into(), elapsed());
             let row = HistoryRow { step, metrics: row };
             (ctx.progress)(Progress::Row(row.clone()));
-            history.push(row);
+            st.history.push(row);
         }
     }
 
+    let step = st.step;
     // Time budgets end between evaluations: evaluate the final weights.
-    if diverged_at.is_none() && last_eval.is_none_or(|(s, _)| s != step) && step > 0 {
-        if let Some((l, a)) = running.take() {
-            last_train = Some((l, a));
+    if diverged_at.is_none() && st.last_eval.is_none_or(|(s, _)| s != step) && step > 0 {
+        if let Some((l, a)) = st.running.take() {
+            st.last_train = Some((l, a));
         }
         let e = evaluate(m, &layout, &params, &eval_consts, data, batch);
         let mut row = BTreeMap::new();
-        if let Some((l, a)) = last_train {
+        if let Some((l, a)) = st.last_train {
             row.insert("train_loss".into(), l);
             row.insert("aux_loss".into(), a);
         }
         e.insert_into(&mut row);
         row.insert("tokens".into(), (step * tokens_per_step) as f64);
-        row.insert("elapsed".into(), start.elapsed().as_secs_f64());
+        row.insert("elapsed".into(), elapsed());
         let row = HistoryRow { step, metrics: row };
         (ctx.progress)(Progress::Row(row.clone()));
-        history.push(row);
-        last_eval = Some((step, e));
+        st.history.push(row);
+        st.last_eval = Some((step, e));
     }
 
-    let seconds = start.elapsed().as_secs_f64();
+    let seconds = elapsed();
     let tokens = step * tokens_per_step;
     if std::env::var_os("LRX_PROFILE").is_some() && step > 0 {
         let ms = |x: f64| x * 1000.0 / step as f64;
-        eprintln!("per step: forward {:.2} ms, backward {:.2} ms, optimizer {:.2} ms, total {:.2} ms", ms(prof[0]), ms(prof[1]), ms(prof[2]), ms(train_secs));
+        eprintln!("per step: forward {:.2} ms, backward {:.2} ms, optimizer {:.2} ms, total {:.2} ms", ms(prof[0]), ms(prof[1]), ms(prof[2]), ms(st.train_secs));
     }
     let mut metrics = BTreeMap::new();
-    if let Some((l, a)) = last_train {
+    if let Some((l, a)) = st.last_train {
         metrics.insert("train_loss".to_owned(), l);
         metrics.insert("aux_loss".to_owned(), a);
     }
-    if let Some((_, e)) = last_eval {
+    if let Some((_, e)) = st.last_eval {
         e.insert_into(&mut metrics);
         metrics.insert("acc_per_min".to_owned(), e.accuracy / (seconds / 60.0).max(1e-9));
     }
@@ -180,10 +210,10 @@ pub fn train<B: AutodiffBackend>(config: &RunConfig, data: &Dataset, device: &B:
         steps: step,
         tokens,
         seconds,
-        tokens_per_sec: tokens as f64 / train_secs.max(1e-9),
+        tokens_per_sec: tokens as f64 / st.train_secs.max(1e-9),
         params: Some(counts),
         metrics,
-        history,
+        history: st.history,
         diverged_at,
         error: None,
         exit_code: None,

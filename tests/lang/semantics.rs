@@ -103,7 +103,7 @@ fn combine_applies_only_the_listed_winners_to_the_root() {
     let f = p.resolve_final(&w).unwrap();
     assert_eq!(f.variant, "combined");
     assert_eq!(f.config.train.matrix_lr, 0.05, "`interaction` is not combined");
-    assert_eq!(f.config.train.schedule, Schedule::WarmupWarmdown { warmup: 0.05, warmdown: 0.5, final_lr: 0.0 });
+    assert_eq!(f.config.train.schedule, Schedule::WarmupWarmdown { warmup: 0.05, warmdown: 0.5, final_lr: 0.0, warmup_start: 0.0 });
     assert_eq!(f.config.train.adam_betas, (0.9, 0.95));
     assert_eq!(f.seeds, [1, 2, 3]);
     assert_eq!(f.changes.len(), 4);
@@ -199,11 +199,11 @@ fn a_range_test_is_one_exponential_run_and_feeds_later_phases() {
 fn constructor_arguments_are_set_on_the_incoming_schedule() {
     let p = plan(include_str!("../../pipelines/cosine.lrx"));
     let c = ok(p.resolve_phase("warmup", &BTreeMap::new()).unwrap());
-    assert_eq!(c[1].config.train.schedule, Schedule::Cosine { warmup: 0.1, min_lr: 0.1, cycles: 1 });
+    assert_eq!(c[1].config.train.schedule, Schedule::Cosine { warmup: 0.1, min_lr: 0.1, cycles: 1, warmup_start: 0.0, over: None });
     let w = winners(&[("warmup", &[("schedule.warmup", Value::Float(0.1))]), ("min_lr", &[("schedule.min_lr", Value::Float(0.05))])]);
     let r = ok(p.resolve_phase("restarts", &w).unwrap());
     assert_eq!(r[2].variant, "schedule.cycles=4");
-    assert_eq!(r[2].config.train.schedule, Schedule::Cosine { warmup: 0.1, min_lr: 0.05, cycles: 4 });
+    assert_eq!(r[2].config.train.schedule, Schedule::Cosine { warmup: 0.1, min_lr: 0.05, cycles: 4, warmup_start: 0.0, over: None });
 }
 
 #[test]
@@ -220,7 +220,7 @@ fn command_line_values_and_configs() {
     let p = plan("train {\n  lr = 0.04   matrix_lr = lr\n}\n");
     let c = p.root_with(&[("lr".into(), Value::Float(0.5)), ("schedule.warmup".into(), Value::Float(0.1))]).unwrap();
     assert_eq!(c.train.matrix_lr, 0.5, "derived keys follow `--set lr=...`");
-    assert_eq!(c.train.schedule, Schedule::WarmupWarmdown { warmup: 0.1, warmdown: 0.5, final_lr: 0.0 });
+    assert_eq!(c.train.schedule, Schedule::WarmupWarmdown { warmup: 0.1, warmdown: 0.5, final_lr: 0.0, warmup_start: 0.0 });
     let d = apply(&c, &[("steps".into(), Value::Int(10)), ("adam_betas".into(), Value::Tuple(vec![Value::Float(0.9), Value::Float(0.99)]))]).unwrap();
     assert_eq!((d.train.budget, d.train.adam_betas, d.train.matrix_lr), (Budget::Steps(10), (0.9, 0.99), 0.5));
     assert_eq!(apply(&c, &[]).unwrap(), c, "applying nothing changes nothing");
@@ -236,4 +236,26 @@ fn phases_are_in_topological_order_with_ties_in_source_order() {
     let winner = p.winner_node("warmup").unwrap();
     // `matrix_lr`'s 6 candidates, `interaction`'s 7, and the final run.
     assert_eq!(p.graph.neighbors_directed(winner, petgraph::Direction::Outgoing).count(), 6 + 7 + 1);
+}
+
+/// The later schedule arguments survive a config's round trip through values (winners applied
+/// to it), and can be varied on a schedule that does not mention them.
+#[test]
+fn later_schedule_arguments_survive_changes_and_can_be_varied() {
+    let p = plan("train {\n  schedule = cosine(warmup = 0.05, min_lr = 0.1, warmup_start = 0.1, over = 0.9)\n}\n");
+    let c = p.root_with(&[("schedule.min_lr".into(), Value::Float(0.2))]).unwrap();
+    assert_eq!(c.train.schedule, Schedule::Cosine { warmup: 0.05, min_lr: 0.2, cycles: 1, warmup_start: 0.1, over: Some(0.9) });
+    let d = apply(&c, &[("steps".into(), Value::Int(10))]).unwrap();
+    assert_eq!(d.train.schedule, c.train.schedule);
+    let p = plan("phase w {\n  vary schedule.warmup_start in [0.1, 0.3]\n}\n");
+    let cands = ok(p.resolve_phase("w", &BTreeMap::new()).unwrap());
+    let starts: Vec<f64> = cands.iter().map(|c| match c.config.train.schedule {
+        Schedule::WarmupWarmdown { warmup_start, .. } => warmup_start,
+        ref other => panic!("{other:?}"),
+    }).collect();
+    assert_eq!(starts, [0.0, 0.1, 0.3]);
+    let p = plan("phase s {\n  vary schedule in [step(at = [0.5, 0.75], gamma = 0.1)]\n}\n");
+    let cands = ok(p.resolve_phase("s", &BTreeMap::new()).unwrap());
+    assert_eq!(cands[1].config.train.schedule, Schedule::Step { every: 0.3, gamma: 0.1, at: vec![0.5, 0.75] });
+    assert_eq!(cands[1].variant, "schedule=step(every=0.3,gamma=0.1,at=[0.5,0.75])");
 }

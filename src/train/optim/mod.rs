@@ -67,6 +67,66 @@ impl<B: Backend + 'static> Optimizer<B> {
         self.buckets.iter().map(|b| b.members.len()).collect()
     }
 
+    /// Steps taken so far (AdamW's bias correction counts them).
+    pub fn steps_taken(&self) -> u64 {
+        self.t
+    }
+
+    /// Every state tensor, in a fixed order: for each parameter in layout order, AdamW's `m`
+    /// and `v`, SGD's momentum buffer, or Muon's momentum buffer (taken out of its bucket, so
+    /// the list does not depend on how buckets are stacked). Each comes with what it is and
+    /// its parameter's index.
+    pub fn state(&self) -> Vec<(&'static str, usize, Tensor<B, 2>)> {
+        let mut muon: Vec<Option<Tensor<B, 2>>> = vec![None; self.rules.len()];
+        for b in &self.buckets {
+            let [r, c] = b.shape;
+            for (k, piece) in b.buf.clone().chunk(b.members.len(), 0).into_iter().enumerate() {
+                muon[b.members[k]] = Some(piece.reshape([r, c]));
+            }
+        }
+        let mut out = Vec::new();
+        for (i, m) in muon.into_iter().enumerate() {
+            if let Some(a) = &self.adam[i] {
+                out.push(("adam_m", i, a.m.clone()));
+                out.push(("adam_v", i, a.v.clone()));
+            }
+            if let Some(buf) = &self.sgd[i] {
+                out.push(("sgd_momentum", i, buf.clone()));
+            }
+            if let Some(buf) = m {
+                out.push(("muon_momentum", i, buf));
+            }
+        }
+        out
+    }
+
+    /// Puts back a state [`Optimizer::state`] gave (same order, same shapes: the caller checked)
+    /// after `t` steps.
+    pub fn set_state(&mut self, t: u64, tensors: Vec<Tensor<B, 2>>) {
+        self.t = t;
+        let mut muon: Vec<Option<Tensor<B, 2>>> = vec![None; self.rules.len()];
+        let mut it = tensors.into_iter();
+        for (((adam, sgd), rule), slot) in self.adam.iter_mut().zip(&mut self.sgd).zip(&self.rules).zip(&mut muon) {
+            if let Some(a) = adam {
+                a.m = it.next().unwrap_or_else(|| a.m.clone());
+                a.v = it.next().unwrap_or_else(|| a.v.clone());
+            }
+            if let Some(buf) = sgd {
+                *buf = it.next().unwrap_or_else(|| buf.clone());
+            }
+            if *rule == Rule::Muon {
+                *slot = it.next();
+            }
+        }
+        for b in &mut self.buckets {
+            let [r, c] = b.shape;
+            let pieces: Option<Vec<Tensor<B, 3>>> = b.members.iter().map(|&i| muon[i].take().map(|t| t.reshape([1, r, c]))).collect();
+            if let Some(pieces) = pieces {
+                b.buf = Tensor::cat(pieces, 0);
+            }
+        }
+    }
+
     /// Clips the gradients to `grad_clip` by their global norm and updates every parameter.
     /// Missing gradients (an expert that received no token) count as zeros. Returns the
     /// global gradient norm before clipping.
