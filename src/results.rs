@@ -60,6 +60,8 @@ pub struct RepeatResult {
     pub key: Option<RunKey>,
     /// The step the run stops at (a successive-halving rung before the budget), as in its key.
     pub stop_at: Option<u64>,
+    /// Trained by this invocation from an earlier rung's checkpoint at this step.
+    pub resumed_at: Option<u64>,
     pub cached: bool,
     pub status: Option<Status>,
     pub seconds: f64,
@@ -297,6 +299,9 @@ fn candidate_json(c: &CandidateResult) -> Json {
     }
     if c.depends_on_machine() {
         m.insert("depends_on_machine".into(), json!(true));
+    }
+    if let Some(step) = c.repeats.iter().find_map(|r| r.resumed_at) {
+        m.insert("continued_from_step".into(), json!(step));
     }
     if let Some(reason) = &c.reason
         && c.status != CandidateStatus::Ok

@@ -6,6 +6,7 @@
 //!                 result.json    the final result (history left out)
 //!                 history.csv    the metrics history, one row per logged step
 //!                 logs/*.log     what the run printed (command trainers), when it printed
+//!                 checkpoint.ckpt  a run stopped early: its full state, to continue from
 //!                 manifest.json  blake3 of each file above; written last
 //! failures/abcdef…/record.json  every failed attempt of a key not (yet) in `runs/`
 //!                  *.log         the last failed attempt's logs
@@ -31,6 +32,8 @@ use super::key::{KeyInput, RunKey, checksum};
 use crate::spec::{HistoryRow, RunResult};
 
 const FILES: [&str; 3] = ["spec.json", "result.json", "history.csv"];
+/// Where an entry keeps the checkpoint of a run stopped early (a successive-halving rung).
+const CHECKPOINT: &str = "checkpoint.ckpt";
 const FORMAT: u32 = 1;
 
 #[derive(Debug, thiserror::Error)]
@@ -245,12 +248,13 @@ impl Store {
     /// Publishes a finished run. If another process published the same key meanwhile, its
     /// entry is kept (both are results of the same deterministic run).
     pub fn put(&self, input: &KeyInput, result: &RunResult) -> Result<RunKey, CacheError> {
-        self.put_with_logs(input, result, &[])
+        self.put_with_files(input, result, &[], None)
     }
 
-    /// Publishes a finished run with the log files it wrote (stored as `logs/<name>`, covered
-    /// by the manifest like every other file), and forgets the key's failed attempts.
-    pub fn put_with_logs(&self, input: &KeyInput, result: &RunResult, logs: &[PathBuf]) -> Result<RunKey, CacheError> {
+    /// Publishes a finished run with the log files it wrote (stored as `logs/<name>`) and the
+    /// checkpoint it ended with (`checkpoint.ckpt`, for a run stopped early), each covered by
+    /// the manifest's checksum like every other file, and forgets the key's failed attempts.
+    pub fn put_with_files(&self, input: &KeyInput, result: &RunResult, logs: &[PathBuf], checkpoint: Option<&Path>) -> Result<RunKey, CacheError> {
         let key = input.key();
         let spec = StoredSpec { format: FORMAT, key, input: input.clone(), created: now(), lrx_version: env!("CARGO_PKG_VERSION").to_owned() };
         let mut stripped = result.clone();
@@ -263,6 +267,9 @@ impl Store {
         for log in logs {
             let name = log.file_name().and_then(|n| n.to_str()).unwrap_or("run.log");
             files.push((format!("logs/{name}"), fs::read(log).map_err(io_err(log))?));
+        }
+        if let Some(path) = checkpoint {
+            files.push((CHECKPOINT.to_owned(), fs::read(path).map_err(io_err(path))?));
         }
         let manifest = Manifest { format: FORMAT, files: files.iter().map(|(n, b)| (n.clone(), checksum(b))).collect() };
 
@@ -349,6 +356,19 @@ impl Store {
             .unwrap_or_default();
         logs.sort();
         logs
+    }
+
+    /// The checkpoint stored with an entry (a run stopped early), if it has one.
+    pub fn checkpoint(&self, key: RunKey) -> Option<PathBuf> {
+        Some(self.entry_dir(key).join(CHECKPOINT)).filter(|p| p.is_file())
+    }
+
+    /// Bytes an entry takes on disk (its checkpoint and logs included).
+    pub fn entry_size(&self, key: RunKey) -> u64 {
+        let dir = self.entry_dir(key);
+        let mut files = Vec::new();
+        list_files(&dir, &dir, &mut files);
+        files.iter().filter_map(|f| fs::metadata(dir.join(f)).ok()).map(|m| m.len()).sum()
     }
 
     /// The logs stored with a finished entry.

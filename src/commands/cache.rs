@@ -41,6 +41,8 @@ fn ls(store: &Store, json: bool) -> anyhow::Result<Exit> {
                     "seconds": r.seconds,
                     "val_loss": r.metrics.get("val_loss"),
                     "created": e.spec.created,
+                    "bytes": store.entry_size(key),
+                    "checkpoint": store.checkpoint(key).is_some(),
                     "trainer": format!("{}/{}", e.spec.input.trainer.name, e.spec.input.trainer.backend),
                     "model": format!("d{} L{} E{}k{}", c.model.d_model, c.model.layers, c.model.experts, c.model.top_k),
                 }));
@@ -72,21 +74,32 @@ fn ls(store: &Store, json: bool) -> anyhow::Result<Exit> {
     }
     let mut table = comfy_table::Table::new();
     table.load_preset(comfy_table::presets::NOTHING);
-    table.set_header(["key", "status", "steps", "seconds", "val_loss", "model", "trainer"]);
+    table.set_header(["key", "status", "steps", "seconds", "val_loss", "size", "model", "trainer"]);
     for r in &rows {
         let cell = |k: &str| match &r[k] {
             serde_json::Value::Null => "-".to_owned(),
             serde_json::Value::String(s) => s.clone(),
             serde_json::Value::Number(n) if k == "seconds" => format!("{:.1}", n.as_f64().unwrap_or(0.0)),
             serde_json::Value::Number(n) if k == "val_loss" => format!("{:.4}", n.as_f64().unwrap_or(0.0)),
+            serde_json::Value::Number(n) if k == "bytes" => size_text(n.as_u64().unwrap_or(0)),
             other => other.to_string(),
         };
         let key = cell("key");
-        table.add_row([key[..12].to_owned(), cell("status"), cell("steps"), cell("seconds"), cell("val_loss"), cell("model"), cell("trainer")]);
+        let size = if r["checkpoint"] == true { format!("{} (+ckpt)", cell("bytes")) } else { cell("bytes") };
+        table.add_row([key[..12].to_owned(), cell("status"), cell("steps"), cell("seconds"), cell("val_loss"), size, cell("model"), cell("trainer")]);
     }
     outln!("{table}");
     noteln!("{} entries in `{}`", rows.len(), store.root().display());
     Ok(Exit::Success)
+}
+
+/// `812 B`, `14.2 KB`, `3.1 MB`.
+fn size_text(bytes: u64) -> String {
+    match bytes {
+        b if b < 1_000 => format!("{b} B"),
+        b if b < 1_000_000 => format!("{:.1} KB", b as f64 / 1e3),
+        b => format!("{:.1} MB", b as f64 / 1e6),
+    }
 }
 
 fn verify(store: &Store, quiet: bool) -> anyhow::Result<Exit> {

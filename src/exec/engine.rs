@@ -304,7 +304,7 @@ impl Walk<'_, '_> {
                     Ok(cands) => {
                         let force = self.engine.options.rerun.contains(&phase.name);
                         let stop_at = first_stop(phase);
-                        let cands = self.make_cands(&phase.name, cands, stop_at, force);
+                        let cands = self.make_cands(&phase.name, cands, stop_at, force, &[]);
                         self.states[i] = State::Running { cands, rung: 0 };
                     }
                     Err(e) => {
@@ -333,7 +333,7 @@ impl Walk<'_, '_> {
                 match self.plan().resolve_final(&self.winners) {
                     Ok(cand) => {
                         let force = self.engine.options.rerun.contains("final");
-                        let cands = self.make_cands("final", vec![Ok(cand)], None, force);
+                        let cands = self.make_cands("final", vec![Ok(cand)], None, force, &[]);
                         self.final_state = State::Running { cands, rung: 0 };
                     }
                     Err(e) => self.final_state = State::Blocked { message: e.to_string() },
@@ -358,7 +358,9 @@ impl Walk<'_, '_> {
     }
 
     /// Builds run slots for candidates, serving cached runs at once and queueing the rest.
-    fn make_cands(&mut self, phase: &str, cands: Vec<Result<Candidate, InvalidCandidate>>, stop_at: Option<u64>, force: bool) -> Vec<Cand> {
+    /// `earlier`: the slots of the candidate's previous rung, whose checkpoints its runs continue
+    /// from (successive halving); empty otherwise.
+    fn make_cands(&mut self, phase: &str, cands: Vec<Result<Candidate, InvalidCandidate>>, stop_at: Option<u64>, force: bool, earlier: &[Slot]) -> Vec<Cand> {
         cands
             .into_iter()
             .map(|cand| {
@@ -369,14 +371,16 @@ impl Walk<'_, '_> {
                 let slots = cand
                     .seeds
                     .iter()
-                    .map(|&seed| {
+                    .enumerate()
+                    .map(|(i, &seed)| {
                         let trainer = self.engine.trainer;
+                        let resume = earlier.get(i).and_then(|e| Some((e.key?, e.stop_at?)));
                         match KeyInput::of_run(&cand.config, seed, stop_at, trainer, self.engine.fingerprint) {
                             Ok(input) => {
                                 let key = input.key();
                                 let label = RunLabel { phase: phase.to_owned(), variant: cand.variant.clone(), seed: (cand.seeds.len() > 1).then_some(seed), rung: input.stop_at };
                                 let stop_at = input.stop_at;
-                                self.request(key, input, label, force);
+                                self.request(key, input, label, force, resume);
                                 Slot { seed, key: Some(key), stop_at, done: None, error: None }
                             }
                             Err(e) => Slot { seed, key: None, stop_at: None, done: None, error: Some(e) },
@@ -389,7 +393,7 @@ impl Walk<'_, '_> {
     }
 
     /// Serves a run from the cache, or queues it.
-    fn request(&mut self, key: RunKey, input: KeyInput, label: RunLabel, force: bool) {
+    fn request(&mut self, key: RunKey, input: KeyInput, label: RunLabel, force: bool, resume_from: Option<(RunKey, u64)>) {
         let metric = self.metric_of(&label.phase);
         if self.results.contains_key(&key) || self.queued.contains(&key) {
             return;
@@ -399,7 +403,7 @@ impl Walk<'_, '_> {
             // Read only: a corrupt entry is left where it is (`run` moves it aside). A run whose
             // last attempt failed shows as failed, with its reason, until it is retried.
             if let crate::cache::Lookup::Hit(entry) = store.get(key) {
-                self.results.insert(key, Finished { key, result: entry.result, source: Source::Cached, train_wall: std::time::Duration::ZERO, failure: None });
+                self.results.insert(key, Finished { key, result: entry.result, source: Source::Cached, train_wall: std::time::Duration::ZERO, failure: None, resumed_at: None });
             } else if let Some(attempt) = store.failure(key).and_then(|r| r.last().cloned()) {
                 self.results.insert(key, Finished::recorded_failure(key, attempt));
             }
@@ -419,7 +423,7 @@ impl Walk<'_, '_> {
                 self.engine.observer.event(Event::Retrying { label: label.clone(), attempt: last.attempt + 1, reason: why });
             }
             self.queued.insert(key);
-            self.queue.push_back(Job { input, label, force, metric });
+            self.queue.push_back(Job { input, label, force, metric, resume_from });
         }
     }
 
@@ -488,7 +492,8 @@ impl Walk<'_, '_> {
                         c.pruned = true;
                         continue;
                     }
-                    let fresh = self.make_cands(&name, vec![Ok(c.cand.clone())], stop_at, force);
+                    // Each survivor continues from its rung's checkpoint: only the increment trains.
+                    let fresh = self.make_cands(&name, vec![Ok(c.cand.clone())], stop_at, force, &c.slots);
                     let old = std::mem::replace(&mut c.slots, fresh.into_iter().next().map(|f| f.slots).unwrap_or_default());
                     self.superseded.extend(old);
                 }
@@ -619,6 +624,7 @@ fn repeat_result(s: &Slot) -> RepeatResult {
         exit_code: r.and_then(|r| r.exit_code),
         log_tail: r.and_then(|r| r.log_tail.clone()),
         failure: s.done.as_ref().and_then(|d| d.failure.clone()),
+        resumed_at: s.done.as_ref().and_then(|d| d.resumed_at),
         history: r.map(|r| r.history.clone()).unwrap_or_default(),
     }
 }

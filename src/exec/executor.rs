@@ -25,6 +25,8 @@ pub struct Job {
     pub force: bool,
     /// The objective's metric, for progress lines.
     pub metric: String,
+    /// An earlier rung of the same config to continue from (its key and the step it stopped at).
+    pub resume_from: Option<(crate::cache::RunKey, u64)>,
 }
 
 /// A job and how it ended.
@@ -134,7 +136,7 @@ impl Session for PoolSession<'_, '_> {
 impl LocalPool<'_> {
     /// One job on this thread, its progress and notices turned into observer events.
     fn execute(&self, job: &Job) -> Result<Outcome, CacheError> {
-        let req = Request { input: &job.input, force: job.force, cancel: &self.cancel, base_dir: self.base_dir.clone() };
+        let req = Request { input: &job.input, force: job.force, cancel: &self.cancel, base_dir: self.base_dir.clone(), resume_from: job.resume_from };
         let label = job.label.clone();
         let mut total_steps = None;
         let mut progress = |p: Progress| match p {

@@ -33,6 +33,8 @@ pub struct Finished {
     pub train_wall: std::time::Duration,
     /// For a failed run: its recorded attempt (number, time, reason, exit code, log tail).
     pub failure: Option<Attempt>,
+    /// Trained from an earlier rung's checkpoint at this step (only the rest was trained).
+    pub resumed_at: Option<u64>,
 }
 
 impl Finished {
@@ -41,7 +43,7 @@ impl Finished {
         let mut result = crate::spec::RunResult::failed(attempt.reason.clone());
         result.exit_code = attempt.exit_code;
         result.log_tail.clone_from(&attempt.log_tail);
-        Finished { key, result, source: Source::Cached, train_wall: std::time::Duration::ZERO, failure: Some(attempt) }
+        Finished { key, result, source: Source::Cached, train_wall: std::time::Duration::ZERO, failure: Some(attempt), resumed_at: None }
     }
 }
 
@@ -77,12 +79,15 @@ pub struct Request<'a> {
     pub force: bool,
     pub cancel: &'a CancelFlag,
     pub base_dir: std::path::PathBuf,
+    /// Continue from the checkpoint stored with this earlier run of the same config (a
+    /// successive-halving rung that stopped at the given step), where it has one.
+    pub resume_from: Option<(RunKey, u64)>,
 }
 
 /// Looks the run up without training: `Some` on a verified hit.
 pub fn cached(store: &Store, key: RunKey, notice: &mut dyn FnMut(Notice)) -> Result<Option<Finished>, CacheError> {
     match store.get(key) {
-        Lookup::Hit(entry) => Ok(Some(Finished { key, result: entry.result, source: Source::Cached, train_wall: std::time::Duration::ZERO, failure: None })),
+        Lookup::Hit(entry) => Ok(Some(Finished { key, result: entry.result, source: Source::Cached, train_wall: std::time::Duration::ZERO, failure: None, resumed_at: None })),
         Lookup::Miss => Ok(None),
         Lookup::Corrupt(c) => {
             notice(Notice::Corrupt { key, reason: c.0 });
@@ -120,22 +125,56 @@ pub fn execute(
         return Ok(Outcome::Cancelled);
     }
     let work = store.work_dir(key)?;
-    let mut ctx = RunContext { cancel: req.cancel, progress, workdir: Some(work.clone()), run_key: Some(key.to_hex()), base_dir: req.base_dir.clone(), stop_at: req.input.stop_at, checkpoints: crate::spec::Checkpoints::default() };
+    // A run that stops early (a halving rung) leaves a checkpoint at its last step, kept with
+    // its entry; a later rung of the same config continues from it instead of from step 0.
+    let checkpoint = work.join("checkpoint.ckpt");
+    let mut checkpoints = crate::spec::Checkpoints::default();
+    if let Some(stop) = req.input.stop_at {
+        checkpoints.save_to = Some(checkpoint.clone());
+        checkpoints.save_at = vec![stop];
+    }
+    let resume = req.resume_from.and_then(|(from, step)| {
+        let stored = store.checkpoint(from)?;
+        let copy = work.join("resume.ckpt");
+        std::fs::copy(stored, &copy).ok().map(|_| (copy, step))
+    });
     let started = std::time::Instant::now();
-    let outcome = trainer.train(&req.input.config, &mut ctx);
+    let mut trained = None;
+    for (resume_from, at) in resume.iter().map(|(path, step)| (Some(path.clone()), Some(*step))).chain([(None, None)]) {
+        let mut ctx = RunContext {
+            cancel: req.cancel,
+            progress: &mut *progress,
+            workdir: Some(work.clone()),
+            run_key: Some(key.to_hex()),
+            base_dir: req.base_dir.clone(),
+            stop_at: req.input.stop_at,
+            checkpoints: crate::spec::Checkpoints { resume_from, ..checkpoints.clone() },
+        };
+        let outcome = trainer.train(&req.input.config, &mut ctx);
+        // A checkpoint the trainer refuses (made by another build, damaged) costs time, not
+        // the run: it trains from the start instead.
+        let refused = at.is_some() && matches!(&outcome, Ok(r) if r.status == Status::Failed && r.error.as_deref().is_some_and(|e| e.starts_with("cannot resume")));
+        if !refused {
+            trained = Some((outcome, at));
+            break;
+        }
+    }
     let train_wall = started.elapsed();
-    let published = match outcome {
-        Ok(result) => publish(store, req, key, result, &logs_in(&work)).map(|(result, failure)| {
-            Outcome::Finished(Box::new(Finished { key, result, source: Source::Trained, train_wall, failure }))
-        }),
-        Err(_cancelled) => Ok(Outcome::Cancelled),
+    let published = match trained {
+        Some((Ok(result), resumed_at)) => {
+            let saved = checkpoint.is_file().then_some(checkpoint.as_path());
+            publish(store, req, key, result, &logs_in(&work), saved).map(|(result, failure)| {
+                Outcome::Finished(Box::new(Finished { key, result, source: Source::Trained, train_wall, failure, resumed_at }))
+            })
+        }
+        _ => Ok(Outcome::Cancelled),
     };
     let _ = std::fs::remove_dir_all(&work);
     published
 }
 
 /// Stores a run's outcome: a result in `runs/`, a failure in its record.
-fn publish(store: &Store, req: &Request<'_>, key: RunKey, result: RunResult, logs: &[PathBuf]) -> Result<(RunResult, Option<Attempt>), CacheError> {
+fn publish(store: &Store, req: &Request<'_>, key: RunKey, result: RunResult, logs: &[PathBuf], checkpoint: Option<&std::path::Path>) -> Result<(RunResult, Option<Attempt>), CacheError> {
     if result.status == Status::Failed {
         let record = store.record_failure(req.input, &result, logs)?;
         return Ok((result, record.last().cloned()));
@@ -143,7 +182,7 @@ fn publish(store: &Store, req: &Request<'_>, key: RunKey, result: RunResult, log
     if req.force {
         store.remove(key)?;
     }
-    store.put_with_logs(req.input, &result, logs)?;
+    store.put_with_files(req.input, &result, logs, checkpoint)?;
     Ok((result, None))
 }
 
@@ -198,7 +237,7 @@ mod tests {
         let t = Counting { calls: AtomicUsize::new(0), status: Status::Ok };
         let cancel = CancelFlag::new();
         let input = input(&t);
-        let req = Request { input: &input, force: false, cancel: &cancel, base_dir: ".".into() };
+        let req = Request { input: &input, force: false, cancel: &cancel, base_dir: ".".into(), resume_from: None };
         let mut sources = Vec::new();
         for _ in 0..2 {
             match execute(&store, &t, &req, &mut |_| {}, &mut |_| {}).unwrap() {
@@ -220,7 +259,7 @@ mod tests {
         let t = Counting { calls: AtomicUsize::new(0), status: Status::Failed };
         let cancel = CancelFlag::new();
         let input = input(&t);
-        let req = Request { input: &input, force: false, cancel: &cancel, base_dir: ".".into() };
+        let req = Request { input: &input, force: false, cancel: &cancel, base_dir: ".".into(), resume_from: None };
         execute(&store, &t, &req, &mut |_| {}, &mut |_| {}).unwrap();
         assert!(!store.contains(input.key()));
         let record = store.failure(input.key()).expect("a failed run leaves a record");
@@ -263,7 +302,7 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         let cancel = CancelFlag::new();
         let input = input(&Logging { fail: true });
-        let req = Request { input: &input, force: false, cancel: &cancel, base_dir: ".".into() };
+        let req = Request { input: &input, force: false, cancel: &cancel, base_dir: ".".into(), resume_from: None };
         execute(&store, &Logging { fail: true }, &req, &mut |_| {}, &mut |_| {}).unwrap();
         let logs = store.failure_logs(input.key());
         assert_eq!(logs.len(), 1);

@@ -86,7 +86,7 @@ impl Session for FakeSession<'_, '_> {
         if result.status != Status::Failed {
             self.exec.store.put(&job.input, &result).unwrap();
         }
-        let finished = Finished { key, result, source: Source::Trained, train_wall: std::time::Duration::ZERO, failure: None };
+        let finished = Finished { key, result, source: Source::Trained, train_wall: std::time::Duration::ZERO, failure: None, resumed_at: None };
         Some((job, Ok(Outcome::Finished(Box::new(finished)))))
     }
     fn cancel_all(&mut self) {

@@ -195,6 +195,7 @@ mod tests {
             log_tail: None,
             failure: None,
             stop_at: None,
+            resumed_at: None,
             history,
         }
     }

@@ -334,3 +334,38 @@ fn halving_rungs_are_shown_and_pruned_runs_counted() {
     let md = std::fs::read_to_string(d.join("runs/study/report.md")).unwrap();
     assert!(!md.contains("0 pruned"), "and in the report");
 }
+
+#[test]
+fn halving_survivors_continue_from_their_rung_and_end_as_if_trained_straight() {
+    let halving = TINY.replace(
+        "phase lr {\n  vary matrix_lr in [0.02, 0.08]\n}",
+        "phase lr {\n  vary matrix_lr in [0.01, 0.02, 0.04, 0.08]\n  prune = halving(rungs = [4, 8], keep = 1/2)\n}",
+    );
+    let halving = halving.replace("final combine(lr, emb) { repeats = 2 }", "").replace("phase emb after lr {\n  vary embedding_lr in [0.3, 1.0]\n  vary scalar_lr in [0.1]\n}", "");
+    let dir = tiny(&halving);
+    let (code, json) = run_json(dir.path());
+    assert_eq!(code, 0, "{json}");
+    let cands = json["phases"][0]["candidates"].as_array().unwrap();
+    let survivors: Vec<&serde_json::Value> = cands.iter().filter(|c| c["status"] == "ok").collect();
+    assert!(!survivors.is_empty());
+    for c in &survivors {
+        assert_eq!(c["continued_from_step"], 4, "a survivor trains only the increment from its rung's checkpoint: {c}");
+    }
+    // The same candidates trained straight to the budget, in a fresh cache: same keys, same
+    // metrics, bit for bit.
+    let straight = tiny(&halving.replace("  prune = halving(rungs = [4, 8], keep = 1/2)\n", ""));
+    let (code, reference) = run_json(straight.path());
+    assert_eq!(code, 0);
+    for c in &survivors {
+        let twin = reference["phases"][0]["candidates"].as_array().unwrap().iter().find(|r| r["variant"] == c["variant"]).unwrap();
+        assert_eq!(c["key"], twin["key"]);
+        // Every metric but those that time the machine (`acc_per_min`).
+        let numerics = |m: &serde_json::Value| m.as_object().unwrap().iter().filter(|(k, _)| !lrx::spec::measures_machine(k)).map(|(k, v)| (k.clone(), v.clone())).collect::<Vec<_>>();
+        assert_eq!(numerics(&c["metrics"]), numerics(&twin["metrics"]), "{} resumed vs straight", c["variant"]);
+    }
+    // The rungs' entries keep their checkpoints; the cache verifies.
+    let ls = lrx(dir.path(), &["cache", "ls", "--json"]);
+    let rows: serde_json::Value = serde_json::from_slice(&ls.stdout).unwrap();
+    assert_eq!(rows.as_array().unwrap().iter().filter(|r| r["checkpoint"] == true).count(), 4, "each distinct rung run keeps one: {rows}");
+    assert_eq!(lrx(dir.path(), &["cache", "verify"]).status.code(), Some(0));
+}

@@ -146,6 +146,7 @@ pub fn candidate(variant: &str, changes: Vec<(&str, Value)>, cfg: RunConfig, rep
             log_tail: None,
             failure: None,
             stop_at: None,
+            resumed_at: None,
             history: hist,
         });
     }
