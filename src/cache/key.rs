@@ -6,6 +6,7 @@
 //! and comments never reach it, so renaming a phase or reformatting a study reruns nothing.
 
 use std::fmt;
+use std::fmt::Write as _;
 use std::path::Path;
 use std::str::FromStr;
 
@@ -21,7 +22,7 @@ impl RunKey {
     pub fn to_hex(self) -> String {
         let mut s = String::with_capacity(64);
         for b in self.0 {
-            s.push_str(&format!("{b:02x}"));
+            let _ = write!(s, "{b:02x}");
         }
         s
     }

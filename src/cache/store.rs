@@ -703,6 +703,7 @@ pub fn history_from_csv(bytes: &[u8]) -> Result<Vec<HistoryRow>, String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::float_cmp, reason = "a cache entry must give back the exact bits")]
 mod tests {
     use super::*;
     use crate::cache::key::DataFingerprint;

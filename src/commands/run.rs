@@ -99,16 +99,15 @@ pub(crate) fn summary(results: &StudyResults) -> String {
         let _ = writeln!(s, "  {:<16} {line}", p.name);
     }
     if let Some(f) = &results.final_run {
-        let line = match (f.objective, results.final_status) {
-            (Some(o), Some(PhaseStatus::Done)) => format!("{} {}", results.metric, fmt(Some(o))),
-            _ => {
-                let done = f.repeats.iter().filter(|r| r.status.is_some()).count();
-                let status = results.final_status.map_or_else(|| "waiting".to_owned(), |st| format!("{st:?}").to_lowercase());
-                if f.repeats.len() > 1 && done < f.repeats.len() {
-                    format!("{status}: {done} of {} repeats finished, no result yet", f.repeats.len())
-                } else {
-                    status
-                }
+        let line = if let (Some(o), Some(PhaseStatus::Done)) = (f.objective, results.final_status) {
+            format!("{} {}", results.metric, fmt(Some(o)))
+        } else {
+            let done = f.repeats.iter().filter(|r| r.status.is_some()).count();
+            let status = results.final_status.map_or_else(|| "waiting".to_owned(), |st| format!("{st:?}").to_lowercase());
+            if f.repeats.len() > 1 && done < f.repeats.len() {
+                format!("{status}: {done} of {} repeats finished, no result yet", f.repeats.len())
+            } else {
+                status
             }
         };
         let _ = writeln!(s, "  {:<16} {line}", "final");

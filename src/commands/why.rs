@@ -26,7 +26,7 @@ pub(crate) fn run(args: &WhyArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
         out.push_str(&explain(&study, &results, phase, c, &cached));
     }
     if out.is_empty() {
-        out = "every run of the study is cached: nothing would train\n".to_owned();
+        "every run of the study is cached: nothing would train\n".clone_into(&mut out);
     }
     out!("{}", out);
     Ok(Exit::Success)

@@ -70,7 +70,7 @@ struct Slot {
 }
 
 struct Cand {
-    cand: Candidate,
+    candidate: Candidate,
     slots: Vec<Slot>,
     /// Eliminated at a successive-halving rung.
     pruned: bool,
@@ -133,7 +133,7 @@ impl Engine<'_> {
             train_wall: std::time::Duration::ZERO,
             superseded: Vec::new(),
         };
-        walk.advance()?;
+        walk.advance();
         if self.options.mode == Mode::Run && !walk.queue.is_empty() {
             self.drive(&mut walk)?;
         }
@@ -197,10 +197,7 @@ impl Engine<'_> {
                             seconds: f.result.seconds,
                             reason: (f.result.status == Status::Failed).then(|| crate::spec::describe_failure(f.result.error.as_deref(), f.result.log_tail.as_deref(), 4)),
                         });
-                        if let Err(e) = walk.advance() {
-                            error.get_or_insert(e);
-                            self.cancel.cancel();
-                        }
+                        walk.advance();
                     }
                     Ok(Outcome::Cancelled) => self.observer.event(Event::Cancelled { label: job.label }),
                     Err(e) => {
@@ -220,18 +217,18 @@ impl Walk<'_, '_> {
     }
 
     /// Settles everything that can be settled without new results; queues what must train.
-    fn advance(&mut self) -> Result<(), EngineError> {
+    fn advance(&mut self) {
         loop {
             let mut changed = false;
             for i in 0..self.states.len() {
-                changed |= self.step_phase(i)?;
+                changed |= self.step_phase(i);
             }
             if self.states.iter().all(State::settled) {
-                changed |= self.step_final()?;
+                changed |= self.step_final();
             }
             self.announce_counts();
             if !changed {
-                return Ok(());
+                return;
             }
         }
     }
@@ -282,7 +279,7 @@ impl Walk<'_, '_> {
         (done, total)
     }
 
-    fn step_phase(&mut self, i: usize) -> Result<bool, EngineError> {
+    fn step_phase(&mut self, i: usize) -> bool {
         let phase = &self.engine.plan.phases[i];
         match &self.states[i] {
             State::Unresolved => {
@@ -291,14 +288,14 @@ impl Walk<'_, '_> {
                     let message = format!("it comes after `{}`, which {}", bad.0, if matches!(bad.1, State::Failed { .. }) { "failed" } else { "did not run" });
                     self.engine.observer.event(Event::PhaseFailed { phase: phase.name.clone(), message: message.clone() });
                     self.states[i] = State::Blocked { message };
-                    return Ok(true);
+                    return true;
                 }
                 if upstream.iter().any(|s| matches!(s, State::Pending { .. } | State::Waiting)) {
                     self.states[i] = State::Waiting;
-                    return Ok(true);
+                    return true;
                 }
                 if !upstream.iter().all(|s| matches!(s, State::Done { .. })) {
-                    return Ok(false);
+                    return false;
                 }
                 match self.plan().resolve_phase(&phase.name, &self.winners) {
                     Ok(cands) => {
@@ -313,22 +310,22 @@ impl Walk<'_, '_> {
                         self.states[i] = State::Failed { cands: Vec::new(), message };
                     }
                 }
-                Ok(true)
+                true
             }
             State::Running { .. } => self.settle_running(i),
-            _ => Ok(false),
+            _ => false,
         }
     }
 
-    fn step_final(&mut self) -> Result<bool, EngineError> {
+    fn step_final(&mut self) -> bool {
         if self.plan().final_run.is_none() {
-            return Ok(false);
+            return false;
         }
         match &self.final_state {
             State::Unresolved => {
                 if self.states.iter().any(|s| matches!(s, State::Pending { .. } | State::Waiting)) {
                     self.final_state = State::Waiting;
-                    return Ok(true);
+                    return true;
                 }
                 match self.plan().resolve_final(&self.winners) {
                     Ok(cand) => {
@@ -338,22 +335,22 @@ impl Walk<'_, '_> {
                     }
                     Err(e) => self.final_state = State::Blocked { message: e.to_string() },
                 }
-                Ok(true)
+                true
             }
             State::Running { .. } => {
                 let State::Running { cands, .. } = std::mem::replace(&mut self.final_state, State::Waiting) else { unreachable!() };
                 let (cands, complete) = self.fill(cands);
                 self.final_state = if complete {
-                    let agg = self.aggregate_of(&cands[0], &self.metric_of("final"));
+                    let agg = Self::aggregate_of(&cands[0], &self.metric_of("final"));
                     if agg.status == Status::Ok {
                         State::Done { cands, winner: 0 }
                     } else {
                         State::Failed { message: agg.reason.unwrap_or_default(), cands }
                     }
                 } else if self.engine.options.mode == Mode::Dry { State::Pending { cands } } else { State::Running { cands, rung: 0 } };
-                Ok(!matches!(self.final_state, State::Running { .. }))
+                !matches!(self.final_state, State::Running { .. })
             }
-            _ => Ok(false),
+            _ => false,
         }
     }
 
@@ -387,7 +384,7 @@ impl Walk<'_, '_> {
                         }
                     })
                     .collect();
-                Cand { cand, slots, pruned: false, invalid: false }
+                Cand { candidate: cand, slots, pruned: false, invalid: false }
             })
             .collect()
     }
@@ -459,7 +456,7 @@ impl Walk<'_, '_> {
         (cands, complete)
     }
 
-    fn aggregate_of(&self, c: &Cand, metric: &str) -> Aggregate {
+    fn aggregate_of(c: &Cand, metric: &str) -> Aggregate {
         if let Some(err) = c.slots.iter().find_map(|s| s.error.clone()) {
             return Aggregate { status: Status::Failed, objective: None, metrics: BTreeMap::new(), metrics_std: BTreeMap::new(), reason: Some(err) };
         }
@@ -467,19 +464,19 @@ impl Walk<'_, '_> {
         select::aggregate(&results, metric)
     }
 
-    fn settle_running(&mut self, i: usize) -> Result<bool, EngineError> {
+    fn settle_running(&mut self, i: usize) -> bool {
         let State::Running { cands, rung } = std::mem::replace(&mut self.states[i], State::Waiting) else { unreachable!() };
         let (mut cands, complete) = self.fill(cands);
         if !complete {
             self.states[i] = if self.engine.options.mode == Mode::Dry { State::Pending { cands } } else { State::Running { cands, rung } };
-            return Ok(self.engine.options.mode == Mode::Dry);
+            return self.engine.options.mode == Mode::Dry;
         }
         let phase = &self.engine.plan.phases[i];
         let metric = phase.objective.metric.clone();
-        let aggs: Vec<Aggregate> = cands.iter().map(|c| if c.pruned { pruned(&self.aggregate_of(c, &metric)) } else { self.aggregate_of(c, &metric) }).collect();
+        let aggs: Vec<Aggregate> = cands.iter().map(|c| if c.pruned { pruned(&Self::aggregate_of(c, &metric)) } else { Self::aggregate_of(c, &metric) }).collect();
         let pruned_now: Vec<bool> = cands.iter().map(|c| c.pruned).collect();
         let history = cands.first().and_then(|c| c.slots.first()).and_then(|s| s.done.as_ref()).map(|d| d.result.history.clone()).unwrap_or_default();
-        let outcomes = policy::Outcomes { aggs: &aggs, pruned: &pruned_now, first_history: &history, budget: cands.first().and_then(|c| c.cand.config.total_steps()), rung };
+        let outcomes = policy::Outcomes { aggs: &aggs, pruned: &pruned_now, first_history: &history, budget: cands.first().and_then(|c| c.candidate.config.total_steps()), rung };
         let name = phase.name.clone();
         match policy::decide(phase, &outcomes) {
             Decision::Promote { survivors, stop_at } => {
@@ -493,7 +490,7 @@ impl Walk<'_, '_> {
                         continue;
                     }
                     // Each survivor continues from its rung's checkpoint: only the increment trains.
-                    let fresh = self.make_cands(&name, vec![Ok(c.cand.clone())], stop_at, force, &c.slots);
+                    let fresh = self.make_cands(&name, vec![Ok(c.candidate.clone())], stop_at, force, &c.slots);
                     let old = std::mem::replace(&mut c.slots, fresh.into_iter().next().map(|f| f.slots).unwrap_or_default());
                     self.superseded.extend(old);
                 }
@@ -502,7 +499,7 @@ impl Walk<'_, '_> {
             Decision::Winner { index, found } => {
                 let (changes, label) = match &found {
                     Some((key, v)) => (vec![(key.clone(), v.clone())], format!("{key}={v}")),
-                    None => (cands[index].cand.changes.clone(), cands[index].cand.variant.clone()),
+                    None => (cands[index].candidate.changes.clone(), cands[index].candidate.variant.clone()),
                 };
                 let objective = if found.is_some() { None } else { aggs[index].objective };
                 self.winners.insert(name.clone(), changes);
@@ -517,7 +514,7 @@ impl Walk<'_, '_> {
                 self.states[i] = State::Failed { cands, message };
             }
         }
-        Ok(true)
+        true
     }
 
     fn into_results(self, interrupted: bool) -> StudyResults {
@@ -533,10 +530,10 @@ impl Walk<'_, '_> {
                 State::Waiting | State::Unresolved => (PhaseStatus::Waiting, None, None, None),
             };
             let candidates = match cands {
-                Some(cands) => cands.iter().map(|c| self.candidate_result(c, &metric, interrupted)).collect(),
+                Some(cands) => cands.iter().map(|c| Self::candidate_result(c, &metric, interrupted)).collect(),
                 None => self.waiting_candidates(phase),
             };
-            let incoming_key = cands.and_then(|c| c.iter().find(|c| c.cand.changes.is_empty())).and_then(|c| c.slots.first()).and_then(|s| s.key);
+            let incoming_key = cands.and_then(|c| c.iter().find(|c| c.candidate.changes.is_empty())).and_then(|c| c.slots.first()).and_then(|s| s.key);
             phases.push(PhaseResult {
                 name: phase.name.clone(),
                 after: phase.after.clone(),
@@ -555,18 +552,18 @@ impl Walk<'_, '_> {
         let metric = &final_metric;
         let (final_run, final_status) = match &self.final_state {
             _ if plan.final_run.is_none() => (None, None),
-            State::Done { cands, .. } => (cands.first().map(|c| self.candidate_result(c, metric, interrupted)), Some(PhaseStatus::Done)),
-            State::Failed { cands, .. } => (cands.first().map(|c| self.candidate_result(c, metric, interrupted)), Some(PhaseStatus::Failed)),
-            State::Running { cands, .. } | State::Pending { cands } => (cands.first().map(|c| self.candidate_result(c, metric, interrupted)), Some(PhaseStatus::Pending)),
+            State::Done { cands, .. } => (cands.first().map(|c| Self::candidate_result(c, metric, interrupted)), Some(PhaseStatus::Done)),
+            State::Failed { cands, .. } => (cands.first().map(|c| Self::candidate_result(c, metric, interrupted)), Some(PhaseStatus::Failed)),
+            State::Running { cands, .. } | State::Pending { cands } => (cands.first().map(|c| Self::candidate_result(c, metric, interrupted)), Some(PhaseStatus::Pending)),
             State::Blocked { .. } => (None, Some(PhaseStatus::Blocked)),
             State::Waiting | State::Unresolved => (Some(self.waiting_final()), Some(PhaseStatus::Waiting)),
         };
         StudyResults { study: plan.name.clone(), metric: plan.objective.metric.clone(), goal: plan.objective.goal, phases, final_run, final_status, interrupted, train_wall: self.train_wall.as_secs_f64(), superseded: self.superseded.iter().map(repeat_result).collect() }
     }
 
-    fn candidate_result(&self, c: &Cand, metric: &str, interrupted: bool) -> CandidateResult {
+    fn candidate_result(c: &Cand, metric: &str, interrupted: bool) -> CandidateResult {
         let complete = c.slots.iter().all(|s| s.done.is_some() || s.error.is_some());
-        let agg = complete.then(|| self.aggregate_of(c, metric));
+        let agg = complete.then(|| Self::aggregate_of(c, metric));
         let status = match &agg {
             _ if c.pruned => CandidateStatus::Pruned,
             Some(a) => a.status.into(),
@@ -577,15 +574,15 @@ impl Walk<'_, '_> {
         // result (its finished repeats are still listed, each with its own metrics).
         let a = agg.unwrap_or_else(empty_aggregate);
         CandidateResult {
-            variant: c.cand.variant.clone(),
-            changes: c.cand.changes.clone(),
+            variant: c.candidate.variant.clone(),
+            changes: c.candidate.changes.clone(),
             status,
             objective: a.objective,
             metrics: a.metrics,
             metrics_std: a.metrics_std,
             reason: a.reason,
             repeats: c.slots.iter().map(repeat_result).collect(),
-            config: (!c.invalid).then(|| c.cand.config.clone()),
+            config: (!c.invalid).then(|| c.candidate.config.clone()),
         }
     }
 
@@ -633,7 +630,7 @@ fn repeat_result(s: &Slot) -> RepeatResult {
 fn invalid_cand(invalid: InvalidCandidate) -> Cand {
     let cand = Candidate { variant: invalid.variant, changes: Vec::new(), config: crate::spec::RunConfig::defaults(), seeds: vec![0] };
     let slot = Slot { seed: 0, key: None, stop_at: None, done: None, error: Some(invalid.message) };
-    Cand { cand, slots: vec![slot], pruned: false, invalid: true }
+    Cand { candidate: cand, slots: vec![slot], pruned: false, invalid: true }
 }
 
 fn empty_aggregate() -> Aggregate {

@@ -2,6 +2,7 @@
 //! otherwise (or with `-q`, nothing but problems).
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -117,7 +118,7 @@ pub fn first_lines(reason: Option<&str>) -> String {
     }
     let mut text = out.join("\n      ");
     if rest > 0 {
-        text.push_str(&format!("\n      ({rest} more lines: `lrx show`)"));
+        let _ = write!(text, "\n      ({rest} more lines: `lrx show`)");
     }
     text
 }
@@ -167,7 +168,7 @@ impl Observer for Log {
                 let how = if cached { "cached".to_owned() } else { format!("{seconds:.1}s") };
                 let mut line = format!("[{}/{}] {label}: {status} objective {} ({how}, {})", st.0, st.1, fmt_obj(objective), key.short());
                 if status == Status::Failed {
-                    line.push_str(&format!("\n      {}", first_lines(reason.as_deref())));
+                    let _ = write!(line, "\n      {}", first_lines(reason.as_deref()));
                 }
                 line
             }
@@ -280,7 +281,7 @@ impl Observer for Bars {
                     tally.trained += 1;
                     let mut line = format!("  {label}: {status} objective {} ({seconds:.1}s, {})", fmt_obj(objective), key.short());
                     if status == Status::Failed {
-                        line.push_str(&format!("\n      {}", first_lines(reason.as_deref())));
+                        let _ = write!(line, "\n      {}", first_lines(reason.as_deref()));
                     }
                     let _ = self.multi.println(line);
                 }

@@ -198,7 +198,7 @@ fn identical_configs_are_trained_once() {
     let exec = executor(&store, by_formula(|_| false));
     let r = h.run(Mode::Run, &[], &exec, CancelFlag::new());
     let subs = submitted(&exec);
-    let keys: BTreeSet<String> = r.all_candidates().filter_map(|c| c.key()).map(|k| k.to_hex()).collect();
+    let keys: BTreeSet<String> = r.all_candidates().filter_map(crate::results::CandidateResult::key).map(crate::cache::RunKey::to_hex).collect();
     assert_eq!(subs.len(), keys.len(), "one submission per distinct run: {subs:?}");
     assert_eq!(r.counts().total, keys.len());
 }

@@ -447,19 +447,20 @@ pub fn machine_note<'a>(metric: &str, cands: impl IntoIterator<Item = &'a Candid
 /// A failed run's reason as the report states it: the reason, the exit code, the attempt and
 /// the end of what it wrote to stderr, and that the next `lrx run` retries it.
 pub fn failure_text(r: &crate::results::RepeatResult) -> String {
+    use std::fmt::Write as _;
     let mut text = r.error.clone().unwrap_or_else(|| "failed".to_owned());
     if let Some(code) = r.exit_code
         && !text.contains(&format!("{code}"))
     {
-        text.push_str(&format!(" (exit code {code})"));
+        let _ = write!(text, " (exit code {code})");
     }
     if let Some(a) = &r.failure {
-        text.push_str(&format!("; attempt {}", a.attempt));
+        let _ = write!(text, "; attempt {}", a.attempt);
     }
     if let Some(tail) = r.log_tail.as_deref().map(str::trim_end).filter(|t| !t.is_empty()) {
         let lines: Vec<&str> = tail.lines().collect();
         let last = lines[lines.len().saturating_sub(3)..].join(" ⏎ ");
-        text.push_str(&format!("; stderr ends: {last}"));
+        let _ = write!(text, "; stderr ends: {last}");
     }
     if r.key.is_some() {
         text.push_str("; the next `lrx run` retries it");

@@ -137,9 +137,9 @@ pub fn build(results: &StudyResults, opts: &ReportOptions) -> Result<Doc, Figure
 }
 
 fn write(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
-    let err = |source| ReportError::Write { path: path.to_owned(), source };
     // Unique per process and call, so two reports written at once never share a temporary.
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let err = |source| ReportError::Write { path: path.to_owned(), source };
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let tmp = path.with_extension(format!("tmp.{}.{n}", std::process::id()));
     fs::write(&tmp, bytes).map_err(err)?;

@@ -61,6 +61,7 @@ pub(crate) mod num {
     use super::{Deserializer, Float, Serializer};
     use serde::{Deserialize, Serialize};
 
+    #[allow(clippy::trivially_copy_pass_by_ref, reason = "serde's `with` passes a reference")]
     pub(crate) fn serialize<S: Serializer>(x: &f64, s: S) -> Result<S::Ok, S::Error> {
         Float(*x).serialize(s)
     }

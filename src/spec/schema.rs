@@ -92,7 +92,7 @@ impl Bounds {
     pub fn describe(&self) -> String {
         match (self.lo, self.hi.is_infinite()) {
             (lo, true) if lo == 0.0 && self.lo_open => "must be positive".to_owned(),
-            (lo, true) if lo == 0.0 => "must be zero or positive".to_owned(),
+            (0.0, true) => "must be zero or positive".to_owned(),
             (lo, true) if lo.is_infinite() => "must be finite".to_owned(),
             (lo, true) => format!("must be {} {}", if self.lo_open { "above" } else { "at least" }, fmt_num(lo)),
             (lo, false) => format!(
@@ -452,10 +452,8 @@ impl Ctor {
                 if let Some(s) = suggest(name, self.params.iter().map(|p| p.name)) {
                     msg = format!("{msg}; did you mean `{s}`?");
                 } else if !self.params.is_empty() {
-                    msg.push_str(&format!(
-                        " (it takes {})",
-                        self.params.iter().map(|p| format!("`{}`", p.name)).collect::<Vec<_>>().join(", ")
-                    ));
+                    let names: Vec<String> = self.params.iter().map(|p| format!("`{}`", p.name)).collect();
+                    msg = format!("{msg} (it takes {})", names.join(", "));
                 }
                 return Err(msg);
             };

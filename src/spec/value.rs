@@ -80,6 +80,8 @@ impl Value {
     /// `1` and `1.0` are the same learning rate.
     pub fn same(&self, other: &Value) -> bool {
         match (self.as_f64(), other.as_f64()) {
+            // Exact on purpose: the same bits, or `0.0` and `-0.0`.
+            #[allow(clippy::float_cmp)]
             (Some(a), Some(b)) => a.to_bits() == b.to_bits() || a == b,
             _ => self == other,
         }
