@@ -114,7 +114,8 @@ impl KeyInput {
         let mut config = config.clone();
         config.train.seed = seed;
         let data = fingerprint(&config.data)?;
-        let stop_at = stop_at.filter(|s| config.total_steps().is_none_or(|t| *s < t));
+        // Only a trainer that stops there may claim it: otherwise the run is the whole budget's.
+        let stop_at = stop_at.filter(|s| config.total_steps().is_none_or(|t| *s < t) && trainer.stops_early(&config));
         Ok(KeyInput { trainer: trainer.identity(&config), config, data, stop_at })
     }
 

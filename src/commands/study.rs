@@ -43,6 +43,9 @@ impl Trainer for Trainers {
     fn train(&self, config: &RunConfig, ctx: &mut RunContext<'_>) -> Result<RunResult, Cancelled> {
         self.pick(config).train(config, ctx)
     }
+    fn stops_early(&self, config: &RunConfig) -> bool {
+        self.pick(config).stops_early(config)
+    }
 }
 
 /// A loaded study and what it runs with.

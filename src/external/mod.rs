@@ -46,6 +46,12 @@ pub struct CommandTrainer {
 }
 
 impl Trainer for CommandTrainer {
+    /// The script is not told where to stop (no `{stop_at}` contract yet), so it trains the
+    /// whole budget: its keys never claim a stop.
+    fn stops_early(&self, _config: &RunConfig) -> bool {
+        false
+    }
+
     fn identity(&self, config: &RunConfig) -> TrainerIdentity {
         let (cmd, deps) = match &config.train.trainer {
             TrainerSpec::Command { cmd, deps } => (cmd.clone(), deps.clone()),

@@ -287,4 +287,10 @@ pub trait Trainer: Send + Sync {
     /// `ctx.cancel` was raised, or `ctx.checkpoints.stop` (after saving); a failure is an `Ok`
     /// result with `Status::Failed`.
     fn train(&self, config: &RunConfig, ctx: &mut RunContext<'_>) -> Result<RunResult, Cancelled>;
+
+    /// Whether it honours `RunContext::stop_at` (stops there, schedule still spanning the
+    /// budget). A run's key claims a stop only where its trainer really stops there.
+    fn stops_early(&self, _config: &RunConfig) -> bool {
+        true
+    }
 }

@@ -369,3 +369,22 @@ fn halving_survivors_continue_from_their_rung_and_end_as_if_trained_straight() {
     assert_eq!(rows.as_array().unwrap().iter().filter(|r| r["checkpoint"] == true).count(), 4, "each distinct rung run keeps one: {rows}");
     assert_eq!(lrx(dir.path(), &["cache", "verify"]).status.code(), Some(0));
 }
+
+/// A command trainer is not told where a rung stops: its runs must never be keyed as stopped
+/// there. Each candidate trains once, keyed as the whole budget's run.
+#[test]
+fn a_command_trainer_under_halving_is_keyed_as_what_it_trained() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let study = STUDY.replace("vary matrix_lr in [0.01, 0.02, 0.03]", "vary matrix_lr in [0.02, 0.03]\n  prune = halving(rungs = [100, 300], keep = 1/2)");
+    std::fs::write(d.join("study.lrx"), &study).unwrap();
+    std::fs::write(d.join("train.sh"), SCRIPT).unwrap();
+    let (code, json) = run_json(d);
+    assert_eq!(code, 0, "{json}");
+    assert_eq!(json["runs"]["trained"], 3, "each candidate trained once: {json}");
+    // The same keys as without halving.
+    std::fs::write(d.join("study.lrx"), study.replace("\n  prune = halving(rungs = [100, 300], keep = 1/2)", "")).unwrap();
+    let (code, again) = run_json(d);
+    assert_eq!(code, 0);
+    assert_eq!(again["runs"]["trained"], 0, "every run is the whole budget's, already cached: {again}");
+}
