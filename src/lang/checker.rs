@@ -19,6 +19,9 @@ use super::eval::{self, NameRef, NoEnv, Target};
 use super::phases;
 use super::study::{Binding, ObjectiveDef, Options, PhaseDef, Prune, Study, Sweep, SweepKind};
 
+/// What the final run is called wherever phases are named (`lrx why FILE final`, outputs).
+pub const FINAL: &str = "final";
+
 /// Metrics the built-in trainer reports (a command trainer may report others).
 pub const METRICS: &[&str] = &["val_loss", "val_accuracy", "val_ppl", "val_bpb", "train_loss", "aux_loss", "acc_per_min"];
 
@@ -112,7 +115,28 @@ impl Checker {
 
         // Phase names first, so that `after` can point forwards.
         let mut index: HashMap<String, usize> = HashMap::new();
+        // Output files and folders are named after phases: names equal but for case would be
+        // one file on a case-insensitive file system.
+        let mut folded: HashMap<String, usize> = HashMap::new();
         for (i, p) in raw.iter().enumerate() {
+            if p.name.name.eq_ignore_ascii_case(FINAL) {
+                self.error(
+                    Diagnostic::error(format!("a phase cannot be named `{}`", p.name.name))
+                        .at(p.name.span, "`final` names the final run")
+                        .help("`lrx why`, `lrx run --rerun`, `lrx graph` and the output files call the final run `final`; rename the phase"),
+                );
+            } else if let Some(&first) = folded.get(&p.name.name.to_ascii_lowercase())
+                && raw[first].name.name != p.name.name
+            {
+                self.error(
+                    Diagnostic::error(format!("phases `{}` and `{}` differ only in case", raw[first].name.name, p.name.name))
+                        .at(p.name.span, "")
+                        .also(raw[first].name.span, "first defined here")
+                        .help("output files are named after phases, and on a case-insensitive file system these would be one file; rename one"),
+                );
+            } else {
+                folded.insert(p.name.name.to_ascii_lowercase(), i);
+            }
             if let Some(&first) = index.get(&p.name.name) {
                 self.error(
                     Diagnostic::error(format!("phase `{}` is defined twice", p.name.name))
@@ -272,6 +296,11 @@ impl Checker {
             );
         }
         if def.find.is_some()
+            && let Some(b) = def.options.baseline.as_ref().filter(|b| b.value)
+        {
+            self.error(Diagnostic::error("a range test has no baseline").at(b.span, "").help("a range test is a single run; remove `baseline = true`"));
+        }
+        if def.find.is_some()
             && let Some(p) = &def.options.prune
             && matches!(p.value, Prune::Halving { .. })
         {
@@ -345,7 +374,9 @@ impl Checker {
             self.error(Diagnostic::error(format!("`{written}` is set twice in this block")).at(a.key.span, "").also(first, "first set here"));
             return;
         }
-        if target.key.info().role == Role::Budget && target.arg.is_none() {
+        // `time = none` (or `tokens = none`) sets no budget: it leaves `steps` in charge.
+        let unset = matches!(&a.value.kind, ExprKind::Name(p) if p.is("none"));
+        if target.key.info().role == Role::Budget && target.arg.is_none() && !unset {
             if let Some((other, span)) = &seen.budget {
                 self.error(
                     Diagnostic::error(format!("`{written}` and `{other}` are both set: a run has one budget"))

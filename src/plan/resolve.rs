@@ -78,8 +78,10 @@ pub fn target_of(path: &str) -> Option<Target> {
 impl<'s> Layers<'s> {
     fn set(&mut self, target: &Target, src: Src<'s>, origin: Option<Span>) {
         let key = target.key;
-        if key.info().role == Role::Budget && target.arg.is_none() {
-            // The last budget set wins: setting one resets the others.
+        let unset = matches!(&src, Src::Value(Value::Word(w)) if w == "none");
+        if key.info().role == Role::Budget && target.arg.is_none() && !unset {
+            // The last budget set wins: setting one resets the others. `time = none` sets no
+            // budget, so it resets nothing.
             self.slots.retain(|(k, _)| same(*k, key) || k.info().role != Role::Budget);
         }
         match &target.arg {

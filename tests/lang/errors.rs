@@ -382,3 +382,36 @@ fn sweeping_lr_that_nothing_reads_is_a_warning() {
     let w: Vec<_> = plan.warnings.iter().map(|d| (d.message.as_str(), d.line_col(src).unwrap())).collect();
     assert_eq!(w, [("no key is derived from `lr`, so varying it changes nothing", (2, 8))]);
 }
+
+#[test]
+fn phase_named_final() {
+    assert_eq!(
+        errors("phase final {\n  vary matrix_lr in [0.1]\n}\n"),
+        [("a phase cannot be named `final`".to_owned(), 1, 7)]
+    );
+}
+
+#[test]
+fn phase_names_differing_only_in_case() {
+    assert_eq!(
+        errors("phase Warmup {\n  vary matrix_lr in [0.1]\n}\nphase warmup {\n  vary embedding_lr in [0.1]\n}\n"),
+        [("phases `Warmup` and `warmup` differ only in case".to_owned(), 4, 7)]
+    );
+}
+
+#[test]
+fn baseline_on_a_range_test() {
+    assert_eq!(
+        errors("phase f {\n  baseline = true\n  find matrix_lr from 1e-6 to 1.0\n}\n"),
+        [("a range test has no baseline".to_owned(), 2, 3)]
+    );
+}
+
+#[test]
+fn a_budget_set_to_none_is_no_budget() {
+    assert_eq!(errors("train {\n  steps = 10\n  time = none\n  tokens = none\n}\n"), []);
+    let p = Plan::compile("train {\n  steps = 10\n}\nphase p {\n  time = none\n  vary matrix_lr in [0.1]\n}\n", Path::new("t.lrx")).unwrap();
+    let cands = p.resolve_phase("p", &std::collections::BTreeMap::new()).unwrap();
+    // `time = none` in the phase leaves the root's step budget alone.
+    assert_eq!(cands[0].as_ref().unwrap().config.total_steps(), Some(10));
+}
