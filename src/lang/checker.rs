@@ -17,10 +17,14 @@ use super::ast::{
 };
 use super::eval::{self, NameRef, NoEnv, Target};
 use super::phases;
-use super::study::{Binding, ObjectiveDef, Options, PhaseDef, Prune, Study, Sweep, SweepKind};
+use super::study::{Ancestry, Binding, ObjectiveDef, Options, PhaseDef, Prune, Study, Sweep, SweepKind};
 
 /// What the final run is called wherever phases are named (`lrx why FILE final`, outputs).
 pub const FINAL: &str = "final";
+
+/// The most phases a study may have: checking keeps, for each phase, which others it comes
+/// after (quadratic in the number of phases).
+pub const MAX_PHASES: usize = 10_000;
 
 /// Metrics the built-in trainer reports (a command trainer may report others).
 pub const METRICS: &[&str] = &["val_loss", "val_accuracy", "val_ppl", "val_bpb", "train_loss", "aux_loss", "acc_per_min"];
@@ -111,6 +115,14 @@ impl Checker {
                 Item::Final(f) => finals.push(f),
             }
         }
+        if raw.len() > MAX_PHASES {
+            self.error(
+                Diagnostic::error(format!("the study has more than {MAX_PHASES} phases"))
+                    .at(raw[MAX_PHASES].name.span, "")
+                    .help("split the study into several files"),
+            );
+            raw.truncate(MAX_PHASES);
+        }
         let objective = objective.unwrap_or(ObjectiveDef { goal: Goal::Minimize, metric: "val_loss".into(), span: None });
 
         // Phase names first, so that `after` can point forwards.
@@ -194,7 +206,9 @@ impl Checker {
 
         let final_run = self.final_run(&finals, &index, &names);
         let order = phases::order(self, &phase_defs);
-        let mut study = Study { root, options, objective, phases: phase_defs, order, final_run };
+        let after: Vec<&[usize]> = phase_defs.iter().map(|p| p.after.as_slice()).collect();
+        let ancestry = Ancestry::new(&after, &order);
+        let mut study = Study { root, options, objective, phases: phase_defs, order, ancestry, final_run };
         phases::check_conflicts(self, &study);
         phases::check_derived(self, &study);
         self.check_objectives(&mut study);

@@ -32,6 +32,10 @@ pub use crate::lang::study::Prune;
 pub use range_test::pick_from_range_test;
 pub use resolve::{apply, target_of};
 
+/// The most runs (candidates × runs per candidate, over every phase and the final run) a study
+/// may have: the engine holds every run's result in memory.
+pub const MAX_RUNS: usize = 100_000;
+
 /// A finished phase's winning changes: canonical key path → value, relative to its incoming
 /// config (`[("matrix_lr", 0.05)]`, `[("schedule.warmup", 0.05)]`).
 pub type Changes = Vec<(String, Value)>;
@@ -180,6 +184,9 @@ pub struct Plan {
     pub(crate) study: Study,
     pub(crate) root: RunConfig,
     pub(crate) winner_nodes: BTreeMap<String, NodeIndex>,
+    /// Each phase's position in `phases`, by name: commands look phases up by name once per
+    /// phase, which a scan made quadratic in the number of phases.
+    pub(crate) by_name: BTreeMap<String, usize>,
 }
 
 /// Why a study could not be loaded: unreadable, or invalid.
@@ -204,7 +211,7 @@ impl Plan {
     }
 
     pub fn phase(&self, name: &str) -> Option<&Phase> {
-        self.phases.iter().find(|p| p.name == name)
+        self.by_name.get(name).map(|&i| &self.phases[i])
     }
 
     /// The root config (`model {}`, `data {}`, `train {}`), resolved.

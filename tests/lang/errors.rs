@@ -415,3 +415,56 @@ fn a_budget_set_to_none_is_no_budget() {
     // `time = none` in the phase leaves the root's step budget alone.
     assert_eq!(cands[0].as_ref().unwrap().config.total_steps(), Some(10));
 }
+
+#[test]
+fn too_many_runs() {
+    let src = "phase p {\n  repeats = 1000\n  vary matrix_lr in log(1e-4, 1.0, n = 200)\n}\n";
+    assert_eq!(errors(src), [("the study has more than 100000 runs".to_owned(), 1, 7)]);
+    let f = Plan::compile(src, Path::new("t.lrx")).unwrap_err();
+    let d = &f.diagnostics[0];
+    assert_eq!(d.labels[0].message, "201 candidates × 1000 runs each bring the study to 201000");
+    assert_eq!(d.line_col(src), Some((1, 7)));
+    // The final run counts too.
+    let src = "phase p {\n  repeats = 500\n  vary matrix_lr in log(1e-4, 1.0, n = 199)\n}\nfinal after p {\n  repeats = 1000\n}\n";
+    assert_eq!(errors(src), [("the study has more than 100000 runs".to_owned(), 5, 1)]);
+}
+
+#[test]
+fn too_many_phases() {
+    let src: String = (0..10_001).map(|i| format!("phase p{i} {{\n}}\n")).collect();
+    let errs = errors(&src);
+    assert_eq!(errs[0], ("the study has more than 10000 phases".to_owned(), 20_001, 7));
+}
+
+#[test]
+fn a_conflict_is_reported_where_the_winners_first_meet() {
+    let src = "phase a {\n  vary matrix_lr in [0.1]\n}\nphase b {\n  vary matrix_lr in [0.2]\n}\nphase c after a, b {\n  vary embedding_lr in [0.3]\n}\nphase d after c {\n  vary embedding_lr in [0.4]\n}\nphase e after d, a {\n  vary embedding_lr in [0.5]\n}\n";
+    assert_eq!(errors(src), [("phase `c` comes after `a` and `b`, which both vary `matrix_lr`".to_owned(), 7, 7)]);
+}
+
+#[test]
+fn conflicts_between_a_key_and_its_arguments() {
+    // `schedule` overlaps `schedule.warmup`; `schedule.warmup` and `schedule.min_lr` do not.
+    let src = "train {\n  schedule = cosine(warmup = 0.1)\n}\nphase a {\n  vary schedule.warmup in [0.1]\n}\nphase b {\n  vary schedule.min_lr in [0.2]\n}\nphase c {\n  vary schedule in [constant]\n}\nfinal combine(a, b, c)\n";
+    assert_eq!(
+        errors(src),
+        [("the final run combines `a` and `c`, which both vary `schedule`".to_owned(), 13, 1), ("the final run combines `b` and `c`, which both vary `schedule`".to_owned(), 13, 1)]
+    );
+}
+
+#[test]
+fn a_long_chain_of_phases_checks_in_linear_time() {
+    // Every phase's ancestors were walked anew for every phase, and every pair of them
+    // compared: 2,000 phases took minutes.
+    let mut src = String::from("phase p0 {\n  vary matrix_lr in [0.01, 0.02]\n}\n");
+    for i in 1..2000 {
+        src.push_str(&format!("phase p{i} after p{} {{\n  vary matrix_lr in [base * 0.5, base * 2]\n}}\n", i - 1));
+    }
+    src.push_str("final after p1999\n");
+    let start = std::time::Instant::now();
+    let plan = Plan::compile(&src, Path::new("t.lrx")).unwrap_or_else(|f| panic!("{}", f.render(false)));
+    assert_eq!(plan.phases.len(), 2000);
+    assert_eq!(plan.phases[1999].needs.len(), 1999);
+    assert_eq!(plan.final_run.as_ref().map(|f| f.needs.len()), Some(2000));
+    assert!(start.elapsed().as_secs() < 30, "took {:?}", start.elapsed());
+}
