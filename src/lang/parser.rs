@@ -18,7 +18,7 @@ mod grammar {
     pub struct LrxParser;
 }
 
-use grammar::LrxParser;
+pub(super) use grammar::LrxParser;
 pub(super) use grammar::Rule;
 use super::syntax_error::{convert_error, found_token};
 
@@ -33,7 +33,7 @@ type Result<T> = std::result::Result<T, Diagnostic>;
 pub fn parse_file(source: &str) -> Result<File> {
     check_nesting(source)?;
     pest::set_error_detail(true);
-    let mut pairs = LrxParser::parse(Rule::file, source).map_err(|e| convert_error(&e, source))?;
+    let mut pairs = LrxParser::parse(Rule::file, source).map_err(|e| convert_error(&e, source, Rule::file))?;
     let file = next(&mut pairs)?;
     let mut items = Vec::new();
     for pair in file.into_inner() {
@@ -49,7 +49,7 @@ pub fn parse_file(source: &str) -> Result<File> {
 pub fn parse_expr(source: &str) -> Result<Expr> {
     check_nesting(source)?;
     pest::set_error_detail(true);
-    let mut pairs = LrxParser::parse(Rule::expr, source).map_err(|e| convert_error(&e, source))?;
+    let mut pairs = LrxParser::parse(Rule::expr, source).map_err(|e| convert_error(&e, source, Rule::expr))?;
     let pair = next(&mut pairs)?;
     let end = pair.as_span().end();
     let rest = &source[end..];
@@ -65,7 +65,7 @@ pub fn parse_expr(source: &str) -> Result<Expr> {
 pub fn parse_assign(source: &str) -> Result<Assign> {
     check_nesting(source)?;
     pest::set_error_detail(true);
-    let mut pairs = LrxParser::parse(Rule::assign, source).map_err(|e| convert_error(&e, source))?;
+    let mut pairs = LrxParser::parse(Rule::assign, source).map_err(|e| convert_error(&e, source, Rule::assign))?;
     let pair = next(&mut pairs)?;
     let end = pair.as_span().end();
     if let Some(offset) = source[end..].find(|c: char| !c.is_whitespace()) {

@@ -468,3 +468,48 @@ fn a_long_chain_of_phases_checks_in_linear_time() {
     assert_eq!(plan.final_run.as_ref().map(|f| f.needs.len()), Some(2000));
     assert!(start.elapsed().as_secs() < 30, "took {:?}", start.elapsed());
 }
+
+/// The first error's message, line, column and primary label.
+fn first(src: &str) -> (String, usize, usize, String) {
+    let f = Plan::compile(src, Path::new("t.lrx")).unwrap_err();
+    let d = f.diagnostics.iter().find(|d| d.is_error()).expect("an error");
+    let (l, c) = d.line_col(src).unwrap();
+    let label = d.labels.iter().find(|l| l.primary).map(|l| l.message.clone()).unwrap_or_default();
+    (d.message.clone(), l, c, label)
+}
+
+#[test]
+fn misspelt_item_keyword_suggests_it() {
+    let items = "`data`, `final`, `find`, `model`, `objective`, `phase` or `train`";
+    assert_eq!(first("phases x {\n}\n"), (format!("expected {items}, found `phases`"), 1, 1, "did you mean `phase`?".to_owned()));
+    assert_eq!(first("trains {\n}\n"), (format!("expected {items}, found `trains`"), 1, 1, "did you mean `train`?".to_owned()));
+}
+
+#[test]
+fn misspelt_combine_suggests_it() {
+    assert_eq!(
+        first("phase x {\n  vary matrix_lr in [0.1]\n}\nfinal combined(x)\n"),
+        ("expected `after` or `combine`, found `combined`".to_owned(), 4, 7, "did you mean `combine`?".to_owned())
+    );
+}
+
+#[test]
+fn misspelt_after_suggests_it() {
+    assert_eq!(
+        first("phase a {\n  vary matrix_lr in [0.1]\n}\nphase b afterr a {\n  vary matrix_lr in [0.1]\n}\n"),
+        ("expected `after` or `{`, found `afterr`".to_owned(), 4, 9, "did you mean `after`?".to_owned())
+    );
+    assert_eq!(first("phase a {\n  vary matrix_lr inn [0.1]\n}\n"), ("expected `in` after `matrix_lr`".to_owned(), 2, 18, "did you mean `in`?".to_owned()));
+}
+
+#[test]
+fn misspelt_statement_keyword_is_named() {
+    let f = Plan::compile("phase a {\n  vry matrix_lr in [0.1]\n}\n", Path::new("t.lrx")).unwrap_err();
+    assert_eq!(f.diagnostics[0].message, "expected `=` after key `vry`");
+    assert_eq!(f.diagnostics[0].help, ["`vry` is not a key; did you mean `vary`?"]);
+}
+
+#[test]
+fn a_word_glued_to_a_number() {
+    assert_eq!(first("train {\n  steps = 100abc\n}\n"), ("expected a value, found `100abc`".to_owned(), 2, 11, String::new()));
+}
