@@ -18,10 +18,15 @@ use super::expand::{self, Item, Variant};
 use super::resolve::{Layers, Problem};
 use super::{Candidate, Changes, FinalRun, FinalSource, InvalidCandidate, MAX_RUNS, Objective, Phase, PhaseKind, Plan, ResolveError};
 
-pub(super) fn compile(source: &str, path: &Path) -> Result<Plan, Failure> {
+/// Checks and compiles a study; with `base` (the folder its relative paths start from), what
+/// it names on disk is checked too.
+pub(super) fn compile(source: &str, path: &Path, base: Option<&Path>) -> Result<Plan, Failure> {
     let checked = crate::lang::check(source).map_err(|d| Failure::new(path, source, vec![d]))?;
     let mut diags = checked.diagnostics;
     let mut study = checked.study;
+    if let Some(base) = base {
+        diags.extend(super::files::check(&study, base));
+    }
     // The checks that need resolved configs (across keys, per candidate) run even when the
     // checker found errors, so that one pass reports everything: on the study without the
     // statements at fault, dropping what they find about those statements' keys.

@@ -11,6 +11,7 @@
 mod assume;
 mod compile;
 mod expand;
+mod files;
 pub mod graph;
 pub mod range_test;
 pub mod report;
@@ -199,15 +200,18 @@ pub enum LoadError {
 }
 
 impl Plan {
-    /// Reads, checks and compiles a study file.
+    /// Reads, checks and compiles a study file, and checks the files it names (its corpora),
+    /// relative to its folder.
     pub fn load(path: &Path) -> Result<Plan, LoadError> {
         let source = std::fs::read_to_string(path).map_err(|source| LoadError::Io { path: path.to_owned(), source })?;
-        Ok(Plan::compile(&source, path)?)
+        let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        Ok(compile::compile(&source, path, Some(base))?)
     }
 
-    /// Checks and compiles a study's text. `path` names it (its stem is the study's name).
+    /// Checks and compiles a study's text. `path` names it (its stem is the study's name);
+    /// nothing on disk is read.
     pub fn compile(source: &str, path: &Path) -> Result<Plan, Failure> {
-        compile::compile(source, path)
+        compile::compile(source, path, None)
     }
 
     pub fn phase(&self, name: &str) -> Option<&Phase> {

@@ -513,3 +513,62 @@ fn misspelt_statement_keyword_is_named() {
 fn a_word_glued_to_a_number() {
     assert_eq!(first("train {\n  steps = 100abc\n}\n"), ("expected a value, found `100abc`".to_owned(), 2, 11, String::new()));
 }
+
+/// Every error of a study written to a fresh folder (with `files` beside it), loaded from
+/// disk, as (message, line, column, primary label).
+fn load_errors(src: &str, files: &[&str]) -> Vec<(String, usize, usize, String)> {
+    let dir = tempfile::tempdir().unwrap();
+    for f in files {
+        let path = dir.path().join(f);
+        if f.ends_with('/') {
+            std::fs::create_dir_all(&path).unwrap();
+        } else {
+            std::fs::write(&path, "In the beginning.").unwrap();
+        }
+    }
+    let path = dir.path().join("t.lrx");
+    std::fs::write(&path, src).unwrap();
+    match Plan::load(&path) {
+        Ok(_) => Vec::new(),
+        Err(lrx::plan::LoadError::Invalid(f)) => f
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .map(|d| {
+                let (l, c) = d.line_col(src).unwrap_or((0, 0));
+                let label = d.labels.iter().find(|l| l.primary).map(|l| l.message.clone()).unwrap_or_default();
+                (d.message.clone(), l, c, label)
+            })
+            .collect(),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[test]
+fn a_missing_corpus_is_an_error_on_its_value() {
+    let errs = load_errors("data {\n  corpus = \"nope.txt\"\n}\n", &[]);
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert_eq!((errs[0].0.as_str(), errs[0].1, errs[0].2), ("corpus `nope.txt` does not exist", 2, 12));
+    assert!(errs[0].3.starts_with("no such file or folder in `"), "{errs:?}");
+    // A near name beside it is suggested; the default corpus and existing files are fine.
+    assert_eq!(
+        load_errors("data {\n  corpus = \"corpsu.txt\"\n}\n", &["corpus.txt"]),
+        [("corpus `corpsu.txt` does not exist".to_owned(), 2, 12, "did you mean `corpus.txt`?".to_owned())]
+    );
+    assert_eq!(load_errors("data {\n  corpus = \"corpus.txt\"\n}\nphase p {\n  corpus = \"default\"\n  vary matrix_lr in [0.1]\n}\n", &["corpus.txt"]), []);
+}
+
+#[test]
+fn corpora_in_phases_sweeps_and_the_final_run_are_checked() {
+    let src = "phase p {\n  corpus = \"a.txt\"\n  vary matrix_lr in [0.1]\n}\nphase q {\n  vary corpus in [\"b.txt\", \"data/\", \"c.csv\"]\n}\nfinal after p {\n  corpus = \"d.txt\"\n}\n";
+    let errs: Vec<(String, usize, usize)> = load_errors(src, &["b.txt", "data/", "c.csv"]).into_iter().map(|(m, l, c, _)| (m, l, c)).collect();
+    assert_eq!(
+        errs,
+        [
+            ("corpus `a.txt` does not exist".to_owned(), 2, 12),
+            ("corpus folder `data/` has no `.txt` files".to_owned(), 6, 28),
+            ("corpus `c.csv` is neither a `.txt` file, a `.jsonl` file nor a folder".to_owned(), 6, 37),
+            ("corpus `d.txt` does not exist".to_owned(), 9, 12),
+        ]
+    );
+}
