@@ -235,6 +235,8 @@ pub(super) fn convert_error(err: &pest::error::Error<Rule>, source: &str, rule: 
 
     let before = word_before(source, pos);
     let message = match before {
+        Some(w @ ("grid" | "zip")) if has("`{`") => format!("expected `{{` after `{w}`"),
+        Some("in") if has("`in`") => "expected a key before `in`".to_owned(),
         Some(w) if has("`=`") && !has("`in`") => format!("expected `=` after key `{w}`"),
         Some(w) if has("`in`") && !has("`=`") => format!("expected `in` after `{w}`"),
         _ => format!("expected {}, found {found}", join_alternatives(&expected)),

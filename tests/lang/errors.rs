@@ -572,3 +572,13 @@ fn corpora_in_phases_sweeps_and_the_final_run_are_checked() {
         ]
     );
 }
+
+#[test]
+fn grid_without_its_brace() {
+    assert_eq!(first("phase p {\n  grid\n    matrix_lr in [0.1]\n  }\n}\n"), ("expected `{` after `grid`".to_owned(), 2, 7, "found end of line".to_owned()));
+}
+
+#[test]
+fn vary_without_a_key() {
+    assert_eq!(first("phase p {\n  vary in [0.1]\n}\n"), ("expected a key before `in`".to_owned(), 2, 11, "found `[`".to_owned()));
+}
