@@ -290,10 +290,13 @@ fn incoming(study: &Study, p: usize, winners: &BTreeMap<String, Changes>) -> Cha
 /// replaces an earlier one (and resets the same other budgets). The ancestors of a phase are
 /// its parents and theirs, so its changes are its parents' changes and winners, merged.
 struct Merged {
-    /// By phase, once its parents are done: key path → (topological rank of the phase that set
-    /// it, index in that phase's winning changes, value).
-    by_phase: Vec<Option<BTreeMap<String, (usize, usize, Value)>>>,
+    /// By phase, once its parents are done.
+    by_phase: Vec<Option<Settings>>,
 }
+
+/// Key path → (topological rank of the phase whose winner set it, index in that winner's
+/// changes, value).
+type Settings = BTreeMap<String, (usize, usize, Value)>;
 
 impl Merged {
     fn new(study: &Study) -> Merged {
@@ -303,7 +306,7 @@ impl Merged {
     /// Phase `p`'s incoming changes; `winners` holds the winners of (at least) every phase
     /// before `p` in topological order.
     fn incoming(&mut self, study: &Study, p: usize, winners: &BTreeMap<String, Changes>) -> Changes {
-        let mut set: BTreeMap<String, (usize, usize, Value)> = BTreeMap::new();
+        let mut set = Settings::new();
         for &q in &study.phases[p].after {
             // A parent not done yet is in a cycle (an error already): resolve the long way.
             let Some(Some(from_q)) = self.by_phase.get(q) else { return incoming(study, p, winners) };

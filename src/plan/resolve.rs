@@ -385,7 +385,7 @@ mod tests {
             let again = apply(&root, &[]).unwrap();
             assert_eq!(serde_json::to_value(&root).unwrap(), serde_json::to_value(&again).unwrap(), "{}", path.display());
             for phase in plan.phases.iter().filter(|p| p.needs.is_empty()) {
-                for c in plan.resolve_phase(&phase.name, &Default::default()).unwrap().into_iter().flatten() {
+                for c in plan.resolve_phase(&phase.name, &std::collections::BTreeMap::default()).unwrap().into_iter().flatten() {
                     let again = apply(&c.config, &[]).unwrap();
                     assert_eq!(serde_json::to_value(&c.config).unwrap(), serde_json::to_value(&again).unwrap(), "{} {}", path.display(), c.variant);
                 }

@@ -1,5 +1,6 @@
 //! Bad inputs: each asserts the message, line and column of the diagnostics it produces.
 
+use std::fmt::Write as _;
 use std::path::Path;
 
 use lrx::plan::Plan;
@@ -431,7 +432,10 @@ fn too_many_runs() {
 
 #[test]
 fn too_many_phases() {
-    let src: String = (0..10_001).map(|i| format!("phase p{i} {{\n}}\n")).collect();
+    let mut src = String::new();
+    for i in 0..10_001 {
+        let _ = writeln!(src, "phase p{i} {{\n}}");
+    }
     let errs = errors(&src);
     assert_eq!(errs[0], ("the study has more than 10000 phases".to_owned(), 20_001, 7));
 }
@@ -458,7 +462,7 @@ fn a_long_chain_of_phases_checks_in_linear_time() {
     // compared: 2,000 phases took minutes.
     let mut src = String::from("phase p0 {\n  vary matrix_lr in [0.01, 0.02]\n}\n");
     for i in 1..2000 {
-        src.push_str(&format!("phase p{i} after p{} {{\n  vary matrix_lr in [base * 0.5, base * 2]\n}}\n", i - 1));
+        let _ = writeln!(src, "phase p{i} after p{} {{\n  vary matrix_lr in [base * 0.5, base * 2]\n}}", i - 1);
     }
     src.push_str("final after p1999\n");
     let start = std::time::Instant::now();
