@@ -204,7 +204,8 @@ impl Ancestry {
                 // In or after a cycle (already an error): walk the graph.
                 let mut todo: Vec<usize> = after[p].to_vec();
                 while let Some(a) = todo.pop() {
-                    if a != p && !row.put(rank[a]) {
+                    if a != p && !row.contains(rank[a]) {
+                        row.insert(rank[a]);
                         todo.extend_from_slice(after[a]);
                     }
                 }
