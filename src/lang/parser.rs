@@ -320,8 +320,14 @@ fn primary(pair: Pair<'_, Rule>) -> Result<Expr> {
         Rule::boolean => ExprKind::Bool(pair.as_str() == "true"),
         Rule::name => ExprKind::Name(key(pair)),
         Rule::list => ExprKind::List(pair.into_inner().map(expr).collect::<Result<_>>()?),
-        Rule::tuple => ExprKind::Tuple(pair.into_inner().map(expr).collect::<Result<_>>()?),
-        Rule::group => ExprKind::Group(Box::new(expr(pair.into_inner().next().ok_or_else(|| internal("an expression"))?)?)),
+        Rule::parens => {
+            let mut items: Vec<Expr> = pair.into_inner().map(expr).collect::<Result<_>>()?;
+            if items.len() == 1 {
+                ExprKind::Group(Box::new(items.remove(0)))
+            } else {
+                ExprKind::Tuple(items)
+            }
+        }
         Rule::call => {
             let mut inner = pair.into_inner();
             let name = ident(&next(&mut inner)?);

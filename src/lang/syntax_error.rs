@@ -16,8 +16,7 @@ fn describe(rule: Rule) -> Option<&'static str> {
         | Rule::boolean
         | Rule::name
         | Rule::list
-        | Rule::tuple
-        | Rule::group
+        | Rule::parens
         | Rule::call
         | Rule::callee => "a value",
         Rule::key | Rule::assign | Rule::clause => "a key",

@@ -586,3 +586,19 @@ fn grid_without_its_brace() {
 fn vary_without_a_key() {
     assert_eq!(first("phase p {\n  vary in [0.1]\n}\n"), ("expected a key before `in`".to_owned(), 2, 11, "found `[`".to_owned()));
 }
+
+#[test]
+fn deeply_nested_parentheses_parse_in_linear_time() {
+    // Found by the fuzzer: a tuple and a group both start with `(` and a value, so each level
+    // parsed its contents twice (2^depth). 40 levels took forever; now the nesting limit is
+    // the only bound.
+    let nested = |depth: usize, close: usize| format!("train {{\n  matrix_lr = {}0.1{}\n}}\n", "(".repeat(depth), ")".repeat(close));
+    let start = std::time::Instant::now();
+    assert_eq!(errors(&nested(60, 60)), []);
+    assert_eq!(errors(&nested(60, 61)), [("unclosed `{`".to_owned(), 1, 7)]);
+    let f = Plan::compile(&nested(42, 80), Path::new("t.lrx")).unwrap_err();
+    assert!(f.errors() > 0);
+    let tuples = format!("train {{\n  adam_betas = {}0.9, 0.95{}\n}}\n", "((".repeat(20), ")".repeat(40));
+    assert!(Plan::compile(&tuples, Path::new("t.lrx")).is_ok());
+    assert!(start.elapsed().as_secs() < 10, "took {:?}", start.elapsed());
+}
