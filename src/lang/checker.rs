@@ -17,7 +17,14 @@ use super::ast::{
 };
 use super::eval::{self, NameRef, NoEnv, Target};
 use super::phases;
-use super::study::{Binding, ObjectiveDef, Options, PhaseDef, Prune, Study, Sweep, SweepKind};
+use super::study::{Ancestry, Binding, ObjectiveDef, Options, PhaseDef, Prune, Study, Sweep, SweepKind};
+
+/// What the final run is called wherever phases are named (`lrx why FILE final`, outputs).
+pub const FINAL: &str = "final";
+
+/// The most phases a study may have: checking keeps, for each phase, which others it comes
+/// after (quadratic in the number of phases).
+pub const MAX_PHASES: usize = 10_000;
 
 /// Metrics the built-in trainer reports (a command trainer may report others).
 pub const METRICS: &[&str] = &["val_loss", "val_accuracy", "val_ppl", "val_bpb", "train_loss", "aux_loss", "acc_per_min"];
@@ -108,11 +115,40 @@ impl Checker {
                 Item::Final(f) => finals.push(f),
             }
         }
+        if raw.len() > MAX_PHASES {
+            self.error(
+                Diagnostic::error(format!("the study has more than {MAX_PHASES} phases"))
+                    .at(raw[MAX_PHASES].name.span, "")
+                    .help("split the study into several files"),
+            );
+            raw.truncate(MAX_PHASES);
+        }
         let objective = objective.unwrap_or(ObjectiveDef { goal: Goal::Minimize, metric: "val_loss".into(), span: None });
 
         // Phase names first, so that `after` can point forwards.
         let mut index: HashMap<String, usize> = HashMap::new();
+        // Output files and folders are named after phases: names equal but for case would be
+        // one file on a case-insensitive file system.
+        let mut folded: HashMap<String, usize> = HashMap::new();
         for (i, p) in raw.iter().enumerate() {
+            if p.name.name.eq_ignore_ascii_case(FINAL) {
+                self.error(
+                    Diagnostic::error(format!("a phase cannot be named `{}`", p.name.name))
+                        .at(p.name.span, "`final` names the final run")
+                        .help("`lrx why`, `lrx run --rerun`, `lrx graph` and the output files call the final run `final`; rename the phase"),
+                );
+            } else if let Some(&first) = folded.get(&p.name.name.to_ascii_lowercase())
+                && raw[first].name.name != p.name.name
+            {
+                self.error(
+                    Diagnostic::error(format!("phases `{}` and `{}` differ only in case", raw[first].name.name, p.name.name))
+                        .at(p.name.span, "")
+                        .also(raw[first].name.span, "first defined here")
+                        .help("output files are named after phases, and on a case-insensitive file system these would be one file; rename one"),
+                );
+            } else {
+                folded.insert(p.name.name.to_ascii_lowercase(), i);
+            }
             if let Some(&first) = index.get(&p.name.name) {
                 self.error(
                     Diagnostic::error(format!("phase `{}` is defined twice", p.name.name))
@@ -170,7 +206,9 @@ impl Checker {
 
         let final_run = self.final_run(&finals, &index, &names);
         let order = phases::order(self, &phase_defs);
-        let mut study = Study { root, options, objective, phases: phase_defs, order, final_run };
+        let after: Vec<&[usize]> = phase_defs.iter().map(|p| p.after.as_slice()).collect();
+        let ancestry = Ancestry::new(&after, &order);
+        let mut study = Study { root, options, objective, phases: phase_defs, order, ancestry, final_run };
         phases::check_conflicts(self, &study);
         phases::check_derived(self, &study);
         self.check_objectives(&mut study);
@@ -272,6 +310,11 @@ impl Checker {
             );
         }
         if def.find.is_some()
+            && let Some(b) = def.options.baseline.as_ref().filter(|b| b.value)
+        {
+            self.error(Diagnostic::error("a range test has no baseline").at(b.span, "").help("a range test is a single run; remove `baseline = true`"));
+        }
+        if def.find.is_some()
             && let Some(p) = &def.options.prune
             && matches!(p.value, Prune::Halving { .. })
         {
@@ -345,7 +388,9 @@ impl Checker {
             self.error(Diagnostic::error(format!("`{written}` is set twice in this block")).at(a.key.span, "").also(first, "first set here"));
             return;
         }
-        if target.key.info().role == Role::Budget && target.arg.is_none() {
+        // `time = none` (or `tokens = none`) sets no budget: it leaves `steps` in charge.
+        let unset = matches!(&a.value.kind, ExprKind::Name(p) if p.is("none"));
+        if target.key.info().role == Role::Budget && target.arg.is_none() && !unset {
             if let Some((other, span)) = &seen.budget {
                 self.error(
                     Diagnostic::error(format!("`{written}` and `{other}` are both set: a run has one budget"))

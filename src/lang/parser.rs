@@ -18,7 +18,7 @@ mod grammar {
     pub struct LrxParser;
 }
 
-use grammar::LrxParser;
+pub(super) use grammar::LrxParser;
 pub(super) use grammar::Rule;
 use super::syntax_error::{convert_error, found_token};
 
@@ -33,7 +33,7 @@ type Result<T> = std::result::Result<T, Diagnostic>;
 pub fn parse_file(source: &str) -> Result<File> {
     check_nesting(source)?;
     pest::set_error_detail(true);
-    let mut pairs = LrxParser::parse(Rule::file, source).map_err(|e| convert_error(&e, source))?;
+    let mut pairs = LrxParser::parse(Rule::file, source).map_err(|e| convert_error(&e, source, Rule::file))?;
     let file = next(&mut pairs)?;
     let mut items = Vec::new();
     for pair in file.into_inner() {
@@ -49,7 +49,7 @@ pub fn parse_file(source: &str) -> Result<File> {
 pub fn parse_expr(source: &str) -> Result<Expr> {
     check_nesting(source)?;
     pest::set_error_detail(true);
-    let mut pairs = LrxParser::parse(Rule::expr, source).map_err(|e| convert_error(&e, source))?;
+    let mut pairs = LrxParser::parse(Rule::expr, source).map_err(|e| convert_error(&e, source, Rule::expr))?;
     let pair = next(&mut pairs)?;
     let end = pair.as_span().end();
     let rest = &source[end..];
@@ -65,7 +65,7 @@ pub fn parse_expr(source: &str) -> Result<Expr> {
 pub fn parse_assign(source: &str) -> Result<Assign> {
     check_nesting(source)?;
     pest::set_error_detail(true);
-    let mut pairs = LrxParser::parse(Rule::assign, source).map_err(|e| convert_error(&e, source))?;
+    let mut pairs = LrxParser::parse(Rule::assign, source).map_err(|e| convert_error(&e, source, Rule::assign))?;
     let pair = next(&mut pairs)?;
     let end = pair.as_span().end();
     if let Some(offset) = source[end..].find(|c: char| !c.is_whitespace()) {
@@ -320,8 +320,14 @@ fn primary(pair: Pair<'_, Rule>) -> Result<Expr> {
         Rule::boolean => ExprKind::Bool(pair.as_str() == "true"),
         Rule::name => ExprKind::Name(key(pair)),
         Rule::list => ExprKind::List(pair.into_inner().map(expr).collect::<Result<_>>()?),
-        Rule::tuple => ExprKind::Tuple(pair.into_inner().map(expr).collect::<Result<_>>()?),
-        Rule::group => ExprKind::Group(Box::new(expr(pair.into_inner().next().ok_or_else(|| internal("an expression"))?)?)),
+        Rule::parens => {
+            let mut items: Vec<Expr> = pair.into_inner().map(expr).collect::<Result<_>>()?;
+            if items.len() == 1 {
+                ExprKind::Group(Box::new(items.remove(0)))
+            } else {
+                ExprKind::Tuple(items)
+            }
+        }
         Rule::call => {
             let mut inner = pair.into_inner();
             let name = ident(&next(&mut inner)?);

@@ -10,7 +10,7 @@ use crate::spec::schema::{self, Key};
 use super::ast::{ExprKind, Final, FinalFrom, Span, Stmt};
 use super::checker::{Checker, Ctx, METRICS, Seen, objective_def};
 use super::eval;
-use super::study::{Binding, FinalDef, FinalSource, ObjectiveDef, Options, PhaseDef, Study};
+use super::study::{Ancestry, Binding, FinalDef, FinalSource, ObjectiveDef, Options, PhaseDef, Study};
 
 /// Reports cycles among phases and returns a topological order (ties in source order).
 /// Phases caught in a cycle come last, in source order.
@@ -72,71 +72,99 @@ pub(super) fn order(c: &mut Checker, phases: &[PhaseDef]) -> Vec<usize> {
             }
         }
     }
-    for i in 0..n {
-        if !out.contains(&i) {
-            out.push(i);
-        }
+    // Phases caught in a cycle were never ready.
+    let mut placed = vec![false; n];
+    for &i in &out {
+        placed[i] = true;
     }
+    out.extend((0..n).filter(|&i| !placed[i]));
     out
 }
 
-/// Every phase `p` comes after, directly or not.
-pub fn ancestors(phases: &[PhaseDef], p: usize) -> BTreeSet<usize> {
-    let mut seen = BTreeSet::new();
-    let mut todo: Vec<usize> = phases[p].after.clone();
-    while let Some(a) = todo.pop() {
-        if a != p && seen.insert(a) {
-            todo.extend(phases[a].after.iter().copied());
-        }
-    }
-    seen
-}
-
 /// Two phases whose winners are merged, that are not ordered relative to each other and both
-/// vary the same key, conflict.
+/// vary the same key, conflict. A pair is reported once, at the first phase (in topological
+/// order) that merges both.
 pub(super) fn check_conflicts(c: &mut Checker, study: &Study) {
     let phases = &study.phases;
-    let anc: Vec<BTreeSet<usize>> = (0..phases.len()).map(|p| ancestors(phases, p)).collect();
-    let conflict = |x: usize, y: usize| -> Option<String> {
-        if anc[x].contains(&y) || anc[y].contains(&x) {
-            return None;
+    let anc = &study.ancestry;
+    let swept: Vec<Vec<&eval::Target>> = phases.iter().map(PhaseDef::swept).collect();
+    let mut reported: BTreeSet<(usize, usize)> = BTreeSet::new();
+    for &p in &study.order {
+        // With one parent, every pair of ancestors was already merged by the parent (or is
+        // ordered, the parent being one of the two): only a merge of several brings new pairs.
+        if phases[p].after.len() < 2 {
+            continue;
         }
-        let sx = phases[x].swept();
-        phases[y].swept().into_iter().find(|t| sx.iter().any(|s| s.overlaps(t))).map(eval::Target::path)
-    };
-    for (p, phase) in phases.iter().enumerate() {
-        let merged: Vec<usize> = anc[p].iter().copied().collect();
-        for (i, &x) in merged.iter().enumerate() {
-            for &y in &merged[i + 1..] {
-                if let Some(key) = conflict(x, y) {
-                    let (a, b) = (&phases[x].name, &phases[y].name);
-                    c.error(
-                        Diagnostic::error(format!("phase `{}` comes after `{a}` and `{b}`, which both vary `{key}`", phase.name))
-                            .at(phase.name_span, "")
-                            .note("their winners would both set it, and neither comes after the other")
-                            .help(format!("order them (`phase {b} after {a}`) or vary `{key}` in one of them only")),
-                    );
-                }
+        for (x, y, key) in unordered_overlaps(&swept, anc, anc.of(p)) {
+            if !reported.insert((x, y)) {
+                continue;
             }
+            let (a, b) = (&phases[x].name, &phases[y].name);
+            c.error(
+                Diagnostic::error(format!("phase `{}` comes after `{a}` and `{b}`, which both vary `{key}`", phases[p].name))
+                    .at(phases[p].name_span, "")
+                    .note("their winners would both set it, and neither comes after the other")
+                    .help(format!("order them (`phase {b} after {a}`) or vary `{key}` in one of them only")),
+            );
         }
     }
     if let Some(f) = &study.final_run
         && let FinalSource::Combine(list) = &f.source
     {
-        for (i, &x) in list.iter().enumerate() {
-            for &y in &list[i + 1..] {
-                if let Some(key) = conflict(x, y) {
-                    let (a, b) = (&phases[x].name, &phases[y].name);
-                    c.error(
-                        Diagnostic::error(format!("the final run combines `{a}` and `{b}`, which both vary `{key}`"))
-                            .at(f.span, "")
-                            .note("their winners would both set it, and neither comes after the other")
-                            .help(format!("order them (`phase {b} after {a}`) or combine only one of them")),
-                    );
+        let mut set = list.clone();
+        set.sort_by_key(|&x| anc.rank(x));
+        set.dedup();
+        for (x, y, key) in unordered_overlaps(&swept, anc, set.into_iter()) {
+            let (a, b) = (&phases[x].name, &phases[y].name);
+            c.error(
+                Diagnostic::error(format!("the final run combines `{a}` and `{b}`, which both vary `{key}`"))
+                    .at(f.span, "")
+                    .note("their winners would both set it, and neither comes after the other")
+                    .help(format!("order them (`phase {b} after {a}`) or combine only one of them")),
+            );
+        }
+    }
+}
+
+/// Pairs of phases of `set` (given in topological order) that vary overlapping keys without
+/// one coming after the other, with the key (as the later phase writes it), earlier phase
+/// first.
+///
+/// Linear in the size of `set` per key rather than quadratic: the phases of `set` that vary
+/// overlapping keys, in topological order, are all ordered exactly when each comes after the
+/// one before it (ancestry is transitive), so only neighbours need comparing; each unordered
+/// pair of neighbours is a conflict.
+fn unordered_overlaps<'t>(swept: &[Vec<&'t eval::Target>], anc: &Ancestry, set: impl Iterator<Item = usize>) -> Vec<(usize, usize, String)> {
+    let mut by_key: BTreeMap<Key, Vec<(usize, &'t eval::Target)>> = BTreeMap::new();
+    for x in set {
+        for &t in &swept[x] {
+            by_key.entry(t.key).or_default().push((x, t));
+        }
+    }
+    let mut out: Vec<(usize, usize, String)> = Vec::new();
+    for members in by_key.values() {
+        // A whole key (`schedule`) overlaps each of its arguments; two different arguments
+        // (`schedule.warmup`, `schedule.min_lr`) do not overlap.
+        let args: BTreeSet<&str> = members.iter().filter_map(|(_, t)| t.arg.as_deref()).collect();
+        let groups: Vec<Vec<(usize, &eval::Target)>> = if args.is_empty() {
+            vec![members.clone()]
+        } else {
+            args.iter().map(|a| members.iter().copied().filter(|(_, t)| t.arg.as_deref().is_none_or(|b| b == *a)).collect()).collect()
+        };
+        for mut group in groups {
+            // Already in topological order; a phase varying `schedule` and `schedule.warmup`
+            // is one member.
+            group.dedup_by_key(|(x, _)| *x);
+            for pair in group.windows(2) {
+                let ((x, _), (y, t)) = (pair[0], pair[1]);
+                if !anc.contains(y, x) && !anc.contains(x, y) && !out.iter().any(|(a, b, _)| (*a, *b) == (x, y)) {
+                    out.push((x, y, t.path()));
                 }
             }
         }
     }
+    out.sort_by_key(|&(x, y, _)| (anc.rank(x), anc.rank(y)));
+    out
 }
 
 /// Dependencies among derived keys of one config: key → (keys it reads, where it is set).

@@ -1,6 +1,8 @@
 //! The checked form of a study: every key resolved against the schema, phases linked by index
 //! and ordered, options typed. The planner compiles this; it never sees unchecked text.
 
+use fixedbitset::FixedBitSet;
+
 use super::ast::{Expr, Goal, Span};
 use super::eval::Target;
 
@@ -17,6 +19,8 @@ pub struct Study {
     pub phases: Vec<PhaseDef>,
     /// Indices into `phases`, topologically sorted, ties in source order.
     pub order: Vec<usize>,
+    /// Every phase each phase comes after, directly or not.
+    pub ancestry: Ancestry,
     pub final_run: Option<FinalDef>,
 }
 
@@ -160,4 +164,69 @@ pub struct FinalDef {
     pub options: Options,
     pub objective: Option<ObjectiveDef>,
     pub span: Span,
+}
+
+/// Which phases each phase comes after, directly or not, computed once: the planner asks for
+/// a phase's ancestors for every phase it resolves, and walking the graph each time made
+/// checking a long chain of phases cubic in its length.
+///
+/// One bit set per phase, indexed by topological rank, so that membership is one bit test and
+/// the ancestors come out in topological order.
+#[derive(Clone, Debug, Default)]
+pub struct Ancestry {
+    /// The phase at each rank (`Study::order`).
+    order: Vec<usize>,
+    /// The rank of each phase.
+    rank: Vec<usize>,
+    /// By phase: the ranks of its ancestors.
+    rows: Vec<FixedBitSet>,
+}
+
+impl Ancestry {
+    /// `phases[p].after` for each phase `p`, and a topological order of them (phases in a cycle
+    /// last). A phase that comes after itself, through a cycle, is not its own ancestor.
+    pub fn new(after: &[&[usize]], order: &[usize]) -> Ancestry {
+        let n = after.len();
+        let mut rank = vec![0; n];
+        for (r, &p) in order.iter().enumerate() {
+            rank[p] = r;
+        }
+        let mut rows = vec![FixedBitSet::with_capacity(n); n];
+        for &p in order {
+            let mut row = FixedBitSet::with_capacity(n);
+            if after[p].iter().all(|&q| rank[q] < rank[p]) {
+                // Every phase before this one is done: its ancestors are its parents' and theirs.
+                for &q in after[p] {
+                    row.union_with(&rows[q]);
+                    row.insert(rank[q]);
+                }
+            } else {
+                // In or after a cycle (already an error): walk the graph.
+                let mut todo: Vec<usize> = after[p].to_vec();
+                while let Some(a) = todo.pop() {
+                    if a != p && !row.contains(rank[a]) {
+                        row.insert(rank[a]);
+                        todo.extend_from_slice(after[a]);
+                    }
+                }
+            }
+            rows[p] = row;
+        }
+        Ancestry { order: order.to_vec(), rank, rows }
+    }
+
+    /// Whether phase `p` comes after phase `a`, directly or not.
+    pub fn contains(&self, p: usize, a: usize) -> bool {
+        self.rows[p].contains(self.rank[a])
+    }
+
+    /// The phases `p` comes after, directly or not, in topological order.
+    pub fn of(&self, p: usize) -> impl Iterator<Item = usize> + '_ {
+        self.rows[p].ones().map(|r| self.order[r])
+    }
+
+    /// The position of phase `p` in the topological order.
+    pub fn rank(&self, p: usize) -> usize {
+        self.rank[p]
+    }
 }

@@ -4,6 +4,7 @@
 use super::ast::Span;
 use super::parser::Rule;
 use crate::diag::Diagnostic;
+use crate::spec::schema::{self, Lookup};
 
 /// What a rule stands for in "expected ..." messages; `None` for rules not worth naming.
 fn describe(rule: Rule) -> Option<&'static str> {
@@ -15,8 +16,7 @@ fn describe(rule: Rule) -> Option<&'static str> {
         | Rule::boolean
         | Rule::name
         | Rule::list
-        | Rule::tuple
-        | Rule::group
+        | Rule::parens
         | Rule::call
         | Rule::callee => "a value",
         Rule::key | Rule::assign | Rule::clause => "a key",
@@ -97,14 +97,13 @@ fn join_alternatives(items: &[String]) -> String {
     }
 }
 
-pub(super) fn convert_error(err: &pest::error::Error<Rule>, source: &str) -> Diagnostic {
+/// What the parser expected where it stopped: that position, the expected tokens and
+/// descriptions (without duplicates), and whether a line break would have done.
+fn expected_at(err: &pest::error::Error<Rule>, source: &str) -> (usize, Vec<String>, bool) {
     use pest::error::{ErrorVariant, InputLocation};
     let mut pos = match err.location {
         InputLocation::Pos(p) | InputLocation::Span((p, _)) => p.min(source.len()),
     };
-    if let ErrorVariant::CustomError { message } = &err.variant {
-        return Diagnostic::error(message.to_lowercase()).at(found_token(source, pos).1, "");
-    }
     let mut expected: Vec<String> = Vec::new();
     let mut newline = false;
     let mut push = |s: String| {
@@ -144,7 +143,62 @@ pub(super) fn convert_error(err: &pest::error::Error<Rule>, source: &str) -> Dia
             }
         }
     }
+    (pos, expected, newline)
+}
+
+/// Where the word around `pos` starts, when `pos` is inside a word (`phase|s`): the parser
+/// matched a keyword's letters and then found that the word goes on.
+fn inside_word(source: &str, pos: usize) -> Option<usize> {
+    let is_word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let starts_word = source[pos..].chars().next().is_some_and(is_word);
+    let start = source[..pos].char_indices().rev().take_while(|&(_, c)| is_word(c)).last().map(|(i, _)| i)?;
+    starts_word.then_some(start)
+}
+
+/// The keywords among what was expected (`phase` from "`model`, ... or `phase`").
+fn keywords(expected: &[String]) -> Vec<&str> {
+    let mut out: Vec<&str> = Vec::new();
+    for e in expected {
+        for w in e.split('`').skip(1).step_by(2) {
+            if w.chars().all(|c| c.is_ascii_lowercase() || c == '_') && !w.is_empty() && !out.contains(&w) {
+                out.push(w);
+            }
+        }
+    }
+    out
+}
+
+/// Statements that begin with a keyword, for a word that was taken for a key (`vry`).
+const STATEMENTS: [&str; 5] = ["vary", "grid", "zip", "find", "objective"];
+
+/// Turns pest's error into a diagnostic. `rule` is what was being parsed, for parsing again
+/// where pest stopped inside a word.
+pub(super) fn convert_error(err: &pest::error::Error<Rule>, source: &str, rule: Rule) -> Diagnostic {
+    use pest::error::{ErrorVariant, InputLocation};
+    if let ErrorVariant::CustomError { message } = &err.variant {
+        let pos = match err.location {
+            InputLocation::Pos(p) | InputLocation::Span((p, _)) => p.min(source.len()),
+        };
+        return Diagnostic::error(message.to_lowercase()).at(found_token(source, pos).1, "");
+    }
+    let (mut pos, mut expected, mut newline) = expected_at(err, source);
     pos = boundary(source, pos);
+    if let Some(d) = bad_underscore(source, pos) {
+        return d;
+    }
+    // Stopped inside a word (`phases`, `afterr`, `combined`): a keyword's letters matched but
+    // the word goes on, and pest names nothing it expected there. What was expected is what
+    // was expected where the word starts: parsing again with a character nothing accepts
+    // there says what that is.
+    if let Some(start) = inside_word(source, pos) {
+        let patched = format!("{}\u{1}{}", &source[..start], &source[start..]);
+        if let Err(again) = <super::parser::LrxParser as pest::Parser<Rule>>::parse(rule, &patched) {
+            let (at, exp, nl) = expected_at(&again, &patched);
+            if at == start {
+                (pos, expected, newline) = (start, exp, nl);
+            }
+        }
+    }
     let (found, found_span) = found_token(source, pos);
     if let Some(d) = bad_underscore(source, pos).or_else(|| unclosed(source, pos, &found)) {
         return d;
@@ -178,13 +232,32 @@ pub(super) fn convert_error(err: &pest::error::Error<Rule>, source: &str) -> Dia
     }
     let has = |t: &str| expected.iter().any(|e| e == t);
 
-    let message = match word_before(source, pos) {
+    let before = word_before(source, pos);
+    let message = match before {
+        Some(w @ ("grid" | "zip")) if has("`{`") => format!("expected `{{` after `{w}`"),
+        Some("in") if has("`in`") => "expected a key before `in`".to_owned(),
         Some(w) if has("`=`") && !has("`in`") => format!("expected `=` after key `{w}`"),
         Some(w) if has("`in`") && !has("`=`") => format!("expected `in` after `{w}`"),
         _ => format!("expected {}, found {found}", join_alternatives(&expected)),
     };
-    let label = if message.contains(", found ") { String::new() } else { format!("found {found}") };
-    Diagnostic::error(message).at(found_span, label)
+    // A misspelt keyword (`phases`, `afterr`, `minimise`): the expected keyword nearest to it.
+    let word = found.strip_prefix('`').and_then(|f| f.strip_suffix('`')).filter(|f| f.starts_with(|c: char| c.is_ascii_alphabetic()));
+    let suggestion = word.and_then(|w| schema::suggest(w, keywords(&expected)));
+    let label = match (&suggestion, message.contains(", found ")) {
+        (Some(s), _) => format!("did you mean `{s}`?"),
+        (None, true) => String::new(),
+        (None, false) => format!("found {found}"),
+    };
+    let mut d = Diagnostic::error(message).at(found_span, label);
+    // A statement keyword taken for a key (`vry matrix_lr in [...]`).
+    if let Some(w) = before
+        && has("`=`")
+        && matches!(schema::lookup(None, w), Lookup::Unknown { .. })
+        && let Some(s) = schema::suggest(w, STATEMENTS)
+    {
+        d = d.help(format!("`{w}` is not a key; did you mean `{s}`?"));
+    }
+    d
 }
 
 

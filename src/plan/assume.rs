@@ -6,7 +6,6 @@
 use std::collections::BTreeMap;
 
 use crate::diag::Diagnostic;
-use crate::lang::phases::ancestors;
 use crate::lang::study::Study;
 
 use super::Changes;
@@ -48,7 +47,7 @@ impl<'a> Alternatives<'a> {
         let (study, p, assumed, possible) = (self.study, self.phase, self.assumed, self.possible);
         let runs = self.runs.get_or_insert_with(|| {
             let mut runs = Vec::new();
-            for &a in study.order.iter().filter(|a| ancestors(&study.phases, p).contains(a)) {
+            for a in study.ancestry.of(p) {
                 let name = &study.phases[a].name;
                 for changes in possible.get(&a).into_iter().flatten() {
                     if runs.len() >= MAX_ALTERNATIVES || assumed.get(name) == Some(changes) {

@@ -8,7 +8,6 @@ use std::path::Path;
 use crate::diag::{Diagnostic, Failure};
 use crate::lang::ast::Span;
 use crate::lang::eval::Target;
-use crate::lang::phases::ancestors;
 use crate::lang::study::{Binding, FinalSource as DefSource, ObjectiveDef, Options, PhaseDef, Prune, Study};
 use crate::spec::config::{key, RunConfig};
 use crate::spec::schema::Key;
@@ -17,12 +16,17 @@ use crate::spec::value::{Call, Value};
 use super::assume::{Alternatives, assumed_only};
 use super::expand::{self, Item, Variant};
 use super::resolve::{Layers, Problem};
-use super::{Candidate, Changes, FinalRun, FinalSource, InvalidCandidate, Objective, Phase, PhaseKind, Plan, ResolveError};
+use super::{Candidate, Changes, FinalRun, FinalSource, InvalidCandidate, MAX_RUNS, Objective, Phase, PhaseKind, Plan, ResolveError};
 
-pub(super) fn compile(source: &str, path: &Path) -> Result<Plan, Failure> {
+/// Checks and compiles a study; with `base` (the folder its relative paths start from), what
+/// it names on disk is checked too.
+pub(super) fn compile(source: &str, path: &Path, base: Option<&Path>) -> Result<Plan, Failure> {
     let checked = crate::lang::check(source).map_err(|d| Failure::new(path, source, vec![d]))?;
     let mut diags = checked.diagnostics;
     let mut study = checked.study;
+    if let Some(base) = base {
+        diags.extend(super::files::check(&study, base));
+    }
     // The checks that need resolved configs (across keys, per candidate) run even when the
     // checker found errors, so that one pass reports everything: on the study without the
     // statements at fault, dropping what they find about those statements' keys.
@@ -42,12 +46,25 @@ pub(super) fn compile(source: &str, path: &Path) -> Result<Plan, Failure> {
     // Every candidate's changes, by phase: the winners a dry run could have assumed instead.
     let mut possible: BTreeMap<usize, Vec<Changes>> = BTreeMap::new();
     let mut counts: BTreeMap<usize, usize> = BTreeMap::new();
+    let mut merged = Merged::new(&study);
+    let mut runs = 0usize;
     for &p in &study.order {
         let def = &study.phases[p];
         let ctx = |p: Problem| to_diag(p, Some(def.name_span), Some(&def.name));
         let mut alternatives = Alternatives::new(&study, p, &assumed, &possible);
-        match dry_phase(&study, p, &assumed) {
+        let incoming = merged.incoming(&study, p, &assumed);
+        match candidates(&study, p, &incoming, false).map(|cands| cands.into_iter().map(|(_, r)| r).collect::<Vec<_>>()) {
             Ok(cands) => {
+                // Counted before anything else is done with them: past the limit, the engine
+                // would hold more runs than memory allows.
+                let opts = def.options.or(&study.options);
+                let (repeats, _, _) = run_options(&opts);
+                runs = runs.saturating_add(cands.len().saturating_mul(repeats as usize));
+                if runs > MAX_RUNS {
+                    let seeds = opts.seeds.as_ref().map(|s| s.span).or(opts.repeats.as_ref().map(|r| r.span));
+                    diags.push(too_many_runs(def.name_span, format!("{} candidates × {repeats} runs each bring the study to {runs}", cands.len()), seeds));
+                    break;
+                }
                 counts.insert(p, cands.len());
                 let rung = last_rung(def, &study.options);
                 let mut first = None;
@@ -86,6 +103,16 @@ pub(super) fn compile(source: &str, path: &Path) -> Result<Plan, Failure> {
         }
     }
     if let Some(f) = &study.final_run
+        && runs <= MAX_RUNS
+    {
+        let opts = f.options.or(&study.options);
+        let (repeats, _, _) = run_options(&opts);
+        if runs.saturating_add(repeats as usize) > MAX_RUNS {
+            let seeds = opts.seeds.as_ref().map(|s| s.span).or(opts.repeats.as_ref().map(|r| r.span));
+            diags.push(too_many_runs(f.span, format!("its {repeats} runs bring the study to {}", runs + repeats as usize), seeds));
+        }
+    }
+    if let Some(f) = &study.final_run
         && let Err(problems) = final_layers(&study, &assumed).and_then(|(l, _)| l.config())
     {
         diags.extend(problems.into_iter().filter(news).map(|p| to_diag(p, Some(f.span), None)));
@@ -105,7 +132,7 @@ pub(super) fn compile(source: &str, path: &Path) -> Result<Plan, Failure> {
                 (FinalSource::Combine(names), topo_names(&study, &list.iter().copied().collect()))
             }
             DefSource::After(p) => {
-                let mut set = ancestors(&study.phases, *p);
+                let mut set: BTreeSet<usize> = study.ancestry.of(*p).collect();
                 set.insert(*p);
                 (FinalSource::After(study.phases[*p].name.clone()), topo_names(&study, &set))
             }
@@ -114,6 +141,7 @@ pub(super) fn compile(source: &str, path: &Path) -> Result<Plan, Failure> {
     });
     let name = path.file_stem().map_or_else(|| "study".to_owned(), |s| s.to_string_lossy().into_owned());
     let (graph, winner_nodes) = super::graph::build(&phases, final_run.as_ref());
+    let by_name = phases.iter().enumerate().map(|(i, p)| (p.name.clone(), i)).collect();
     Ok(Plan {
         name,
         path: path.to_owned(),
@@ -126,7 +154,18 @@ pub(super) fn compile(source: &str, path: &Path) -> Result<Plan, Failure> {
         study,
         root,
         winner_nodes,
+        by_name,
     })
+}
+
+/// A study over [`MAX_RUNS`] runs: at the phase (or final run) that goes over, and at the
+/// `repeats` or `seeds` that multiplied it.
+fn too_many_runs(at: Span, label: String, repeats: Option<Span>) -> Diagnostic {
+    let mut d = Diagnostic::error(format!("the study has more than {MAX_RUNS} runs")).at(at, label);
+    if let Some(r) = repeats {
+        d = d.also(r, "runs per candidate");
+    }
+    d.help("sweep fewer values or use fewer repeats, or split the study into several files")
 }
 
 /// Takes out of the study every statement an error points into, so that checking what is
@@ -207,7 +246,7 @@ fn phase(study: &Study, p: usize, count: usize) -> Phase {
     Phase {
         name: def.name.clone(),
         after: def.after.iter().map(|&a| study.phases[a].name.clone()).collect(),
-        needs: topo_names(study, &ancestors(&study.phases, p)),
+        needs: study.ancestry.of(p).map(|a| study.phases[a].name.clone()).collect(),
         objective: objective(def.objective.as_ref().unwrap_or(&study.objective)),
         repeats,
         seeds,
@@ -235,15 +274,66 @@ fn apply_bindings<'s>(layers: &mut Layers<'s>, bindings: &'s [Binding]) -> Resul
     Ok(())
 }
 
-/// `C(P) ⊕ overrides(P)`: the config a phase's baseline runs.
-fn phase_layers<'s>(study: &'s Study, p: usize, winners: &BTreeMap<String, Changes>) -> Result<Layers<'s>, Vec<Problem>> {
-    let mut layers = root_layers(study)?;
-    let needed = ancestors(&study.phases, p);
-    for &a in study.order.iter().filter(|a| needed.contains(a)) {
-        if let Some(w) = winners.get(&study.phases[a].name) {
-            layers.apply_changes(w, None).map_err(|p| vec![p])?;
-        }
+/// The winning changes phase `p` starts from: `W(a₁) ⊕ W(a₂) ⊕ …` over the phases it comes
+/// after, in topological order (those without a winner in `winners` left out).
+fn incoming(study: &Study, p: usize, winners: &BTreeMap<String, Changes>) -> Changes {
+    study.ancestry.of(p).filter_map(|a| winners.get(&study.phases[a].name)).flatten().cloned().collect()
+}
+
+/// [`incoming`] for every phase of a dry run, each from its parents' in constant time per
+/// parent and key, where resolving each phase's ancestors anew is quadratic in the length of
+/// a chain of phases.
+///
+/// A phase's incoming changes keep each key only as last set (by the latest phase in
+/// topological order, then the latest change of its winner): applying them gives the same
+/// config as applying every ancestor's winner in turn, since a later setting of a key
+/// replaces an earlier one (and resets the same other budgets). The ancestors of a phase are
+/// its parents and theirs, so its changes are its parents' changes and winners, merged.
+struct Merged {
+    /// By phase, once its parents are done.
+    by_phase: Vec<Option<Settings>>,
+}
+
+/// Key path → (topological rank of the phase whose winner set it, index in that winner's
+/// changes, value).
+type Settings = BTreeMap<String, (usize, usize, Value)>;
+
+impl Merged {
+    fn new(study: &Study) -> Merged {
+        Merged { by_phase: vec![None; study.phases.len()] }
     }
+
+    /// Phase `p`'s incoming changes; `winners` holds the winners of (at least) every phase
+    /// before `p` in topological order.
+    fn incoming(&mut self, study: &Study, p: usize, winners: &BTreeMap<String, Changes>) -> Changes {
+        let mut set = Settings::new();
+        for &q in &study.phases[p].after {
+            // A parent not done yet is in a cycle (an error already): resolve the long way.
+            let Some(Some(from_q)) = self.by_phase.get(q) else { return incoming(study, p, winners) };
+            let own = winners.get(&study.phases[q].name).into_iter().flatten().enumerate();
+            let rank = study.ancestry.rank(q);
+            let entries = from_q.iter().map(|(k, v)| (k.clone(), v.clone())).chain(own.map(|(i, (k, v))| (k.clone(), (rank, i, v.clone()))));
+            for (k, v) in entries {
+                match set.get(&k) {
+                    Some(old) if (old.0, old.1) >= (v.0, v.1) => {}
+                    _ => {
+                        set.insert(k, v);
+                    }
+                }
+            }
+        }
+        let mut ordered: Vec<(&String, &(usize, usize, Value))> = set.iter().collect();
+        ordered.sort_by_key(|(_, (rank, i, _))| (*rank, *i));
+        let changes = ordered.into_iter().map(|(k, (_, _, v))| (k.clone(), v.clone())).collect();
+        self.by_phase[p] = Some(set);
+        changes
+    }
+}
+
+/// `C(P) ⊕ overrides(P)`: the config a phase's baseline runs, from its incoming changes.
+fn phase_layers<'s>(study: &'s Study, p: usize, incoming: &Changes) -> Result<Layers<'s>, Vec<Problem>> {
+    let mut layers = root_layers(study)?;
+    layers.apply_changes(incoming, None).map_err(|p| vec![p])?;
     apply_bindings(&mut layers, &study.phases[p].overrides)?;
     Ok(layers)
 }
@@ -255,7 +345,7 @@ fn final_layers<'s>(study: &'s Study, winners: &BTreeMap<String, Changes>) -> Re
     let set: BTreeSet<usize> = match &f.source {
         DefSource::Combine(list) => list.iter().copied().collect(),
         DefSource::After(p) => {
-            let mut s = ancestors(&study.phases, *p);
+            let mut s: BTreeSet<usize> = study.ancestry.of(*p).collect();
             s.insert(*p);
             s
         }
@@ -283,9 +373,9 @@ pub(super) type Resolved = Result<(Changes, RunConfig), Vec<Problem>>;
 
 /// Resolves a phase's candidates; `Err` when the phase as a whole cannot be resolved.
 /// With `named`, each candidate's variant name is built (a dry run does without).
-fn candidates(study: &Study, p: usize, winners: &BTreeMap<String, Changes>, named: bool) -> Result<Vec<(String, Resolved)>, Vec<Problem>> {
+fn candidates(study: &Study, p: usize, incoming: &Changes, named: bool) -> Result<Vec<(String, Resolved)>, Vec<Problem>> {
     let def = &study.phases[p];
-    let mut layers = phase_layers(study, p, winners)?;
+    let mut layers = phase_layers(study, p, incoming)?;
     let opts = def.options.or(&study.options);
     if let Some(f) = &def.find {
         let changes: Changes = vec![
@@ -334,7 +424,7 @@ fn variant(layers: &Layers<'_>, v: &Variant, named: bool) -> (String, Resolved) 
 }
 
 pub(super) fn dry_phase(study: &Study, p: usize, assumed: &BTreeMap<String, Changes>) -> Result<Vec<Resolved>, Vec<Problem>> {
-    Ok(candidates(study, p, assumed, false)?.into_iter().map(|(_, r)| r).collect())
+    Ok(candidates(study, p, &incoming(study, p, assumed), false)?.into_iter().map(|(_, r)| r).collect())
 }
 
 fn seeds(opts: &Options, seed: u64) -> Vec<u64> {
@@ -362,7 +452,7 @@ pub(super) fn resolve_phase(plan: &Plan, name: &str, winners: &BTreeMap<String, 
     }
     let study = &plan.study;
     let opts = study.phases[phase.def].options.or(&study.options);
-    let cands = candidates(study, phase.def, winners, true).map_err(|ps| ResolveError::Invalid { phase: name.to_owned(), message: messages(ps) })?;
+    let cands = candidates(study, phase.def, &incoming(study, phase.def, winners), true).map_err(|ps| ResolveError::Invalid { phase: name.to_owned(), message: messages(ps) })?;
     Ok(cands
         .into_iter()
         .map(|(variant, r)| match r {
@@ -408,7 +498,7 @@ pub(super) fn preview(plan: &Plan, phase: &Phase, winners: &BTreeMap<String, Cha
         let name = changes.iter().map(|(k, i)| if let Item::Known(v) = i { format!("{k}={v}") } else { k.clone() }).collect::<Vec<_>>().join(",");
         return vec![(name, changes)];
     }
-    let Ok(layers) = phase_layers(study, phase.def, winners) else { return Vec::new() };
+    let Ok(layers) = phase_layers(study, phase.def, &incoming(study, phase.def, winners)) else { return Vec::new() };
     let variants = expand::variants(&def.sweeps, &layers, !ready).unwrap_or_default();
     let mut out = Vec::new();
     if phase.baseline {
@@ -425,5 +515,5 @@ pub(super) fn final_estimate(plan: &Plan, winners: &BTreeMap<String, Changes>) -
 }
 
 pub(super) fn baseline_config(plan: &Plan, phase: &Phase, winners: &BTreeMap<String, Changes>) -> Option<RunConfig> {
-    phase_layers(&plan.study, phase.def, winners).ok()?.config().ok()
+    phase_layers(&plan.study, phase.def, &incoming(&plan.study, phase.def, winners)).ok()?.config().ok()
 }

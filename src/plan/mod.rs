@@ -11,6 +11,7 @@
 mod assume;
 mod compile;
 mod expand;
+mod files;
 pub mod graph;
 pub mod range_test;
 pub mod report;
@@ -31,6 +32,10 @@ pub use crate::lang::ast::Goal;
 pub use crate::lang::study::Prune;
 pub use range_test::pick_from_range_test;
 pub use resolve::{apply, target_of};
+
+/// The most runs (candidates × runs per candidate, over every phase and the final run) a study
+/// may have: the engine holds every run's result in memory.
+pub const MAX_RUNS: usize = 100_000;
 
 /// A finished phase's winning changes: canonical key path → value, relative to its incoming
 /// config (`[("matrix_lr", 0.05)]`, `[("schedule.warmup", 0.05)]`).
@@ -180,6 +185,9 @@ pub struct Plan {
     pub(crate) study: Study,
     pub(crate) root: RunConfig,
     pub(crate) winner_nodes: BTreeMap<String, NodeIndex>,
+    /// Each phase's position in `phases`, by name: commands look phases up by name once per
+    /// phase, which a scan made quadratic in the number of phases.
+    pub(crate) by_name: BTreeMap<String, usize>,
 }
 
 /// Why a study could not be loaded: unreadable, or invalid.
@@ -192,13 +200,14 @@ pub enum LoadError {
 }
 
 impl Plan {
-    /// Reads, checks and compiles a study file.
+    /// Reads, checks and compiles a study file, and checks the files it names (its corpora),
+    /// relative to its folder.
     pub fn load(path: &Path) -> Result<Plan, LoadError> {
         let source = std::fs::read_to_string(path).map_err(|source| LoadError::Io { path: path.to_owned(), source })?;
-        // A real file also has a folder: its commands' programs and `deps` must be there.
+        // A real file also has a folder: its corpora, its commands' programs and `deps` must be there.
         let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         let files = crate::lang::parse(&source).map(|f| crate::lang::command::check_files(&f, &source, dir)).unwrap_or_default();
-        match Plan::compile(&source, path) {
+        match compile::compile(&source, path, Some(dir)) {
             Ok(plan) if files.is_empty() => Ok(plan),
             Ok(_) => Err(Failure::new(path, &source, files).into()),
             Err(mut failure) => {
@@ -209,13 +218,14 @@ impl Plan {
         }
     }
 
-    /// Checks and compiles a study's text. `path` names it (its stem is the study's name).
+    /// Checks and compiles a study's text. `path` names it (its stem is the study's name);
+    /// nothing on disk is read.
     pub fn compile(source: &str, path: &Path) -> Result<Plan, Failure> {
-        compile::compile(source, path)
+        compile::compile(source, path, None)
     }
 
     pub fn phase(&self, name: &str) -> Option<&Phase> {
-        self.phases.iter().find(|p| p.name == name)
+        self.by_name.get(name).map(|&i| &self.phases[i])
     }
 
     /// The root config (`model {}`, `data {}`, `train {}`), resolved.

@@ -78,8 +78,10 @@ pub fn target_of(path: &str) -> Option<Target> {
 impl<'s> Layers<'s> {
     fn set(&mut self, target: &Target, src: Src<'s>, origin: Option<Span>) {
         let key = target.key;
-        if key.info().role == Role::Budget && target.arg.is_none() {
-            // The last budget set wins: setting one resets the others.
+        let unset = matches!(&src, Src::Value(Value::Word(w)) if w == "none");
+        if key.info().role == Role::Budget && target.arg.is_none() && !unset {
+            // The last budget set wins: setting one resets the others. `time = none` sets no
+            // budget, so it resets nothing.
             self.slots.retain(|(k, _)| same(*k, key) || k.info().role != Role::Budget);
         }
         match &target.arg {
@@ -399,7 +401,7 @@ mod tests {
             let again = apply(&root, &[]).unwrap();
             assert_eq!(serde_json::to_value(&root).unwrap(), serde_json::to_value(&again).unwrap(), "{}", path.display());
             for phase in plan.phases.iter().filter(|p| p.needs.is_empty()) {
-                for c in plan.resolve_phase(&phase.name, &Default::default()).unwrap().into_iter().flatten() {
+                for c in plan.resolve_phase(&phase.name, &std::collections::BTreeMap::default()).unwrap().into_iter().flatten() {
                     let again = apply(&c.config, &[]).unwrap();
                     assert_eq!(serde_json::to_value(&c.config).unwrap(), serde_json::to_value(&again).unwrap(), "{} {}", path.display(), c.variant);
                 }

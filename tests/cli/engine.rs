@@ -208,7 +208,7 @@ objective minimize val_loss
 
 phase broken {
   baseline = false
-  corpus = "missing.txt"
+  corpus = "tiny.txt"
   vary matrix_lr in [0.02, 0.04]
 }
 phase after_broken after broken { vary matrix_lr in [0.03] }
@@ -216,6 +216,9 @@ phase fine { vary matrix_lr in [0.02] }
 phase after_fine after fine { vary embedding_lr in [0.3] }
 "#;
     let s = Study::new(text);
+    // Too short for one window: every run of the phase fails (a missing file is refused by
+    // the check, before anything runs).
+    std::fs::write(s.path().join("tiny.txt"), "In the beginning.").unwrap();
     let (code, json) = s.run(&[]);
     assert_eq!(code, 1, "{json}");
     assert_eq!(phase(&json, "broken")["status"], "failed");
@@ -223,7 +226,7 @@ phase after_fine after fine { vary embedding_lr in [0.3] }
     assert_eq!(phase(&json, "fine")["status"], "done");
     assert_eq!(phase(&json, "after_fine")["status"], "done");
     let reason = phase(&json, "broken")["candidates"][0]["reason"].as_str().unwrap_or_default().to_owned();
-    assert!(reason.contains("missing.txt"), "{reason}");
+    assert!(reason.contains("too few for windows"), "{reason}");
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! Bad inputs: each asserts the message, line and column of the diagnostics it produces.
 
+use std::fmt::Write as _;
 use std::path::Path;
 
 use lrx::plan::Plan;
@@ -381,4 +382,223 @@ fn sweeping_lr_that_nothing_reads_is_a_warning() {
     let plan = Plan::compile(src, Path::new("t.lrx")).unwrap();
     let w: Vec<_> = plan.warnings.iter().map(|d| (d.message.as_str(), d.line_col(src).unwrap())).collect();
     assert_eq!(w, [("no key is derived from `lr`, so varying it changes nothing", (2, 8))]);
+}
+
+#[test]
+fn phase_named_final() {
+    assert_eq!(
+        errors("phase final {\n  vary matrix_lr in [0.1]\n}\n"),
+        [("a phase cannot be named `final`".to_owned(), 1, 7)]
+    );
+}
+
+#[test]
+fn phase_names_differing_only_in_case() {
+    assert_eq!(
+        errors("phase Warmup {\n  vary matrix_lr in [0.1]\n}\nphase warmup {\n  vary embedding_lr in [0.1]\n}\n"),
+        [("phases `Warmup` and `warmup` differ only in case".to_owned(), 4, 7)]
+    );
+}
+
+#[test]
+fn baseline_on_a_range_test() {
+    assert_eq!(
+        errors("phase f {\n  baseline = true\n  find matrix_lr from 1e-6 to 1.0\n}\n"),
+        [("a range test has no baseline".to_owned(), 2, 3)]
+    );
+}
+
+#[test]
+fn a_budget_set_to_none_is_no_budget() {
+    assert_eq!(errors("train {\n  steps = 10\n  time = none\n  tokens = none\n}\n"), []);
+    let p = Plan::compile("train {\n  steps = 10\n}\nphase p {\n  time = none\n  vary matrix_lr in [0.1]\n}\n", Path::new("t.lrx")).unwrap();
+    let cands = p.resolve_phase("p", &std::collections::BTreeMap::new()).unwrap();
+    // `time = none` in the phase leaves the root's step budget alone.
+    assert_eq!(cands[0].as_ref().unwrap().config.total_steps(), Some(10));
+}
+
+#[test]
+fn too_many_runs() {
+    let src = "phase p {\n  repeats = 1000\n  vary matrix_lr in log(1e-4, 1.0, n = 200)\n}\n";
+    assert_eq!(errors(src), [("the study has more than 100000 runs".to_owned(), 1, 7)]);
+    let f = Plan::compile(src, Path::new("t.lrx")).unwrap_err();
+    let d = &f.diagnostics[0];
+    assert_eq!(d.labels[0].message, "201 candidates × 1000 runs each bring the study to 201000");
+    assert_eq!(d.line_col(src), Some((1, 7)));
+    // The final run counts too.
+    let src = "phase p {\n  repeats = 500\n  vary matrix_lr in log(1e-4, 1.0, n = 199)\n}\nfinal after p {\n  repeats = 1000\n}\n";
+    assert_eq!(errors(src), [("the study has more than 100000 runs".to_owned(), 5, 1)]);
+}
+
+#[test]
+fn too_many_phases() {
+    let mut src = String::new();
+    for i in 0..10_001 {
+        let _ = writeln!(src, "phase p{i} {{\n}}");
+    }
+    let errs = errors(&src);
+    assert_eq!(errs[0], ("the study has more than 10000 phases".to_owned(), 20_001, 7));
+}
+
+#[test]
+fn a_conflict_is_reported_where_the_winners_first_meet() {
+    let src = "phase a {\n  vary matrix_lr in [0.1]\n}\nphase b {\n  vary matrix_lr in [0.2]\n}\nphase c after a, b {\n  vary embedding_lr in [0.3]\n}\nphase d after c {\n  vary embedding_lr in [0.4]\n}\nphase e after d, a {\n  vary embedding_lr in [0.5]\n}\n";
+    assert_eq!(errors(src), [("phase `c` comes after `a` and `b`, which both vary `matrix_lr`".to_owned(), 7, 7)]);
+}
+
+#[test]
+fn conflicts_between_a_key_and_its_arguments() {
+    // `schedule` overlaps `schedule.warmup`; `schedule.warmup` and `schedule.min_lr` do not.
+    let src = "train {\n  schedule = cosine(warmup = 0.1)\n}\nphase a {\n  vary schedule.warmup in [0.1]\n}\nphase b {\n  vary schedule.min_lr in [0.2]\n}\nphase c {\n  vary schedule in [constant]\n}\nfinal combine(a, b, c)\n";
+    assert_eq!(
+        errors(src),
+        [("the final run combines `a` and `c`, which both vary `schedule`".to_owned(), 13, 1), ("the final run combines `b` and `c`, which both vary `schedule`".to_owned(), 13, 1)]
+    );
+}
+
+#[test]
+fn a_long_chain_of_phases_checks_in_linear_time() {
+    // Every phase's ancestors were walked anew for every phase, and every pair of them
+    // compared: 2,000 phases took minutes.
+    let mut src = String::from("phase p0 {\n  vary matrix_lr in [0.01, 0.02]\n}\n");
+    for i in 1..2000 {
+        let _ = writeln!(src, "phase p{i} after p{} {{\n  vary matrix_lr in [base * 0.5, base * 2]\n}}", i - 1);
+    }
+    src.push_str("final after p1999\n");
+    let start = std::time::Instant::now();
+    let plan = Plan::compile(&src, Path::new("t.lrx")).unwrap_or_else(|f| panic!("{}", f.render(false)));
+    assert_eq!(plan.phases.len(), 2000);
+    assert_eq!(plan.phases[1999].needs.len(), 1999);
+    assert_eq!(plan.final_run.as_ref().map(|f| f.needs.len()), Some(2000));
+    assert!(start.elapsed().as_secs() < 30, "took {:?}", start.elapsed());
+}
+
+/// The first error's message, line, column and primary label.
+fn first(src: &str) -> (String, usize, usize, String) {
+    let f = Plan::compile(src, Path::new("t.lrx")).unwrap_err();
+    let d = f.diagnostics.iter().find(|d| d.is_error()).expect("an error");
+    let (l, c) = d.line_col(src).unwrap();
+    let label = d.labels.iter().find(|l| l.primary).map(|l| l.message.clone()).unwrap_or_default();
+    (d.message.clone(), l, c, label)
+}
+
+#[test]
+fn misspelt_item_keyword_suggests_it() {
+    let items = "`data`, `final`, `find`, `model`, `objective`, `phase` or `train`";
+    assert_eq!(first("phases x {\n}\n"), (format!("expected {items}, found `phases`"), 1, 1, "did you mean `phase`?".to_owned()));
+    assert_eq!(first("trains {\n}\n"), (format!("expected {items}, found `trains`"), 1, 1, "did you mean `train`?".to_owned()));
+}
+
+#[test]
+fn misspelt_combine_suggests_it() {
+    assert_eq!(
+        first("phase x {\n  vary matrix_lr in [0.1]\n}\nfinal combined(x)\n"),
+        ("expected `after` or `combine`, found `combined`".to_owned(), 4, 7, "did you mean `combine`?".to_owned())
+    );
+}
+
+#[test]
+fn misspelt_after_suggests_it() {
+    assert_eq!(
+        first("phase a {\n  vary matrix_lr in [0.1]\n}\nphase b afterr a {\n  vary matrix_lr in [0.1]\n}\n"),
+        ("expected `after` or `{`, found `afterr`".to_owned(), 4, 9, "did you mean `after`?".to_owned())
+    );
+    assert_eq!(first("phase a {\n  vary matrix_lr inn [0.1]\n}\n"), ("expected `in` after `matrix_lr`".to_owned(), 2, 18, "did you mean `in`?".to_owned()));
+}
+
+#[test]
+fn misspelt_statement_keyword_is_named() {
+    let f = Plan::compile("phase a {\n  vry matrix_lr in [0.1]\n}\n", Path::new("t.lrx")).unwrap_err();
+    assert_eq!(f.diagnostics[0].message, "expected `=` after key `vry`");
+    assert_eq!(f.diagnostics[0].help, ["`vry` is not a key; did you mean `vary`?"]);
+}
+
+#[test]
+fn a_word_glued_to_a_number() {
+    assert_eq!(first("train {\n  steps = 100abc\n}\n"), ("expected a value, found `100abc`".to_owned(), 2, 11, String::new()));
+}
+
+/// Every error of a study written to a fresh folder (with `files` beside it), loaded from
+/// disk, as (message, line, column, primary label).
+fn load_errors(src: &str, files: &[&str]) -> Vec<(String, usize, usize, String)> {
+    let dir = tempfile::tempdir().unwrap();
+    for f in files {
+        let path = dir.path().join(f);
+        if f.ends_with('/') {
+            std::fs::create_dir_all(&path).unwrap();
+        } else {
+            std::fs::write(&path, "In the beginning.").unwrap();
+        }
+    }
+    let path = dir.path().join("t.lrx");
+    std::fs::write(&path, src).unwrap();
+    match Plan::load(&path) {
+        Ok(_) => Vec::new(),
+        Err(lrx::plan::LoadError::Invalid(f)) => f
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .map(|d| {
+                let (l, c) = d.line_col(src).unwrap_or((0, 0));
+                let label = d.labels.iter().find(|l| l.primary).map(|l| l.message.clone()).unwrap_or_default();
+                (d.message.clone(), l, c, label)
+            })
+            .collect(),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[test]
+fn a_missing_corpus_is_an_error_on_its_value() {
+    let errs = load_errors("data {\n  corpus = \"nope.txt\"\n}\n", &[]);
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert_eq!((errs[0].0.as_str(), errs[0].1, errs[0].2), ("corpus `nope.txt` does not exist", 2, 12));
+    assert!(errs[0].3.starts_with("no such file or folder in `"), "{errs:?}");
+    // A near name beside it is suggested; the default corpus and existing files are fine.
+    assert_eq!(
+        load_errors("data {\n  corpus = \"corpsu.txt\"\n}\n", &["corpus.txt"]),
+        [("corpus `corpsu.txt` does not exist".to_owned(), 2, 12, "did you mean `corpus.txt`?".to_owned())]
+    );
+    assert_eq!(load_errors("data {\n  corpus = \"corpus.txt\"\n}\nphase p {\n  corpus = \"default\"\n  vary matrix_lr in [0.1]\n}\n", &["corpus.txt"]), []);
+}
+
+#[test]
+fn corpora_in_phases_sweeps_and_the_final_run_are_checked() {
+    let src = "phase p {\n  corpus = \"a.txt\"\n  vary matrix_lr in [0.1]\n}\nphase q {\n  vary corpus in [\"b.txt\", \"data/\", \"c.csv\"]\n}\nfinal after p {\n  corpus = \"d.txt\"\n}\n";
+    let errs: Vec<(String, usize, usize)> = load_errors(src, &["b.txt", "data/", "c.csv"]).into_iter().map(|(m, l, c, _)| (m, l, c)).collect();
+    assert_eq!(
+        errs,
+        [
+            ("corpus `a.txt` does not exist".to_owned(), 2, 12),
+            ("corpus folder `data/` has no `.txt` files".to_owned(), 6, 28),
+            ("corpus `c.csv` is neither a `.txt` file, a `.jsonl` file nor a folder".to_owned(), 6, 37),
+            ("corpus `d.txt` does not exist".to_owned(), 9, 12),
+        ]
+    );
+}
+
+#[test]
+fn grid_without_its_brace() {
+    assert_eq!(first("phase p {\n  grid\n    matrix_lr in [0.1]\n  }\n}\n"), ("expected `{` after `grid`".to_owned(), 2, 7, "found end of line".to_owned()));
+}
+
+#[test]
+fn vary_without_a_key() {
+    assert_eq!(first("phase p {\n  vary in [0.1]\n}\n"), ("expected a key before `in`".to_owned(), 2, 11, "found `[`".to_owned()));
+}
+
+#[test]
+fn deeply_nested_parentheses_parse_in_linear_time() {
+    // Found by the fuzzer: a tuple and a group both start with `(` and a value, so each level
+    // parsed its contents twice (2^depth). 40 levels took forever; now the nesting limit is
+    // the only bound.
+    let nested = |depth: usize, close: usize| format!("train {{\n  matrix_lr = {}0.1{}\n}}\n", "(".repeat(depth), ")".repeat(close));
+    let start = std::time::Instant::now();
+    assert_eq!(errors(&nested(60, 60)), []);
+    assert_eq!(errors(&nested(60, 61)), [("unclosed `{`".to_owned(), 1, 7)]);
+    let f = Plan::compile(&nested(42, 80), Path::new("t.lrx")).unwrap_err();
+    assert!(f.errors() > 0);
+    let tuples = format!("train {{\n  adam_betas = {}0.9, 0.95{}\n}}\n", "((".repeat(20), ")".repeat(40));
+    assert!(Plan::compile(&tuples, Path::new("t.lrx")).is_ok());
+    assert!(start.elapsed().as_secs() < 10, "took {:?}", start.elapsed());
 }

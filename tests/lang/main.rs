@@ -3,6 +3,7 @@
 
 #![allow(clippy::float_cmp)] // exact values are the point of these tests
 
+mod bad_input;
 mod docs;
 mod errors;
 mod golden;
