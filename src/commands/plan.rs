@@ -215,17 +215,15 @@ fn text(plan: &Plan, results: &StudyResults, estimate: &Estimate) -> String {
     };
     let _ = writeln!(out, "{cost}");
     let width = all.iter().map(|c| c.variant.len()).max().unwrap_or(8).clamp(8, 60);
+    // Once, not per phase: a long chain of phases stays linear.
+    let not_done: std::collections::HashSet<&str> = results.phases.iter().filter(|q| q.status != PhaseStatus::Done).map(|q| q.name.as_str()).collect();
     for p in &results.phases {
         let after = if p.after.is_empty() { String::new() } else { format!(" after {}", p.after.join(", ")) };
         let state = match (p.status, p.winner()) {
             (PhaseStatus::Done, Some(w)) => format!("winner {} ({} {})", w.variant, p.metric, w.objective.map_or("-".into(), |o| format!("{o:.4}"))),
             (PhaseStatus::Waiting, _) => {
-                let needs = plan.phase(&p.name).map(|ph| ph.needs.clone()).unwrap_or_default();
-                let missing: Vec<String> = needs
-                    .iter()
-                    .filter(|n| results.phases.iter().any(|q| &q.name == *n && q.status != PhaseStatus::Done))
-                    .map(|n| format!("`{n}`"))
-                    .collect();
+                let needs = plan.phase(&p.name).map(|ph| ph.needs.as_slice()).unwrap_or_default();
+                let missing: Vec<String> = needs.iter().filter(|n| not_done.contains(n.as_str())).map(|n| format!("`{n}`")).collect();
                 format!("waiting on the winner of {}", missing.join(", "))
             }
             (PhaseStatus::Failed, _) => format!("failed: {}", p.message.clone().unwrap_or_default()),
