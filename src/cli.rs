@@ -10,7 +10,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::commands;
 
 #[derive(Parser, Debug)]
-#[command(name = "lrx", version, about = "Declarative, cached learning-rate and optimizer studies", propagate_version = true)]
+#[command(
+    name = "lrx",
+    version,
+    about = "Declarative, cached learning-rate and optimizer studies",
+    propagate_version = true
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,

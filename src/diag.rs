@@ -38,7 +38,6 @@ impl PartialEq for Span {
     }
 }
 
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Severity {
     Error,
@@ -65,7 +64,13 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn error(message: impl Into<String>) -> Diagnostic {
-        Diagnostic { severity: Severity::Error, message: message.into(), labels: Vec::new(), help: Vec::new(), notes: Vec::new() }
+        Diagnostic {
+            severity: Severity::Error,
+            message: message.into(),
+            labels: Vec::new(),
+            help: Vec::new(),
+            notes: Vec::new(),
+        }
     }
 
     pub fn warning(message: impl Into<String>) -> Diagnostic {

@@ -6,15 +6,15 @@
 //! reads `results` and never `exec`). See `ARCHITECTURE.md`.
 
 pub mod cache;
+pub mod cli;
+mod commands;
+pub mod corpus;
+pub mod diag;
 pub mod exec;
+pub mod external;
+pub mod lang;
+pub mod plan;
 pub mod report;
 pub mod results;
 pub mod spec;
-pub mod plan;
-pub mod diag;
-pub mod lang;
-pub mod corpus;
-pub mod external;
 pub mod train;
-pub mod cli;
-mod commands;

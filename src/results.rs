@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::{Map, Value as Json, json};
 
-
 use crate::cache::RunKey;
 use crate::spec::{Goal, HistoryRow, RunConfig, Status, Value};
 
@@ -292,7 +291,10 @@ fn candidate_json(c: &CandidateResult) -> Json {
     m.insert("metrics".into(), Json::Object(c.metrics.iter().map(|(k, v)| (k.clone(), num(*v))).collect()));
     if c.repeats.len() > 1 {
         m.insert("metrics_std".into(), Json::Object(c.metrics_std.iter().map(|(k, v)| (k.clone(), num(*v))).collect()));
-        m.insert("repeats".into(), Json::Array(c.repeats.iter().filter_map(|r| r.key.map(|k| json!(k.to_hex()))).collect()));
+        m.insert(
+            "repeats".into(),
+            Json::Array(c.repeats.iter().filter_map(|r| r.key.map(|k| json!(k.to_hex()))).collect()),
+        );
     }
     if let Some(step) = c.diverged_at() {
         m.insert("diverged_at".into(), json!(step));

@@ -57,20 +57,52 @@ fn every_file_opens_with_a_doc_comment_on_its_role() {
 
 /// `(files under this prefix, must not mention these)`.
 const LAYERS: &[(&str, &[&str])] = &[
-    ("src/spec/", &["crate::lang", "crate::plan", "crate::exec", "crate::cache", "crate::train", "crate::report", "crate::corpus", "burn::"]),
+    (
+        "src/spec/",
+        &[
+            "crate::lang",
+            "crate::plan",
+            "crate::exec",
+            "crate::cache",
+            "crate::train",
+            "crate::report",
+            "crate::corpus",
+            "burn::",
+        ],
+    ),
     ("src/lang/", &["burn::", "crate::train", "crate::exec", "crate::cache", "crate::report", "crate::plan"]),
     ("src/plan/", &["burn::", "crate::train", "crate::exec", "crate::cache", "crate::report"]),
     ("src/train/", &["crate::lang", "crate::plan", "crate::exec", "crate::cache", "crate::report"]),
-    ("src/corpus.rs", &["crate::lang", "crate::plan", "crate::exec", "crate::cache", "crate::report", "crate::train", "burn::"]),
-    ("src/external/", &["burn::", "crate::train", "crate::lang", "crate::plan", "crate::exec", "crate::cache", "crate::report"]),
+    (
+        "src/corpus.rs",
+        &["crate::lang", "crate::plan", "crate::exec", "crate::cache", "crate::report", "crate::train", "burn::"],
+    ),
+    (
+        "src/external/",
+        &["burn::", "crate::train", "crate::lang", "crate::plan", "crate::exec", "crate::cache", "crate::report"],
+    ),
     ("src/cache/", &["burn::", "crate::train", "crate::exec", "crate::lang", "crate::plan", "crate::report"]),
     ("src/exec/", &["burn::", "crate::train", "crate::report", "crate::commands"]),
     // What a study produced: written by `exec`, read by `report` and the commands.
-    ("src/results.rs", &["burn::", "crate::train", "crate::exec", "crate::report", "crate::lang", "crate::plan", "crate::commands"]),
+    (
+        "src/results.rs",
+        &["burn::", "crate::train", "crate::exec", "crate::report", "crate::lang", "crate::plan", "crate::commands"],
+    ),
     // The report renders results; it never trains or schedules, nor knows how results were made.
     ("src/report/", &["burn::", "crate::train", "crate::exec", "crate::plan", "crate::commands"]),
     // `Span` and the diagnostics are the lowest layer of the language side.
-    ("src/diag.rs", &["crate::lang", "crate::plan", "crate::exec", "crate::cache", "crate::train", "crate::report", "crate::commands"]),
+    (
+        "src/diag.rs",
+        &[
+            "crate::lang",
+            "crate::plan",
+            "crate::exec",
+            "crate::cache",
+            "crate::train",
+            "crate::report",
+            "crate::commands",
+        ],
+    ),
 ];
 
 #[test]
@@ -105,7 +137,9 @@ fn only_the_key_module_hashes_run_identities() {
 fn only_the_executor_writes_cache_entries() {
     let offenders: Vec<String> = all_sources()
         .into_iter()
-        .filter(|(path, text)| !path.starts_with("src/exec/") && !path.starts_with("src/cache/") && !mentions(text, ".put(").is_empty())
+        .filter(|(path, text)| {
+            !path.starts_with("src/exec/") && !path.starts_with("src/cache/") && !mentions(text, ".put(").is_empty()
+        })
         .map(|(path, _)| path)
         .collect();
     assert!(offenders.is_empty(), "cache entries written outside `exec`: {offenders:?}");
@@ -113,8 +147,11 @@ fn only_the_executor_writes_cache_entries() {
 
 #[test]
 fn clap_lives_only_in_the_cli_module() {
-    let offenders: Vec<String> =
-        all_sources().into_iter().filter(|(path, text)| path != "src/cli.rs" && !mentions(text, "clap::").is_empty()).map(|(path, _)| path).collect();
+    let offenders: Vec<String> = all_sources()
+        .into_iter()
+        .filter(|(path, text)| path != "src/cli.rs" && !mentions(text, "clap::").is_empty())
+        .map(|(path, _)| path)
+        .collect();
     assert!(offenders.is_empty(), "clap used outside `src/cli.rs`: {offenders:?}");
 }
 

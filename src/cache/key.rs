@@ -194,12 +194,18 @@ pub fn fingerprint_files(root: &Path, files: &[std::path::PathBuf]) -> std::io::
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::config::{Values, key};
     use crate::spec::Value;
+    use crate::spec::config::{Values, key};
     use proptest::prelude::*;
 
     fn identity() -> TrainerIdentity {
-        TrainerIdentity { name: "lrx-builtin".into(), version: "1".into(), backend: "flex".into(), precision: "f32".into(), device: None }
+        TrainerIdentity {
+            name: "lrx-builtin".into(),
+            version: "1".into(),
+            backend: "flex".into(),
+            precision: "f32".into(),
+            device: None,
+        }
     }
 
     fn input(config: RunConfig) -> KeyInput {

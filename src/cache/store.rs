@@ -203,11 +203,15 @@ impl Store {
         }
         let mut found = Vec::new();
         list_files(&dir, &dir, &mut found);
-        if let Some(extra) = found.iter().find(|f| f.as_str() != "manifest.json" && !manifest.files.contains_key(f.as_str())) {
+        if let Some(extra) =
+            found.iter().find(|f| f.as_str() != "manifest.json" && !manifest.files.contains_key(f.as_str()))
+        {
             return Err(Corruption(format!("`{extra}` is not part of the entry")));
         }
         // An entry's files are its own: a symlink may point anywhere, and change under it.
-        if let Some(link) = found.iter().find(|f| dir.join(f.as_str()).symlink_metadata().is_ok_and(|m| m.file_type().is_symlink())) {
+        if let Some(link) =
+            found.iter().find(|f| dir.join(f.as_str()).symlink_metadata().is_ok_and(|m| m.file_type().is_symlink()))
+        {
             return Err(Corruption(format!("`{link}` is a symbolic link, not a file of the entry")));
         }
         Ok(())
@@ -235,7 +239,8 @@ impl Store {
             }
             for entry in fs::read_dir(&path).into_iter().flatten().flatten() {
                 let key = entry.file_name().to_str().and_then(|s| s.parse::<RunKey>().ok());
-                let ok = entry.file_type().is_ok_and(|t| t.is_dir()) && key.is_some_and(|k| k.to_hex().starts_with(&name));
+                let ok =
+                    entry.file_type().is_ok_and(|t| t.is_dir()) && key.is_some_and(|k| k.to_hex().starts_with(&name));
                 if !ok {
                     found.push(entry.path());
                 }
@@ -254,9 +259,21 @@ impl Store {
     /// Publishes a finished run with the log files it wrote (stored as `logs/<name>`) and the
     /// checkpoint it ended with (`checkpoint.ckpt`, for a run stopped early), each covered by
     /// the manifest's checksum like every other file, and forgets the key's failed attempts.
-    pub fn put_with_files(&self, input: &KeyInput, result: &RunResult, logs: &[PathBuf], checkpoint: Option<&Path>) -> Result<RunKey, CacheError> {
+    pub fn put_with_files(
+        &self,
+        input: &KeyInput,
+        result: &RunResult,
+        logs: &[PathBuf],
+        checkpoint: Option<&Path>,
+    ) -> Result<RunKey, CacheError> {
         let key = input.key();
-        let spec = StoredSpec { format: FORMAT, key, input: input.clone(), created: now(), lrx_version: env!("CARGO_PKG_VERSION").to_owned() };
+        let spec = StoredSpec {
+            format: FORMAT,
+            key,
+            input: input.clone(),
+            created: now(),
+            lrx_version: env!("CARGO_PKG_VERSION").to_owned(),
+        };
         let mut stripped = result.clone();
         stripped.history = Vec::new();
         let mut files = vec![
@@ -271,7 +288,8 @@ impl Store {
         if let Some(path) = checkpoint {
             files.push((CHECKPOINT.to_owned(), fs::read(path).map_err(io_err(path))?));
         }
-        let manifest = Manifest { format: FORMAT, files: files.iter().map(|(n, b)| (n.clone(), checksum(b))).collect() };
+        let manifest =
+            Manifest { format: FORMAT, files: files.iter().map(|(n, b)| (n.clone(), checksum(b))).collect() };
 
         let tmp = self.root.join("tmp").join(format!("{}.{}.{}", key.to_hex(), std::process::id(), unique()));
         fs::create_dir_all(tmp.join("logs")).map_err(io_err(&tmp))?;
@@ -310,10 +328,20 @@ impl Store {
 
     /// Records a failed attempt at `input`'s key (with the logs of this attempt, replacing
     /// the previous attempt's), and returns the record. The caller holds the key's lock.
-    pub fn record_failure(&self, input: &KeyInput, result: &RunResult, logs: &[PathBuf]) -> Result<FailureRecord, CacheError> {
+    pub fn record_failure(
+        &self,
+        input: &KeyInput,
+        result: &RunResult,
+        logs: &[PathBuf],
+    ) -> Result<FailureRecord, CacheError> {
         let key = input.key();
         let dir = self.failure_dir(key);
-        let mut record = self.failure(key).unwrap_or_else(|| FailureRecord { format: FORMAT, key, input: input.clone(), attempts: Vec::new() });
+        let mut record = self.failure(key).unwrap_or_else(|| FailureRecord {
+            format: FORMAT,
+            key,
+            input: input.clone(),
+            attempts: Vec::new(),
+        });
         let attempt = record.attempts.last().map_or(1, |a| a.attempt + 1);
         record.attempts.push(Attempt {
             attempt,
@@ -632,7 +660,8 @@ fn sync_dir(dir: &Path) -> Result<(), CacheError> {
 
 fn read_entry(dir: &Path, key: RunKey) -> Result<Entry, Corruption> {
     let read = |name: &str| fs::read(dir.join(name)).map_err(|e| Corruption(format!("cannot read `{name}`: {e}")));
-    let manifest: Manifest = serde_json::from_slice(&read("manifest.json")?).map_err(|e| Corruption(format!("bad manifest: {e}")))?;
+    let manifest: Manifest =
+        serde_json::from_slice(&read("manifest.json")?).map_err(|e| Corruption(format!("bad manifest: {e}")))?;
     if manifest.format != FORMAT {
         return Err(Corruption(format!("entry format {} (this lrx reads {FORMAT})", manifest.format)));
     }
@@ -645,14 +674,17 @@ fn read_entry(dir: &Path, key: RunKey) -> Result<Entry, Corruption> {
         }
         contents.insert(name, bytes);
     }
-    let spec: StoredSpec = serde_json::from_slice(&contents["spec.json"]).map_err(|e| Corruption(format!("bad spec.json: {e}")))?;
+    let spec: StoredSpec =
+        serde_json::from_slice(&contents["spec.json"]).map_err(|e| Corruption(format!("bad spec.json: {e}")))?;
     // The manifest's checksum vouches for `spec.json`'s bytes; `cache verify` also rehashes
     // the spec, which the hot read path skips (it is a third of `lrx plan`'s time).
     if spec.key != key {
         return Err(Corruption("the stored spec names another key".into()));
     }
-    let mut result: RunResult = serde_json::from_slice(&contents["result.json"]).map_err(|e| Corruption(format!("bad result.json: {e}")))?;
-    result.history = history_from_csv(&contents["history.csv"]).map_err(|e| Corruption(format!("bad history.csv: {e}")))?;
+    let mut result: RunResult =
+        serde_json::from_slice(&contents["result.json"]).map_err(|e| Corruption(format!("bad result.json: {e}")))?;
+    result.history =
+        history_from_csv(&contents["history.csv"]).map_err(|e| Corruption(format!("bad history.csv: {e}")))?;
     Ok(Entry { spec, result })
 }
 
@@ -675,7 +707,9 @@ pub fn history_to_csv(history: &[HistoryRow]) -> Result<Vec<u8>, CacheError> {
     w.write_record(&header).map_err(enc)?;
     for row in history {
         let mut record = vec![row.step.to_string()];
-        record.extend(names.iter().map(|n| row.metrics.get(n).map(|x| crate::spec::value::fmt_float(*x)).unwrap_or_default()));
+        record.extend(
+            names.iter().map(|n| row.metrics.get(n).map(|x| crate::spec::value::fmt_float(*x)).unwrap_or_default()),
+        );
         w.write_record(&record).map_err(enc)?;
     }
     w.into_inner().map_err(|e| CacheError::Encode(e.to_string()))
@@ -715,7 +749,13 @@ mod tests {
         KeyInput {
             config,
             data: DataFingerprint { corpus: "c".into() },
-            trainer: TrainerIdentity { name: "t".into(), version: "1".into(), backend: "flex".into(), precision: "f32".into(), device: None },
+            trainer: TrainerIdentity {
+                name: "t".into(),
+                version: "1".into(),
+                backend: "flex".into(),
+                precision: "f32".into(),
+                device: None,
+            },
             stop_at: None,
         }
     }
@@ -727,7 +767,10 @@ mod tests {
         r.metrics.insert("val_loss".into(), 1.0 / 3.0);
         r.history = vec![
             HistoryRow { step: 10, metrics: [("train_loss".to_owned(), 2.5)].into() },
-            HistoryRow { step: 20, metrics: [("train_loss".to_owned(), 0.1 + 0.2), ("val_loss".to_owned(), 1e-10)].into() },
+            HistoryRow {
+                step: 20,
+                metrics: [("train_loss".to_owned(), 0.1 + 0.2), ("val_loss".to_owned(), 1e-10)].into(),
+            },
         ];
         r
     }

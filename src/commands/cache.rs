@@ -19,7 +19,10 @@ pub(crate) fn run(cmd: &CacheCommand, g: &GlobalArgs) -> anyhow::Result<Exit> {
         CacheCommand::Gc { keep, dry_run } => {
             let mut keep_keys = BTreeSet::new();
             for file in keep {
-                keep_keys.extend(super::study::reachable_keys(file, g).with_context(|| format!("cannot read the study `{}`", file.display()))?);
+                keep_keys.extend(
+                    super::study::reachable_keys(file, g)
+                        .with_context(|| format!("cannot read the study `{}`", file.display()))?,
+                );
             }
             gc(&open()?, &keep_keys, *dry_run, g.quiet)
         }
@@ -86,7 +89,16 @@ fn ls(store: &Store, json: bool) -> anyhow::Result<Exit> {
         };
         let key = cell("key");
         let size = if r["checkpoint"] == true { format!("{} (+ckpt)", cell("bytes")) } else { cell("bytes") };
-        table.add_row([key[..12].to_owned(), cell("status"), cell("steps"), cell("seconds"), cell("val_loss"), size, cell("model"), cell("trainer")]);
+        table.add_row([
+            key[..12].to_owned(),
+            cell("status"),
+            cell("steps"),
+            cell("seconds"),
+            cell("val_loss"),
+            size,
+            cell("model"),
+            cell("trainer"),
+        ]);
     }
     outln!("{table}");
     noteln!("{} entries in `{}`", rows.len(), store.root().display());
@@ -155,11 +167,19 @@ fn gc(store: &Store, keep: &BTreeSet<RunKey>, dry_run: bool, quiet: bool) -> any
     let tmp = if dry_run { 0 } else { store.clean_tmp()? + store.clean_work()? };
     // Scratch folders of command runs whose lrx is gone; live ones hold a lock.
     let scratch = store.root().join("scratch");
-    let scratch = if dry_run { 0 } else { crate::external::scratch::clean(&scratch).with_context(|| format!("cannot clean `{}`", scratch.display()))? };
+    let scratch = if dry_run {
+        0
+    } else {
+        crate::external::scratch::clean(&scratch).with_context(|| format!("cannot clean `{}`", scratch.display()))?
+    };
     if !quiet {
         let verb = if dry_run { "would remove" } else { "removed" };
         let cleaned = tmp + scratch;
-        errln!("{verb} {removed} entries, kept {}{}", keep.len(), if cleaned > 0 { format!(", cleaned {cleaned} unfinished writes") } else { String::new() });
+        errln!(
+            "{verb} {removed} entries, kept {}{}",
+            keep.len(),
+            if cleaned > 0 { format!(", cleaned {cleaned} unfinished writes") } else { String::new() }
+        );
     }
     Ok(Exit::Success)
 }
@@ -171,7 +191,8 @@ fn rm(store: &Store, prefixes: &[String]) -> anyhow::Result<Exit> {
     keys.dedup();
     let mut targets = Vec::new();
     for p in prefixes {
-        let matching: Vec<RunKey> = keys.iter().copied().filter(|k| k.to_hex().starts_with(&p.to_ascii_lowercase())).collect();
+        let matching: Vec<RunKey> =
+            keys.iter().copied().filter(|k| k.to_hex().starts_with(&p.to_ascii_lowercase())).collect();
         match matching.len() {
             0 => bail!("no cache entry has a key starting with `{p}`"),
             1 => targets.push(matching[0]),

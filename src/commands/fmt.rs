@@ -11,7 +11,8 @@ pub(crate) fn run(args: &FmtArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
     let mut failed = false;
     let mut unformatted = Vec::new();
     for path in &args.files {
-        let source = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read `{}`: {e}", path.display()))?;
+        let source =
+            std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read `{}`: {e}", path.display()))?;
         let formatted = match fmt::format(&source) {
             Ok(f) => f,
             Err(d) => {

@@ -6,11 +6,11 @@ use std::fmt::Write as _;
 
 use serde_json::json;
 
-use crate::cli::{GlobalArgs, PlanArgs};
-use crate::results::{CandidateResult, CandidateStatus, PhaseStatus, StudyResults};
 use crate::cache::RunKey;
-use crate::plan::{Changes, Plan};
+use crate::cli::{GlobalArgs, PlanArgs};
 use crate::plan::report::human;
+use crate::plan::{Changes, Plan};
+use crate::results::{CandidateResult, CandidateStatus, PhaseStatus, StudyResults};
 use crate::spec::{Budget, RunConfig};
 
 use super::Exit;
@@ -106,13 +106,19 @@ impl Estimate {
                     (Some(k), true, _) => {
                         cached.insert(k);
                     }
-                    _ => cannot_run.push((phase.unwrap_or("final").to_owned(), c.variant.clone(), r.error.clone().or_else(|| c.reason.clone()).unwrap_or_default())),
+                    _ => cannot_run.push((
+                        phase.unwrap_or("final").to_owned(),
+                        c.variant.clone(),
+                        r.error.clone().or_else(|| c.reason.clone()).unwrap_or_default(),
+                    )),
                 }
             }
         }
         cannot_run.dedup();
         let cached_cands: Vec<&CandidateResult> = results.all_candidates().filter(|c| c.cached()).collect();
-        let rates = |pred: &dyn Fn(&&CandidateResult) -> bool| -> Vec<f64> { cached_cands.iter().filter(|c| pred(c)).filter_map(|c| c.tokens_per_sec()).filter(|r| *r > 0.0).collect() };
+        let rates = |pred: &dyn Fn(&&CandidateResult) -> bool| -> Vec<f64> {
+            cached_cands.iter().filter(|c| pred(c)).filter_map(|c| c.tokens_per_sec()).filter(|r| *r > 0.0).collect()
+        };
         let root_shape = shape(&plan.root_config());
         let same = rates(&|c| c.config.as_ref().is_some_and(|cfg| shape(cfg) == root_shape));
         let pick = if same.is_empty() { rates(&|_| true) } else { same };
@@ -211,26 +217,39 @@ fn text(plan: &Plan, results: &StudyResults, estimate: &Estimate) -> String {
             e.basis,
             if e.waiting > 0 { "; runs waiting on a winner are estimated from the winners known so far" } else { "" }
         ),
-        (n, None) => format!("to train: {}, ≈ {} tokens (no cached runs yet to estimate the time from)", plural(n, "run", "runs"), human(e.tokens)),
+        (n, None) => format!(
+            "to train: {}, ≈ {} tokens (no cached runs yet to estimate the time from)",
+            plural(n, "run", "runs"),
+            human(e.tokens)
+        ),
     };
     let _ = writeln!(out, "{cost}");
     let width = all.iter().map(|c| c.variant.len()).max().unwrap_or(8).clamp(8, 60);
     // Once, not per phase: a long chain of phases stays linear.
-    let not_done: std::collections::HashSet<&str> = results.phases.iter().filter(|q| q.status != PhaseStatus::Done).map(|q| q.name.as_str()).collect();
+    let not_done: std::collections::HashSet<&str> =
+        results.phases.iter().filter(|q| q.status != PhaseStatus::Done).map(|q| q.name.as_str()).collect();
     for p in &results.phases {
         let after = if p.after.is_empty() { String::new() } else { format!(" after {}", p.after.join(", ")) };
         let state = match (p.status, p.winner()) {
-            (PhaseStatus::Done, Some(w)) => format!("winner {} ({} {})", w.variant, p.metric, w.objective.map_or("-".into(), |o| format!("{o:.4}"))),
+            (PhaseStatus::Done, Some(w)) => {
+                format!("winner {} ({} {})", w.variant, p.metric, w.objective.map_or("-".into(), |o| format!("{o:.4}")))
+            }
             (PhaseStatus::Waiting, _) => {
                 let needs = plan.phase(&p.name).map(|ph| ph.needs.as_slice()).unwrap_or_default();
-                let missing: Vec<String> = needs.iter().filter(|n| not_done.contains(n.as_str())).map(|n| format!("`{n}`")).collect();
+                let missing: Vec<String> =
+                    needs.iter().filter(|n| not_done.contains(n.as_str())).map(|n| format!("`{n}`")).collect();
                 format!("waiting on the winner of {}", missing.join(", "))
             }
             (PhaseStatus::Failed, _) => format!("failed: {}", p.message.clone().unwrap_or_default()),
             (PhaseStatus::Blocked, _) => format!("blocked: {}", p.message.clone().unwrap_or_default()),
             _ => "ready to train".to_owned(),
         };
-        let _ = writeln!(out, "\nphase {}{after}: {}, {state}", p.name, plural(p.candidates.len(), "candidate", "candidates"));
+        let _ = writeln!(
+            out,
+            "\nphase {}{after}: {}, {state}",
+            p.name,
+            plural(p.candidates.len(), "candidate", "candidates")
+        );
         for c in &p.candidates {
             line(&mut out, c, p.winner().is_some_and(|w| std::ptr::eq(w, c)), width);
         }

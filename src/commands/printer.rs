@@ -62,7 +62,10 @@ pub(crate) fn data(args: fmt::Arguments<'_>, newline: bool) {
         return;
     }
     let mut out = io::stdout().lock();
-    let written = out.write_fmt(args).and_then(|()| if newline { out.write_all(b"\n") } else { Ok(()) }).and_then(|()| out.flush());
+    let written = out
+        .write_fmt(args)
+        .and_then(|()| if newline { out.write_all(b"\n") } else { Ok(()) })
+        .and_then(|()| out.flush());
     if let Err(e) = written {
         // Nothing more can reach the reader either way; a closed pipe is the reader's choice,
         // any other failure is reported when the command ends.

@@ -18,7 +18,11 @@ pub(crate) fn run(args: &ReportArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
     let c = results.counts();
     noteln!("report of {} cached runs ({} figures); nothing was trained", c.cached, files.figures.len());
     if c.total > c.cached {
-        noteln!("note: {} runs of the study are not cached yet; `lrx run {}` trains them", c.total - c.cached, args.file.display());
+        noteln!(
+            "note: {} runs of the study are not cached yet; `lrx run {}` trains them",
+            c.total - c.cached,
+            args.file.display()
+        );
     }
     Ok(Exit::Success)
 }

@@ -23,7 +23,9 @@ pub(crate) fn run(args: &RunArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
     for phase in &args.rerun {
         if phase != "final" && study.plan.phase(phase).is_none() {
             let names = study.plan.phases.iter().map(|p| p.name.as_str()).chain(["final"]);
-            let hint = crate::spec::schema::suggest(phase, names).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
+            let hint = crate::spec::schema::suggest(phase, names)
+                .map(|s| format!("; did you mean `{s}`?"))
+                .unwrap_or_default();
             errln!("error: `--rerun {phase}`: the study has no phase `{phase}`{hint}");
             return Ok(Exit::Failure);
         }
@@ -94,7 +96,10 @@ pub(crate) fn summary(results: &StudyResults) -> String {
         let line = match (p.winner(), &p.found) {
             (_, Some((k, v))) => format!("found {k} = {v}"),
             (Some(w), None) => format!("winner {} ({} {})", w.variant, p.metric, fmt(w.objective)),
-            (None, None) => format!("{:?}{}", p.status, p.message.as_ref().map(|m| format!(": {m}")).unwrap_or_default()).to_lowercase(),
+            (None, None) => {
+                format!("{:?}{}", p.status, p.message.as_ref().map(|m| format!(": {m}")).unwrap_or_default())
+                    .to_lowercase()
+            }
         };
         let _ = writeln!(s, "  {:<16} {line}", p.name);
     }
@@ -103,7 +108,8 @@ pub(crate) fn summary(results: &StudyResults) -> String {
             format!("{} {}", results.metric, fmt(Some(o)))
         } else {
             let done = f.repeats.iter().filter(|r| r.status.is_some()).count();
-            let status = results.final_status.map_or_else(|| "waiting".to_owned(), |st| format!("{st:?}").to_lowercase());
+            let status =
+                results.final_status.map_or_else(|| "waiting".to_owned(), |st| format!("{st:?}").to_lowercase());
             if f.repeats.len() > 1 && done < f.repeats.len() {
                 format!("{status}: {done} of {} repeats finished, no result yet", f.repeats.len())
             } else {

@@ -17,7 +17,8 @@ pub(crate) fn run(args: &ShowArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
         outln!("{}", serde_json::to_string_pretty(&json)?);
         return Ok(Exit::Success);
     }
-    let opts = TableOptions { sort: args.sort.clone(), top: args.top, color: super::use_color(g), phase: args.phase.clone() };
+    let opts =
+        TableOptions { sort: args.sort.clone(), top: args.top, color: super::use_color(g), phase: args.phase.clone() };
     if let Err(message) = opts.check(&results) {
         errln!("error: {message}");
         return Ok(Exit::Failure);

@@ -13,10 +13,12 @@ use crate::corpus::{self, DEFAULT_SHA256, Source};
 use crate::exec::engine::{Engine, Mode, Options};
 use crate::exec::executor::LocalPool;
 use crate::exec::progress::{Observer, Silent};
-use crate::results::StudyResults;
-use crate::plan::Plan;
 use crate::external::CommandTrainer;
-use crate::spec::{CancelFlag, Cancelled, DataConfig, RunConfig, RunContext, RunResult, Trainer, TrainerIdentity, TrainerSpec};
+use crate::plan::Plan;
+use crate::results::StudyResults;
+use crate::spec::{
+    CancelFlag, Cancelled, DataConfig, RunConfig, RunContext, RunResult, Trainer, TrainerIdentity, TrainerSpec,
+};
 use crate::train::{BurnTrainer, Device};
 
 use super::load::{Loaded, load};
@@ -77,7 +79,11 @@ impl Study {
         } else {
             Store::at(&g.cache)
         };
-        let base_dir = file.parent().map(Path::to_path_buf).filter(|p| !p.as_os_str().is_empty()).unwrap_or_else(|| PathBuf::from("."));
+        let base_dir = file
+            .parent()
+            .map(Path::to_path_buf)
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or_else(|| PathBuf::from("."));
         let trainer = trainers(device, g, &base_dir);
         Ok(Some(Study { plan: *plan, store, trainer, base_dir, fingerprints: Mutex::new(HashMap::new()) }))
     }
@@ -97,10 +103,32 @@ impl Study {
 
     /// Runs the engine.
     /// Runs the engine, its runs on `jobs` local threads.
-    pub(super) fn engine_run(&self, options: Options, jobs: usize, observer: &dyn Observer, cancel: CancelFlag) -> anyhow::Result<StudyResults> {
+    pub(super) fn engine_run(
+        &self,
+        options: Options,
+        jobs: usize,
+        observer: &dyn Observer,
+        cancel: CancelFlag,
+    ) -> anyhow::Result<StudyResults> {
         let fingerprint = |d: &DataConfig| self.fingerprint(d);
-        let executor = LocalPool { store: &self.store, trainer: &self.trainer, observer, cancel: cancel.clone(), base_dir: options.base_dir.clone(), jobs };
-        let engine = Engine { plan: &self.plan, store: &self.store, trainer: &self.trainer, fingerprint: &fingerprint, observer, executor: &executor, cancel, options };
+        let executor = LocalPool {
+            store: &self.store,
+            trainer: &self.trainer,
+            observer,
+            cancel: cancel.clone(),
+            base_dir: options.base_dir.clone(),
+            jobs,
+        };
+        let engine = Engine {
+            plan: &self.plan,
+            store: &self.store,
+            trainer: &self.trainer,
+            fingerprint: &fingerprint,
+            observer,
+            executor: &executor,
+            cancel,
+            options,
+        };
         Ok(engine.run()?)
     }
 
@@ -140,7 +168,9 @@ pub(super) fn data_fingerprint(data: &DataConfig, base_dir: &Path) -> Result<Dat
         Source::Files(files) => {
             let root = base_dir.join(&data.corpus);
             let paths: Vec<PathBuf> = files.into_iter().map(|(p, _)| p).collect();
-            fingerprint_files(&root, &paths).map(|corpus| DataFingerprint { corpus }).map_err(|e| format!("cannot read corpus `{}`: {e}", data.corpus))
+            fingerprint_files(&root, &paths)
+                .map(|corpus| DataFingerprint { corpus })
+                .map_err(|e| format!("cannot read corpus `{}`: {e}", data.corpus))
         }
     }
 }

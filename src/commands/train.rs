@@ -14,8 +14,8 @@ use super::study::{Study, data_fingerprint, trainers};
 use crate::cache::KeyInput;
 use crate::cache::store::history_to_csv;
 use crate::cli::{GlobalArgs, TrainArgs};
-use crate::results::CandidateStatus;
 use crate::plan::{Changes, apply};
+use crate::results::CandidateStatus;
 use crate::spec::{CancelFlag, Progress, RunConfig, RunContext, RunResult, Status, Trainer, TrainerSpec};
 use crate::train::{Device, TrainError};
 
@@ -36,7 +36,9 @@ pub(crate) fn run(args: &TrainArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
         }
     };
     let trainers = trainers(device, g, &base);
-    let key = KeyInput::of_run(&config, config.train.seed, None, &trainers, |data| data_fingerprint(data, &base)).ok().map(|input| input.key());
+    let key = KeyInput::of_run(&config, config.train.seed, None, &trainers, |data| data_fingerprint(data, &base))
+        .ok()
+        .map(|input| input.key());
     let quiet = !super::printer::shows(super::printer::Verbosity::Normal);
 
     let cancel = CancelFlag::new();
@@ -53,10 +55,26 @@ pub(crate) fn run(args: &TrainArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
                 return Ok(Exit::Failure);
             }
         };
-        let mut ctx = RunContext { cancel: &cancel, progress: &mut on_progress, workdir: None, run_key: None, base_dir: base.clone(), stop_at: None, checkpoints: crate::spec::Checkpoints::default() };
+        let mut ctx = RunContext {
+            cancel: &cancel,
+            progress: &mut on_progress,
+            workdir: None,
+            run_key: None,
+            base_dir: base.clone(),
+            stop_at: None,
+            checkpoints: crate::spec::Checkpoints::default(),
+        };
         trainers.builtin.train_data(&config, &data, &mut ctx)
     } else {
-        let mut ctx = RunContext { cancel: &cancel, progress: &mut on_progress, workdir: None, run_key: None, base_dir: base.clone(), stop_at: None, checkpoints: crate::spec::Checkpoints::default() };
+        let mut ctx = RunContext {
+            cancel: &cancel,
+            progress: &mut on_progress,
+            workdir: None,
+            run_key: None,
+            base_dir: base.clone(),
+            stop_at: None,
+            checkpoints: crate::spec::Checkpoints::default(),
+        };
         trainers.train(&config, &mut ctx)
     };
     reporter.finish();
@@ -103,7 +121,11 @@ fn parse_sets(sets: &[String], color: bool) -> Result<Changes, String> {
 /// The config to train and the folder its relative paths are resolved against: a study's root
 /// config (derived keys evaluated again after `--set`), one of its candidates (its winners read
 /// from the cache), or the defaults.
-fn resolve(args: &TrainArgs, g: &GlobalArgs, changes: &Changes) -> anyhow::Result<Result<(RunConfig, PathBuf), String>> {
+fn resolve(
+    args: &TrainArgs,
+    g: &GlobalArgs,
+    changes: &Changes,
+) -> anyhow::Result<Result<(RunConfig, PathBuf), String>> {
     let Some(file) = &args.file else {
         let base = std::env::current_dir().context("cannot read the current folder")?;
         return Ok(apply(&RunConfig::defaults(), changes).map(|c| (c, base)));
@@ -118,12 +140,15 @@ fn resolve(args: &TrainArgs, g: &GlobalArgs, changes: &Changes) -> anyhow::Resul
     let results = study.dry()?;
     let Some(p) = results.phases.iter().find(|p| &p.name == phase) else {
         let names = results.phases.iter().map(|p| p.name.as_str());
-        let hint = crate::spec::schema::suggest(phase, names).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
+        let hint =
+            crate::spec::schema::suggest(phase, names).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
         return Ok(Err(format!("the study has no phase `{phase}`{hint}")));
     };
     let variant = args.variant.as_deref().unwrap_or("baseline");
     let Some(c) = p.candidates.iter().find(|c| c.variant == variant) else {
-        let hint = crate::spec::schema::suggest(variant, p.candidates.iter().map(|c| c.variant.as_str())).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
+        let hint = crate::spec::schema::suggest(variant, p.candidates.iter().map(|c| c.variant.as_str()))
+            .map(|s| format!("; did you mean `{s}`?"))
+            .unwrap_or_default();
         return Ok(Err(format!("phase `{phase}` has no candidate `{variant}`{hint}")));
     };
     match &c.config {
@@ -132,7 +157,9 @@ fn resolve(args: &TrainArgs, g: &GlobalArgs, changes: &Changes) -> anyhow::Resul
             "phase `{phase}` waits on winners the cache does not know yet; `lrx run {}` trains the phases before it",
             file.display()
         ))),
-        None => Ok(Err(format!("candidate `{variant}` of `{phase}` cannot run: {}", c.reason.clone().unwrap_or_default()))),
+        None => {
+            Ok(Err(format!("candidate `{variant}` of `{phase}` cannot run: {}", c.reason.clone().unwrap_or_default())))
+        }
     }
 }
 
@@ -162,7 +189,8 @@ fn result_json(r: &RunResult, key: Option<crate::cache::RunKey>) -> serde_json::
 fn write_outputs(out: &Path, json: &serde_json::Value, r: &RunResult) -> anyhow::Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("cannot create `{}`", out.display()))?;
     let path = out.join("result.json");
-    std::fs::write(&path, serde_json::to_string_pretty(json)? + "\n").with_context(|| format!("cannot write `{}`", path.display()))?;
+    std::fs::write(&path, serde_json::to_string_pretty(json)? + "\n")
+        .with_context(|| format!("cannot write `{}`", path.display()))?;
     let path = out.join("history.csv");
     let csv = history_to_csv(&r.history).map_err(|e| anyhow::anyhow!("{e}"))?;
     std::fs::write(&path, csv).with_context(|| format!("cannot write `{}`", path.display()))?;
@@ -217,7 +245,9 @@ impl Reporter {
                 }
                 if std::io::stderr().is_terminal() {
                     let bar = total_steps.map_or_else(ProgressBar::new_spinner, ProgressBar::new);
-                    let style = ProgressStyle::with_template("{bar:30.cyan/blue} {pos}/{len} {msg} [{elapsed_precise}]").unwrap_or_else(|_| ProgressStyle::default_bar());
+                    let style =
+                        ProgressStyle::with_template("{bar:30.cyan/blue} {pos}/{len} {msg} [{elapsed_precise}]")
+                            .unwrap_or_else(|_| ProgressStyle::default_bar());
                     bar.set_style(style);
                     self.bar = Some(bar);
                 }
@@ -234,7 +264,11 @@ impl Reporter {
                     let mut line = format!("step {}/{total}", row.step);
                     for k in ["train_loss", "val_loss", "val_accuracy", "tokens_per_sec"] {
                         if let Some(v) = row.metrics.get(k) {
-                            let _ = if k == "tokens_per_sec" { write!(line, "  {k} {v:.0}") } else { write!(line, "  {k} {v:.4}") };
+                            let _ = if k == "tokens_per_sec" {
+                                write!(line, "  {k} {v:.0}")
+                            } else {
+                                write!(line, "  {k} {v:.4}")
+                            };
                         }
                     }
                     errln!("{line}");
@@ -258,11 +292,23 @@ mod tests {
 
     #[test]
     fn sets_use_the_language_and_the_schema() {
-        let changes = parse_sets(&["steps=20".into(), "schedule=cosine(warmup = 0.1)".into(), "tokenizer=bpe(vocab = 512)".into(), "schedule.min_lr=0.05".into()], false).unwrap();
+        let changes = parse_sets(
+            &[
+                "steps=20".into(),
+                "schedule=cosine(warmup = 0.1)".into(),
+                "tokenizer=bpe(vocab = 512)".into(),
+                "schedule.min_lr=0.05".into(),
+            ],
+            false,
+        )
+        .unwrap();
         let c = apply(&RunConfig::defaults(), &changes).unwrap();
         assert_eq!(c.train.budget, crate::spec::Budget::Steps(20));
         assert_eq!(c.data.tokenizer, crate::spec::Tokenizer::Bpe { vocab: 512 });
-        assert_eq!(c.train.schedule, crate::spec::Schedule::Cosine { warmup: 0.1, min_lr: 0.05, cycles: 1, warmup_start: 0.0, over: None });
+        assert_eq!(
+            c.train.schedule,
+            crate::spec::Schedule::Cosine { warmup: 0.1, min_lr: 0.05, cycles: 1, warmup_start: 0.0, over: None }
+        );
         let errs = parse_sets(&["matrx_lr=0.1".into(), "d_model=abc".into(), "steps=-3".into()], false).unwrap_err();
         assert!(errs.contains("did you mean `matrix_lr`"), "{errs}");
         assert!(errs.contains("steps"), "{errs}");

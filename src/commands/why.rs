@@ -33,16 +33,25 @@ pub(crate) fn run(args: &WhyArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
 }
 
 /// The candidates asked about: one, a phase's, or every one that is not cached.
-fn select<'r>(results: &'r StudyResults, phase: Option<&str>, variant: Option<&str>) -> Result<Vec<(&'r str, &'r CandidateResult)>, String> {
-    let all: Vec<(&str, &CandidateResult)> =
-        results.phases.iter().flat_map(|p| p.candidates.iter().map(move |c| (p.name.as_str(), c))).chain(results.final_run.iter().map(|c| ("final", c))).collect();
+fn select<'r>(
+    results: &'r StudyResults,
+    phase: Option<&str>,
+    variant: Option<&str>,
+) -> Result<Vec<(&'r str, &'r CandidateResult)>, String> {
+    let all: Vec<(&str, &CandidateResult)> = results
+        .phases
+        .iter()
+        .flat_map(|p| p.candidates.iter().map(move |c| (p.name.as_str(), c)))
+        .chain(results.final_run.iter().map(|c| ("final", c)))
+        .collect();
     let Some(phase) = phase else {
         return Ok(all.into_iter().filter(|(_, c)| !c.cached()).collect());
     };
     let in_phase: Vec<_> = all.iter().copied().filter(|(p, _)| *p == phase).collect();
     if in_phase.is_empty() && phase != "final" && !results.phases.iter().any(|p| p.name == phase) {
         let names = results.phases.iter().map(|p| p.name.as_str()).chain(["final"]);
-        let hint = crate::spec::schema::suggest(phase, names).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
+        let hint =
+            crate::spec::schema::suggest(phase, names).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
         return Err(format!("the study has no phase `{phase}`{hint}"));
     }
     match variant {
@@ -50,7 +59,9 @@ fn select<'r>(results: &'r StudyResults, phase: Option<&str>, variant: Option<&s
         Some(v) => {
             let found: Vec<_> = in_phase.iter().copied().filter(|(_, c)| c.variant == v).collect();
             if found.is_empty() {
-                let hint = crate::spec::schema::suggest(v, in_phase.iter().map(|(_, c)| c.variant.as_str())).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
+                let hint = crate::spec::schema::suggest(v, in_phase.iter().map(|(_, c)| c.variant.as_str()))
+                    .map(|s| format!("; did you mean `{s}`?"))
+                    .unwrap_or_default();
                 return Err(format!("phase `{phase}` has no candidate `{v}`{hint}"));
             }
             Ok(found)
@@ -91,7 +102,13 @@ fn flatten(prefix: &str, v: &serde_json::Value, out: &mut BTreeMap<String, Strin
     }
 }
 
-fn explain(study: &Study, results: &StudyResults, phase: &str, c: &CandidateResult, cached: &[(String, BTreeMap<String, String>)]) -> String {
+fn explain(
+    study: &Study,
+    results: &StudyResults,
+    phase: &str,
+    c: &CandidateResult,
+    cached: &[(String, BTreeMap<String, String>)],
+) -> String {
     use std::fmt::Write as _;
     let mut s = format!("{phase} {}: ", c.variant);
     if c.status == CandidateStatus::Waiting {
@@ -99,10 +116,19 @@ fn explain(study: &Study, results: &StudyResults, phase: &str, c: &CandidateResu
         let blocking: Vec<String> = p
             .map(|p| {
                 let needs = study.plan.phase(&p.name).map(|ph| ph.needs.clone()).unwrap_or_default();
-                results.phases.iter().filter(|q| needs.contains(&q.name) && q.status != PhaseStatus::Done).map(|q| format!("`{}`", q.name)).collect()
+                results
+                    .phases
+                    .iter()
+                    .filter(|q| needs.contains(&q.name) && q.status != PhaseStatus::Done)
+                    .map(|q| format!("`{}`", q.name))
+                    .collect()
             })
             .unwrap_or_default();
-        let _ = writeln!(s, "waits on the winner of {}, which is not known from the cache yet", if blocking.is_empty() { "an earlier phase".to_owned() } else { blocking.join(", ") });
+        let _ = writeln!(
+            s,
+            "waits on the winner of {}, which is not known from the cache yet",
+            if blocking.is_empty() { "an earlier phase".to_owned() } else { blocking.join(", ") }
+        );
         return s;
     }
     if c.cached() {
@@ -125,7 +151,13 @@ fn explain(study: &Study, results: &StudyResults, phase: &str, c: &CandidateResu
         let closest = cached
             .iter()
             .map(|(k, theirs)| {
-                let diff: Vec<&String> = mine.keys().chain(theirs.keys()).filter(|p| mine.get(*p) != theirs.get(*p)).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+                let diff: Vec<&String> = mine
+                    .keys()
+                    .chain(theirs.keys())
+                    .filter(|p| mine.get(*p) != theirs.get(*p))
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .into_iter()
+                    .collect();
                 (k, theirs, diff)
             })
             .min_by_key(|(_, _, d)| d.len());
@@ -135,7 +167,12 @@ fn explain(study: &Study, results: &StudyResults, phase: &str, c: &CandidateResu
                 let _ = writeln!(s, "not cached{seed}: the cache is empty");
             }
             Some((key, theirs, diff)) => {
-                let _ = writeln!(s, "not cached{seed}; the closest cached run {key} differs in {} input{}:", diff.len(), if diff.len() == 1 { "" } else { "s" });
+                let _ = writeln!(
+                    s,
+                    "not cached{seed}; the closest cached run {key} differs in {} input{}:",
+                    diff.len(),
+                    if diff.len() == 1 { "" } else { "s" }
+                );
                 for p in diff {
                     let show = |m: &BTreeMap<String, String>| m.get(p).cloned().unwrap_or_else(|| "(absent)".into());
                     let _ = writeln!(s, "    {p}: {} (cached) → {} (this run)", show(theirs), show(&mine));

@@ -8,14 +8,14 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::path::PathBuf;
 
-use super::progress::{Event, Observer, RunLabel};
-use crate::results::{CandidateResult, CandidateStatus, PhaseResult, PhaseStatus, RepeatResult, StudyResults};
 use super::executor::{Executor, Job};
-use super::runner::{self, Finished, Notice, Outcome, Source};
 use super::policy::{self, Decision};
+use super::progress::{Event, Observer, RunLabel};
+use super::runner::{self, Finished, Notice, Outcome, Source};
 use super::select::{self, Aggregate};
 use crate::cache::{CacheError, DataFingerprint, KeyInput, RunKey, Store};
 use crate::plan::{Candidate, Changes, InvalidCandidate, Phase, Plan, Prune};
+use crate::results::{CandidateResult, CandidateStatus, PhaseResult, PhaseStatus, RepeatResult, StudyResults};
 use crate::spec::{CancelFlag, DataConfig, Status, Trainer, Value};
 
 /// Train, or only read the cache.
@@ -80,18 +80,34 @@ struct Cand {
 
 enum State {
     Unresolved,
-    Running { cands: Vec<Cand>, rung: usize },
-    Done { cands: Vec<Cand>, winner: usize },
-    Failed { cands: Vec<Cand>, message: String },
-    Blocked { message: String },
+    Running {
+        cands: Vec<Cand>,
+        rung: usize,
+    },
+    Done {
+        cands: Vec<Cand>,
+        winner: usize,
+    },
+    Failed {
+        cands: Vec<Cand>,
+        message: String,
+    },
+    Blocked {
+        message: String,
+    },
     /// Dry mode: candidates known, results missing.
-    Pending { cands: Vec<Cand> },
+    Pending {
+        cands: Vec<Cand>,
+    },
     Waiting,
 }
 
 impl State {
     fn settled(&self) -> bool {
-        matches!(self, State::Done { .. } | State::Failed { .. } | State::Blocked { .. } | State::Pending { .. } | State::Waiting)
+        matches!(
+            self,
+            State::Done { .. } | State::Failed { .. } | State::Blocked { .. } | State::Pending { .. } | State::Waiting
+        )
     }
 }
 
@@ -143,7 +159,12 @@ impl Engine<'_> {
 
     /// An objective that measures the machine picks winners by this machine's speed and load.
     fn warn_machine_dependence(&self) {
-        let objectives = self.plan.phases.iter().map(|p| (p.name.as_str(), &p.objective.metric)).chain(self.plan.final_run.iter().map(|f| ("final", &f.objective.metric)));
+        let objectives = self
+            .plan
+            .phases
+            .iter()
+            .map(|p| (p.name.as_str(), &p.objective.metric))
+            .chain(self.plan.final_run.iter().map(|f| ("final", &f.objective.metric)));
         let mut warned = BTreeSet::new();
         for (phase, metric) in objectives {
             if crate::spec::measures_machine(metric) && warned.insert(metric.clone()) {
@@ -195,7 +216,13 @@ impl Engine<'_> {
                             cached: f.source == Source::Cached,
                             objective: f.result.metrics.get(&job.metric).copied(),
                             seconds: f.result.seconds,
-                            reason: (f.result.status == Status::Failed).then(|| crate::spec::describe_failure(f.result.error.as_deref(), f.result.log_tail.as_deref(), 4)),
+                            reason: (f.result.status == Status::Failed).then(|| {
+                                crate::spec::describe_failure(
+                                    f.result.error.as_deref(),
+                                    f.result.log_tail.as_deref(),
+                                    4,
+                                )
+                            }),
                         });
                         walk.advance();
                     }
@@ -257,7 +284,9 @@ impl Walk<'_, '_> {
         for (phase, st) in plan.phases.iter().zip(&self.states) {
             match st {
                 State::Running { cands, rung } => add(slot_counts(cands, Some((phase, *rung)), &self.results)),
-                State::Done { cands, .. } | State::Failed { cands, .. } | State::Pending { cands } => add(slot_counts(cands, None, &self.results)),
+                State::Done { cands, .. } | State::Failed { cands, .. } | State::Pending { cands } => {
+                    add(slot_counts(cands, None, &self.results));
+                }
                 State::Unresolved | State::Waiting => {
                     let seeds = phase.seeds.as_ref().map_or(phase.repeats as usize, Vec::len).max(1);
                     let later = match &phase.prune {
@@ -270,10 +299,18 @@ impl Walk<'_, '_> {
             }
         }
         match (&self.final_state, &plan.final_run) {
-            (State::Running { cands, .. } | State::Done { cands, .. } | State::Failed { cands, .. } | State::Pending { cands }, _) => {
+            (
+                State::Running { cands, .. }
+                | State::Done { cands, .. }
+                | State::Failed { cands, .. }
+                | State::Pending { cands },
+                _,
+            ) => {
                 add(slot_counts(cands, None, &self.results));
             }
-            (State::Unresolved | State::Waiting, Some(f)) => add((0, f.seeds.as_ref().map_or(f.repeats as usize, Vec::len).max(1))),
+            (State::Unresolved | State::Waiting, Some(f)) => {
+                add((0, f.seeds.as_ref().map_or(f.repeats as usize, Vec::len).max(1)));
+            }
             _ => {}
         }
         (done, total)
@@ -283,10 +320,26 @@ impl Walk<'_, '_> {
         let phase = &self.engine.plan.phases[i];
         match &self.states[i] {
             State::Unresolved => {
-                let upstream: Vec<&State> = phase.after.iter().filter_map(|a| self.plan().phases.iter().position(|p| &p.name == a)).map(|j| &self.states[j]).collect();
-                if let Some(bad) = phase.after.iter().zip(&upstream).find(|(_, s)| matches!(s, State::Failed { .. } | State::Blocked { .. })) {
-                    let message = format!("it comes after `{}`, which {}", bad.0, if matches!(bad.1, State::Failed { .. }) { "failed" } else { "did not run" });
-                    self.engine.observer.event(Event::PhaseFailed { phase: phase.name.clone(), message: message.clone() });
+                let upstream: Vec<&State> = phase
+                    .after
+                    .iter()
+                    .filter_map(|a| self.plan().phases.iter().position(|p| &p.name == a))
+                    .map(|j| &self.states[j])
+                    .collect();
+                if let Some(bad) = phase
+                    .after
+                    .iter()
+                    .zip(&upstream)
+                    .find(|(_, s)| matches!(s, State::Failed { .. } | State::Blocked { .. }))
+                {
+                    let message = format!(
+                        "it comes after `{}`, which {}",
+                        bad.0,
+                        if matches!(bad.1, State::Failed { .. }) { "failed" } else { "did not run" }
+                    );
+                    self.engine
+                        .observer
+                        .event(Event::PhaseFailed { phase: phase.name.clone(), message: message.clone() });
                     self.states[i] = State::Blocked { message };
                     return true;
                 }
@@ -306,7 +359,9 @@ impl Walk<'_, '_> {
                     }
                     Err(e) => {
                         let message = e.to_string();
-                        self.engine.observer.event(Event::PhaseFailed { phase: phase.name.clone(), message: message.clone() });
+                        self.engine
+                            .observer
+                            .event(Event::PhaseFailed { phase: phase.name.clone(), message: message.clone() });
                         self.states[i] = State::Failed { cands: Vec::new(), message };
                     }
                 }
@@ -338,7 +393,9 @@ impl Walk<'_, '_> {
                 true
             }
             State::Running { .. } => {
-                let State::Running { cands, .. } = std::mem::replace(&mut self.final_state, State::Waiting) else { unreachable!() };
+                let State::Running { cands, .. } = std::mem::replace(&mut self.final_state, State::Waiting) else {
+                    unreachable!()
+                };
                 let (cands, complete) = self.fill(cands);
                 self.final_state = if complete {
                     let agg = Self::aggregate_of(&cands[0], &self.metric_of("final"));
@@ -347,7 +404,11 @@ impl Walk<'_, '_> {
                     } else {
                         State::Failed { message: agg.reason.unwrap_or_default(), cands }
                     }
-                } else if self.engine.options.mode == Mode::Dry { State::Pending { cands } } else { State::Running { cands, rung: 0 } };
+                } else if self.engine.options.mode == Mode::Dry {
+                    State::Pending { cands }
+                } else {
+                    State::Running { cands, rung: 0 }
+                };
                 !matches!(self.final_state, State::Running { .. })
             }
             _ => false,
@@ -357,7 +418,14 @@ impl Walk<'_, '_> {
     /// Builds run slots for candidates, serving cached runs at once and queueing the rest.
     /// `earlier`: the slots of the candidate's previous rung, whose checkpoints its runs continue
     /// from (successive halving); empty otherwise.
-    fn make_cands(&mut self, phase: &str, cands: Vec<Result<Candidate, InvalidCandidate>>, stop_at: Option<u64>, force: bool, earlier: &[Slot]) -> Vec<Cand> {
+    fn make_cands(
+        &mut self,
+        phase: &str,
+        cands: Vec<Result<Candidate, InvalidCandidate>>,
+        stop_at: Option<u64>,
+        force: bool,
+        earlier: &[Slot],
+    ) -> Vec<Cand> {
         cands
             .into_iter()
             .map(|cand| {
@@ -375,7 +443,12 @@ impl Walk<'_, '_> {
                         match KeyInput::of_run(&cand.config, seed, stop_at, trainer, self.engine.fingerprint) {
                             Ok(input) => {
                                 let key = input.key();
-                                let label = RunLabel { phase: phase.to_owned(), variant: cand.variant.clone(), seed: (cand.seeds.len() > 1).then_some(seed), rung: input.stop_at };
+                                let label = RunLabel {
+                                    phase: phase.to_owned(),
+                                    variant: cand.variant.clone(),
+                                    seed: (cand.seeds.len() > 1).then_some(seed),
+                                    rung: input.stop_at,
+                                };
                                 let stop_at = input.stop_at;
                                 self.request(key, input, label, force, resume);
                                 Slot { seed, key: Some(key), stop_at, done: None, error: None }
@@ -390,7 +463,14 @@ impl Walk<'_, '_> {
     }
 
     /// Serves a run from the cache, or queues it.
-    fn request(&mut self, key: RunKey, input: KeyInput, label: RunLabel, force: bool, resume_from: Option<(RunKey, u64)>) {
+    fn request(
+        &mut self,
+        key: RunKey,
+        input: KeyInput,
+        label: RunLabel,
+        force: bool,
+        resume_from: Option<(RunKey, u64)>,
+    ) {
         let metric = self.metric_of(&label.phase);
         if self.results.contains_key(&key) || self.queued.contains(&key) {
             return;
@@ -400,7 +480,17 @@ impl Walk<'_, '_> {
             // Read only: a corrupt entry is left where it is (`run` moves it aside). A run whose
             // last attempt failed shows as failed, with its reason, until it is retried.
             if let crate::cache::Lookup::Hit(entry) = store.get(key) {
-                self.results.insert(key, Finished { key, result: entry.result, source: Source::Cached, train_wall: std::time::Duration::ZERO, failure: None, resumed_at: None });
+                self.results.insert(
+                    key,
+                    Finished {
+                        key,
+                        result: entry.result,
+                        source: Source::Cached,
+                        train_wall: std::time::Duration::ZERO,
+                        failure: None,
+                        resumed_at: None,
+                    },
+                );
             } else if let Some(attempt) = store.failure(key).and_then(|r| r.last().cloned()) {
                 self.results.insert(key, Finished::recorded_failure(key, attempt));
             }
@@ -417,7 +507,11 @@ impl Walk<'_, '_> {
         if self.engine.options.mode == Mode::Run {
             if let Some(last) = store.failure(key).and_then(|r| r.last().cloned()) {
                 let why = last.reason.lines().next().unwrap_or_default().to_owned();
-                self.engine.observer.event(Event::Retrying { label: label.clone(), attempt: last.attempt + 1, reason: why });
+                self.engine.observer.event(Event::Retrying {
+                    label: label.clone(),
+                    attempt: last.attempt + 1,
+                    reason: why,
+                });
             }
             self.queued.insert(key);
             self.queue.push_back(Job { input, label, force, metric, resume_from });
@@ -458,25 +552,52 @@ impl Walk<'_, '_> {
 
     fn aggregate_of(c: &Cand, metric: &str) -> Aggregate {
         if let Some(err) = c.slots.iter().find_map(|s| s.error.clone()) {
-            return Aggregate { status: Status::Failed, objective: None, metrics: BTreeMap::new(), metrics_std: BTreeMap::new(), reason: Some(err) };
+            return Aggregate {
+                status: Status::Failed,
+                objective: None,
+                metrics: BTreeMap::new(),
+                metrics_std: BTreeMap::new(),
+                reason: Some(err),
+            };
         }
-        let results: Vec<&crate::spec::RunResult> = c.slots.iter().filter_map(|s| s.done.as_ref().map(|d| &d.result)).collect();
+        let results: Vec<&crate::spec::RunResult> =
+            c.slots.iter().filter_map(|s| s.done.as_ref().map(|d| &d.result)).collect();
         select::aggregate(&results, metric)
     }
 
     fn settle_running(&mut self, i: usize) -> bool {
-        let State::Running { cands, rung } = std::mem::replace(&mut self.states[i], State::Waiting) else { unreachable!() };
+        let State::Running { cands, rung } = std::mem::replace(&mut self.states[i], State::Waiting) else {
+            unreachable!()
+        };
         let (mut cands, complete) = self.fill(cands);
         if !complete {
-            self.states[i] = if self.engine.options.mode == Mode::Dry { State::Pending { cands } } else { State::Running { cands, rung } };
+            self.states[i] = if self.engine.options.mode == Mode::Dry {
+                State::Pending { cands }
+            } else {
+                State::Running { cands, rung }
+            };
             return self.engine.options.mode == Mode::Dry;
         }
         let phase = &self.engine.plan.phases[i];
         let metric = phase.objective.metric.clone();
-        let aggs: Vec<Aggregate> = cands.iter().map(|c| if c.pruned { pruned(&Self::aggregate_of(c, &metric)) } else { Self::aggregate_of(c, &metric) }).collect();
+        let aggs: Vec<Aggregate> = cands
+            .iter()
+            .map(|c| if c.pruned { pruned(&Self::aggregate_of(c, &metric)) } else { Self::aggregate_of(c, &metric) })
+            .collect();
         let pruned_now: Vec<bool> = cands.iter().map(|c| c.pruned).collect();
-        let history = cands.first().and_then(|c| c.slots.first()).and_then(|s| s.done.as_ref()).map(|d| d.result.history.clone()).unwrap_or_default();
-        let outcomes = policy::Outcomes { aggs: &aggs, pruned: &pruned_now, first_history: &history, budget: cands.first().and_then(|c| c.candidate.config.total_steps()), rung };
+        let history = cands
+            .first()
+            .and_then(|c| c.slots.first())
+            .and_then(|s| s.done.as_ref())
+            .map(|d| d.result.history.clone())
+            .unwrap_or_default();
+        let outcomes = policy::Outcomes {
+            aggs: &aggs,
+            pruned: &pruned_now,
+            first_history: &history,
+            budget: cands.first().and_then(|c| c.candidate.config.total_steps()),
+            rung,
+        };
         let name = phase.name.clone();
         match policy::decide(phase, &outcomes) {
             Decision::Promote { survivors, stop_at } => {
@@ -491,7 +612,8 @@ impl Walk<'_, '_> {
                     }
                     // Each survivor continues from its rung's checkpoint: only the increment trains.
                     let fresh = self.make_cands(&name, vec![Ok(c.candidate.clone())], stop_at, force, &c.slots);
-                    let old = std::mem::replace(&mut c.slots, fresh.into_iter().next().map(|f| f.slots).unwrap_or_default());
+                    let old =
+                        std::mem::replace(&mut c.slots, fresh.into_iter().next().map(|f| f.slots).unwrap_or_default());
                     self.superseded.extend(old);
                 }
                 self.states[i] = State::Running { cands, rung: rung + 1 };
@@ -526,14 +648,19 @@ impl Walk<'_, '_> {
                 State::Done { cands, winner } => (PhaseStatus::Done, Some(cands), Some(*winner), None),
                 State::Failed { cands, message } => (PhaseStatus::Failed, Some(cands), None, Some(message.clone())),
                 State::Blocked { message } => (PhaseStatus::Blocked, None, None, Some(message.clone())),
-                State::Pending { cands } | State::Running { cands, .. } => (PhaseStatus::Pending, Some(cands), None, None),
+                State::Pending { cands } | State::Running { cands, .. } => {
+                    (PhaseStatus::Pending, Some(cands), None, None)
+                }
                 State::Waiting | State::Unresolved => (PhaseStatus::Waiting, None, None, None),
             };
             let candidates = match cands {
                 Some(cands) => cands.iter().map(|c| Self::candidate_result(c, &metric, interrupted)).collect(),
                 None => self.waiting_candidates(phase),
             };
-            let incoming_key = cands.and_then(|c| c.iter().find(|c| c.candidate.changes.is_empty())).and_then(|c| c.slots.first()).and_then(|s| s.key);
+            let incoming_key = cands
+                .and_then(|c| c.iter().find(|c| c.candidate.changes.is_empty()))
+                .and_then(|c| c.slots.first())
+                .and_then(|s| s.key);
             phases.push(PhaseResult {
                 name: phase.name.clone(),
                 after: phase.after.clone(),
@@ -552,13 +679,29 @@ impl Walk<'_, '_> {
         let metric = &final_metric;
         let (final_run, final_status) = match &self.final_state {
             _ if plan.final_run.is_none() => (None, None),
-            State::Done { cands, .. } => (cands.first().map(|c| Self::candidate_result(c, metric, interrupted)), Some(PhaseStatus::Done)),
-            State::Failed { cands, .. } => (cands.first().map(|c| Self::candidate_result(c, metric, interrupted)), Some(PhaseStatus::Failed)),
-            State::Running { cands, .. } | State::Pending { cands } => (cands.first().map(|c| Self::candidate_result(c, metric, interrupted)), Some(PhaseStatus::Pending)),
+            State::Done { cands, .. } => {
+                (cands.first().map(|c| Self::candidate_result(c, metric, interrupted)), Some(PhaseStatus::Done))
+            }
+            State::Failed { cands, .. } => {
+                (cands.first().map(|c| Self::candidate_result(c, metric, interrupted)), Some(PhaseStatus::Failed))
+            }
+            State::Running { cands, .. } | State::Pending { cands } => {
+                (cands.first().map(|c| Self::candidate_result(c, metric, interrupted)), Some(PhaseStatus::Pending))
+            }
             State::Blocked { .. } => (None, Some(PhaseStatus::Blocked)),
             State::Waiting | State::Unresolved => (Some(self.waiting_final()), Some(PhaseStatus::Waiting)),
         };
-        StudyResults { study: plan.name.clone(), metric: plan.objective.metric.clone(), goal: plan.objective.goal, phases, final_run, final_status, interrupted, train_wall: self.train_wall.as_secs_f64(), superseded: self.superseded.iter().map(repeat_result).collect() }
+        StudyResults {
+            study: plan.name.clone(),
+            metric: plan.objective.metric.clone(),
+            goal: plan.objective.goal,
+            phases,
+            final_run,
+            final_status,
+            interrupted,
+            train_wall: self.train_wall.as_secs_f64(),
+            superseded: self.superseded.iter().map(repeat_result).collect(),
+        }
     }
 
     fn candidate_result(c: &Cand, metric: &str, interrupted: bool) -> CandidateResult {
@@ -628,13 +771,24 @@ fn repeat_result(s: &Slot) -> RepeatResult {
 
 /// A candidate whose config could not be resolved: it fails without running.
 fn invalid_cand(invalid: InvalidCandidate) -> Cand {
-    let cand = Candidate { variant: invalid.variant, changes: Vec::new(), config: crate::spec::RunConfig::defaults(), seeds: vec![0] };
+    let cand = Candidate {
+        variant: invalid.variant,
+        changes: Vec::new(),
+        config: crate::spec::RunConfig::defaults(),
+        seeds: vec![0],
+    };
     let slot = Slot { seed: 0, key: None, stop_at: None, done: None, error: Some(invalid.message) };
     Cand { candidate: cand, slots: vec![slot], pruned: false, invalid: true }
 }
 
 fn empty_aggregate() -> Aggregate {
-    Aggregate { status: Status::Ok, objective: None, metrics: BTreeMap::new(), metrics_std: BTreeMap::new(), reason: None }
+    Aggregate {
+        status: Status::Ok,
+        objective: None,
+        metrics: BTreeMap::new(),
+        metrics_std: BTreeMap::new(),
+        reason: None,
+    }
 }
 
 fn pruned(a: &Aggregate) -> Aggregate {
@@ -643,7 +797,11 @@ fn pruned(a: &Aggregate) -> Aggregate {
 
 /// `(settled, all)` run slots of a phase's candidates, plus the runs its later
 /// successive-halving rungs will train while it is at `rung`.
-fn slot_counts(cands: &[Cand], halving: Option<(&Phase, usize)>, results: &HashMap<RunKey, Finished>) -> (usize, usize) {
+fn slot_counts(
+    cands: &[Cand],
+    halving: Option<(&Phase, usize)>,
+    results: &HashMap<RunKey, Finished>,
+) -> (usize, usize) {
     // A pruned candidate's slots hold its last rung, settled: they count as done.
     let live = cands.iter().filter(|c| !c.pruned).count();
     let settled = |s: &&Slot| s.done.is_some() || s.error.is_some() || s.key.is_some_and(|k| results.contains_key(&k));

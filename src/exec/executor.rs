@@ -85,7 +85,14 @@ impl Executor for LocalPool<'_> {
                     }
                 });
             };
-            let mut session = PoolSession { pool: self, spawn: &spawn, job_tx: Some(job_tx), done_rx: &done_rx, workers: 0, in_flight: 0 };
+            let mut session = PoolSession {
+                pool: self,
+                spawn: &spawn,
+                job_tx: Some(job_tx),
+                done_rx: &done_rx,
+                workers: 0,
+                in_flight: 0,
+            };
             body(&mut session);
             // Closing the queue ends the workers; the scope joins them.
             session.job_tx = None;
@@ -136,7 +143,13 @@ impl Session for PoolSession<'_, '_> {
 impl LocalPool<'_> {
     /// One job on this thread, its progress and notices turned into observer events.
     fn execute(&self, job: &Job) -> Result<Outcome, CacheError> {
-        let req = Request { input: &job.input, force: job.force, cancel: &self.cancel, base_dir: self.base_dir.clone(), resume_from: job.resume_from };
+        let req = Request {
+            input: &job.input,
+            force: job.force,
+            cancel: &self.cancel,
+            base_dir: self.base_dir.clone(),
+            resume_from: job.resume_from,
+        };
         let label = job.label.clone();
         let mut total_steps = None;
         let mut progress = |p: Progress| match p {

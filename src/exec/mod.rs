@@ -1,12 +1,12 @@
 //! The engine: walks a study's DAG, runs what is not cached, picks winners, feeds them forward.
 
-pub mod executor;
-pub mod runner;
-pub mod policy;
-pub mod select;
-pub mod outputs;
-pub mod progress;
 pub mod engine;
+pub mod executor;
+pub mod outputs;
+pub mod policy;
+pub mod progress;
+pub mod runner;
+pub mod select;
 
 #[cfg(test)]
 mod tests;

@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value as Json, json};
 
-use crate::results::{CandidateResult, PhaseResult, StudyResults, value_json};
 use crate::cache::store::history_to_csv;
+use crate::results::{CandidateResult, PhaseResult, StudyResults, value_json};
 
 /// Why outputs could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -97,7 +97,9 @@ pub fn write_all(results: &StudyResults, out: &Path) -> Result<PathBuf, OutputEr
 /// What writers killed mid-write left in `out`: `.staging.<pid>` and `.old.<sub>.<pid>`
 /// folders and `<file>.tmp.<pid>` files of processes that are gone.
 fn remove_leftovers(out: &Path) {
-    let dead = |pid: &str| pid.parse::<u32>().is_ok_and(|p| p != std::process::id() && !Path::new(&format!("/proc/{p}")).exists());
+    let dead = |pid: &str| {
+        pid.parse::<u32>().is_ok_and(|p| p != std::process::id() && !Path::new(&format!("/proc/{p}")).exists())
+    };
     let mut folders = vec![out.to_owned(), out.join("phases")];
     folders.extend(fs::read_dir(out.join("histories")).into_iter().flatten().flatten().map(|e| e.path()));
     for folder in folders {
@@ -127,7 +129,8 @@ const MAX_NAME: usize = 160;
 /// hidden), at most [`MAX_NAME`] bytes, and distinct for distinct names: where characters
 /// had to be replaced or the name shortened, a short hash of the original is appended.
 pub fn slug(name: &str) -> String {
-    let mut safe: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || "._=-+,()".contains(c) { c } else { '_' }).collect();
+    let mut safe: String =
+        name.chars().map(|c| if c.is_ascii_alphanumeric() || "._=-+,()".contains(c) { c } else { '_' }).collect();
     if safe.starts_with('.') || safe.is_empty() {
         safe.insert(0, '_');
     }
@@ -181,7 +184,21 @@ fn table_csv(results: &StudyResults, rows: &[(&str, &CandidateResult)]) -> io::R
     header.push("objective".into());
     header.extend(metrics.iter().cloned());
     // Metrics first; what measures the machine (throughput, time) after them, apart.
-    header.extend(["status", "reason", "cached", "repeats", "diverged_at", "depends_on_machine", "seconds", "tokens_per_sec", "acc_per_min", "key"].map(String::from));
+    header.extend(
+        [
+            "status",
+            "reason",
+            "cached",
+            "repeats",
+            "diverged_at",
+            "depends_on_machine",
+            "seconds",
+            "tokens_per_sec",
+            "acc_per_min",
+            "key",
+        ]
+        .map(String::from),
+    );
     w.write_record(&header).map_err(io::Error::other)?;
     let f = |x: Option<f64>| x.map(crate::spec::value::fmt_float).unwrap_or_default();
     for (phase, c) in rows {

@@ -43,17 +43,54 @@ pub enum Event {
     /// Runs settled (trained, served from the cache, failed or pruned) out of all the runs the
     /// study will take, as far as the plan can tell: runs of phases still waiting on a winner
     /// are counted from their candidates, so the total does not grow as phases resolve.
-    Counts { done: usize, total: usize },
-    Started { label: RunLabel, total_steps: Option<u64> },
-    Step { label: RunLabel, step: u64, total_steps: Option<u64>, loss: f64, tokens_per_sec: f64 },
+    Counts {
+        done: usize,
+        total: usize,
+    },
+    Started {
+        label: RunLabel,
+        total_steps: Option<u64>,
+    },
+    Step {
+        label: RunLabel,
+        step: u64,
+        total_steps: Option<u64>,
+        loss: f64,
+        tokens_per_sec: f64,
+    },
     /// A row of the run's history with validation metrics: an evaluation.
-    Eval { label: RunLabel, row: HistoryRow, total_steps: Option<u64> },
-    Finished { label: RunLabel, key: RunKey, status: Status, cached: bool, objective: Option<f64>, seconds: f64, reason: Option<String> },
+    Eval {
+        label: RunLabel,
+        row: HistoryRow,
+        total_steps: Option<u64>,
+    },
+    Finished {
+        label: RunLabel,
+        key: RunKey,
+        status: Status,
+        cached: bool,
+        objective: Option<f64>,
+        seconds: f64,
+        reason: Option<String>,
+    },
     /// A run whose earlier attempt failed is trained again.
-    Retrying { label: RunLabel, attempt: u32, reason: String },
-    Cancelled { label: RunLabel },
-    PhaseDone { phase: String, winner: Option<String>, objective: Option<f64> },
-    PhaseFailed { phase: String, message: String },
+    Retrying {
+        label: RunLabel,
+        attempt: u32,
+        reason: String,
+    },
+    Cancelled {
+        label: RunLabel,
+    },
+    PhaseDone {
+        phase: String,
+        winner: Option<String>,
+        objective: Option<f64>,
+    },
+    PhaseFailed {
+        phase: String,
+        message: String,
+    },
     /// Something the user should know that is not a problem (a corpus being fetched).
     Note(String),
     Warning(String),
@@ -95,7 +132,9 @@ impl Observer for Quiet {
         let _ = match event {
             Event::Warning(w) => writeln!(err, "warning: {w}"),
             Event::PhaseFailed { phase, message } => writeln!(err, "error: phase `{phase}` failed: {message}"),
-            Event::Finished { label, status: Status::Failed, reason, .. } => writeln!(err, "error: {label} failed: {}", first_lines(reason.as_deref())),
+            Event::Finished { label, status: Status::Failed, reason, .. } => {
+                writeln!(err, "error: {label} failed: {}", first_lines(reason.as_deref()))
+            }
             _ => Ok(()),
         };
     }
@@ -161,18 +200,28 @@ impl Observer for Log {
                 *st = (done, total);
                 return;
             }
-            Event::Started { label, total_steps } => format!("train  {label}{}", total_steps.map(|s| format!(" ({s} steps)")).unwrap_or_default()),
+            Event::Started { label, total_steps } => {
+                format!("train  {label}{}", total_steps.map(|s| format!(" ({s} steps)")).unwrap_or_default())
+            }
             Event::Step { .. } => return,
             Event::Eval { label, row, total_steps } => format!("       {label}: {}", eval_line(&row, total_steps)),
             Event::Finished { label, key, status, cached, objective, seconds, reason } => {
                 let how = if cached { "cached".to_owned() } else { format!("{seconds:.1}s") };
-                let mut line = format!("[{}/{}] {label}: {status} objective {} ({how}, {})", st.0, st.1, fmt_obj(objective), key.short());
+                let mut line = format!(
+                    "[{}/{}] {label}: {status} objective {} ({how}, {})",
+                    st.0,
+                    st.1,
+                    fmt_obj(objective),
+                    key.short()
+                );
                 if status == Status::Failed {
                     let _ = write!(line, "\n      {}", first_lines(reason.as_deref()));
                 }
                 line
             }
-            Event::Retrying { label, attempt, reason } => format!("retry  {label} (attempt {attempt}; the last one failed: {reason})"),
+            Event::Retrying { label, attempt, reason } => {
+                format!("retry  {label} (attempt {attempt}; the last one failed: {reason})")
+            }
             Event::Cancelled { label } => format!("cancelled {label}"),
             Event::PhaseDone { phase, winner, objective } => {
                 format!("phase `{phase}`: winner {} ({})", winner.as_deref().unwrap_or("-"), fmt_obj(objective))
@@ -236,7 +285,8 @@ impl Bars {
     }
 
     fn run_style() -> ProgressStyle {
-        ProgressStyle::with_template("  {spinner} {prefix} {pos}/{len} {msg}").unwrap_or_else(|_| ProgressStyle::default_bar())
+        ProgressStyle::with_template("  {spinner} {prefix} {pos}/{len} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
     }
 }
 
@@ -279,7 +329,11 @@ impl Observer for Bars {
                     tally.cached += 1;
                 } else {
                     tally.trained += 1;
-                    let mut line = format!("  {label}: {status} objective {} ({seconds:.1}s, {})", fmt_obj(objective), key.short());
+                    let mut line = format!(
+                        "  {label}: {status} objective {} ({seconds:.1}s, {})",
+                        fmt_obj(objective),
+                        key.short()
+                    );
                     if status == Status::Failed {
                         let _ = write!(line, "\n      {}", first_lines(reason.as_deref()));
                     }
@@ -288,7 +342,8 @@ impl Observer for Bars {
                 self.overall.set_message(tally.message());
             }
             Event::Retrying { label, attempt, reason } => {
-                let _ = self.multi.println(format!("retry  {label} (attempt {attempt}; the last one failed: {reason})"));
+                let _ =
+                    self.multi.println(format!("retry  {label} (attempt {attempt}; the last one failed: {reason})"));
             }
             Event::Note(n) => {
                 let _ = self.multi.println(n);
@@ -299,7 +354,11 @@ impl Observer for Bars {
                 }
             }
             Event::PhaseDone { phase, winner, objective } => {
-                let _ = self.multi.println(format!("phase `{phase}`: winner {} ({})", winner.as_deref().unwrap_or("-"), fmt_obj(objective)));
+                let _ = self.multi.println(format!(
+                    "phase `{phase}`: winner {} ({})",
+                    winner.as_deref().unwrap_or("-"),
+                    fmt_obj(objective)
+                ));
             }
             Event::PhaseFailed { phase, message } => {
                 let _ = self.multi.println(format!("error: phase `{phase}` failed: {message}"));

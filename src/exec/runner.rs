@@ -43,7 +43,14 @@ impl Finished {
         let mut result = crate::spec::RunResult::failed(attempt.reason.clone());
         result.exit_code = attempt.exit_code;
         result.log_tail.clone_from(&attempt.log_tail);
-        Finished { key, result, source: Source::Cached, train_wall: std::time::Duration::ZERO, failure: Some(attempt), resumed_at: None }
+        Finished {
+            key,
+            result,
+            source: Source::Cached,
+            train_wall: std::time::Duration::ZERO,
+            failure: Some(attempt),
+            resumed_at: None,
+        }
     }
 }
 
@@ -66,8 +73,12 @@ pub enum Notice {
 impl std::fmt::Display for Notice {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Notice::Corrupt { key, reason } => write!(f, "cache entry {} is corrupt ({reason}); it will be recomputed", key.short()),
-            Notice::Waiting { key } => write!(f, "run {} is being trained by another process; waiting for it", key.short()),
+            Notice::Corrupt { key, reason } => {
+                write!(f, "cache entry {} is corrupt ({reason}); it will be recomputed", key.short())
+            }
+            Notice::Waiting { key } => {
+                write!(f, "run {} is being trained by another process; waiting for it", key.short())
+            }
         }
     }
 }
@@ -87,7 +98,14 @@ pub struct Request<'a> {
 /// Looks the run up without training: `Some` on a verified hit.
 pub fn cached(store: &Store, key: RunKey, notice: &mut dyn FnMut(Notice)) -> Result<Option<Finished>, CacheError> {
     match store.get(key) {
-        Lookup::Hit(entry) => Ok(Some(Finished { key, result: entry.result, source: Source::Cached, train_wall: std::time::Duration::ZERO, failure: None, resumed_at: None })),
+        Lookup::Hit(entry) => Ok(Some(Finished {
+            key,
+            result: entry.result,
+            source: Source::Cached,
+            train_wall: std::time::Duration::ZERO,
+            failure: None,
+            resumed_at: None,
+        })),
         Lookup::Miss => Ok(None),
         Lookup::Corrupt(c) => {
             notice(Notice::Corrupt { key, reason: c.0 });
@@ -111,7 +129,9 @@ pub fn execute(
     {
         return Ok(Outcome::Finished(Box::new(hit)));
     }
-    let _lock = if let Some(lock) = store.try_lock(key)? { lock } else {
+    let _lock = if let Some(lock) = store.try_lock(key)? {
+        lock
+    } else {
         notice(Notice::Waiting { key });
         store.lock(key)?
     };
@@ -153,7 +173,8 @@ pub fn execute(
         let outcome = trainer.train(&req.input.config, &mut ctx);
         // A checkpoint the trainer refuses (made by another build, damaged) costs time, not
         // the run: it trains from the start instead.
-        let refused = at.is_some() && matches!(&outcome, Ok(r) if r.status == Status::Failed && r.error.as_deref().is_some_and(|e| e.starts_with("cannot resume")));
+        let refused = at.is_some()
+            && matches!(&outcome, Ok(r) if r.status == Status::Failed && r.error.as_deref().is_some_and(|e| e.starts_with("cannot resume")));
         if !refused {
             trained = Some((outcome, at));
             break;
@@ -164,7 +185,14 @@ pub fn execute(
         Some((Ok(result), resumed_at)) => {
             let saved = checkpoint.is_file().then_some(checkpoint.as_path());
             publish(store, req, key, result, &logs_in(&work), saved).map(|(result, failure)| {
-                Outcome::Finished(Box::new(Finished { key, result, source: Source::Trained, train_wall, failure, resumed_at }))
+                Outcome::Finished(Box::new(Finished {
+                    key,
+                    result,
+                    source: Source::Trained,
+                    train_wall,
+                    failure,
+                    resumed_at,
+                }))
             })
         }
         _ => Ok(Outcome::Cancelled),
@@ -174,7 +202,14 @@ pub fn execute(
 }
 
 /// Stores a run's outcome: a result in `runs/`, a failure in its record.
-fn publish(store: &Store, req: &Request<'_>, key: RunKey, result: RunResult, logs: &[PathBuf], checkpoint: Option<&std::path::Path>) -> Result<(RunResult, Option<Attempt>), CacheError> {
+fn publish(
+    store: &Store,
+    req: &Request<'_>,
+    key: RunKey,
+    result: RunResult,
+    logs: &[PathBuf],
+    checkpoint: Option<&std::path::Path>,
+) -> Result<(RunResult, Option<Attempt>), CacheError> {
     if result.status == Status::Failed {
         let record = store.record_failure(req.input, &result, logs)?;
         return Ok((result, record.last().cloned()));
@@ -189,7 +224,9 @@ fn publish(store: &Store, req: &Request<'_>, key: RunKey, result: RunResult, log
 /// The `*.log` files a run left directly in its work folder.
 fn logs_in(work: &std::path::Path) -> Vec<PathBuf> {
     let mut logs: Vec<PathBuf> = std::fs::read_dir(work)
-        .map(|d| d.flatten().map(|e| e.path()).filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "log")).collect())
+        .map(|d| {
+            d.flatten().map(|e| e.path()).filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "log")).collect()
+        })
         .unwrap_or_default();
     logs.sort();
     logs
@@ -211,7 +248,13 @@ mod tests {
 
     impl Trainer for Counting {
         fn identity(&self, _: &RunConfig) -> TrainerIdentity {
-            TrainerIdentity { name: "counting".into(), version: "1".into(), backend: "none".into(), precision: "f64".into(), device: None }
+            TrainerIdentity {
+                name: "counting".into(),
+                version: "1".into(),
+                backend: "none".into(),
+                precision: "f64".into(),
+                device: None,
+            }
         }
         fn train(&self, config: &RunConfig, ctx: &mut RunContext<'_>) -> Result<RunResult, Cancelled> {
             self.calls.fetch_add(1, Ordering::SeqCst);
@@ -227,7 +270,12 @@ mod tests {
 
     fn input(trainer: &dyn Trainer) -> KeyInput {
         let config = RunConfig::defaults();
-        KeyInput { trainer: trainer.identity(&config), config, data: DataFingerprint { corpus: "x".into() }, stop_at: None }
+        KeyInput {
+            trainer: trainer.identity(&config),
+            config,
+            data: DataFingerprint { corpus: "x".into() },
+            stop_at: None,
+        }
     }
 
     #[test]
@@ -248,7 +296,9 @@ mod tests {
         assert_eq!(sources, [Source::Trained, Source::Cached]);
         assert_eq!(t.calls.load(Ordering::SeqCst), 1);
         let forced = Request { force: true, ..req };
-        assert!(matches!(execute(&store, &t, &forced, &mut |_| {}, &mut |_| {}).unwrap(), Outcome::Finished(f) if f.source == Source::Trained));
+        assert!(
+            matches!(execute(&store, &t, &forced, &mut |_| {}, &mut |_| {}).unwrap(), Outcome::Finished(f) if f.source == Source::Trained)
+        );
         assert_eq!(t.calls.load(Ordering::SeqCst), 2);
     }
 
@@ -265,8 +315,14 @@ mod tests {
         let record = store.failure(input.key()).expect("a failed run leaves a record");
         assert_eq!(record.attempts.len(), 1);
         assert_eq!(record.attempts[0].reason, "nope");
-        let Outcome::Finished(again) = execute(&store, &t, &req, &mut |_| {}, &mut |_| {}).unwrap() else { panic!("not cancelled") };
-        assert_eq!(again.failure.as_ref().map(|a| a.attempt), Some(2), "the next run retries it and counts the attempt");
+        let Outcome::Finished(again) = execute(&store, &t, &req, &mut |_| {}, &mut |_| {}).unwrap() else {
+            panic!("not cancelled")
+        };
+        assert_eq!(
+            again.failure.as_ref().map(|a| a.attempt),
+            Some(2),
+            "the next run retries it and counts the attempt"
+        );
         assert_eq!(t.calls.load(Ordering::SeqCst), 2);
         cancel.cancel();
         assert!(matches!(execute(&store, &t, &req, &mut |_| {}, &mut |_| {}).unwrap(), Outcome::Cancelled));
@@ -280,7 +336,13 @@ mod tests {
 
     impl Trainer for Logging {
         fn identity(&self, _: &RunConfig) -> TrainerIdentity {
-            TrainerIdentity { name: "logging".into(), version: "1".into(), backend: "none".into(), precision: "f64".into(), device: None }
+            TrainerIdentity {
+                name: "logging".into(),
+                version: "1".into(),
+                backend: "none".into(),
+                precision: "f64".into(),
+                device: None,
+            }
         }
         fn train(&self, _: &RunConfig, ctx: &mut RunContext<'_>) -> Result<RunResult, Cancelled> {
             let work = ctx.workdir.clone().expect("the runner gives every run a work folder");

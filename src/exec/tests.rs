@@ -8,18 +8,26 @@ use std::sync::Mutex;
 use super::engine::{Engine, Mode, Options};
 use super::executor::{Done, Executor, Job, Session};
 use super::progress::Silent;
-use crate::results::{CandidateStatus, PhaseStatus, StudyResults};
 use super::runner::{Finished, Outcome, Source};
 use crate::cache::{DataFingerprint, KeyInput, Store};
 use crate::plan::Plan;
-use crate::spec::{CancelFlag, Cancelled, DataConfig, RunConfig, RunContext, RunResult, Status, Trainer, TrainerIdentity};
+use crate::results::{CandidateStatus, PhaseStatus, StudyResults};
+use crate::spec::{
+    CancelFlag, Cancelled, DataConfig, RunConfig, RunContext, RunResult, Status, Trainer, TrainerIdentity,
+};
 
 /// Only its identity is used: the fake executor trains.
 struct FakeTrainer;
 
 impl Trainer for FakeTrainer {
     fn identity(&self, _: &RunConfig) -> TrainerIdentity {
-        TrainerIdentity { name: "fake".into(), version: "1".into(), backend: "none".into(), precision: "f64".into(), device: None }
+        TrainerIdentity {
+            name: "fake".into(),
+            version: "1".into(),
+            backend: "none".into(),
+            precision: "f64".into(),
+            device: None,
+        }
     }
     fn train(&self, _: &RunConfig, _: &mut RunContext<'_>) -> Result<RunResult, Cancelled> {
         unreachable!("the fake executor trains")
@@ -86,7 +94,14 @@ impl Session for FakeSession<'_, '_> {
         if result.status != Status::Failed {
             self.exec.store.put(&job.input, &result).unwrap();
         }
-        let finished = Finished { key, result, source: Source::Trained, train_wall: std::time::Duration::ZERO, failure: None, resumed_at: None };
+        let finished = Finished {
+            key,
+            result,
+            source: Source::Trained,
+            train_wall: std::time::Duration::ZERO,
+            failure: None,
+            resumed_at: None,
+        };
         Some((job, Ok(Outcome::Finished(Box::new(finished)))))
     }
     fn cancel_all(&mut self) {
@@ -122,9 +137,23 @@ impl Harness {
     }
 
     fn run(&self, mode: Mode, rerun: &[&str], exec: &FakeExecutor<'_>, cancel: CancelFlag) -> StudyResults {
-        let fingerprint = |_: &DataConfig| -> Result<DataFingerprint, String> { Ok(DataFingerprint { corpus: "fake".into() }) };
-        let options = Options { mode, rerun: rerun.iter().map(|s| (*s).to_owned()).collect::<BTreeSet<_>>(), base_dir: ".".into() };
-        let engine = Engine { plan: &self.plan, store: exec.store, trainer: &FakeTrainer, fingerprint: &fingerprint, observer: &Silent, executor: exec, cancel, options };
+        let fingerprint =
+            |_: &DataConfig| -> Result<DataFingerprint, String> { Ok(DataFingerprint { corpus: "fake".into() }) };
+        let options = Options {
+            mode,
+            rerun: rerun.iter().map(|s| (*s).to_owned()).collect::<BTreeSet<_>>(),
+            base_dir: ".".into(),
+        };
+        let engine = Engine {
+            plan: &self.plan,
+            store: exec.store,
+            trainer: &FakeTrainer,
+            fingerprint: &fingerprint,
+            observer: &Silent,
+            executor: exec,
+            cancel,
+            options,
+        };
         engine.run().unwrap()
     }
 
@@ -134,11 +163,23 @@ impl Harness {
 }
 
 fn executor<'a>(store: &'a Store, outcome: Box<dyn Fn(&KeyInput) -> RunResult + Sync + 'a>) -> FakeExecutor<'a> {
-    FakeExecutor { store, capacity: 16, outcome, log: Mutex::new(Vec::new()), cancelled: Mutex::new(false), cancel_after: None }
+    FakeExecutor {
+        store,
+        capacity: 16,
+        outcome,
+        log: Mutex::new(Vec::new()),
+        cancelled: Mutex::new(false),
+        cancel_after: None,
+    }
 }
 
 fn submitted(exec: &FakeExecutor<'_>) -> Vec<String> {
-    exec.log.lock().unwrap().iter().filter_map(|s| if let Step::Submit(l) = s { Some(l.clone()) } else { None }).collect()
+    exec.log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|s| if let Step::Submit(l) = s { Some(l.clone()) } else { None })
+        .collect()
 }
 
 const BRANCHES: &str = r"
@@ -198,7 +239,8 @@ fn identical_configs_are_trained_once() {
     let exec = executor(&store, by_formula(|_| false));
     let r = h.run(Mode::Run, &[], &exec, CancelFlag::new());
     let subs = submitted(&exec);
-    let keys: BTreeSet<String> = r.all_candidates().filter_map(crate::results::CandidateResult::key).map(crate::cache::RunKey::to_hex).collect();
+    let keys: BTreeSet<String> =
+        r.all_candidates().filter_map(crate::results::CandidateResult::key).map(crate::cache::RunKey::to_hex).collect();
     assert_eq!(subs.len(), keys.len(), "one submission per distinct run: {subs:?}");
     assert_eq!(r.counts().total, keys.len());
 }
@@ -218,7 +260,8 @@ fn halving_promotes_the_best_and_prunes_the_rest() {
     assert_eq!(second, BTreeSet::from(["a/matrix_lr=0.05", "a/baseline", "a/matrix_lr=0.02"]), "{subs:?}");
     let phase = &r.phases[0];
     assert_eq!(phase.winner().unwrap().variant, "matrix_lr=0.05");
-    let pruned: BTreeSet<&str> = phase.candidates.iter().filter(|c| c.status == CandidateStatus::Pruned).map(|c| c.variant.as_str()).collect();
+    let pruned: BTreeSet<&str> =
+        phase.candidates.iter().filter(|c| c.status == CandidateStatus::Pruned).map(|c| c.variant.as_str()).collect();
     assert_eq!(pruned, BTreeSet::from(["matrix_lr=0.01", "matrix_lr=0.3"]));
     assert_eq!(r.counts().pruned, 2);
 }
@@ -241,7 +284,10 @@ fn dry_mode_trains_nothing_and_rerun_trains_again() {
     let rerun = executor(&store, by_formula(|_| false));
     h.run(Mode::Run, &["c"], &rerun, CancelFlag::new());
     let subs = submitted(&rerun);
-    assert!(!subs.is_empty() && subs.iter().all(|l| l.starts_with("c/")), "`--rerun c` trains c's candidates only: {subs:?}");
+    assert!(
+        !subs.is_empty() && subs.iter().all(|l| l.starts_with("c/")),
+        "`--rerun c` trains c's candidates only: {subs:?}"
+    );
 }
 
 #[test]
@@ -249,7 +295,11 @@ fn an_interrupt_stops_submitting_and_keeps_what_finished() {
     let h = Harness::new(BRANCHES);
     let store = h.store();
     let cancel = CancelFlag::new();
-    let exec = FakeExecutor { capacity: 1, cancel_after: Some((2, cancel.clone())), ..executor(&store, by_formula(|_| false)) };
+    let exec = FakeExecutor {
+        capacity: 1,
+        cancel_after: Some((2, cancel.clone())),
+        ..executor(&store, by_formula(|_| false))
+    };
     let r = h.run(Mode::Run, &[], &exec, cancel);
     assert!(r.interrupted);
     assert!(*exec.cancelled.lock().unwrap(), "the executor was asked to cancel its jobs");

@@ -23,7 +23,8 @@ pub(super) fn read_metrics(out: &Path) -> Result<RunResult, String> {
     let json_path = out.join("metrics.json");
     if json_path.is_file() {
         let text = std::fs::read_to_string(&json_path).map_err(|e| format!("cannot read `metrics.json`: {e}"))?;
-        let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("`metrics.json` is not JSON: {e}"))?;
+        let value: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| format!("`metrics.json` is not JSON: {e}"))?;
         let obj = value.as_object().ok_or("`metrics.json` must be an object of numbers")?;
         for (k, v) in obj {
             match v {
@@ -52,12 +53,19 @@ pub(super) fn read_metrics(out: &Path) -> Result<RunResult, String> {
 
 fn parse_history(bytes: &[u8]) -> Result<Vec<HistoryRow>, String> {
     let mut r = csv::Reader::from_reader(bytes);
-    let header: Vec<String> = r.headers().map_err(|e| format!("`metrics.csv`: {e}"))?.iter().map(str::to_owned).collect();
+    let header: Vec<String> =
+        r.headers().map_err(|e| format!("`metrics.csv`: {e}"))?.iter().map(str::to_owned).collect();
     let step_col = header.iter().position(|h| h == "step").ok_or("`metrics.csv` needs a `step` column")?;
     let mut rows = Vec::new();
     for record in r.records() {
         let record = record.map_err(|e| format!("`metrics.csv`: {e}"))?;
-        let step = record.get(step_col).unwrap_or("").trim().parse::<f64>().map_err(|_| format!("`metrics.csv`: bad step `{}`", record.get(step_col).unwrap_or("")))? as u64;
+        let step = record
+            .get(step_col)
+            .unwrap_or("")
+            .trim()
+            .parse::<f64>()
+            .map_err(|_| format!("`metrics.csv`: bad step `{}`", record.get(step_col).unwrap_or("")))?
+            as u64;
         let mut metrics = BTreeMap::new();
         for (i, (name, cell)) in header.iter().zip(record.iter()).enumerate() {
             if i == step_col || cell.trim().is_empty() {

@@ -60,7 +60,13 @@ impl Trainer for CommandTrainer {
         // A missing dependency makes the identity unique to this attempt, so it never matches
         // a cached run; the run itself then fails with the reason.
         let deps = (self.deps_fingerprint)(&self.base_dir, &deps).unwrap_or_else(|e| format!("unreadable: {e}"));
-        TrainerIdentity { name: "command".into(), version: format!("{cmd}\n{deps}"), backend: "external".into(), precision: "external".into(), device: None }
+        TrainerIdentity {
+            name: "command".into(),
+            version: format!("{cmd}\n{deps}"),
+            backend: "external".into(),
+            precision: "external".into(),
+            device: None,
+        }
     }
 
     fn train(&self, config: &RunConfig, ctx: &mut RunContext<'_>) -> Result<RunResult, Cancelled> {
@@ -77,7 +83,12 @@ impl Trainer for CommandTrainer {
             },
             None => match Scratch::create(&self.work_dir) {
                 Ok(s) => scratch.insert(s).path().to_owned(),
-                Err(e) => return Ok(RunResult::failed(format!("cannot make a scratch folder under `{}`: {e}", self.work_dir.display()))),
+                Err(e) => {
+                    return Ok(RunResult::failed(format!(
+                        "cannot make a scratch folder under `{}`: {e}",
+                        self.work_dir.display()
+                    )));
+                }
             },
         };
         let result = run(cmd, config, &folder, ctx);
@@ -106,15 +117,21 @@ fn run(cmd: &str, config: &RunConfig, folder: &Path, ctx: &mut RunContext<'_>) -
     let mut argv = match template.fill(|name| values.get(name).cloned()) {
         Ok(argv) => argv,
         Err(name) => {
-            let hint = crate::spec::schema::suggest(&name, values.keys().map(String::as_str)).map(|s| format!("; did you mean `{{{s}}}`?")).unwrap_or_default();
-            return Ok(RunResult::failed(format!("the command names `{{{name}}}`, which is not a key of the run{hint}")));
+            let hint = crate::spec::schema::suggest(&name, values.keys().map(String::as_str))
+                .map(|s| format!("; did you mean `{{{s}}}`?"))
+                .unwrap_or_default();
+            return Ok(RunResult::failed(format!(
+                "the command names `{{{name}}}`, which is not a key of the run{hint}"
+            )));
         }
     };
     // The script runs in the study's folder, where its relative paths (`./train.sh`, `deps`)
     // point; the folder is made absolute so that no path depends on lrx's own folder.
     let cwd = match std::fs::canonicalize(&ctx.base_dir) {
         Ok(dir) => dir,
-        Err(e) => return Ok(RunResult::failed(format!("cannot use the study's folder `{}`: {e}", ctx.base_dir.display()))),
+        Err(e) => {
+            return Ok(RunResult::failed(format!("cannot use the study's folder `{}`: {e}", ctx.base_dir.display())));
+        }
     };
     if argv[0].contains('/') && Path::new(&argv[0]).is_relative() {
         argv[0] = cwd.join(&argv[0]).to_string_lossy().into_owned();
@@ -138,7 +155,8 @@ fn run(cmd: &str, config: &RunConfig, folder: &Path, ctx: &mut RunContext<'_>) -
         r.seconds = seconds;
         r.exit_code = exit_code;
         // stderr holds a traceback; a script that reports errors on stdout gets that instead.
-        r.log_tail = process::tail(&stderr, TAIL_LINES, TAIL_BYTES).or_else(|| process::tail(&stdout, TAIL_LINES, TAIL_BYTES));
+        r.log_tail =
+            process::tail(&stderr, TAIL_LINES, TAIL_BYTES).or_else(|| process::tail(&stdout, TAIL_LINES, TAIL_BYTES));
         Ok(r)
     };
     match ended {
@@ -151,8 +169,12 @@ fn run(cmd: &str, config: &RunConfig, folder: &Path, ctx: &mut RunContext<'_>) -
             Ok(RunResult::failed(format!("cannot start `{}`: {e}{hint}", argv[0])))
         }
         Ok(Ended::Cancelled) => Err(Cancelled),
-        Ok(Ended::TimedOut) => failed(format!("timed out after {}", fmt_duration(config.train.timeout.unwrap_or_default())), None),
-        Ok(Ended::Exited(status)) if !status.success() => failed(format!("`{cmd}` {}", process::describe(status)), status.code()),
+        Ok(Ended::TimedOut) => {
+            failed(format!("timed out after {}", fmt_duration(config.train.timeout.unwrap_or_default())), None)
+        }
+        Ok(Ended::Exited(status)) if !status.success() => {
+            failed(format!("`{cmd}` {}", process::describe(status)), status.code())
+        }
         Ok(Ended::Exited(_)) => match metrics::read_metrics(&out) {
             Ok(mut r) => {
                 r.seconds = seconds;

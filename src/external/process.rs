@@ -43,7 +43,8 @@ pub(super) enum Ended {
 
 /// Runs a job to its end. `Err` only when it could not be started.
 pub(super) fn run(job: &Job<'_>, cancel: &CancelFlag, timeout: Option<Duration>) -> io::Result<Ended> {
-    let (program, args) = job.argv.split_first().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the command is empty"))?;
+    let (program, args) =
+        job.argv.split_first().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the command is empty"))?;
     // The script writes into files, never into a pipe lrx would have to drain: a script may
     // write any amount without blocking, and the logs are on disk while it runs.
     let stdout = File::create(job.stdout)?;

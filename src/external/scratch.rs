@@ -80,7 +80,9 @@ pub fn clean(root: &Path) -> io::Result<usize> {
         }
         // Created if missing, so that a folder whose creator has not locked it yet is locked
         // here instead; the creator then notices and takes another.
-        let Ok(alive) = OpenOptions::new().create(true).truncate(false).write(true).open(dir.join(ALIVE)) else { continue };
+        let Ok(alive) = OpenOptions::new().create(true).truncate(false).write(true).open(dir.join(ALIVE)) else {
+            continue;
+        };
         match alive.try_lock() {
             Ok(()) => {
                 if fs::remove_dir_all(&dir).is_ok() {

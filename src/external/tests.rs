@@ -10,7 +10,11 @@ use crate::external::CommandTrainer;
 use crate::spec::{CancelFlag, Cancelled, RunConfig, RunContext, RunResult, Status, Trainer, TrainerSpec};
 
 fn trainer(dir: &Path) -> CommandTrainer {
-    CommandTrainer { base_dir: dir.to_owned(), work_dir: dir.join("scratch"), deps_fingerprint: Box::new(|_, _| Ok(String::new())) }
+    CommandTrainer {
+        base_dir: dir.to_owned(),
+        work_dir: dir.join("scratch"),
+        deps_fingerprint: Box::new(|_, _| Ok(String::new())),
+    }
 }
 
 fn config(cmd: &str) -> RunConfig {
@@ -20,13 +24,26 @@ fn config(cmd: &str) -> RunConfig {
 }
 
 /// Trains `config` in `dir` on another thread; the result arrives on the channel.
-fn spawn(dir: &Path, config: RunConfig, workdir: Option<PathBuf>, cancel: &CancelFlag) -> mpsc::Receiver<Result<RunResult, Cancelled>> {
+fn spawn(
+    dir: &Path,
+    config: RunConfig,
+    workdir: Option<PathBuf>,
+    cancel: &CancelFlag,
+) -> mpsc::Receiver<Result<RunResult, Cancelled>> {
     let (tx, rx) = mpsc::channel();
     let (dir, cancel) = (dir.to_owned(), cancel.clone());
     std::thread::spawn(move || {
         let t = trainer(&dir);
         let mut progress = |_| {};
-        let mut ctx = RunContext { cancel: &cancel, progress: &mut progress, workdir, run_key: None, base_dir: dir.clone(), stop_at: None, checkpoints: crate::spec::Checkpoints::default() };
+        let mut ctx = RunContext {
+            cancel: &cancel,
+            progress: &mut progress,
+            workdir,
+            run_key: None,
+            base_dir: dir.clone(),
+            stop_at: None,
+            checkpoints: crate::spec::Checkpoints::default(),
+        };
         let _ = tx.send(t.train(&config, &mut ctx));
     });
     rx
@@ -38,7 +55,8 @@ fn train(dir: &Path, config: RunConfig, workdir: Option<PathBuf>) -> RunResult {
 }
 
 fn alive(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.rsplit(')').next().and_then(|r| r.split_whitespace().next()) != Some("Z"))
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|s| s.rsplit(')').next().and_then(|r| r.split_whitespace().next()) != Some("Z"))
 }
 
 fn wait_for_pid(path: &Path) -> i32 {
@@ -60,7 +78,8 @@ const METRICS: &str = "echo '{\"val_loss\": 1.5}' > \"$1/metrics.json\"\n";
 #[allow(clippy::float_cmp, reason = "a number read from text is exact")]
 fn a_flooding_scripts_logs_are_complete_in_the_run_folder() {
     let dir = tempfile::tempdir().unwrap();
-    let script = format!("head -c 10485760 /dev/zero | tr '\\0' o\nhead -c 10485760 /dev/zero | tr '\\0' e >&2\n{METRICS}");
+    let script =
+        format!("head -c 10485760 /dev/zero | tr '\\0' o\nhead -c 10485760 /dev/zero | tr '\\0' e >&2\n{METRICS}");
     std::fs::write(dir.path().join("big.sh"), script).unwrap();
     let work = dir.path().join("w");
     std::fs::create_dir(&work).unwrap();
@@ -75,7 +94,11 @@ fn a_flooding_scripts_logs_are_complete_in_the_run_folder() {
 #[test]
 fn a_failed_script_reports_its_exit_code_and_the_tail_of_stderr() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("fail.sh"), "i=1\nwhile [ $i -le 300 ]; do echo \"line $i\" >&2; i=$((i+1)); done\nexit 3\n").unwrap();
+    std::fs::write(
+        dir.path().join("fail.sh"),
+        "i=1\nwhile [ $i -le 300 ]; do echo \"line $i\" >&2; i=$((i+1)); done\nexit 3\n",
+    )
+    .unwrap();
     let r = train(dir.path(), config("sh fail.sh"), None);
     assert_eq!(r.status, Status::Failed);
     assert_eq!(r.exit_code, Some(3), "{r:?}");
@@ -88,7 +111,8 @@ fn a_failed_script_reports_its_exit_code_and_the_tail_of_stderr() {
 #[test]
 fn cancelling_kills_the_script_and_what_it_started() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("sleeper.sh"), "echo $$ > script.pid\nsleep 300 &\necho $! > sleep.pid\nwait\n").unwrap();
+    std::fs::write(dir.path().join("sleeper.sh"), "echo $$ > script.pid\nsleep 300 &\necho $! > sleep.pid\nwait\n")
+        .unwrap();
     let cancel = CancelFlag::new();
     let rx = spawn(dir.path(), config("sh sleeper.sh {out}"), None, &cancel);
     let script = wait_for_pid(&dir.path().join("script.pid"));
@@ -110,7 +134,8 @@ fn cancelling_kills_the_script_and_what_it_started() {
 #[test]
 fn a_run_past_its_timeout_is_killed_and_failed() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("slow.sh"), format!("echo $$ > script.pid\necho working >&2\nsleep 30\n{METRICS}")).unwrap();
+    std::fs::write(dir.path().join("slow.sh"), format!("echo $$ > script.pid\necho working >&2\nsleep 30\n{METRICS}"))
+        .unwrap();
     let mut c = config("sh slow.sh {out}");
     c.train.timeout = Some(1.0);
     let start = Instant::now();
@@ -135,11 +160,23 @@ echo '{"val_loss": 2.0}' > "$1/metrics.json"
     std::fs::write(sub.join("t.sh"), script).unwrap();
     std::fs::write(sub.join("here.txt"), "").unwrap();
     // A relative study folder: lrx's own folder is elsewhere.
-    let t = CommandTrainer { base_dir: sub.clone(), work_dir: PathBuf::from("target/lrx-test-scratch"), deps_fingerprint: Box::new(|_, _| Ok(String::new())) };
+    let t = CommandTrainer {
+        base_dir: sub.clone(),
+        work_dir: PathBuf::from("target/lrx-test-scratch"),
+        deps_fingerprint: Box::new(|_, _| Ok(String::new())),
+    };
     let mut progress = |_| {};
     let cancel = CancelFlag::new();
     let work = dir.path().join("w");
-    let mut ctx = RunContext { cancel: &cancel, progress: &mut progress, workdir: Some(work.clone()), run_key: None, base_dir: sub.clone(), stop_at: None, checkpoints: crate::spec::Checkpoints::default() };
+    let mut ctx = RunContext {
+        cancel: &cancel,
+        progress: &mut progress,
+        workdir: Some(work.clone()),
+        run_key: None,
+        base_dir: sub.clone(),
+        stop_at: None,
+        checkpoints: crate::spec::Checkpoints::default(),
+    };
     let r = t.train(&config("./t.sh {out} {config} 'a b'\\ {seed}"), &mut ctx).unwrap();
     assert_eq!(r.status, Status::Failed, "not executable yet: {r:?}");
     std::fs::set_permissions(sub.join("t.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -152,7 +189,10 @@ echo '{"val_loss": 2.0}' > "$1/metrics.json"
 fn an_unknown_placeholder_or_program_fails_the_run_with_a_reason() {
     let dir = tempfile::tempdir().unwrap();
     let r = train(dir.path(), config("sh x.sh {matrx_lr}"), None);
-    assert_eq!(r.error.as_deref(), Some("the command names `{matrx_lr}`, which is not a key of the run; did you mean `{matrix_lr}`?"));
+    assert_eq!(
+        r.error.as_deref(),
+        Some("the command names `{matrx_lr}`, which is not a key of the run; did you mean `{matrix_lr}`?")
+    );
     let r = train(dir.path(), config("no-such-program-lrx {out}"), None);
     assert!(r.error.as_deref().unwrap_or_default().starts_with("cannot start `no-such-program-lrx`"), "{r:?}");
     let r = train(dir.path(), config("sh -c 'exit 0'"), None);

@@ -244,8 +244,14 @@ impl BinOp {
 #[derive(Clone, Debug, PartialEq)]
 pub enum ExprKind {
     /// A number as written (`500_000`, `1e-3`); its value is in `value`.
-    Number { text: String, value: Number },
-    Duration { text: String, seconds: f64 },
+    Number {
+        text: String,
+        value: Number,
+    },
+    Duration {
+        text: String,
+        seconds: f64,
+    },
     Str(String),
     Bool(bool),
     /// A key reference, `base`, or a bare word (`muon_adamw`): which one is decided by the
@@ -254,9 +260,16 @@ pub enum ExprKind {
     List(Vec<Expr>),
     Tuple(Vec<Expr>),
     /// `name(args)`: a constructor, or a generated list (`log`, `lin`).
-    Call { name: Ident, args: Vec<Arg> },
+    Call {
+        name: Ident,
+        args: Vec<Arg>,
+    },
     Neg(Box<Expr>),
-    Binary { op: BinOp, lhs: Box<Expr>, rhs: Box<Expr> },
+    Binary {
+        op: BinOp,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+    },
     /// `( expr )`, kept so that formatting round-trips.
     Group(Box<Expr>),
 }
@@ -292,7 +305,11 @@ impl Expr {
                 lhs.walk(f);
                 rhs.walk(f);
             }
-            ExprKind::Number { .. } | ExprKind::Duration { .. } | ExprKind::Str(_) | ExprKind::Bool(_) | ExprKind::Name(_) => {}
+            ExprKind::Number { .. }
+            | ExprKind::Duration { .. }
+            | ExprKind::Str(_)
+            | ExprKind::Bool(_)
+            | ExprKind::Name(_) => {}
         }
     }
 }

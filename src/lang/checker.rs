@@ -12,8 +12,8 @@ use crate::spec::schema::{self, Lookup, Role, Section};
 use crate::spec::value::Value;
 
 use super::ast::{
-    Assign, Block, BlockKind, Body, Expr, ExprKind, File, Final, Find, Goal, Ident, Item, KeyPath, Objective,
-    Span, Stmt,
+    Assign, Block, BlockKind, Body, Expr, ExprKind, File, Final, Find, Goal, Ident, Item, KeyPath, Objective, Span,
+    Stmt,
 };
 use super::eval::{self, NameRef, NoEnv, Target};
 use super::phases;
@@ -27,7 +27,8 @@ pub const FINAL: &str = "final";
 pub const MAX_PHASES: usize = 10_000;
 
 /// Metrics the built-in trainer reports (a command trainer may report others).
-pub const METRICS: &[&str] = &["val_loss", "val_accuracy", "val_ppl", "val_bpb", "train_loss", "aux_loss", "acc_per_min"];
+pub const METRICS: &[&str] =
+    &["val_loss", "val_accuracy", "val_ppl", "val_bpb", "train_loss", "aux_loss", "acc_per_min"];
 
 /// The checked study and every diagnostic (errors and warnings), in source order.
 #[derive(Clone, Debug)]
@@ -107,10 +108,22 @@ impl Checker {
                     }
                     objective = Some(objective_def(o));
                 }
-                Item::Phase(p) => raw.push(RawPhase { name: p.name.clone(), after: &p.after, body: Some(&p.body), find: None, span: p.span }),
+                Item::Phase(p) => raw.push(RawPhase {
+                    name: p.name.clone(),
+                    after: &p.after,
+                    body: Some(&p.body),
+                    find: None,
+                    span: p.span,
+                }),
                 Item::Find(f) => {
                     let name = format!("find_{}", f.key.text().replace('.', "_"));
-                    raw.push(RawPhase { name: Ident { name, span: f.key.span }, after: &[], body: None, find: Some(f), span: f.span });
+                    raw.push(RawPhase {
+                        name: Ident { name, span: f.key.span },
+                        after: &[],
+                        body: None,
+                        find: Some(f),
+                        span: f.span,
+                    });
                 }
                 Item::Final(f) => finals.push(f),
             }
@@ -123,7 +136,8 @@ impl Checker {
             );
             raw.truncate(MAX_PHASES);
         }
-        let objective = objective.unwrap_or(ObjectiveDef { goal: Goal::Minimize, metric: "val_loss".into(), span: None });
+        let objective =
+            objective.unwrap_or(ObjectiveDef { goal: Goal::Minimize, metric: "val_loss".into(), span: None });
 
         // Phase names first, so that `after` can point forwards.
         let mut index: HashMap<String, usize> = HashMap::new();
@@ -162,7 +176,9 @@ impl Checker {
         let names: Vec<&str> = raw.iter().map(|p| p.name.name.as_str()).collect();
         let mut phase_defs = Vec::with_capacity(raw.len());
         for p in &raw {
-            let after = self.phase_refs(p.after, &index, &names, |missing| format!("phase `{}` comes after `{missing}`, which is not defined", p.name.name));
+            let after = self.phase_refs(p.after, &index, &names, |missing| {
+                format!("phase `{}` comes after `{missing}`, which is not defined", p.name.name)
+            });
             let mut def = PhaseDef {
                 name: p.name.name.clone(),
                 name_span: p.name.span,
@@ -181,12 +197,18 @@ impl Checker {
                 def.find = self.find(f);
             }
             let sweeps_written = p.find.is_some()
-                || p.body.is_some_and(|b| b.stmts.iter().any(|s| matches!(s, Stmt::Vary(_) | Stmt::Grid(_) | Stmt::Zip(_) | Stmt::Find(_))));
+                || p.body.is_some_and(|b| {
+                    b.stmts.iter().any(|s| matches!(s, Stmt::Vary(_) | Stmt::Grid(_) | Stmt::Zip(_) | Stmt::Find(_)))
+                });
             if !sweeps_written {
                 // `baseline = false` may come from the phase or, as a default, from `train {}`.
                 let own = def.options.baseline.as_ref();
                 if let Some(off) = own.or(options.baseline.as_ref()).filter(|b| !b.value) {
-                    let help = if own.is_some() { "add `vary KEY in [...]`, or remove `baseline = false`" } else { "add `vary KEY in [...]`, or set `baseline = true` in this phase" };
+                    let help = if own.is_some() {
+                        "add `vary KEY in [...]`, or remove `baseline = false`"
+                    } else {
+                        "add `vary KEY in [...]`, or set `baseline = true` in this phase"
+                    };
                     self.error(
                         Diagnostic::error(format!("phase `{}` has no candidates", def.name))
                             .at(def.name_span, "it varies nothing and leaves out its baseline")
@@ -216,11 +238,19 @@ impl Checker {
     }
 
     /// Links phase names to indices, reporting unknown and repeated ones.
-    pub(super) fn phase_refs(&mut self, refs: &[Ident], index: &HashMap<String, usize>, names: &[&str], missing: impl Fn(&str) -> String) -> Vec<usize> {
+    pub(super) fn phase_refs(
+        &mut self,
+        refs: &[Ident],
+        index: &HashMap<String, usize>,
+        names: &[&str],
+        missing: impl Fn(&str) -> String,
+    ) -> Vec<usize> {
         let mut out = Vec::new();
         for r in refs {
             match index.get(&r.name) {
-                Some(&i) if out.contains(&i) => self.error(Diagnostic::error(format!("phase `{}` is listed twice", r.name)).at(r.span, "")),
+                Some(&i) if out.contains(&i) => {
+                    self.error(Diagnostic::error(format!("phase `{}` is listed twice", r.name)).at(r.span, ""));
+                }
                 Some(&i) => out.push(i),
                 None => {
                     let mut d = Diagnostic::error(missing(&r.name));
@@ -255,7 +285,9 @@ impl Checker {
             Stmt::Vary(_) => ("`vary`", "sweeps belong in a phase: `phase NAME { vary KEY in [...] }`"),
             Stmt::Grid(_) => ("`grid`", "sweeps belong in a phase: `phase NAME { grid { ... } }`"),
             Stmt::Zip(_) => ("`zip`", "sweeps belong in a phase: `phase NAME { zip { ... } }`"),
-            Stmt::Find(_) => ("`find`", "a range test is a phase of its own: `phase NAME { find lr from 1e-6 to 1.0 }`"),
+            Stmt::Find(_) => {
+                ("`find`", "a range test is a phase of its own: `phase NAME { find lr from 1e-6 to 1.0 }`")
+            }
             Stmt::Objective(_) => ("`objective`", "write it at the top level, or in a phase or final block"),
             Stmt::Assign(_) => ("an assignment", ""),
         };
@@ -273,7 +305,10 @@ impl Checker {
                 Stmt::Assign(a) => self.assign(a, Ctx::Phase, &mut seen, &mut def.overrides, &mut def.options),
                 Stmt::Objective(o) => {
                     if def.objective.is_some() {
-                        self.error(Diagnostic::error(format!("phase `{}` has two objectives", def.name)).at(stmt_head(stmt), ""));
+                        self.error(
+                            Diagnostic::error(format!("phase `{}` has two objectives", def.name))
+                                .at(stmt_head(stmt), ""),
+                        );
                     }
                     def.objective = Some(objective_def(o));
                 }
@@ -294,7 +329,11 @@ impl Checker {
                 }
                 Stmt::Find(f) => {
                     if def.find.is_some() {
-                        self.error(Diagnostic::error(format!("phase `{}` has two `find` statements", def.name)).at(stmt_head(stmt), "").help("a range test phase finds one key"));
+                        self.error(
+                            Diagnostic::error(format!("phase `{}` has two `find` statements", def.name))
+                                .at(stmt_head(stmt), "")
+                                .help("a range test phase finds one key"),
+                        );
                     } else {
                         def.find = self.find(f);
                     }
@@ -312,13 +351,21 @@ impl Checker {
         if def.find.is_some()
             && let Some(b) = def.options.baseline.as_ref().filter(|b| b.value)
         {
-            self.error(Diagnostic::error("a range test has no baseline").at(b.span, "").help("a range test is a single run; remove `baseline = true`"));
+            self.error(
+                Diagnostic::error("a range test has no baseline")
+                    .at(b.span, "")
+                    .help("a range test is a single run; remove `baseline = true`"),
+            );
         }
         if def.find.is_some()
             && let Some(p) = &def.options.prune
             && matches!(p.value, Prune::Halving { .. })
         {
-            self.error(Diagnostic::error("a range test cannot use successive halving").at(p.span, "").help("a range test has a single run"));
+            self.error(
+                Diagnostic::error("a range test cannot use successive halving")
+                    .at(p.span, "")
+                    .help("a range test has a single run"),
+            );
         }
     }
 
@@ -335,13 +382,19 @@ impl Checker {
                     && k.section() != s
                     && !(s == Section::Train && k.section() == Section::Options)
                 {
-                    self.error(Diagnostic::error(format!("`{text}` belongs in `{} {{}}`", k.section())).at(key.span, ""));
+                    self.error(
+                        Diagnostic::error(format!("`{text}` belongs in `{} {{}}`", k.section())).at(key.span, ""),
+                    );
                     return None;
                 }
                 return Some(Target::whole(k));
             }
             Lookup::WrongSection { key: k } if key.parts.len() == 1 => {
-                let place = if k.section() == Section::Options { "`train {}` or a phase".to_owned() } else { format!("`{} {{}}`", k.section()) };
+                let place = if k.section() == Section::Options {
+                    "`train {}` or a phase".to_owned()
+                } else {
+                    format!("`{} {{}}`", k.section())
+                };
                 self.error(Diagnostic::error(format!("`{text}` belongs in {place}")).at(key.span, ""));
                 return None;
             }
@@ -360,7 +413,10 @@ impl Checker {
                 if let Some(s) = section
                     && t.key.section() != s
                 {
-                    self.error(Diagnostic::error(format!("`{}` belongs in `{} {{}}`", t.key.name(), t.key.section())).at(key.span, ""));
+                    self.error(
+                        Diagnostic::error(format!("`{}` belongs in `{} {{}}`", t.key.name(), t.key.section()))
+                            .at(key.span, ""),
+                    );
                     return None;
                 }
                 Some(t)
@@ -380,12 +436,23 @@ impl Checker {
         }
     }
 
-    pub(super) fn assign(&mut self, a: &Assign, ctx: Ctx, seen: &mut Seen, out: &mut Vec<Binding>, options: &mut Options) {
+    pub(super) fn assign(
+        &mut self,
+        a: &Assign,
+        ctx: Ctx,
+        seen: &mut Seen,
+        out: &mut Vec<Binding>,
+        options: &mut Options,
+    ) {
         let Some(target) = self.target(&a.key, ctx) else { return };
         let path = target.path();
         let written = a.key.text();
         if let Some(first) = seen.keys.insert(path.clone(), a.key.span) {
-            self.error(Diagnostic::error(format!("`{written}` is set twice in this block")).at(a.key.span, "").also(first, "first set here"));
+            self.error(
+                Diagnostic::error(format!("`{written}` is set twice in this block"))
+                    .at(a.key.span, "")
+                    .also(first, "first set here"),
+            );
             return;
         }
         // `time = none` (or `tokens = none`) sets no budget: it leaves `steps` in charge.
@@ -484,7 +551,9 @@ impl Checker {
                 self.names(rhs, base_allowed, true) && a
             }
             // Every item is checked, so that every wrong name is reported.
-            ExprKind::List(items) | ExprKind::Tuple(items) => items.iter().filter(|e| !self.names(e, base_allowed, false)).count() == 0,
+            ExprKind::List(items) | ExprKind::Tuple(items) => {
+                items.iter().filter(|e| !self.names(e, base_allowed, false)).count() == 0
+            }
             ExprKind::Call { name, args } => {
                 let arith = matches!(name.name.as_str(), "log" | "lin");
                 args.iter().filter(|a| !self.names(&a.value, base_allowed, arith)).count() == 0
@@ -492,7 +561,6 @@ impl Checker {
             ExprKind::Number { .. } | ExprKind::Duration { .. } | ExprKind::Str(_) | ExprKind::Bool(_) => true,
         }
     }
-
 }
 
 #[derive(Default)]

@@ -19,8 +19,12 @@ pub fn check_templates(file: &File, source: &str) -> Vec<Diagnostic> {
             Ok(t) => t,
             Err(e) => {
                 let help = match e {
-                    TemplateError::UnclosedQuote => "the command is split into arguments the way a shell splits words (quotes group, `\\` escapes); no shell runs it",
-                    TemplateError::Empty => "write the program and its arguments: `command(\"python3 train.py --out {out}\")`",
+                    TemplateError::UnclosedQuote => {
+                        "the command is split into arguments the way a shell splits words (quotes group, `\\` escapes); no shell runs it"
+                    }
+                    TemplateError::Empty => {
+                        "write the program and its arguments: `command(\"python3 train.py --out {out}\")`"
+                    }
                 };
                 diags.push(Diagnostic::error(e.to_string()).at(lit, "").help(help));
                 continue;
@@ -57,7 +61,11 @@ pub fn check_files(file: &File, source: &str, dir: &Path) -> Vec<Diagnostic> {
     }
     for (dep, lit) in deps(file) {
         if !dir.join(&dep).is_file() {
-            diags.push(Diagnostic::error(format!("`deps` file `{dep}` does not exist")).at(lit, "").help("paths in `deps` are relative to the study's folder"));
+            diags.push(
+                Diagnostic::error(format!("`deps` file `{dep}` does not exist"))
+                    .at(lit, "")
+                    .help("paths in `deps` are relative to the study's folder"),
+            );
         }
     }
     diags
@@ -78,7 +86,10 @@ fn missing_program(program: &str, dir: &Path) -> Option<Diagnostic> {
             Ok(_) => None,
         };
     }
-    let on_path = std::env::var_os("PATH").is_some_and(|paths| std::env::split_paths(&paths).any(|p| std::fs::metadata(p.join(program)).is_ok_and(|m| m.is_file() && executable(&m))));
+    let on_path = std::env::var_os("PATH").is_some_and(|paths| {
+        std::env::split_paths(&paths)
+            .any(|p| std::fs::metadata(p.join(program)).is_ok_and(|m| m.is_file() && executable(&m)))
+    });
     if on_path {
         return None;
     }
@@ -128,7 +139,9 @@ fn deps(file: &File) -> Vec<(String, Span)> {
         match stmt {
             Stmt::Assign(a) if is_deps(&a.key) => strings(&a.value),
             Stmt::Vary(c) if is_deps(&c.key) => strings(&c.values),
-            Stmt::Grid(g) | Stmt::Zip(g) => g.clauses.iter().filter(|c| is_deps(&c.key)).for_each(|c| strings(&c.values)),
+            Stmt::Grid(g) | Stmt::Zip(g) => {
+                g.clauses.iter().filter(|c| is_deps(&c.key)).for_each(|c| strings(&c.values));
+            }
             _ => {}
         }
     }
@@ -197,7 +210,10 @@ mod tests {
             Some(d) => check_files(&file, source, d),
             None => check_templates(&file, source),
         };
-        diags.iter().map(|d| (d.message.clone(), d.line_col(source).unwrap(), d.render(source, "s.lrx", false))).collect()
+        diags
+            .iter()
+            .map(|d| (d.message.clone(), d.line_col(source).unwrap(), d.render(source, "s.lrx", false)))
+            .collect()
     }
 
     #[test]
@@ -210,7 +226,10 @@ mod tests {
         assert_eq!(e[0].1, (2, 30), "{}", e[0].2);
         assert!(e[0].2.contains("^^^^^^^^^^ did you mean `{matrix_lr}`?"), "{}", e[0].2);
         let e = errors("phase p {\n  vary trainer in [command(\"a {zzz}\"), command(\"b 'c\")]\n}\n", None);
-        assert_eq!(e.iter().map(|x| x.0.as_str()).collect::<Vec<_>>(), ["`{zzz}` is not a key of the run", "the command has an unclosed quote"]);
+        assert_eq!(
+            e.iter().map(|x| x.0.as_str()).collect::<Vec<_>>(),
+            ["`{zzz}` is not a key of the run", "the command has an unclosed quote"]
+        );
     }
 
     #[test]
@@ -221,7 +240,15 @@ mod tests {
         let src = "train {\n  trainer = command(\"sh train.py\")\n  deps = [\"train.py\", \"gone.py\"]\n}\nphase a {\n  trainer = command(\"./run.sh {out}\")\n  vary deps in [[\"x/y.py\"]]\n}\nphase b {\n  trainer = command(\"  train.py\")\n}\nphase c {\n  trainer = command(\"{python} x\")\n}\n";
         let e = errors(src, Some(dir.path()));
         let messages: Vec<&str> = e.iter().map(|x| x.0.as_str()).collect();
-        assert_eq!(messages, ["`./run.sh` is not executable", "`train.py` is not a program on PATH", "`deps` file `gone.py` does not exist", "`deps` file `x/y.py` does not exist"]);
+        assert_eq!(
+            messages,
+            [
+                "`./run.sh` is not executable",
+                "`train.py` is not a program on PATH",
+                "`deps` file `gone.py` does not exist",
+                "`deps` file `x/y.py` does not exist"
+            ]
+        );
         assert_eq!(e[1].1, (10, 24), "the first word, after the blanks: {}", e[1].2);
         assert_eq!(e[2].1, (3, 23));
     }

@@ -62,9 +62,9 @@ impl Target {
         match &self.arg {
             None => Some((info.ty, info.noun.to_owned())),
             Some(arg) => match info.ty {
-                Ty::Ctor(ctors) => ctors
-                    .iter()
-                    .find_map(|c| c.params.iter().find(|p| p.name == arg).map(|p| (p.ty, format!("`{}.{arg}`", self.key.name())))),
+                Ty::Ctor(ctors) => ctors.iter().find_map(|c| {
+                    c.params.iter().find(|p| p.name == arg).map(|p| (p.ty, format!("`{}.{arg}`", self.key.name())))
+                }),
                 _ => None,
             },
         }
@@ -78,7 +78,9 @@ pub enum NameRef {
     Key(Target),
     Word(String),
     /// A dotted name that is no key (`schedule.warmpu`), with a suggestion.
-    Unknown { suggestion: Option<String> },
+    Unknown {
+        suggestion: Option<String>,
+    },
 }
 
 /// Resolves a name: `base`, a key (qualified or not, possibly with a constructor argument),
@@ -94,14 +96,10 @@ pub fn resolve_name(path: &KeyPath) -> NameRef {
     if path.parts.len() == 1 {
         return NameRef::Word(text);
     }
-    let (head, rest) = match path.parts.as_slice() {
-        [head, rest @ ..] => (head, rest),
-        [] => return NameRef::Unknown { suggestion: None },
-    };
+    let [head, rest @ ..] = path.parts.as_slice() else { return NameRef::Unknown { suggestion: None } };
     // `data.tokens.x` or `schedule.warmup`: the longest key prefix, then one argument.
-    let (key, args) = match (schema::lookup(None, &head.name), rest) {
-        (Lookup::Found(k), args) => (k, args),
-        _ => return NameRef::Unknown { suggestion: None },
+    let (Lookup::Found(key), args) = (schema::lookup(None, &head.name), rest) else {
+        return NameRef::Unknown { suggestion: None };
     };
     match args {
         [arg] => match key.info().ty {
@@ -243,7 +241,9 @@ pub fn eval(expr: &Expr, env: &mut dyn Env) -> Result<Value, EvalError> {
         ExprKind::Neg(e) => {
             let v = eval(e, env)?;
             match v {
-                Value::Int(i) => i.checked_neg().map(Value::Int).ok_or_else(|| EvalError::new("integer overflow", span)),
+                Value::Int(i) => {
+                    i.checked_neg().map(Value::Int).ok_or_else(|| EvalError::new("integer overflow", span))
+                }
                 Value::Float(x) => Ok(Value::Float(-x)),
                 Value::Duration(s) => Ok(Value::Duration(-s)),
                 other => Err(EvalError::new(format!("`-` needs a number, found {} `{other}`", other.kind()), e.span)),
@@ -267,6 +267,7 @@ pub fn eval(expr: &Expr, env: &mut dyn Env) -> Result<Value, EvalError> {
     }
 }
 
+#[allow(clippy::many_single_char_names, reason = "operands and their spans: a, b")]
 fn arith(op: BinOp, a: &Value, b: &Value, a_span: Span, b_span: Span, span: Span) -> Result<Value, EvalError> {
     let sym = op.symbol();
     let overflow = || EvalError::new("integer overflow", span);
@@ -320,16 +321,26 @@ fn generate(name: &str, args: &[super::ast::Arg], env: &mut dyn Env, span: Span)
     let mut step = None;
     for a in args {
         let v = eval(&a.value, env)?;
-        let x = v.as_f64().ok_or_else(|| EvalError::new(format!("`{name}` needs numbers, found {} `{v}`", v.kind()), a.value.span))?;
+        let x = v
+            .as_f64()
+            .ok_or_else(|| EvalError::new(format!("`{name}` needs numbers, found {} `{v}`", v.kind()), a.value.span))?;
         match a.name.as_ref().map(|i| i.name.as_str()) {
             None if positional.len() < 2 => positional.push((x, a.value.span)),
             None if name == "log" && n.is_none() => n = Some((x, a.value.span)),
-            None => return Err(EvalError::new(format!("`{name}` takes two bounds and a named `n` or `step`"), a.value.span)),
+            None => {
+                return Err(EvalError::new(
+                    format!("`{name}` takes two bounds and a named `n` or `step`"),
+                    a.value.span,
+                ));
+            }
             Some("n") => n = Some((x, a.value.span)),
             Some("step") if name == "lin" => step = Some((x, a.value.span)),
             Some(other) => {
                 let expected = if name == "log" { "`n`" } else { "`n` or `step`" };
-                return Err(EvalError::new(format!("`{name}` has no argument `{other}` (it takes {expected})"), a.value.span));
+                return Err(EvalError::new(
+                    format!("`{name}` has no argument `{other}` (it takes {expected})"),
+                    a.value.span,
+                ));
             }
         }
     }
@@ -352,13 +363,27 @@ fn generate(name: &str, args: &[super::ast::Arg], env: &mut dyn Env, span: Span)
                 return Err(EvalError::new("`log` needs positive bounds", lo_span));
             }
             let (ll, lh) = (lo.ln(), hi.ln());
-            (0..n).map(|i| if i == 0 { lo } else if i + 1 == n { hi } else { tidy((ll + (lh - ll) * i as f64 / (n - 1) as f64).exp()) }).collect()
+            (0..n)
+                .map(|i| {
+                    if i == 0 {
+                        lo
+                    } else if i + 1 == n {
+                        hi
+                    } else {
+                        tidy((ll + (lh - ll) * i as f64 / (n - 1) as f64).exp())
+                    }
+                })
+                .collect()
         }
-        ("log", None, _) => return Err(EvalError::new("`log` needs the number of values: `log(from, to, n = N)`", span)),
+        ("log", None, _) => {
+            return Err(EvalError::new("`log` needs the number of values: `log(from, to, n = N)`", span));
+        }
         ("lin", Some(_), Some((_, s))) => return Err(EvalError::new("`lin` takes `n` or `step`, not both", s)),
         ("lin", Some((n, s)), None) => {
             let n = count(n, s)?;
-            (0..n).map(|i| if i + 1 == n && n > 1 { hi } else { tidy(lo + (hi - lo) * i as f64 / (n.max(2) - 1) as f64) }).collect()
+            (0..n)
+                .map(|i| if i + 1 == n && n > 1 { hi } else { tidy(lo + (hi - lo) * i as f64 / (n.max(2) - 1) as f64) })
+                .collect()
         }
         ("lin", None, Some((step, s))) => {
             if step <= 0.0 || !step.is_finite() {
@@ -400,7 +425,10 @@ mod tests {
         }
         assert_eq!(ev("-(2 - 5)").unwrap(), Value::Int(3));
         assert_eq!(ev("2 * 5m").unwrap().to_string(), "10m");
-        assert_eq!(ev("lin(0.06, 0.14, step = 0.01)").unwrap().to_string(), "[0.06,0.07,0.08,0.09,0.1,0.11,0.12,0.13,0.14]");
+        assert_eq!(
+            ev("lin(0.06, 0.14, step = 0.01)").unwrap().to_string(),
+            "[0.06,0.07,0.08,0.09,0.1,0.11,0.12,0.13,0.14]"
+        );
         assert_eq!(ev("lin(0.06, 0.14, n = 9)").unwrap().to_string(), "[0.06,0.07,0.08,0.09,0.1,0.11,0.12,0.13,0.14]");
         let Value::List(l) = ev("log(0.001, 1.0, n = 26)").unwrap() else { panic!() };
         assert_eq!(l.len(), 26);

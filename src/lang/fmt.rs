@@ -169,10 +169,21 @@ impl Printer<'_> {
     }
 
     /// Prints a braced list of statements (or of `grid`/`zip` clauses, with `clauses`).
-    fn block(&mut self, head: &str, span: Span, stmts: &[(Span, Option<&Clause>, &Stmt)], indent: usize, clauses: bool) {
+    fn block(
+        &mut self,
+        head: &str,
+        span: Span,
+        stmts: &[(Span, Option<&Clause>, &Stmt)],
+        indent: usize,
+        clauses: bool,
+    ) {
         let pad = "  ".repeat(indent);
         let open = span.start + 1;
-        let head_comment = if self.comments.get(self.next).is_some_and(|c| c.span.start < span.end) { self.trailing(open) } else { None };
+        let head_comment = if self.comments.get(self.next).is_some_and(|c| c.span.start < span.end) {
+            self.trailing(open)
+        } else {
+            None
+        };
         let inner_has_comments = self.comments.get(self.next).is_some_and(|c| c.span.start < span.end);
         if stmts.is_empty() && head_comment.is_none() && !inner_has_comments {
             let _ = writeln!(self.out, "{pad}{head} {{}}");
@@ -196,10 +207,17 @@ impl Printer<'_> {
             let group = &stmts[i..j];
             let first = group[0].0.start;
             let lead = self.take_comments(first);
-            let mut blank = !lines.is_empty() && self.blank_between(prev_end, lead.first().map_or(first, |c| c.span.start));
+            let mut blank =
+                !lines.is_empty() && self.blank_between(prev_end, lead.first().map_or(first, |c| c.span.start));
             for (k, c) in lead.iter().enumerate() {
                 let next = lead.get(k + 1).map_or(first, |n| n.span.start);
-                lines.push(Line { cells: None, code: String::new(), comment: Some(c.text.clone()), blank_before: blank, multi: true });
+                lines.push(Line {
+                    cells: None,
+                    code: String::new(),
+                    comment: Some(c.text.clone()),
+                    blank_before: blank,
+                    multi: true,
+                });
                 blank = self.blank_between(c.span.end, next);
             }
             let end = group[group.len() - 1].0.end;
@@ -208,7 +226,10 @@ impl Printer<'_> {
             let mut multi = false;
             for (_, clause, stmt) in group {
                 let (code, cell) = match clause {
-                    Some(c) => (format!("{} in {}", c.key.text(), self.expr(&c.values, indent + 1)), Some((c.key.text(), format!("in {}", self.expr(&c.values, indent + 1))))),
+                    Some(c) => (
+                        format!("{} in {}", c.key.text(), self.expr(&c.values, indent + 1)),
+                        Some((c.key.text(), format!("in {}", self.expr(&c.values, indent + 1)))),
+                    ),
                     None => self.stmt(stmt, indent + 1),
                 };
                 multi |= code.contains('\n');
@@ -225,7 +246,13 @@ impl Printer<'_> {
                 let rest: Vec<&str> = code_lines.collect();
                 for (k, l) in rest.iter().enumerate() {
                     let c = if k + 1 == rest.len() { comment.clone() } else { None };
-                    lines.push(Line { cells: None, code: (*l).to_owned(), comment: c, blank_before: false, multi: true });
+                    lines.push(Line {
+                        cells: None,
+                        code: (*l).to_owned(),
+                        comment: c,
+                        blank_before: false,
+                        multi: true,
+                    });
                 }
             } else {
                 let cells = all_cells.then(|| cells.into_iter().flatten().collect());
@@ -237,7 +264,13 @@ impl Printer<'_> {
         let rest = self.take_comments(span.end);
         let mut blank = !lines.is_empty() && rest.first().is_some_and(|c| self.blank_between(prev_end, c.span.start));
         for c in &rest {
-            lines.push(Line { cells: None, code: String::new(), comment: Some(c.text.clone()), blank_before: blank, multi: true });
+            lines.push(Line {
+                cells: None,
+                code: String::new(),
+                comment: Some(c.text.clone()),
+                blank_before: blank,
+                multi: true,
+            });
             blank = false;
         }
         align(&mut lines, clauses);
@@ -275,7 +308,8 @@ impl Printer<'_> {
             Stmt::Vary(c) => (format!("vary {} in {}", c.key.text(), self.expr(&c.values, indent)), None),
             Stmt::Grid(g) | Stmt::Zip(g) => {
                 let word = if matches!(stmt, Stmt::Grid(_)) { "grid" } else { "zip" };
-                let items: Vec<(Span, Option<&Clause>, &Stmt)> = g.clauses.iter().map(|c| (c.span, Some(c), stmt)).collect();
+                let items: Vec<(Span, Option<&Clause>, &Stmt)> =
+                    g.clauses.iter().map(|c| (c.span, Some(c), stmt)).collect();
                 let saved = std::mem::take(&mut self.out);
                 self.block(word, Span::new(self.brace(g.span), g.span.end), &items, indent, true);
                 let text = std::mem::replace(&mut self.out, saved);
@@ -298,7 +332,8 @@ impl Printer<'_> {
         }
         let mut s = format!("find {} from {} to {}", f.key.text(), self.expr(&f.from, 0), self.expr(&f.to, 0));
         if !f.options.is_empty() {
-            let opts: Vec<String> = f.options.iter().map(|o| format!("{} = {}", o.name.name, self.expr(&o.value, 0))).collect();
+            let opts: Vec<String> =
+                f.options.iter().map(|o| format!("{} = {}", o.name.name, self.expr(&o.value, 0))).collect();
             let _ = write!(s, " ({})", opts.join(", "));
         }
         s
@@ -335,7 +370,9 @@ impl Printer<'_> {
             // A comment after the element (and its comma) on the same line.
             let after = items.get(i + 1).map_or(e.span.end, |n| n.span.start);
             let line_end = self.src[item.span.end..after].find('\n').map_or(after, |k| item.span.end + k);
-            if let Some(c) = self.comments.get(self.next).filter(|c| c.span.start >= item.span.end && c.span.start < line_end) {
+            if let Some(c) =
+                self.comments.get(self.next).filter(|c| c.span.start >= item.span.end && c.span.start < line_end)
+            {
                 let _ = write!(out, "  {}", c.text);
                 self.next += 1;
             }
@@ -358,7 +395,9 @@ pub fn flat(e: &Expr) -> String {
         ExprKind::Name(p) => p.text(),
         ExprKind::List(items) => format!("[{}]", list(items)),
         ExprKind::Tuple(items) => format!("({})", list(items)),
-        ExprKind::Call { name, args } => format!("{}({})", name.name, args.iter().map(arg).collect::<Vec<_>>().join(", ")),
+        ExprKind::Call { name, args } => {
+            format!("{}({})", name.name, args.iter().map(arg).collect::<Vec<_>>().join(", "))
+        }
         ExprKind::Neg(inner) => format!("-{}", flat(inner)),
         ExprKind::Binary { op, lhs, rhs } => format!("{} {} {}", flat(lhs), op.symbol(), flat(rhs)),
         ExprKind::Group(inner) => format!("({})", flat(inner)),
@@ -433,7 +472,8 @@ fn align(lines: &mut [Line], clauses: bool) {
                 l.code = parts.join("   ");
             }
         }
-        let comment_col = run.iter().filter(|l| l.comment.is_some() && !l.code.is_empty()).map(|l| l.code.chars().count()).max();
+        let comment_col =
+            run.iter().filter(|l| l.comment.is_some() && !l.code.is_empty()).map(|l| l.code.chars().count()).max();
         if let Some(col) = comment_col {
             for l in run.iter_mut().filter(|l| l.comment.is_some() && !l.code.is_empty()) {
                 let w = l.code.chars().count();

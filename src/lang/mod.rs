@@ -13,8 +13,8 @@ pub mod fmt;
 pub mod parser;
 pub mod phases;
 pub mod study;
-mod syntax_error;
 mod sweeps;
+mod syntax_error;
 
 use crate::diag::Diagnostic;
 use crate::spec::value::Value;
@@ -46,12 +46,17 @@ pub fn parse_assignment(text: &str) -> Result<(String, Value), Diagnostic> {
         eval::NameRef::Key(t) => t,
         eval::NameRef::Unknown { suggestion } => return Err(unknown_key(&assign.key, suggestion)),
         _ => {
-            let suggestion = crate::spec::schema::suggest(&assign.key.text(), crate::spec::schema::keys().map(crate::spec::schema::Key::name));
+            let suggestion = crate::spec::schema::suggest(
+                &assign.key.text(),
+                crate::spec::schema::keys().map(crate::spec::schema::Key::name),
+            );
             return Err(unknown_key(&assign.key, suggestion));
         }
     };
     let value = eval::eval(&assign.value, &mut eval::NoEnv).map_err(|e| Diagnostic::error(e.message).at(e.span, ""))?;
-    let (ty, noun) = target.ty().ok_or_else(|| Diagnostic::error(format!("`{}` cannot be set", target.path())).at(assign.key.span, ""))?;
+    let (ty, noun) = target
+        .ty()
+        .ok_or_else(|| Diagnostic::error(format!("`{}` cannot be set", target.path())).at(assign.key.span, ""))?;
     let value = ty
         .check(&noun, &value)
         .map_err(|msg| Diagnostic::error(format!("`{} = {value}`: {msg}", target.path())).at(assign.value.span, ""))?;

@@ -6,8 +6,8 @@ use pest::iterators::{Pair, Pairs};
 use pest::pratt_parser::{Assoc, Op, PrattParser};
 
 use super::ast::{
-    Arg, Assign, BinOp, Block, BlockKind, Body, Clause, Comment, Expr, ExprKind, File, Final, FinalFrom, Find, Goal, Group, Ident,
-    Item, KeyPath, NamedArg, Number, Objective, Phase, Span, Stmt,
+    Arg, Assign, BinOp, Block, BlockKind, Body, Clause, Comment, Expr, ExprKind, File, Final, FinalFrom, Find, Goal,
+    Group, Ident, Item, KeyPath, NamedArg, Number, Objective, Phase, Span, Stmt,
 };
 use crate::diag::Diagnostic;
 
@@ -18,9 +18,9 @@ mod grammar {
     pub struct LrxParser;
 }
 
+use super::syntax_error::{convert_error, found_token};
 pub(super) use grammar::LrxParser;
 pub(super) use grammar::Rule;
-use super::syntax_error::{convert_error, found_token};
 
 /// How deeply brackets may nest, and how many operators one expression may hold: beyond
 /// these a file is rejected rather than risking the stack.
@@ -272,9 +272,15 @@ fn pratt() -> PrattParser<Rule> {
 }
 
 fn expr(pair: Pair<'_, Rule>) -> Result<Expr> {
-    let operators = pair.clone().into_inner().filter(|p| matches!(p.as_rule(), Rule::add | Rule::sub | Rule::mul | Rule::div | Rule::neg)).count();
+    let operators = pair
+        .clone()
+        .into_inner()
+        .filter(|p| matches!(p.as_rule(), Rule::add | Rule::sub | Rule::mul | Rule::div | Rule::neg))
+        .count();
     if operators > MAX_OPERATORS {
-        return Err(Diagnostic::error(format!("this expression has more than {MAX_OPERATORS} operators")).at(span(&pair), ""));
+        return Err(
+            Diagnostic::error(format!("this expression has more than {MAX_OPERATORS} operators")).at(span(&pair), "")
+        );
     }
     thread_local! {
         static PRATT: PrattParser<Rule> = pratt();
@@ -308,7 +314,8 @@ fn primary(pair: Pair<'_, Rule>) -> Result<Expr> {
         Rule::duration => {
             let text = pair.as_str();
             let (digits, unit) = text.split_at(text.len() - 1);
-            let n: f64 = digits.replace('_', "").parse().map_err(|_| Diagnostic::error("invalid duration").at(sp, ""))?;
+            let n: f64 =
+                digits.replace('_', "").parse().map_err(|_| Diagnostic::error("invalid duration").at(sp, ""))?;
             let scale = match unit {
                 "h" => 3600.0,
                 "m" => 60.0,
@@ -322,11 +329,7 @@ fn primary(pair: Pair<'_, Rule>) -> Result<Expr> {
         Rule::list => ExprKind::List(pair.into_inner().map(expr).collect::<Result<_>>()?),
         Rule::parens => {
             let mut items: Vec<Expr> = pair.into_inner().map(expr).collect::<Result<_>>()?;
-            if items.len() == 1 {
-                ExprKind::Group(Box::new(items.remove(0)))
-            } else {
-                ExprKind::Tuple(items)
-            }
+            if items.len() == 1 { ExprKind::Group(Box::new(items.remove(0))) } else { ExprKind::Tuple(items) }
         }
         Rule::call => {
             let mut inner = pair.into_inner();
@@ -360,7 +363,10 @@ fn number(text: &str, sp: Span) -> Result<ExprKind> {
     } else {
         match clean.parse::<i64>() {
             Ok(i) => Number::Int(i),
-            Err(_) => return Err(Diagnostic::error(format!("the integer `{text}` is too large")).at(sp, "at most 9223372036854775807")),
+            Err(_) => {
+                return Err(Diagnostic::error(format!("the integer `{text}` is too large"))
+                    .at(sp, "at most 9223372036854775807"));
+            }
         }
     };
     Ok(ExprKind::Number { text: text.to_owned(), value })
@@ -419,7 +425,8 @@ fn check_nesting(source: &str) -> Result<()> {
         if matches!(c, '(' | '[' | '{') {
             depth += 1;
             if depth > MAX_NESTING {
-                return Err(Diagnostic::error(format!("brackets nest more than {MAX_NESTING} deep")).at(Span::new(i, i + 1), ""));
+                return Err(Diagnostic::error(format!("brackets nest more than {MAX_NESTING} deep"))
+                    .at(Span::new(i, i + 1), ""));
             }
         } else {
             depth = depth.saturating_sub(1);

@@ -42,7 +42,10 @@ pub(super) fn order(c: &mut Checker, phases: &[PhaseDef]) -> Vec<usize> {
                             let mut names: Vec<&str> = cycle.iter().map(|&p| phases[p].name.as_str()).collect();
                             names.push(&phases[dep].name);
                             let first = cycle.iter().copied().min().unwrap_or(dep);
-                            c.error(Diagnostic::error(format!("phases form a cycle: {}", names.join(" -> "))).at(phases[first].name_span, ""));
+                            c.error(
+                                Diagnostic::error(format!("phases form a cycle: {}", names.join(" -> ")))
+                                    .at(phases[first].name_span, ""),
+                            );
                         }
                     }
                     _ => {}
@@ -101,10 +104,13 @@ pub(super) fn check_conflicts(c: &mut Checker, study: &Study) {
             }
             let (a, b) = (&phases[x].name, &phases[y].name);
             c.error(
-                Diagnostic::error(format!("phase `{}` comes after `{a}` and `{b}`, which both vary `{key}`", phases[p].name))
-                    .at(phases[p].name_span, "")
-                    .note("their winners would both set it, and neither comes after the other")
-                    .help(format!("order them (`phase {b} after {a}`) or vary `{key}` in one of them only")),
+                Diagnostic::error(format!(
+                    "phase `{}` comes after `{a}` and `{b}`, which both vary `{key}`",
+                    phases[p].name
+                ))
+                .at(phases[p].name_span, "")
+                .note("their winners would both set it, and neither comes after the other")
+                .help(format!("order them (`phase {b} after {a}`) or vary `{key}` in one of them only")),
             );
         }
     }
@@ -134,7 +140,11 @@ pub(super) fn check_conflicts(c: &mut Checker, study: &Study) {
 /// overlapping keys, in topological order, are all ordered exactly when each comes after the
 /// one before it (ancestry is transitive), so only neighbours need comparing; each unordered
 /// pair of neighbours is a conflict.
-fn unordered_overlaps<'t>(swept: &[Vec<&'t eval::Target>], anc: &Ancestry, set: impl Iterator<Item = usize>) -> Vec<(usize, usize, String)> {
+fn unordered_overlaps<'t>(
+    swept: &[Vec<&'t eval::Target>],
+    anc: &Ancestry,
+    set: impl Iterator<Item = usize>,
+) -> Vec<(usize, usize, String)> {
     let mut by_key: BTreeMap<Key, Vec<(usize, &'t eval::Target)>> = BTreeMap::new();
     for x in set {
         for &t in &swept[x] {
@@ -149,7 +159,9 @@ fn unordered_overlaps<'t>(swept: &[Vec<&'t eval::Target>], anc: &Ancestry, set: 
         let groups: Vec<Vec<(usize, &eval::Target)>> = if args.is_empty() {
             vec![members.clone()]
         } else {
-            args.iter().map(|a| members.iter().copied().filter(|(_, t)| t.arg.as_deref().is_none_or(|b| b == *a)).collect()).collect()
+            args.iter()
+                .map(|a| members.iter().copied().filter(|(_, t)| t.arg.as_deref().is_none_or(|b| b == *a)).collect())
+                .collect()
         };
         for mut group in groups {
             // Already in topological order; a phase varying `schedule` and `schedule.warmup`
@@ -207,14 +219,19 @@ pub(super) fn check_derived(c: &mut Checker, study: &Study) {
         .chain(study.final_run.iter().flat_map(|f| &f.overrides))
         .any(|b| eval::references(&b.value).iter().any(|(t, _)| t.key.name() == "lr"));
     if !reads_lr {
-        let swept = study.phases.iter().flat_map(|p| p.sweeps.iter().flat_map(|s| &s.clauses).map(|c| (c.target.key, c.key_span)));
+        let swept = study
+            .phases
+            .iter()
+            .flat_map(|p| p.sweeps.iter().flat_map(|s| &s.clauses).map(|c| (c.target.key, c.key_span)));
         let found = study.phases.iter().filter_map(|p| p.find.as_ref().map(|f| (f.target.key, f.span)));
         for (key, span) in swept.chain(found) {
             if key.name() == "lr" {
                 c.error(
                     Diagnostic::warning("no key is derived from `lr`, so varying it changes nothing")
                         .at(span, "")
-                        .help("derive the learning rates from it: `train { matrix_lr = lr   embedding_lr = lr * 0.1 }`"),
+                        .help(
+                            "derive the learning rates from it: `train { matrix_lr = lr   embedding_lr = lr * 0.1 }`",
+                        ),
                 );
             }
         }
@@ -238,9 +255,13 @@ fn cycles(c: &mut Checker, deps: &Deps, reported: &mut BTreeSet<Vec<Key>>, in_bl
                         let mut names: Vec<String> = path.iter().map(|k| format!("`{}`", k.qualified())).collect();
                         names.push(format!("`{}`", start.qualified()));
                         let span = deps.get(&start).map(|(_, s)| *s).unwrap_or_default();
-                        let mut d = Diagnostic::error(format!("derived keys form a cycle: {}", names.join(" -> "))).at(span, "");
+                        let mut d = Diagnostic::error(format!("derived keys form a cycle: {}", names.join(" -> ")))
+                            .at(span, "");
                         if in_block && path.len() == 1 {
-                            d = d.help(format!("to start from the incoming value, write `{} = base ...`", start.qualified()));
+                            d = d.help(format!(
+                                "to start from the incoming value, write `{} = base ...`",
+                                start.qualified()
+                            ));
                         }
                         c.error(d);
                     }
@@ -257,25 +278,37 @@ fn cycles(c: &mut Checker, deps: &Deps, reported: &mut BTreeSet<Vec<Key>>, in_bl
 }
 
 impl Checker {
-    pub(super) fn final_run(&mut self, finals: &[&Final], index: &HashMap<String, usize>, names: &[&str]) -> Option<FinalDef> {
+    pub(super) fn final_run(
+        &mut self,
+        finals: &[&Final],
+        index: &HashMap<String, usize>,
+        names: &[&str],
+    ) -> Option<FinalDef> {
         let f = finals.first()?;
         for extra in &finals[1..] {
             self.error(Diagnostic::error("the study has two final runs").at(extra.span, "").also(f.span, "first here"));
         }
         let source = match &f.from {
-            FinalFrom::Combine(list) => {
-                FinalSource::Combine(self.phase_refs(list, index, names, |m| format!("the final run combines `{m}`, which is not defined")))
-            }
+            FinalFrom::Combine(list) => FinalSource::Combine(
+                self.phase_refs(list, index, names, |m| format!("the final run combines `{m}`, which is not defined")),
+            ),
             FinalFrom::After(list) => {
                 if list.len() != 1 {
                     let at = list.get(1).map_or(f.span, |i| i.span);
-                    self.error(Diagnostic::error("`final after` takes one phase").at(at, "").help("to merge several winners, write `final combine(a, b)`"));
+                    self.error(
+                        Diagnostic::error("`final after` takes one phase")
+                            .at(at, "")
+                            .help("to merge several winners, write `final combine(a, b)`"),
+                    );
                 }
-                let refs = self.phase_refs(&list[..list.len().min(1)], index, names, |m| format!("the final run comes after `{m}`, which is not defined"));
+                let refs = self.phase_refs(&list[..list.len().min(1)], index, names, |m| {
+                    format!("the final run comes after `{m}`, which is not defined")
+                });
                 FinalSource::After(*refs.first()?)
             }
         };
-        let mut def = FinalDef { source, overrides: Vec::new(), options: Options::default(), objective: None, span: f.span };
+        let mut def =
+            FinalDef { source, overrides: Vec::new(), options: Options::default(), objective: None, span: f.span };
         let mut seen = Seen::default();
         for stmt in f.body.iter().flat_map(|b| &b.stmts) {
             match stmt {
@@ -291,7 +324,9 @@ impl Checker {
     }
 
     pub(super) fn check_objectives(&mut self, study: &mut Study) {
-        let custom_trainer = study.root.iter().any(|b| b.target.key.name() == "trainer" && !matches!(&b.value.kind, ExprKind::Name(p) if p.is("builtin")));
+        let custom_trainer = study.root.iter().any(|b| {
+            b.target.key.name() == "trainer" && !matches!(&b.value.kind, ExprKind::Name(p) if p.is("builtin"))
+        });
         if custom_trainer {
             return;
         }
@@ -304,7 +339,10 @@ impl Checker {
                 let span = o.span.unwrap_or_default();
                 d = match schema::suggest(&o.metric, METRICS.iter().copied()) {
                     Some(s) => d.at(span, format!("did you mean `{s}`?")),
-                    None => d.at(span, "").help(format!("the built-in trainer reports {}", METRICS.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", "))),
+                    None => d.at(span, "").help(format!(
+                        "the built-in trainer reports {}",
+                        METRICS.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", ")
+                    )),
                 };
                 self.error(d);
             }

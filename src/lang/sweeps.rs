@@ -20,7 +20,8 @@ impl Checker {
             "repeats" => options.repeats = v.as_i64().map(|r| Opt { value: r as u32, span }),
             "seeds" => {
                 if let Value::List(items) = v {
-                    options.seeds = Some(Opt { value: items.iter().filter_map(Value::as_i64).map(|s| s as u64).collect(), span });
+                    options.seeds =
+                        Some(Opt { value: items.iter().filter_map(Value::as_i64).map(|s| s as u64).collect(), span });
                 }
             }
             "baseline" => options.baseline = Some(Opt { value: v == Value::Bool(true), span }),
@@ -34,7 +35,9 @@ impl Checker {
                                 _ => Vec::new(),
                             };
                             if rungs.windows(2).any(|w| w[0] >= w[1]) {
-                                self.error(Diagnostic::error("the rungs of `halving` must increase").at(a.value.span, ""));
+                                self.error(
+                                    Diagnostic::error("the rungs of `halving` must increase").at(a.value.span, ""),
+                                );
                                 return;
                             }
                             Prune::Halving { rungs, keep: c.arg("keep").and_then(Value::as_f64).unwrap_or(1.0 / 3.0) }
@@ -50,7 +53,10 @@ impl Checker {
 
     pub(super) fn constant_option(&mut self, target: &Target, expr: &Expr) -> Option<Value> {
         if !eval::is_constant(expr) {
-            self.error(Diagnostic::error(format!("`{}` must be a constant", target.path())).at(expr.span, "it cannot depend on keys or `base`"));
+            self.error(
+                Diagnostic::error(format!("`{}` must be a constant", target.path()))
+                    .at(expr.span, "it cannot depend on keys or `base`"),
+            );
             return None;
         }
         self.constant(target, expr)
@@ -59,7 +65,11 @@ impl Checker {
     pub(super) fn clause(&mut self, c: &Clause, prefix: &str) -> Option<SweepClause> {
         let target = self.target(&c.key, Ctx::Phase)?;
         if target.key.section() == Section::Options {
-            self.error(Diagnostic::error(format!("`{}` is a block option and cannot be varied", c.key.text())).at(c.key.span, "").help(format!("set it instead: `{} = ...`", c.key.text())));
+            self.error(
+                Diagnostic::error(format!("`{}` is a block option and cannot be varied", c.key.text()))
+                    .at(c.key.span, "")
+                    .help(format!("set it instead: `{} = ...`", c.key.text())),
+            );
             return None;
         }
         if !self.names(&c.values, true, false) {
@@ -69,7 +79,9 @@ impl Checker {
         match &c.values.kind {
             ExprKind::List(items) => {
                 if items.is_empty() {
-                    self.error(Diagnostic::error(format!("{head}: a sweep needs at least one value")).at(c.values.span, ""));
+                    self.error(
+                        Diagnostic::error(format!("{head}: a sweep needs at least one value")).at(c.values.span, ""),
+                    );
                     return None;
                 }
                 let mut ok = true;
@@ -89,7 +101,10 @@ impl Checker {
                             if let Some((ty, noun)) = target.ty() {
                                 for v in &items {
                                     if let Err(msg) = ty.check(&noun, v) {
-                                        self.error(Diagnostic::error(format!("`{} = {v}`: {msg}", target.path())).at(c.values.span, "generated from this"));
+                                        self.error(
+                                            Diagnostic::error(format!("`{} = {v}`: {msg}", target.path()))
+                                                .at(c.values.span, "generated from this"),
+                                        );
                                         return None;
                                     }
                                 }
@@ -127,7 +142,11 @@ impl Checker {
             match self.clause(c, "") {
                 Some(sc) => {
                     if let Some(first) = clauses.iter().find(|o| o.target.overlaps(&sc.target)) {
-                        self.error(Diagnostic::error(format!("`{}` appears twice in this `{word}`", sc.target.path())).at(sc.key_span, "").also(first.key_span, "first here"));
+                        self.error(
+                            Diagnostic::error(format!("`{}` appears twice in this `{word}`", sc.target.path()))
+                                .at(sc.key_span, "")
+                                .also(first.key_span, "first here"),
+                        );
                         ok = false;
                     }
                     clauses.push(sc);
@@ -145,9 +164,11 @@ impl Checker {
                 && let Some((other, m)) = lens.iter().find(|(_, m)| m != n)
             {
                 self.error(
-                    Diagnostic::error(format!("`zip` needs lists of equal length: `{first}` has {n} values, `{other}` has {m}"))
-                        .at(g.span, "")
-                        .help("`zip` pairs values in order; use `grid` for every combination"),
+                    Diagnostic::error(format!(
+                        "`zip` needs lists of equal length: `{first}` has {n} values, `{other}` has {m}"
+                    ))
+                    .at(g.span, "")
+                    .help("`zip` pairs values in order; use `grid` for every combination"),
                 );
                 return None;
             }
@@ -157,7 +178,8 @@ impl Checker {
 
     pub(super) fn find(&mut self, f: &Find) -> Option<FindDef> {
         let target = self.target(&f.key, Ctx::Phase)?;
-        let lr_like = target.arg.is_none() && matches!(target.key.info().ty, Ty::Float(b) if b.lo == 0.0 && b.lo_open && b.hi.is_infinite());
+        let lr_like = target.arg.is_none()
+            && matches!(target.key.info().ty, Ty::Float(b) if b.lo == 0.0 && b.lo_open && b.hi.is_infinite());
         if !lr_like {
             self.error(
                 Diagnostic::error(format!("`find` searches a learning rate, and `{}` is not one", f.key.text()))
@@ -171,7 +193,11 @@ impl Checker {
             match v {
                 Some(x) if x > 0.0 && x.is_finite() => Some(x),
                 _ => {
-                    c.error(Diagnostic::error(format!("`{what}` of `find` must be a positive number")).at(e.span, "").help("write a constant, like `find lr from 1e-6 to 1.0`"));
+                    c.error(
+                        Diagnostic::error(format!("`{what}` of `find` must be a positive number"))
+                            .at(e.span, "")
+                            .help("write a constant, like `find lr from 1e-6 to 1.0`"),
+                    );
                     None
                 }
             }
@@ -190,7 +216,10 @@ impl Checker {
                 );
                 ok = false;
             } else if !(to / from).is_finite() {
-                self.error(Diagnostic::error("`find` spans too wide a range: `to / from` is not a finite number").at(f.to.span, ""));
+                self.error(
+                    Diagnostic::error("`find` spans too wide a range: `to / from` is not a finite number")
+                        .at(f.to.span, ""),
+                );
                 ok = false;
             }
         }
@@ -199,20 +228,29 @@ impl Checker {
         let mut seen: Vec<&Ident> = Vec::new();
         for opt in &f.options {
             if let Some(first) = seen.iter().find(|i| i.name == opt.name.name) {
-                self.error(Diagnostic::error(format!("`{}` is given twice", opt.name.name)).at(opt.name.span, "").also(first.span, "first given here"));
+                self.error(
+                    Diagnostic::error(format!("`{}` is given twice", opt.name.name))
+                        .at(opt.name.span, "")
+                        .also(first.span, "first given here"),
+                );
                 ok = false;
                 continue;
             }
             seen.push(&opt.name);
             match opt.name.name.as_str() {
-                "steps" => match eval::is_constant(&opt.value).then(|| eval::eval(&opt.value, &mut NoEnv).ok()).flatten() {
-                    Some(Value::Int(n)) if n >= 2 => steps = n as u64,
-                    Some(Value::Float(x)) if x.fract() == 0.0 && (2.0..9.0e15).contains(&x) => steps = x as u64,
-                    _ => {
-                        self.error(Diagnostic::error("`steps` of `find` must be a whole number of at least 2").at(opt.value.span, ""));
-                        ok = false;
+                "steps" => {
+                    match eval::is_constant(&opt.value).then(|| eval::eval(&opt.value, &mut NoEnv).ok()).flatten() {
+                        Some(Value::Int(n)) if n >= 2 => steps = n as u64,
+                        Some(Value::Float(x)) if x.fract() == 0.0 && (2.0..9.0e15).contains(&x) => steps = x as u64,
+                        _ => {
+                            self.error(
+                                Diagnostic::error("`steps` of `find` must be a whole number of at least 2")
+                                    .at(opt.value.span, ""),
+                            );
+                            ok = false;
+                        }
                     }
-                },
+                }
                 "pick" => divisor = self.pick(&opt.value),
                 other => {
                     let d = Diagnostic::error(format!("`find` has no option `{other}`"));
@@ -241,13 +279,19 @@ impl Checker {
         };
         let divisor = match &inner.kind {
             _ if is_min(inner) => Some(1.0),
-            ExprKind::Binary { op: super::ast::BinOp::Div, lhs, rhs } if is_min(lhs) => {
-                eval::is_constant(rhs).then(|| eval::eval(rhs, &mut NoEnv).ok()).flatten().and_then(|v| v.as_f64()).filter(|d| *d > 0.0 && d.is_finite())
-            }
+            ExprKind::Binary { op: super::ast::BinOp::Div, lhs, rhs } if is_min(lhs) => eval::is_constant(rhs)
+                .then(|| eval::eval(rhs, &mut NoEnv).ok())
+                .flatten()
+                .and_then(|v| v.as_f64())
+                .filter(|d| *d > 0.0 && d.is_finite()),
             _ => None,
         };
         if divisor.is_none() {
-            self.error(Diagnostic::error("`pick` must be `min` or `min / N`").at(e.span, "").help("`pick = min / 10` takes a tenth of the LR where the smoothed loss is lowest"));
+            self.error(
+                Diagnostic::error("`pick` must be `min` or `min / N`")
+                    .at(e.span, "")
+                    .help("`pick = min / 10` takes a tenth of the LR where the smoothed loss is lowest"),
+            );
         }
         divisor
     }

@@ -22,7 +22,9 @@ fn describe(rule: Rule) -> Option<&'static str> {
         Rule::key | Rule::assign | Rule::clause => "a key",
         Rule::ident => "a name",
         Rule::objective | Rule::vary | Rule::grid | Rule::zip | Rule::find => "a statement",
-        Rule::block | Rule::block_kind | Rule::phase | Rule::final_run => "`model`, `data`, `train`, `objective`, `phase`, `final` or `find`",
+        Rule::block | Rule::block_kind | Rule::phase | Rule::final_run => {
+            "`model`, `data`, `train`, `objective`, `phase`, `final` or `find`"
+        }
         Rule::goal => "`minimize` or `maximize`",
         Rule::body => "`{`",
         Rule::find_opts => "`(`",
@@ -66,7 +68,11 @@ pub(super) fn found_token(source: &str, pos: usize) -> (String, Span) {
 fn word_before(source: &str, pos: usize) -> Option<&str> {
     let pos = boundary(source, pos);
     let before = source[..pos.min(source.len())].trim_end_matches([' ', '\t']);
-    let start = before.char_indices().rev().find(|(_, c)| !(c.is_alphanumeric() || *c == '_' || *c == '.')).map_or(0, |(i, c)| i + c.len_utf8());
+    let start = before
+        .char_indices()
+        .rev()
+        .find(|(_, c)| !(c.is_alphanumeric() || *c == '_' || *c == '.'))
+        .map_or(0, |(i, c)| i + c.len_utf8());
     let word = &before[start..];
     (!word.is_empty() && word.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_')).then_some(word)
 }
@@ -206,7 +212,8 @@ pub(super) fn convert_error(err: &pest::error::Error<Rule>, source: &str, rule: 
     // An unterminated string: an odd number of quotes on the line before the error.
     let line_start = source[..pos].rfind('\n').map_or(0, |i| i + 1);
     let line = &source[line_start..pos];
-    let quotes: Vec<usize> = line.match_indices('"').map(|(i, _)| i).filter(|&i| i == 0 || !line[..i].ends_with('\\')).collect();
+    let quotes: Vec<usize> =
+        line.match_indices('"').map(|(i, _)| i).filter(|&i| i == 0 || !line[..i].ends_with('\\')).collect();
     if quotes.len() % 2 == 1 && (found == "end of line" || found == "end of file") {
         let start = line_start + quotes.last().copied().unwrap_or(0);
         return Diagnostic::error("unterminated string").at(Span::new(start, start + 1), "this string is never closed");
@@ -218,7 +225,9 @@ pub(super) fn convert_error(err: &pest::error::Error<Rule>, source: &str, rule: 
     let descriptions: Vec<String> = expected.iter().filter(|e| !is_token(e)).cloned().collect();
     let value_expected = descriptions.iter().any(|d| d == "a value");
     expected.retain(|e| {
-        !is_token(e) || !(descriptions.iter().any(|d| d.contains(e.as_str())) || value_expected && matches!(e.as_str(), "`(`" | "`[`" | "`true`" | "`false`" | "`-`"))
+        !is_token(e)
+            || !(descriptions.iter().any(|d| d.contains(e.as_str()))
+                || value_expected && matches!(e.as_str(), "`(`" | "`[`" | "`true`" | "`false`" | "`-`"))
     });
     // After a list's or a call's last value, the value itself is not what is missing.
     if has_closer(&expected) && expected.iter().any(|e| e == "`,`") {
@@ -241,7 +250,10 @@ pub(super) fn convert_error(err: &pest::error::Error<Rule>, source: &str, rule: 
         _ => format!("expected {}, found {found}", join_alternatives(&expected)),
     };
     // A misspelt keyword (`phases`, `afterr`, `minimise`): the expected keyword nearest to it.
-    let word = found.strip_prefix('`').and_then(|f| f.strip_suffix('`')).filter(|f| f.starts_with(|c: char| c.is_ascii_alphabetic()));
+    let word = found
+        .strip_prefix('`')
+        .and_then(|f| f.strip_suffix('`'))
+        .filter(|f| f.starts_with(|c: char| c.is_ascii_alphabetic()));
     let suggestion = word.and_then(|w| schema::suggest(w, keywords(&expected)));
     let label = match (&suggestion, message.contains(", found ")) {
         (Some(s), _) => format!("did you mean `{s}`?"),
@@ -260,7 +272,6 @@ pub(super) fn convert_error(err: &pest::error::Error<Rule>, source: &str, rule: 
     d
 }
 
-
 /// A number with an underscore that does not stand between two digits (`500_`, `1_.5`),
 /// touching `pos`: pest only sees a number that stops early.
 fn bad_underscore(source: &str, pos: usize) -> Option<Diagnostic> {
@@ -272,7 +283,9 @@ fn bad_underscore(source: &str, pos: usize) -> Option<Diagnostic> {
         return None;
     }
     let bytes = token.as_bytes();
-    let bad = (0..bytes.len()).find(|&i| bytes[i] == b'_' && !(i + 1 < bytes.len() && bytes[i + 1].is_ascii_digit() && bytes[i - 1].is_ascii_digit()))?;
+    let bad = (0..bytes.len()).find(|&i| {
+        bytes[i] == b'_' && !(i + 1 < bytes.len() && bytes[i + 1].is_ascii_digit() && bytes[i - 1].is_ascii_digit())
+    })?;
     let at = Span::new(start + bad, start + bad + 1);
     let d = if bad + 1 == bytes.len() {
         Diagnostic::error(format!("number `{token}` ends with an underscore")).at(at, "nothing follows this `_`")
@@ -328,7 +341,10 @@ fn unclosed(source: &str, pos: usize, found: &str) -> Option<Diagnostic> {
     let next_item = if head.is_empty() && ITEMS.iter().any(|k| found == format!("`{k}`")) {
         Some(found_token(source, pos).1)
     } else {
-        ITEMS.iter().find(|k| head.trim_end() == **k).map(|k| Span::new(line_start + indent, line_start + indent + k.len()))
+        ITEMS
+            .iter()
+            .find(|k| head.trim_end() == **k)
+            .map(|k| Span::new(line_start + indent, line_start + indent + k.len()))
     };
     let d = Diagnostic::error(format!("unclosed `{open}`")).at(Span::new(at, at + 1), "this is never closed");
     let d = match (mismatch, next_item) {

@@ -37,7 +37,12 @@ type Run = (usize, Changes, Result<Vec<Resolved>, Vec<Problem>>);
 const MAX_ALTERNATIVES: usize = 64;
 
 impl<'a> Alternatives<'a> {
-    pub(super) fn new(study: &'a Study, phase: usize, assumed: &'a BTreeMap<String, Changes>, possible: &'a BTreeMap<usize, Vec<Changes>>) -> Alternatives<'a> {
+    pub(super) fn new(
+        study: &'a Study,
+        phase: usize,
+        assumed: &'a BTreeMap<String, Changes>,
+        possible: &'a BTreeMap<usize, Vec<Changes>>,
+    ) -> Alternatives<'a> {
         Alternatives { study, phase, assumed, possible, runs: None }
     }
 
@@ -73,7 +78,8 @@ impl<'a> Alternatives<'a> {
 
 /// A problem that arises only from the winners `lrx check` assumes: a warning.
 pub(super) fn assumed_only(p: &Problem, other: &Other) -> Diagnostic {
-    let mut d = Diagnostic::warning(format!("{}, under the assumed incoming config; the actual winner may differ", p.message));
+    let mut d =
+        Diagnostic::warning(format!("{}, under the assumed incoming config; the actual winner may differ", p.message));
     if let Some(s) = p.span {
         d = d.at(s, "");
     }

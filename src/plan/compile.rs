@@ -9,14 +9,17 @@ use crate::diag::{Diagnostic, Failure};
 use crate::lang::ast::Span;
 use crate::lang::eval::Target;
 use crate::lang::study::{Binding, FinalSource as DefSource, ObjectiveDef, Options, PhaseDef, Prune, Study};
-use crate::spec::config::{key, RunConfig};
+use crate::spec::config::{RunConfig, key};
 use crate::spec::schema::Key;
 use crate::spec::value::{Call, Value};
 
 use super::assume::{Alternatives, assumed_only};
 use super::expand::{self, Item, Variant};
 use super::resolve::{Layers, Problem};
-use super::{Candidate, Changes, FinalRun, FinalSource, InvalidCandidate, MAX_RUNS, Objective, Phase, PhaseKind, Plan, ResolveError};
+use super::{
+    Candidate, Changes, FinalRun, FinalSource, InvalidCandidate, MAX_RUNS, Objective, Phase, PhaseKind, Plan,
+    ResolveError,
+};
 
 /// Checks and compiles a study; with `base` (the folder its relative paths start from), what
 /// it names on disk is checked too.
@@ -32,7 +35,12 @@ pub(super) fn compile(source: &str, path: &Path, base: Option<&Path>) -> Result<
     // statements at fault, dropping what they find about those statements' keys.
     let faulty = set_aside(&mut study, &diags);
     let errors_before: Vec<Span> = diags.iter().filter(|d| d.is_error()).filter_map(Diagnostic::primary_span).collect();
-    let news = |p: &Problem| !p.keys.iter().any(|k| faulty.contains(k)) && !p.span.is_some_and(|s| errors_before.iter().any(|e| e.start < s.end.max(s.start + 1) && s.start < e.end.max(e.start + 1)));
+    let news = |p: &Problem| {
+        !p.keys.iter().any(|k| faulty.contains(k))
+            && !p.span.is_some_and(|s| {
+                errors_before.iter().any(|e| e.start < s.end.max(s.start + 1) && s.start < e.end.max(e.start + 1))
+            })
+    };
     let root = match root_layers(&study).and_then(|l| l.config()) {
         Ok(c) => c,
         Err(problems) => {
@@ -53,7 +61,8 @@ pub(super) fn compile(source: &str, path: &Path, base: Option<&Path>) -> Result<
         let ctx = |p: Problem| to_diag(p, Some(def.name_span), Some(&def.name));
         let mut alternatives = Alternatives::new(&study, p, &assumed, &possible);
         let incoming = merged.incoming(&study, p, &assumed);
-        match candidates(&study, p, &incoming, false).map(|cands| cands.into_iter().map(|(_, r)| r).collect::<Vec<_>>()) {
+        match candidates(&study, p, &incoming, false).map(|cands| cands.into_iter().map(|(_, r)| r).collect::<Vec<_>>())
+        {
             Ok(cands) => {
                 // Counted before anything else is done with them: past the limit, the engine
                 // would hold more runs than memory allows.
@@ -62,7 +71,11 @@ pub(super) fn compile(source: &str, path: &Path, base: Option<&Path>) -> Result<
                 runs = runs.saturating_add(cands.len().saturating_mul(repeats as usize));
                 if runs > MAX_RUNS {
                     let seeds = opts.seeds.as_ref().map(|s| s.span).or(opts.repeats.as_ref().map(|r| r.span));
-                    diags.push(too_many_runs(def.name_span, format!("{} candidates × {repeats} runs each bring the study to {runs}", cands.len()), seeds));
+                    diags.push(too_many_runs(
+                        def.name_span,
+                        format!("{} candidates × {repeats} runs each bring the study to {runs}", cands.len()),
+                        seeds,
+                    ));
                     break;
                 }
                 counts.insert(p, cands.len());
@@ -109,7 +122,11 @@ pub(super) fn compile(source: &str, path: &Path, base: Option<&Path>) -> Result<
         let (repeats, _, _) = run_options(&opts);
         if runs.saturating_add(repeats as usize) > MAX_RUNS {
             let seeds = opts.seeds.as_ref().map(|s| s.span).or(opts.repeats.as_ref().map(|r| r.span));
-            diags.push(too_many_runs(f.span, format!("its {repeats} runs bring the study to {}", runs + repeats as usize), seeds));
+            diags.push(too_many_runs(
+                f.span,
+                format!("its {repeats} runs bring the study to {}", runs + repeats as usize),
+                seeds,
+            ));
         }
     }
     if let Some(f) = &study.final_run
@@ -122,7 +139,8 @@ pub(super) fn compile(source: &str, path: &Path, base: Option<&Path>) -> Result<
         return Err(Failure::new(path, source, diags));
     }
 
-    let phases: Vec<Phase> = study.order.iter().map(|&p| phase(&study, p, counts.get(&p).copied().unwrap_or(0))).collect();
+    let phases: Vec<Phase> =
+        study.order.iter().map(|&p| phase(&study, p, counts.get(&p).copied().unwrap_or(0))).collect();
     let final_run = study.final_run.as_ref().map(|f| {
         let opts = f.options.or(&study.options);
         let (repeats, seeds, prune) = run_options(&opts);
@@ -137,7 +155,14 @@ pub(super) fn compile(source: &str, path: &Path, base: Option<&Path>) -> Result<
                 (FinalSource::After(study.phases[*p].name.clone()), topo_names(&study, &set))
             }
         };
-        FinalRun { source, needs, objective: objective(f.objective.as_ref().unwrap_or(&study.objective)), repeats, seeds, prune }
+        FinalRun {
+            source,
+            needs,
+            objective: objective(f.objective.as_ref().unwrap_or(&study.objective)),
+            repeats,
+            seeds,
+            prune,
+        }
     });
     let name = path.file_stem().map_or_else(|| "study".to_owned(), |s| s.to_string_lossy().into_owned());
     let (graph, winner_nodes) = super::graph::build(&phases, final_run.as_ref());
@@ -203,7 +228,8 @@ fn to_diag(p: Problem, fallback: Option<Span>, phase: Option<&str>) -> Diagnosti
 /// Drops repeated diagnostics (a root problem seen again by every phase), keeping order.
 fn dedupe(diags: Vec<Diagnostic>) -> Vec<Diagnostic> {
     let mut seen = BTreeSet::new();
-    let mut out: Vec<Diagnostic> = diags.into_iter().filter(|d| seen.insert((d.message.clone(), d.primary_span().map(|s| s.start)))).collect();
+    let mut out: Vec<Diagnostic> =
+        diags.into_iter().filter(|d| seen.insert((d.message.clone(), d.primary_span().map(|s| s.start)))).collect();
     out.sort_by_key(|d| d.primary_span().map_or(usize::MAX, |s| s.start));
     out
 }
@@ -218,7 +244,10 @@ fn last_rung(def: &PhaseDef, study_opts: &Options) -> Option<(u64, Span)> {
 fn check_halving(rung: Option<(u64, Span)>, config: &RunConfig) -> Option<Diagnostic> {
     let (last, span) = rung?;
     let total = config.total_steps()?;
-    (last > total).then(|| Diagnostic::error(format!("the last rung of `halving` ({last}) is past the budget of {total} steps")).at(span, ""))
+    (last > total).then(|| {
+        Diagnostic::error(format!("the last rung of `halving` ({last}) is past the budget of {total} steps"))
+            .at(span, "")
+    })
 }
 
 fn objective(o: &ObjectiveDef) -> Objective {
@@ -312,7 +341,10 @@ impl Merged {
             let Some(Some(from_q)) = self.by_phase.get(q) else { return incoming(study, p, winners) };
             let own = winners.get(&study.phases[q].name).into_iter().flatten().enumerate();
             let rank = study.ancestry.rank(q);
-            let entries = from_q.iter().map(|(k, v)| (k.clone(), v.clone())).chain(own.map(|(i, (k, v))| (k.clone(), (rank, i, v.clone()))));
+            let entries = from_q
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .chain(own.map(|(i, (k, v))| (k.clone(), (rank, i, v.clone()))));
             for (k, v) in entries {
                 match set.get(&k) {
                     Some(old) if (old.0, old.1) >= (v.0, v.1) => {}
@@ -339,7 +371,10 @@ fn phase_layers<'s>(study: &'s Study, p: usize, incoming: &Changes) -> Result<La
 }
 
 /// The final run's layers, and its changes relative to the root.
-fn final_layers<'s>(study: &'s Study, winners: &BTreeMap<String, Changes>) -> Result<(Layers<'s>, Changes), Vec<Problem>> {
+fn final_layers<'s>(
+    study: &'s Study,
+    winners: &BTreeMap<String, Changes>,
+) -> Result<(Layers<'s>, Changes), Vec<Problem>> {
     let Some(f) = &study.final_run else { return Ok((Layers::default(), Vec::new())) };
     let mut layers = root_layers(study)?;
     let set: BTreeSet<usize> = match &f.source {
@@ -373,14 +408,25 @@ pub(super) type Resolved = Result<(Changes, RunConfig), Vec<Problem>>;
 
 /// Resolves a phase's candidates; `Err` when the phase as a whole cannot be resolved.
 /// With `named`, each candidate's variant name is built (a dry run does without).
-fn candidates(study: &Study, p: usize, incoming: &Changes, named: bool) -> Result<Vec<(String, Resolved)>, Vec<Problem>> {
+fn candidates(
+    study: &Study,
+    p: usize,
+    incoming: &Changes,
+    named: bool,
+) -> Result<Vec<(String, Resolved)>, Vec<Problem>> {
     let def = &study.phases[p];
     let mut layers = phase_layers(study, p, incoming)?;
     let opts = def.options.or(&study.options);
     if let Some(f) = &def.find {
         let changes: Changes = vec![
             (f.target.path(), Value::Float(f.from)),
-            ("schedule".into(), Value::Call(Call { name: "exponential".into(), args: vec![("gamma".into(), Value::Float(f.to / f.from))] })),
+            (
+                "schedule".into(),
+                Value::Call(Call {
+                    name: "exponential".into(),
+                    args: vec![("gamma".into(), Value::Float(f.to / f.from))],
+                }),
+            ),
             ("steps".into(), Value::Int(f.steps as i64)),
         ];
         layers.apply_changes(&changes, Some(f.span)).map_err(|p| vec![p])?;
@@ -423,7 +469,11 @@ fn variant(layers: &Layers<'_>, v: &Variant, named: bool) -> (String, Resolved) 
     (name, layers.config().map(|c| (changes, c)))
 }
 
-pub(super) fn dry_phase(study: &Study, p: usize, assumed: &BTreeMap<String, Changes>) -> Result<Vec<Resolved>, Vec<Problem>> {
+pub(super) fn dry_phase(
+    study: &Study,
+    p: usize,
+    assumed: &BTreeMap<String, Changes>,
+) -> Result<Vec<Resolved>, Vec<Problem>> {
     Ok(candidates(study, p, &incoming(study, p, assumed), false)?.into_iter().map(|(_, r)| r).collect())
 }
 
@@ -444,7 +494,11 @@ fn messages(problems: Vec<Problem>) -> String {
     problems.into_iter().map(|p| p.message).collect::<Vec<_>>().join("; ")
 }
 
-pub(super) fn resolve_phase(plan: &Plan, name: &str, winners: &BTreeMap<String, Changes>) -> Result<Vec<Result<Candidate, InvalidCandidate>>, ResolveError> {
+pub(super) fn resolve_phase(
+    plan: &Plan,
+    name: &str,
+    winners: &BTreeMap<String, Changes>,
+) -> Result<Vec<Result<Candidate, InvalidCandidate>>, ResolveError> {
     let phase = plan.phase(name).ok_or_else(|| ResolveError::UnknownPhase(name.to_owned()))?;
     let missing: Vec<String> = phase.needs.iter().filter(|n| !winners.contains_key(*n)).cloned().collect();
     if !missing.is_empty() {
@@ -452,7 +506,8 @@ pub(super) fn resolve_phase(plan: &Plan, name: &str, winners: &BTreeMap<String, 
     }
     let study = &plan.study;
     let opts = study.phases[phase.def].options.or(&study.options);
-    let cands = candidates(study, phase.def, &incoming(study, phase.def, winners), true).map_err(|ps| ResolveError::Invalid { phase: name.to_owned(), message: messages(ps) })?;
+    let cands = candidates(study, phase.def, &incoming(study, phase.def, winners), true)
+        .map_err(|ps| ResolveError::Invalid { phase: name.to_owned(), message: messages(ps) })?;
     Ok(cands
         .into_iter()
         .map(|(variant, r)| match r {
@@ -485,17 +540,31 @@ pub(super) fn root_with(plan: &Plan, changes: &[(String, Value)]) -> Result<RunC
 
 /// A preview of a phase's candidates: concrete where the winners it needs are known,
 /// symbolic (`lr=base*0.5`) where a value depends on a winner still to come.
-pub(super) fn preview(plan: &Plan, phase: &Phase, winners: &BTreeMap<String, Changes>) -> Vec<(String, Vec<(String, Item)>)> {
+pub(super) fn preview(
+    plan: &Plan,
+    phase: &Phase,
+    winners: &BTreeMap<String, Changes>,
+) -> Vec<(String, Vec<(String, Item)>)> {
     let study = &plan.study;
     let def = &study.phases[phase.def];
     let ready = phase.needs.iter().all(|n| winners.contains_key(n));
     if let Some(f) = &def.find {
         let changes: Vec<(String, Item)> = vec![
             (f.target.path(), Item::Known(Value::Float(f.from))),
-            ("schedule".into(), Item::Known(Value::Call(Call { name: "exponential".into(), args: vec![("gamma".into(), Value::Float(f.to / f.from))] }))),
+            (
+                "schedule".into(),
+                Item::Known(Value::Call(Call {
+                    name: "exponential".into(),
+                    args: vec![("gamma".into(), Value::Float(f.to / f.from))],
+                })),
+            ),
             ("steps".into(), Item::Known(Value::Int(f.steps as i64))),
         ];
-        let name = changes.iter().map(|(k, i)| if let Item::Known(v) = i { format!("{k}={v}") } else { k.clone() }).collect::<Vec<_>>().join(",");
+        let name = changes
+            .iter()
+            .map(|(k, i)| if let Item::Known(v) = i { format!("{k}={v}") } else { k.clone() })
+            .collect::<Vec<_>>()
+            .join(",");
         return vec![(name, changes)];
     }
     let Ok(layers) = phase_layers(study, phase.def, &incoming(study, phase.def, winners)) else { return Vec::new() };

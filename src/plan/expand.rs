@@ -6,7 +6,7 @@
 //! depend on it.
 
 use crate::lang::ast::{ExprKind, Span};
-use crate::lang::eval::{self, Target, MAX_GENERATED};
+use crate::lang::eval::{self, MAX_GENERATED, Target};
 use crate::lang::study::{Sweep, SweepClause, SweepKind};
 use crate::spec::value::Value;
 
@@ -41,7 +41,9 @@ type ClauseValues = Vec<(Result<Item, Problem>, Span, String)>;
 /// it does not fit.
 pub(crate) fn canonical(target: &Target, v: &Value, span: Span) -> Result<Value, Problem> {
     match target.ty() {
-        Some((ty, noun)) => ty.check(&noun, v).map_err(|msg| Problem::new(format!("`{} = {v}`: {msg}", target.path()), Some(span))),
+        Some((ty, noun)) => {
+            ty.check(&noun, v).map_err(|msg| Problem::new(format!("`{} = {v}`: {msg}", target.path()), Some(span)))
+        }
         None => Ok(v.clone()),
     }
 }
@@ -55,7 +57,11 @@ fn clause_values(clause: &SweepClause, layers: &Layers<'_>, symbolic: bool) -> R
         return Ok(items
             .iter()
             .map(|e| {
-                let value = if symbolic && !eval::is_constant(e) { Ok(Item::Symbolic(e.to_string())) } else { known(layers.eval_with_base(e, t), e.span) };
+                let value = if symbolic && !eval::is_constant(e) {
+                    Ok(Item::Symbolic(e.to_string()))
+                } else {
+                    known(layers.eval_with_base(e, t), e.span)
+                };
                 (value, e.span, e.to_string())
             })
             .collect());
@@ -63,15 +69,29 @@ fn clause_values(clause: &SweepClause, layers: &Layers<'_>, symbolic: bool) -> R
     let span = clause.values.span;
     let list = match layers.eval_with_base(&clause.values, t)? {
         Value::List(items) => items,
-        other => return Err(Problem::new(format!("`{} in {}`: expected a list, found {} `{other}`", t.path(), clause.values, other.kind()), Some(span))),
+        other => {
+            return Err(Problem::new(
+                format!("`{} in {}`: expected a list, found {} `{other}`", t.path(), clause.values, other.kind()),
+                Some(span),
+            ));
+        }
     };
     if list.is_empty() {
-        return Err(Problem::new(format!("`{} in {}`: a sweep needs at least one value", t.path(), clause.values), Some(span)));
+        return Err(Problem::new(
+            format!("`{} in {}`: a sweep needs at least one value", t.path(), clause.values),
+            Some(span),
+        ));
     }
     if symbolic && !eval::is_constant(&clause.values) {
-        return Ok((0..list.len()).map(|i| (Ok(Item::Symbolic(format!("{}[{i}]", clause.values))), span, format!("{}[{i}]", clause.values))).collect());
+        return Ok((0..list.len())
+            .map(|i| (Ok(Item::Symbolic(format!("{}[{i}]", clause.values))), span, format!("{}[{i}]", clause.values)))
+            .collect());
     }
-    Ok(list.into_iter().enumerate().map(|(i, v)| (known(Ok(v), span), span, format!("{}[{i}]", clause.values))).collect())
+    Ok(list
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| (known(Ok(v), span), span, format!("{}[{i}]", clause.values)))
+        .collect())
 }
 
 /// Every variant of the sweeps, in source order.
@@ -79,14 +99,24 @@ pub(crate) fn variants(sweeps: &[Sweep], layers: &Layers<'_>, symbolic: bool) ->
     let mut out: Vec<Variant> = Vec::new();
     let too_many = |span: Span| Problem::new(format!("this phase has more than {MAX_VARIANTS} variants"), Some(span));
     for sweep in sweeps {
-        let lists: Vec<ClauseValues> = sweep.clauses.iter().map(|c| clause_values(c, layers, symbolic)).collect::<Result<_, _>>()?;
+        let lists: Vec<ClauseValues> =
+            sweep.clauses.iter().map(|c| clause_values(c, layers, symbolic)).collect::<Result<_, _>>()?;
         let change = |ci: usize, vi: usize| {
             let (value, span, written) = &lists[ci][vi];
-            Change { target: sweep.clauses[ci].target.clone(), value: value.clone(), span: *span, written: written.clone() }
+            Change {
+                target: sweep.clauses[ci].target.clone(),
+                value: value.clone(),
+                span: *span,
+                written: written.clone(),
+            }
         };
         match sweep.kind {
             SweepKind::Vary | SweepKind::Grid => {
-                let total = lists.iter().try_fold(1usize, |acc, l| acc.checked_mul(l.len())).filter(|n| out.len() + n <= MAX_VARIANTS).ok_or_else(|| too_many(sweep.span))?;
+                let total = lists
+                    .iter()
+                    .try_fold(1usize, |acc, l| acc.checked_mul(l.len()))
+                    .filter(|n| out.len() + n <= MAX_VARIANTS)
+                    .ok_or_else(|| too_many(sweep.span))?;
                 let mut index = vec![0usize; lists.len()];
                 for _ in 0..total {
                     out.push(index.iter().enumerate().map(|(ci, &vi)| change(ci, vi)).collect());

@@ -17,7 +17,11 @@ const DEFAULT: &str = "default";
 /// folder relative paths are resolved against (the study's).
 pub(super) fn check(study: &Study, base: &Path) -> Vec<Diagnostic> {
     let mut values: Vec<(&str, Span)> = Vec::new();
-    let bindings = study.root.iter().chain(study.phases.iter().flat_map(|p| &p.overrides)).chain(study.final_run.iter().flat_map(|f| &f.overrides));
+    let bindings = study
+        .root
+        .iter()
+        .chain(study.phases.iter().flat_map(|p| &p.overrides))
+        .chain(study.final_run.iter().flat_map(|f| &f.overrides));
     for b in bindings.filter(|b| is_corpus(b)) {
         strings(&b.value, &mut values);
     }
@@ -26,7 +30,11 @@ pub(super) fn check(study: &Study, base: &Path) -> Vec<Diagnostic> {
             strings(&c.values, &mut values);
         }
     }
-    values.into_iter().filter(|(v, _)| *v != DEFAULT).filter_map(|(v, span)| corpus::locate(v, base).err().map(|e| problem(v, span, &e, base))).collect()
+    values
+        .into_iter()
+        .filter(|(v, _)| *v != DEFAULT)
+        .filter_map(|(v, span)| corpus::locate(v, base).err().map(|e| problem(v, span, &e, base)))
+        .collect()
 }
 
 fn is_corpus(b: &Binding) -> bool {
@@ -50,7 +58,8 @@ fn problem(value: &str, span: Span, e: &CorpusError, base: &Path) -> Diagnostic 
             let mut d = Diagnostic::error(format!("corpus `{value}` does not exist"));
             // A file of a similar name beside where it was looked for.
             let near = path.parent().zip(path.file_name()).and_then(|(dir, name)| {
-                let names: Vec<String> = std::fs::read_dir(dir).ok()?.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect();
+                let names: Vec<String> =
+                    std::fs::read_dir(dir).ok()?.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect();
                 schema::suggest(&name.to_string_lossy(), names.iter().map(String::as_str))
             });
             d = match near {
@@ -60,9 +69,13 @@ fn problem(value: &str, span: Span, e: &CorpusError, base: &Path) -> Diagnostic 
             d.help(format!("{kinds}; a path is relative to the study's folder"))
         }
         CorpusError::Unsupported(_) => {
-            Diagnostic::error(format!("corpus `{value}` is neither a `.txt` file, a `.jsonl` file nor a folder")).at(span, "").help(kinds)
+            Diagnostic::error(format!("corpus `{value}` is neither a `.txt` file, a `.jsonl` file nor a folder"))
+                .at(span, "")
+                .help(kinds)
         }
-        CorpusError::EmptyFolder(_) => Diagnostic::error(format!("corpus folder `{value}` has no `.txt` files")).at(span, "").help(kinds),
+        CorpusError::EmptyFolder(_) => {
+            Diagnostic::error(format!("corpus folder `{value}` has no `.txt` files")).at(span, "").help(kinds)
+        }
         other => Diagnostic::error(format!("cannot read corpus `{value}`")).at(span, other.to_string()),
     }
 }

@@ -10,7 +10,10 @@ use super::{FinalRun, FinalSource, Node, Phase, PhaseKind, Plan};
 
 /// Builds the DAG: one node per candidate (all its seeds), one per phase's winner selection,
 /// one for the final run; an edge means "is needed by".
-pub(super) fn build(phases: &[Phase], final_run: Option<&FinalRun>) -> (DiGraph<Node, ()>, BTreeMap<String, NodeIndex>) {
+pub(super) fn build(
+    phases: &[Phase],
+    final_run: Option<&FinalRun>,
+) -> (DiGraph<Node, ()>, BTreeMap<String, NodeIndex>) {
     let mut g = DiGraph::new();
     let mut winners: BTreeMap<String, NodeIndex> = BTreeMap::new();
     for p in phases {
@@ -49,7 +52,9 @@ fn kind(p: &Phase) -> String {
     match &p.kind {
         PhaseKind::Find { key, .. } => format!("range test of `{key}`"),
         PhaseKind::Sweep if p.swept_keys.is_empty() => "baseline only".to_owned(),
-        PhaseKind::Sweep => format!("varies {}", p.swept_keys.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")),
+        PhaseKind::Sweep => {
+            format!("varies {}", p.swept_keys.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", "))
+        }
     }
 }
 
@@ -83,7 +88,8 @@ fn quote(s: &str) -> String {
 pub fn dot(plan: &Plan) -> String {
     let mut out = format!("digraph \"{}\" {{\n  rankdir=LR;\n  node [shape=box];\n", quote(&plan.name));
     for p in &plan.phases {
-        let _ = writeln!(out, "  \"{}\" [label=\"{}\\n{}\"];", quote(&p.name), quote(&p.name), count(p.candidate_count));
+        let _ =
+            writeln!(out, "  \"{}\" [label=\"{}\\n{}\"];", quote(&p.name), quote(&p.name), count(p.candidate_count));
         for a in &p.after {
             let _ = writeln!(out, "  \"{}\" -> \"{}\";", quote(a), quote(&p.name));
         }

@@ -160,9 +160,14 @@ pub enum ResolveError {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Node {
     /// The `index`-th candidate of a phase (all its seeds).
-    Candidate { phase: String, index: usize },
+    Candidate {
+        phase: String,
+        index: usize,
+    },
     /// Choosing a phase's winner from its candidates.
-    Winner { phase: String },
+    Winner {
+        phase: String,
+    },
     Final,
 }
 
@@ -206,7 +211,9 @@ impl Plan {
         let source = std::fs::read_to_string(path).map_err(|source| LoadError::Io { path: path.to_owned(), source })?;
         // A real file also has a folder: its corpora, its commands' programs and `deps` must be there.
         let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let files = crate::lang::parse(&source).map(|f| crate::lang::command::check_files(&f, &source, dir)).unwrap_or_default();
+        let files = crate::lang::parse(&source)
+            .map(|f| crate::lang::command::check_files(&f, &source, dir))
+            .unwrap_or_default();
         match compile::compile(&source, path, Some(dir)) {
             Ok(plan) if files.is_empty() => Ok(plan),
             Ok(_) => Err(Failure::new(path, &source, files).into()),
@@ -243,7 +250,11 @@ impl Plan {
     /// its `needs`. Each candidate is `Ok`, or `Err` when its own config is invalid (the
     /// others can still run). The whole phase fails when a needed winner is missing, or when
     /// its incoming config or its sweeps cannot be resolved.
-    pub fn resolve_phase(&self, phase: &str, winners: &BTreeMap<String, Changes>) -> Result<Vec<Result<Candidate, InvalidCandidate>>, ResolveError> {
+    pub fn resolve_phase(
+        &self,
+        phase: &str,
+        winners: &BTreeMap<String, Changes>,
+    ) -> Result<Vec<Result<Candidate, InvalidCandidate>>, ResolveError> {
         compile::resolve_phase(self, phase, winners)
     }
 

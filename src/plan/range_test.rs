@@ -41,7 +41,11 @@ mod tests {
         let points: Vec<(f64, f64)> = (0..60)
             .map(|i| {
                 let lr = 1e-5 * 10f64.powf(f64::from(i) / 10.0);
-                let loss = if lr <= 0.1 { 5.0 - lr.log10() * -0.0 - (lr.log10() + 5.0) * 0.5 } else { 3.0 + (lr / 0.1).powi(3) };
+                let loss = if lr <= 0.1 {
+                    5.0 - lr.log10() * -0.0 - (lr.log10() + 5.0) * 0.5
+                } else {
+                    3.0 + (lr / 0.1).powi(3)
+                };
                 (lr, loss)
             })
             .collect();

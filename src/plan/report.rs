@@ -72,7 +72,8 @@ pub fn value_to_json(v: &Value) -> serde_json::Value {
     match v {
         Value::Bool(b) => serde_json::Value::Bool(*b),
         Value::Int(i) => serde_json::Value::from(*i),
-        Value::Float(x) => serde_json::Number::from_f64(*x).map_or_else(|| serde_json::Value::String(v.to_string()), serde_json::Value::Number),
+        Value::Float(x) => serde_json::Number::from_f64(*x)
+            .map_or_else(|| serde_json::Value::String(v.to_string()), serde_json::Value::Number),
         Value::Str(s) => serde_json::Value::String(s.clone()),
         Value::Tuple(items) | Value::List(items) => serde_json::Value::Array(items.iter().map(value_to_json).collect()),
         Value::Word(_) | Value::Duration(_) | Value::Call(_) => serde_json::Value::String(v.to_string()),
@@ -134,7 +135,16 @@ pub fn build(plan: &Plan, winners: &BTreeMap<String, Changes>) -> PlanReport {
                     .collect();
                 runs.waiting += p.repeats as usize;
                 runs.tokens += estimate * u64::from(p.repeats);
-                candidates.push(CandidateReport { variant, changes, status: "waiting".into(), key: None, cached: None, runs: p.repeats as usize, steps: None, error: None });
+                candidates.push(CandidateReport {
+                    variant,
+                    changes,
+                    status: "waiting".into(),
+                    key: None,
+                    cached: None,
+                    runs: p.repeats as usize,
+                    steps: None,
+                    error: None,
+                });
             }
         }
         phases.push(PhaseReport {
@@ -153,12 +163,30 @@ pub fn build(plan: &Plan, winners: &BTreeMap<String, Changes>) -> PlanReport {
             Ok(c) => {
                 runs.to_run += c.seeds.len();
                 runs.tokens += tokens(&c.config) * c.seeds.len() as u64;
-                CandidateReport { variant: c.variant, changes: changes_json(&c.changes), status: "to_run".into(), key: None, cached: None, runs: c.seeds.len(), steps: c.config.total_steps(), error: None }
+                CandidateReport {
+                    variant: c.variant,
+                    changes: changes_json(&c.changes),
+                    status: "to_run".into(),
+                    key: None,
+                    cached: None,
+                    runs: c.seeds.len(),
+                    steps: c.config.total_steps(),
+                    error: None,
+                }
             }
             Err(super::ResolveError::Waiting { .. }) => {
                 runs.waiting += f.repeats as usize;
                 runs.tokens += tokens(&plan.root) * u64::from(f.repeats);
-                CandidateReport { variant: variant.into(), changes: serde_json::Map::new(), status: "waiting".into(), key: None, cached: None, runs: f.repeats as usize, steps: None, error: None }
+                CandidateReport {
+                    variant: variant.into(),
+                    changes: serde_json::Map::new(),
+                    status: "waiting".into(),
+                    key: None,
+                    cached: None,
+                    runs: f.repeats as usize,
+                    steps: None,
+                    error: None,
+                }
             }
             Err(e) => invalid(variant.into(), e.to_string()),
         }
@@ -168,7 +196,16 @@ pub fn build(plan: &Plan, winners: &BTreeMap<String, Changes>) -> PlanReport {
 }
 
 fn invalid(variant: String, message: String) -> CandidateReport {
-    CandidateReport { variant, changes: serde_json::Map::new(), status: "invalid".into(), key: None, cached: None, runs: 0, steps: None, error: Some(message) }
+    CandidateReport {
+        variant,
+        changes: serde_json::Map::new(),
+        status: "invalid".into(),
+        key: None,
+        cached: None,
+        runs: 0,
+        steps: None,
+        error: Some(message),
+    }
 }
 
 /// `12.3M`, `450k`, `900`.
@@ -199,7 +236,8 @@ pub fn text(plan: &Plan, report: &PlanReport) -> String {
         r.waiting,
         human(r.tokens)
     );
-    let width = report.phases.iter().flat_map(|p| p.candidates.iter().map(|c| c.variant.len())).max().unwrap_or(8).clamp(8, 60);
+    let width =
+        report.phases.iter().flat_map(|p| p.candidates.iter().map(|c| c.variant.len())).max().unwrap_or(8).clamp(8, 60);
     for p in &report.phases {
         let after = if p.after.is_empty() { String::new() } else { format!(" after {}", p.after.join(", ")) };
         let state = if p.waiting_on.is_empty() {
@@ -208,7 +246,13 @@ pub fn text(plan: &Plan, report: &PlanReport) -> String {
             format!("waiting on {}", p.waiting_on.iter().map(|w| format!("`{w}`")).collect::<Vec<_>>().join(", "))
         };
         let repeats = if p.repeats > 1 { format!(" × {} repeats", p.repeats) } else { String::new() };
-        let _ = writeln!(out, "\nphase {}{after}: {} candidate{}{repeats}, {state}", p.name, p.candidates.len(), if p.candidates.len() == 1 { "" } else { "s" });
+        let _ = writeln!(
+            out,
+            "\nphase {}{after}: {} candidate{}{repeats}, {state}",
+            p.name,
+            p.candidates.len(),
+            if p.candidates.len() == 1 { "" } else { "s" }
+        );
         for c in &p.candidates {
             candidate_line(&mut out, c, width);
         }

@@ -2,7 +2,6 @@
 //! "the last layer wins" (and "the last budget set wins"), derived keys evaluated last on the
 //! merged config, and the result checked into a [`RunConfig`].
 
-
 use crate::lang::ast::{Expr, Ident, KeyPath, Span};
 use crate::lang::eval::{self, EvalError, NameRef, Target};
 use crate::lang::study::Binding;
@@ -94,7 +93,8 @@ impl<'s> Layers<'s> {
             }
             Some(arg) => {
                 if !self.slots.iter().any(|(k, _)| same(*k, key)) {
-                    self.slots.push((key, Slot { base: Src::Value(key.default_value()), patches: Vec::new(), origin: None }));
+                    self.slots
+                        .push((key, Slot { base: Src::Value(key.default_value()), patches: Vec::new(), origin: None }));
                 }
                 if let Some((_, slot)) = self.slots.iter_mut().find(|(k, _)| same(*k, key)) {
                     slot.patches.push((arg.clone(), src, origin));
@@ -177,7 +177,11 @@ impl<'s> Layers<'s> {
             errors
                 .into_iter()
                 .map(|e| {
-                    let span = e.keys.iter().filter_map(|k| self.slot(*k).and_then(|s| s.patches.last().and_then(|p| p.2).or(s.origin))).max_by_key(|s| s.start);
+                    let span = e
+                        .keys
+                        .iter()
+                        .filter_map(|k| self.slot(*k).and_then(|s| s.patches.last().and_then(|p| p.2).or(s.origin)))
+                        .max_by_key(|s| s.start);
                     Problem { message: e.message, span, keys: e.keys }
                 })
                 .collect()
@@ -246,7 +250,10 @@ impl Evaluator<'_, '_> {
             return Ok(Value::Call(call));
         }
         let Ok(Value::Call(mut call)) = info.ty.check(info.noun, &raw) else {
-            return Err(EvalError::new(format!("`{}` is `{raw}`, which has no arguments to set", key.qualified()), origin));
+            return Err(EvalError::new(
+                format!("`{}` is `{raw}`, which has no arguments to set", key.qualified()),
+                origin,
+            ));
         };
         crate::spec::schema::with_implicit_args(info.ty, &mut call);
         for (arg, src, span) in &slot.patches {
@@ -273,9 +280,17 @@ impl eval::Env for Evaluator<'_, '_> {
         match info.ty.check(info.noun, &whole) {
             Ok(Value::Call(mut c)) => {
                 crate::spec::schema::with_implicit_args(info.ty, &mut c);
-                c.arg(arg).cloned().ok_or_else(|| EvalError::new(format!("`{}` is `{c}`, which has no argument `{arg}`", target.key.qualified()), span))
+                c.arg(arg).cloned().ok_or_else(|| {
+                    EvalError::new(
+                        format!("`{}` is `{c}`, which has no argument `{arg}`", target.key.qualified()),
+                        span,
+                    )
+                })
             }
-            _ => Err(EvalError::new(format!("`{}` is `{whole}`, which has no argument `{arg}`", target.key.qualified()), span)),
+            _ => Err(EvalError::new(
+                format!("`{}` is `{whole}`, which has no argument `{arg}`", target.key.qualified()),
+                span,
+            )),
         }
     }
 
@@ -315,13 +330,16 @@ fn config_value(config: &RunConfig, json: &serde_json::Value, key: Key) -> Value
     let name = key.name();
     let t = &config.train;
     match name {
-        "optimizer" | "wd_schedule" | "ns_coeffs" => Value::Word(raw.and_then(|v| v.as_str()).unwrap_or_default().to_owned()),
+        "optimizer" | "wd_schedule" | "ns_coeffs" => {
+            Value::Word(raw.and_then(|v| v.as_str()).unwrap_or_default().to_owned())
+        }
         "softcap" => config.model.softcap.map_or(Value::Word("none".into()), Value::Float),
         "tokenizer" => match config.data.tokenizer {
             crate::spec::config::Tokenizer::Bytes => Value::Word("bytes".into()),
-            crate::spec::config::Tokenizer::Bpe { vocab } => {
-                Value::Call(crate::spec::value::Call { name: "bpe".into(), args: vec![("vocab".into(), Value::Int(vocab as i64))] })
-            }
+            crate::spec::config::Tokenizer::Bpe { vocab } => Value::Call(crate::spec::value::Call {
+                name: "bpe".into(),
+                args: vec![("vocab".into(), Value::Int(vocab as i64))],
+            }),
         },
         "adam_betas" => Value::Tuple(vec![Value::Float(t.adam_betas.0), Value::Float(t.adam_betas.1)]),
         "schedule" => schedule_value(&t.schedule),
@@ -339,19 +357,24 @@ fn config_value(config: &RunConfig, json: &serde_json::Value, key: Key) -> Value
         },
         "trainer" => match &t.trainer {
             crate::spec::config::TrainerSpec::Builtin => Value::Word("builtin".into()),
-            crate::spec::config::TrainerSpec::Command { cmd, .. } => {
-                Value::Call(crate::spec::value::Call { name: "command".into(), args: vec![("cmd".into(), Value::Str(cmd.clone()))] })
-            }
+            crate::spec::config::TrainerSpec::Command { cmd, .. } => Value::Call(crate::spec::value::Call {
+                name: "command".into(),
+                args: vec![("cmd".into(), Value::Str(cmd.clone()))],
+            }),
         },
         "timeout" => t.timeout.map_or_else(|| Value::Word("none".into()), Value::Duration),
         "deps" => match &t.trainer {
-            crate::spec::config::TrainerSpec::Command { deps, .. } => Value::List(deps.iter().cloned().map(Value::Str).collect()),
+            crate::spec::config::TrainerSpec::Command { deps, .. } => {
+                Value::List(deps.iter().cloned().map(Value::Str).collect())
+            }
             crate::spec::config::TrainerSpec::Builtin => Value::List(Vec::new()),
         },
         _ => match raw {
             Some(serde_json::Value::Bool(b)) => Value::Bool(*b),
             Some(serde_json::Value::String(s)) => Value::Str(s.clone()),
-            Some(serde_json::Value::Number(n)) if n.is_i64() || n.is_u64() => Value::Int(n.as_i64().unwrap_or(i64::MAX)),
+            Some(serde_json::Value::Number(n)) if n.is_i64() || n.is_u64() => {
+                Value::Int(n.as_i64().unwrap_or(i64::MAX))
+            }
             Some(serde_json::Value::Number(n)) => Value::Float(n.as_f64().unwrap_or_default()),
             _ => key.default_value(),
         },
@@ -361,7 +384,10 @@ fn config_value(config: &RunConfig, json: &serde_json::Value, key: Key) -> Value
 fn schedule_value(s: &crate::spec::schedule::Schedule) -> Value {
     use crate::spec::schedule::Schedule;
     let call = |name: &str, args: &[(&str, Value)]| {
-        Value::Call(crate::spec::value::Call { name: name.into(), args: args.iter().map(|(n, v)| ((*n).to_owned(), v.clone())).collect() })
+        Value::Call(crate::spec::value::Call {
+            name: name.into(),
+            args: args.iter().map(|(n, v)| ((*n).to_owned(), v.clone())).collect(),
+        })
     };
     // Arguments added later (`warmup_start`, `over`, `at`) only where they differ from their
     // defaults, as `Ctor::bind` writes them.
@@ -369,22 +395,40 @@ fn schedule_value(s: &crate::spec::schedule::Schedule) -> Value {
     match s {
         Schedule::Constant => call("constant", &[]),
         Schedule::WarmupWarmdown { warmup, warmdown, final_lr, warmup_start } => {
-            let args = [("warmup", Value::Float(*warmup)), ("warmdown", Value::Float(*warmdown)), ("final", Value::Float(*final_lr))];
+            let args = [
+                ("warmup", Value::Float(*warmup)),
+                ("warmdown", Value::Float(*warmdown)),
+                ("final", Value::Float(*final_lr)),
+            ];
             call("warmup_warmdown", &args.into_iter().chain(start(*warmup_start)).collect::<Vec<_>>())
         }
         Schedule::Cosine { warmup, min_lr, cycles, warmup_start, over } => {
-            let args = [("warmup", Value::Float(*warmup)), ("min_lr", Value::Float(*min_lr)), ("cycles", Value::Int(i64::from(*cycles)))];
+            let args = [
+                ("warmup", Value::Float(*warmup)),
+                ("min_lr", Value::Float(*min_lr)),
+                ("cycles", Value::Int(i64::from(*cycles))),
+            ];
             let over = over.map(|o| ("over", Value::Float(o)));
             call("cosine", &args.into_iter().chain(start(*warmup_start)).chain(over).collect::<Vec<_>>())
         }
         Schedule::Step { every, gamma, at } => {
             let at = (!at.is_empty()).then(|| ("at", Value::List(at.iter().map(|&x| Value::Float(x)).collect())));
-            call("step", &[("every", Value::Float(*every)), ("gamma", Value::Float(*gamma))].into_iter().chain(at).collect::<Vec<_>>())
+            call(
+                "step",
+                &[("every", Value::Float(*every)), ("gamma", Value::Float(*gamma))]
+                    .into_iter()
+                    .chain(at)
+                    .collect::<Vec<_>>(),
+            )
         }
         Schedule::Exponential { gamma } => call("exponential", &[("gamma", Value::Float(*gamma))]),
-        Schedule::Linear { warmup, final_lr, warmup_start } => {
-            call("linear", &[("warmup", Value::Float(*warmup)), ("final", Value::Float(*final_lr))].into_iter().chain(start(*warmup_start)).collect::<Vec<_>>())
-        }
+        Schedule::Linear { warmup, final_lr, warmup_start } => call(
+            "linear",
+            &[("warmup", Value::Float(*warmup)), ("final", Value::Float(*final_lr))]
+                .into_iter()
+                .chain(start(*warmup_start))
+                .collect::<Vec<_>>(),
+        ),
     }
 }
 
@@ -399,11 +443,27 @@ mod tests {
             let plan = crate::plan::Plan::load(&path).unwrap_or_else(|_| panic!("{}", path.display()));
             let root = plan.root_with(&[]).unwrap();
             let again = apply(&root, &[]).unwrap();
-            assert_eq!(serde_json::to_value(&root).unwrap(), serde_json::to_value(&again).unwrap(), "{}", path.display());
+            assert_eq!(
+                serde_json::to_value(&root).unwrap(),
+                serde_json::to_value(&again).unwrap(),
+                "{}",
+                path.display()
+            );
             for phase in plan.phases.iter().filter(|p| p.needs.is_empty()) {
-                for c in plan.resolve_phase(&phase.name, &std::collections::BTreeMap::default()).unwrap().into_iter().flatten() {
+                for c in plan
+                    .resolve_phase(&phase.name, &std::collections::BTreeMap::default())
+                    .unwrap()
+                    .into_iter()
+                    .flatten()
+                {
                     let again = apply(&c.config, &[]).unwrap();
-                    assert_eq!(serde_json::to_value(&c.config).unwrap(), serde_json::to_value(&again).unwrap(), "{} {}", path.display(), c.variant);
+                    assert_eq!(
+                        serde_json::to_value(&c.config).unwrap(),
+                        serde_json::to_value(&again).unwrap(),
+                        "{} {}",
+                        path.display(),
+                        c.variant
+                    );
                 }
             }
         }

@@ -77,8 +77,11 @@ impl PhaseView<'_> {
         if Some(i) == self.baseline_index || c.changes.is_empty() {
             return if c.variant.is_empty() { "baseline".to_owned() } else { c.variant.clone() };
         }
-        let parts: Vec<String> =
-            self.keys.iter().filter_map(|k| k.own[i].as_ref().map(|v| format!("{}={}", k.name, format::value(v)))).collect();
+        let parts: Vec<String> = self
+            .keys
+            .iter()
+            .filter_map(|k| k.own[i].as_ref().map(|v| format!("{}={}", k.name, format::value(v))))
+            .collect();
         if parts.is_empty() { c.variant.clone() } else { parts.join(",") }
     }
 
@@ -189,7 +192,8 @@ fn analyse_phase<'a>(results: &'a StudyResults, phase: &'a PhaseResult) -> Phase
         || schedules.windows(2).any(|w| w[0] != w[1]);
     let order = rank(cands, phase.goal);
     let close_call = close_call(phase, &order);
-    let mut metrics: Vec<String> = cands.iter().flat_map(|c| c.metrics.keys().cloned()).filter(|m| m != "acc_per_min").collect();
+    let mut metrics: Vec<String> =
+        cands.iter().flat_map(|c| c.metrics.keys().cloned()).filter(|m| m != "acc_per_min").collect();
     format::metric_order(&mut metrics);
     PhaseView { phase, baseline, baseline_index, order, keys, grid, varies_schedule, close_call, metrics }
 }
@@ -213,7 +217,9 @@ fn close_call(phase: &PhaseResult, order: &[usize]) -> Option<CloseCall> {
     let wc = phase.candidates.get(w)?;
     let wo = wc.objective?;
     let runner_up = order.iter().copied().find(|&i| {
-        i != w && phase.candidates[i].status == CandidateStatus::Ok && phase.candidates[i].objective.is_some_and(f64::is_finite)
+        i != w
+            && phase.candidates[i].status == CandidateStatus::Ok
+            && phase.candidates[i].objective.is_some_and(f64::is_finite)
     })?;
     let rc = &phase.candidates[runner_up];
     let ro = rc.objective?;
@@ -223,7 +229,14 @@ fn close_call(phase: &PhaseResult, order: &[usize]) -> Option<CloseCall> {
     let spread = stds.iter().flatten().copied().reduce(f64::max);
     let within_spread = spread.is_some_and(|s| margin <= s);
     let within_one_percent = percent <= 1.0;
-    (within_spread || within_one_percent).then_some(CloseCall { runner_up, margin, percent, spread, within_spread, within_one_percent })
+    (within_spread || within_one_percent).then_some(CloseCall {
+        runner_up,
+        margin,
+        percent,
+        spread,
+        within_spread,
+        within_one_percent,
+    })
 }
 
 /// The value a candidate sets for `name`: a change of that key, or the argument of a changed
@@ -309,7 +322,9 @@ fn refine_ctor_key(cands: &[CandidateResult], name: &str) -> Option<String> {
         .filter(|n| calls.iter().any(|c| c.arg(n).is_some_and(|v| !v.same(first.arg(n).unwrap_or(v)))))
         .collect();
     match differing.as_slice() {
-        [one] if calls.iter().all(|c| c.arg(one).is_some_and(|v| v.as_f64().is_some())) => Some(format!("{name}.{one}")),
+        [one] if calls.iter().all(|c| c.arg(one).is_some_and(|v| v.as_f64().is_some())) => {
+            Some(format!("{name}.{one}"))
+        }
         _ => None,
     }
 }
@@ -374,7 +389,8 @@ fn json_value(j: &serde_json::Value) -> Option<Value> {
         J::Array(items) => Value::Tuple(items.iter().map(json_value).collect::<Option<_>>()?),
         J::Object(m) => {
             let (name, inner) = m.iter().next()?;
-            let args = inner.as_object()?.iter().map(|(k, v)| Some((k.clone(), json_value(v)?))).collect::<Option<_>>()?;
+            let args =
+                inner.as_object()?.iter().map(|(k, v)| Some((k.clone(), json_value(v)?))).collect::<Option<_>>()?;
             Value::Call(crate::spec::Call { name: name.clone(), args })
         }
     })
@@ -402,7 +418,9 @@ pub fn correlations(view: &PhaseView<'_>) -> Vec<Correlation> {
         for target in &targets {
             let pairs: Vec<(f64, f64)> = members
                 .iter()
-                .filter_map(|&i| Some((key.x(i)?, phase.candidates[i].metrics.get(target).copied().filter(|y| y.is_finite())?)))
+                .filter_map(|&i| {
+                    Some((key.x(i)?, phase.candidates[i].metrics.get(target).copied().filter(|y| y.is_finite())?))
+                })
                 .collect();
             if pairs.len() < 3 {
                 continue;
@@ -472,7 +490,11 @@ pub fn failure_text(r: &crate::results::RepeatResult) -> String {
 /// a run.
 pub fn failures(results: &StudyResults) -> Vec<Failure> {
     let mut out = Vec::new();
-    let all = results.phases.iter().map(|p| (p.name.as_str(), &p.candidates[..])).chain(results.final_run.as_ref().map(|f| ("final", std::slice::from_ref(f))));
+    let all = results
+        .phases
+        .iter()
+        .map(|p| (p.name.as_str(), &p.candidates[..]))
+        .chain(results.final_run.as_ref().map(|f| ("final", std::slice::from_ref(f))));
     for (phase, cands) in all {
         for c in cands {
             let mut any = false;
@@ -481,7 +503,9 @@ pub fn failures(results: &StudyResults) -> Vec<Failure> {
                 any = true;
                 let last = r.history.iter().map(|h| h.step).max();
                 let reason = match status {
-                    Status::Diverged => "loss diverged (non-finite, or above `diverge_factor` × the initial loss)".to_owned(),
+                    Status::Diverged => {
+                        "loss diverged (non-finite, or above `diverge_factor` × the initial loss)".to_owned()
+                    }
                     Status::Pruned => "pruned (stopped early by the pruner)".to_owned(),
                     _ => failure_text(r),
                 };
@@ -490,7 +514,11 @@ pub fn failures(results: &StudyResults) -> Vec<Failure> {
                     variant: c.variant.clone(),
                     seed: (c.repeats.len() > 1).then_some(r.seed),
                     status: status.to_string(),
-                    step: r.diverged_at.or(if status == Status::Diverged { last } else { last.or((r.steps > 0).then_some(r.steps)) }),
+                    step: r.diverged_at.or(if status == Status::Diverged {
+                        last
+                    } else {
+                        last.or((r.steps > 0).then_some(r.steps))
+                    }),
                     reason,
                 });
             }
@@ -520,7 +548,8 @@ mod tests {
         let mut cfg = RunConfig::defaults();
         assert_eq!(config_value(&cfg, "schedule.warmup_start"), Some(Value::Float(0.0)));
         assert_eq!(config_value(&cfg, "schedule.warmup"), Some(Value::Float(0.0)));
-        cfg.train.schedule = crate::spec::Schedule::Cosine { warmup: 0.05, min_lr: 0.1, cycles: 1, warmup_start: 0.1, over: None };
+        cfg.train.schedule =
+            crate::spec::Schedule::Cosine { warmup: 0.05, min_lr: 0.1, cycles: 1, warmup_start: 0.1, over: None };
         assert_eq!(config_value(&cfg, "schedule.warmup_start"), Some(Value::Float(0.1)));
         assert_eq!(config_value(&cfg, "schedule.over"), Some(Value::Word("none".into())));
         assert_eq!(config_value(&cfg, "schedule.nonsense"), None);

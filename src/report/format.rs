@@ -64,8 +64,17 @@ pub fn rate(x: f64) -> String {
 
 /// Metric columns in the order a researcher reads them; others follow alphabetically.
 pub fn metric_order(names: &mut Vec<String>) {
-    const ORDER: [&str; 9] =
-        ["val_loss", "val_accuracy", "val_ppl", "val_bpb", "train_loss", "aux_loss", "grad_norm", "tokens_per_sec", "acc_per_min"];
+    const ORDER: [&str; 9] = [
+        "val_loss",
+        "val_accuracy",
+        "val_ppl",
+        "val_bpb",
+        "train_loss",
+        "aux_loss",
+        "grad_norm",
+        "tokens_per_sec",
+        "acc_per_min",
+    ];
     names.sort_by_key(|n| (ORDER.iter().position(|o| o == n).unwrap_or(ORDER.len()), n.clone()));
     names.dedup();
 }
@@ -88,7 +97,11 @@ pub fn metric_label(name: &str) -> String {
 
 /// Which way is better for a metric other than the objective (for sorting and colours).
 pub fn metric_goal(name: &str) -> Goal {
-    if name.contains("acc") || name.contains("per_sec") || name.contains("per_min") { Goal::Maximize } else { Goal::Minimize }
+    if name.contains("acc") || name.contains("per_sec") || name.contains("per_min") {
+        Goal::Maximize
+    } else {
+        Goal::Minimize
+    }
 }
 
 /// A config value for labels and table cells: numbers with five significant digits
@@ -99,7 +112,11 @@ pub fn value(v: &Value) -> String {
         Value::Float(x) => num(*x),
         Value::Tuple(items) => format!("({})", join(items)),
         Value::List(items) => format!("[{}]", join(items)),
-        Value::Call(c) => format!("{}({})", c.name, c.args.iter().map(|(n, a)| format!("{n}={}", value(a))).collect::<Vec<_>>().join(",")),
+        Value::Call(c) => format!(
+            "{}({})",
+            c.name,
+            c.args.iter().map(|(n, a)| format!("{n}={}", value(a))).collect::<Vec<_>>().join(",")
+        ),
         other => other.to_string(),
     }
 }
@@ -150,7 +167,10 @@ mod tests {
         metric_order(&mut m);
         assert_eq!(m, ["val_loss", "val_ppl", "alpha", "zeta"]);
         assert_eq!(ellipsize("abcdef", 4), "abc…");
-        let call = Value::Call(crate::spec::Call { name: "cosine".into(), args: vec![("warmup".into(), Value::Float(0.031_622_776_601_683_79))] });
+        let call = Value::Call(crate::spec::Call {
+            name: "cosine".into(),
+            args: vec![("warmup".into(), Value::Float(0.031_622_776_601_683_79))],
+        });
         assert_eq!(value(&call), "cosine(warmup=0.031623)");
     }
 }

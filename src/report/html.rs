@@ -95,7 +95,8 @@ fn inline(t: &Text) -> String {
 }
 
 fn slug(s: &str) -> String {
-    let mut out: String = s.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect();
+    let mut out: String =
+        s.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect();
     while out.contains("--") {
         out = out.replace("--", "-");
     }
@@ -117,7 +118,11 @@ fn table(t: &Table, out: &mut String) {
         let _ = write!(out, "<tr{class}>");
         for (i, c) in r.cells.iter().enumerate() {
             let num = t.numeric.get(i).copied().unwrap_or(false);
-            let sort = if num { format!(" data-sort=\"{}\"", c.sort.map_or_else(|| "NaN".to_owned(), |v| format!("{v:e}"))) } else { String::new() };
+            let sort = if num {
+                format!(" data-sort=\"{}\"", c.sort.map_or_else(|| "NaN".to_owned(), |v| format!("{v:e}")))
+            } else {
+                String::new()
+            };
             let _ = write!(out, "<td{}{sort}>{}</td>", if num { " class=\"num\"" } else { "" }, inline(&c.text));
         }
         out.push_str("</tr>\n");
@@ -129,11 +134,20 @@ fn table(t: &Table, out: &mut String) {
 /// knows `<svg>`), a title for screen readers.
 pub fn inline_svg(svg: &str, title: &str) -> String {
     let body = svg.trim_start();
-    let body = if body.starts_with("<?xml") { body.split_once("?>").map_or(body, |(_, rest)| rest.trim_start()) } else { body };
+    let body = if body.starts_with("<?xml") {
+        body.split_once("?>").map_or(body, |(_, rest)| rest.trim_start())
+    } else {
+        body
+    };
     let body = body.replacen(" xmlns=\"http://www.w3.org/2000/svg\"", "", 1);
     match body.find('>') {
         Some(end) if body.starts_with("<svg") => {
-            format!("{} role=\"img\" aria-label=\"{}\">{}", &body[..end].trim_end_matches('/'), escape(title), &body[end + 1..])
+            format!(
+                "{} role=\"img\" aria-label=\"{}\">{}",
+                &body[..end].trim_end_matches('/'),
+                escape(title),
+                &body[end + 1..]
+            )
         }
         _ => body,
     }
@@ -148,7 +162,8 @@ pub fn render(doc: &Doc) -> String {
         escape(&doc.title),
         escape(&doc.title)
     );
-    let sections: Vec<&Text> = doc.blocks.iter().filter_map(|b| if let Block::Heading(2, t) = b { Some(t) } else { None }).collect();
+    let sections: Vec<&Text> =
+        doc.blocks.iter().filter_map(|b| if let Block::Heading(2, t) = b { Some(t) } else { None }).collect();
     if sections.len() > 2 {
         out.push_str("<nav><strong>Contents</strong><ol>");
         for t in &sections {
@@ -198,7 +213,10 @@ mod tests {
     fn svg_loses_its_namespace_url_and_gains_a_label() {
         let svg = "<svg width=\"10\" height=\"10\" viewBox=\"0 0 10 10\" xmlns=\"http://www.w3.org/2000/svg\">\n<rect/>\n</svg>\n";
         let s = inline_svg(svg, "a <b>");
-        assert_eq!(s, "<svg width=\"10\" height=\"10\" viewBox=\"0 0 10 10\" role=\"img\" aria-label=\"a &lt;b&gt;\">\n<rect/>\n</svg>\n");
+        assert_eq!(
+            s,
+            "<svg width=\"10\" height=\"10\" viewBox=\"0 0 10 10\" role=\"img\" aria-label=\"a &lt;b&gt;\">\n<rect/>\n</svg>\n"
+        );
         assert!(!s.contains("http"));
     }
 

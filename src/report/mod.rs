@@ -70,16 +70,23 @@ pub enum ReportError {
 
 /// A file-name-safe form of a phase name.
 fn slug(name: &str) -> String {
-    let s: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
+    let s: String =
+        name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
     if s.is_empty() { "phase".to_owned() } else { s }
 }
 
 /// Builds the report document (figures included as SVG text) without writing anything.
 pub fn build(results: &StudyResults, opts: &ReportOptions) -> Result<Doc, FigureError> {
     let views = analysis::analyse(results);
-    let mut doc = Doc { title: opts.title.clone().unwrap_or_else(|| format!("Study {}", results.study)), blocks: Vec::new() };
+    let mut doc =
+        Doc { title: opts.title.clone().unwrap_or_else(|| format!("Study {}", results.study)), blocks: Vec::new() };
     if results.interrupted {
-        doc.push(Block::Note(Text::new().strong("Interrupted:").plain(" ").plain("the study was stopped before it finished; some results are missing.")));
+        doc.push(Block::Note(
+            Text::new()
+                .strong("Interrupted:")
+                .plain(" ")
+                .plain("the study was stopped before it finished; some results are missing."),
+        ));
     }
     let compute = analysis::compute(results);
     sections::summary(&mut doc, results, &views, compute);
@@ -116,7 +123,11 @@ pub fn build(results: &StudyResults, opts: &ReportOptions) -> Result<Doc, Figure
             name.clone().plain(": the objective over the grid, green best; the framed cell is the winner."),
         );
         if v.varies_schedule {
-            add("schedule", figures::phase_schedules(v, &colors)?, name.clone().plain(": each candidate's LR multiplier over its run."));
+            add(
+                "schedule",
+                figures::phase_schedules(v, &colors)?,
+                name.clone().plain(": each candidate's LR multiplier over its run."),
+            );
         }
     }
     sections::final_run(&mut doc, results, &views);
@@ -127,7 +138,8 @@ pub fn build(results: &StudyResults, opts: &ReportOptions) -> Result<Doc, Figure
         doc.push(Block::Figure(Figure {
             path: "figures/final-loss.svg".into(),
             svg,
-            caption: Text::new().plain("The final run (blue) against the root baseline (black): train loss thin, val loss thick."),
+            caption: Text::new()
+                .plain("The final run (blue) against the root baseline (black): train loss thin, val loss thick."),
         }));
     }
     let corr: Vec<_> = views.iter().flat_map(analysis::correlations).collect();
@@ -200,7 +212,13 @@ mod tests {
         }
     }
 
-    fn cand(variant: &str, changes: Vec<(&str, Value)>, status: CandidateStatus, objective: Option<f64>, history: Vec<HistoryRow>) -> CandidateResult {
+    fn cand(
+        variant: &str,
+        changes: Vec<(&str, Value)>,
+        status: CandidateStatus,
+        objective: Option<f64>,
+        history: Vec<HistoryRow>,
+    ) -> CandidateResult {
         let s = match status {
             CandidateStatus::Diverged => Status::Diverged,
             CandidateStatus::Failed => Status::Failed,
@@ -240,13 +258,26 @@ mod tests {
     }
 
     fn study(phases: Vec<PhaseResult>, final_run: Option<CandidateResult>) -> StudyResults {
-        StudyResults { study: "odd".into(), metric: "val_loss".into(), goal: Goal::Minimize, phases, final_run, final_status: None, interrupted: false, train_wall: 0.0, superseded: Vec::new() }
+        StudyResults {
+            study: "odd".into(),
+            metric: "val_loss".into(),
+            goal: Goal::Minimize,
+            phases,
+            final_run,
+            final_status: None,
+            interrupted: false,
+            train_wall: 0.0,
+            superseded: Vec::new(),
+        }
     }
 
     fn rows(loss: &[f64]) -> Vec<HistoryRow> {
         loss.iter()
             .enumerate()
-            .map(|(i, l)| HistoryRow { step: i as u64 * 10, metrics: [("train_loss".to_owned(), *l), ("val_loss".to_owned(), *l)].into() })
+            .map(|(i, l)| HistoryRow {
+                step: i as u64 * 10,
+                metrics: [("train_loss".to_owned(), *l), ("val_loss".to_owned(), *l)].into(),
+            })
             .collect()
     }
 
@@ -280,7 +311,13 @@ mod tests {
     fn an_all_failed_phase_lists_every_failure() {
         let c = vec![
             cand("baseline", vec![], CandidateStatus::Failed, None, Vec::new()),
-            cand("matrix_lr=0.1", vec![("matrix_lr", Value::Float(0.1))], CandidateStatus::Diverged, None, rows(&[5.0, f64::NAN])),
+            cand(
+                "matrix_lr=0.1",
+                vec![("matrix_lr", Value::Float(0.1))],
+                CandidateStatus::Diverged,
+                None,
+                rows(&[5.0, f64::NAN]),
+            ),
         ];
         let (md, _) = check(&study(vec![phase("bad", c, None)], None));
         assert!(md.contains("**Phase failed:** every candidate failed or diverged"));
@@ -290,16 +327,29 @@ mod tests {
 
     #[test]
     fn nan_metrics_single_candidates_and_missing_history_do_not_panic() {
-        let mut nan = cand("matrix_lr=0.2", vec![("matrix_lr", Value::Float(0.2))], CandidateStatus::Ok, Some(f64::NAN), Vec::new());
+        let mut nan = cand(
+            "matrix_lr=0.2",
+            vec![("matrix_lr", Value::Float(0.2))],
+            CandidateStatus::Ok,
+            Some(f64::NAN),
+            Vec::new(),
+        );
         nan.metrics.insert("val_accuracy".into(), f64::NAN);
         nan.repeats[0].history = rows(&[f64::NAN, f64::INFINITY]);
-        let single = phase("single", vec![cand("baseline", vec![], CandidateStatus::Ok, Some(2.0), Vec::new())], Some(0));
+        let single =
+            phase("single", vec![cand("baseline", vec![], CandidateStatus::Ok, Some(2.0), Vec::new())], Some(0));
         let with_nan = phase(
             "nan",
             vec![
                 cand("baseline", vec![], CandidateStatus::Ok, Some(2.0), rows(&[3.0, 2.0])),
                 nan,
-                cand("matrix_lr=0.3", vec![("matrix_lr", Value::Float(0.3))], CandidateStatus::Ok, Some(2.5), rows(&[3.0, 2.5])),
+                cand(
+                    "matrix_lr=0.3",
+                    vec![("matrix_lr", Value::Float(0.3))],
+                    CandidateStatus::Ok,
+                    Some(2.5),
+                    rows(&[3.0, 2.5]),
+                ),
             ],
             Some(0),
         );
@@ -314,8 +364,20 @@ mod tests {
             "acc",
             vec![
                 cand("baseline", vec![], CandidateStatus::Ok, Some(0.30), Vec::new()),
-                cand("matrix_lr=0.05", vec![("matrix_lr", Value::Float(0.05))], CandidateStatus::Ok, Some(0.40), Vec::new()),
-                cand("matrix_lr=0.5", vec![("matrix_lr", Value::Float(0.5))], CandidateStatus::Ok, Some(0.20), Vec::new()),
+                cand(
+                    "matrix_lr=0.05",
+                    vec![("matrix_lr", Value::Float(0.05))],
+                    CandidateStatus::Ok,
+                    Some(0.40),
+                    Vec::new(),
+                ),
+                cand(
+                    "matrix_lr=0.5",
+                    vec![("matrix_lr", Value::Float(0.5))],
+                    CandidateStatus::Ok,
+                    Some(0.20),
+                    Vec::new(),
+                ),
             ],
             Some(1),
         );
@@ -330,11 +392,24 @@ mod tests {
 
     #[test]
     fn a_close_call_is_flagged_within_the_spread_of_repeats() {
-        let mut a = cand("matrix_lr=0.05", vec![("matrix_lr", Value::Float(0.05))], CandidateStatus::Ok, Some(2.00), Vec::new());
+        let mut a = cand(
+            "matrix_lr=0.05",
+            vec![("matrix_lr", Value::Float(0.05))],
+            CandidateStatus::Ok,
+            Some(2.00),
+            Vec::new(),
+        );
         a.metrics_std.insert("val_loss".into(), 0.05);
         a.repeats.push(a.repeats[0].clone());
-        let b = cand("matrix_lr=0.06", vec![("matrix_lr", Value::Float(0.06))], CandidateStatus::Ok, Some(2.04), Vec::new());
-        let p = phase("close", vec![cand("baseline", vec![], CandidateStatus::Ok, Some(3.0), Vec::new()), a, b], Some(1));
+        let b = cand(
+            "matrix_lr=0.06",
+            vec![("matrix_lr", Value::Float(0.06))],
+            CandidateStatus::Ok,
+            Some(2.04),
+            Vec::new(),
+        );
+        let p =
+            phase("close", vec![cand("baseline", vec![], CandidateStatus::Ok, Some(3.0), Vec::new()), a, b], Some(1));
         let results = study(vec![p], None);
         let v = analysis::analyse(&results).into_iter().next().unwrap();
         let cc = v.close_call.unwrap();
@@ -350,7 +425,17 @@ mod tests {
         let mut root = cand("baseline", vec![], CandidateStatus::Ok, Some(3.0), Vec::new());
         root.repeats[0].key = Some(key);
         let first = phase("first", vec![root], Some(0));
-        let mut second = phase("second", vec![cand("matrix_lr=0.05", vec![("matrix_lr", Value::Float(0.05))], CandidateStatus::Ok, Some(2.7), Vec::new())], Some(0));
+        let mut second = phase(
+            "second",
+            vec![cand(
+                "matrix_lr=0.05",
+                vec![("matrix_lr", Value::Float(0.05))],
+                CandidateStatus::Ok,
+                Some(2.7),
+                Vec::new(),
+            )],
+            Some(0),
+        );
         second.after = vec!["first".into()];
         second.incoming_key = Some(key);
         let results = study(vec![first, second], None);

@@ -75,7 +75,13 @@ struct RowSpec<'a> {
     winner: bool,
 }
 
-fn candidates_table(rows: &[RowSpec<'_>], keys: &[SweptKey], metric: &str, metrics: &[String], with_changes: bool) -> Table {
+fn candidates_table(
+    rows: &[RowSpec<'_>],
+    keys: &[SweptKey],
+    metric: &str,
+    metrics: &[String],
+    with_changes: bool,
+) -> Table {
     let repeats = rows.iter().any(|r| r.c.repeats.len() > 1);
     let mut header: Vec<(String, bool)> = vec![("#".into(), true), ("variant".into(), false)];
     if with_changes {
@@ -167,7 +173,11 @@ fn key_description(k: &SweptKey) -> Text {
 pub(super) fn summary(doc: &mut Doc, results: &StudyResults, views: &[PhaseView<'_>], compute: Compute) {
     doc.heading(2, "Summary");
     let root = analysis::root_baseline(views);
-    let mut intro = Text::new().plain("Study ").code(&results.study).plain(format!(", objective: {} ", goal_word(results.goal))).code(&results.metric);
+    let mut intro = Text::new()
+        .plain("Study ")
+        .code(&results.study)
+        .plain(format!(", objective: {} ", goal_word(results.goal)))
+        .code(&results.metric);
     intro = intro.plain(format!(", {} phase{}.", views.len(), if views.len() == 1 { "" } else { "s" }));
     doc.para(intro);
     if let (Some((_, b)), Some(f)) = (root, results.final_run.as_ref())
@@ -183,7 +193,12 @@ pub(super) fn summary(doc: &mut Doc, results: &StudyResults, views: &[PhaseView<
     let mut items = Vec::new();
     match root {
         Some((phase, b)) => items.push(
-            Text::new().plain("Root baseline (the baseline of phase ").code(phase).plain("): ").code(&results.metric).plain(format!(" {}", objective_text(b, &results.metric))),
+            Text::new()
+                .plain("Root baseline (the baseline of phase ")
+                .code(phase)
+                .plain("): ")
+                .code(&results.metric)
+                .plain(format!(" {}", objective_text(b, &results.metric))),
         ),
         None => items.push(Text::new().plain("Root baseline: no result for the root config in these results.")),
     }
@@ -215,8 +230,15 @@ pub(super) fn summary(doc: &mut Doc, results: &StudyResults, views: &[PhaseView<
         (0, f) => format!("{f} failed runs have no result (`lrx run` retries them)"),
         (m, f) => format!("{m} runs have no result yet and {f} failed (`lrx run` trains and retries them)"),
     };
-    let shared = if compute.shared > 0.0 { format!("; {} saved by candidates that are the same run", format::duration(compute.shared)) } else { String::new() };
-    items.push(Text::new().plain(format!("Compute: {} of training recorded for these runs{shared}; {left}.", format::duration(compute.recorded))));
+    let shared = if compute.shared > 0.0 {
+        format!("; {} saved by candidates that are the same run", format::duration(compute.shared))
+    } else {
+        String::new()
+    };
+    items.push(Text::new().plain(format!(
+        "Compute: {} of training recorded for these runs{shared}; {left}.",
+        format::duration(compute.recorded)
+    )));
     doc.push(Block::List(items));
 
     let mut t = Table::new(vec![
@@ -252,7 +274,10 @@ pub(super) fn summary(doc: &mut Doc, results: &StudyResults, views: &[PhaseView<
         );
     }
     if !views.is_empty() {
-        doc.para(Text::new().plain("Gains are each winner's objective minus its phase's baseline (the phase's incoming config)."));
+        doc.para(
+            Text::new()
+                .plain("Gains are each winner's objective minus its phase's baseline (the phase's incoming config)."),
+        );
         doc.push(Block::Table(t));
     }
 }
@@ -262,7 +287,11 @@ pub(super) fn summary(doc: &mut Doc, results: &StudyResults, views: &[PhaseView<
 pub(super) fn phase(doc: &mut Doc, v: &PhaseView<'_>) {
     let p = v.phase;
     doc.heading(2, Text::new().plain("Phase ").code(&p.name));
-    let mut t = if p.after.is_empty() { Text::new().plain("Starts from the root config. ") } else { Text::new().plain("After ").code(p.after.join(", ")).plain(". ") };
+    let mut t = if p.after.is_empty() {
+        Text::new().plain("Starts from the root config. ")
+    } else {
+        Text::new().plain("After ").code(p.after.join(", ")).plain(". ")
+    };
     if let Some((a, b)) = v.grid {
         t = t.plain("Grid over ").code(&v.keys[a].name).plain(" \u{00d7} ").code(&v.keys[b].name).plain(". ");
     }
@@ -279,7 +308,9 @@ pub(super) fn phase(doc: &mut Doc, v: &PhaseView<'_>) {
     t = t.plain(format!("Objective: {} ", goal_word(p.goal))).code(&p.metric).plain(".");
     doc.para(t);
     if let Some(msg) = &p.message {
-        doc.push(Block::Note(Text::new().strong(format!("Phase {}:", phase_status_text(p.status))).plain(" ").plain(msg.clone())));
+        doc.push(Block::Note(
+            Text::new().strong(format!("Phase {}:", phase_status_text(p.status))).plain(" ").plain(msg.clone()),
+        ));
     } else if p.status != PhaseStatus::Done {
         doc.push(Block::Note(Text::new().strong(format!("Phase {}.", phase_status_text(p.status)))));
     }
@@ -299,7 +330,13 @@ pub(super) fn phase(doc: &mut Doc, v: &PhaseView<'_>) {
         ))));
     }
     if let Some(w) = p.winner() {
-        let mut t = Text::new().strong("Winner:").plain(" ").code(&w.variant).plain(" with ").code(&p.metric).plain(format!(" {}", objective_text(w, &p.metric)));
+        let mut t = Text::new()
+            .strong("Winner:")
+            .plain(" ")
+            .code(&w.variant)
+            .plain(" with ")
+            .code(&p.metric)
+            .plain(format!(" {}", objective_text(w, &p.metric)));
         if let (Some(wo), Some(bo)) = (w.objective, v.baseline.and_then(|b| b.objective))
             && v.baseline_index != p.winner
         {
@@ -320,12 +357,12 @@ pub(super) fn phase(doc: &mut Doc, v: &PhaseView<'_>) {
             why.push(format!("within the spread of repeats (std {})", num(s)));
         }
         doc.push(Block::Note(
-            Text::new()
-                .strong("Close call:").plain(" ")
-                .code(w)
-                .plain(" leads the runner-up ")
-                .code(r)
-                .plain(format!(" by {} ({}), {}. Treat them as tied; more repeats would tell them apart.", num(cc.margin), format::percent(cc.percent).trim_start_matches('+'), why.join(" and "))),
+            Text::new().strong("Close call:").plain(" ").code(w).plain(" leads the runner-up ").code(r).plain(format!(
+                " by {} ({}), {}. Treat them as tied; more repeats would tell them apart.",
+                num(cc.margin),
+                format::percent(cc.percent).trim_start_matches('+'),
+                why.join(" and ")
+            )),
         ));
     }
     let rows: Vec<RowSpec<'_>> = v
@@ -340,7 +377,12 @@ pub(super) fn phase(doc: &mut Doc, v: &PhaseView<'_>) {
         .collect();
     doc.push(Block::Table(candidates_table(&rows, &v.keys, &p.metric, &v.metrics, false)));
     if v.keys.iter().any(|k| k.own.iter().any(Option::is_none) && k.value.iter().any(Option::is_some)) {
-        doc.para(Text::new().plain("Sorted best first. ").em("Italic").plain(" values are inherited from the incoming config; ★ marks the winner."));
+        doc.para(
+            Text::new()
+                .plain("Sorted best first. ")
+                .em("Italic")
+                .plain(" values are inherited from the incoming config; ★ marks the winner."),
+        );
     } else {
         doc.para("Sorted best first; ★ marks the winner.");
     }
@@ -354,7 +396,8 @@ pub(super) fn final_run(doc: &mut Doc, results: &StudyResults, views: &[PhaseVie
     if let Some((_, b)) = analysis::root_baseline(views) {
         rows.push(RowSpec { rank: None, label: Some("root baseline"), c: b, index: None, winner: false });
     }
-    let mut metrics: Vec<String> = rows.iter().flat_map(|r| r.c.metrics.keys().cloned()).filter(|m| m != "acc_per_min").collect();
+    let mut metrics: Vec<String> =
+        rows.iter().flat_map(|r| r.c.metrics.keys().cloned()).filter(|m| m != "acc_per_min").collect();
     format::metric_order(&mut metrics);
     doc.push(Block::Table(candidates_table(&rows, &[], &results.metric, &metrics, true)));
 }
@@ -402,7 +445,10 @@ pub(super) fn failures(doc: &mut Doc, rows: &[Failure], missing: usize) {
         doc.para(if missing == 0 {
             "Every run finished.".to_owned()
         } else {
-            format!("No run diverged or failed; {missing} run{} not run yet.", if missing == 1 { " has" } else { "s have" })
+            format!(
+                "No run diverged or failed; {missing} run{} not run yet.",
+                if missing == 1 { " has" } else { "s have" }
+            )
         });
         return;
     }

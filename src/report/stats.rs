@@ -3,7 +3,8 @@
 
 /// Pearson's r of paired samples; `None` with fewer than 3 finite pairs or no spread.
 pub fn pearson(xs: &[f64], ys: &[f64]) -> Option<f64> {
-    let pairs: Vec<(f64, f64)> = xs.iter().zip(ys).filter(|(x, y)| x.is_finite() && y.is_finite()).map(|(x, y)| (*x, *y)).collect();
+    let pairs: Vec<(f64, f64)> =
+        xs.iter().zip(ys).filter(|(x, y)| x.is_finite() && y.is_finite()).map(|(x, y)| (*x, *y)).collect();
     if pairs.len() < 3 {
         return None;
     }
@@ -22,7 +23,8 @@ pub fn pearson(xs: &[f64], ys: &[f64]) -> Option<f64> {
 
 /// Spearman's ρ: Pearson's r of the ranks (ties get their mean rank).
 pub fn spearman(xs: &[f64], ys: &[f64]) -> Option<f64> {
-    let (fx, fy): (Vec<f64>, Vec<f64>) = xs.iter().zip(ys).filter(|(x, y)| x.is_finite() && y.is_finite()).map(|(x, y)| (*x, *y)).unzip();
+    let (fx, fy): (Vec<f64>, Vec<f64>) =
+        xs.iter().zip(ys).filter(|(x, y)| x.is_finite() && y.is_finite()).map(|(x, y)| (*x, *y)).unzip();
     pearson(&ranks(&fx), &ranks(&fy))
 }
 

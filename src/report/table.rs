@@ -40,7 +40,8 @@ impl TableOptions {
             && !results.phases.iter().any(|ph| &ph.name == p)
         {
             let names = results.phases.iter().map(|ph| ph.name.as_str()).chain(["final"]);
-            let hint = crate::spec::schema::suggest(p, names).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
+            let hint =
+                crate::spec::schema::suggest(p, names).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
             return Err(format!("no phase `{p}` in study `{}`{hint}", results.study));
         }
         if let Some(s) = &self.sort {
@@ -134,10 +135,17 @@ fn new_table(header: Vec<String>, numeric: &[bool], color: bool) -> Table {
     }
     t.load_preset(presets::UTF8_HORIZONTAL_ONLY).set_content_arrangement(ContentArrangement::Disabled);
     // A rule under the header and around the table; none between rows.
-    for c in [TableComponent::HorizontalLines, TableComponent::MiddleIntersections, TableComponent::LeftBorderIntersections, TableComponent::RightBorderIntersections] {
+    for c in [
+        TableComponent::HorizontalLines,
+        TableComponent::MiddleIntersections,
+        TableComponent::LeftBorderIntersections,
+        TableComponent::RightBorderIntersections,
+    ] {
         t.remove_style(c);
     }
-    t.set_header(header.into_iter().map(|h| if color { Cell::new(h).add_attribute(Attribute::Bold) } else { Cell::new(h) }));
+    t.set_header(
+        header.into_iter().map(|h| if color { Cell::new(h).add_attribute(Attribute::Bold) } else { Cell::new(h) }),
+    );
     for (i, n) in numeric.iter().enumerate() {
         if let Some(c) = t.column_mut(i) {
             c.set_cell_alignment(if *n { CellAlignment::Right } else { CellAlignment::Left });
@@ -165,7 +173,13 @@ fn tail_cells(c: &CandidateResult, metric: &str, metrics: &[&str]) -> Vec<String
     let mut cells = vec![objective_text(c, metric)];
     cells.extend(metrics.iter().map(|m| c.metrics.get(*m).map_or_else(|| "—".into(), |v| num(*v))));
     cells.push(status_text(c));
-    cells.push(if c.repeats.is_empty() { "—".into() } else if c.cached() { "yes".into() } else { "no".into() });
+    cells.push(if c.repeats.is_empty() {
+        "—".into()
+    } else if c.cached() {
+        "yes".into()
+    } else {
+        "no".into()
+    });
     cells.push(c.tokens_per_sec().map_or_else(|| "—".into(), format::rate));
     cells.push(if c.repeats.is_empty() { "—".into() } else { format::duration(c.seconds()) });
     cells
@@ -193,7 +207,8 @@ fn phase_table(v: &PhaseView<'_>, opts: &TableOptions) -> String {
     let _ = write!(out, ": {goal} {}", p.metric);
     match (p.winner(), v.gain()) {
         (Some(w), Some((d, pct, _))) if v.baseline_index != p.winner => {
-            let _ = write!(out, ", winner {} ({} = {} vs baseline)", w.variant, format::signed(d), format::percent(pct));
+            let _ =
+                write!(out, ", winner {} ({} = {} vs baseline)", w.variant, format::signed(d), format::percent(pct));
         }
         (Some(w), _) => {
             let _ = write!(out, ", winner {}", w.variant);
@@ -257,10 +272,18 @@ fn final_table(results: &StudyResults, views: &[PhaseView<'_>], opts: &TableOpti
     let mut out = format!("final {}", f.variant);
     if let (Some(fo), Some(bo)) = (f.objective, root.and_then(|b| b.objective)) {
         let (d, pct, _) = analysis::gain(fo, bo, results.goal);
-        let _ = write!(out, ": {} {} ({} = {} vs root baseline)", results.metric, num(fo), format::signed(d), format::percent(pct));
+        let _ = write!(
+            out,
+            ": {} {} ({} = {} vs root baseline)",
+            results.metric,
+            num(fo),
+            format::signed(d),
+            format::percent(pct)
+        );
     }
     out.push('\n');
-    let rows: Vec<(&str, &CandidateResult)> = std::iter::once(("final", f)).chain(root.map(|b| ("root baseline", b))).collect();
+    let rows: Vec<(&str, &CandidateResult)> =
+        std::iter::once(("final", f)).chain(root.map(|b| ("root baseline", b))).collect();
     let metrics = key_metrics(&rows.iter().map(|r| r.1), &results.metric);
     let mut header = vec![String::new(), "run".into(), "changes".into()];
     header.extend(tail_header(&results.metric, &metrics));
@@ -268,7 +291,11 @@ fn final_table(results: &StudyResults, views: &[PhaseView<'_>], opts: &TableOpti
     numeric.extend(metrics.iter().map(|_| true).chain([false, false, true, true]));
     let mut t = new_table(header, &numeric, opts.color);
     for (i, (name, c)) in rows.iter().enumerate() {
-        let changes = if c.changes.is_empty() { "—".to_owned() } else { c.changes.iter().map(|(k, v)| format!("{k}={}", format::value(v))).collect::<Vec<_>>().join(", ") };
+        let changes = if c.changes.is_empty() {
+            "—".to_owned()
+        } else {
+            c.changes.iter().map(|(k, v)| format!("{k}={}", format::value(v))).collect::<Vec<_>>().join(", ")
+        };
         let mut cells = vec![if i == 0 { "*".to_owned() } else { String::new() }, (*name).to_owned(), changes];
         cells.extend(tail_cells(c, &results.metric, &metrics));
         t.add_row(style(cells, i == 0, false, opts.color));

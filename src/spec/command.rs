@@ -19,7 +19,10 @@ use super::value::{Call, Value};
 pub enum Piece {
     Text(String),
     /// `{name}`; `span` is its byte range in the command, braces included.
-    Slot { name: String, span: Range<usize> },
+    Slot {
+        name: String,
+        span: Range<usize>,
+    },
 }
 
 /// A command split into arguments, placeholders not yet filled.
@@ -124,7 +127,8 @@ fn slot_len(rest: &str) -> Option<usize> {
     let name = &body[..end];
     let mut chars = name.chars();
     let first = chars.next()?;
-    let ok = (first.is_ascii_alphabetic() || first == '_') && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
+    let ok = (first.is_ascii_alphabetic() || first == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
     ok.then_some(end + 2)
 }
 
@@ -200,11 +204,18 @@ fn flatten(prefix: &str, v: &serde_json::Value, out: &mut BTreeMap<String, Strin
             out.insert(prefix.to_owned(), s.clone());
         }
         serde_json::Value::Number(n) => {
-            let text = if n.is_i64() || n.is_u64() { n.to_string() } else { n.as_f64().map_or_else(|| n.to_string(), super::value::fmt_float) };
+            let text = if n.is_i64() || n.is_u64() {
+                n.to_string()
+            } else {
+                n.as_f64().map_or_else(|| n.to_string(), super::value::fmt_float)
+            };
             out.insert(prefix.to_owned(), text);
         }
         serde_json::Value::Array(items) => {
-            out.insert(prefix.to_owned(), items.iter().map(std::string::ToString::to_string).collect::<Vec<_>>().join(","));
+            out.insert(
+                prefix.to_owned(),
+                items.iter().map(std::string::ToString::to_string).collect::<Vec<_>>().join(","),
+            );
         }
         other => {
             out.insert(prefix.to_owned(), other.to_string());
@@ -227,7 +238,12 @@ pub fn placeholder_names() -> &'static BTreeSet<String> {
                     .iter()
                     .map(|c| {
                         // Required arguments take a sample of their type; the rest their defaults.
-                        let args = c.params.iter().filter(|p| p.default.is_none()).map(|p| (p.name.to_owned(), sample(&p.ty))).collect();
+                        let args = c
+                            .params
+                            .iter()
+                            .filter(|p| p.default.is_none())
+                            .map(|p| (p.name.to_owned(), sample(&p.ty)))
+                            .collect();
                         Value::Call(Call { name: c.name.to_owned(), args })
                     })
                     .collect(),
@@ -276,16 +292,35 @@ mod tests {
 
     #[test]
     fn a_value_is_one_argument_whatever_it_holds() {
-        for hostile in ["d;touch x;#/a.txt", "$(touch y)", "`touch z`", "my corpus.txt", "it's \"quoted\"", "a\\b", "", "{out}", "\u{E000}0\u{E001}"] {
-            assert_eq!(argv("python3 train.py --data {corpus} --out {out}", &[("corpus", hostile), ("out", "/o")]), ["python3", "train.py", "--data", hostile, "--out", "/o"]);
+        for hostile in [
+            "d;touch x;#/a.txt",
+            "$(touch y)",
+            "`touch z`",
+            "my corpus.txt",
+            "it's \"quoted\"",
+            "a\\b",
+            "",
+            "{out}",
+            "\u{E000}0\u{E001}",
+        ] {
+            assert_eq!(
+                argv("python3 train.py --data {corpus} --out {out}", &[("corpus", hostile), ("out", "/o")]),
+                ["python3", "train.py", "--data", hostile, "--out", "/o"]
+            );
         }
         // Inside quotes, beside text: still one argument.
-        assert_eq!(argv("sh -c 'echo {v}' --x={v}.txt \"{v} b\"", &[("v", "a b")]), ["sh", "-c", "echo a b", "--x=a b.txt", "a b b"]);
+        assert_eq!(
+            argv("sh -c 'echo {v}' --x={v}.txt \"{v} b\"", &[("v", "a b")]),
+            ["sh", "-c", "echo a b", "--x=a b.txt", "a b b"]
+        );
     }
 
     #[test]
     fn shell_words_group_and_braces_escape() {
-        assert_eq!(argv(r#"a "b c" d\ e 'f "g"' {{x}} {not a slot} {}"#, &[]), ["a", "b c", "d e", "f \"g\"", "{x}", "{not", "a", "slot}", "{}"]);
+        assert_eq!(
+            argv(r#"a "b c" d\ e 'f "g"' {{x}} {not a slot} {}"#, &[]),
+            ["a", "b c", "d e", "f \"g\"", "{x}", "{not", "a", "slot}", "{}"]
+        );
         assert_eq!(Template::parse("a 'b"), Err(TemplateError::UnclosedQuote));
         assert_eq!(Template::parse("  "), Err(TemplateError::Empty));
         let t = Template::parse("train.py --lr {matrx_lr}").unwrap();
@@ -300,7 +335,10 @@ mod tests {
         let mut c = RunConfig::defaults();
         c.train.matrix_lr = 0.05;
         let v = run_values(&c);
-        let t = Template::parse("train.py --lr {matrix_lr} --warmup {schedule.warmup} --tokens {data.tokens} --seed {seed} --steps {steps}").unwrap();
+        let t = Template::parse(
+            "train.py --lr {matrix_lr} --warmup {schedule.warmup} --tokens {data.tokens} --seed {seed} --steps {steps}",
+        )
+        .unwrap();
         let line = t.fill(|n| v.get(n).cloned()).unwrap();
         assert_eq!(line.join(" "), "train.py --lr 0.05 --warmup 0.0 --tokens 500000 --seed 1 --steps 300");
     }
@@ -308,7 +346,17 @@ mod tests {
     #[test]
     fn every_name_a_run_offers_is_a_placeholder_name() {
         let names = placeholder_names();
-        for n in ["matrix_lr", "out", "config", "steps", "schedule.warmup", "schedule.min_lr", "data.tokens", "seed", "tokenizer.vocab"] {
+        for n in [
+            "matrix_lr",
+            "out",
+            "config",
+            "steps",
+            "schedule.warmup",
+            "schedule.min_lr",
+            "data.tokens",
+            "seed",
+            "tokenizer.vocab",
+        ] {
             assert!(names.contains(n), "{n}");
         }
         assert!(!names.contains("matrx_lr"));

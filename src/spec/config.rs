@@ -141,7 +141,8 @@ impl std::fmt::Display for ConfigError {
 pub fn key(name: &str) -> Key {
     // Looked up once per name: building a config reads every key, and the planner builds
     // thousands of configs.
-    static BY_NAME: std::sync::OnceLock<std::collections::HashMap<String, Key, std::hash::BuildHasherDefault<Fnv>>> = std::sync::OnceLock::new();
+    static BY_NAME: std::sync::OnceLock<std::collections::HashMap<String, Key, std::hash::BuildHasherDefault<Fnv>>> =
+        std::sync::OnceLock::new();
     let by_name = BY_NAME.get_or_init(|| {
         let mut map = std::collections::HashMap::default();
         for k in schema::keys() {
@@ -250,7 +251,9 @@ impl RunConfig {
             rope_base: r.float("rope_base"),
         };
         let tokenizer = match r.value("tokenizer").1 {
-            Value::Call(c) if c.name == "bpe" => Tokenizer::Bpe { vocab: c.arg("vocab").and_then(Value::as_i64).unwrap_or(4096) as usize },
+            Value::Call(c) if c.name == "bpe" => {
+                Tokenizer::Bpe { vocab: c.arg("vocab").and_then(Value::as_i64).unwrap_or(4096) as usize }
+            }
             _ => Tokenizer::Bytes,
         };
         let corpus = match r.value("corpus").1 {
@@ -265,7 +268,9 @@ impl RunConfig {
             _ => OptimizerKind::MuonAdamw,
         };
         let adam_betas = match r.value("adam_betas").1 {
-            Value::Tuple(items) if items.len() == 2 => (items[0].as_f64().unwrap_or(0.9), items[1].as_f64().unwrap_or(0.95)),
+            Value::Tuple(items) if items.len() == 2 => {
+                (items[0].as_f64().unwrap_or(0.9), items[1].as_f64().unwrap_or(0.95))
+            }
             _ => (0.8, 0.95),
         };
         let wd_schedule = match r.word("wd_schedule").as_str() {
@@ -299,7 +304,9 @@ impl RunConfig {
                     _ => String::new(),
                 };
                 let deps = match r.value("deps").1 {
-                    Value::List(items) => items.into_iter().filter_map(|v| if let Value::Str(s) = v { Some(s) } else { None }).collect(),
+                    Value::List(items) => {
+                        items.into_iter().filter_map(|v| if let Value::Str(s) = v { Some(s) } else { None }).collect()
+                    }
                     _ => Vec::new(),
                 };
                 TrainerSpec::Command { cmd, deps }
@@ -348,13 +355,18 @@ impl RunConfig {
     fn cross_errors(&self) -> Vec<ConfigError> {
         let m = &self.model;
         let mut errors = Vec::new();
-        let mut err = |keys: &[&str], message: String| errors.push(ConfigError { keys: keys.iter().map(|k| key(k)).collect(), message });
+        let mut err = |keys: &[&str], message: String| {
+            errors.push(ConfigError { keys: keys.iter().map(|k| key(k)).collect(), message });
+        };
         if m.heads > 0 && !m.d_model.is_multiple_of(m.heads) {
             err(&["d_model", "heads"], format!("`d_model` ({}) must be divisible by `heads` ({})", m.d_model, m.heads));
         } else if m.heads > 0 && !(m.d_model / m.heads).is_multiple_of(2) {
             err(
                 &["d_model", "heads"],
-                format!("the head size `d_model / heads` ({}) must be even for rotary position embeddings", m.d_model / m.heads),
+                format!(
+                    "the head size `d_model / heads` ({}) must be even for rotary position embeddings",
+                    m.d_model / m.heads
+                ),
             );
         }
         if m.top_k > m.experts {
@@ -363,7 +375,10 @@ impl RunConfig {
         if let Schedule::WarmupWarmdown { warmup, warmdown, .. } = self.train.schedule
             && warmup + warmdown > 1.0 + 1e-12
         {
-            err(&["schedule"], format!("warmup + warmdown ({}) must be at most 1", super::value::fmt_float(warmup + warmdown)));
+            err(
+                &["schedule"],
+                format!("warmup + warmdown ({}) must be at most 1", super::value::fmt_float(warmup + warmdown)),
+            );
         }
         if let Schedule::Cosine { warmup, over: Some(over), .. } = self.train.schedule
             && warmup + over > 1.0 + 1e-12
@@ -382,13 +397,17 @@ impl RunConfig {
         if val_tokens < window {
             err(
                 &["data.tokens", "val", "seq_len"],
-                format!("the validation split ({val_tokens} tokens) is shorter than one window of `seq_len + 1` ({window}) tokens"),
+                format!(
+                    "the validation split ({val_tokens} tokens) is shorter than one window of `seq_len + 1` ({window}) tokens"
+                ),
             );
         }
         if train_tokens < window {
             err(
                 &["data.tokens", "val", "seq_len"],
-                format!("the training split ({train_tokens} tokens) is shorter than one window of `seq_len + 1` ({window}) tokens"),
+                format!(
+                    "the training split ({train_tokens} tokens) is shorter than one window of `seq_len + 1` ({window}) tokens"
+                ),
             );
         }
         errors
@@ -419,7 +438,10 @@ mod tests {
         let c = RunConfig::defaults();
         assert_eq!(c.model.d_model, 384);
         assert_eq!(c.train.budget, Budget::Steps(300));
-        assert_eq!(c.train.schedule, Schedule::WarmupWarmdown { warmup: 0.0, warmdown: 0.5, final_lr: 0.0, warmup_start: 0.0 });
+        assert_eq!(
+            c.train.schedule,
+            Schedule::WarmupWarmdown { warmup: 0.0, warmdown: 0.5, final_lr: 0.0, warmup_start: 0.0 }
+        );
         assert_eq!(c.data.tokenizer, Tokenizer::Bytes);
     }
 
@@ -447,16 +469,34 @@ mod tests {
     fn a_partial_cosine_fits_the_run_and_step_takes_every_or_at() {
         let schedule = |name: &str, args: Vec<(&str, Value)>| {
             let mut v = Values::new();
-            v.insert(key("schedule"), Value::Call(Call { name: name.into(), args: args.into_iter().map(|(n, x)| (n.to_owned(), x)).collect() }));
-            RunConfig::from_values(&v).map(|c| c.train.schedule).map_err(|e| e.iter().map(|e| e.message.clone()).collect::<Vec<_>>().join("; "))
+            v.insert(
+                key("schedule"),
+                Value::Call(Call {
+                    name: name.into(),
+                    args: args.into_iter().map(|(n, x)| (n.to_owned(), x)).collect(),
+                }),
+            );
+            RunConfig::from_values(&v)
+                .map(|c| c.train.schedule)
+                .map_err(|e| e.iter().map(|e| e.message.clone()).collect::<Vec<_>>().join("; "))
         };
         let over = schedule("cosine", vec![("warmup", Value::Float(0.2)), ("over", Value::Float(0.9))]).unwrap_err();
         assert_eq!(over, "warmup + over (1.1) must be at most 1");
-        let fits = schedule("cosine", vec![("warmup", Value::Float(0.05)), ("over", Value::Float(0.9)), ("warmup_start", Value::Float(0.1))]).unwrap();
+        let fits = schedule(
+            "cosine",
+            vec![("warmup", Value::Float(0.05)), ("over", Value::Float(0.9)), ("warmup_start", Value::Float(0.1))],
+        )
+        .unwrap();
         assert_eq!(fits, Schedule::Cosine { warmup: 0.05, min_lr: 0.0, cycles: 1, warmup_start: 0.1, over: Some(0.9) });
         let at = Value::List(vec![Value::Float(0.5), Value::Float(0.75)]);
-        assert_eq!(schedule("step", vec![("at", at.clone())]).unwrap(), Schedule::Step { every: 0.3, gamma: 0.1, at: vec![0.5, 0.75] });
-        assert_eq!(schedule("step", vec![("at", at), ("every", Value::Float(0.2))]).unwrap_err(), "`step` takes `every` or `at`, not both");
+        assert_eq!(
+            schedule("step", vec![("at", at.clone())]).unwrap(),
+            Schedule::Step { every: 0.3, gamma: 0.1, at: vec![0.5, 0.75] }
+        );
+        assert_eq!(
+            schedule("step", vec![("at", at), ("every", Value::Float(0.2))]).unwrap_err(),
+            "`step` takes `every` or `at`, not both"
+        );
     }
 
     #[test]

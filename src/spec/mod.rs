@@ -13,9 +13,14 @@ pub mod schedule;
 pub mod schema;
 pub mod value;
 
-pub use config::{Budget, DataConfig, ModelConfig, NsCoeffs, OptimizerKind, RunConfig, Tokenizer, TrainConfig, TrainerSpec, Values};
+pub use config::{
+    Budget, DataConfig, ModelConfig, NsCoeffs, OptimizerKind, RunConfig, Tokenizer, TrainConfig, TrainerSpec, Values,
+};
 pub use goal::Goal;
-pub use run::{MACHINE_METRICS, depends_on_machine, describe_failure, measures_machine, CancelFlag, Cancelled, CheckpointSignal, Checkpoints, HistoryRow, ParamCounts, Progress, RunContext, RunResult, Status, Trainer, TrainerIdentity};
+pub use run::{
+    CancelFlag, Cancelled, CheckpointSignal, Checkpoints, HistoryRow, MACHINE_METRICS, ParamCounts, Progress,
+    RunContext, RunResult, Status, Trainer, TrainerIdentity, depends_on_machine, describe_failure, measures_machine,
+};
 pub use schedule::{Schedule, WdSchedule};
 pub use schema::{Key, Section};
 pub use value::{Call, Value};

@@ -87,7 +87,11 @@ pub(crate) mod map {
 
 /// A history row as one flat object: `step` and its metrics (serde's `flatten` cannot take a
 /// `with`, so the row is written by hand).
-pub(crate) fn serialize_row<S: Serializer>(step: u64, metrics: &BTreeMap<String, f64>, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn serialize_row<S: Serializer>(
+    step: u64,
+    metrics: &BTreeMap<String, f64>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
     let mut m = s.serialize_map(Some(metrics.len() + 1))?;
     m.serialize_entry("step", &step)?;
     for (k, v) in metrics {

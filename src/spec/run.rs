@@ -219,7 +219,10 @@ pub struct Checkpoints {
 impl Checkpoints {
     /// Whether a save is due after `step` (1-based: the number of steps taken).
     pub fn due(&self, step: u64) -> bool {
-        self.save_to.is_some() && (self.save_at.contains(&step) || self.save_every.is_some_and(|n| n > 0 && step.is_multiple_of(n)) || self.stop.is_raised())
+        self.save_to.is_some()
+            && (self.save_at.contains(&step)
+                || self.save_every.is_some_and(|n| n > 0 && step.is_multiple_of(n))
+                || self.stop.is_raised())
     }
 }
 

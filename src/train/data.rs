@@ -10,9 +10,9 @@
 
 use std::path::Path;
 
+use super::TrainError;
 use super::rng::{Rng, Stream};
 use super::tokenizer::Tok;
-use super::TrainError;
 use crate::spec::{RunConfig, Tokenizer};
 
 /// A run's data.

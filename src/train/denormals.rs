@@ -18,7 +18,11 @@ pub(crate) fn flush_everywhere() {
 }
 
 #[cfg(target_arch = "x86_64")]
-#[allow(unsafe_code, deprecated, reason = "MXCSR has no safe accessor in std; `_mm_setcsr` is deprecated in favour of inline asm, which would be unsafe too")]
+#[allow(
+    unsafe_code,
+    deprecated,
+    reason = "MXCSR has no safe accessor in std; `_mm_setcsr` is deprecated in favour of inline asm, which would be unsafe too"
+)]
 fn flush_this_thread() {
     use std::arch::x86_64::{_mm_getcsr, _mm_setcsr};
     // FTZ (bit 15): subnormal results become zero; DAZ (bit 6): subnormal inputs read as zero.

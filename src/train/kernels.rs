@@ -8,7 +8,11 @@
 //! the forward's outputs. Plain Rust arithmetic in a fixed order: deterministic. Other
 //! backends (CUDA) take burn's own ops.
 
-#![allow(clippy::inline_always, clippy::many_single_char_names, reason = "numeric kernels: `inline(always)` keeps them inside the AVX2 dispatch; math names")]
+#![allow(
+    clippy::inline_always,
+    clippy::many_single_char_names,
+    reason = "numeric kernels: `inline(always)` keeps them inside the AVX2 dispatch; math names"
+)]
 
 use std::any::Any;
 use std::sync::Arc;
@@ -334,17 +338,19 @@ impl Backward<Flex, 2> for RmsNorm {
 
 /// RMSNorm of the rows of `x: [N, d]` with gain `g: [1, d]`.
 pub fn rms_norm<B: Backend>(x: Tensor<B, 2>, gain: &Tensor<B, 2>, eps: f64) -> Tensor<B, 2> {
-
     let pair = fused::<_, (Tensor<Ad, 2>, Tensor<Ad, 2>)>((x, gain.clone()));
     let (x, gain) = match pair {
         Ok((x, g)) => {
             let (x, g) = (float(x), float(g));
             let (y, inv) = run(Job::RmsFwd { x: &host(&x.primitive), g: &host(&g.primitive), eps: eps as f32 });
             let y = device(y, shape_of(&x.primitive));
-            let out = match RmsNorm.prepare::<NoCheckpointing>([x.node.clone(), g.node.clone()]).compute_bound().stateful() {
-                OpsKind::Tracked(prep) => prep.finish((Saved(x.primitive.clone()), Saved(g.primitive.clone()), Arc::new(inv)), y),
-                OpsKind::UnTracked(prep) => prep.finish(y),
-            };
+            let out =
+                match RmsNorm.prepare::<NoCheckpointing>([x.node.clone(), g.node.clone()]).compute_bound().stateful() {
+                    OpsKind::Tracked(prep) => {
+                        prep.finish((Saved(x.primitive.clone()), Saved(g.primitive.clone()), Arc::new(inv)), y)
+                    }
+                    OpsKind::UnTracked(prep) => prep.finish(y),
+                };
             return cast(Tensor::<Ad, 2>::from_primitive(TensorPrimitive::Float(out))).expect("B is Autodiff<Flex>");
         }
         Err(pair) => pair,
@@ -482,7 +488,9 @@ pub fn target_logp<B: Backend>(logits: Tensor<B, 2>, targets: &[u32], y: Tensor<
             let (logp, probs) = run(Job::Logp { logits: &host(&x.primitive), targets, v });
             let out = device(logp, vec![n, 1]);
             let out = match TargetLogp.prepare::<NoCheckpointing>([x.node.clone()]).compute_bound().stateful() {
-                OpsKind::Tracked(prep) => prep.finish((Saved(device(probs, vec![n, v])), Arc::new(targets.to_vec())), out),
+                OpsKind::Tracked(prep) => {
+                    prep.finish((Saved(device(probs, vec![n, v])), Arc::new(targets.to_vec())), out)
+                }
                 OpsKind::UnTracked(prep) => prep.finish(out),
             };
             return cast(Tensor::<Ad, 2>::from_primitive(TensorPrimitive::Float(out))).expect("B is Autodiff<Flex>");
@@ -492,7 +500,8 @@ pub fn target_logp<B: Backend>(logits: Tensor<B, 2>, targets: &[u32], y: Tensor<
     let logits = match fused::<_, Tensor<Flex, 2>>(logits) {
         Ok(x) => {
             let (logp, _) = run(Job::Logp { logits: &host(&float(x)), targets, v });
-            return cast(Tensor::<Flex, 2>::from_primitive(TensorPrimitive::Float(device(logp, vec![n, 1])))).expect("B is Flex");
+            return cast(Tensor::<Flex, 2>::from_primitive(TensorPrimitive::Float(device(logp, vec![n, 1]))))
+                .expect("B is Flex");
         }
         Err(x) => x,
     };
@@ -551,7 +560,11 @@ mod tests {
                 x.clone() * inv * g.clone()
             };
             let grads = (y.clone() * Tensor::from_inner(w.clone())).sum().backward();
-            (y, Tensor::<Ad, 2>::from_inner(x.grad(&grads).unwrap()), Tensor::<Ad, 2>::from_inner(g.grad(&grads).unwrap()))
+            (
+                y,
+                Tensor::<Ad, 2>::from_inner(x.grad(&grads).unwrap()),
+                Tensor::<Ad, 2>::from_inner(g.grad(&grads).unwrap()),
+            )
         };
         let ((y1, dx1, dg1), (y2, dx2, dg2)) = (run(true), run(false));
         close(y1, y2);
@@ -559,10 +572,17 @@ mod tests {
         close(dg1, dg2);
 
         let targets: Vec<u32> = vec![0, 3, 9, 2, 2, 5];
-        let yt = Tensor::<Ad, 2, Int>::from_data(TensorData::new(targets.iter().map(|&t| i64::from(t)).collect::<Vec<_>>(), [6, 1]), &d);
+        let yt = Tensor::<Ad, 2, Int>::from_data(
+            TensorData::new(targets.iter().map(|&t| i64::from(t)).collect::<Vec<_>>(), [6, 1]),
+            &d,
+        );
         let run = |fused: bool| {
             let x = Tensor::<Ad, 2>::from_inner(inner.clone()).require_grad();
-            let lp = if fused { target_logp(x.clone(), &targets, yt.clone()) } else { log_softmax(x.clone(), 1).gather(1, yt.clone()) };
+            let lp = if fused {
+                target_logp(x.clone(), &targets, yt.clone())
+            } else {
+                log_softmax(x.clone(), 1).gather(1, yt.clone())
+            };
             let g = (lp.clone() * Tensor::from_inner(w.clone().slice([0..6, 0..1]))).sum().backward();
             (lp, Tensor::<Ad, 2>::from_inner(x.grad(&g).unwrap()))
         };

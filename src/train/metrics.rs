@@ -33,7 +33,14 @@ impl Eval {
 /// Evaluates `params` on every validation window (no router noise, no graph). Batches are
 /// independent: on the CPU backend they run on separate threads, and their sums are added in
 /// batch order, so the bits do not depend on the thread count.
-pub fn evaluate<B: Backend>(m: &ModelConfig, layout: &Layout, params: &[Tensor<B, 2>], consts: &AttnConsts<B>, data: &Dataset, batch: usize) -> Eval {
+pub fn evaluate<B: Backend>(
+    m: &ModelConfig,
+    layout: &Layout,
+    params: &[Tensor<B, 2>],
+    consts: &AttnConsts<B>,
+    data: &Dataset,
+    batch: usize,
+) -> Eval {
     let device = params[0].device();
     let seq = m.seq_len;
     let n_batches = data.val_starts.len() / batch;

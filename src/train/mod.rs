@@ -146,7 +146,12 @@ impl Device {
                 let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
                 let model = std::fs::read_to_string("/proc/cpuinfo")
                     .ok()
-                    .and_then(|s| s.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|s| s.trim().to_owned()))
+                    .and_then(|s| {
+                        s.lines()
+                            .find(|l| l.starts_with("model name"))
+                            .and_then(|l| l.split(':').nth(1))
+                            .map(|s| s.trim().to_owned())
+                    })
                     .unwrap_or_else(|| std::env::consts::ARCH.to_owned());
                 format!("cpu: {model} ({cores} threads)")
             }
@@ -168,7 +173,10 @@ pub struct BurnTrainer {
 
 impl std::fmt::Debug for BurnTrainer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BurnTrainer").field("device", &self.device).field("cache_dir", &self.cache_dir).finish_non_exhaustive()
+        f.debug_struct("BurnTrainer")
+            .field("device", &self.device)
+            .field("cache_dir", &self.cache_dir)
+            .finish_non_exhaustive()
     }
 }
 
@@ -193,7 +201,12 @@ impl BurnTrainer {
 
     /// Reads, tokenizes and splits the corpus of `config` (relative paths against `base_dir`).
     /// `notify` hears about downloads.
-    pub fn load_data(&self, config: &RunConfig, base_dir: &Path, notify: &mut dyn FnMut(&str)) -> Result<Dataset, TrainError> {
+    pub fn load_data(
+        &self,
+        config: &RunConfig,
+        base_dir: &Path,
+        notify: &mut dyn FnMut(&str),
+    ) -> Result<Dataset, TrainError> {
         if !matches!(config.train.trainer, TrainerSpec::Builtin) {
             return Err(TrainError::NotBuiltin);
         }
@@ -202,19 +215,32 @@ impl BurnTrainer {
     }
 
     /// Trains on already loaded data.
-    pub fn train_data(&self, config: &RunConfig, data: &Dataset, ctx: &mut RunContext<'_>) -> Result<RunResult, Cancelled> {
+    pub fn train_data(
+        &self,
+        config: &RunConfig,
+        data: &Dataset,
+        ctx: &mut RunContext<'_>,
+    ) -> Result<RunResult, Cancelled> {
         let run = std::panic::AssertUnwindSafe(|| match self.device {
             Device::Cpu => trainer::train::<CpuBackend>(config, data, &burn::backend::flex::FlexDevice, ctx),
-            Device::CpuGeneric => with_accelerator_path(true, || trainer::train::<CpuBackend>(config, data, &burn::backend::flex::FlexDevice, ctx)),
+            Device::CpuGeneric => with_accelerator_path(true, || {
+                trainer::train::<CpuBackend>(config, data, &burn::backend::flex::FlexDevice, ctx)
+            }),
             #[cfg(feature = "cuda")]
-            Device::Cuda(n) => trainer::train::<CudaBackend>(config, data, &burn::backend::cuda::CudaDevice::new(n), ctx),
+            Device::Cuda(n) => {
+                trainer::train::<CudaBackend>(config, data, &burn::backend::cuda::CudaDevice::new(n), ctx)
+            }
             #[cfg(not(feature = "cuda"))]
             Device::Cuda(_) => Ok(RunResult::failed(TrainError::CudaUnavailable("cuda".into()).to_string())),
         });
         match std::panic::catch_unwind(run) {
             Ok(result) => result,
             Err(panic) => {
-                let what = panic.downcast_ref::<String>().cloned().or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned())).unwrap_or_default();
+                let what = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                    .unwrap_or_default();
                 Ok(RunResult::failed(format!("internal error in the trainer: {what}")))
             }
         }

@@ -118,7 +118,13 @@ impl Layout {
                 let mut w2 = Vec::new();
                 for e in 0..m.experts {
                     w1.push(add(format!("blocks.{l}.moe.experts.{e}.w1"), [d, m.d_ff], Group::Matrix, true, lin(d)));
-                    w2.push(add(format!("blocks.{l}.moe.experts.{e}.w2"), [m.d_ff, d], Group::Matrix, true, Init::Zeros));
+                    w2.push(add(
+                        format!("blocks.{l}.moe.experts.{e}.w2"),
+                        [m.d_ff, d],
+                        Group::Matrix,
+                        true,
+                        Init::Zeros,
+                    ));
                 }
                 Ff::Moe { router, w1, w2 }
             };
@@ -204,13 +210,29 @@ fn rms_norm<B: Backend>(x: Tensor<B, 2>, gain: &Tensor<B, 2>) -> Tensor<B, 2> {
 
 /// The forward pass over `batch` sequences. `noise` (training only) holds each layer's router
 /// noise for these tokens (`[B·T, E]`, row-major).
-pub fn forward<B: Backend>(m: &ModelConfig, layout: &Layout, p: &[Tensor<B, 2>], consts: &AttnConsts<B>, input: &Batch<B>, noise: Option<&[&[f32]]>) -> Output<B> {
+pub fn forward<B: Backend>(
+    m: &ModelConfig,
+    layout: &Layout,
+    p: &[Tensor<B, 2>],
+    consts: &AttnConsts<B>,
+    input: &Batch<B>,
+    noise: Option<&[&[f32]]>,
+) -> Output<B> {
     let batch = input.batch;
     let mut h = p[layout.embedding].clone().select(0, input.x.clone()); // [N, d]
     let mut balance = Vec::new();
     let want_aux = m.balance_loss > 0.0;
     for (i, l) in layout.layers.iter().enumerate() {
-        let a = attention(rms_norm(h.clone(), &p[l.attn_norm]), &p[l.wq], &p[l.wk], &p[l.wv], &p[l.wo], consts, batch, m.heads);
+        let a = attention(
+            rms_norm(h.clone(), &p[l.attn_norm]),
+            &p[l.wq],
+            &p[l.wk],
+            &p[l.wv],
+            &p[l.wo],
+            consts,
+            batch,
+            m.heads,
+        );
         h = h + a;
         let z = rms_norm(h.clone(), &p[l.mlp_norm]);
         let f = match &l.ff {

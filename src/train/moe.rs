@@ -78,7 +78,9 @@ pub fn route(logits: &[f32], e: usize, k: usize) -> Routing {
         idx.clear();
         idx.extend(0..e);
         // Descending by logit, NaN last, ties by index: a total, deterministic order.
-        idx.sort_by(|&a, &b| row[b].partial_cmp(&row[a]).unwrap_or_else(|| row[a].is_nan().cmp(&row[b].is_nan())).then(a.cmp(&b)));
+        idx.sort_by(|&a, &b| {
+            row[b].partial_cmp(&row[a]).unwrap_or_else(|| row[a].is_nan().cmp(&row[b].is_nan())).then(a.cmp(&b))
+        });
         chosen.extend_from_slice(&idx[..k]);
     }
     let mut counts = vec![0; e];
@@ -90,7 +92,11 @@ pub fn route(logits: &[f32], e: usize, k: usize) -> Routing {
     Routing { chosen, order, counts }
 }
 
-fn int_tensor<B: Backend, const D: usize>(v: impl Iterator<Item = usize>, shape: [usize; D], device: &B::Device) -> Tensor<B, D, Int> {
+fn int_tensor<B: Backend, const D: usize>(
+    v: impl Iterator<Item = usize>,
+    shape: [usize; D],
+    device: &B::Device,
+) -> Tensor<B, D, Int> {
     let data: Vec<i64> = v.map(|x| x as i64).collect();
     Tensor::from_data(TensorData::new(data, shape), device)
 }

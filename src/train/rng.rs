@@ -69,10 +69,12 @@ mod tests {
 
     #[test]
     fn streams_are_reproducible_and_distinct() {
-        let a: Vec<u64> = (0..4).map({
-            let mut r = Rng::new(7, Stream::Init);
-            move |_| r.next_u64()
-        }).collect();
+        let a: Vec<u64> = (0..4)
+            .map({
+                let mut r = Rng::new(7, Stream::Init);
+                move |_| r.next_u64()
+            })
+            .collect();
         let mut r = Rng::new(7, Stream::Init);
         assert_eq!(a, (0..4).map(|_| r.next_u64()).collect::<Vec<_>>());
         let mut other = Rng::new(7, Stream::Batches);
@@ -92,6 +94,9 @@ mod tests {
         let _ = (a.below(3), a.normal(), a.0.next_u32());
         let mut b = Rng::new(5, Stream::Batches);
         b.seek(a.position());
-        assert_eq!((0..100).map(|_| a.next_u64()).collect::<Vec<_>>(), (0..100).map(|_| b.next_u64()).collect::<Vec<_>>());
+        assert_eq!(
+            (0..100).map(|_| a.next_u64()).collect::<Vec<_>>(),
+            (0..100).map(|_| b.next_u64()).collect::<Vec<_>>()
+        );
     }
 }

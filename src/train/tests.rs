@@ -2,7 +2,14 @@
 //! steps, Newton–Schulz, MoE dispatch and balance loss; and whole-run behaviour: overfitting,
 //! determinism, divergence, cancellation, bad data.
 
-#![allow(clippy::float_cmp, clippy::many_single_char_names, clippy::needless_range_loop, clippy::cast_lossless, clippy::manual_range_contains, reason = "tests compare exact values and spell out textbook formulas")]
+#![allow(
+    clippy::float_cmp,
+    clippy::many_single_char_names,
+    clippy::needless_range_loop,
+    clippy::cast_lossless,
+    clippy::manual_range_contains,
+    reason = "tests compare exact values and spell out textbook formulas"
+)]
 
 use burn::backend::Flex;
 use burn::backend::flex::FlexDevice;
@@ -129,7 +136,8 @@ fn polar_factor(x: &[f64], r: usize, c: usize) -> Vec<f64> {
     let xt = transpose(x, r, c);
     let gram = if wide { matmul(x, &xt, r, c, r) } else { matmul(&xt, x, c, r, c) };
     let (lambda, v) = jacobi_eigen((0..n).map(|i| gram[i * n..(i + 1) * n].to_vec()).collect());
-    let inv_sqrt: Vec<f64> = (0..n * n).map(|ij| (0..n).map(|k| v[ij / n][k] * v[ij % n][k] / lambda[k].sqrt()).sum()).collect();
+    let inv_sqrt: Vec<f64> =
+        (0..n * n).map(|ij| (0..n).map(|k| v[ij / n][k] * v[ij % n][k] / lambda[k].sqrt()).sum()).collect();
     if wide { matmul(&inv_sqrt, x, r, r, c) } else { matmul(x, &inv_sqrt, r, c, c) }
 }
 
@@ -151,7 +159,8 @@ fn quintic_reference(g: &[f64], r: usize, c: usize, steps: usize) -> Vec<f64> {
 
 /// Singular values of an `r × c` row-major matrix (`r ≤ c`), via eigenvalues of `X·Xᵀ`.
 fn singular_values(x: &[f64], r: usize, c: usize) -> Vec<f64> {
-    let gram: Vec<Vec<f64>> = (0..r).map(|i| (0..r).map(|j| (0..c).map(|k| x[i * c + k] * x[j * c + k]).sum()).collect()).collect();
+    let gram: Vec<Vec<f64>> =
+        (0..r).map(|i| (0..r).map(|j| (0..c).map(|k| x[i * c + k] * x[j * c + k]).sum()).collect()).collect();
     let mut s: Vec<f64> = jacobi_eigenvalues(gram).into_iter().map(|e| e.max(0.0).sqrt()).collect();
     s.sort_by(f64::total_cmp);
     s
@@ -163,7 +172,10 @@ fn newton_schulz_pushes_singular_values_towards_one() {
     let g = [2.0, 0.1, -0.3, 0.7, 0.0, 0.2, 0.05, 0.1, -0.1, 0.3, -0.01, 0.04, 0.02, 0.03, -0.02];
     let sv_in = singular_values(&g, 3, 5);
     assert!(sv_in[2] / sv_in[0] > 20.0, "{sv_in:?}");
-    let input = Tensor::<B, 3>::from_data(TensorData::new(g.iter().map(|&x| x as f32).collect::<Vec<_>>(), [1, 3, 5]), &FlexDevice);
+    let input = Tensor::<B, 3>::from_data(
+        TensorData::new(g.iter().map(|&x| x as f32).collect::<Vec<_>>(), [1, 3, 5]),
+        &FlexDevice,
+    );
     let quintic = host(orthogonalize(input.clone(), 5, NsCoeffs::Quintic));
     let sv = singular_values(&quintic, 3, 5);
     // Keller Jordan's quintic lands in roughly (0.68, 1.13) rather than at exactly 1.
@@ -190,27 +202,46 @@ fn newton_schulz_pushes_singular_values_towards_one() {
 #[test]
 fn newton_schulz_matches_an_independently_computed_polar_factor() {
     let mut rng = rng::Rng::new(11, rng::Stream::Init);
-    let mut cases: Vec<(Vec<f64>, usize, usize)> = [(8usize, 24usize), (24, 8), (16, 16 + 4)].iter().map(|&(r, c)| ((0..r * c).map(|_| rng.normal()).collect(), r, c)).collect();
+    let mut cases: Vec<(Vec<f64>, usize, usize)> = [(8usize, 24usize), (24, 8), (16, 16 + 4)]
+        .iter()
+        .map(|&(r, c)| ((0..r * c).map(|_| rng.normal()).collect(), r, c))
+        .collect();
     cases.push((vec![2.0, 0.1, -0.3, 0.7, 0.0, 0.2, 0.05, 0.1, -0.1, 0.3, -0.01, 0.04, 0.02, 0.03, -0.02], 3, 5));
     for (g, r, c) in &cases {
         let (r, c) = (*r, *c);
         let p = polar_factor(g, r, c);
         // The reference itself: orthonormal rows (wide) or columns (tall).
         let n = r.min(c);
-        let ppt = if r <= c { matmul(&p, &transpose(&p, r, c), r, c, r) } else { matmul(&transpose(&p, r, c), &p, c, r, c) };
+        let ppt =
+            if r <= c { matmul(&p, &transpose(&p, r, c), r, c, r) } else { matmul(&transpose(&p, r, c), &p, c, r, c) };
         close(&ppt, &(0..n * n).map(|ij| if ij / n == ij % n { 1.0 } else { 0.0 }).collect::<Vec<_>>(), 1e-10);
-        let input = Tensor::<B, 3>::from_data(TensorData::new(g.iter().map(|&x| x as f32).collect::<Vec<_>>(), [1, r, c]), &FlexDevice);
+        let input = Tensor::<B, 3>::from_data(
+            TensorData::new(g.iter().map(|&x| x as f32).collect::<Vec<_>>(), [1, r, c]),
+            &FlexDevice,
+        );
         for (coeffs, lo, hi) in [(NsCoeffs::Quintic, 0.65, 1.2), (NsCoeffs::PolarExpress, 0.85, 1.15)] {
             let o = host(orthogonalize(input.clone(), 5, coeffs));
             // M = O·Pᵀ (wide, r × r) or Pᵀ·O (tall, c × c): U·f(Σ)·Uᵀ or V·f(Σ)·Vᵀ.
-            let m = if r <= c { matmul(&o, &transpose(&p, r, c), r, c, r) } else { matmul(&transpose(&p, r, c), &o, c, r, c) };
+            let m = if r <= c {
+                matmul(&o, &transpose(&p, r, c), r, c, r)
+            } else {
+                matmul(&transpose(&p, r, c), &o, c, r, c)
+            };
             for i in 0..n {
                 for j in 0..n {
-                    assert!((m[i * n + j] - m[j * n + i]).abs() < 1e-5, "{coeffs:?} {r}×{c}: O·Pᵀ is not symmetric at ({i}, {j}): {} vs {}", m[i * n + j], m[j * n + i]);
+                    assert!(
+                        (m[i * n + j] - m[j * n + i]).abs() < 1e-5,
+                        "{coeffs:?} {r}×{c}: O·Pᵀ is not symmetric at ({i}, {j}): {} vs {}",
+                        m[i * n + j],
+                        m[j * n + i]
+                    );
                 }
             }
             let (sv, _) = jacobi_eigen((0..n).map(|i| m[i * n..(i + 1) * n].to_vec()).collect());
-            assert!(sv.iter().all(|&s| (lo..=hi).contains(&s)), "{coeffs:?} {r}×{c}: singular values {sv:?} outside [{lo}, {hi}]");
+            assert!(
+                sv.iter().all(|&s| (lo..=hi).contains(&s)),
+                "{coeffs:?} {r}×{c}: singular values {sv:?} outside [{lo}, {hi}]"
+            );
             // And O is M·P: nothing of O lies outside the input's row (column) space.
             let back = if r <= c { matmul(&m, &p, r, r, c) } else { matmul(&p, &m, r, c, c) };
             close(&back, &o, 1e-4);
@@ -227,7 +258,12 @@ fn muon_step_scales_by_shape_and_uses_nesterov_momentum() {
     let (lr, m) = (0.02, 0.95);
     for shape in [[2usize, 6usize], [6, 2]] {
         let [r, c] = shape;
-        let to3 = |v: &[f64]| Tensor::<B, 3>::from_data(TensorData::new(v.iter().map(|&x| x as f32).collect::<Vec<_>>(), [1, r, c]), &FlexDevice);
+        let to3 = |v: &[f64]| {
+            Tensor::<B, 3>::from_data(
+                TensorData::new(v.iter().map(|&x| x as f32).collect::<Vec<_>>(), [1, r, c]),
+                &FlexDevice,
+            )
+        };
         let mut bucket = MuonBucket { members: vec![0], shape, buf: Tensor::zeros([1, r, c], &FlexDevice) };
         let h = MuonHyper { lr, wd: 0.0, cautious: false, momentum: m, ns_steps: 5, coeffs: NsCoeffs::Quintic };
         let out = host(muon_step(to3(&p), to3(&g), &mut bucket, &h));
@@ -285,7 +321,10 @@ fn moe_output_matches_a_dense_reference() {
         let z: f64 = top.iter().map(|&j| logits[j].exp()).sum();
         for &j in top {
             let gate = logits[j].exp() / z;
-            let hid: Vec<f64> = (0..f).map(|c| (0..d).map(|i| x[i] * w1[j][i * f + c]).sum::<f64>()).map(|a| a / (1.0 + (-a).exp())).collect();
+            let hid: Vec<f64> = (0..f)
+                .map(|c| (0..d).map(|i| x[i] * w1[j][i * f + c]).sum::<f64>())
+                .map(|a| a / (1.0 + (-a).exp()))
+                .collect();
             for o in 0..d {
                 want[t * d + o] += gate * (0..f).map(|c| hid[c] * w2[j][c * d + o]).sum::<f64>();
             }
@@ -329,21 +368,42 @@ fn run(config: &RunConfig, text: &str, cancel: &CancelFlag) -> Result<RunResult,
     let trainer = BurnTrainer::new(Device::Cpu, "/nonexistent");
     let mut events = 0;
     let mut on = |_: Progress| events += 1;
-    let mut ctx = RunContext { cancel, progress: &mut on, workdir: None, run_key: None, base_dir: ".".into(), stop_at: None, checkpoints: crate::spec::Checkpoints::default() };
+    let mut ctx = RunContext {
+        cancel,
+        progress: &mut on,
+        workdir: None,
+        run_key: None,
+        base_dir: ".".into(),
+        stop_at: None,
+        checkpoints: crate::spec::Checkpoints::default(),
+    };
     trainer.train_data(config, &data, &mut ctx)
 }
 
 /// Metrics that do not depend on timing.
 fn numerics(r: &RunResult) -> Vec<(u64, String, u64)> {
     let timing = ["tokens_per_sec", "elapsed", "acc_per_min"];
-    let final_ = r.metrics.iter().filter(|(k, _)| !timing.contains(&k.as_str())).map(|(k, v)| (0, k.clone(), v.to_bits()));
-    let rows = r.history.iter().flat_map(|row| row.metrics.iter().filter(|(k, _)| !timing.contains(&k.as_str())).map(|(k, v)| (row.step, k.clone(), v.to_bits())));
+    let final_ =
+        r.metrics.iter().filter(|(k, _)| !timing.contains(&k.as_str())).map(|(k, v)| (0, k.clone(), v.to_bits()));
+    let rows = r.history.iter().flat_map(|row| {
+        row.metrics
+            .iter()
+            .filter(|(k, _)| !timing.contains(&k.as_str()))
+            .map(|(k, v)| (row.step, k.clone(), v.to_bits()))
+    });
     final_.chain(rows).collect()
 }
 
 #[test]
 fn tiny_model_overfits_repeated_text() {
-    let c = tiny(&[("steps", Value::Int(120)), ("eval_every", Value::Int(60)), ("schedule", Value::Word("constant".into())), ("embedding_lr", Value::Float(0.05)), ("unembedding_lr", Value::Float(0.02)), ("scalar_lr", Value::Float(0.02))]);
+    let c = tiny(&[
+        ("steps", Value::Int(120)),
+        ("eval_every", Value::Int(60)),
+        ("schedule", Value::Word("constant".into())),
+        ("embedding_lr", Value::Float(0.05)),
+        ("unembedding_lr", Value::Float(0.02)),
+        ("scalar_lr", Value::Float(0.02)),
+    ]);
     let r = run(&c, &TEXT.repeat(200), &CancelFlag::new()).unwrap();
     assert_eq!(r.status, Status::Ok, "{r:?}");
     assert_eq!(r.steps, 120);
@@ -380,7 +440,11 @@ fn runs_are_bit_identical_and_seeds_matter() {
 #[test]
 fn runs_do_not_depend_on_the_thread_count() {
     // Shards run on separate threads, Muon buckets too: one thread must give the same bits.
-    let c = tiny(&[("router_noise", Value::Float(0.1)), ("optimizer", Value::Word("muon_adamw".into())), ("batch_size", Value::Int(5))]);
+    let c = tiny(&[
+        ("router_noise", Value::Float(0.1)),
+        ("optimizer", Value::Word("muon_adamw".into())),
+        ("batch_size", Value::Int(5)),
+    ]);
     let text = TEXT.repeat(120);
     let pool = |n: usize| rayon::ThreadPoolBuilder::new().num_threads(n).build().unwrap();
     let one = pool(1).install(|| run(&c, &text, &CancelFlag::new()).unwrap());
@@ -393,14 +457,20 @@ fn runs_do_not_depend_on_the_thread_count() {
 #[test]
 fn shards_compute_the_full_batch_loss_and_gradients() {
     type A = burn::backend::Autodiff<Flex>;
-    let c = tiny(&[("experts", Value::Int(3)), ("top_k", Value::Int(2)), ("balance_loss", Value::Float(0.5)), ("batch_size", Value::Int(5))]);
+    let c = tiny(&[
+        ("experts", Value::Int(3)),
+        ("top_k", Value::Int(2)),
+        ("balance_loss", Value::Float(0.5)),
+        ("batch_size", Value::Int(5)),
+    ]);
     let m = &c.model;
     let layout = model::Layout::new(m, 256);
     let params = layout.init::<Flex>(3, &FlexDevice);
     let consts = attention::AttnConsts::<A>::new(m.seq_len, m.d_model, m.heads, m.rope_base, &FlexDevice);
     let windows: Vec<u32> = TEXT.bytes().cycle().take(5 * (m.seq_len + 1)).map(u32::from).collect();
     let mut r = rng::Rng::new(1, rng::Stream::RouterNoise);
-    let noise: Vec<Vec<f32>> = layout.layers.iter().map(|_| moe::draw_noise(&mut r, 5 * m.seq_len, m.experts, 0.3)).collect();
+    let noise: Vec<Vec<f32>> =
+        layout.layers.iter().map(|_| moe::draw_noise(&mut r, 5 * m.seq_len, m.experts, 0.3)).collect();
     let pass = |shards: usize| {
         let f = step::forward_batch::<A>(m, &layout, &params, &consts, &windows, 5, shards, Some(&noise), &FlexDevice);
         let (ce, aux) = (f.ce, f.aux);
@@ -420,7 +490,14 @@ fn shards_compute_the_full_batch_loss_and_gradients() {
 
 #[test]
 fn huge_learning_rate_is_recorded_as_diverged() {
-    let c = tiny(&[("optimizer", Value::Word("sgd".into())), ("matrix_lr", Value::Float(1e4)), ("embedding_lr", Value::Float(1e4)), ("unembedding_lr", Value::Float(1e4)), ("grad_clip", Value::Float(0.0)), ("schedule", Value::Word("constant".into()))]);
+    let c = tiny(&[
+        ("optimizer", Value::Word("sgd".into())),
+        ("matrix_lr", Value::Float(1e4)),
+        ("embedding_lr", Value::Float(1e4)),
+        ("unembedding_lr", Value::Float(1e4)),
+        ("grad_clip", Value::Float(0.0)),
+        ("schedule", Value::Word("constant".into())),
+    ]);
     let r = run(&c, &TEXT.repeat(100), &CancelFlag::new()).unwrap();
     assert_eq!(r.status, Status::Diverged, "{:?}", r.metrics);
     let at = r.diverged_at.unwrap();
@@ -433,7 +510,11 @@ fn other_optimizers_and_options_train() {
     for extra in [
         vec![("optimizer", Value::Word("adamw".into())), ("softcap", Value::Float(15.0))],
         vec![("optimizer", Value::Word("sgd".into())), ("experts", Value::Int(1))],
-        vec![("ns_coeffs", Value::Word("polar_express".into())), ("muon_momentum_warmup", Value::Int(10)), ("cautious_wd", Value::Bool(false))],
+        vec![
+            ("ns_coeffs", Value::Word("polar_express".into())),
+            ("muon_momentum_warmup", Value::Int(10)),
+            ("cautious_wd", Value::Bool(false)),
+        ],
     ] {
         let c = tiny(&extra);
         let r = run(&c, &TEXT.repeat(100), &CancelFlag::new()).unwrap();
@@ -456,7 +537,15 @@ fn cancellation_and_bad_data_never_panic() {
     let trainer = BurnTrainer::new(Device::Cpu, "/nonexistent");
     let mut on = |_: Progress| {};
     let flag = CancelFlag::new();
-    let mut ctx = RunContext { cancel: &flag, progress: &mut on, workdir: None, run_key: None, base_dir: ".".into(), stop_at: None, checkpoints: crate::spec::Checkpoints::default() };
+    let mut ctx = RunContext {
+        cancel: &flag,
+        progress: &mut on,
+        workdir: None,
+        run_key: None,
+        base_dir: ".".into(),
+        stop_at: None,
+        checkpoints: crate::spec::Checkpoints::default(),
+    };
     let r = trainer.train(&missing, &mut ctx).unwrap();
     assert_eq!(r.status, Status::Failed);
     assert!(r.error.unwrap().contains("does not exist"));
@@ -477,7 +566,15 @@ fn stop_at_ends_early_but_keeps_the_schedule() {
         }
     };
     let flag = CancelFlag::new();
-    let mut ctx = RunContext { cancel: &flag, progress: &mut on, workdir: None, run_key: None, base_dir: ".".into(), stop_at: Some(20), checkpoints: crate::spec::Checkpoints::default() };
+    let mut ctx = RunContext {
+        cancel: &flag,
+        progress: &mut on,
+        workdir: None,
+        run_key: None,
+        base_dir: ".".into(),
+        stop_at: Some(20),
+        checkpoints: crate::spec::Checkpoints::default(),
+    };
     let r = trainer.train_data(&c, &data, &mut ctx).unwrap();
     assert_eq!(r.steps, 20);
     assert!(r.metrics.contains_key("val_loss"));
@@ -493,7 +590,15 @@ fn run_on(device: Device, config: &RunConfig, text: &str) -> RunResult {
     let trainer = BurnTrainer::new(device, "/nonexistent");
     let cancel = CancelFlag::new();
     let mut on = |_: Progress| {};
-    let mut ctx = RunContext { cancel: &cancel, progress: &mut on, workdir: None, run_key: None, base_dir: ".".into(), stop_at: None, checkpoints: crate::spec::Checkpoints::default() };
+    let mut ctx = RunContext {
+        cancel: &cancel,
+        progress: &mut on,
+        workdir: None,
+        run_key: None,
+        base_dir: ".".into(),
+        stop_at: None,
+        checkpoints: crate::spec::Checkpoints::default(),
+    };
     trainer.train_data(config, &data, &mut ctx).unwrap()
 }
 
@@ -503,7 +608,14 @@ fn run_on(device: Device, config: &RunConfig, text: &str) -> RunResult {
 /// differently (other op order), which is all the tolerance is for.
 #[test]
 fn the_accelerator_path_trains_like_the_cpu_path() {
-    let c = tiny(&[("steps", Value::Int(20)), ("eval_every", Value::Int(10)), ("optimizer", Value::Word("muon_adamw".into())), ("experts", Value::Int(4)), ("top_k", Value::Int(2)), ("layers", Value::Int(2))]);
+    let c = tiny(&[
+        ("steps", Value::Int(20)),
+        ("eval_every", Value::Int(10)),
+        ("optimizer", Value::Word("muon_adamw".into())),
+        ("experts", Value::Int(4)),
+        ("top_k", Value::Int(2)),
+        ("layers", Value::Int(2)),
+    ]);
     let text = TEXT.repeat(120) + "a different ending to make the validation block less trivial. ".repeat(20).as_str();
     let cpu = run_on(Device::Cpu, &c, &text);
     let generic = run_on(Device::CpuGeneric, &c, &text);
@@ -527,7 +639,8 @@ fn the_accelerator_path_trains_like_the_cpu_path() {
 /// matrix (CPU): same parameter groups, same updated parameters.
 #[test]
 fn stacked_and_per_matrix_muon_buckets_agree() {
-    let c = tiny(&[("optimizer", Value::Word("muon_adamw".into())), ("experts", Value::Int(4)), ("layers", Value::Int(2))]);
+    let c =
+        tiny(&[("optimizer", Value::Word("muon_adamw".into())), ("experts", Value::Int(4)), ("layers", Value::Int(2))]);
     let layout = super::model::Layout::new(&c.model, 64);
     let per_matrix = super::optim::Optimizer::<B>::new(&layout, &c.train, &FlexDevice);
     let stacked = with_accelerator_path(true, || super::optim::Optimizer::<B>::new(&layout, &c.train, &FlexDevice));
@@ -558,11 +671,24 @@ fn stacked_and_per_matrix_muon_buckets_agree() {
 
 /// Trains `config` with these checkpoint settings, raising the stop signal once `raise_at`
 /// steps are done.
-fn run_ckpt(config: &RunConfig, text: &str, stop_at: Option<u64>, checkpoints: crate::spec::Checkpoints, raise_at: Option<u64>) -> Result<RunResult, Cancelled> {
+fn run_ckpt(
+    config: &RunConfig,
+    text: &str,
+    stop_at: Option<u64>,
+    checkpoints: crate::spec::Checkpoints,
+    raise_at: Option<u64>,
+) -> Result<RunResult, Cancelled> {
     run_ckpt_on(Device::Cpu, config, text, stop_at, checkpoints, raise_at)
 }
 
-fn run_ckpt_on(device: Device, config: &RunConfig, text: &str, stop_at: Option<u64>, checkpoints: crate::spec::Checkpoints, raise_at: Option<u64>) -> Result<RunResult, Cancelled> {
+fn run_ckpt_on(
+    device: Device,
+    config: &RunConfig,
+    text: &str,
+    stop_at: Option<u64>,
+    checkpoints: crate::spec::Checkpoints,
+    raise_at: Option<u64>,
+) -> Result<RunResult, Cancelled> {
     let data = Dataset::prepare(config, text, std::path::Path::new("/nonexistent")).unwrap();
     let trainer = BurnTrainer::new(device, "/nonexistent");
     let cancel = CancelFlag::new();
@@ -574,7 +700,15 @@ fn run_ckpt_on(device: Device, config: &RunConfig, text: &str, stop_at: Option<u
             signal.raise();
         }
     };
-    let mut ctx = RunContext { cancel: &cancel, progress: &mut on, workdir: None, run_key: None, base_dir: ".".into(), stop_at, checkpoints };
+    let mut ctx = RunContext {
+        cancel: &cancel,
+        progress: &mut on,
+        workdir: None,
+        run_key: None,
+        base_dir: ".".into(),
+        stop_at,
+        checkpoints,
+    };
     trainer.train_data(config, &data, &mut ctx)
 }
 
@@ -595,7 +729,11 @@ fn a_resumed_run_ends_bit_identical_to_one_trained_straight_through() {
     let dir = tempfile::tempdir().unwrap();
     let text = TEXT.repeat(120) + "a different ending to make the validation block less trivial. ".repeat(20).as_str();
     for extra in [
-        vec![("optimizer", Value::Word("muon_adamw".into())), ("router_noise", Value::Float(0.1)), ("muon_momentum_warmup", Value::Int(20))],
+        vec![
+            ("optimizer", Value::Word("muon_adamw".into())),
+            ("router_noise", Value::Float(0.1)),
+            ("muon_momentum_warmup", Value::Int(20)),
+        ],
         vec![("optimizer", Value::Word("adamw".into()))],
         vec![("optimizer", Value::Word("sgd".into())), ("weight_decay", Value::Float(0.1))],
     ] {
@@ -605,11 +743,17 @@ fn a_resumed_run_ends_bit_identical_to_one_trained_straight_through() {
         // A successive-halving rung: stop at 13 and save there.
         let rung = run_ckpt(&c, &text, Some(13), saving(&file, &[13]), None).unwrap();
         assert_eq!((rung.status, rung.steps), (Status::Ok, 13), "{extra:?}");
-        assert!(rung.history.last().is_some_and(|r| r.step == 13 && r.metrics.contains_key("val_loss")), "the rung is evaluated where it stops");
+        assert!(
+            rung.history.last().is_some_and(|r| r.step == 13 && r.metrics.contains_key("val_loss")),
+            "the rung is evaluated where it stops"
+        );
         let resumed = run_ckpt(&c, &text, None, resuming(&file), None).unwrap();
         assert_eq!(resumed.steps, 30);
         assert_eq!(numerics(&resumed), numerics(&straight), "{extra:?}");
-        assert_eq!(resumed.history.iter().map(|r| r.step).collect::<Vec<_>>(), straight.history.iter().map(|r| r.step).collect::<Vec<_>>());
+        assert_eq!(
+            resumed.history.iter().map(|r| r.step).collect::<Vec<_>>(),
+            straight.history.iter().map(|r| r.step).collect::<Vec<_>>()
+        );
     }
 }
 
@@ -656,7 +800,12 @@ fn a_corrupt_or_foreign_checkpoint_is_refused() {
     };
     let other = tiny(&[("optimizer", Value::Word("adamw".into())), ("matrix_lr", Value::Float(0.01))]);
     let e = refused(&other, &text, &file);
-    assert!(e.starts_with("cannot resume: the checkpoint") && e.contains("was made by another run") && e.contains("`train.matrix_lr` (checkpoint: 0.04, this run: 0.01)"), "{e}");
+    assert!(
+        e.starts_with("cannot resume: the checkpoint")
+            && e.contains("was made by another run")
+            && e.contains("`train.matrix_lr` (checkpoint: 0.04, this run: 0.01)"),
+        "{e}"
+    );
     let e = refused(&tiny(&[("optimizer", Value::Word("muon_adamw".into()))]), &text, &file);
     assert!(e.contains("`train.optimizer`"), "{e}");
     let e = refused(&c, &("The quick".to_owned() + &TEXT.repeat(120)[9..]), &file);
@@ -676,7 +825,8 @@ fn a_corrupt_or_foreign_checkpoint_is_refused() {
     assert!(refused(&c, &text, &dir.path().join("missing")).contains("cannot read the checkpoint"));
     // The format version is checked before anything else in the header.
     let head_len = usize::try_from(u64::from_le_bytes(bytes[8..16].try_into().unwrap())).unwrap();
-    let head = String::from_utf8(bytes[16..16 + head_len].to_vec()).unwrap().replacen("\"format\":1", "\"format\":9", 1);
+    let head =
+        String::from_utf8(bytes[16..16 + head_len].to_vec()).unwrap().replacen("\"format\":1", "\"format\":9", 1);
     let mut v2 = bytes[..8].to_vec();
     v2.extend_from_slice(&(head.len() as u64).to_le_bytes());
     v2.extend_from_slice(head.as_bytes());
@@ -693,7 +843,12 @@ fn a_corrupt_or_foreign_checkpoint_is_refused() {
 #[test]
 fn the_accelerator_path_resumes_bit_identically_and_refuses_cpu_checkpoints() {
     let dir = tempfile::tempdir().unwrap();
-    let c = tiny(&[("optimizer", Value::Word("muon_adamw".into())), ("experts", Value::Int(4)), ("router_noise", Value::Float(0.1)), ("steps", Value::Int(20))]);
+    let c = tiny(&[
+        ("optimizer", Value::Word("muon_adamw".into())),
+        ("experts", Value::Int(4)),
+        ("router_noise", Value::Float(0.1)),
+        ("steps", Value::Int(20)),
+    ]);
     let text = TEXT.repeat(120);
     let none = crate::spec::Checkpoints::default;
     let straight = run_ckpt_on(Device::CpuGeneric, &c, &text, None, none(), None).unwrap();
@@ -705,5 +860,9 @@ fn the_accelerator_path_resumes_bit_identically_and_refuses_cpu_checkpoints() {
     run_ckpt_on(Device::Cpu, &c, &text, Some(7), saving(&cpu, &[7]), None).unwrap();
     let r = run_ckpt_on(Device::CpuGeneric, &c, &text, None, resuming(&cpu), None).unwrap();
     assert_eq!(r.status, Status::Failed);
-    assert!(r.error.as_deref().is_some_and(|e| e.contains("was made on the backend") && e.contains("+generic")), "{:?}", r.error);
+    assert!(
+        r.error.as_deref().is_some_and(|e| e.contains("was made on the backend") && e.contains("+generic")),
+        "{:?}",
+        r.error
+    );
 }

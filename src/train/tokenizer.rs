@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use tokenizers::models::bpe::{BPE, BpeTrainerBuilder};
 use tokenizers::models::TrainerWrapper;
+use tokenizers::models::bpe::{BPE, BpeTrainerBuilder};
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 
 use super::TrainError;
@@ -62,7 +62,10 @@ impl Tok {
 /// unreadable. Made once: per process (a memo by path, and the path names the vocabulary size
 /// and the training text's hash), and across threads and processes (under the file's lock,
 /// whoever comes second loads what the first stored).
-fn load_or_train(path: &Path, train: &mut dyn FnMut() -> Result<tokenizers::Tokenizer, TrainError>) -> Result<tokenizers::Tokenizer, TrainError> {
+fn load_or_train(
+    path: &Path,
+    train: &mut dyn FnMut() -> Result<tokenizers::Tokenizer, TrainError>,
+) -> Result<tokenizers::Tokenizer, TrainError> {
     static LOADED: Mutex<BTreeMap<PathBuf, tokenizers::Tokenizer>> = Mutex::new(BTreeMap::new());
     let memo = || LOADED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some(t) = memo().get(path) {

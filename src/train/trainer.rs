@@ -21,7 +21,12 @@ use crate::spec::{Budget, Cancelled, HistoryRow, Progress, RunConfig, RunContext
 /// Trains `config` on `data` with backend `B` on `device`: from scratch, or from the checkpoint
 /// `ctx.checkpoints` names, saving checkpoints where it asks.
 #[allow(clippy::too_many_lines, reason = "the loop reads best in one piece")]
-pub fn train<B: AutodiffBackend>(config: &RunConfig, data: &Dataset, device: &B::Device, ctx: &mut RunContext<'_>) -> Result<RunResult, Cancelled> {
+pub fn train<B: AutodiffBackend>(
+    config: &RunConfig,
+    data: &Dataset,
+    device: &B::Device,
+    ctx: &mut RunContext<'_>,
+) -> Result<RunResult, Cancelled> {
     // Every run, on whichever engine thread it lands: the FPU mode is per thread.
     super::denormals::flush_everywhere();
     let m = &config.model;
@@ -96,9 +101,16 @@ pub fn train<B: AutodiffBackend>(config: &RunConfig, data: &Dataset, device: &B:
             let t0 = Instant::now();
             data.sample(&mut batches, batch, seq, &mut windows);
             // Drawn for the whole batch, layer by layer, before any shard runs.
-            let noise: Option<Vec<Vec<f32>>> = use_noise.then(|| layout.layers.iter().map(|_| draw_noise(&mut noise_rng, batch * seq, m.experts, m.router_noise)).collect());
+            let noise: Option<Vec<Vec<f32>>> = use_noise.then(|| {
+                layout
+                    .layers
+                    .iter()
+                    .map(|_| draw_noise(&mut noise_rng, batch * seq, m.experts, m.router_noise))
+                    .collect()
+            });
             let tf = Instant::now();
-            let fwd = forward_batch::<B>(m, &layout, &params, &consts, &windows, batch, shards, noise.as_deref(), device);
+            let fwd =
+                forward_batch::<B>(m, &layout, &params, &consts, &windows, batch, shards, noise.as_deref(), device);
             prof[0] += tf.elapsed().as_secs_f64();
             let (ce, aux) = (fwd.ce, fwd.aux);
             let initial = *st.initial_loss.get_or_insert(ce);
@@ -119,12 +131,29 @@ pub fn train<B: AutodiffBackend>(config: &RunConfig, data: &Dataset, device: &B:
             st.step += 1;
             st.running.add(ce, aux);
             let tps = (st.step * tokens_per_step) as f64 / st.train_secs.max(1e-9);
-            (ctx.progress)(Progress::Step { step: st.step, total_steps: total, loss: ce, lr: mult, tokens_per_sec: tps });
+            (ctx.progress)(Progress::Step {
+                step: st.step,
+                total_steps: total,
+                loss: ce,
+                lr: mult,
+                tokens_per_sec: tps,
+            });
             let row_in = RowInputs { mult, lrs: hyper.lr, grad_norm };
-            if ctx.checkpoints.due(st.step) && let Some(path) = &ctx.checkpoints.save_to {
+            if ctx.checkpoints.due(st.step)
+                && let Some(path) = &ctx.checkpoints.save_to
+            {
                 st.row = Some(row_in);
                 st.elapsed = elapsed();
-                let snapshot = Snapshot { config, data, layout: &layout, params: &params, optimizer: &opt, batches: batches.position(), noise: noise_rng.position(), state: &st };
+                let snapshot = Snapshot {
+                    config,
+                    data,
+                    layout: &layout,
+                    params: &params,
+                    optimizer: &opt,
+                    batches: batches.position(),
+                    noise: noise_rng.position(),
+                    state: &st,
+                };
                 let saved = checkpoint::save(path, &snapshot);
                 st.row = None;
                 if let Err(e) = saved {
@@ -194,7 +223,13 @@ pub fn train<B: AutodiffBackend>(config: &RunConfig, data: &Dataset, device: &B:
     let tokens = step * tokens_per_step;
     if std::env::var_os("LRX_PROFILE").is_some() && step > 0 {
         let ms = |x: f64| x * 1000.0 / step as f64;
-        eprintln!("per step: forward {:.2} ms, backward {:.2} ms, optimizer {:.2} ms, total {:.2} ms", ms(prof[0]), ms(prof[1]), ms(prof[2]), ms(st.train_secs));
+        eprintln!(
+            "per step: forward {:.2} ms, backward {:.2} ms, optimizer {:.2} ms, total {:.2} ms",
+            ms(prof[0]),
+            ms(prof[1]),
+            ms(prof[2]),
+            ms(st.train_secs)
+        );
     }
     let mut metrics = BTreeMap::new();
     if let Some((l, a)) = st.last_train {

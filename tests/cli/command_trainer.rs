@@ -39,21 +39,33 @@ fn finish(mut child: Child, limit: Duration, what: &str) -> Output {
 
 /// `lrx run FILE --json -q` in `dir`, at most `limit`: exit code and JSON.
 fn run_json(dir: &Path, file: &str, limit: Duration) -> (i32, Json) {
-    let child = lrx(dir).args(["run", file, "--json", "-q"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn lrx");
+    let child = lrx(dir)
+        .args(["run", file, "--json", "-q"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn lrx");
     let out = finish(child, limit, "lrx run");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let json = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("JSON ({e}):\n{stdout}\nstderr:\n{}", String::from_utf8_lossy(&out.stderr)));
+    let json = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("JSON ({e}):\n{stdout}\nstderr:\n{}", String::from_utf8_lossy(&out.stderr)));
     (out.status.code().unwrap_or(-1), json)
 }
 
 fn candidates<'a>(json: &'a Json, phase: &str) -> &'a Vec<Json> {
-    let p = json["phases"].as_array().unwrap().iter().find(|p| p["name"] == phase).unwrap_or_else(|| panic!("no phase {phase}: {json}"));
+    let p = json["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == phase)
+        .unwrap_or_else(|| panic!("no phase {phase}: {json}"));
     p["candidates"].as_array().unwrap()
 }
 
 /// Whether a process is running (a zombie waiting for its reaper counts as gone).
 fn alive(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.rsplit(')').next().and_then(|r| r.split_whitespace().next()) != Some("Z"))
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|s| s.rsplit(')').next().and_then(|r| r.split_whitespace().next()) != Some("Z"))
 }
 
 fn wait_for_file(path: &Path, limit: Duration) -> String {
@@ -82,7 +94,9 @@ fn gone_within(pid: i32, limit: Duration) -> bool {
 
 /// A study of one run of `cmd`.
 fn one_run(cmd: &str, extra: &str) -> String {
-    format!("train {{\n  trainer = command(\"{cmd}\")\n{extra}}}\n\nphase p {{\n  vary seed in [5]\n  baseline = false\n}}\n")
+    format!(
+        "train {{\n  trainer = command(\"{cmd}\")\n{extra}}}\n\nphase p {{\n  vary seed in [5]\n  baseline = false\n}}\n"
+    )
 }
 
 #[test]
@@ -108,7 +122,11 @@ fn hostile_values_reach_the_script_as_one_argument_each_and_run_nothing() {
     for (i, v) in values.iter().enumerate() {
         write(dir.path(), v, &format!("corpus number {i}\n"));
     }
-    write(dir.path(), "args.sh", "printf '%s|%s\\n' \"$#\" \"$1\" >> seen.txt\necho '{\"val_loss\": 1.0}' > \"$2/metrics.json\"\n");
+    write(
+        dir.path(),
+        "args.sh",
+        "printf '%s|%s\\n' \"$#\" \"$1\" >> seen.txt\necho '{\"val_loss\": 1.0}' > \"$2/metrics.json\"\n",
+    );
     let list = values.iter().map(|v| format!("\"{}\"", v.replace('"', "\\\""))).collect::<Vec<_>>().join(", ");
     let study = format!(
         "data {{\n  corpus = \"my corpus.txt\"\n}}\n\ntrain {{\n  trainer = command(\"sh args.sh {{corpus}} {{out}}\")\n}}\n\nphase hostile {{\n  vary corpus in [{list}]\n  baseline = false\n}}\n"
@@ -119,7 +137,8 @@ fn hostile_values_reach_the_script_as_one_argument_each_and_run_nothing() {
     for name in ["x", "y", "z"] {
         assert!(!dir.path().join(name).exists(), "`{name}` was created: a value ran as a command");
     }
-    let mut seen: Vec<String> = std::fs::read_to_string(dir.path().join("seen.txt")).unwrap().lines().map(str::to_owned).collect();
+    let mut seen: Vec<String> =
+        std::fs::read_to_string(dir.path().join("seen.txt")).unwrap().lines().map(str::to_owned).collect();
     seen.sort();
     let mut expected: Vec<String> = values.iter().map(|v| format!("2|{v}")).collect();
     expected.sort();
@@ -135,13 +154,19 @@ fn ctrl_c_or_sigterm_stops_the_script_and_everything_it_started() {
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), "sleeper.sh", SLEEPER);
         write(dir.path(), "study.lrx", &one_run("sh sleeper.sh {out}", ""));
-        let child = lrx(dir.path()).args(["run", "study.lrx", "-q"]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+        let child = lrx(dir.path())
+            .args(["run", "study.lrx", "-q"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
         let script: i32 = wait_for_file(&dir.path().join("script.pid"), Duration::from_secs(30)).parse().unwrap();
         let sleep: i32 = wait_for_file(&dir.path().join("sleep.pid"), Duration::from_secs(30)).parse().unwrap();
         let lrx_pid = child.id().to_string();
         Command::new("kill").args([signal, &lrx_pid]).status().expect("kill");
         let out = finish(child, Duration::from_secs(20), "interrupted lrx");
-        let (script_gone, sleep_gone) = (gone_within(script, Duration::from_secs(3)), gone_within(sleep, Duration::from_secs(3)));
+        let (script_gone, sleep_gone) =
+            (gone_within(script, Duration::from_secs(3)), gone_within(sleep, Duration::from_secs(3)));
         for pid in [script, sleep] {
             let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
         }
@@ -156,7 +181,8 @@ fn kill_9_of_lrx_takes_the_script_with_it() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "sleeper.sh", SLEEPER);
     write(dir.path(), "study.lrx", &one_run("sh sleeper.sh {out}", ""));
-    let mut child = lrx(dir.path()).args(["run", "study.lrx", "-q"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let mut child =
+        lrx(dir.path()).args(["run", "study.lrx", "-q"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     let script: i32 = wait_for_file(&dir.path().join("script.pid"), Duration::from_secs(30)).parse().unwrap();
     let sleep: i32 = wait_for_file(&dir.path().join("sleep.pid"), Duration::from_secs(30)).parse().unwrap();
     child.kill().expect("kill -9");
@@ -206,9 +232,18 @@ fn a_run_past_its_timeout_is_killed_and_failed() {
 #[test]
 fn gc_during_a_run_leaves_its_folder_alone() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "slow.sh", "echo started > started.txt\nsleep 2\necho '{\"val_loss\": 1.0}' > \"$1/metrics.json\"\n");
+    write(
+        dir.path(),
+        "slow.sh",
+        "echo started > started.txt\nsleep 2\necho '{\"val_loss\": 1.0}' > \"$1/metrics.json\"\n",
+    );
     write(dir.path(), "study.lrx", &one_run("sh slow.sh {out}", ""));
-    let run = lrx(dir.path()).args(["run", "study.lrx", "--json", "-q"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let run = lrx(dir.path())
+        .args(["run", "study.lrx", "--json", "-q"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     wait_for_file(&dir.path().join("started.txt"), Duration::from_secs(30));
     let gc = lrx(dir.path()).args(["cache", "gc"]).output().unwrap();
     assert_eq!(gc.status.code(), Some(0), "{}", String::from_utf8_lossy(&gc.stderr));
@@ -266,7 +301,12 @@ fn lrx_train_of_a_candidate_keeps_the_studys_timeout_under_overrides() {
     write(dir.path(), "slow.sh", "sleep 30\necho '{\"val_loss\": 1.0}' > \"$1/metrics.json\"\n");
     write(dir.path(), "study.lrx", &one_run("sh slow.sh {out}", "  timeout = 1s\n"));
     let start = Instant::now();
-    let child = lrx(dir.path()).args(["train", "study.lrx", "--phase", "p", "--variant", "seed=5", "--set", "steps=10", "-q"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let child = lrx(dir.path())
+        .args(["train", "study.lrx", "--phase", "p", "--variant", "seed=5", "--set", "steps=10", "-q"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let out = finish(child, Duration::from_secs(60), "lrx train");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(start.elapsed() < Duration::from_secs(20), "the timeout was lost: {:?}", start.elapsed());

@@ -40,7 +40,10 @@ fn a_pipe_or_device_as_corpus_is_refused_before_reading() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{corpus}: {stderr}");
         assert!(stderr.contains(&format!("{corpus}` is not a regular file")), "{corpus}: {stderr}");
-        let out = lrx(dir.path()).args(["train", "--set", &format!("corpus={corpus:?}"), "--set", "steps=2"]).output().unwrap();
+        let out = lrx(dir.path())
+            .args(["train", "--set", &format!("corpus={corpus:?}"), "--set", "steps=2"])
+            .output()
+            .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{corpus}: {stderr}");
         assert!(stderr.contains("is not a regular file"), "{corpus}: {stderr}");

@@ -29,7 +29,8 @@ final combine(lr, emb) { }
 "#;
 
 fn corpus() -> String {
-    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/genesis.txt")).expect("the fixture corpus")
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/genesis.txt"))
+        .expect("the fixture corpus")
 }
 
 /// A study folder with its own cache.
@@ -65,13 +66,15 @@ impl Study {
         args.extend_from_slice(extra);
         let out = self.command(&args).output().expect("lrx runs");
         let stdout = String::from_utf8_lossy(&out.stdout);
-        let json = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("JSON ({e}):\n{stdout}\nstderr:\n{}", String::from_utf8_lossy(&out.stderr)));
+        let json = serde_json::from_str(&stdout)
+            .unwrap_or_else(|e| panic!("JSON ({e}):\n{stdout}\nstderr:\n{}", String::from_utf8_lossy(&out.stderr)));
         (out.status.code().unwrap_or(-1), json)
     }
 
     fn cache_entries(&self) -> usize {
         let runs = self.path().join("cache/runs");
-        std::fs::read_dir(&runs).map_or(0, |shards| shards.flatten().map(|s| std::fs::read_dir(s.path()).map_or(0, Iterator::count)).sum())
+        std::fs::read_dir(&runs)
+            .map_or(0, |shards| shards.flatten().map(|s| std::fs::read_dir(s.path()).map_or(0, Iterator::count)).sum())
     }
 
     fn entry_dirs(&self) -> Vec<PathBuf> {
@@ -132,7 +135,13 @@ fn combine_applies_each_phase_winning_changes() {
     let mut expected = serde_json::Map::new();
     for p in ["lr", "emb"] {
         let w = phase(&json, p)["winner"].as_str().unwrap().to_owned();
-        let cand = phase(&json, p)["candidates"].as_array().unwrap().iter().find(|c| c["variant"] == w.as_str()).unwrap().clone();
+        let cand = phase(&json, p)["candidates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["variant"] == w.as_str())
+            .unwrap()
+            .clone();
         expected.extend(cand["changes"].as_object().unwrap().clone());
     }
     assert_eq!(json["final"]["changes"], Json::Object(expected), "{json}");
@@ -147,7 +156,10 @@ fn a_comment_or_a_rename_trains_nothing() {
     let s = Study::new(STUDY);
     let (_, first) = s.run(&[]);
     let total = runs(&first).0;
-    let edited = STUDY.replace("phase lr {", "# learning rates first\nphase learning_rate {").replace("after lr", "after learning_rate").replace("combine(lr, emb)", "combine(learning_rate, emb)");
+    let edited = STUDY
+        .replace("phase lr {", "# learning rates first\nphase learning_rate {")
+        .replace("after lr", "after learning_rate")
+        .replace("combine(lr, emb)", "combine(learning_rate, emb)");
     s.write(&edited);
     let (code, second) = s.run(&[]);
     assert_eq!(code, 0, "{second}");
@@ -311,7 +323,11 @@ fn ctrl_c_stops_gracefully_and_a_rerun_continues() {
 fn two_processes_on_one_cache_train_each_key_once() {
     let s = Study::new(&STUDY.replace("steps = 8  eval_every = 4", "steps = 24  eval_every = 12"));
     let spawn = || {
-        s.command(&["run", "study.lrx", "--json", "-q"]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("spawn lrx")
+        s.command(&["run", "study.lrx", "--json", "-q"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn lrx")
     };
     let (a, b) = (spawn(), spawn());
     let parse = |c: Child| -> Json {
@@ -335,7 +351,9 @@ fn show_reads_the_cache_and_plan_reports_it() {
     let before: Json = serde_json::from_slice(&before.stdout).unwrap();
     assert_eq!(phase(&before, "emb")["status"], "waiting");
     assert!(!s.path().join("cache").exists(), "reading commands leave no cache folder behind");
-    let plan = |s: &Study| -> Json { serde_json::from_slice(&s.command(&["plan", "study.lrx", "--json"]).output().unwrap().stdout).unwrap() };
+    let plan = |s: &Study| -> Json {
+        serde_json::from_slice(&s.command(&["plan", "study.lrx", "--json"]).output().unwrap().stdout).unwrap()
+    };
     let fresh = plan(&s);
     assert_eq!(fresh["estimate"]["runs_cached"], 0);
     assert_eq!(fresh["estimate"]["runs_to_train"], 3, "the first phase's runs are known");
@@ -377,14 +395,21 @@ phase refine after range_test {
     let refine = phase(&json, "refine");
     assert_eq!(refine["status"], "done");
     // The refine phase starts from the found value: its variants are relative to it.
-    let lrs: Vec<f64> = refine["candidates"].as_array().unwrap().iter().filter_map(|c| c["changes"]["lr"].as_f64()).collect();
+    let lrs: Vec<f64> =
+        refine["candidates"].as_array().unwrap().iter().filter_map(|c| c["changes"]["lr"].as_f64()).collect();
     assert_eq!(lrs.len(), 2, "{refine}");
-    assert!((lrs[0] - found * 0.5).abs() < 1e-12 * found.max(1.0) && (lrs[1] - found * 2.0).abs() < 1e-9, "{lrs:?} vs {found}");
+    assert!(
+        (lrs[0] - found * 0.5).abs() < 1e-12 * found.max(1.0) && (lrs[1] - found * 2.0).abs() < 1e-9,
+        "{lrs:?} vs {found}"
+    );
 }
 
 #[test]
 fn successive_halving_trains_the_best_to_the_full_budget() {
-    let text = STUDY.replace("vary matrix_lr in [0.02, 0.08]", "prune = halving(rungs = [4, 8], keep = 1/2)\n  vary matrix_lr in [0.01, 0.02, 0.08]");
+    let text = STUDY.replace(
+        "vary matrix_lr in [0.02, 0.08]",
+        "prune = halving(rungs = [4, 8], keep = 1/2)\n  vary matrix_lr in [0.01, 0.02, 0.08]",
+    );
     let s = Study::new(&text);
     let (code, json) = s.run(&[]);
     assert_eq!(code, 0, "{json}");
@@ -422,9 +447,18 @@ fn the_report_of_a_real_study_matches_its_cached_results() {
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let md = std::fs::read_to_string(s.path().join("runs/study/report.md")).unwrap();
     for p in ["lr", "emb"] {
-        let header = md.split(&format!("## Phase `{p}`")).nth(1).unwrap().lines().find(|l| l.starts_with("| # ")).unwrap().to_owned();
+        let header = md
+            .split(&format!("## Phase `{p}`"))
+            .nth(1)
+            .unwrap()
+            .lines()
+            .find(|l| l.starts_with("| # "))
+            .unwrap()
+            .to_owned();
         let columns: Vec<String> = header.split('|').map(|c| c.trim().to_owned()).collect();
-        let col = |name: &str| columns.iter().position(|c| c.starts_with(name)).unwrap_or_else(|| panic!("no column {name} in {header}"));
+        let col = |name: &str| {
+            columns.iter().position(|c| c.starts_with(name)).unwrap_or_else(|| panic!("no column {name} in {header}"))
+        };
         for c in phase(&ran, p)["candidates"].as_array().unwrap() {
             let row = report_row(&md, p, c["variant"].as_str().unwrap());
             let objective = c["objective"].as_f64().unwrap();
@@ -487,8 +521,17 @@ phase fails after lr { vary matrix_lr in [base * 2] trainer = command("sh missin
 fn train_of_a_candidate_reproduces_the_engines_run_bit_for_bit() {
     let s = Study::new(STUDY);
     let (_, ran) = s.run(&[]);
-    let cand = phase(&ran, "emb")["candidates"].as_array().unwrap().iter().find(|c| c["variant"] == "embedding_lr=1.0").unwrap().clone();
-    let out = s.command(&["train", "study.lrx", "--phase", "emb", "--variant", "embedding_lr=1.0", "--json", "-q"]).output().unwrap();
+    let cand = phase(&ran, "emb")["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["variant"] == "embedding_lr=1.0")
+        .unwrap()
+        .clone();
+    let out = s
+        .command(&["train", "study.lrx", "--phase", "emb", "--variant", "embedding_lr=1.0", "--json", "-q"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let one: Json = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(one["key"], cand["key"], "the same run has the same key");

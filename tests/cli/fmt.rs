@@ -13,14 +13,22 @@ fn rewrites_in_canonical_form_keeping_comments() {
 
 #[test]
 fn check_names_unformatted_files_and_fails() {
-    let out = Test::new().file("m.lrx", MESSY).pipeline("zoom.lrx").args(&["fmt", "--check", "m.lrx", "pipelines/zoom.lrx"]).run();
+    let out = Test::new()
+        .file("m.lrx", MESSY)
+        .pipeline("zoom.lrx")
+        .args(&["fmt", "--check", "m.lrx", "pipelines/zoom.lrx"])
+        .run();
     insta::assert_snapshot!(out);
     assert_eq!(out.read("m.lrx"), MESSY, "--check writes nothing");
 }
 
 #[test]
 fn check_passes_on_formatted_files() {
-    let out = Test::new().pipeline("zoom.lrx").pipeline("cosine.lrx").args(&["fmt", "--check", "pipelines/zoom.lrx", "pipelines/cosine.lrx"]).run();
+    let out = Test::new()
+        .pipeline("zoom.lrx")
+        .pipeline("cosine.lrx")
+        .args(&["fmt", "--check", "pipelines/zoom.lrx", "pipelines/cosine.lrx"])
+        .run();
     insta::assert_snapshot!(out);
 }
 

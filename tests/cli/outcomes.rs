@@ -43,7 +43,13 @@ esac
 "#;
 
 fn lrx(dir: &Path, args: &[&str]) -> Output {
-    Command::new(assert_cmd::cargo::cargo_bin("lrx")).current_dir(dir).args(args).env_remove("LRX_CACHE").env("NO_COLOR", "1").output().expect("lrx runs")
+    Command::new(assert_cmd::cargo::cargo_bin("lrx"))
+        .current_dir(dir)
+        .args(args)
+        .env_remove("LRX_CACHE")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("lrx runs")
 }
 
 fn text(b: &[u8]) -> String {
@@ -89,7 +95,10 @@ fn failed_diverged_and_ok_runs_are_all_shown_and_only_the_failure_is_retried() {
     assert!(out.contains("diverged"), "and the diverged one:\n{out}");
 
     let plan = text(&lrx(d, &["plan", "study.lrx"]).stdout);
-    assert!(plan.contains("3 cached, 1 to train") && plan.contains("failed, to retry"), "plan counts the failure as to train:\n{plan}");
+    assert!(
+        plan.contains("3 cached, 1 to train") && plan.contains("failed, to retry"),
+        "plan counts the failure as to train:\n{plan}"
+    );
 
     let csv = std::fs::read_to_string(d.join("runs/study/results.csv")).unwrap();
     let header = csv.lines().next().unwrap();
@@ -98,7 +107,8 @@ fn failed_diverged_and_ok_runs_are_all_shown_and_only_the_failure_is_retried() {
     assert!(failed_row.contains("failed") && failed_row.contains("exit"), "{failed_row}");
     assert!(csv.lines().any(|l| l.contains("0.02") && l.contains("diverged")), "{csv}");
 
-    let winners: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("runs/study/winners.json")).unwrap()).unwrap();
+    let winners: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("runs/study/winners.json")).unwrap()).unwrap();
     assert_eq!(winners["phases"]["lr"]["variant"], "matrix_lr=0.03", "{winners}");
     assert_eq!(winners["phases"]["lr"]["chosen_without_failed"][0], "matrix_lr=0.01", "{winners}");
 
@@ -173,7 +183,10 @@ fn the_log_counts_cache_hits_keeps_its_total_and_stamps_every_line() {
     let body: Vec<&str> = log.lines().take_while(|l| !l.starts_with("9 runs") && !l.contains(" runs: ")).collect();
     for line in body.iter().filter(|l| !l.starts_with(' ')) {
         let stamp = line.get(..8).unwrap_or("");
-        assert!(stamp.len() == 8 && stamp.as_bytes()[2] == b':' && stamp.as_bytes()[5] == b':', "no timestamp on `{line}`");
+        assert!(
+            stamp.len() == 8 && stamp.as_bytes()[2] == b':' && stamp.as_bytes()[5] == b':',
+            "no timestamp on `{line}`"
+        );
     }
     assert!(log.contains("step 4/8") && log.contains("val_loss"), "each evaluation is logged:\n{log}");
 
@@ -193,7 +206,14 @@ fn a_final_run_missing_a_repeat_is_never_shown_as_a_result() {
     let (code, json) = run_json(d);
     assert_eq!(code, 0);
     let final_keys: Vec<String> = std::fs::read_to_string(d.join("runs/study/study.lock.json"))
-        .map(|t| serde_json::from_str::<serde_json::Value>(&t).unwrap()["final"]["keys"].as_array().unwrap().iter().map(|k| k.as_str().unwrap().to_owned()).collect())
+        .map(|t| {
+            serde_json::from_str::<serde_json::Value>(&t).unwrap()["final"]["keys"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|k| k.as_str().unwrap().to_owned())
+                .collect()
+        })
         .unwrap();
     assert_eq!(final_keys.len(), 2, "{json}");
     let rm = lrx(d, &["cache", "rm", &final_keys[1]]);
@@ -208,7 +228,10 @@ fn a_final_run_missing_a_repeat_is_never_shown_as_a_result() {
     lrx(d, &["report", "study.lrx"]);
     let md = std::fs::read_to_string(d.join("runs/study/report.md")).unwrap();
     let objective = shown_objective(&json);
-    assert!(!md.contains(&format!("{objective:.4}")) || !md.contains("(final run)"), "the report shows no final result");
+    assert!(
+        !md.contains(&format!("{objective:.4}")) || !md.contains("(final run)"),
+        "the report shows no final result"
+    );
 }
 
 fn run_json(d: &Path) -> (i32, serde_json::Value) {
@@ -223,15 +246,23 @@ fn shown_objective(json: &serde_json::Value) -> f64 {
 
 #[test]
 fn a_throughput_objective_is_warned_about_and_kept_apart_in_tables() {
-    let dir = tiny(&TINY.replace("minimize val_loss", "maximize acc_per_min").replace("final combine(lr, emb) { repeats = 2 }", ""));
+    let dir = tiny(
+        &TINY
+            .replace("minimize val_loss", "maximize acc_per_min")
+            .replace("final combine(lr, emb) { repeats = 2 }", ""),
+    );
     let d = dir.path();
     let out = lrx(d, &["run", "study.lrx"]);
     let err = text(&out.stderr);
     assert!(err.contains("warning: the objective `acc_per_min`") && err.contains("speed and load"), "{err}");
     let csv = std::fs::read_to_string(d.join("runs/study/results.csv")).unwrap();
     let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
-    let pos = |name: &str| header.iter().position(|h| *h == name).unwrap_or_else(|| panic!("no `{name}` in {header:?}"));
-    assert!(pos("acc_per_min") > pos("val_loss") && pos("acc_per_min") > pos("status"), "throughput after the metrics: {header:?}");
+    let pos =
+        |name: &str| header.iter().position(|h| *h == name).unwrap_or_else(|| panic!("no `{name}` in {header:?}"));
+    assert!(
+        pos("acc_per_min") > pos("val_loss") && pos("acc_per_min") > pos("status"),
+        "throughput after the metrics: {header:?}"
+    );
     assert!(pos("tokens_per_sec") > pos("val_loss"), "{header:?}");
     let row: Vec<&str> = csv.lines().nth(1).unwrap().split(',').collect();
     assert_eq!(row[pos("depends_on_machine")], "true", "{csv}");
@@ -245,8 +276,15 @@ fn outputs_stay_in_their_folder_are_unique_and_fit_the_filesystem() {
     std::fs::write(d.join("...lrx"), TINY.replace("final combine(lr, emb) { repeats = 2 }", "")).unwrap();
     let out = lrx(d, &["run", "...lrx", "-q"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert!(!d.join("results.csv").exists() && !d.join("winners.json").exists(), "outputs escaped into the study's folder");
-    let folders: Vec<String> = std::fs::read_dir(d.join("runs")).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    assert!(
+        !d.join("results.csv").exists() && !d.join("winners.json").exists(),
+        "outputs escaped into the study's folder"
+    );
+    let folders: Vec<String> = std::fs::read_dir(d.join("runs"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
     assert_eq!(folders.len(), 1, "{folders:?}");
     assert!(!folders[0].starts_with('.'), "{folders:?}");
 
@@ -266,7 +304,11 @@ fn outputs_stay_in_their_folder_are_unique_and_fit_the_filesystem() {
     let phases: Vec<_> = std::fs::read_dir(d.join("runs/study/histories")).unwrap().flatten().collect();
     assert_eq!(phases.len(), 1);
     assert!(phases[0].file_name().len() <= 255);
-    let histories: Vec<String> = std::fs::read_dir(phases[0].path()).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    let histories: Vec<String> = std::fs::read_dir(phases[0].path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
     assert_eq!(histories.len(), 3, "baseline and two variants, none overwriting another: {histories:?}");
 
     // Another study with the same `--out` is refused; the first one's files stay its own.
@@ -329,7 +371,10 @@ fn halving_rungs_are_shown_and_pruned_runs_counted() {
     let c = counts(&log);
     let total = c.first().map(|x| x.1);
     assert!(c.iter().all(|x| Some(x.1) == total), "the total counts the rungs to come: {c:?}\n{log}");
-    assert!(log.contains("2 pruned") || log.contains("3 pruned"), "pruned candidates are counted in the summary:\n{log}");
+    assert!(
+        log.contains("2 pruned") || log.contains("3 pruned"),
+        "pruned candidates are counted in the summary:\n{log}"
+    );
     lrx(d, &["report", "study.lrx"]);
     let md = std::fs::read_to_string(d.join("runs/study/report.md")).unwrap();
     assert!(!md.contains("0 pruned"), "and in the report");
@@ -341,7 +386,9 @@ fn halving_survivors_continue_from_their_rung_and_end_as_if_trained_straight() {
         "phase lr {\n  vary matrix_lr in [0.02, 0.08]\n}",
         "phase lr {\n  vary matrix_lr in [0.01, 0.02, 0.04, 0.08]\n  prune = halving(rungs = [4, 8], keep = 1/2)\n}",
     );
-    let halving = halving.replace("final combine(lr, emb) { repeats = 2 }", "").replace("phase emb after lr {\n  vary embedding_lr in [0.3, 1.0]\n  vary scalar_lr in [0.1]\n}", "");
+    let halving = halving
+        .replace("final combine(lr, emb) { repeats = 2 }", "")
+        .replace("phase emb after lr {\n  vary embedding_lr in [0.3, 1.0]\n  vary scalar_lr in [0.1]\n}", "");
     let dir = tiny(&halving);
     let (code, json) = run_json(dir.path());
     assert_eq!(code, 0, "{json}");
@@ -357,16 +404,32 @@ fn halving_survivors_continue_from_their_rung_and_end_as_if_trained_straight() {
     let (code, reference) = run_json(straight.path());
     assert_eq!(code, 0);
     for c in &survivors {
-        let twin = reference["phases"][0]["candidates"].as_array().unwrap().iter().find(|r| r["variant"] == c["variant"]).unwrap();
+        let twin = reference["phases"][0]["candidates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["variant"] == c["variant"])
+            .unwrap();
         assert_eq!(c["key"], twin["key"]);
         // Every metric but those that time the machine (`acc_per_min`).
-        let numerics = |m: &serde_json::Value| m.as_object().unwrap().iter().filter(|(k, _)| !lrx::spec::measures_machine(k)).map(|(k, v)| (k.clone(), v.clone())).collect::<Vec<_>>();
+        let numerics = |m: &serde_json::Value| {
+            m.as_object()
+                .unwrap()
+                .iter()
+                .filter(|(k, _)| !lrx::spec::measures_machine(k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect::<Vec<_>>()
+        };
         assert_eq!(numerics(&c["metrics"]), numerics(&twin["metrics"]), "{} resumed vs straight", c["variant"]);
     }
     // The rungs' entries keep their checkpoints; the cache verifies.
     let ls = lrx(dir.path(), &["cache", "ls", "--json"]);
     let rows: serde_json::Value = serde_json::from_slice(&ls.stdout).unwrap();
-    assert_eq!(rows.as_array().unwrap().iter().filter(|r| r["checkpoint"] == true).count(), 4, "each distinct rung run keeps one: {rows}");
+    assert_eq!(
+        rows.as_array().unwrap().iter().filter(|r| r["checkpoint"] == true).count(),
+        4,
+        "each distinct rung run keeps one: {rows}"
+    );
     assert_eq!(lrx(dir.path(), &["cache", "verify"]).status.code(), Some(0));
 }
 
@@ -376,14 +439,18 @@ fn halving_survivors_continue_from_their_rung_and_end_as_if_trained_straight() {
 fn a_command_trainer_under_halving_is_keyed_as_what_it_trained() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let study = STUDY.replace("vary matrix_lr in [0.01, 0.02, 0.03]", "vary matrix_lr in [0.02, 0.03]\n  prune = halving(rungs = [100, 300], keep = 1/2)");
+    let study = STUDY.replace(
+        "vary matrix_lr in [0.01, 0.02, 0.03]",
+        "vary matrix_lr in [0.02, 0.03]\n  prune = halving(rungs = [100, 300], keep = 1/2)",
+    );
     std::fs::write(d.join("study.lrx"), &study).unwrap();
     std::fs::write(d.join("train.sh"), SCRIPT).unwrap();
     let (code, json) = run_json(d);
     assert_eq!(code, 0, "{json}");
     assert_eq!(json["runs"]["trained"], 3, "each candidate trained once: {json}");
     // The same keys as without halving.
-    std::fs::write(d.join("study.lrx"), study.replace("\n  prune = halving(rungs = [100, 300], keep = 1/2)", "")).unwrap();
+    std::fs::write(d.join("study.lrx"), study.replace("\n  prune = halving(rungs = [100, 300], keep = 1/2)", ""))
+        .unwrap();
     let (code, again) = run_json(d);
     assert_eq!(code, 0);
     assert_eq!(again["runs"]["trained"], 0, "every run is the whole budget's, already cached: {again}");

@@ -63,7 +63,9 @@ fn commands_on_a_study_survive_a_closed_stdout() {
     let dir = study();
     let d = dir.path();
     // Before anything is cached, then after a run (the tables have rows then).
-    for args in [&["plan", "study.lrx"][..], &["plan", "study.lrx", "--json"], &["show", "study.lrx"], &["why", "study.lrx"]] {
+    for args in
+        [&["plan", "study.lrx"][..], &["plan", "study.lrx", "--json"], &["show", "study.lrx"], &["why", "study.lrx"]]
+    {
         assert_calm(d, args, 0);
     }
     // `run` trains and writes its outputs even when nobody reads its JSON.
@@ -98,7 +100,9 @@ fn cache_maintenance_finishes_its_work_on_a_closed_stdout() {
     let dir = study();
     let d = dir.path();
     run_ok(d, &["run", "study.lrx"]);
-    let keys: Vec<String> = run_ok(d, &["cache", "ls", "--json"]).parse::<serde_json::Value>().expect("JSON")
+    let keys: Vec<String> = run_ok(d, &["cache", "ls", "--json"])
+        .parse::<serde_json::Value>()
+        .expect("JSON")
         .as_array()
         .expect("an array")
         .iter()
@@ -121,7 +125,19 @@ fn one_off_commands_survive_a_closed_stdout() {
     assert_calm(d, &["cache", "ls"], 0);
     let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/genesis.txt");
     let set_corpus = format!("corpus={:?}", corpus.display().to_string());
-    let tiny = ["d_model=16", "layers=1", "heads=2", "d_ff=32", "experts=2", "top_k=1", "seq_len=16", "data.tokens=20000", "batch_size=4", "steps=2", "val_batches=1"];
+    let tiny = [
+        "d_model=16",
+        "layers=1",
+        "heads=2",
+        "d_ff=32",
+        "experts=2",
+        "top_k=1",
+        "seq_len=16",
+        "data.tokens=20000",
+        "batch_size=4",
+        "steps=2",
+        "val_batches=1",
+    ];
     for json in [true, false] {
         let mut args = vec!["train", "--set", &set_corpus];
         for s in &tiny {

@@ -44,7 +44,11 @@ fn svg_texts(doc: &roxmltree::Document<'_>) -> Vec<String> {
 }
 
 fn polyline_colors(doc: &roxmltree::Document<'_>) -> HashSet<String> {
-    doc.descendants().filter(|n| n.has_tag_name("polyline")).filter_map(|n| n.attribute("stroke")).map(str::to_owned).collect()
+    doc.descendants()
+        .filter(|n| n.has_tag_name("polyline"))
+        .filter_map(|n| n.attribute("stroke"))
+        .map(str::to_owned)
+        .collect()
 }
 
 #[test]
@@ -55,8 +59,10 @@ fn markdown_tables_carry_the_results_numbers() {
     let sweep = &results.phases[0];
     let rows = phase_table(&md, "lr_sweep");
     let header = &rows[0];
-    let col = |name: &str| header.iter().position(|h| h == name).unwrap_or_else(|| panic!("no column {name} in {header:?}"));
-    let (variant, objective, acc, ppl, status) = (col("variant"), col("objective (val_loss)"), col("val_accuracy"), col("val_ppl"), col("status"));
+    let col =
+        |name: &str| header.iter().position(|h| h == name).unwrap_or_else(|| panic!("no column {name} in {header:?}"));
+    let (variant, objective, acc, ppl, status) =
+        (col("variant"), col("objective (val_loss)"), col("val_accuracy"), col("val_ppl"), col("status"));
     assert_eq!(rows.len() - 2, sweep.candidates.len(), "one row per candidate");
     for row in &rows[2..] {
         let name = row[variant].trim_start_matches('`').split('`').next().unwrap();
@@ -85,7 +91,8 @@ fn markdown_tables_carry_the_results_numbers() {
     // Summary: the final run against the root baseline, in absolute terms and percent.
     let root = sweep.candidates[0].objective.unwrap();
     let fin = results.final_run.as_ref().unwrap().objective.unwrap();
-    let want = format!("{} (root baseline) → {} (final run)", lrx::report::format::num(root), lrx::report::format::num(fin));
+    let want =
+        format!("{} (root baseline) → {} (final run)", lrx::report::format::num(root), lrx::report::format::num(fin));
     assert!(md.contains(&want), "summary lacks `{want}`");
     assert!(md.contains(&lrx::report::format::percent((fin - root) / root * 100.0)));
 }
@@ -99,7 +106,8 @@ fn every_figure_parses_and_draws_each_candidate() {
         let text = std::fs::read_to_string(f).unwrap();
         roxmltree::Document::parse(&text).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
     }
-    let names: HashSet<String> = files.figures.iter().map(|f| f.file_name().unwrap().to_string_lossy().into_owned()).collect();
+    let names: HashSet<String> =
+        files.figures.iter().map(|f| f.file_name().unwrap().to_string_lossy().into_owned()).collect();
     for expected in [
         "lr_sweep-loss.svg",
         "lr_sweep-sweep.svg",
@@ -141,7 +149,10 @@ fn every_figure_parses_and_draws_each_candidate() {
     // Two one-factor sweeps in a phase: one line per key.
     let text = std::fs::read_to_string(dir.path().join("figures/adam_lrs-sweep.svg")).unwrap();
     let labels = svg_texts(&roxmltree::Document::parse(&text).unwrap());
-    assert!(labels.iter().any(|l| l.starts_with("embedding_lr")) && labels.iter().any(|l| l.starts_with("unembedding_lr")), "{labels:?}");
+    assert!(
+        labels.iter().any(|l| l.starts_with("embedding_lr")) && labels.iter().any(|l| l.starts_with("unembedding_lr")),
+        "{labels:?}"
+    );
 
     // The heat map: a cell per grid point, the failed one marked.
     let text = std::fs::read_to_string(dir.path().join("figures/interaction-heatmap.svg")).unwrap();
@@ -190,7 +201,8 @@ fn terminal_tables_mark_the_winner_sort_and_cut() {
     }
     assert!(all.contains("final combined"));
     assert!(!all.contains('\u{1b}'), "no escape codes without colour");
-    let winner_line = all.lines().find(|l| l.contains("matrix_lr=0.03162277660168379") && l.trim_start().starts_with('*'));
+    let winner_line =
+        all.lines().find(|l| l.contains("matrix_lr=0.03162277660168379") && l.trim_start().starts_with('*'));
     assert!(winner_line.is_some(), "winner marked with `*`:\n{all}");
 
     let opts = TableOptions { phase: Some("lr_sweep".into()), top: Some(3), ..TableOptions::default() };
@@ -200,12 +212,14 @@ fn terminal_tables_mark_the_winner_sort_and_cut() {
     assert_eq!(rows.len(), 3 + 1, "three rows and the title line:\n{top}");
     assert!(top.contains("(best 3 of 7 candidates)"));
 
-    let opts = TableOptions { phase: Some("lr_sweep".into()), sort: Some("matrix_lr".into()), ..TableOptions::default() };
+    let opts =
+        TableOptions { phase: Some("lr_sweep".into()), sort: Some("matrix_lr".into()), ..TableOptions::default() };
     let by_lr = render_tables(&results, &opts);
-    let order: Vec<usize> = ["matrix_lr=0.001 ", "matrix_lr=0.0031622776601683794", " baseline ", "matrix_lr=0.1 ", "matrix_lr=1 "]
-        .iter()
-        .map(|v| by_lr.find(v).unwrap_or_else(|| panic!("{v} missing:\n{by_lr}")))
-        .collect();
+    let order: Vec<usize> =
+        ["matrix_lr=0.001 ", "matrix_lr=0.0031622776601683794", " baseline ", "matrix_lr=0.1 ", "matrix_lr=1 "]
+            .iter()
+            .map(|v| by_lr.find(v).unwrap_or_else(|| panic!("{v} missing:\n{by_lr}")))
+            .collect();
     assert!(order.windows(2).all(|w| w[0] < w[1]), "sorted by matrix_lr:\n{by_lr}");
 
     let colored = render_tables(&results, &TableOptions { color: true, ..TableOptions::default() });
@@ -226,7 +240,15 @@ fn a_26_value_sweep_keeps_every_candidate_apart() {
     for i in 0..26 {
         let lr = 10f64.powf(-3.0 + 3.0 * f64::from(i) / 25.0);
         let outcome = if lr > 0.5 { Outcome::Diverged(60 + i as u64) } else { Outcome::Ok };
-        c.push(candidate(&format!("matrix_lr={lr}"), vec![("matrix_lr", lrx::spec::Value::Float(lr))], config(&[("matrix_lr", lrx::spec::Value::Float(lr))]), 1, &outcome, true, m));
+        c.push(candidate(
+            &format!("matrix_lr={lr}"),
+            vec![("matrix_lr", lrx::spec::Value::Float(lr))],
+            config(&[("matrix_lr", lrx::spec::Value::Float(lr))]),
+            1,
+            &outcome,
+            true,
+            m,
+        ));
     }
     let mut results = common::study();
     results.phases = vec![phase("lr_26", &[], &["matrix_lr"], c)];
@@ -237,8 +259,15 @@ fn a_26_value_sweep_keeps_every_candidate_apart() {
     }
     let text = std::fs::read_to_string(dir.path().join("figures/lr_26-loss.svg")).unwrap();
     let svg = roxmltree::Document::parse(&text).unwrap();
-    assert_eq!(polyline_colors(&svg).iter().filter(|c| lrx::report::figures::palette(27, Some(0)).iter().any(|p| lrx::report::figures::hex(*p) == **c)).count(), 27);
-    let legend: Vec<String> = svg_texts(&svg).into_iter().filter(|t| t.starts_with("matrix_lr=") || t == "baseline").collect();
+    assert_eq!(
+        polyline_colors(&svg)
+            .iter()
+            .filter(|c| lrx::report::figures::palette(27, Some(0)).iter().any(|p| lrx::report::figures::hex(*p) == **c))
+            .count(),
+        27
+    );
+    let legend: Vec<String> =
+        svg_texts(&svg).into_iter().filter(|t| t.starts_with("matrix_lr=") || t == "baseline").collect();
     assert_eq!(legend.len(), 27, "{legend:?}");
     let root = svg.root_element();
     let height: f64 = root.attribute("height").unwrap().parse().unwrap();

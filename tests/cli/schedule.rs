@@ -10,7 +10,13 @@ fn lrx() -> Command {
 
 #[test]
 fn prints_twenty_rows_from_the_first_to_the_last_step() {
-    let out = lrx().args(["schedule", "cosine(warmup = 0.1, min_lr = 0.1)", "--steps", "200"]).assert().success().get_output().stdout.clone();
+    let out = lrx()
+        .args(["schedule", "cosine(warmup = 0.1, min_lr = 0.1)", "--steps", "200"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
     let text = String::from_utf8(out).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 21, "{text}");
@@ -23,10 +29,16 @@ fn prints_twenty_rows_from_the_first_to_the_last_step() {
 fn draws_an_svg() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.svg");
-    lrx().args(["schedule", "warmup_warmdown(warmup = 0.05, warmdown = 0.3, final = 0.1)", "--steps", "300", "--svg"]).arg(&path).assert().success().stdout("");
+    lrx()
+        .args(["schedule", "warmup_warmdown(warmup = 0.05, warmdown = 0.3, final = 0.1)", "--steps", "300", "--svg"])
+        .arg(&path)
+        .assert()
+        .success()
+        .stdout("");
     let svg = std::fs::read_to_string(&path).unwrap();
     let doc = roxmltree::Document::parse(&svg).unwrap();
-    let texts: Vec<&str> = doc.descendants().filter(|n| n.has_tag_name("text")).filter_map(|n| n.text()).map(str::trim).collect();
+    let texts: Vec<&str> =
+        doc.descendants().filter(|n| n.has_tag_name("text")).filter_map(|n| n.text()).map(str::trim).collect();
     assert!(texts.contains(&"LR multiplier") && texts.contains(&"step (of 300)"), "{texts:?}");
     assert!(texts.contains(&"warmup_warmdown(warmup=0.05,warmdown=0.3,final=0.1)"), "{texts:?}");
 }
@@ -39,5 +51,9 @@ fn a_bad_schedule_is_a_clear_error_with_exit_1() {
         .code(1)
         .stdout("")
         .stderr("error: `cosine` has no argument `min_lt`; did you mean `min_lr`?\n");
-    lrx().args(["schedule", "constant", "--steps", "0"]).assert().code(1).stderr("error: `--steps` must be at least 1\n");
+    lrx()
+        .args(["schedule", "constant", "--steps", "0"])
+        .assert()
+        .code(1)
+        .stderr("error: `--steps` must be at least 1\n");
 }

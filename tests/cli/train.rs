@@ -78,7 +78,8 @@ fn json_output_is_complete_and_identical_across_processes() {
     assert!(stderr(&a).is_empty(), "-q: {}", stderr(&a));
     assert!(stderr(&b).contains("step 6/12"), "plain progress lines off a terminal: {}", stderr(&b));
     // --out: the same JSON and a CSV of the history.
-    let saved: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.path().join("result.json")).unwrap()).unwrap();
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("result.json")).unwrap()).unwrap();
     assert_eq!(saved, ja);
     let csv = std::fs::read_to_string(out.path().join("history.csv")).unwrap();
     assert!(csv.starts_with("step,"), "{csv}");
@@ -96,7 +97,11 @@ fn table_output_and_bad_input_exit_codes() {
 
     let typo = train(&["matrx_lr=0.1"], &[], cache.path());
     assert_eq!(typo.status.code(), Some(1));
-    assert!(stderr(&typo).contains("unknown key `matrx_lr`") && stderr(&typo).contains("did you mean `matrix_lr`?"), "{}", stderr(&typo));
+    assert!(
+        stderr(&typo).contains("unknown key `matrx_lr`") && stderr(&typo).contains("did you mean `matrix_lr`?"),
+        "{}",
+        stderr(&typo)
+    );
 
     let missing = train(&["corpus=\"no/such/file.txt\""], &[], cache.path());
     assert_eq!(missing.status.code(), Some(1));
@@ -123,7 +128,18 @@ fn table_output_and_bad_input_exit_codes() {
 #[test]
 fn diverged_runs_are_results_not_crashes() {
     let cache = tempfile::tempdir().unwrap();
-    let o = train(&["optimizer=sgd", "matrix_lr=1e4", "embedding_lr=1e4", "unembedding_lr=1e4", "grad_clip=0", "schedule=constant"], &["--json"], cache.path());
+    let o = train(
+        &[
+            "optimizer=sgd",
+            "matrix_lr=1e4",
+            "embedding_lr=1e4",
+            "unembedding_lr=1e4",
+            "grad_clip=0",
+            "schedule=constant",
+        ],
+        &["--json"],
+        cache.path(),
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(j["status"], "diverged");

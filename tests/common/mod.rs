@@ -47,9 +47,9 @@ fn floor(cfg: &RunConfig) -> f64 {
     };
     let unemb = 0.01 * (cfg.train.unembedding_lr / 0.004).log2().abs();
     let warm = match cfg.train.schedule {
-        lrx::spec::Schedule::WarmupWarmdown { warmup, .. } | lrx::spec::Schedule::Cosine { warmup, .. } | lrx::spec::Schedule::Linear { warmup, .. } => {
-            (warmup - 0.05).abs()
-        }
+        lrx::spec::Schedule::WarmupWarmdown { warmup, .. }
+        | lrx::spec::Schedule::Cosine { warmup, .. }
+        | lrx::spec::Schedule::Linear { warmup, .. } => (warmup - 0.05).abs(),
         _ => 0.1,
     };
     2.2 + 0.9 * d * d + 0.3 * wd + 0.05 * emb + 0.4 * warm + shape + unemb
@@ -110,7 +110,15 @@ pub enum Outcome {
 }
 
 /// A candidate with `repeats` seeds, its final metrics the means of its runs' last evaluation.
-pub fn candidate(variant: &str, changes: Vec<(&str, Value)>, cfg: RunConfig, repeats: u64, outcome: &Outcome, cached: bool, metric: &str) -> CandidateResult {
+pub fn candidate(
+    variant: &str,
+    changes: Vec<(&str, Value)>,
+    cfg: RunConfig,
+    repeats: u64,
+    outcome: &Outcome,
+    cached: bool,
+    metric: &str,
+) -> CandidateResult {
     let mut reps = Vec::new();
     let mut finals: Vec<BTreeMap<String, f64>> = Vec::new();
     for seed in 1..=repeats {
@@ -220,7 +228,10 @@ pub fn phase(name: &str, after: &[&str], swept: &[&str], candidates: Vec<Candida
 }
 
 fn ww(warmup: f64) -> Value {
-    call("warmup_warmdown", &[("warmup", Value::Float(warmup)), ("warmdown", Value::Float(0.5)), ("final", Value::Float(0.0))])
+    call(
+        "warmup_warmdown",
+        &[("warmup", Value::Float(warmup)), ("warmdown", Value::Float(0.5)), ("final", Value::Float(0.0))],
+    )
 }
 
 /// The log-spaced values of `log(0.001, 1.0, n = 7)`.
@@ -238,7 +249,15 @@ pub fn study() -> StudyResults {
             continue;
         }
         let outcome = if lr >= 0.99 { Outcome::Diverged(120) } else { Outcome::Ok };
-        c.push(candidate(&format!("matrix_lr={lr}"), vec![("matrix_lr", f(lr))], config(&[("matrix_lr", f(lr))]), 1, &outcome, true, m));
+        c.push(candidate(
+            &format!("matrix_lr={lr}"),
+            vec![("matrix_lr", f(lr))],
+            config(&[("matrix_lr", f(lr))]),
+            1,
+            &outcome,
+            true,
+            m,
+        ));
     }
     let lr_sweep = phase("lr_sweep", &[], &["matrix_lr"], c);
     let best_lr = lr_sweep.winner().and_then(|w| w.changes.first()).and_then(|(_, v)| v.as_f64()).unwrap_or(0.01);
@@ -251,7 +270,15 @@ pub fn study() -> StudyResults {
     // Phase 2: warmup, two repeats each (a changed constructor argument).
     let mut c = vec![candidate("baseline", vec![], base(&[]), 2, &Outcome::Ok, false, m)];
     for w in [0.02, 0.05, 0.1, 0.2] {
-        c.push(candidate(&format!("schedule={}", ww(w)), vec![("schedule", ww(w))], base(&[("schedule", ww(w))]), 2, &Outcome::Ok, false, m));
+        c.push(candidate(
+            &format!("schedule={}", ww(w)),
+            vec![("schedule", ww(w))],
+            base(&[("schedule", ww(w))]),
+            2,
+            &Outcome::Ok,
+            false,
+            m,
+        ));
     }
     let warmup = phase("warmup", &["lr_sweep"], &["schedule.warmup"], c);
 
@@ -264,7 +291,11 @@ pub fn study() -> StudyResults {
                 ch.push(("weight_decay", f(wd)));
             }
             let variant = ch.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",");
-            let outcome = if lr == 0.08 && wd == 0.4 { Outcome::Failed("trainer exited with status 137 (out of memory)") } else { Outcome::Ok };
+            let outcome = if lr == 0.08 && wd == 0.4 {
+                Outcome::Failed("trainer exited with status 137 (out of memory)")
+            } else {
+                Outcome::Ok
+            };
             let cfg = config(&[("matrix_lr", f(lr)), ("weight_decay", f(wd))]);
             c.push(candidate(&variant, ch, cfg, 1, &outcome, false, m));
         }
@@ -276,22 +307,54 @@ pub fn study() -> StudyResults {
     let lin = call("linear", &[("warmup", f(0.05)), ("final", f(0.0))]);
     let mut c = vec![candidate("baseline", vec![], base(&[("schedule", ww(0.05))]), 1, &Outcome::Ok, false, m)];
     for s in [cos(1), cos(2), lin] {
-        c.push(candidate(&format!("schedule={s}"), vec![("schedule", s.clone())], base(&[("schedule", s)]), 1, &Outcome::Ok, false, m));
+        c.push(candidate(
+            &format!("schedule={s}"),
+            vec![("schedule", s.clone())],
+            base(&[("schedule", s)]),
+            1,
+            &Outcome::Ok,
+            false,
+            m,
+        ));
     }
     let shapes = phase("schedule_shape", &["warmup"], &["schedule"], c);
 
     // Phase 5: two one-factor sweeps in one phase.
     let mut c = vec![candidate("baseline", vec![], base(&[]), 1, &Outcome::Ok, true, m)];
     for e in [0.3, 0.45, 0.8, 1.2] {
-        c.push(candidate(&format!("embedding_lr={e}"), vec![("embedding_lr", f(e))], base(&[("embedding_lr", f(e))]), 1, &Outcome::Ok, true, m));
+        c.push(candidate(
+            &format!("embedding_lr={e}"),
+            vec![("embedding_lr", f(e))],
+            base(&[("embedding_lr", f(e))]),
+            1,
+            &Outcome::Ok,
+            true,
+            m,
+        ));
     }
     for u in [0.002, 0.008, 0.016] {
-        c.push(candidate(&format!("unembedding_lr={u}"), vec![("unembedding_lr", f(u))], base(&[("unembedding_lr", f(u))]), 1, &Outcome::Ok, true, m));
+        c.push(candidate(
+            &format!("unembedding_lr={u}"),
+            vec![("unembedding_lr", f(u))],
+            base(&[("unembedding_lr", f(u))]),
+            1,
+            &Outcome::Ok,
+            true,
+            m,
+        ));
     }
     let adam = phase("adam_lrs", &["lr_sweep"], &["embedding_lr", "unembedding_lr"], c);
 
     let final_cfg = base(&[("schedule", ww(0.05))]);
-    let final_run = candidate("combined", vec![("matrix_lr", f(best_lr)), ("schedule", ww(0.05))], final_cfg, 3, &Outcome::Ok, false, m);
+    let final_run = candidate(
+        "combined",
+        vec![("matrix_lr", f(best_lr)), ("schedule", ww(0.05))],
+        final_cfg,
+        3,
+        &Outcome::Ok,
+        false,
+        m,
+    );
     StudyResults {
         study: "muon_adamw".into(),
         metric: m.into(),

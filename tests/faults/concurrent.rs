@@ -5,7 +5,9 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use crate::support::{Kind, Sandbox, Tally, diff_outputs, heavy, leftovers, print_table, read_outputs, reference, stable_json};
+use crate::support::{
+    Kind, Sandbox, Tally, diff_outputs, heavy, leftovers, print_table, read_outputs, reference, stable_json,
+};
 
 const ONCE: &str = "a key trained twice or never";
 const EXIT: &str = "a process did not exit 0";
@@ -25,21 +27,31 @@ fn three_processes(kind: Kind, tally: &mut Tally) {
     let done: Vec<_> = procs.into_iter().map(|p| p.finish(Duration::from_secs(300))).collect();
     let mut trained = 0;
     for (i, d) in done.iter().enumerate() {
-        tally.check(EXIT, d.code == Some(0), || format!("{}: process {i}: {}; {}", kind.label(), d.status(), crate::support::tail(&d.stderr, 600)));
+        tally.check(EXIT, d.code == Some(0), || {
+            format!("{}: process {i}: {}; {}", kind.label(), d.status(), crate::support::tail(&d.stderr, 600))
+        });
         match d.json() {
             Ok(j) => {
                 trained += j["runs"]["trained"].as_u64().unwrap_or(0);
-                tally.check(EQUAL, stable_json(&j) == reference.run_json, || format!("{}: process {i}'s `--json` differs", kind.label()));
+                tally.check(EQUAL, stable_json(&j) == reference.run_json, || {
+                    format!("{}: process {i}'s `--json` differs", kind.label())
+                });
             }
             Err(e) => tally.check(PARSE, false, || format!("{}: process {i}: {e}", kind.label())),
         }
     }
-    tally.check(ONCE, trained == reference.trained, || format!("{}: {trained} runs trained by three processes, the study has {}", kind.label(), reference.trained));
-    tally.check(ONCE, crate::support::entry_keys(&sb.cache()) == reference.keys, || format!("{}: the cache's keys differ from the reference's", kind.label()));
+    tally.check(ONCE, trained == reference.trained, || {
+        format!("{}: {trained} runs trained by three processes, the study has {}", kind.label(), reference.trained)
+    });
+    tally.check(ONCE, crate::support::entry_keys(&sb.cache()) == reference.keys, || {
+        format!("{}: the cache's keys differ from the reference's", kind.label())
+    });
     let outputs = read_outputs(&sb.out("study"));
     tally.check(PARSE, outputs.is_ok(), || format!("{}: {}", kind.label(), outputs.clone().err().unwrap_or_default()));
     if let Ok(o) = &outputs {
-        tally.check(EQUAL, *o == reference.outputs, || format!("{}: {}", kind.label(), diff_outputs(&reference.outputs, o)));
+        tally.check(EQUAL, *o == reference.outputs, || {
+            format!("{}: {}", kind.label(), diff_outputs(&reference.outputs, o))
+        });
     }
     let (code, text) = sb.verify(&sb.cache());
     tally.check(CORRUPT, code == Some(0), || format!("{}: {text}", kind.label()));
@@ -68,20 +80,30 @@ fn two_studies(tally: &mut Tally) {
     let (da, db) = (pa.finish(Duration::from_secs(300)), pb.finish(Duration::from_secs(300)));
     let mut trained = 0;
     for (name, d, expected) in [("study", &da, &a.run_json), ("other", &db, &b_json)] {
-        tally.check(EXIT, d.code == Some(0), || format!("two studies: `{name}`: {}; {}", d.status(), crate::support::tail(&d.stderr, 600)));
+        tally.check(EXIT, d.code == Some(0), || {
+            format!("two studies: `{name}`: {}; {}", d.status(), crate::support::tail(&d.stderr, 600))
+        });
         match d.json() {
             Ok(j) => {
                 trained += j["runs"]["trained"].as_u64().unwrap_or(0);
-                tally.check(EQUAL, stable_json(&j) == *expected, || format!("two studies: `{name}`'s `--json` differs from its run alone"));
+                tally.check(EQUAL, stable_json(&j) == *expected, || {
+                    format!("two studies: `{name}`'s `--json` differs from its run alone")
+                });
             }
             Err(e) => tally.check(PARSE, false, || format!("two studies: `{name}`: {e}")),
         }
     }
-    tally.check(ONCE, trained == union.len() as u64, || format!("two studies: {trained} runs trained, the two studies have {} distinct runs", union.len()));
-    tally.check(ONCE, crate::support::entry_keys(&sb.cache()) == union, || "two studies: the cache's keys differ from the union of the studies' runs".into());
+    tally.check(ONCE, trained == union.len() as u64, || {
+        format!("two studies: {trained} runs trained, the two studies have {} distinct runs", union.len())
+    });
+    tally.check(ONCE, crate::support::entry_keys(&sb.cache()) == union, || {
+        "two studies: the cache's keys differ from the union of the studies' runs".into()
+    });
     for (name, expected) in [("study", &a.outputs), ("other", &b_outputs)] {
         let outputs = read_outputs(&sb.out(name));
-        tally.check(PARSE, outputs.is_ok(), || format!("two studies: `{name}`: {}", outputs.clone().err().unwrap_or_default()));
+        tally.check(PARSE, outputs.is_ok(), || {
+            format!("two studies: `{name}`: {}", outputs.clone().err().unwrap_or_default())
+        });
         if let Ok(o) = &outputs {
             tally.check(EQUAL, o == expected, || format!("two studies: `{name}`: {}", diff_outputs(expected, o)));
         }
@@ -100,7 +122,10 @@ fn three_processes_on_one_study_and_two_overlapping_studies_train_each_key_once(
     }
     let mut two = Tally::new("two overlapping studies at once on one cache".into());
     two_studies(&mut two);
-    print_table("Concurrent runs", &format!("{}{}", three.rows("3 processes, one study (both trainers)"), two.rows("2 overlapping studies")));
+    print_table(
+        "Concurrent runs",
+        &format!("{}{}", three.rows("3 processes, one study (both trainers)"), two.rows("2 overlapping studies")),
+    );
     three.assert_clean(&[EXIT, ONCE, EQUAL, PARSE, CORRUPT, TEMP]);
     two.assert_clean(&[EXIT, ONCE, EQUAL, PARSE, CORRUPT, TEMP]);
 }

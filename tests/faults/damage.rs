@@ -9,7 +9,10 @@ use std::time::Duration;
 
 use serde_json::Value as Json;
 
-use crate::support::{Kind, Reference, Rng, Sandbox, Tally, diff_outputs, entry_dirs, print_table, read_outputs, reference, seed, stable_json};
+use crate::support::{
+    Kind, Reference, Rng, Sandbox, Tally, diff_outputs, entry_dirs, print_table, read_outputs, reference, seed,
+    stable_json,
+};
 
 const DETECTED: &str = "not reported by cache verify";
 const SHOWN: &str = "damaged data shown by show/report";
@@ -34,7 +37,10 @@ enum Harm {
 fn flip(path: &Path, rng: &mut Rng) -> Option<String> {
     let mut bytes = fs::read(path).expect("an entry file");
     let text = String::from_utf8_lossy(&bytes).into_owned();
-    let at = text.find("\"val_loss\":").and_then(|i| text[i..].find('.').map(|j| i + j + 2)).filter(|_| path.ends_with("result.json"));
+    let at = text
+        .find("\"val_loss\":")
+        .and_then(|i| text[i..].find('.').map(|j| i + j + 2))
+        .filter(|_| path.ends_with("result.json"));
     let i = at.unwrap_or_else(|| {
         let digits: Vec<usize> = bytes.iter().enumerate().filter(|(_, b)| b.is_ascii_digit()).map(|(i, _)| i).collect();
         digits[rng.below(digits.len())]
@@ -44,7 +50,9 @@ fn flip(path: &Path, rng: &mut Rng) -> Option<String> {
     fs::write(path, &bytes).expect("write the damage");
     at.map(|i| {
         let damaged = String::from_utf8_lossy(&bytes).into_owned();
-        let end = damaged[i..].find(|c: char| !c.is_ascii_digit() && c != '.' && c != 'e' && c != '-').map_or(damaged.len(), |j| i + j);
+        let end = damaged[i..]
+            .find(|c: char| !c.is_ascii_digit() && c != '.' && c != 'e' && c != '-')
+            .map_or(damaged.len(), |j| i + j);
         let start = damaged[..i].rfind(' ').map_or(0, |s| s + 1);
         damaged[start..end].to_owned()
     })
@@ -82,7 +90,9 @@ fn candidates(show: &Json) -> Vec<(String, Json)> {
 fn check_show(sb: &Sandbox, reference: &Reference, damaged: &str, what: &str, tally: &mut Tally) {
     let show = sb.run(&["show", "study.lrx", "--json"], Duration::from_secs(60));
     let Ok(json) = show.json() else {
-        tally.check(SHOWN, false, || format!("{what}: `show --json` fails: {}", crate::support::tail(&show.stderr, 400)));
+        tally.check(SHOWN, false, || {
+            format!("{what}: `show --json` fails: {}", crate::support::tail(&show.stderr, 400))
+        });
         return;
     };
     let expected = candidates(&reference.show);
@@ -106,7 +116,9 @@ fn check_show(sb: &Sandbox, reference: &Reference, damaged: &str, what: &str, ta
 fn check_report(sb: &Sandbox, reference: &Reference, lie: Option<&str>, what: &str, tally: &mut Tally) {
     let report = sb.run(&["report", "study.lrx", "--out", "report"], Duration::from_secs(60));
     if report.code != Some(0) {
-        tally.check(SHOWN, false, || format!("{what}: `report` {}: {}", report.status(), crate::support::tail(&report.stderr, 400)));
+        tally.check(SHOWN, false, || {
+            format!("{what}: `report` {}: {}", report.status(), crate::support::tail(&report.stderr, 400))
+        });
         return;
     }
     let Some(lie) = lie.and_then(|l| l.parse::<f64>().ok()) else { return };
@@ -118,14 +130,28 @@ fn check_report(sb: &Sandbox, reference: &Reference, lie: Option<&str>, what: &s
 
 /// `run` recomputes exactly `n` runs and ends at the reference's results; `cache verify` then
 /// no longer mentions `recomputed` (and, when `clean`, reports nothing at all).
-fn check_rerun(sb: &Sandbox, reference: &Reference, n: u64, recomputed: &str, clean: bool, what: &str, tally: &mut Tally) {
+fn check_rerun(
+    sb: &Sandbox,
+    reference: &Reference,
+    n: u64,
+    recomputed: &str,
+    clean: bool,
+    what: &str,
+    tally: &mut Tally,
+) {
     let run = sb.run(&["run", "study.lrx", "--json", "-q"], Duration::from_secs(300));
     let trained = run.json().ok().and_then(|j| j["runs"]["trained"].as_u64());
     tally.check(RECOMPUTED, run.code == Some(0) && trained == Some(n), || {
-        format!("{what}: run {} trained {trained:?} runs, expected {n}; {}", run.status(), crate::support::tail(&run.stderr, 400))
+        format!(
+            "{what}: run {} trained {trained:?} runs, expected {n}; {}",
+            run.status(),
+            crate::support::tail(&run.stderr, 400)
+        )
     });
     match read_outputs(&sb.out("study")) {
-        Ok(o) => tally.check(EQUAL, o == reference.outputs, || format!("{what}: {}", diff_outputs(&reference.outputs, &o))),
+        Ok(o) => {
+            tally.check(EQUAL, o == reference.outputs, || format!("{what}: {}", diff_outputs(&reference.outputs, &o)));
+        }
         Err(e) => tally.check(EQUAL, false, || format!("{what}: {e}")),
     }
     let (code, text) = sb.verify(&sb.cache());
@@ -150,7 +176,9 @@ fn damaged_entries() -> Tally {
             let lie = harm(&dir.join(file), how, &mut rng);
             let what = format!("{how:?} of `{file}` of entry {}", &key[..12]);
             let (code, text) = sb.verify(&sb.cache());
-            tally.check(DETECTED, code == Some(1) && text.contains(&key), || format!("{what}: verify {code:?}: {}", crate::support::tail(&text, 300)));
+            tally.check(DETECTED, code == Some(1) && text.contains(&key), || {
+                format!("{what}: verify {code:?}: {}", crate::support::tail(&text, 300))
+            });
             check_show(&sb, reference, &key, &what, &mut tally);
             check_report(&sb, reference, lie.as_deref(), &what, &mut tally);
             check_rerun(&sb, reference, 1, &key, true, &what, &mut tally);
@@ -185,7 +213,18 @@ fn add_foreign(cache: &Path, reference: &Reference) -> (Vec<String>, String) {
     fs::remove_file(&target).expect("remove");
     std::os::unix::fs::symlink(&outside, &target).expect("symlink a file");
     assert!(keys.len() >= 4, "the study has enough runs");
-    (vec!["README.txt".into(), "notes.txt".into(), "not-a-key".into(), "extra.bin".into(), fake, victim_key.clone(), "result.json".into()], victim_key)
+    (
+        vec![
+            "README.txt".into(),
+            "notes.txt".into(),
+            "not-a-key".into(),
+            "extra.bin".into(),
+            fake,
+            victim_key.clone(),
+            "result.json".into(),
+        ],
+        victim_key,
+    )
 }
 
 fn foreign(verify_only: bool) -> Tally {
@@ -196,7 +235,9 @@ fn foreign(verify_only: bool) -> Tally {
     let (names, victim) = add_foreign(&sb.cache(), reference);
     let (code, text) = sb.verify(&sb.cache());
     for name in &names {
-        tally.check(DETECTED, code == Some(1) && text.contains(name.as_str()), || format!("`{name}`: verify {code:?}: {}", crate::support::tail(&text, 600)));
+        tally.check(DETECTED, code == Some(1) && text.contains(name.as_str()), || {
+            format!("`{name}`: verify {code:?}: {}", crate::support::tail(&text, 600))
+        });
     }
     if verify_only {
         return tally;

@@ -18,7 +18,13 @@ const UNTOUCHED: &str = "a file it should not touch changed";
 
 /// The pages (4 KiB) one cache entry occupies on a tmpfs.
 fn entry_pages(reference: &crate::support::Reference) -> u64 {
-    let pages: u64 = reference.cache_files.iter().filter(|(p, _)| p.starts_with("runs")).filter_map(|(_, b)| b.as_ref()).map(|b| (b.len() as u64).div_ceil(4096)).sum();
+    let pages: u64 = reference
+        .cache_files
+        .iter()
+        .filter(|(p, _)| p.starts_with("runs"))
+        .filter_map(|(_, b)| b.as_ref())
+        .map(|b| (b.len() as u64).div_ceil(4096))
+        .sum();
     pages.div_ceil(reference.keys.len() as u64)
 }
 
@@ -34,7 +40,9 @@ fn full_disk(tally: &mut Tally) -> Result<(), String> {
     let c = cache.to_string_lossy().into_owned();
     let run = sb.run(&["run", "study.lrx", "--cache", &c, "--json"], Duration::from_secs(300));
     let kept = entry_dirs(&cache).len();
-    tally.check(EXIT, run.code == Some(2), || format!("full disk ({kib} KiB): {}; stderr: {}", run.status(), crate::support::tail(&run.stderr, 800)));
+    tally.check(EXIT, run.code == Some(2), || {
+        format!("full disk ({kib} KiB): {}; stderr: {}", run.status(), crate::support::tail(&run.stderr, 800))
+    });
     tally.check(MESSAGE, run.stderr.contains("No space left on device") && !run.stderr.contains("panicked"), || {
         format!("full disk: stderr: {}", crate::support::tail(&run.stderr, 800))
     });
@@ -46,7 +54,8 @@ fn full_disk(tally: &mut Tally) -> Result<(), String> {
     mount.remount("size=16m")?;
     let rerun = sb.run(&["run", "study.lrx", "--cache", &c, "--json", "-q"], Duration::from_secs(300));
     let cached = rerun.json().ok().and_then(|j| j["runs"]["cached"].as_u64());
-    let same = read_outputs(&sb.out("study")).map(|o| if o == reference.outputs { String::new() } else { diff_outputs(&reference.outputs, &o) });
+    let same = read_outputs(&sb.out("study"))
+        .map(|o| if o == reference.outputs { String::new() } else { diff_outputs(&reference.outputs, &o) });
     tally.check(RECOVERS, rerun.code == Some(0) && cached == Some(kept as u64) && same.as_deref() == Ok(""), || {
         format!("full disk, then room: {} with {cached:?} cached of {kept} kept; outputs: {same:?}", rerun.status())
     });
@@ -71,12 +80,22 @@ fn read_only(tally: &mut Tally, populated: bool) -> Result<(), String> {
         // Everything is cached: nothing needs writing, so the study is served as it is.
         let outputs = read_outputs(&sb.out("study"));
         let same = outputs.as_ref().is_ok_and(|o| *o == reference.outputs);
-        tally.check(EXIT, run.code == Some(0) && same, || format!("{what}: {}; outputs equal: {same}; stderr: {}", run.status(), crate::support::tail(&run.stderr, 800)));
+        tally.check(EXIT, run.code == Some(0) && same, || {
+            format!(
+                "{what}: {}; outputs equal: {same}; stderr: {}",
+                run.status(),
+                crate::support::tail(&run.stderr, 800)
+            )
+        });
         let show = sb.run(&["show", "study.lrx", "--cache", &c, "--json"], Duration::from_secs(60));
         let shown = show.json().is_ok_and(|j| crate::support::stable_json(&j) == reference.show);
-        tally.check(EXIT, show.code == Some(0) && shown, || format!("{what}: show {}: {}", show.status(), crate::support::tail(&show.stderr, 400)));
+        tally.check(EXIT, show.code == Some(0) && shown, || {
+            format!("{what}: show {}: {}", show.status(), crate::support::tail(&show.stderr, 400))
+        });
     } else {
-        tally.check(EXIT, run.code == Some(2), || format!("{what}: {}; stderr: {}", run.status(), crate::support::tail(&run.stderr, 800)));
+        tally.check(EXIT, run.code == Some(2), || {
+            format!("{what}: {}; stderr: {}", run.status(), crate::support::tail(&run.stderr, 800))
+        });
         tally.check(MESSAGE, run.stderr.contains("Read-only file system") && !run.stderr.contains("panicked"), || {
             format!("{what}: stderr: {}", crate::support::tail(&run.stderr, 800))
         });
@@ -94,11 +113,17 @@ fn out_is_a_file(tally: &mut Tally) {
     let sb = reference.warm_sandbox();
     let precious = "a file the user keeps\n";
     fs::write(sb.path().join("occupied"), precious).expect("write");
-    for args in [&["run", "study.lrx", "--out", "occupied", "--json"][..], &["report", "study.lrx", "--out", "occupied"][..]] {
+    for args in
+        [&["run", "study.lrx", "--out", "occupied", "--json"][..], &["report", "study.lrx", "--out", "occupied"][..]]
+    {
         let what = format!("`lrx {}`", args.join(" "));
         let d = sb.run(args, Duration::from_secs(120));
-        tally.check(EXIT, d.code == Some(2), || format!("{what}: {}; stderr: {}", d.status(), crate::support::tail(&d.stderr, 600)));
-        tally.check(MESSAGE, d.stderr.contains("occupied") && !d.stderr.contains("panicked"), || format!("{what}: stderr: {}", crate::support::tail(&d.stderr, 600)));
+        tally.check(EXIT, d.code == Some(2), || {
+            format!("{what}: {}; stderr: {}", d.status(), crate::support::tail(&d.stderr, 600))
+        });
+        tally.check(MESSAGE, d.stderr.contains("occupied") && !d.stderr.contains("panicked"), || {
+            format!("{what}: stderr: {}", crate::support::tail(&d.stderr, 600))
+        });
         let unchanged = fs::read_to_string(sb.path().join("occupied")).ok().as_deref() == Some(precious);
         let strays: Vec<String> = fs::read_dir(sb.path())
             .into_iter()
@@ -107,7 +132,9 @@ fn out_is_a_file(tally: &mut Tally) {
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .filter(|n| n.starts_with("occupied") && n != "occupied")
             .collect();
-        tally.check(UNTOUCHED, unchanged && strays.is_empty(), || format!("{what}: the file changed: {unchanged}; strays: {strays:?}"));
+        tally.check(UNTOUCHED, unchanged && strays.is_empty(), || {
+            format!("{what}: the file changed: {unchanged}; strays: {strays:?}")
+        });
         let (code, text) = sb.verify(&sb.cache());
         tally.check(CORRUPT, code == Some(0), || format!("{what}: verify {code:?}: {text}"));
     }
@@ -121,8 +148,12 @@ fn unreadable_corpus(tally: &mut Tally) {
     std::os::unix::fs::symlink("corpus.txt", &corpus).expect("symlink loop");
     let what = "a corpus that cannot be read (a symlink loop)";
     let d = sb.run(&["run", "study.lrx", "--json"], Duration::from_secs(120));
-    tally.check(EXIT, matches!(d.code, Some(1 | 2)), || format!("{what}: {}; stderr: {}", d.status(), crate::support::tail(&d.stderr, 600)));
-    tally.check(MESSAGE, d.stderr.contains("corpus.txt") && !d.stderr.contains("panicked"), || format!("{what}: stderr: {}", crate::support::tail(&d.stderr, 600)));
+    tally.check(EXIT, matches!(d.code, Some(1 | 2)), || {
+        format!("{what}: {}; stderr: {}", d.status(), crate::support::tail(&d.stderr, 600))
+    });
+    tally.check(MESSAGE, d.stderr.contains("corpus.txt") && !d.stderr.contains("panicked"), || {
+        format!("{what}: stderr: {}", crate::support::tail(&d.stderr, 600))
+    });
     tally.check(CORRUPT, entry_dirs(&sb.cache()).is_empty(), || format!("{what}: runs were cached"));
     let (code, text) = sb.verify(&sb.cache());
     tally.check(CORRUPT, code == Some(0), || format!("{what}: verify {code:?}: {text}"));
@@ -154,7 +185,13 @@ fn a_full_or_read_only_cache_a_file_as_out_and_an_unreadable_corpus_are_clear_er
         out.rows("`--out` is a file"),
         tally.rows("unreadable corpus")
     );
-    print_table(&format!("Hostile environment{}", if skips.is_empty() { String::new() } else { format!(" ({})", skips.join("; ")) }), &rows);
+    print_table(
+        &format!(
+            "Hostile environment{}",
+            if skips.is_empty() { String::new() } else { format!(" ({})", skips.join("; ")) }
+        ),
+        &rows,
+    );
     for t in [&full, &ro] {
         if !t.order.is_empty() {
             t.assert_clean(&t.order.clone());

@@ -14,8 +14,8 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use crate::support::{
-    Done, Kind, Reference, Rng, Running, Sandbox, Tally, diff_outputs, end_processes, heavy, leftovers, print_table, processes_in, read_outputs, reference, seed,
-    stable_json,
+    Done, Kind, Reference, Rng, Running, Sandbox, Tally, diff_outputs, end_processes, heavy, leftovers, print_table,
+    processes_in, read_outputs, reference, seed, stable_json,
 };
 
 /// The checks, as they appear in `RELIABILITY.md`.
@@ -91,7 +91,12 @@ pub(crate) struct Campaign {
 
 /// Names of the folders directly in `cache/tmp`.
 fn tmp_names(cache: &Path) -> BTreeSet<String> {
-    fs::read_dir(cache.join("tmp")).into_iter().flatten().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect()
+    fs::read_dir(cache.join("tmp"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect()
 }
 
 fn fires(trigger: Trigger, sb: &Sandbox, started: Instant, tmp_before: &BTreeSet<String>) -> bool {
@@ -109,7 +114,8 @@ fn fires(trigger: Trigger, sb: &Sandbox, started: Instant, tmp_before: &BTreeSet
 /// and name a key of the study.
 fn reported_finished(stderr: &str, keys: &BTreeSet<String>) -> BTreeSet<String> {
     let mut found = BTreeSet::new();
-    let finished = |l: &&str| l.trim_start().starts_with('[') && [": ok", ": diverged", ": pruned"].iter().any(|s| l.contains(s));
+    let finished =
+        |l: &&str| l.trim_start().starts_with('[') && [": ok", ": diverged", ": pruned"].iter().any(|s| l.contains(s));
     for line in stderr.lines().filter(finished) {
         for word in line.split(|c: char| !c.is_ascii_hexdigit()) {
             if word.len() == 12
@@ -128,7 +134,11 @@ fn campaign(kind: Kind, fault: Fault, faults: usize, seed: u64) -> Campaign {
     let reference = reference(kind);
     let _turn = heavy();
     let mut rng = Rng::new(seed);
-    let context = format!("{} of `lrx run` ({}), schedule seed {seed} (replay with LRX_FAULT_SEED={seed})", fault.label(), kind.label());
+    let context = format!(
+        "{} of `lrx run` ({}), schedule seed {seed} (replay with LRX_FAULT_SEED={seed})",
+        fault.label(),
+        kind.label()
+    );
     let mut tally = Tally::new(context);
     let mut by_trigger = BTreeMap::new();
     let sb = Sandbox::new(kind);
@@ -183,11 +193,20 @@ fn campaign(kind: Kind, fault: Fault, faults: usize, seed: u64) -> Campaign {
             let completed = d.code == Some(0);
             if hit && fault != Fault::Kill && !completed {
                 tally.check(STOPS, !d.timed_out, || format!("{where_}: still running 20 s after the signal"));
-                tally.check(EXIT, d.code == Some(130), || format!("{where_}: {} after {}; stderr: {}", d.status(), fault.label(), crate::support::tail(&d.stderr, 600)));
+                tally.check(EXIT, d.code == Some(130), || {
+                    format!(
+                        "{where_}: {} after {}; stderr: {}",
+                        d.status(),
+                        fault.label(),
+                        crate::support::tail(&d.stderr, 600)
+                    )
+                });
             }
             if completed || !hit {
                 // It ended on its own: it must have succeeded.
-                tally.check(RERUN, completed, || format!("{where_}: {}; stderr: {}", d.status(), crate::support::tail(&d.stderr, 800)));
+                tally.check(RERUN, completed, || {
+                    format!("{where_}: {}; stderr: {}", d.status(), crate::support::tail(&d.stderr, 800))
+                });
                 if completed {
                     completion(&sb, reference, &before, &d, &where_, &mut tally);
                 }
@@ -197,7 +216,10 @@ fn campaign(kind: Kind, fault: Fault, faults: usize, seed: u64) -> Campaign {
             in_round += 1;
             *by_trigger.entry(trigger.map_or("none", Trigger::name)).or_default() += 1;
             after_fault(&sb, reference, &before, &d, &where_, &mut tally);
-            assert!(started_all.elapsed() < Duration::from_secs(600), "the campaign takes too long: {done} faults in {rounds} rounds");
+            assert!(
+                started_all.elapsed() < Duration::from_secs(600),
+                "the campaign takes too long: {done} faults in {rounds} rounds"
+            );
         }
     }
     Campaign { faults: done, rounds, by_trigger, tally }
@@ -206,13 +228,23 @@ fn campaign(kind: Kind, fault: Fault, faults: usize, seed: u64) -> Campaign {
 /// Whether the process has a handler for SIGINT and SIGTERM (`SigCgt` of `/proc/PID/status`).
 fn handles_signals(pid: u32) -> bool {
     let Ok(status) = fs::read_to_string(format!("/proc/{pid}/status")) else { return false };
-    let caught = status.lines().find_map(|l| l.strip_prefix("SigCgt:")).and_then(|m| u64::from_str_radix(m.trim(), 16).ok()).unwrap_or(0);
+    let caught = status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigCgt:"))
+        .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+        .unwrap_or(0);
     let bit = |sig: i32| 1u64 << (sig - 1);
     caught & bit(libc::SIGINT) != 0 && caught & bit(libc::SIGTERM) != 0
 }
 
 /// Waits for the trigger and strikes; false when the run ended first.
-fn strike(child: &mut Running, trigger: Option<Trigger>, fault: Fault, sb: &Sandbox, tmp_before: &BTreeSet<String>) -> bool {
+fn strike(
+    child: &mut Running,
+    trigger: Option<Trigger>,
+    fault: Fault,
+    sb: &Sandbox,
+    tmp_before: &BTreeSet<String>,
+) -> bool {
     let Some(trigger) = trigger else { return false };
     let started = child.started;
     loop {
@@ -233,7 +265,14 @@ fn strike(child: &mut Running, trigger: Option<Trigger>, fault: Fault, sb: &Sand
 }
 
 /// The checks after a fault: nothing half-written, nothing lost, no script left behind.
-fn after_fault(sb: &Sandbox, reference: &Reference, before: &BTreeSet<String>, d: &Done, where_: &str, tally: &mut Tally) {
+fn after_fault(
+    sb: &Sandbox,
+    reference: &Reference,
+    before: &BTreeSet<String>,
+    d: &Done,
+    where_: &str,
+    tally: &mut Tally,
+) {
     let cache = sb.cache();
     if sb.kind == Kind::Command {
         // A correct lrx takes its script down with it; a `sleep` of the script may outlive
@@ -244,14 +283,20 @@ fn after_fault(sb: &Sandbox, reference: &Reference, before: &BTreeSet<String>, d
         end_processes(&left);
     }
     let (code, text) = sb.verify(&cache);
-    tally.check(CORRUPT, code == Some(0) && !text.contains("corrupt\t"), || format!("{where_}: verify {code:?}: {}", crate::support::tail(&text, 600)));
+    tally.check(CORRUPT, code == Some(0) && !text.contains("corrupt\t"), || {
+        format!("{where_}: verify {code:?}: {}", crate::support::tail(&text, 600))
+    });
     let now = crate::support::entry_keys(&cache);
     let lost: Vec<&String> = before.difference(&now).collect();
     let reported = reported_finished(&d.stderr, &reference.keys);
     let unpublished: Vec<&String> = reported.difference(&now).collect();
-    tally.check(LOST, lost.is_empty() && unpublished.is_empty(), || format!("{where_}: entries gone {lost:?}; reported finished but not cached {unpublished:?}"));
+    tally.check(LOST, lost.is_empty() && unpublished.is_empty(), || {
+        format!("{where_}: entries gone {lost:?}; reported finished but not cached {unpublished:?}")
+    });
     let foreign: Vec<&String> = now.difference(&reference.keys).collect();
-    tally.check(EQUAL, foreign.is_empty(), || format!("{where_}: entries that the uninterrupted run does not have: {foreign:?}"));
+    tally.check(EQUAL, foreign.is_empty(), || {
+        format!("{where_}: entries that the uninterrupted run does not have: {foreign:?}")
+    });
     let out = sb.out("study");
     if out.exists() {
         let parsed = read_outputs(&out);
@@ -259,20 +304,32 @@ fn after_fault(sb: &Sandbox, reference: &Reference, before: &BTreeSet<String>, d
     }
     if !d.stdout.trim().is_empty() && d.code == Some(130) {
         let parsed = d.json();
-        tally.check(PARSE, parsed.is_ok(), || format!("{where_}: `--json` of the interrupted run: {}", parsed.err().unwrap_or_default()));
+        tally.check(PARSE, parsed.is_ok(), || {
+            format!("{where_}: `--json` of the interrupted run: {}", parsed.err().unwrap_or_default())
+        });
     }
 }
 
 /// The checks when a run completed: it reused every finished run, its results are the
 /// reference's, and it left nothing temporary behind.
-fn completion(sb: &Sandbox, reference: &Reference, before: &BTreeSet<String>, d: &Done, where_: &str, tally: &mut Tally) {
+fn completion(
+    sb: &Sandbox,
+    reference: &Reference,
+    before: &BTreeSet<String>,
+    d: &Done,
+    where_: &str,
+    tally: &mut Tally,
+) {
     let cache = sb.cache();
     match d.json() {
         Ok(json) => {
             let cached = json["runs"]["cached"].as_u64().unwrap_or(u64::MAX);
             let trained = json["runs"]["trained"].as_u64().unwrap_or(u64::MAX);
             tally.check(LOST, cached == before.len() as u64 && trained + cached == reference.trained, || {
-                format!("{where_}: {} entries before the rerun, which served {cached} from the cache and trained {trained}", before.len())
+                format!(
+                    "{where_}: {} entries before the rerun, which served {cached} from the cache and trained {trained}",
+                    before.len()
+                )
             });
         }
         Err(e) => tally.check(RERUN, false, || format!("{where_}: {e}")),
@@ -284,7 +341,9 @@ fn completion(sb: &Sandbox, reference: &Reference, before: &BTreeSet<String>, d:
     }
     let show = sb.run(&["show", "study.lrx", "--json"], Duration::from_secs(60));
     let same = show.json().is_ok_and(|j| stable_json(&j) == reference.show);
-    tally.check(EQUAL, same, || format!("{where_}: `lrx show --json` differs: {}", crate::support::tail(&show.stdout, 400)));
+    tally.check(EQUAL, same, || {
+        format!("{where_}: `lrx show --json` differs: {}", crate::support::tail(&show.stdout, 400))
+    });
     let left = leftovers(&cache, &sb.out("study"));
     tally.check(TEMP, left.is_empty(), || format!("{where_}: {left:?}"));
 }

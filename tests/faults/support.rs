@@ -135,7 +135,8 @@ pub(crate) struct Sandbox {
 }
 
 pub(crate) fn corpus() -> String {
-    fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/genesis.txt")).expect("the fixture corpus")
+    fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/genesis.txt"))
+        .expect("the fixture corpus")
 }
 
 impl Sandbox {
@@ -195,7 +196,6 @@ impl Sandbox {
         let d = self.run(&["cache", "verify", "--cache", &cache.to_string_lossy()], Duration::from_secs(60));
         (d.code, format!("{}{}", d.stdout, d.stderr))
     }
-
 }
 
 /// The keys of every entry folder under `cache/runs/`.
@@ -310,12 +310,18 @@ impl Running {
 
 /// Keys whose values change from one execution of the same study to the next (time, whether a
 /// run came from the cache, counts of what this invocation trained), left out of comparisons.
-const VOLATILE: [&str; 9] = ["cached", "seconds", "tokens_per_sec", "elapsed", "acc_per_min", "timing", "runs", "wall", "train_wall"];
+const VOLATILE: [&str; 9] =
+    ["cached", "seconds", "tokens_per_sec", "elapsed", "acc_per_min", "timing", "runs", "wall", "train_wall"];
 
 /// A JSON document without its volatile keys.
 pub(crate) fn stable_json(v: &Json) -> Json {
     match v {
-        Json::Object(m) => Json::Object(m.iter().filter(|(k, _)| !VOLATILE.contains(&k.as_str())).map(|(k, v)| (k.clone(), stable_json(v))).collect()),
+        Json::Object(m) => Json::Object(
+            m.iter()
+                .filter(|(k, _)| !VOLATILE.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), stable_json(v)))
+                .collect(),
+        ),
         Json::Array(a) => Json::Array(a.iter().map(stable_json).collect()),
         other => other.clone(),
     }
@@ -394,7 +400,11 @@ pub(crate) fn diff_outputs(expected: &Outputs, got: &Outputs) -> String {
                 let _ = write!(s, "missing `{k}`; ");
             }
             Some(g) if g != v => {
-                let first = v.lines().zip(g.lines()).find(|(a, b)| a != b).map_or_else(|| "lengths differ".into(), |(a, b)| format!("{a:?} != {b:?}"));
+                let first = v
+                    .lines()
+                    .zip(g.lines())
+                    .find(|(a, b)| a != b)
+                    .map_or_else(|| "lengths differ".into(), |(a, b)| format!("{a:?} != {b:?}"));
                 let _ = write!(s, "`{k}` differs: {}; ", tail(&first, 300));
             }
             Some(_) => {}
@@ -419,7 +429,9 @@ pub(crate) fn leftovers(cache: &Path, out: &Path) -> Vec<String> {
             let name = e.file_name().to_string_lossy().into_owned();
             let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
             if !is_dir || name.bytes().any(|b| b.is_ascii_digit()) {
-                found.push(path.strip_prefix(cache).map_or_else(|_| path.display().to_string(), |p| p.display().to_string()));
+                found.push(
+                    path.strip_prefix(cache).map_or_else(|_| path.display().to_string(), |p| p.display().to_string()),
+                );
             } else {
                 stack.push(path);
             }
@@ -558,7 +570,17 @@ fn compute_reference(kind: Kind) -> Reference {
     }
     cache_files.sort();
     eprintln!("reference ({}): {} runs in {:.2} s", kind.label(), trained, run.seconds);
-    Reference { kind, seconds: run.seconds, keys, trained, outputs, run_json: stable_json(&json), show: stable_json(&show.json().expect("show --json")), report_md, cache_files }
+    Reference {
+        kind,
+        seconds: run.seconds,
+        keys,
+        trained,
+        outputs,
+        run_json: stable_json(&json),
+        show: stable_json(&show.json().expect("show --json")),
+        report_md,
+        cache_files,
+    }
 }
 
 impl Reference {
@@ -679,7 +701,11 @@ impl Mount {
 
     /// `mount -o remount,OPTIONS`.
     pub(crate) fn remount(&self, options: &str) -> Result<(), String> {
-        let out = Command::new("mount").args(["-o", &format!("remount,{options}")]).arg(&self.path).output().map_err(|e| e.to_string())?;
+        let out = Command::new("mount")
+            .args(["-o", &format!("remount,{options}")])
+            .arg(&self.path)
+            .output()
+            .map_err(|e| e.to_string())?;
         if out.status.success() { Ok(()) } else { Err(String::from_utf8_lossy(&out.stderr).trim().to_owned()) }
     }
 }

@@ -41,8 +41,18 @@ fn faults(path: &Path) -> Vec<String> {
         }
         for label in &d.labels {
             let s = label.span;
-            if s.start > s.end || s.end > source.len() || !source.is_char_boundary(s.start) || !source.is_char_boundary(s.end) {
-                out.push(format!("`{}` points at {}..{}, outside the file's {} bytes", d.message, s.start, s.end, source.len()));
+            if s.start > s.end
+                || s.end > source.len()
+                || !source.is_char_boundary(s.start)
+                || !source.is_char_boundary(s.end)
+            {
+                out.push(format!(
+                    "`{}` points at {}..{}, outside the file's {} bytes",
+                    d.message,
+                    s.start,
+                    s.end,
+                    source.len()
+                ));
             }
         }
         if let Some((line, col)) = d.line_col(&source) {

@@ -82,16 +82,25 @@ fn whole_files_in_the_docs_are_canonical_and_check_as_the_docs_say() {
             continue;
         }
         whole += 1;
-        let formatted = lrx::lang::fmt::format(text).unwrap_or_else(|d| panic!("docs line {line}: {}", d.render(text, "docs", false)));
+        let formatted = lrx::lang::fmt::format(text)
+            .unwrap_or_else(|d| panic!("docs line {line}: {}", d.render(text, "docs", false)));
         assert_eq!(&formatted, text, "the example at docs line {line} is not in `lrx fmt`'s canonical form");
         let result = Plan::compile(text, Path::new("study.lrx"));
         if info == "lrx" {
             let plan = result.unwrap_or_else(|f| panic!("docs line {line}:\n{}", f.render(false)));
-            assert!(plan.warnings.is_empty(), "docs line {line}: {}", lrx::diag::render_all(&plan.warnings, text, "study.lrx", false));
+            assert!(
+                plan.warnings.is_empty(),
+                "docs line {line}: {}",
+                lrx::diag::render_all(&plan.warnings, text, "study.lrx", false)
+            );
         } else {
-            let Err(failure) = result else { panic!("the example at docs line {line} is marked as an error but checks") };
+            let Err(failure) = result else {
+                panic!("the example at docs line {line} is marked as an error but checks")
+            };
             // The block after it shows what `lrx check` prints.
-            let (_, expected, _) = blocks.get(i + 1).unwrap_or_else(|| panic!("the error example at docs line {line} has no output after it"));
+            let (_, expected, _) = blocks
+                .get(i + 1)
+                .unwrap_or_else(|| panic!("the error example at docs line {line} has no output after it"));
             assert_eq!(failure.render(false).trim_end(), expected.trim_end(), "docs line {line}");
         }
     }
@@ -113,11 +122,18 @@ fn the_design_example_means_what_it_says() {
     assert!(plan.warnings.is_empty());
     let counts: Vec<(&str, usize)> = plan.phases.iter().map(|p| (p.name.as_str(), p.candidate_count)).collect();
     // `warmdown_betas`: 3 + 2 one-factor variants and the baseline, not a 3x2 grid.
-    assert_eq!(counts, [("warmup", 4), ("matrix_lr", 6), ("embedding_lr", 5), ("warmdown_betas", 6), ("interaction", 7)]);
+    assert_eq!(
+        counts,
+        [("warmup", 4), ("matrix_lr", 6), ("embedding_lr", 5), ("warmdown_betas", 6), ("interaction", 7)]
+    );
     let f = plan.final_run.as_ref().unwrap();
     assert_eq!(f.repeats, 3);
     assert_eq!(f.needs, ["warmup", "matrix_lr", "embedding_lr", "warmdown_betas"]);
-    assert_eq!(plan.root_config(), lrx::spec::config::RunConfig::defaults(), "the example's baseline is the documented defaults");
+    assert_eq!(
+        plan.root_config(),
+        lrx::spec::config::RunConfig::defaults(),
+        "the example's baseline is the documented defaults"
+    );
 }
 
 #[test]
@@ -126,7 +142,9 @@ fn the_design_fragments_check() {
     let budgets = plan.phase("budgets").unwrap();
     assert_eq!(budgets.candidate_count, 6);
     assert_eq!(plan.phase("grid_lin").unwrap().candidate_count, 1 + 9 + 9);
-    assert!(matches!(plan.phase("schedules").unwrap().prune, lrx::plan::Prune::Halving { ref rungs, keep } if rungs == &[50, 150, 300] && (keep - 1.0 / 3.0).abs() < 1e-12));
+    assert!(
+        matches!(plan.phase("schedules").unwrap().prune, lrx::plan::Prune::Halving { ref rungs, keep } if rungs == &[50, 150, 300] && (keep - 1.0 / 3.0).abs() < 1e-12)
+    );
 }
 
 #[test]

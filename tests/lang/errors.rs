@@ -38,37 +38,58 @@ fn key_in_wrong_block() {
 
 #[test]
 fn option_in_model_block() {
-    assert_eq!(errors("model {\n  repeats = 3\n}\n"), [("`repeats` belongs in `train {}` or a phase".to_owned(), 2, 3)]);
+    assert_eq!(
+        errors("model {\n  repeats = 3\n}\n"),
+        [("`repeats` belongs in `train {}` or a phase".to_owned(), 2, 3)]
+    );
 }
 
 #[test]
 fn negative_learning_rate() {
-    assert_eq!(errors("train {\n  matrix_lr = -0.1\n}\n"), [("`matrix_lr = -0.1`: a learning rate must be positive".to_owned(), 2, 15)]);
+    assert_eq!(
+        errors("train {\n  matrix_lr = -0.1\n}\n"),
+        [("`matrix_lr = -0.1`: a learning rate must be positive".to_owned(), 2, 15)]
+    );
 }
 
 #[test]
 fn betas_out_of_range() {
-    assert_eq!(errors("train {\n  adam_betas = (0.9, 1.0)\n}\n"), [("`adam_betas = (0.9,1.0)`: each of `adam_betas` must be in [0, 1)".to_owned(), 2, 16)]);
+    assert_eq!(
+        errors("train {\n  adam_betas = (0.9, 1.0)\n}\n"),
+        [("`adam_betas = (0.9,1.0)`: each of `adam_betas` must be in [0, 1)".to_owned(), 2, 16)]
+    );
 }
 
 #[test]
 fn top_k_above_experts() {
-    assert_eq!(errors("model {\n  experts = 2\n  top_k = 3\n}\n"), [("`top_k` (3) must be at most `experts` (2)".to_owned(), 3, 3)]);
+    assert_eq!(
+        errors("model {\n  experts = 2\n  top_k = 3\n}\n"),
+        [("`top_k` (3) must be at most `experts` (2)".to_owned(), 3, 3)]
+    );
 }
 
 #[test]
 fn d_model_not_divisible_by_heads() {
-    assert_eq!(errors("model {\n  d_model = 100\n  heads = 3\n}\n"), [("`d_model` (100) must be divisible by `heads` (3)".to_owned(), 3, 3)]);
+    assert_eq!(
+        errors("model {\n  d_model = 100\n  heads = 3\n}\n"),
+        [("`d_model` (100) must be divisible by `heads` (3)".to_owned(), 3, 3)]
+    );
 }
 
 #[test]
 fn warmup_plus_warmdown_above_one() {
-    assert_eq!(errors("train {\n  schedule = warmup_warmdown(warmup = 0.6, warmdown = 0.5)\n}\n"), [("warmup + warmdown (1.1) must be at most 1".to_owned(), 2, 3)]);
+    assert_eq!(
+        errors("train {\n  schedule = warmup_warmdown(warmup = 0.6, warmdown = 0.5)\n}\n"),
+        [("warmup + warmdown (1.1) must be at most 1".to_owned(), 2, 3)]
+    );
 }
 
 #[test]
 fn integer_key_given_a_fraction() {
-    assert_eq!(errors("train {\n  steps = 10.5\n}\n"), [("`steps = 10.5`: `steps` must be a whole number, found `10.5`".to_owned(), 2, 11)]);
+    assert_eq!(
+        errors("train {\n  steps = 10.5\n}\n"),
+        [("`steps = 10.5`: `steps` must be a whole number, found `10.5`".to_owned(), 2, 11)]
+    );
 }
 
 #[test]
@@ -83,92 +104,156 @@ fn unknown_enumeration_word() {
 
 #[test]
 fn unknown_constructor_argument() {
-    assert_eq!(errors("train {\n  schedule = cosine(min_lt = 0.1)\n}\n"), [("`schedule = cosine(min_lt=0.1)`: `cosine` has no argument `min_lt`; did you mean `min_lr`?".to_owned(), 2, 14)]);
+    assert_eq!(
+        errors("train {\n  schedule = cosine(min_lt = 0.1)\n}\n"),
+        [(
+            "`schedule = cosine(min_lt=0.1)`: `cosine` has no argument `min_lt`; did you mean `min_lr`?".to_owned(),
+            2,
+            14
+        )]
+    );
 }
 
 #[test]
 fn after_undefined_phase() {
-    assert_eq!(errors("phase a after b {\n  vary matrix_lr in [0.1]\n}\n"), [("phase `a` comes after `b`, which is not defined".to_owned(), 1, 15)]);
+    assert_eq!(
+        errors("phase a after b {\n  vary matrix_lr in [0.1]\n}\n"),
+        [("phase `a` comes after `b`, which is not defined".to_owned(), 1, 15)]
+    );
 }
 
 #[test]
 fn after_misspelled_phase() {
-    assert_eq!(errors("phase warmup {\n  vary matrix_lr in [0.1]\n}\nphase b after warmpu {\n  vary embedding_lr in [0.1]\n}\n"), [("phase `b` comes after `warmpu`, which is not defined".to_owned(), 4, 15)]);
+    assert_eq!(
+        errors(
+            "phase warmup {\n  vary matrix_lr in [0.1]\n}\nphase b after warmpu {\n  vary embedding_lr in [0.1]\n}\n"
+        ),
+        [("phase `b` comes after `warmpu`, which is not defined".to_owned(), 4, 15)]
+    );
 }
 
 #[test]
 fn phases_cycle() {
-    assert_eq!(errors("phase a after b {\n  vary matrix_lr in [0.1]\n}\nphase b after a {\n  vary embedding_lr in [0.1]\n}\n"), [("phases form a cycle: a -> b -> a".to_owned(), 1, 7)]);
+    assert_eq!(
+        errors("phase a after b {\n  vary matrix_lr in [0.1]\n}\nphase b after a {\n  vary embedding_lr in [0.1]\n}\n"),
+        [("phases form a cycle: a -> b -> a".to_owned(), 1, 7)]
+    );
 }
 
 #[test]
 fn phase_after_itself() {
-    assert_eq!(errors("phase a after a {\n  vary matrix_lr in [0.1]\n}\n"), [("phases form a cycle: a -> a".to_owned(), 1, 7)]);
+    assert_eq!(
+        errors("phase a after a {\n  vary matrix_lr in [0.1]\n}\n"),
+        [("phases form a cycle: a -> a".to_owned(), 1, 7)]
+    );
 }
 
 #[test]
 fn phase_defined_twice() {
-    assert_eq!(errors("phase a {\n  vary matrix_lr in [0.1]\n}\nphase a {\n  vary embedding_lr in [0.1]\n}\n"), [("phase `a` is defined twice".to_owned(), 4, 7)]);
+    assert_eq!(
+        errors("phase a {\n  vary matrix_lr in [0.1]\n}\nphase a {\n  vary embedding_lr in [0.1]\n}\n"),
+        [("phase `a` is defined twice".to_owned(), 4, 7)]
+    );
 }
 
 #[test]
 fn key_set_twice() {
-    assert_eq!(errors("train {\n  steps = 1\n  steps = 2\n}\n"), [("`steps` is set twice in this block".to_owned(), 3, 3)]);
+    assert_eq!(
+        errors("train {\n  steps = 1\n  steps = 2\n}\n"),
+        [("`steps` is set twice in this block".to_owned(), 3, 3)]
+    );
 }
 
 #[test]
 fn empty_sweep() {
-    assert_eq!(errors("phase p {\n  vary matrix_lr in []\n}\n"), [("`vary matrix_lr in []`: a sweep needs at least one value".to_owned(), 2, 21)]);
+    assert_eq!(
+        errors("phase p {\n  vary matrix_lr in []\n}\n"),
+        [("`vary matrix_lr in []`: a sweep needs at least one value".to_owned(), 2, 21)]
+    );
 }
 
 #[test]
 fn zip_of_unequal_lists() {
-    assert_eq!(errors("phase p {\n  zip {\n    matrix_lr in [0.1, 0.2]\n    embedding_lr in [0.1]\n  }\n}\n"), [("`zip` needs lists of equal length: `matrix_lr` has 2 values, `embedding_lr` has 1".to_owned(), 2, 3)]);
+    assert_eq!(
+        errors("phase p {\n  zip {\n    matrix_lr in [0.1, 0.2]\n    embedding_lr in [0.1]\n  }\n}\n"),
+        [("`zip` needs lists of equal length: `matrix_lr` has 2 values, `embedding_lr` has 1".to_owned(), 2, 3)]
+    );
 }
 
 #[test]
 fn after_two_phases_varying_one_key() {
-    assert_eq!(errors("phase a {\n  vary matrix_lr in [0.1]\n}\nphase b {\n  vary matrix_lr in [0.2]\n}\nphase c after a, b {\n  vary embedding_lr in [0.3]\n}\n"), [("phase `c` comes after `a` and `b`, which both vary `matrix_lr`".to_owned(), 7, 7)]);
+    assert_eq!(
+        errors(
+            "phase a {\n  vary matrix_lr in [0.1]\n}\nphase b {\n  vary matrix_lr in [0.2]\n}\nphase c after a, b {\n  vary embedding_lr in [0.3]\n}\n"
+        ),
+        [("phase `c` comes after `a` and `b`, which both vary `matrix_lr`".to_owned(), 7, 7)]
+    );
 }
 
 #[test]
 fn combine_two_phases_varying_one_key() {
-    assert_eq!(errors("phase a {\n  vary matrix_lr in [0.1]\n}\nphase b {\n  vary matrix_lr in [0.2]\n}\nfinal combine(a, b)\n"), [("the final run combines `a` and `b`, which both vary `matrix_lr`".to_owned(), 7, 1)]);
+    assert_eq!(
+        errors(
+            "phase a {\n  vary matrix_lr in [0.1]\n}\nphase b {\n  vary matrix_lr in [0.2]\n}\nfinal combine(a, b)\n"
+        ),
+        [("the final run combines `a` and `b`, which both vary `matrix_lr`".to_owned(), 7, 1)]
+    );
 }
 
 #[test]
 fn base_outside_a_phase() {
-    assert_eq!(errors("train {\n  matrix_lr = base * 2\n}\n"), [("`base` is only meaningful inside a phase".to_owned(), 2, 15)]);
+    assert_eq!(
+        errors("train {\n  matrix_lr = base * 2\n}\n"),
+        [("`base` is only meaningful inside a phase".to_owned(), 2, 15)]
+    );
 }
 
 #[test]
 fn derived_keys_cycle() {
-    assert_eq!(errors("train {\n  matrix_lr = embedding_lr\n  embedding_lr = matrix_lr\n}\n"), [("derived keys form a cycle: `embedding_lr` -> `matrix_lr` -> `embedding_lr`".to_owned(), 3, 3)]);
+    assert_eq!(
+        errors("train {\n  matrix_lr = embedding_lr\n  embedding_lr = matrix_lr\n}\n"),
+        [("derived keys form a cycle: `embedding_lr` -> `matrix_lr` -> `embedding_lr`".to_owned(), 3, 3)]
+    );
 }
 
 #[test]
 fn find_a_non_lr_key() {
-    assert_eq!(errors("phase f {\n  find steps from 1 to 10\n}\n"), [("`find` searches a learning rate, and `steps` is not one".to_owned(), 2, 8)]);
+    assert_eq!(
+        errors("phase f {\n  find steps from 1 to 10\n}\n"),
+        [("`find` searches a learning rate, and `steps` is not one".to_owned(), 2, 8)]
+    );
 }
 
 #[test]
 fn find_going_down() {
-    assert_eq!(errors("phase f {\n  find matrix_lr from 1.0 to 1e-6\n}\n"), [("`find` must go from a lower to a higher value".to_owned(), 2, 30)]);
+    assert_eq!(
+        errors("phase f {\n  find matrix_lr from 1.0 to 1e-6\n}\n"),
+        [("`find` must go from a lower to a higher value".to_owned(), 2, 30)]
+    );
 }
 
 #[test]
 fn find_and_vary_in_one_phase() {
-    assert_eq!(errors("phase f {\n  find matrix_lr from 1e-6 to 1.0\n  vary embedding_lr in [0.1]\n}\n"), [("phase `f` both finds and varies keys".to_owned(), 3, 3)]);
+    assert_eq!(
+        errors("phase f {\n  find matrix_lr from 1e-6 to 1.0\n  vary embedding_lr in [0.1]\n}\n"),
+        [("phase `f` both finds and varies keys".to_owned(), 3, 3)]
+    );
 }
 
 #[test]
 fn find_bad_pick() {
-    assert_eq!(errors("phase f {\n  find matrix_lr from 1e-6 to 1.0 (pick = max)\n}\n"), [("`pick` must be `min` or `min / N`".to_owned(), 2, 43)]);
+    assert_eq!(
+        errors("phase f {\n  find matrix_lr from 1e-6 to 1.0 (pick = max)\n}\n"),
+        [("`pick` must be `min` or `min / N`".to_owned(), 2, 43)]
+    );
 }
 
 #[test]
 fn find_unknown_option() {
-    assert_eq!(errors("phase f {\n  find matrix_lr from 1e-6 to 1.0 (stepz = 10)\n}\n"), [("`find` has no option `stepz`".to_owned(), 2, 36)]);
+    assert_eq!(
+        errors("phase f {\n  find matrix_lr from 1e-6 to 1.0 (stepz = 10)\n}\n"),
+        [("`find` has no option `stepz`".to_owned(), 2, 36)]
+    );
 }
 
 #[test]
@@ -178,7 +263,10 @@ fn missing_equals() {
 
 #[test]
 fn missing_in() {
-    assert_eq!(errors("phase p {\n  vary matrix_lr [0.1]\n}\n"), [("expected `in` after `matrix_lr`".to_owned(), 2, 18)]);
+    assert_eq!(
+        errors("phase p {\n  vary matrix_lr [0.1]\n}\n"),
+        [("expected `in` after `matrix_lr`".to_owned(), 2, 18)]
+    );
 }
 
 #[test]
@@ -194,27 +282,48 @@ fn unclosed_list() {
 
 #[test]
 fn unknown_item() {
-    assert_eq!(errors("trian {\n}\n"), [("expected `data`, `final`, `find`, `model`, `objective`, `phase` or `train`, found `trian`".to_owned(), 1, 1)]);
+    assert_eq!(
+        errors("trian {\n}\n"),
+        [(
+            "expected `data`, `final`, `find`, `model`, `objective`, `phase` or `train`, found `trian`".to_owned(),
+            1,
+            1
+        )]
+    );
 }
 
 #[test]
 fn two_items_on_one_line() {
-    assert_eq!(errors("train {} phase p { vary matrix_lr in [0.1] }\n"), [("expected a line break before `phase`".to_owned(), 1, 10)]);
+    assert_eq!(
+        errors("train {} phase p { vary matrix_lr in [0.1] }\n"),
+        [("expected a line break before `phase`".to_owned(), 1, 10)]
+    );
 }
 
 #[test]
 fn vary_in_train_block() {
-    assert_eq!(errors("train {\n  vary matrix_lr in [0.1]\n}\n"), [("`vary` cannot be written in `train {}`".to_owned(), 2, 3)]);
+    assert_eq!(
+        errors("train {\n  vary matrix_lr in [0.1]\n}\n"),
+        [("`vary` cannot be written in `train {}`".to_owned(), 2, 3)]
+    );
 }
 
 #[test]
 fn vary_an_option() {
-    assert_eq!(errors("phase p {\n  vary repeats in [1, 2]\n}\n"), [("`repeats` is a block option and cannot be varied".to_owned(), 2, 8)]);
+    assert_eq!(
+        errors("phase p {\n  vary repeats in [1, 2]\n}\n"),
+        [("`repeats` is a block option and cannot be varied".to_owned(), 2, 8)]
+    );
 }
 
 #[test]
 fn final_after_two_phases() {
-    assert_eq!(errors("phase a {\n  vary matrix_lr in [0.1]\n}\nphase b {\n  vary embedding_lr in [0.1]\n}\nfinal after a, b\n"), [("`final after` takes one phase".to_owned(), 7, 16)]);
+    assert_eq!(
+        errors(
+            "phase a {\n  vary matrix_lr in [0.1]\n}\nphase b {\n  vary embedding_lr in [0.1]\n}\nfinal after a, b\n"
+        ),
+        [("`final after` takes one phase".to_owned(), 7, 16)]
+    );
 }
 
 #[test]
@@ -229,7 +338,10 @@ fn unknown_metric() {
 
 #[test]
 fn misspelled_goal() {
-    assert_eq!(errors("objective minimise val_loss\n"), [("expected `minimize` or `maximize`, found `minimise`".to_owned(), 1, 11)]);
+    assert_eq!(
+        errors("objective minimise val_loss\n"),
+        [("expected `minimize` or `maximize`, found `minimise`".to_owned(), 1, 11)]
+    );
 }
 
 #[test]
@@ -239,17 +351,26 @@ fn division_by_zero() {
 
 #[test]
 fn sweep_value_out_of_range() {
-    assert_eq!(errors("phase p {\n  vary matrix_lr in [0.1, -0.2]\n}\n"), [("`matrix_lr = -0.2`: a learning rate must be positive".to_owned(), 2, 27)]);
+    assert_eq!(
+        errors("phase p {\n  vary matrix_lr in [0.1, -0.2]\n}\n"),
+        [("`matrix_lr = -0.2`: a learning rate must be positive".to_owned(), 2, 27)]
+    );
 }
 
 #[test]
 fn base_times_minus_one() {
-    assert_eq!(errors("train {\n  lr = 0.04   matrix_lr = lr\n}\nphase p {\n  vary lr in [base * -1]\n}\n"), [("`lr = -0.04`: a learning rate must be positive".to_owned(), 5, 15)]);
+    assert_eq!(
+        errors("train {\n  lr = 0.04   matrix_lr = lr\n}\nphase p {\n  vary lr in [base * -1]\n}\n"),
+        [("`lr = -0.04`: a learning rate must be positive".to_owned(), 5, 15)]
+    );
 }
 
 #[test]
 fn two_budgets_in_one_block() {
-    assert_eq!(errors("train {\n  steps = 10\n  tokens = 1000\n}\n"), [("`tokens` and `steps` are both set: a run has one budget".to_owned(), 3, 3)]);
+    assert_eq!(
+        errors("train {\n  steps = 10\n  tokens = 1000\n}\n"),
+        [("`tokens` and `steps` are both set: a run has one budget".to_owned(), 3, 3)]
+    );
 }
 
 #[test]
@@ -259,17 +380,26 @@ fn unknown_key_in_arithmetic() {
 
 #[test]
 fn unknown_constructor_argument_in_path() {
-    assert_eq!(errors("phase p {\n  vary schedule.warmpu in [0.1]\n}\n"), [("unknown key `schedule.warmpu`".to_owned(), 2, 8)]);
+    assert_eq!(
+        errors("phase p {\n  vary schedule.warmpu in [0.1]\n}\n"),
+        [("unknown key `schedule.warmpu`".to_owned(), 2, 8)]
+    );
 }
 
 #[test]
 fn argument_the_schedule_lacks() {
-    assert_eq!(errors("phase p {\n  vary schedule.min_lr in [0.1]\n}\n"), [("`schedule.min_lr`: `warmup_warmdown` has no argument `min_lr`".to_owned(), 2, 28)]);
+    assert_eq!(
+        errors("phase p {\n  vary schedule.min_lr in [0.1]\n}\n"),
+        [("`schedule.min_lr`: `warmup_warmdown` has no argument `min_lr`".to_owned(), 2, 28)]
+    );
 }
 
 #[test]
 fn sweep_over_a_scalar() {
-    assert_eq!(errors("phase p {\n  vary matrix_lr in 0.1\n}\n"), [("`vary matrix_lr in 0.1`: expected a list of values".to_owned(), 2, 21)]);
+    assert_eq!(
+        errors("phase p {\n  vary matrix_lr in 0.1\n}\n"),
+        [("`vary matrix_lr in 0.1`: expected a list of values".to_owned(), 2, 21)]
+    );
 }
 
 #[test]
@@ -279,12 +409,20 @@ fn block_written_twice() {
 
 #[test]
 fn lin_without_n_or_step() {
-    assert_eq!(errors("phase p {\n  vary matrix_lr in lin(0.1, 0.2)\n}\n"), [("`lin` needs `n = N` or `step = S`: `lin(from, to, step = 0.01)`".to_owned(), 2, 21)]);
+    assert_eq!(
+        errors("phase p {\n  vary matrix_lr in lin(0.1, 0.2)\n}\n"),
+        [("`lin` needs `n = N` or `step = S`: `lin(from, to, step = 0.01)`".to_owned(), 2, 21)]
+    );
 }
 
 #[test]
 fn halving_rung_past_budget() {
-    assert_eq!(errors("train {\n  steps = 100\n}\nphase p {\n  prune = halving(rungs = [50, 200])\n  vary matrix_lr in [0.1]\n}\n"), [("the last rung of `halving` (200) is past the budget of 100 steps".to_owned(), 5, 11)]);
+    assert_eq!(
+        errors(
+            "train {\n  steps = 100\n}\nphase p {\n  prune = halving(rungs = [50, 200])\n  vary matrix_lr in [0.1]\n}\n"
+        ),
+        [("the last rung of `halving` (200) is past the budget of 100 steps".to_owned(), 5, 11)]
+    );
 }
 
 #[test]
@@ -294,22 +432,34 @@ fn phase_without_candidates() {
 
 #[test]
 fn grid_key_twice() {
-    assert_eq!(errors("phase p {\n  grid {\n    matrix_lr in [0.1]\n    matrix_lr in [0.2]\n  }\n}\n"), [("`matrix_lr` appears twice in this `grid`".to_owned(), 4, 5)]);
+    assert_eq!(
+        errors("phase p {\n  grid {\n    matrix_lr in [0.1]\n    matrix_lr in [0.2]\n  }\n}\n"),
+        [("`matrix_lr` appears twice in this `grid`".to_owned(), 4, 5)]
+    );
 }
 
 #[test]
 fn integer_too_large() {
-    assert_eq!(errors("train {\n  steps = 99999999999999999999\n}\n"), [("the integer `99999999999999999999` is too large".to_owned(), 2, 11)]);
+    assert_eq!(
+        errors("train {\n  steps = 99999999999999999999\n}\n"),
+        [("the integer `99999999999999999999` is too large".to_owned(), 2, 11)]
+    );
 }
 
 #[test]
 fn zero_repeats() {
-    assert_eq!(errors("phase p {\n  repeats = 0\n  vary matrix_lr in [0.1]\n}\n"), [("`repeats = 0`: `repeats` must be at least 1".to_owned(), 2, 13)]);
+    assert_eq!(
+        errors("phase p {\n  repeats = 0\n  vary matrix_lr in [0.1]\n}\n"),
+        [("`repeats = 0`: `repeats` must be at least 1".to_owned(), 2, 13)]
+    );
 }
 
 #[test]
 fn empty_seeds() {
-    assert_eq!(errors("phase p {\n  seeds = []\n  vary matrix_lr in [0.1]\n}\n"), [("`seeds = []`: `seeds` needs at least one value".to_owned(), 2, 11)]);
+    assert_eq!(
+        errors("phase p {\n  seeds = []\n  vary matrix_lr in [0.1]\n}\n"),
+        [("`seeds = []`: `seeds` needs at least one value".to_owned(), 2, 11)]
+    );
 }
 
 #[test]
@@ -319,32 +469,54 @@ fn val_out_of_range() {
 
 #[test]
 fn too_few_tokens_for_a_window() {
-    assert_eq!(errors("data {\n  tokens = 1000\n}\n"), [("the validation split (100 tokens) is shorter than one window of `seq_len + 1` (513) tokens".to_owned(), 2, 3)]);
+    assert_eq!(
+        errors("data {\n  tokens = 1000\n}\n"),
+        [(
+            "the validation split (100 tokens) is shorter than one window of `seq_len + 1` (513) tokens".to_owned(),
+            2,
+            3
+        )]
+    );
 }
 
 #[test]
 fn unknown_metric_in_phase() {
-    assert_eq!(errors("phase p {\n  vary matrix_lr in [0.1]\n  objective maximize accuracy\n}\n"), [("unknown metric `accuracy`".to_owned(), 3, 22)]);
+    assert_eq!(
+        errors("phase p {\n  vary matrix_lr in [0.1]\n  objective maximize accuracy\n}\n"),
+        [("unknown metric `accuracy`".to_owned(), 3, 22)]
+    );
 }
 
 #[test]
 fn override_reading_itself() {
-    assert_eq!(errors("phase p {\n  lr = lr * 2\n  vary matrix_lr in [0.1]\n}\ntrain {\n  matrix_lr = lr\n}\n"), [("derived keys form a cycle: `lr` -> `lr`".to_owned(), 2, 3)]);
+    assert_eq!(
+        errors("phase p {\n  lr = lr * 2\n  vary matrix_lr in [0.1]\n}\ntrain {\n  matrix_lr = lr\n}\n"),
+        [("derived keys form a cycle: `lr` -> `lr`".to_owned(), 2, 3)]
+    );
 }
 
 #[test]
 fn swept_warmup_breaks_warmdown() {
-    assert_eq!(errors("phase p {\n  vary schedule.warmup in [0.6]\n}\n"), [("warmup + warmdown (1.1) must be at most 1".to_owned(), 2, 28)]);
+    assert_eq!(
+        errors("phase p {\n  vary schedule.warmup in [0.6]\n}\n"),
+        [("warmup + warmdown (1.1) must be at most 1".to_owned(), 2, 28)]
+    );
 }
 
 #[test]
 fn override_set_twice() {
-    assert_eq!(errors("phase p {\n  steps = 100\n  vary matrix_lr in [0.1]\n  steps = 200\n}\n"), [("`steps` is set twice in this block".to_owned(), 4, 3)]);
+    assert_eq!(
+        errors("phase p {\n  steps = 100\n  vary matrix_lr in [0.1]\n  steps = 200\n}\n"),
+        [("`steps` is set twice in this block".to_owned(), 4, 3)]
+    );
 }
 
 #[test]
 fn log_from_zero() {
-    assert_eq!(errors("phase p {\n  vary matrix_lr in log(0, 1, n = 3)\n}\n"), [("`log` needs positive bounds".to_owned(), 2, 25)]);
+    assert_eq!(
+        errors("phase p {\n  vary matrix_lr in log(0, 1, n = 3)\n}\n"),
+        [("`log` needs positive bounds".to_owned(), 2, 25)]
+    );
 }
 
 #[test]
@@ -411,7 +583,11 @@ fn baseline_on_a_range_test() {
 #[test]
 fn a_budget_set_to_none_is_no_budget() {
     assert_eq!(errors("train {\n  steps = 10\n  time = none\n  tokens = none\n}\n"), []);
-    let p = Plan::compile("train {\n  steps = 10\n}\nphase p {\n  time = none\n  vary matrix_lr in [0.1]\n}\n", Path::new("t.lrx")).unwrap();
+    let p = Plan::compile(
+        "train {\n  steps = 10\n}\nphase p {\n  time = none\n  vary matrix_lr in [0.1]\n}\n",
+        Path::new("t.lrx"),
+    )
+    .unwrap();
     let cands = p.resolve_phase("p", &std::collections::BTreeMap::new()).unwrap();
     // `time = none` in the phase leaves the root's step budget alone.
     assert_eq!(cands[0].as_ref().unwrap().config.total_steps(), Some(10));
@@ -452,7 +628,10 @@ fn conflicts_between_a_key_and_its_arguments() {
     let src = "train {\n  schedule = cosine(warmup = 0.1)\n}\nphase a {\n  vary schedule.warmup in [0.1]\n}\nphase b {\n  vary schedule.min_lr in [0.2]\n}\nphase c {\n  vary schedule in [constant]\n}\nfinal combine(a, b, c)\n";
     assert_eq!(
         errors(src),
-        [("the final run combines `a` and `c`, which both vary `schedule`".to_owned(), 13, 1), ("the final run combines `b` and `c`, which both vary `schedule`".to_owned(), 13, 1)]
+        [
+            ("the final run combines `a` and `c`, which both vary `schedule`".to_owned(), 13, 1),
+            ("the final run combines `b` and `c`, which both vary `schedule`".to_owned(), 13, 1)
+        ]
     );
 }
 
@@ -485,8 +664,14 @@ fn first(src: &str) -> (String, usize, usize, String) {
 #[test]
 fn misspelt_item_keyword_suggests_it() {
     let items = "`data`, `final`, `find`, `model`, `objective`, `phase` or `train`";
-    assert_eq!(first("phases x {\n}\n"), (format!("expected {items}, found `phases`"), 1, 1, "did you mean `phase`?".to_owned()));
-    assert_eq!(first("trains {\n}\n"), (format!("expected {items}, found `trains`"), 1, 1, "did you mean `train`?".to_owned()));
+    assert_eq!(
+        first("phases x {\n}\n"),
+        (format!("expected {items}, found `phases`"), 1, 1, "did you mean `phase`?".to_owned())
+    );
+    assert_eq!(
+        first("trains {\n}\n"),
+        (format!("expected {items}, found `trains`"), 1, 1, "did you mean `train`?".to_owned())
+    );
 }
 
 #[test]
@@ -503,7 +688,10 @@ fn misspelt_after_suggests_it() {
         first("phase a {\n  vary matrix_lr in [0.1]\n}\nphase b afterr a {\n  vary matrix_lr in [0.1]\n}\n"),
         ("expected `after` or `{`, found `afterr`".to_owned(), 4, 9, "did you mean `after`?".to_owned())
     );
-    assert_eq!(first("phase a {\n  vary matrix_lr inn [0.1]\n}\n"), ("expected `in` after `matrix_lr`".to_owned(), 2, 18, "did you mean `in`?".to_owned()));
+    assert_eq!(
+        first("phase a {\n  vary matrix_lr inn [0.1]\n}\n"),
+        ("expected `in` after `matrix_lr`".to_owned(), 2, 18, "did you mean `in`?".to_owned())
+    );
 }
 
 #[test]
@@ -515,7 +703,10 @@ fn misspelt_statement_keyword_is_named() {
 
 #[test]
 fn a_word_glued_to_a_number() {
-    assert_eq!(first("train {\n  steps = 100abc\n}\n"), ("expected a value, found `100abc`".to_owned(), 2, 11, String::new()));
+    assert_eq!(
+        first("train {\n  steps = 100abc\n}\n"),
+        ("expected a value, found `100abc`".to_owned(), 2, 11, String::new())
+    );
 }
 
 /// Every error of a study written to a fresh folder (with `files` beside it), loaded from
@@ -559,13 +750,20 @@ fn a_missing_corpus_is_an_error_on_its_value() {
         load_errors("data {\n  corpus = \"corpsu.txt\"\n}\n", &["corpus.txt"]),
         [("corpus `corpsu.txt` does not exist".to_owned(), 2, 12, "did you mean `corpus.txt`?".to_owned())]
     );
-    assert_eq!(load_errors("data {\n  corpus = \"corpus.txt\"\n}\nphase p {\n  corpus = \"default\"\n  vary matrix_lr in [0.1]\n}\n", &["corpus.txt"]), []);
+    assert_eq!(
+        load_errors(
+            "data {\n  corpus = \"corpus.txt\"\n}\nphase p {\n  corpus = \"default\"\n  vary matrix_lr in [0.1]\n}\n",
+            &["corpus.txt"]
+        ),
+        []
+    );
 }
 
 #[test]
 fn corpora_in_phases_sweeps_and_the_final_run_are_checked() {
     let src = "phase p {\n  corpus = \"a.txt\"\n  vary matrix_lr in [0.1]\n}\nphase q {\n  vary corpus in [\"b.txt\", \"data/\", \"c.csv\"]\n}\nfinal after p {\n  corpus = \"d.txt\"\n}\n";
-    let errs: Vec<(String, usize, usize)> = load_errors(src, &["b.txt", "data/", "c.csv"]).into_iter().map(|(m, l, c, _)| (m, l, c)).collect();
+    let errs: Vec<(String, usize, usize)> =
+        load_errors(src, &["b.txt", "data/", "c.csv"]).into_iter().map(|(m, l, c, _)| (m, l, c)).collect();
     assert_eq!(
         errs,
         [
@@ -579,12 +777,18 @@ fn corpora_in_phases_sweeps_and_the_final_run_are_checked() {
 
 #[test]
 fn grid_without_its_brace() {
-    assert_eq!(first("phase p {\n  grid\n    matrix_lr in [0.1]\n  }\n}\n"), ("expected `{` after `grid`".to_owned(), 2, 7, "found end of line".to_owned()));
+    assert_eq!(
+        first("phase p {\n  grid\n    matrix_lr in [0.1]\n  }\n}\n"),
+        ("expected `{` after `grid`".to_owned(), 2, 7, "found end of line".to_owned())
+    );
 }
 
 #[test]
 fn vary_without_a_key() {
-    assert_eq!(first("phase p {\n  vary in [0.1]\n}\n"), ("expected a key before `in`".to_owned(), 2, 11, "found `[`".to_owned()));
+    assert_eq!(
+        first("phase p {\n  vary in [0.1]\n}\n"),
+        ("expected a key before `in`".to_owned(), 2, 11, "found `[`".to_owned())
+    );
 }
 
 #[test]
@@ -592,7 +796,9 @@ fn deeply_nested_parentheses_parse_in_linear_time() {
     // Found by the fuzzer: a tuple and a group both start with `(` and a value, so each level
     // parsed its contents twice (2^depth). 40 levels took forever; now the nesting limit is
     // the only bound.
-    let nested = |depth: usize, close: usize| format!("train {{\n  matrix_lr = {}0.1{}\n}}\n", "(".repeat(depth), ")".repeat(close));
+    let nested = |depth: usize, close: usize| {
+        format!("train {{\n  matrix_lr = {}0.1{}\n}}\n", "(".repeat(depth), ")".repeat(close))
+    };
     let start = std::time::Instant::now();
     assert_eq!(errors(&nested(60, 60)), []);
     assert_eq!(errors(&nested(60, 61)), [("unclosed `{`".to_owned(), 1, 7)]);

@@ -11,7 +11,8 @@ use lrx::spec::value::Value;
 fn load(name: &str) -> Plan {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines").join(format!("{name}.lrx"));
     let source = std::fs::read_to_string(&path).unwrap();
-    Plan::compile(&source, Path::new(&format!("pipelines/{name}.lrx"))).unwrap_or_else(|f| panic!("{}", f.render(false)))
+    Plan::compile(&source, Path::new(&format!("pipelines/{name}.lrx")))
+        .unwrap_or_else(|f| panic!("{}", f.render(false)))
 }
 
 /// Resolves every phase in order, letting each phase's last candidate win.
@@ -41,7 +42,11 @@ fn chain(plan: &Plan) -> String {
     if plan.final_run.is_some() {
         let f = plan.resolve_final(&winners).unwrap();
         let t = &f.config.train;
-        let _ = writeln!(out, "final {} {:?}\n  matrix_lr={} embedding_lr={} schedule={:?} budget={:?} seeds={:?}", f.variant, f.changes, t.matrix_lr, t.embedding_lr, t.schedule, t.budget, f.seeds);
+        let _ = writeln!(
+            out,
+            "final {} {:?}\n  matrix_lr={} embedding_lr={} schedule={:?} budget={:?} seeds={:?}",
+            f.variant, f.changes, t.matrix_lr, t.embedding_lr, t.schedule, t.budget, f.seeds
+        );
     }
     out
 }

@@ -18,7 +18,17 @@ fn comment() -> impl Strategy<Value = String> {
 }
 
 fn key() -> impl Strategy<Value = String> {
-    prop::sample::select(vec!["matrix_lr", "steps", "schedule.warmup", "d_model", "data.tokens", "lr", "x_1", "adam_betas"]).prop_map(str::to_owned)
+    prop::sample::select(vec![
+        "matrix_lr",
+        "steps",
+        "schedule.warmup",
+        "d_model",
+        "data.tokens",
+        "lr",
+        "x_1",
+        "adam_betas",
+    ])
+    .prop_map(str::to_owned)
 }
 
 fn atom() -> impl Strategy<Value = String> {
@@ -27,10 +37,18 @@ fn atom() -> impl Strategy<Value = String> {
         (1u32..999, 1u32..4).prop_map(|(a, b)| format!("{a}_{b:0>3}")),
         (0u32..1000).prop_map(|n| format!("0.{n}")),
         (1u32..9, 1u32..12).prop_map(|(a, e)| format!("{a}e-{e}")),
-        prop::sample::select(vec!["true", "false", "base", "lr", "muon_adamw", "schedule.warmup", "none"]).prop_map(str::to_owned),
+        prop::sample::select(vec!["true", "false", "base", "lr", "muon_adamw", "schedule.warmup", "none"])
+            .prop_map(str::to_owned),
         (1u32..90, prop::sample::select(vec!["s", "m", "h"])).prop_map(|(n, u)| format!("{n}{u}")),
         "[a-z \\\\\"#]{0,6}".prop_map(|s| {
-            let escaped: String = s.chars().map(|c| match c { '"' => "\\\"".to_owned(), '\\' => "\\\\".to_owned(), c => c.to_string() }).collect();
+            let escaped: String = s
+                .chars()
+                .map(|c| match c {
+                    '"' => "\\\"".to_owned(),
+                    '\\' => "\\\\".to_owned(),
+                    c => c.to_string(),
+                })
+                .collect();
             format!("\"{escaped}\"")
         }),
     ]
@@ -39,7 +57,8 @@ fn atom() -> impl Strategy<Value = String> {
 fn expr() -> impl Strategy<Value = String> {
     atom().prop_recursive(3, 24, 4, |inner| {
         prop_oneof![
-            (inner.clone(), prop::sample::select(vec!["+", "-", "*", "/"]), inner.clone(), ws(), ws()).prop_map(|(a, op, b, s1, s2)| format!("{a}{s1}{op}{s2}{b}")),
+            (inner.clone(), prop::sample::select(vec!["+", "-", "*", "/"]), inner.clone(), ws(), ws())
+                .prop_map(|(a, op, b, s1, s2)| format!("{a}{s1}{op}{s2}{b}")),
             inner.clone().prop_map(|a| format!("-{a}")),
             (inner.clone(), ws()).prop_map(|(a, s)| format!("({s}{a}{s})")),
             (inner.clone(), inner.clone(), ws()).prop_map(|(a, b, s)| format!("({a},{s}{b})")),
@@ -62,10 +81,20 @@ fn expr() -> impl Strategy<Value = String> {
                     .collect();
                 format!("[{}\n    ]", body.concat())
             }),
-            (prop::sample::select(vec!["cosine", "log", "lin", "bpe"]), prop::collection::vec((prop::option::of("[a-z]{1,4}"), inner), 0..3)).prop_map(|(f, args)| {
-                let a: Vec<String> = args.into_iter().map(|(n, v)| match n { Some(n) => format!("{n} = {v}"), None => v }).collect();
-                format!("{f}({})", a.join(", "))
-            }),
+            (
+                prop::sample::select(vec!["cosine", "log", "lin", "bpe"]),
+                prop::collection::vec((prop::option::of("[a-z]{1,4}"), inner), 0..3)
+            )
+                .prop_map(|(f, args)| {
+                    let a: Vec<String> = args
+                        .into_iter()
+                        .map(|(n, v)| match n {
+                            Some(n) => format!("{n} = {v}"),
+                            None => v,
+                        })
+                        .collect();
+                    format!("{f}({})", a.join(", "))
+                }),
         ]
     })
 }
@@ -75,7 +104,7 @@ fn stmt() -> impl Strategy<Value = String> {
         4 => (key(), ws(), ws(), expr()).prop_map(|(k, a, b, v)| format!("{k}{a}={b}{v}")),
         2 => (key(), nonempty_ws(), expr()).prop_map(|(k, s, v)| format!("vary{s}{k} in {v}")),
         1 => (prop::sample::select(vec!["grid", "zip"]), prop::collection::vec((key(), expr(), comment()), 0..3)).prop_map(|(g, cs)| {
-            let body: String = cs.into_iter().map(|(k, v, c)| format!("\n    {k} in {v}{c}")).collect();
+            let body = cs.into_iter().fold(String::new(), |acc, (k, v, c)| acc + &format!("\n    {k} in {v}{c}"));
             format!("{g} {{{body}\n  }}")
         }),
         1 => prop::sample::select(vec!["objective minimize val_loss", "objective maximize val_accuracy"]).prop_map(str::to_owned),
@@ -94,10 +123,11 @@ fn line() -> impl Strategy<Value = String> {
 fn item() -> impl Strategy<Value = String> {
     let head = prop_oneof![
         prop::sample::select(vec!["model", "data", "train"]).prop_map(str::to_owned),
-        (prop::sample::select(vec!["a", "b", "warmup"]), prop::option::of(prop::sample::select(vec!["a", "b, c"]))).prop_map(|(n, a)| match a {
-            Some(a) => format!("phase {n} after {a}"),
-            None => format!("phase {n}"),
-        }),
+        (prop::sample::select(vec!["a", "b", "warmup"]), prop::option::of(prop::sample::select(vec!["a", "b, c"])))
+            .prop_map(|(n, a)| match a {
+                Some(a) => format!("phase {n} after {a}"),
+                None => format!("phase {n}"),
+            }),
         prop::sample::select(vec!["final combine(a, b)", "final after a"]).prop_map(str::to_owned),
     ];
     prop_oneof![
@@ -111,7 +141,8 @@ fn item() -> impl Strategy<Value = String> {
 }
 
 fn file() -> impl Strategy<Value = String> {
-    prop::collection::vec((item(), prop::sample::select(vec!["\n", "\n\n", "\n\n\n"])), 0..5).prop_map(|items| items.into_iter().map(|(i, sep)| format!("{i}{sep}")).collect())
+    prop::collection::vec((item(), prop::sample::select(vec!["\n", "\n\n", "\n\n\n"])), 0..5)
+        .prop_map(|items| items.into_iter().fold(String::new(), |acc, (i, sep)| acc + &i + sep))
 }
 
 proptest! {
@@ -140,9 +171,53 @@ fn generated_studies_mostly_parse() {
 
 /// Pieces of the language, to splice into real studies.
 const TOKENS: &[&str] = &[
-    "{", "}", "(", ")", "[", "]", ",", "=", "\n", " ", "#", "\"", ".", "-", "*", "/", "+", "base", "vary", "grid", "zip", "find", "in", "from", "to",
-    "after", "phase", "final", "combine", "objective", "lr", "schedule.warmup", "1e-6", "0", "1/0", "999999999999999999999", "log(", "lin(", "n = ",
-    "step = ", "min / 10", "halving(rungs = [", "repeats = 0", "base * -1", "é", "\u{feff}", "\r\n",
+    "{",
+    "}",
+    "(",
+    ")",
+    "[",
+    "]",
+    ",",
+    "=",
+    "\n",
+    " ",
+    "#",
+    "\"",
+    ".",
+    "-",
+    "*",
+    "/",
+    "+",
+    "base",
+    "vary",
+    "grid",
+    "zip",
+    "find",
+    "in",
+    "from",
+    "to",
+    "after",
+    "phase",
+    "final",
+    "combine",
+    "objective",
+    "lr",
+    "schedule.warmup",
+    "1e-6",
+    "0",
+    "1/0",
+    "999999999999999999999",
+    "log(",
+    "lin(",
+    "n = ",
+    "step = ",
+    "min / 10",
+    "halving(rungs = [",
+    "repeats = 0",
+    "base * -1",
+    "é",
+    "\u{feff}",
+    "\r\n",
 ];
 
 /// A real study with a few random edits.
@@ -153,21 +228,25 @@ fn mutated() -> impl Strategy<Value = String> {
         include_str!("../../pipelines/lr_finder.lrx"),
         include_str!("../../pipelines/cosine.lrx"),
     ];
-    (prop::sample::select(studies), prop::collection::vec((any::<prop::sample::Index>(), 0usize..4, prop::sample::select(TOKENS.to_vec())), 1..6)).prop_map(|(s, edits)| {
-        let mut text = s.to_owned();
-        for (at, cut, token) in edits {
-            let mut i = at.index(text.len() + 1);
-            while !text.is_char_boundary(i) {
-                i -= 1;
+    (
+        prop::sample::select(studies),
+        prop::collection::vec((any::<prop::sample::Index>(), 0usize..4, prop::sample::select(TOKENS.to_vec())), 1..6),
+    )
+        .prop_map(|(s, edits)| {
+            let mut text = s.to_owned();
+            for (at, cut, token) in edits {
+                let mut i = at.index(text.len() + 1);
+                while !text.is_char_boundary(i) {
+                    i -= 1;
+                }
+                let mut j = (i + cut).min(text.len());
+                while !text.is_char_boundary(j) {
+                    j += 1;
+                }
+                text.replace_range(i..j, token);
             }
-            let mut j = (i + cut).min(text.len());
-            while !text.is_char_boundary(j) {
-                j += 1;
-            }
-            text.replace_range(i..j, token);
-        }
-        text
-    })
+            text
+        })
 }
 
 proptest! {

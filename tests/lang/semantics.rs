@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use lrx::plan::{Changes, Candidate, FinalSource, Plan, PhaseKind, Prune, ResolveError, apply, pick_from_range_test};
+use lrx::plan::{Candidate, Changes, FinalSource, PhaseKind, Plan, Prune, ResolveError, apply, pick_from_range_test};
 use lrx::spec::config::Budget;
 use lrx::spec::schedule::Schedule;
 use lrx::spec::value::Value;
@@ -16,7 +16,9 @@ fn plan(src: &str) -> Plan {
 }
 
 fn winners(list: &[(&str, &[(&str, Value)])]) -> BTreeMap<String, Changes> {
-    list.iter().map(|(p, ch)| ((*p).to_owned(), ch.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect())).collect()
+    list.iter()
+        .map(|(p, ch)| ((*p).to_owned(), ch.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect()))
+        .collect()
 }
 
 fn ok(cands: Vec<Result<Candidate, lrx::plan::InvalidCandidate>>) -> Vec<Candidate> {
@@ -69,7 +71,9 @@ fn a_phase_waits_for_the_winners_it_needs() {
 
 #[test]
 fn overrides_do_not_flow_downstream_but_winners_do() {
-    let p = plan("train {\n  steps = 300\n}\nphase a {\n  steps = 50\n  vary matrix_lr in [0.1]\n}\nphase b after a {\n  vary embedding_lr in [0.3]\n}\n");
+    let p = plan(
+        "train {\n  steps = 300\n}\nphase a {\n  steps = 50\n  vary matrix_lr in [0.1]\n}\nphase b after a {\n  vary embedding_lr in [0.3]\n}\n",
+    );
     let a = ok(p.resolve_phase("a", &BTreeMap::new()).unwrap());
     assert_eq!(a[1].config.train.budget, Budget::Steps(50));
     let w = winners(&[("a", &a[1].changes.iter().map(|(k, v)| (k.as_str(), v.clone())).collect::<Vec<_>>())]);
@@ -82,7 +86,9 @@ fn overrides_do_not_flow_downstream_but_winners_do() {
 
 #[test]
 fn after_two_phases_merges_both_winners() {
-    let p = plan("phase a {\n  vary matrix_lr in [0.1]\n}\nphase b {\n  vary embedding_lr in [0.3]\n}\nphase c after a, b {\n  vary scalar_lr in [0.2]\n}\n");
+    let p = plan(
+        "phase a {\n  vary matrix_lr in [0.1]\n}\nphase b {\n  vary embedding_lr in [0.3]\n}\nphase c after a, b {\n  vary scalar_lr in [0.2]\n}\n",
+    );
     let w = winners(&[("a", &[("matrix_lr", Value::Float(0.1))]), ("b", &[("embedding_lr", Value::Float(0.3))])]);
     let c = ok(p.resolve_phase("c", &w).unwrap());
     assert_eq!((c[0].config.train.matrix_lr, c[0].config.train.embedding_lr), (0.1, 0.3));
@@ -103,7 +109,10 @@ fn combine_applies_only_the_listed_winners_to_the_root() {
     let f = p.resolve_final(&w).unwrap();
     assert_eq!(f.variant, "combined");
     assert_eq!(f.config.train.matrix_lr, 0.05, "`interaction` is not combined");
-    assert_eq!(f.config.train.schedule, Schedule::WarmupWarmdown { warmup: 0.05, warmdown: 0.5, final_lr: 0.0, warmup_start: 0.0 });
+    assert_eq!(
+        f.config.train.schedule,
+        Schedule::WarmupWarmdown { warmup: 0.05, warmdown: 0.5, final_lr: 0.0, warmup_start: 0.0 }
+    );
     assert_eq!(f.config.train.adam_betas, (0.9, 0.95));
     assert_eq!(f.seeds, [1, 2, 3]);
     assert_eq!(f.changes.len(), 4);
@@ -125,7 +134,9 @@ fn derived_keys_are_evaluated_last_on_the_merged_config() {
 
 #[test]
 fn base_out_of_range_makes_one_candidate_invalid() {
-    let p = plan("train {\n  lr = 0.04   matrix_lr = lr\n}\nphase a {\n  vary lr in [0.01]\n}\nphase b after a {\n  vary lr in [base * 2, base - 0.02]\n}\n");
+    let p = plan(
+        "train {\n  lr = 0.04   matrix_lr = lr\n}\nphase a {\n  vary lr in [0.01]\n}\nphase b after a {\n  vary lr in [base * 2, base - 0.02]\n}\n",
+    );
     let w = winners(&[("a", &[("lr", Value::Float(0.01))])]);
     let b = p.resolve_phase("b", &w).unwrap();
     assert_eq!(b.len(), 3);
@@ -137,7 +148,9 @@ fn base_out_of_range_makes_one_candidate_invalid() {
 
 #[test]
 fn grid_is_a_product_with_the_first_clause_outermost_and_zip_pairs() {
-    let p = plan("phase g {\n  baseline = false\n  grid {\n    schedule.warmup in [0.0, 0.1]\n    matrix_lr in [0.02, 0.04, 0.08]\n  }\n  zip {\n    embedding_lr in [0.1, 0.2]\n    scalar_lr in [0.3, 0.4]\n  }\n}\n");
+    let p = plan(
+        "phase g {\n  baseline = false\n  grid {\n    schedule.warmup in [0.0, 0.1]\n    matrix_lr in [0.02, 0.04, 0.08]\n  }\n  zip {\n    embedding_lr in [0.1, 0.2]\n    scalar_lr in [0.3, 0.4]\n  }\n}\n",
+    );
     let g = ok(p.resolve_phase("g", &BTreeMap::new()).unwrap());
     assert_eq!(
         variants(&g),
@@ -156,7 +169,9 @@ fn grid_is_a_product_with_the_first_clause_outermost_and_zip_pairs() {
 
 #[test]
 fn options_prune_seeds_and_budgets() {
-    let p = plan("train {\n  tokens = 100_000\n  seed = 7\n  repeats = 2\n}\nphase a {\n  prune = none\n  steps = 20\n  vary matrix_lr in [0.1]\n}\nphase b {\n  seeds = [3, 5, 9]\n  vary matrix_lr in [0.1]\n}\n");
+    let p = plan(
+        "train {\n  tokens = 100_000\n  seed = 7\n  repeats = 2\n}\nphase a {\n  prune = none\n  steps = 20\n  vary matrix_lr in [0.1]\n}\nphase b {\n  seeds = [3, 5, 9]\n  vary matrix_lr in [0.1]\n}\n",
+    );
     let a = ok(p.resolve_phase("a", &BTreeMap::new()).unwrap());
     assert_eq!(a[0].config.train.diverge_factor, f64::MAX);
     assert_eq!(a[0].config.train.budget, Budget::Steps(20), "the last budget set wins");
@@ -183,10 +198,12 @@ fn a_range_test_is_one_exponential_run_and_feeds_later_phases() {
     assert_eq!(cfg.train.budget, Budget::Steps(100));
     assert_eq!((cfg.train.log_every, cfg.train.diverge_factor), (1, f64::MAX));
     // The engine turns the run's history into the winner.
-    let history: Vec<(f64, f64)> = (0..100).map(|i| {
-        let lr = 1e-6 * 1e6f64.powf(f64::from(i) / 99.0);
-        (lr, if lr < 0.01 { 5.0 - lr * 100.0 } else { 4.0 + (lr - 0.01) * 1000.0 })
-    }).collect();
+    let history: Vec<(f64, f64)> = (0..100)
+        .map(|i| {
+            let lr = 1e-6 * 1e6f64.powf(f64::from(i) / 99.0);
+            (lr, if lr < 0.01 { 5.0 - lr * 100.0 } else { 4.0 + (lr - 0.01) * 1000.0 })
+        })
+        .collect();
     let pick = pick_from_range_test(&history, 10.0).unwrap();
     assert!((5e-4..=1.2e-3).contains(&pick), "{pick}");
     let w = winners(&[("range_test", &[("lr", Value::Float(pick))])]);
@@ -199,29 +216,58 @@ fn a_range_test_is_one_exponential_run_and_feeds_later_phases() {
 fn constructor_arguments_are_set_on_the_incoming_schedule() {
     let p = plan(include_str!("../../pipelines/cosine.lrx"));
     let c = ok(p.resolve_phase("warmup", &BTreeMap::new()).unwrap());
-    assert_eq!(c[1].config.train.schedule, Schedule::Cosine { warmup: 0.1, min_lr: 0.1, cycles: 1, warmup_start: 0.0, over: None });
-    let w = winners(&[("warmup", &[("schedule.warmup", Value::Float(0.1))]), ("min_lr", &[("schedule.min_lr", Value::Float(0.05))])]);
+    assert_eq!(
+        c[1].config.train.schedule,
+        Schedule::Cosine { warmup: 0.1, min_lr: 0.1, cycles: 1, warmup_start: 0.0, over: None }
+    );
+    let w = winners(&[
+        ("warmup", &[("schedule.warmup", Value::Float(0.1))]),
+        ("min_lr", &[("schedule.min_lr", Value::Float(0.05))]),
+    ]);
     let r = ok(p.resolve_phase("restarts", &w).unwrap());
     assert_eq!(r[2].variant, "schedule.cycles=4");
-    assert_eq!(r[2].config.train.schedule, Schedule::Cosine { warmup: 0.1, min_lr: 0.05, cycles: 4, warmup_start: 0.0, over: None });
+    assert_eq!(
+        r[2].config.train.schedule,
+        Schedule::Cosine { warmup: 0.1, min_lr: 0.05, cycles: 4, warmup_start: 0.0, over: None }
+    );
 }
 
 #[test]
+#[allow(clippy::many_single_char_names, reason = "short names of parsed pairs")]
 fn command_line_values_and_configs() {
     assert_eq!(lrx::lang::parse_assignment("steps=200").unwrap(), ("steps".to_owned(), Value::Int(200)));
     assert_eq!(lrx::lang::parse_assignment("matrix_lr = 1").unwrap(), ("matrix_lr".to_owned(), Value::Float(1.0)));
     let (k, v) = lrx::lang::parse_assignment("schedule=cosine(warmup = 0.1)").unwrap();
     assert_eq!((k.as_str(), v.to_string().as_str()), ("schedule", "cosine(warmup=0.1,min_lr=0.0,cycles=1)"));
     assert_eq!(lrx::lang::parse_assignment("matrx_lr=1").unwrap_err().message, "unknown key `matrx_lr`");
-    assert_eq!(lrx::lang::parse_assignment("matrix_lr=-1").unwrap_err().message, "`matrix_lr = -1`: a learning rate must be positive");
-    assert_eq!(lrx::lang::eval_standalone("cosine(warmup = 0.05, min_lr = 0.1, cycles = 2)").unwrap().to_string(), "cosine(warmup=0.05,min_lr=0.1,cycles=2)");
-    assert_eq!(lrx::lang::eval_standalone("cosine(warmup = lr)").unwrap_err().message, "`lr` is a key; a standalone value cannot refer to keys");
+    assert_eq!(
+        lrx::lang::parse_assignment("matrix_lr=-1").unwrap_err().message,
+        "`matrix_lr = -1`: a learning rate must be positive"
+    );
+    assert_eq!(
+        lrx::lang::eval_standalone("cosine(warmup = 0.05, min_lr = 0.1, cycles = 2)").unwrap().to_string(),
+        "cosine(warmup=0.05,min_lr=0.1,cycles=2)"
+    );
+    assert_eq!(
+        lrx::lang::eval_standalone("cosine(warmup = lr)").unwrap_err().message,
+        "`lr` is a key; a standalone value cannot refer to keys"
+    );
 
     let p = plan("train {\n  lr = 0.04   matrix_lr = lr\n}\n");
     let c = p.root_with(&[("lr".into(), Value::Float(0.5)), ("schedule.warmup".into(), Value::Float(0.1))]).unwrap();
     assert_eq!(c.train.matrix_lr, 0.5, "derived keys follow `--set lr=...`");
-    assert_eq!(c.train.schedule, Schedule::WarmupWarmdown { warmup: 0.1, warmdown: 0.5, final_lr: 0.0, warmup_start: 0.0 });
-    let d = apply(&c, &[("steps".into(), Value::Int(10)), ("adam_betas".into(), Value::Tuple(vec![Value::Float(0.9), Value::Float(0.99)]))]).unwrap();
+    assert_eq!(
+        c.train.schedule,
+        Schedule::WarmupWarmdown { warmup: 0.1, warmdown: 0.5, final_lr: 0.0, warmup_start: 0.0 }
+    );
+    let d = apply(
+        &c,
+        &[
+            ("steps".into(), Value::Int(10)),
+            ("adam_betas".into(), Value::Tuple(vec![Value::Float(0.9), Value::Float(0.99)])),
+        ],
+    )
+    .unwrap();
     assert_eq!((d.train.budget, d.train.adam_betas, d.train.matrix_lr), (Budget::Steps(10), (0.9, 0.99), 0.5));
     assert_eq!(apply(&c, &[]).unwrap(), c, "applying nothing changes nothing");
 }
@@ -230,7 +276,10 @@ fn command_line_values_and_configs() {
 fn phases_are_in_topological_order_with_ties_in_source_order() {
     let p = plan(include_str!("../../pipelines/muon_adamw.lrx"));
     let names: Vec<&str> = p.phases.iter().map(|p| p.name.as_str()).collect();
-    assert_eq!(names, ["warmup", "matrix_lr", "embedding_lr", "warmdown_betas", "weight_decay", "low_priority", "interaction"]);
+    assert_eq!(
+        names,
+        ["warmup", "matrix_lr", "embedding_lr", "warmdown_betas", "weight_decay", "low_priority", "interaction"]
+    );
     assert_eq!(p.phase("warmdown_betas").unwrap().swept_keys, ["schedule.warmdown", "adam_betas"]);
     assert_eq!(p.phase("warmdown_betas").unwrap().candidate_count, 6, "5 variants and the baseline, not a grid");
     let winner = p.winner_node("warmup").unwrap();
@@ -244,15 +293,21 @@ fn phases_are_in_topological_order_with_ties_in_source_order() {
 fn later_schedule_arguments_survive_changes_and_can_be_varied() {
     let p = plan("train {\n  schedule = cosine(warmup = 0.05, min_lr = 0.1, warmup_start = 0.1, over = 0.9)\n}\n");
     let c = p.root_with(&[("schedule.min_lr".into(), Value::Float(0.2))]).unwrap();
-    assert_eq!(c.train.schedule, Schedule::Cosine { warmup: 0.05, min_lr: 0.2, cycles: 1, warmup_start: 0.1, over: Some(0.9) });
+    assert_eq!(
+        c.train.schedule,
+        Schedule::Cosine { warmup: 0.05, min_lr: 0.2, cycles: 1, warmup_start: 0.1, over: Some(0.9) }
+    );
     let d = apply(&c, &[("steps".into(), Value::Int(10))]).unwrap();
     assert_eq!(d.train.schedule, c.train.schedule);
     let p = plan("phase w {\n  vary schedule.warmup_start in [0.1, 0.3]\n}\n");
     let cands = ok(p.resolve_phase("w", &BTreeMap::new()).unwrap());
-    let starts: Vec<f64> = cands.iter().map(|c| match c.config.train.schedule {
-        Schedule::WarmupWarmdown { warmup_start, .. } => warmup_start,
-        ref other => panic!("{other:?}"),
-    }).collect();
+    let starts: Vec<f64> = cands
+        .iter()
+        .map(|c| match c.config.train.schedule {
+            Schedule::WarmupWarmdown { warmup_start, .. } => warmup_start,
+            ref other => panic!("{other:?}"),
+        })
+        .collect();
     assert_eq!(starts, [0.0, 0.1, 0.3]);
     let p = plan("phase s {\n  vary schedule in [step(at = [0.5, 0.75], gamma = 0.1)]\n}\n");
     let cands = ok(p.resolve_phase("s", &BTreeMap::new()).unwrap());

@@ -84,13 +84,19 @@ fn cross_key_errors_are_reported_beside_other_errors() {
 fn a_statement_at_fault_is_left_out_of_the_cross_key_checks() {
     // `heads = 0` is wrong; checking `d_model = 100` against the default 8 heads instead would
     // report an error that is not there.
-    assert_eq!(errors("model {\n  heads = 0\n  d_model = 100\n}\n"), [("`heads = 0`: `heads` must be at least 1".to_owned(), 2, 11)]);
+    assert_eq!(
+        errors("model {\n  heads = 0\n  d_model = 100\n}\n"),
+        [("`heads = 0`: `heads` must be at least 1".to_owned(), 2, 11)]
+    );
 }
 
 #[test]
 fn candidates_are_still_checked_when_the_root_has_an_unknown_key() {
     let src = "train {\n  matrx_lr = 0.1\n}\nphase p {\n  vary schedule in [warmup_warmdown(warmup = 0.7)]\n}\n";
-    assert_eq!(errors(src), [("unknown key `matrx_lr`".to_owned(), 2, 3), ("warmup + warmdown (1.2) must be at most 1".to_owned(), 5, 21)]);
+    assert_eq!(
+        errors(src),
+        [("unknown key `matrx_lr`".to_owned(), 2, 3), ("warmup + warmdown (1.2) must be at most 1".to_owned(), 5, 21)]
+    );
 }
 
 // 3. Positional arguments print bare.
@@ -113,9 +119,15 @@ fn a_value_out_of_range_only_under_the_assumed_winner_is_a_warning() {
         (Severity::Warning, "`schedule.warmup = 2.0`: `schedule.warmup` must be in [0, 1], under the assumed incoming config; the actual winner may differ".to_owned(), 8, 28)
     );
     // Negative for every positive incoming value: an error whatever `a` picks.
-    assert_eq!(found[1], (Severity::Error, "`schedule.warmup = -0.02`: `schedule.warmup` must be in [0, 1]".to_owned(), 8, 40));
+    assert_eq!(
+        found[1],
+        (Severity::Error, "`schedule.warmup = -0.02`: `schedule.warmup` must be in [0, 1]".to_owned(), 8, 40)
+    );
     let note = &diagnostics(src)[0].notes[0];
-    assert_eq!(note, "`lrx check` assumes that `a` keeps its first candidate (`baseline`); with its candidate `schedule.warmup=0.001`, this is valid");
+    assert_eq!(
+        note,
+        "`lrx check` assumes that `a` keeps its first candidate (`baseline`); with its candidate `schedule.warmup=0.001`, this is valid"
+    );
 }
 
 #[test]
@@ -146,15 +158,24 @@ fn every_problem_of_a_find_is_reported() {
 
 #[test]
 fn find_bounds_must_be_positive_constants() {
-    assert_eq!(errors("phase q {\n  find lr from base to 1.0\n}\n"), [("`from` of `find` must be a positive number".to_owned(), 2, 16)]);
-    assert_eq!(errors("find lr from 1e-300 to 1e300\n"), [("`find` spans too wide a range: `to / from` is not a finite number".to_owned(), 1, 24)]);
+    assert_eq!(
+        errors("phase q {\n  find lr from base to 1.0\n}\n"),
+        [("`from` of `find` must be a positive number".to_owned(), 2, 16)]
+    );
+    assert_eq!(
+        errors("find lr from 1e-300 to 1e300\n"),
+        [("`find` spans too wide a range: `to / from` is not a finite number".to_owned(), 1, 24)]
+    );
 }
 
 #[test]
 fn find_is_formatted_canonically() {
     let messy = "phase   r{find  lr   from 1e-6 to 1.0(steps=50 , pick = min/10,)}\nfind lr from 1e-6 to 1.0 (  )\n";
     let once = lrx::lang::fmt::format(messy).unwrap();
-    assert_eq!(once, "phase r {\n  find lr from 1e-6 to 1.0 (steps = 50, pick = min / 10)\n}\n\nfind lr from 1e-6 to 1.0\n");
+    assert_eq!(
+        once,
+        "phase r {\n  find lr from 1e-6 to 1.0 (steps = 50, pick = min / 10)\n}\n\nfind lr from 1e-6 to 1.0\n"
+    );
     assert_eq!(lrx::lang::fmt::format(&once).unwrap(), once);
 }
 
@@ -192,7 +213,18 @@ fn an_unknown_optimizer_lists_the_allowed_values() {
 #[test]
 fn carets_underline_the_token_at_fault() {
     assert_eq!(underlined("model { experts = 2   top_k = 4   d_model = 64 }   # note\n"), "top_k");
-    assert_eq!(underlined("train { schedule = warmup_warmdown(warmup = 0.6, warmdown = 0.6)   steps = 100   # c\n}\n"), "schedule");
-    assert_eq!(underlined("phase p { objective minimize val_loss   objective maximize val_accuracy   vary matrix_lr in [1] }\n"), "objective");
-    assert_eq!(underlined("train { steps = 100 }\nphase p { prune = halving(rungs = [50, 500])   vary matrix_lr in [0.1] }\n"), "halving(rungs = [50, 500])");
+    assert_eq!(
+        underlined("train { schedule = warmup_warmdown(warmup = 0.6, warmdown = 0.6)   steps = 100   # c\n}\n"),
+        "schedule"
+    );
+    assert_eq!(
+        underlined(
+            "phase p { objective minimize val_loss   objective maximize val_accuracy   vary matrix_lr in [1] }\n"
+        ),
+        "objective"
+    );
+    assert_eq!(
+        underlined("train { steps = 100 }\nphase p { prune = halving(rungs = [50, 500])   vary matrix_lr in [0.1] }\n"),
+        "halving(rungs = [50, 500])"
+    );
 }

@@ -57,6 +57,10 @@ pub fn decide(phase: &Phase, outcomes: &Outcomes<'_>) -> Decision {
 /// Candidate indices that may still win: not pruned, finished ok, with an objective.
 fn contenders(outcomes: &Outcomes<'_>) -> Vec<usize> {
     (0..outcomes.aggs.len())
-        .filter(|&j| !outcomes.pruned[j] && outcomes.aggs[j].status == crate::spec::Status::Ok && outcomes.aggs[j].objective.is_some())
+        .filter(|&j| {
+            !outcomes.pruned[j]
+                && outcomes.aggs[j].status == crate::spec::Status::Ok
+                && outcomes.aggs[j].objective.is_some()
+        })
         .collect()
 }

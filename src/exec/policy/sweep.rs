@@ -17,6 +17,8 @@ pub(super) fn decide(phase: &Phase, outcomes: &Outcomes<'_>) -> Decision {
         (1, Some(why)) if n > 1 => format!("all {n} candidates: {why}"),
         (1, Some(why)) => format!("its only candidate: {why}"),
         _ if n == 0 => "it has no candidates".to_owned(),
-        _ => format!("none of its {n} candidates finished well: {}", reasons.into_iter().collect::<Vec<_>>().join("; ")),
+        _ => {
+            format!("none of its {n} candidates finished well: {}", reasons.into_iter().collect::<Vec<_>>().join("; "))
+        }
     })
 }

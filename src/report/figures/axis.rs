@@ -56,8 +56,13 @@ impl Ranged for LogAxis {
     fn key_points<Hint: KeyPointHint>(&self, hint: Hint) -> Vec<f64> {
         let max = hint.max_num_points().max(2);
         let light = hint.weight().allow_light_points();
-        let sets: [&[f64]; 5] =
-            [&[1.0], &[1.0, 3.0], &[1.0, 2.0, 5.0], &[1.0, 2.0, 3.0, 5.0], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]];
+        let sets: [&[f64]; 5] = [
+            &[1.0],
+            &[1.0, 3.0],
+            &[1.0, 2.0, 5.0],
+            &[1.0, 2.0, 3.0, 5.0],
+            &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0],
+        ];
         let mut best = self.ticks(sets[0]);
         for s in &sets[1..] {
             let t = self.ticks(s);

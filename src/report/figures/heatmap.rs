@@ -5,9 +5,9 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::{FONT, FigureError, fig_err, goodness_color};
-use crate::results::CandidateStatus;
 use crate::report::analysis::PhaseView;
 use crate::report::format;
+use crate::results::CandidateStatus;
 use crate::spec::Value;
 
 /// Distinct values in numeric order (or first-seen order when not numbers).
@@ -40,7 +40,8 @@ pub fn heatmap(view: &PhaseView<'_>) -> Result<Option<String>, FigureError> {
     let phase = view.phase;
     let (ka, kb) = (&view.keys[a], &view.keys[b]);
     // Grid members: candidates that set either key; the baseline too if it falls on the grid.
-    let setters: Vec<usize> = (0..phase.candidates.len()).filter(|&i| ka.own[i].is_some() || kb.own[i].is_some()).collect();
+    let setters: Vec<usize> =
+        (0..phase.candidates.len()).filter(|&i| ka.own[i].is_some() || kb.own[i].is_some()).collect();
     let xs = axis_values(setters.iter().filter_map(|&i| ka.value[i].clone()));
     let ys = axis_values(setters.iter().filter_map(|&i| kb.value[i].clone()));
     let pos = |i: usize| -> Option<(usize, usize)> {
@@ -86,8 +87,12 @@ pub fn heatmap(view: &PhaseView<'_>) -> Result<Option<String>, FigureError> {
         let root = SVGBackend::with_string(&mut buf, (width, height)).into_drawing_area();
         root.fill(&WHITE).map_err(fig_err)?;
         let title = format!("{}: {} over {} \u{00d7} {}", phase.name, phase.metric, ka.name, kb.name);
-        root.draw(&Text::new(title, (left, 28), (FONT, 20).into_font().style(FontStyle::Bold).color(&BLACK).pos(Pos::new(HPos::Left, VPos::Center))))
-            .map_err(fig_err)?;
+        root.draw(&Text::new(
+            title,
+            (left, 28),
+            (FONT, 20).into_font().style(FontStyle::Bold).color(&BLACK).pos(Pos::new(HPos::Left, VPos::Center)),
+        ))
+        .map_err(fig_err)?;
         let grey = RGBColor(238, 238, 238);
         for (yi, _) in ys.iter().enumerate() {
             for (xi, _) in xs.iter().enumerate() {
@@ -128,7 +133,8 @@ pub fn heatmap(view: &PhaseView<'_>) -> Result<Option<String>, FigureError> {
                     root.draw(&centered(line, (x0 + cw / 2, y), if k == 0 { 15 } else { 12 }, ink)).map_err(fig_err)?;
                 }
                 if cell.is_some_and(|c| phase.winner == Some(c.2)) {
-                    root.draw(&Rectangle::new([(x0 + 2, y0 + 2), (x0 + cw - 2, y0 + ch - 2)], BLACK.stroke_width(3))).map_err(fig_err)?;
+                    root.draw(&Rectangle::new([(x0 + 2, y0 + 2), (x0 + cw - 2, y0 + ch - 2)], BLACK.stroke_width(3)))
+                        .map_err(fig_err)?;
                 }
             }
         }
@@ -136,17 +142,29 @@ pub fn heatmap(view: &PhaseView<'_>) -> Result<Option<String>, FigureError> {
         let tick = (FONT, 14).into_font().color(&BLACK);
         for (xi, v) in xs.iter().enumerate() {
             let x = left + cw * xi as i32 + cw / 2;
-            root.draw(&Text::new(format::ellipsize(&format::value(v), 16), (x, top + ch * ny + 16), tick.clone().pos(Pos::new(HPos::Center, VPos::Center))))
-                .map_err(fig_err)?;
+            root.draw(&Text::new(
+                format::ellipsize(&format::value(v), 16),
+                (x, top + ch * ny + 16),
+                tick.clone().pos(Pos::new(HPos::Center, VPos::Center)),
+            ))
+            .map_err(fig_err)?;
         }
         for (yi, v) in ys.iter().enumerate() {
             let y = top + ch * (ny - 1 - yi as i32) + ch / 2;
-            root.draw(&Text::new(format::ellipsize(&format::value(v), 16), (left - 10, y), tick.clone().pos(Pos::new(HPos::Right, VPos::Center))))
-                .map_err(fig_err)?;
+            root.draw(&Text::new(
+                format::ellipsize(&format::value(v), 16),
+                (left - 10, y),
+                tick.clone().pos(Pos::new(HPos::Right, VPos::Center)),
+            ))
+            .map_err(fig_err)?;
         }
         let axis = (FONT, 16).into_font().color(&BLACK);
-        root.draw(&Text::new(ka.name.clone(), (left + cw * nx / 2, top + ch * ny + 46), axis.clone().pos(Pos::new(HPos::Center, VPos::Center))))
-            .map_err(fig_err)?;
+        root.draw(&Text::new(
+            ka.name.clone(),
+            (left + cw * nx / 2, top + ch * ny + 46),
+            axis.clone().pos(Pos::new(HPos::Center, VPos::Center)),
+        ))
+        .map_err(fig_err)?;
         root.draw(&Text::new(
             kb.name.clone(),
             (22, top + ch * ny / 2),
@@ -165,10 +183,18 @@ pub fn heatmap(view: &PhaseView<'_>) -> Result<Option<String>, FigureError> {
             }
             let (best, worst) = if better_high { (hi, lo) } else { (lo, hi) };
             let label = (FONT, 13).into_font().color(&BLACK);
-            root.draw(&Text::new(format!("{} (best)", format::num(best)), (bx + 26, top + 6), label.clone().pos(Pos::new(HPos::Left, VPos::Center))))
-                .map_err(fig_err)?;
-            root.draw(&Text::new(format!("{} (worst)", format::num(worst)), (bx + 26, top + bh - 6), label.clone().pos(Pos::new(HPos::Left, VPos::Center))))
-                .map_err(fig_err)?;
+            root.draw(&Text::new(
+                format!("{} (best)", format::num(best)),
+                (bx + 26, top + 6),
+                label.clone().pos(Pos::new(HPos::Left, VPos::Center)),
+            ))
+            .map_err(fig_err)?;
+            root.draw(&Text::new(
+                format!("{} (worst)", format::num(worst)),
+                (bx + 26, top + bh - 6),
+                label.clone().pos(Pos::new(HPos::Left, VPos::Center)),
+            ))
+            .map_err(fig_err)?;
             root.draw(&Text::new(
                 format::metric_label(&phase.metric),
                 (bx + 9, top + bh + 28),

@@ -50,8 +50,14 @@ const CATEGORICAL: [RGBColor; 9] = [
 ];
 
 /// Viridis anchors, stopping short of its pale yellow end.
-const VIRIDIS: [(f64, f64, f64); 6] =
-    [(68.0, 1.0, 84.0), (65.0, 68.0, 135.0), (42.0, 120.0, 142.0), (34.0, 168.0, 132.0), (122.0, 209.0, 81.0), (190.0, 215.0, 40.0)];
+const VIRIDIS: [(f64, f64, f64); 6] = [
+    (68.0, 1.0, 84.0),
+    (65.0, 68.0, 135.0),
+    (42.0, 120.0, 142.0),
+    (34.0, 168.0, 132.0),
+    (122.0, 209.0, 81.0),
+    (190.0, 215.0, 40.0),
+];
 
 #[allow(clippy::many_single_char_names)]
 fn lerp_anchors(anchors: &[(f64, f64, f64)], t: f64) -> RGBColor {
@@ -88,7 +94,17 @@ pub fn palette(n: usize, baseline: Option<usize>) -> Vec<RGBColor> {
 
 /// A red-yellow-green ramp for heat maps: 0 worst (red), 1 best (green).
 pub fn goodness_color(t: f64) -> RGBColor {
-    lerp_anchors(&[(215.0, 48.0, 39.0), (252.0, 141.0, 89.0), (254.0, 224.0, 139.0), (217.0, 239.0, 139.0), (145.0, 207.0, 96.0), (26.0, 152.0, 80.0)], t)
+    lerp_anchors(
+        &[
+            (215.0, 48.0, 39.0),
+            (252.0, 141.0, 89.0),
+            (254.0, 224.0, 139.0),
+            (217.0, 239.0, 139.0),
+            (145.0, 207.0, 96.0),
+            (26.0, 152.0, 80.0),
+        ],
+        t,
+    )
 }
 
 /// `#rrggbb`, as plotters writes colours into SVG.
@@ -172,7 +188,8 @@ pub struct LineChart {
 }
 
 fn finite_range(vals: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
-    let (lo, hi) = vals.filter(|v| v.is_finite()).fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
+    let (lo, hi) =
+        vals.filter(|v| v.is_finite()).fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
     (lo <= hi).then_some((lo, hi))
 }
 
@@ -226,7 +243,13 @@ pub fn clip(points: &[(f64, f64)], x: (f64, f64), y: (f64, f64), x_log: bool) ->
 
 /// Where the segment from `outside` to `inside` crosses the y band's edge.
 fn edge(outside: (f64, f64), inside: (f64, f64), y: (f64, f64)) -> (f64, f64) {
-    let target = if outside.1 > y.1 { y.1 } else if outside.1 < y.0 { y.0 } else { return outside };
+    let target = if outside.1 > y.1 {
+        y.1
+    } else if outside.1 < y.0 {
+        y.0
+    } else {
+        return outside;
+    };
     let t = (target - inside.1) / (outside.1 - inside.1);
     (inside.0 + (outside.0 - inside.0) * t, target)
 }
@@ -262,13 +285,18 @@ pub fn render(chart: &LineChart) -> Result<String, FigureError> {
         root.fill(&WHITE).map_err(fig_err)?;
         let lw = legend_width(chart);
         let (plot, legend) = root.split_horizontally(WIDTH - lw);
-        let xs = chart.series.iter().flat_map(|s| s.points.iter().map(|p| p.0)).chain(chart.top_crosses.iter().map(|c| c.0));
+        let xs =
+            chart.series.iter().flat_map(|s| s.points.iter().map(|p| p.0)).chain(chart.top_crosses.iter().map(|c| c.0));
         let xs = xs.filter(|x| !chart.x_log || *x > 0.0);
         let (x_lo, x_hi) = finite_range(xs).unwrap_or((0.0, 1.0));
-        let y_data = chart.series.iter().flat_map(|s| {
-            s.points.iter().map(|p| p.1).chain(s.errors.iter().flat_map(|e| [e.1 - e.2, e.1 + e.2]))
-        });
-        let (y_lo, y_hi) = chart.y_range.or_else(|| finite_range(y_data.chain(chart.hlines.iter().map(|h| h.y)))).unwrap_or((0.0, 1.0));
+        let y_data = chart
+            .series
+            .iter()
+            .flat_map(|s| s.points.iter().map(|p| p.1).chain(s.errors.iter().flat_map(|e| [e.1 - e.2, e.1 + e.2])));
+        let (y_lo, y_hi) = chart
+            .y_range
+            .or_else(|| finite_range(y_data.chain(chart.hlines.iter().map(|h| h.y))))
+            .unwrap_or((0.0, 1.0));
         let (y_lo, y_hi) = if chart.y_range.is_some() { (y_lo, y_hi) } else { pad(y_lo, y_hi, 0.06) };
         if chart.x_log && x_lo > 0.0 {
             let (a, b) = (x_lo / 1.25, x_hi * 1.25);
@@ -345,8 +373,11 @@ where
         for &(px, py, sd) in &s.errors {
             let (a, b) = ((py - sd).max(yr.0), (py + sd).min(yr.1));
             if sd.is_finite() && sd > 0.0 && a < b {
-                ctx.draw_series(std::iter::once(PathElement::new(vec![(px, a), (px, b)], s.color.mix(s.opacity).stroke_width(1))))
-                    .map_err(fig_err)?;
+                ctx.draw_series(std::iter::once(PathElement::new(
+                    vec![(px, a), (px, b)],
+                    s.color.mix(s.opacity).stroke_width(1),
+                )))
+                .map_err(fig_err)?;
             }
         }
         if s.markers {
@@ -382,7 +413,16 @@ where
         y += LEGEND_ROW + 2;
     }
     for s in chart.series.iter().filter(|s| s.in_legend) {
-        sample(area, (x0, y), s.color, s.width, s.opacity, s.dashed, s.markers && !s.line, s.cross.is_some() && !s.line)?;
+        sample(
+            area,
+            (x0, y),
+            s.color,
+            s.width,
+            s.opacity,
+            s.dashed,
+            s.markers && !s.line,
+            s.cross.is_some() && !s.line,
+        )?;
         if s.markers && s.line {
             area.draw(&Circle::new((x0 + 14, y), s.width + 1, s.color.filled())).map_err(fig_err)?;
         }

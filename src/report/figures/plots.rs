@@ -6,9 +6,9 @@ use std::fmt::Write as _;
 use plotters::style::RGBColor;
 
 use super::{BASELINE, CATEGORICAL, FigureError, HLine, LineChart, Series, StyleKey, render};
-use crate::results::{CandidateResult, CandidateStatus, RepeatResult};
 use crate::report::analysis::PhaseView;
 use crate::report::format;
+use crate::results::{CandidateResult, CandidateStatus, RepeatResult};
 use crate::spec::{Schedule, Status};
 
 /// Points of one history metric, cut at the divergence step, finite values only.
@@ -24,7 +24,9 @@ fn curve(r: &RepeatResult, metric: &str) -> Vec<(f64, f64)> {
 fn status_suffix(c: &CandidateResult, winner: bool) -> String {
     match c.status {
         _ if winner => " \u{2605} winner".to_owned(),
-        CandidateStatus::Diverged => c.diverged_at().map_or_else(|| " (diverged)".to_owned(), |s| format!(" (diverged @ {s})")),
+        CandidateStatus::Diverged => {
+            c.diverged_at().map_or_else(|| " (diverged)".to_owned(), |s| format!(" (diverged @ {s})"))
+        }
         CandidateStatus::Failed => " (failed)".to_owned(),
         CandidateStatus::Pruned => " (pruned)".to_owned(),
         _ => String::new(),
@@ -42,7 +44,8 @@ fn candidate_curves(c: &CandidateResult, label: &str, color: RGBColor, winner: b
         let train = curve(r, "train_loss");
         let val = curve(r, "val_loss");
         let last = val.last().or(train.last()).copied();
-        let cross = if diverged { r.diverged_at.map(|d| (d as f64, last.map_or(f64::INFINITY, |p| p.1))) } else { None };
+        let cross =
+            if diverged { r.diverged_at.map(|d| (d as f64, last.map_or(f64::INFINITY, |p| p.1))) } else { None };
         if !train.is_empty() {
             let mut s = Series::line(label, color, train);
             s.width = if winner { 2 } else { 1 };
@@ -94,11 +97,32 @@ pub fn loss_curves(view: &PhaseView<'_>, colors: &[RGBColor]) -> Result<Option<S
     let any_diverged = series.iter().any(|s| s.dashed);
     let mut style_keys = vec![
         StyleKey { label: "train loss".into(), width: 1, opacity: 0.6, dashed: false, marker: false, cross: false },
-        StyleKey { label: "val loss (dots: evaluations)".into(), width: 2, opacity: 1.0, dashed: false, marker: false, cross: false },
+        StyleKey {
+            label: "val loss (dots: evaluations)".into(),
+            width: 2,
+            opacity: 1.0,
+            dashed: false,
+            marker: false,
+            cross: false,
+        },
     ];
     if any_diverged {
-        style_keys.push(StyleKey { label: "diverged (cut)".into(), width: 2, opacity: 1.0, dashed: true, marker: false, cross: false });
-        style_keys.push(StyleKey { label: "divergence step".into(), width: 2, opacity: 1.0, dashed: false, marker: false, cross: true });
+        style_keys.push(StyleKey {
+            label: "diverged (cut)".into(),
+            width: 2,
+            opacity: 1.0,
+            dashed: true,
+            marker: false,
+            cross: false,
+        });
+        style_keys.push(StyleKey {
+            label: "divergence step".into(),
+            width: 2,
+            opacity: 1.0,
+            dashed: false,
+            marker: false,
+            cross: true,
+        });
     }
     let chart = LineChart {
         title: format!("{}: loss vs step", phase.name),
@@ -184,9 +208,17 @@ pub fn sweep(view: &PhaseView<'_>, colors: &[RGBColor]) -> Result<Option<String>
         .map(|y| HLine { y, label: format!("baseline ({})", format::num(y)), color: BASELINE })
         .into_iter()
         .collect();
-    let mut style_keys = vec![StyleKey { label: "winner".into(), width: 5, opacity: 1.0, dashed: false, marker: true, cross: false }];
+    let mut style_keys =
+        vec![StyleKey { label: "winner".into(), width: 5, opacity: 1.0, dashed: false, marker: true, cross: false }];
     if !top_crosses.is_empty() {
-        style_keys.push(StyleKey { label: "diverged or failed".into(), width: 2, opacity: 1.0, dashed: false, marker: false, cross: true });
+        style_keys.push(StyleKey {
+            label: "diverged or failed".into(),
+            width: 2,
+            opacity: 1.0,
+            dashed: false,
+            marker: false,
+            cross: true,
+        });
     }
     let x_label = if keys.len() == 1 {
         view.keys[keys[0]].name.clone()
@@ -196,7 +228,12 @@ pub fn sweep(view: &PhaseView<'_>, colors: &[RGBColor]) -> Result<Option<String>
         "swept value".into()
     };
     let chart = LineChart {
-        title: format!("{}: {} vs {}", phase.name, phase.metric, keys.iter().map(|&k| view.keys[k].name.as_str()).collect::<Vec<_>>().join(", ")),
+        title: format!(
+            "{}: {} vs {}",
+            phase.name,
+            phase.metric,
+            keys.iter().map(|&k| view.keys[k].name.as_str()).collect::<Vec<_>>().join(", ")
+        ),
         x_label: format!("{x_label}{}", if x_log { " (log scale)" } else { "" }),
         y_label: format::metric_label(&phase.metric),
         x_log,
@@ -235,13 +272,19 @@ pub fn phase_schedules(view: &PhaseView<'_>, colors: &[RGBColor]) -> Result<Opti
     if with.is_empty() {
         return Ok(None);
     }
-    let all_steps = with.iter().all(|&i| phase.candidates[i].config.as_ref().and_then(crate::spec::RunConfig::total_steps).is_some());
+    let all_steps = with
+        .iter()
+        .all(|&i| phase.candidates[i].config.as_ref().and_then(crate::spec::RunConfig::total_steps).is_some());
     let mut series = Vec::new();
     for &i in &with {
         let Some(cfg) = phase.candidates[i].config.as_ref() else { continue };
         let total = if all_steps { cfg.total_steps() } else { None };
         let winner = phase.winner == Some(i);
-        let mut s = Series::line(format!("{}{}", view.label(i), status_suffix(&phase.candidates[i], winner)), colors[i], schedule_points(&cfg.train.schedule, total));
+        let mut s = Series::line(
+            format!("{}{}", view.label(i), status_suffix(&phase.candidates[i], winner)),
+            colors[i],
+            schedule_points(&cfg.train.schedule, total),
+        );
         s.width = if winner { 4 } else { 2 };
         s.opacity = if winner || Some(i) == view.baseline_index { 1.0 } else { 0.85 };
         series.push(s);
@@ -260,13 +303,22 @@ pub fn phase_schedules(view: &PhaseView<'_>, colors: &[RGBColor]) -> Result<Opti
 }
 
 /// The final run's loss curves against the root baseline's.
-pub fn final_curves(baseline: Option<&CandidateResult>, final_run: &CandidateResult) -> Result<Option<String>, FigureError> {
+pub fn final_curves(
+    baseline: Option<&CandidateResult>,
+    final_run: &CandidateResult,
+) -> Result<Option<String>, FigureError> {
     let mut series = Vec::new();
     if let Some(b) = baseline {
         candidate_curves(b, "root baseline", BASELINE, false, &mut series);
     }
     let n = series.len();
-    candidate_curves(final_run, &format!("final: {}", format::ellipsize(&final_run.variant, 40)), CATEGORICAL[0], true, &mut series);
+    candidate_curves(
+        final_run,
+        &format!("final: {}", format::ellipsize(&final_run.variant, 40)),
+        CATEGORICAL[0],
+        true,
+        &mut series,
+    );
     if series.len() == n {
         return Ok(None);
     }

@@ -24,7 +24,13 @@ pub struct AdamHyper {
 }
 
 /// Decoupled decay `p·lr·wd`, where `cautious` keeps it only where `update` and `p` agree in sign.
-pub fn decay<B: Backend>(p: &Tensor<B, 2>, update: &Tensor<B, 2>, lr: f64, wd: f64, cautious: bool) -> Option<Tensor<B, 2>> {
+pub fn decay<B: Backend>(
+    p: &Tensor<B, 2>,
+    update: &Tensor<B, 2>,
+    lr: f64,
+    wd: f64,
+    cautious: bool,
+) -> Option<Tensor<B, 2>> {
     if wd == 0.0 {
         return None;
     }
@@ -50,7 +56,15 @@ pub fn adamw_step<B: Backend>(p: Tensor<B, 2>, g: Tensor<B, 2>, s: &mut AdamStat
 }
 
 /// One SGD step with (PyTorch-style) momentum `buf = μ·buf + g`, plus decoupled decay.
-pub fn sgd_step<B: Backend>(p: Tensor<B, 2>, g: Tensor<B, 2>, buf: &mut Tensor<B, 2>, momentum: f64, lr: f64, wd: f64, cautious: bool) -> Tensor<B, 2> {
+pub fn sgd_step<B: Backend>(
+    p: Tensor<B, 2>,
+    g: Tensor<B, 2>,
+    buf: &mut Tensor<B, 2>,
+    momentum: f64,
+    lr: f64,
+    wd: f64,
+    cautious: bool,
+) -> Tensor<B, 2> {
     *buf = buf.clone().mul_scalar(momentum) + g;
     let decayed = decay(&p, buf, lr, wd, cautious);
     let mut p = p - buf.clone().mul_scalar(lr);

@@ -6,8 +6,8 @@ pub mod adamw;
 pub mod groups;
 pub mod muon;
 
-use burn::tensor::{ElementConversion, Tensor};
 use burn::tensor::backend::Backend;
+use burn::tensor::{ElementConversion, Tensor};
 
 use self::adamw::{AdamHyper, AdamState, adamw_step, sgd_step};
 use self::groups::{Rule, StepHyper, rule};
@@ -48,7 +48,11 @@ impl<B: Backend + 'static> Optimizer<B> {
         for i in (0..rules.len()).filter(|&i| rules[i] == Rule::Muon) {
             match buckets.iter_mut().find(|b| stack && b.shape == shapes[i]) {
                 Some(b) => b.members.push(i),
-                None => buckets.push(MuonBucket { members: vec![i], shape: shapes[i], buf: Tensor::zeros([1, 1, 1], device) }),
+                None => buckets.push(MuonBucket {
+                    members: vec![i],
+                    shape: shapes[i],
+                    buf: Tensor::zeros([1, 1, 1], device),
+                }),
             }
         }
         for b in &mut buckets {
@@ -120,7 +124,8 @@ impl<B: Backend + 'static> Optimizer<B> {
         }
         for b in &mut self.buckets {
             let [r, c] = b.shape;
-            let pieces: Option<Vec<Tensor<B, 3>>> = b.members.iter().map(|&i| muon[i].take().map(|t| t.reshape([1, r, c]))).collect();
+            let pieces: Option<Vec<Tensor<B, 3>>> =
+                b.members.iter().map(|&i| muon[i].take().map(|t| t.reshape([1, r, c]))).collect();
             if let Some(pieces) = pieces {
                 b.buf = Tensor::cat(pieces, 0);
             }
@@ -137,27 +142,43 @@ impl<B: Backend + 'static> Optimizer<B> {
         // item's ops are the same on any thread and cross-parameter sums are folded in
         // parameter order, so the bits do not depend on scheduling.
         let par = super::on_cpu::<B>();
-        let mut grads: Vec<Tensor<B, 2>> =
-            grads.into_iter().enumerate().map(|(i, g)| g.unwrap_or_else(|| Tensor::zeros(self.shapes[i], &device))).collect();
+        let mut grads: Vec<Tensor<B, 2>> = grads
+            .into_iter()
+            .enumerate()
+            .map(|(i, g)| g.unwrap_or_else(|| Tensor::zeros(self.shapes[i], &device)))
+            .collect();
         let sq = super::map_in_order(par, grads.iter().collect(), |g| (g.clone() * g.clone()).sum());
         let norm = sq.into_iter().reduce(|a, b| a + b).map_or(0.0, |s| f64::from(s.into_scalar().elem::<f32>()).sqrt());
         let clip = self.cfg.grad_clip;
         if clip > 0.0 && norm.is_finite() && norm > clip {
             let scale = clip / (norm + 1e-6);
-            super::map_in_order(par, grads.iter_mut().collect(), |g: &mut Tensor<B, 2>| *g = g.clone().mul_scalar(scale));
+            super::map_in_order(par, grads.iter_mut().collect(), |g: &mut Tensor<B, 2>| {
+                *g = g.clone().mul_scalar(scale);
+            });
         }
         let c = &self.cfg;
         let (rules, groups) = (&self.rules, &self.groups);
         let t = self.t;
-        let each = params.iter_mut().zip(&grads).zip(self.adam.iter_mut().zip(self.sgd.iter_mut())).enumerate().collect();
+        let each =
+            params.iter_mut().zip(&grads).zip(self.adam.iter_mut().zip(self.sgd.iter_mut())).enumerate().collect();
         super::map_in_order(par, each, |(i, ((p, g), (adam, sgd)))| {
             let (lr, wd) = (h.lr_of(groups[i]), h.wd_of(groups[i]));
             match (rules[i], adam, sgd) {
                 (Rule::AdamW, Some(state), _) => {
-                    let hyper = AdamHyper { lr, beta1: c.adam_betas.0, beta2: c.adam_betas.1, eps: c.adam_eps, wd, cautious: c.cautious_wd, t };
+                    let hyper = AdamHyper {
+                        lr,
+                        beta1: c.adam_betas.0,
+                        beta2: c.adam_betas.1,
+                        eps: c.adam_eps,
+                        wd,
+                        cautious: c.cautious_wd,
+                        t,
+                    };
                     *p = adamw_step(p.clone(), g.clone(), state, &hyper);
                 }
-                (Rule::Sgd, _, Some(buf)) => *p = sgd_step(p.clone(), g.clone(), buf, c.sgd_momentum, lr, wd, c.cautious_wd),
+                (Rule::Sgd, _, Some(buf)) => {
+                    *p = sgd_step(p.clone(), g.clone(), buf, c.sgd_momentum, lr, wd, c.cautious_wd);
+                }
                 _ => {}
             }
         });
@@ -166,16 +187,32 @@ impl<B: Backend + 'static> Optimizer<B> {
             .iter()
             .map(|b| {
                 let g0 = self.groups[b.members[0]];
-                let hyper =
-                    MuonHyper { lr: h.lr_of(g0), wd: h.wd_of(g0), cautious: c.cautious_wd, momentum: h.muon_momentum, ns_steps: c.ns_steps, coeffs: c.ns_coeffs };
+                let hyper = MuonHyper {
+                    lr: h.lr_of(g0),
+                    wd: h.wd_of(g0),
+                    cautious: c.cautious_wd,
+                    momentum: h.muon_momentum,
+                    ns_steps: c.ns_steps,
+                    coeffs: c.ns_coeffs,
+                };
                 let [r, cols] = b.shape;
-                let stack = |v: Vec<Tensor<B, 2>>| if v.len() == 1 { v.into_iter().next().map_or_else(|| Tensor::zeros([1, r, cols], &device), |t| t.reshape([1, r, cols])) } else { Tensor::stack::<3>(v, 0) };
+                let stack = |v: Vec<Tensor<B, 2>>| {
+                    if v.len() == 1 {
+                        v.into_iter()
+                            .next()
+                            .map_or_else(|| Tensor::zeros([1, r, cols], &device), |t| t.reshape([1, r, cols]))
+                    } else {
+                        Tensor::stack::<3>(v, 0)
+                    }
+                };
                 let p = stack(b.members.iter().map(|&i| params[i].clone()).collect());
                 let g = stack(b.members.iter().map(|&i| grads[i].clone()).collect());
                 (p, g, hyper)
             })
             .collect();
-        let outs = super::map_in_order(par, self.buckets.iter_mut().zip(inputs).collect(), |(b, (p, g, hyper))| muon_step(p, g, b, &hyper));
+        let outs = super::map_in_order(par, self.buckets.iter_mut().zip(inputs).collect(), |(b, (p, g, hyper))| {
+            muon_step(p, g, b, &hyper)
+        });
         for (b, out) in self.buckets.iter().zip(outs) {
             let [r, cols] = b.shape;
             let n = b.members.len();

@@ -40,7 +40,11 @@ pub fn orthogonalize<B: Backend>(g: Tensor<B, 3>, steps: usize, coeffs: NsCoeffs
             NsCoeffs::Quintic => QUINTIC,
             NsCoeffs::PolarExpress => POLAR_EXPRESS[i.min(POLAR_EXPRESS.len() - 1)],
         };
-        let gram = if tall { x.clone().swap_dims(1, 2).matmul(x.clone()) } else { x.clone().matmul(x.clone().swap_dims(1, 2)) };
+        let gram = if tall {
+            x.clone().swap_dims(1, 2).matmul(x.clone())
+        } else {
+            x.clone().matmul(x.clone().swap_dims(1, 2))
+        };
         let poly = gram.clone().mul_scalar(b) + gram.clone().matmul(gram).mul_scalar(cc);
         x = if tall { x.clone().mul_scalar(a) + x.matmul(poly) } else { x.clone().mul_scalar(a) + poly.matmul(x) };
     }
@@ -74,7 +78,12 @@ pub struct MuonHyper {
 
 /// One Muon step for a bucket: `p` and `g` are the stacked parameters and gradients
 /// `[n, r, c]`; returns the new stacked parameters.
-pub fn muon_step<B: Backend>(p: Tensor<B, 3>, g: Tensor<B, 3>, bucket: &mut MuonBucket<B>, h: &MuonHyper) -> Tensor<B, 3> {
+pub fn muon_step<B: Backend>(
+    p: Tensor<B, 3>,
+    g: Tensor<B, 3>,
+    bucket: &mut MuonBucket<B>,
+    h: &MuonHyper,
+) -> Tensor<B, 3> {
     let m = h.momentum;
     bucket.buf = bucket.buf.clone().mul_scalar(m) + g.clone().mul_scalar(1.0 - m);
     let u = g.mul_scalar(1.0 - m) + bucket.buf.clone().mul_scalar(m);
