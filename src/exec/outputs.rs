@@ -190,6 +190,7 @@ fn table_csv(results: &StudyResults, rows: &[(&str, &CandidateResult)]) -> io::R
             "reason",
             "cached",
             "repeats",
+            "steps",
             "diverged_at",
             "depends_on_machine",
             "seconds",
@@ -215,6 +216,8 @@ fn table_csv(results: &StudyResults, rows: &[(&str, &CandidateResult)]) -> io::R
         rec.push(reason(c));
         rec.push(c.cached().to_string());
         rec.push(c.repeats.len().to_string());
+        // Where the objective was measured: a pruned candidate's at its last rung.
+        rec.push(c.repeats.iter().map(|r| r.steps).max().filter(|s| *s > 0).map(|s| s.to_string()).unwrap_or_default());
         rec.push(c.diverged_at().map(|s| s.to_string()).unwrap_or_default());
         rec.push((c.depends_on_machine() || crate::spec::measures_machine(objective_metric)).to_string());
         rec.push(f((c.seconds() > 0.0).then(|| c.seconds())));

@@ -90,6 +90,12 @@ fn by(a: Option<f64>, b: Option<f64>, goal: Goal) -> Ordering {
     }
 }
 
+/// Each phase's candidates (indices) in the order and number its table shows them (`--sort`,
+/// `--top`), for `show --json` to give the same selection as the tables.
+pub fn shown_candidates(results: &StudyResults, opts: &TableOptions) -> Vec<(String, Vec<usize>)> {
+    analysis::analyse(results).iter().map(|v| (v.phase.name.clone(), sorted(v, opts))).collect()
+}
+
 fn sorted(v: &PhaseView<'_>, opts: &TableOptions) -> Vec<usize> {
     let mut rows = v.order.clone();
     if let Some(k) = opts.top {

@@ -378,6 +378,15 @@ fn halving_rungs_are_shown_and_pruned_runs_counted() {
     lrx(d, &["report", "study.lrx"]);
     let md = std::fs::read_to_string(d.join("runs/study/report.md")).unwrap();
     assert!(!md.contains("0 pruned"), "and in the report");
+    // results.csv says at which step each objective was measured.
+    let csv = std::fs::read_to_string(d.join("runs/study/results.csv")).unwrap();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let (status, steps) =
+        (header.iter().position(|h| *h == "status").unwrap(), header.iter().position(|h| *h == "steps").unwrap());
+    for row in csv.lines().skip(1).map(|l| l.split(',').collect::<Vec<_>>()).filter(|r| r[0] == "lr") {
+        let want = if row[status] == "pruned" { "4" } else { "8" };
+        assert_eq!(row[steps], want, "{row:?}");
+    }
 }
 
 #[test]
@@ -454,4 +463,39 @@ fn a_command_trainer_under_halving_is_keyed_as_what_it_trained() {
     let (code, again) = run_json(d);
     assert_eq!(code, 0);
     assert_eq!(again["runs"]["trained"], 0, "every run is the whole budget's, already cached: {again}");
+}
+
+/// `show --json` selects what the tables select: `--phase`, `--top`, `--sort`, and an unknown
+/// phase is an error there too.
+#[test]
+fn show_json_honours_the_table_options() {
+    let dir = tiny(TINY);
+    let d = dir.path();
+    assert_eq!(run_json(d).0, 0);
+    let show = |args: &[&str]| {
+        let mut all = vec!["show", "study.lrx", "--json"];
+        all.extend_from_slice(args);
+        let out = lrx(d, &all);
+        (out.status.code(), serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap_or(serde_json::Value::Null))
+    };
+    let (code, top) = show(&["--phase", "emb", "--top", "2"]);
+    assert_eq!(code, Some(0));
+    let phases = top["phases"].as_array().unwrap();
+    assert_eq!(phases.len(), 1);
+    assert_eq!(phases[0]["name"], "emb");
+    let cands = phases[0]["candidates"].as_array().unwrap();
+    assert_eq!(cands.len(), 2, "the best two: {cands:?}");
+    assert!(cands[0]["objective"].as_f64() <= cands[1]["objective"].as_f64(), "best first");
+    assert!(top["final"].is_null(), "another phase than `final` was asked for");
+    let (_, by_variant) = show(&["--sort", "variant", "--phase", "lr"]);
+    let names: Vec<&str> = by_variant["phases"][0]["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["variant"].as_str().unwrap())
+        .collect();
+    let mut sorted = names.clone();
+    sorted.sort_unstable();
+    assert_eq!(names, sorted);
+    assert_eq!(show(&["--phase", "nope"]).0, Some(1), "an unknown phase fails as in text mode");
 }
