@@ -55,26 +55,10 @@ pub(crate) fn run(args: &TrainArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
                 return Ok(Exit::Failure);
             }
         };
-        let mut ctx = RunContext {
-            cancel: &cancel,
-            progress: &mut on_progress,
-            workdir: None,
-            run_key: None,
-            base_dir: base.clone(),
-            stop_at: None,
-            checkpoints: crate::spec::Checkpoints::default(),
-        };
+        let mut ctx = RunContext::standalone(&cancel, &mut on_progress, base.clone());
         trainers.builtin.train_data(&config, &data, &mut ctx)
     } else {
-        let mut ctx = RunContext {
-            cancel: &cancel,
-            progress: &mut on_progress,
-            workdir: None,
-            run_key: None,
-            base_dir: base.clone(),
-            stop_at: None,
-            checkpoints: crate::spec::Checkpoints::default(),
-        };
+        let mut ctx = RunContext::standalone(&cancel, &mut on_progress, base.clone());
         trainers.train(&config, &mut ctx)
     };
     reporter.finish();

@@ -1,5 +1,5 @@
 //! What `lrx plan` shows: per phase, its candidates with their resolved changes (or the
-//! winner they wait on), run counts and a cost estimate, as text or as the JSON of `cli.md`.
+//! winner they wait on), run counts and a cost estimate, as text or as the JSON of `plan --json`.
 //!
 //! The cache is not consulted here: a candidate that can be resolved is `to_run`. The engine
 //! fills in `key`, `cached` and a finer `status` per candidate.

@@ -281,6 +281,26 @@ pub struct RunContext<'a> {
     pub checkpoints: Checkpoints,
 }
 
+impl<'a> RunContext<'a> {
+    /// A context for a run outside the cache (`lrx train`, tests): no work folder, no key, no
+    /// early stop, no checkpoints.
+    pub fn standalone(
+        cancel: &'a CancelFlag,
+        progress: &'a mut dyn FnMut(Progress),
+        base_dir: PathBuf,
+    ) -> RunContext<'a> {
+        RunContext {
+            cancel,
+            progress,
+            workdir: None,
+            run_key: None,
+            base_dir,
+            stop_at: None,
+            checkpoints: Checkpoints::default(),
+        }
+    }
+}
+
 /// Anything that can train a resolved run config.
 pub trait Trainer: Send + Sync {
     /// Who this trainer is, for a given config (time budgets add the device).
