@@ -480,17 +480,7 @@ impl Walk<'_, '_> {
             // Read only: a corrupt entry is left where it is (`run` moves it aside). A run whose
             // last attempt failed shows as failed, with its reason, until it is retried.
             if let crate::cache::Lookup::Hit(entry) = store.get(key) {
-                self.results.insert(
-                    key,
-                    Finished {
-                        key,
-                        result: entry.result,
-                        source: Source::Cached,
-                        train_wall: std::time::Duration::ZERO,
-                        failure: None,
-                        resumed_at: None,
-                    },
-                );
+                self.results.insert(key, Finished::from_cache(key, entry.result));
             } else if let Some(attempt) = store.failure(key).and_then(|r| r.last().cloned()) {
                 self.results.insert(key, Finished::recorded_failure(key, attempt));
             }

@@ -38,19 +38,24 @@ pub struct Finished {
 }
 
 impl Finished {
-    /// A run that failed earlier and has not been retried yet (what `show` and `report` see).
-    pub fn recorded_failure(key: RunKey, attempt: Attempt) -> Finished {
-        let mut result = crate::spec::RunResult::failed(attempt.reason.clone());
-        result.exit_code = attempt.exit_code;
-        result.log_tail.clone_from(&attempt.log_tail);
+    /// A run read from the cache.
+    pub fn from_cache(key: RunKey, result: RunResult) -> Finished {
         Finished {
             key,
             result,
             source: Source::Cached,
             train_wall: std::time::Duration::ZERO,
-            failure: Some(attempt),
+            failure: None,
             resumed_at: None,
         }
+    }
+
+    /// A run that failed earlier and has not been retried yet (what `show` and `report` see).
+    pub fn recorded_failure(key: RunKey, attempt: Attempt) -> Finished {
+        let mut result = crate::spec::RunResult::failed(attempt.reason.clone());
+        result.exit_code = attempt.exit_code;
+        result.log_tail.clone_from(&attempt.log_tail);
+        Finished { failure: Some(attempt), ..Finished::from_cache(key, result) }
     }
 }
 
@@ -98,14 +103,7 @@ pub struct Request<'a> {
 /// Looks the run up without training: `Some` on a verified hit.
 pub fn cached(store: &Store, key: RunKey, notice: &mut dyn FnMut(Notice)) -> Result<Option<Finished>, CacheError> {
     match store.get(key) {
-        Lookup::Hit(entry) => Ok(Some(Finished {
-            key,
-            result: entry.result,
-            source: Source::Cached,
-            train_wall: std::time::Duration::ZERO,
-            failure: None,
-            resumed_at: None,
-        })),
+        Lookup::Hit(entry) => Ok(Some(Finished::from_cache(key, entry.result))),
         Lookup::Miss => Ok(None),
         Lookup::Corrupt(c) => {
             notice(Notice::Corrupt { key, reason: c.0 });
