@@ -16,7 +16,15 @@ pub(crate) fn run(cmd: &CacheCommand, g: &GlobalArgs) -> anyhow::Result<Exit> {
     match cmd {
         CacheCommand::Ls { json } => ls(&Store::at(&g.cache), *json),
         CacheCommand::Verify => verify(&Store::at(&g.cache), g.quiet),
-        CacheCommand::Gc { keep, dry_run } => {
+        CacheCommand::Gc { keep, all, dry_run } => {
+            if keep.is_empty() && !*all && !*dry_run {
+                let store = Store::at(&g.cache);
+                let n = store.keys()?.len() + store.failed_keys().len();
+                if n > 0 && !confirm_delete_all(&store, n)? {
+                    errln!("nothing deleted");
+                    return Ok(Exit::Failure);
+                }
+            }
             let mut keep_keys = BTreeSet::new();
             for file in keep {
                 keep_keys.extend(
@@ -28,6 +36,22 @@ pub(crate) fn run(cmd: &CacheCommand, g: &GlobalArgs) -> anyhow::Result<Exit> {
         }
         CacheCommand::Rm { keys } => rm(&open()?, keys),
     }
+}
+
+/// Asks on the terminal before `gc` without `--keep` deletes every entry; without a terminal to
+/// ask on (a script, a pipe), refuses: deleting every run needs `--all` there.
+fn confirm_delete_all(store: &Store, entries: usize) -> anyhow::Result<bool> {
+    use std::io::IsTerminal;
+    if !std::io::stdin().is_terminal() {
+        bail!(
+            "`lrx cache gc` without `--keep` deletes all {entries} entries of `{}`; give `--all` to do that without being asked, or `--keep STUDY` to keep a study's runs",
+            store.root().display()
+        );
+    }
+    err!("delete all {entries} entries of `{}`? [y/N] ", store.root().display());
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer).context("cannot read the answer")?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "Yes"))
 }
 
 fn ls(store: &Store, json: bool) -> anyhow::Result<Exit> {
@@ -190,14 +214,20 @@ fn rm(store: &Store, prefixes: &[String]) -> anyhow::Result<Exit> {
     keys.sort();
     keys.dedup();
     let mut targets = Vec::new();
+    // A key that matches nothing (or too much) is bad input (exit 1), and nothing is deleted.
+    let mut bad = false;
     for p in prefixes {
         let matching: Vec<RunKey> =
             keys.iter().copied().filter(|k| k.to_hex().starts_with(&p.to_ascii_lowercase())).collect();
         match matching.len() {
-            0 => bail!("no cache entry has a key starting with `{p}`"),
+            0 => errln!("error: no cache entry has a key starting with `{p}`"),
             1 => targets.push(matching[0]),
-            n => bail!("`{p}` matches {n} entries; give more digits"),
+            n => errln!("error: `{p}` matches {n} entries; give more digits"),
         }
+        bad |= matching.len() != 1;
+    }
+    if bad {
+        return Ok(Exit::Failure);
     }
     for k in targets {
         store.remove(k)?;

@@ -5,6 +5,7 @@
 
 mod harness;
 
+mod cache;
 mod check;
 mod command_trainer;
 mod corpus;
@@ -16,4 +17,5 @@ mod pipes;
 mod plan;
 mod report;
 mod schedule;
+mod shell;
 mod train;
