@@ -14,7 +14,6 @@ mod expand;
 mod files;
 pub mod graph;
 pub mod range_test;
-pub mod report;
 mod resolve;
 
 use std::collections::BTreeMap;
