@@ -16,6 +16,7 @@ mod outcomes;
 mod pipes;
 mod plan;
 mod report;
+mod results_fixture;
 mod schedule;
 mod shell;
 mod train;
