@@ -58,7 +58,7 @@ pub(crate) fn dispatch(cli: &Cli) -> ExitCode {
         Command::Train(a) => train::run(a, g),
         Command::Schedule(a) => schedule::run(a, g),
         Command::Cache(c) => cache::run(c, g),
-        Command::Completions(a) => shell::completions(a),
+        Command::Completions(a) => Ok(shell::completions(a)),
         Command::Man => shell::man(),
     };
     let code = match result {

@@ -5,9 +5,9 @@ use crate::cli::{CompletionsArgs, completions as script, man_page};
 
 use super::Exit;
 
-pub(crate) fn completions(args: &CompletionsArgs) -> anyhow::Result<Exit> {
+pub(crate) fn completions(args: &CompletionsArgs) -> Exit {
     out!("{}", String::from_utf8_lossy(&script(args.shell)));
-    Ok(Exit::Success)
+    Exit::Success
 }
 
 pub(crate) fn man() -> anyhow::Result<Exit> {

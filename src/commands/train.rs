@@ -31,13 +31,13 @@ pub(crate) fn run(args: &TrainArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
         }
     };
     let study = match &args.file {
-        Some(file) => match open_read_only(file, &args.device, g)? {
-            Some(study) => Some(study),
-            None => {
+        Some(file) => {
+            let Some(study) = open_read_only(file, &args.device, g)? else {
                 errln!("error: `{}` is not a valid study (see above)", file.display());
                 return Ok(Exit::Failure);
-            }
-        },
+            };
+            Some(study)
+        }
         None => None,
     };
     let resolved = match &study {
@@ -57,12 +57,11 @@ pub(crate) fn run(args: &TrainArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
         None => std::env::current_dir().context("cannot read the current folder")?,
     };
     let own;
-    let (trainers, store) = match &study {
-        Some(s) => (&s.trainer, &s.store),
-        None => {
-            own = (trainers(device, g, &base), Store::at(&g.cache));
-            (&own.0, &own.1)
-        }
+    let (trainers, store) = if let Some(s) = &study {
+        (&s.trainer, &s.store)
+    } else {
+        own = (trainers(device, g, &base), Store::at(&g.cache));
+        (&own.0, &own.1)
     };
     let key = train::key_of(&config, trainers, |data| match &study {
         Some(s) => s.fingerprint(data),

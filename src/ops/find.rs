@@ -7,14 +7,14 @@ use crate::spec::schema::suggest;
 /// A name that matches nothing.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NotFound {
-    #[error("the study has no phase `{name}`{}", hint(.suggestion))]
+    #[error("the study has no phase `{name}`{}", hint(.suggestion.as_deref()))]
     Phase { name: String, suggestion: Option<String> },
-    #[error("phase `{phase}` has no candidate `{variant}`{}", hint(.suggestion))]
+    #[error("phase `{phase}` has no candidate `{variant}`{}", hint(.suggestion.as_deref()))]
     Candidate { phase: String, variant: String, suggestion: Option<String> },
 }
 
-fn hint(suggestion: &Option<String>) -> String {
-    suggestion.as_ref().map(|s| format!("; did you mean `{s}`?")).unwrap_or_default()
+fn hint(suggestion: Option<&str>) -> String {
+    suggestion.map(|s| format!("; did you mean `{s}`?")).unwrap_or_default()
 }
 
 /// Checks that `name` is one of `names` (phase names, `final` included where it is meant).

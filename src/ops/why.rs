@@ -26,8 +26,11 @@ pub fn explain_all(
     Ok(out)
 }
 
+/// A run's inputs flattened to `path → value` leaves (`config.train.matrix_lr → 0.04`).
+type Leaves = BTreeMap<String, String>;
+
 /// Every cached run's inputs, flattened to `path → value` leaves.
-fn cached_inputs(store: &Store) -> Result<Vec<(String, BTreeMap<String, String>)>, CacheError> {
+fn cached_inputs(store: &Store) -> Result<Vec<(String, Leaves)>, CacheError> {
     let mut out = Vec::new();
     for key in store.keys()? {
         if let Lookup::Hit(e) = store.get(key) {
@@ -64,7 +67,7 @@ fn explain(
     results: &StudyResults,
     phase: &str,
     c: &CandidateResult,
-    cached: &[(String, BTreeMap<String, String>)],
+    cached: &[(String, Leaves)],
 ) -> String {
     use std::fmt::Write as _;
     let mut s = format!("{phase} {}: ", c.variant);

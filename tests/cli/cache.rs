@@ -1,6 +1,7 @@
 //! `lrx cache`: `gc` without `--keep` asks before deleting everything (and refuses where it
 //! cannot ask), and keys that match nothing are bad input.
 
+use std::io::Write as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -56,7 +57,6 @@ fn gc_on_a_terminal(dir: &Path, answer: &str) -> (Option<i32>, String) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("script (util-linux) runs");
-    use std::io::Write as _;
     child.stdin.take().unwrap().write_all(answer.as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
     (out.status.code(), text(&out.stdout))

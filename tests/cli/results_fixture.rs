@@ -237,6 +237,7 @@ pub(crate) fn lr_values() -> Vec<f64> {
     (0..7).map(|i| 10f64.powf(-3.0 + 0.5 * f64::from(i))).collect()
 }
 
+#[allow(clippy::float_cmp, reason = "the values compared are the literals the loops iterate over")]
 pub(crate) fn study() -> StudyResults {
     let m = "val_loss";
     let f = |x: f64| Value::Float(x);
