@@ -243,7 +243,8 @@ pub struct TrainArgs {
     /// The candidate, as `lrx plan` names it (default: `baseline`)
     #[arg(long, requires = "phase")]
     pub variant: Option<String>,
-    /// Override a key: `--set steps=200 --set "schedule=cosine(warmup = 0.1)"`
+    /// Override a key: `--set steps=200 --set "schedule=cosine(warmup = 0.1)"` (one budget of
+    /// `steps`, `tokens` and `time`; no block options such as `repeats`: a train is one run)
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
     /// Print the result as JSON (`key`, `status`, `metrics`, `history`, ...)
