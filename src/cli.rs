@@ -206,6 +206,9 @@ pub struct ShowArgs {
     /// Show only the best K candidates of each phase
     #[arg(long)]
     pub top: Option<usize>,
+    /// Also show each candidate's throughput (tokens/s) and training time
+    #[arg(long)]
+    pub throughput: bool,
     /// The device the study ran on (it is part of each run's cache key)
     #[arg(long, default_value = "cpu")]
     pub device: String,

@@ -9,8 +9,14 @@ use super::study::open_read_only;
 pub(crate) fn run(args: &ShowArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
     let Some(study) = open_read_only(&args.file, &args.device, g)? else { return Ok(Exit::Failure) };
     let results = study.dry()?;
-    let opts =
-        TableOptions { sort: args.sort.clone(), top: args.top, color: super::use_color(g), phase: args.phase.clone() };
+    let opts = TableOptions {
+        sort: args.sort.clone(),
+        top: args.top,
+        color: super::use_color(g),
+        phase: args.phase.clone(),
+        width: width(),
+        throughput: args.throughput,
+    };
     if let Err(message) = opts.check(&results) {
         errln!("error: {message}");
         return Ok(Exit::Failure);
@@ -22,6 +28,20 @@ pub(crate) fn run(args: &ShowArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
     out!("{}", render_tables(&results, &opts));
     note!("{}", super::run::summary(&results));
     Ok(Exit::Success)
+}
+
+/// The width the tables must fit: `COLUMNS` where set to a number, else the terminal's when
+/// stdout is one; none into a pipe or a file (full tables: a script or a pager loses nothing).
+fn width() -> Option<usize> {
+    use std::io::IsTerminal;
+    if let Some(n) = std::env::var("COLUMNS").ok().and_then(|c| c.trim().parse::<usize>().ok()).filter(|n| *n > 0) {
+        return Some(n);
+    }
+    let out = std::io::stdout();
+    if !out.is_terminal() {
+        return None;
+    }
+    terminal_size::terminal_size_of(&out).map(|(w, _)| usize::from(w.0))
 }
 
 /// The study's JSON with the selection of the tables: only `--phase` (or only `final`), each

@@ -1,6 +1,7 @@
 //! Compact terminal tables of a study's results for `lrx show`: per phase, its candidates with
-//! their swept values, objective (± std over repeats), key metrics, status, cache hit,
-//! throughput and time; the winner marked `*` (and bold green with colour on).
+//! their swept values, objective (± std over repeats), key metrics and status (throughput and
+//! time on request); the winner marked `*` (and bold green with colour on). A table given a
+//! width leaves out what matters least until it fits.
 
 use std::cmp::Ordering;
 use std::fmt::Write as _;
@@ -26,11 +27,16 @@ pub struct TableOptions {
     pub color: bool,
     /// Only this phase (`final` for the final run).
     pub phase: Option<String>,
+    /// Fit every table in this many columns: the other metrics, then the variant names (where
+    /// key columns show the values) are left out, then cells wrap. `None`: as wide as needed.
+    pub width: Option<usize>,
+    /// Show the `tokens/s` and `time` columns.
+    pub throughput: bool,
 }
 
 /// Metrics shown besides the objective, when present.
 const KEY_METRICS: [&str; 5] = ["val_loss", "val_accuracy", "val_ppl", "val_bpb", "train_loss"];
-const FIXED_COLUMNS: [&str; 6] = ["objective", "variant", "status", "tokens_per_sec", "time", "cached"];
+const FIXED_COLUMNS: [&str; 5] = ["objective", "variant", "status", "tokens_per_sec", "time"];
 
 impl TableOptions {
     /// Checks `phase` and `sort` against the results; the message suggests a near name.
@@ -118,7 +124,6 @@ fn sorted(v: &PhaseView<'_>, opts: &TableOptions) -> Vec<usize> {
             "objective" => v.order.iter().position(|&i| i == a).cmp(&v.order.iter().position(|&i| i == b)),
             "variant" => ca.variant.cmp(&cb.variant),
             "status" => status_text(ca).cmp(&status_text(cb)),
-            "cached" => cb.cached().cmp(&ca.cached()),
             "tokens_per_sec" => by(ca.tokens_per_sec(), cb.tokens_per_sec(), Goal::Maximize),
             "time" => by(Some(ca.seconds()), Some(cb.seconds()), Goal::Minimize),
             m => {
@@ -131,33 +136,86 @@ fn sorted(v: &PhaseView<'_>, opts: &TableOptions) -> Vec<usize> {
     rows
 }
 
-fn new_table(header: Vec<String>, numeric: &[bool], color: bool) -> Table {
-    let mut t = Table::new();
-    if color {
-        // The caller decided (`--color`, `NO_COLOR`, a terminal): style even into a pipe.
-        t.enforce_styling();
-    } else {
-        t.force_no_tty();
+/// One column of a table: what a narrow terminal gives up first has the highest `drop`.
+struct Column {
+    header: String,
+    numeric: bool,
+    /// 0: always shown; otherwise dropped, highest first (then rightmost first), until the
+    /// table fits.
+    drop: u8,
+}
+
+impl Column {
+    fn new(header: impl Into<String>, numeric: bool, drop: u8) -> Column {
+        Column { header: header.into(), numeric, drop }
     }
-    t.load_preset(presets::UTF8_HORIZONTAL_ONLY).set_content_arrangement(ContentArrangement::Disabled);
-    // A rule under the header and around the table; none between rows.
-    for c in [
-        TableComponent::HorizontalLines,
-        TableComponent::MiddleIntersections,
-        TableComponent::LeftBorderIntersections,
-        TableComponent::RightBorderIntersections,
-    ] {
-        t.remove_style(c);
-    }
-    t.set_header(
-        header.into_iter().map(|h| if color { Cell::new(h).add_attribute(Attribute::Bold) } else { Cell::new(h) }),
-    );
-    for (i, n) in numeric.iter().enumerate() {
-        if let Some(c) = t.column_mut(i) {
-            c.set_cell_alignment(if *n { CellAlignment::Right } else { CellAlignment::Left });
+}
+
+/// A table's columns and rows (cells, winner, muted), laid out to fit `opts.width`.
+struct Grid {
+    columns: Vec<Column>,
+    rows: Vec<(Vec<String>, bool, bool)>,
+}
+
+impl Grid {
+    fn table(&self, keep: &[bool], color: bool, width: Option<usize>) -> Table {
+        let mut t = Table::new();
+        if color {
+            // The caller decided (`--color`, `NO_COLOR`, a terminal): style even into a pipe.
+            t.enforce_styling();
+        } else {
+            t.force_no_tty();
         }
+        t.load_preset(presets::UTF8_HORIZONTAL_ONLY);
+        match width.and_then(|w| u16::try_from(w).ok()) {
+            // Cells wrap only when dropping columns was not enough.
+            Some(w) => t.set_content_arrangement(ContentArrangement::Dynamic).set_width(w),
+            None => t.set_content_arrangement(ContentArrangement::Disabled),
+        };
+        // A rule under the header and around the table; none between rows.
+        for c in [
+            TableComponent::HorizontalLines,
+            TableComponent::MiddleIntersections,
+            TableComponent::LeftBorderIntersections,
+            TableComponent::RightBorderIntersections,
+        ] {
+            t.remove_style(c);
+        }
+        let shown = |cells: Vec<String>| cells.into_iter().zip(keep).filter(|(_, k)| **k).map(|(c, _)| c).collect();
+        let header: Vec<String> = shown(self.columns.iter().map(|c| c.header.clone()).collect());
+        t.set_header(
+            header.into_iter().map(|h| if color { Cell::new(h).add_attribute(Attribute::Bold) } else { Cell::new(h) }),
+        );
+        for (i, c) in self.columns.iter().zip(keep).filter(|(_, k)| **k).map(|(c, _)| c).enumerate() {
+            if let Some(col) = t.column_mut(i) {
+                col.set_cell_alignment(if c.numeric { CellAlignment::Right } else { CellAlignment::Left });
+            }
+        }
+        for (cells, winner, muted) in &self.rows {
+            t.add_row(style(shown(cells.clone()), *winner, *muted, color));
+        }
+        t
     }
-    t
+
+    /// The table, without the columns a terminal of `width` has no room for (the most
+    /// droppable first), cells wrapped only if the rest still does not fit.
+    fn render(&self, color: bool, width: Option<usize>) -> String {
+        let mut keep = vec![true; self.columns.len()];
+        if let Some(width) = width {
+            let fits = |keep: &[bool]| {
+                self.table(keep, false, None).lines().map(|l| l.chars().count()).max().unwrap_or(0) <= width
+            };
+            let mut order: Vec<usize> = (0..self.columns.len()).filter(|&i| self.columns[i].drop > 0).collect();
+            order.sort_by_key(|&i| (std::cmp::Reverse(self.columns[i].drop), std::cmp::Reverse(i)));
+            for i in order {
+                if fits(&keep) {
+                    break;
+                }
+                keep[i] = false;
+            }
+        }
+        self.table(&keep, color, width).to_string()
+    }
 }
 
 fn style(cells: Vec<String>, winner: bool, muted: bool, color: bool) -> Vec<Cell> {
@@ -175,27 +233,58 @@ fn style(cells: Vec<String>, winner: bool, muted: bool, color: bool) -> Vec<Cell
 }
 
 /// The cells shared by phase and final rows, after the marker, variant and key columns.
-fn tail_cells(c: &CandidateResult, metric: &str, metrics: &[&str]) -> Vec<String> {
+fn tail_cells(c: &CandidateResult, metric: &str, metrics: &[&str], throughput: bool) -> Vec<String> {
     let mut cells = vec![objective_text(c, metric)];
     cells.extend(metrics.iter().map(|m| c.metrics.get(*m).map_or_else(|| "—".into(), |v| num(*v))));
     cells.push(status_text(c));
-    cells.push(if c.repeats.is_empty() {
-        "—".into()
-    } else if c.cached() {
-        "yes".into()
-    } else {
-        "no".into()
-    });
-    cells.push(c.tokens_per_sec().map_or_else(|| "—".into(), format::rate));
-    cells.push(if c.repeats.is_empty() { "—".into() } else { format::duration(c.seconds()) });
+    if throughput {
+        cells.push(c.tokens_per_sec().map_or_else(|| "—".into(), format::rate));
+        cells.push(if c.repeats.is_empty() { "—".into() } else { format::duration(c.seconds()) });
+    }
     cells
 }
 
-fn tail_header(metric: &str, metrics: &[&str]) -> Vec<String> {
-    let mut h = vec![format!("{metric} (objective)")];
-    h.extend(metrics.iter().map(|m| (*m).to_owned()));
-    h.extend(["status", "cached", "tokens/s", "time"].map(String::from));
+/// The columns of [`tail_cells`]: the other metrics go first when the terminal is narrow.
+fn tail_columns(metric: &str, metrics: &[&str], throughput: bool) -> Vec<Column> {
+    let mut h = vec![Column::new(format!("{metric} (objective)"), true, 0)];
+    h.extend(metrics.iter().map(|m| Column::new(*m, true, 3)));
+    h.push(Column::new("status", false, 0));
+    if throughput {
+        h.extend([Column::new("tokens/s", true, 0), Column::new("time", true, 0)]);
+    }
     h
+}
+
+/// A variant's name with its long floats cut to five significant digits
+/// (`matrix_lr=0.0031622776601683794` reads `matrix_lr=0.0031623`); the key columns beside it
+/// hold the values.
+pub fn short_variant(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut rest = name;
+    while let Some(start) = rest.find(|c: char| c.is_ascii_digit()) {
+        let (before, tail) = rest.split_at(start);
+        let glued = before.chars().last().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+        let len = tail
+            .find(|c: char| !(c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '-' | '+')))
+            .unwrap_or(tail.len());
+        let token = &tail[..len];
+        out.push_str(before);
+        let digits = token.chars().take_while(|c| *c != 'e' && *c != 'E').filter(char::is_ascii_digit).count();
+        match token.parse::<f64>() {
+            Ok(x) if !glued && token.contains('.') && digits > 6 => out.push_str(&num(x)),
+            _ => out.push_str(token),
+        }
+        rest = &tail[len..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Each candidate's [`short_variant`], or the full names where shortening would make two equal.
+fn short_variants(cands: &[CandidateResult]) -> Vec<String> {
+    let short: Vec<String> = cands.iter().map(|c| short_variant(&c.variant)).collect();
+    let distinct: std::collections::HashSet<&String> = short.iter().collect();
+    if distinct.len() == short.len() { short } else { cands.iter().map(|c| c.variant.clone()).collect() }
 }
 
 fn key_metrics<'a>(cands: &(impl Iterator<Item = &'a CandidateResult> + Clone), metric: &str) -> Vec<&'static str> {
@@ -213,11 +302,16 @@ fn phase_table(v: &PhaseView<'_>, opts: &TableOptions) -> String {
     let _ = write!(out, ": {goal} {}", p.metric);
     match (p.winner(), v.gain()) {
         (Some(w), Some((d, pct, _))) if v.baseline_index != p.winner => {
-            let _ =
-                write!(out, ", winner {} ({} = {} vs baseline)", w.variant, format::signed(d), format::percent(pct));
+            let _ = write!(
+                out,
+                ", winner {} ({} = {} vs baseline)",
+                short_variant(&w.variant),
+                format::signed(d),
+                format::percent(pct)
+            );
         }
         (Some(w), _) => {
-            let _ = write!(out, ", winner {}", w.variant);
+            let _ = write!(out, ", winner {}", short_variant(&w.variant));
         }
         (None, _) => {
             let _ = write!(out, ", no winner ({})", format!("{:?}", p.status).to_lowercase());
@@ -232,22 +326,24 @@ fn phase_table(v: &PhaseView<'_>, opts: &TableOptions) -> String {
         return out;
     }
     let metrics = key_metrics(&p.candidates.iter(), &p.metric);
-    let mut header: Vec<String> = vec![String::new(), "variant".into()];
-    header.extend(v.keys.iter().map(|k| k.name.clone()));
-    header.extend(tail_header(&p.metric, &metrics));
-    let mut numeric = vec![false, false];
-    numeric.extend(v.keys.iter().map(|k| k.numeric));
-    numeric.extend(std::iter::once(true).chain(metrics.iter().map(|_| true)).chain([false, false, true, true]));
-    let mut t = new_table(header, &numeric, opts.color);
+    // With the swept values in their own columns, the variant's name is the first thing a
+    // narrow terminal gives up.
+    let variant_drop = if v.keys.is_empty() { 0 } else { 2 };
+    let mut columns = vec![Column::new("", false, 0), Column::new("variant", false, variant_drop)];
+    columns.extend(v.keys.iter().map(|k| Column::new(k.name.clone(), k.numeric, 0)));
+    columns.extend(tail_columns(&p.metric, &metrics, opts.throughput));
+    let names = short_variants(&p.candidates);
+    let mut rows = Vec::new();
     for i in sorted(v, opts) {
         let c = &p.candidates[i];
         let winner = p.winner == Some(i);
-        let mut cells = vec![if winner { "*".to_owned() } else { String::new() }, c.variant.clone()];
+        let mut cells = vec![if winner { "*".to_owned() } else { String::new() }, names[i].clone()];
         cells.extend(v.keys.iter().map(|k| k.value[i].as_ref().map_or_else(|| "—".into(), format::value)));
-        cells.extend(tail_cells(c, &p.metric, &metrics));
+        cells.extend(tail_cells(c, &p.metric, &metrics, opts.throughput));
         let muted = matches!(c.status, CandidateStatus::Diverged | CandidateStatus::Failed | CandidateStatus::Pruned);
-        t.add_row(style(cells, winner, muted, opts.color));
+        rows.push((cells, winner, muted));
     }
+    let t = Grid { columns, rows }.render(opts.color, opts.width);
     let _ = writeln!(out, "{t}");
     if let Some(k) = opts.top.filter(|k| *k < p.candidates.len()) {
         let _ = writeln!(out, "  (best {k} of {} candidates)", p.candidates.len());
@@ -291,11 +387,9 @@ fn final_table(results: &StudyResults, views: &[PhaseView<'_>], opts: &TableOpti
     let rows: Vec<(&str, &CandidateResult)> =
         std::iter::once(("final", f)).chain(root.map(|b| ("root baseline", b))).collect();
     let metrics = key_metrics(&rows.iter().map(|r| r.1), &results.metric);
-    let mut header = vec![String::new(), "run".into(), "changes".into()];
-    header.extend(tail_header(&results.metric, &metrics));
-    let mut numeric = vec![false, false, false, true];
-    numeric.extend(metrics.iter().map(|_| true).chain([false, false, true, true]));
-    let mut t = new_table(header, &numeric, opts.color);
+    let mut columns = vec![Column::new("", false, 0), Column::new("run", false, 0), Column::new("changes", false, 0)];
+    columns.extend(tail_columns(&results.metric, &metrics, opts.throughput));
+    let mut grid = Grid { columns, rows: Vec::new() };
     for (i, (name, c)) in rows.iter().enumerate() {
         let changes = if c.changes.is_empty() {
             "—".to_owned()
@@ -303,9 +397,10 @@ fn final_table(results: &StudyResults, views: &[PhaseView<'_>], opts: &TableOpti
             c.changes.iter().map(|(k, v)| format!("{k}={}", format::value(v))).collect::<Vec<_>>().join(", ")
         };
         let mut cells = vec![if i == 0 { "*".to_owned() } else { String::new() }, (*name).to_owned(), changes];
-        cells.extend(tail_cells(c, &results.metric, &metrics));
-        t.add_row(style(cells, i == 0, false, opts.color));
+        cells.extend(tail_cells(c, &results.metric, &metrics, opts.throughput));
+        grid.rows.push((cells, i == 0, false));
     }
+    let t = grid.render(opts.color, opts.width);
     let _ = writeln!(out, "{t}");
     failure_lines(&mut out, f);
     if f.status != CandidateStatus::Ok && f.repeats.iter().any(|r| r.status.is_none()) {
@@ -334,5 +429,34 @@ pub fn render_tables(results: &StudyResults, opts: &TableOptions) -> String {
     if parts.is_empty() && opts.phase.is_none() {
         return format!("study {}: no phases\n", results.study);
     }
-    parts.join("\n")
+    let text = parts.join("\n");
+    match opts.width {
+        Some(width) => text.lines().map(|l| wrap(l, width) + "\n").collect(),
+        None => text,
+    }
+}
+
+/// A line longer than `width` broken at spaces, continued indented (titles, notes, reasons;
+/// the tables fit already).
+fn wrap(line: &str, width: usize) -> String {
+    const INDENT: &str = "    ";
+    if line.chars().count() <= width {
+        return line.to_owned();
+    }
+    let mut out = String::new();
+    let mut len = 0;
+    for (i, word) in line.split(' ').enumerate() {
+        let n = word.chars().count();
+        if len > INDENT.len() && len + 1 + n > width {
+            out.push('\n');
+            out.push_str(INDENT);
+            len = INDENT.len();
+        } else if i > 0 {
+            out.push(' ');
+            len += 1;
+        }
+        out.push_str(word);
+        len += n;
+    }
+    out
 }

@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 /// The `lrx` binary, to run in `dir`: no `LRX_CACHE` from the environment (each test has its
-/// own `cache/` in its folder) and no colour.
+/// own `cache/` in its folder), no colour and no `COLUMNS` (tables as wide as they need).
 pub(crate) fn lrx(dir: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_lrx"));
-    cmd.current_dir(dir).env_remove("LRX_CACHE").env("NO_COLOR", "1");
+    cmd.current_dir(dir).env_remove("LRX_CACHE").env_remove("COLUMNS").env("NO_COLOR", "1");
     cmd
 }
 

@@ -19,4 +19,5 @@ mod report;
 mod results_fixture;
 mod schedule;
 mod shell;
+mod show;
 mod train;

@@ -200,8 +200,7 @@ fn terminal_tables_mark_the_winner_sort_and_cut() {
     }
     assert!(all.contains("final combined"));
     assert!(!all.contains('\u{1b}'), "no escape codes without colour");
-    let winner_line =
-        all.lines().find(|l| l.contains("matrix_lr=0.03162277660168379") && l.trim_start().starts_with('*'));
+    let winner_line = all.lines().find(|l| l.contains("matrix_lr=0.031623 ") && l.trim_start().starts_with('*'));
     assert!(winner_line.is_some(), "winner marked with `*`:\n{all}");
 
     let opts = TableOptions { phase: Some("lr_sweep".into()), top: Some(3), ..TableOptions::default() };
@@ -215,7 +214,7 @@ fn terminal_tables_mark_the_winner_sort_and_cut() {
         TableOptions { phase: Some("lr_sweep".into()), sort: Some("matrix_lr".into()), ..TableOptions::default() };
     let by_lr = render_tables(&results, &opts);
     let order: Vec<usize> =
-        ["matrix_lr=0.001 ", "matrix_lr=0.0031622776601683794", " baseline ", "matrix_lr=0.1 ", "matrix_lr=1 "]
+        ["matrix_lr=0.001 ", "matrix_lr=0.0031623 ", " baseline ", "matrix_lr=0.1 ", "matrix_lr=1 "]
             .iter()
             .map(|v| by_lr.find(v).unwrap_or_else(|| panic!("{v} missing:\n{by_lr}")))
             .collect();
