@@ -66,6 +66,8 @@ pub enum Command {
     Show(ShowArgs),
     /// Write a Markdown + HTML report with SVG figures from the cache
     Report(ReportArgs),
+    /// Compare two studies (or a study with its version at a git revision) from the cache
+    Diff(DiffArgs),
     /// Explain why a run is not a cache hit
     Why(WhyArgs),
     /// Train one run (a study's root config, one of its candidates, or the defaults)
@@ -219,6 +221,24 @@ pub struct ReportArgs {
     /// A study file (its report goes to `--out`, default `runs/<study>/`)
     pub file: PathBuf,
     /// The device the study ran on (it is part of each run's cache key)
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+}
+
+#[derive(Args, Debug)]
+pub struct DiffArgs {
+    /// The first study (with `--rev`: the study whose older version it is compared with)
+    pub a: PathBuf,
+    /// The second study
+    #[arg(required_unless_present = "rev", conflicts_with = "rev")]
+    pub b: Option<PathBuf>,
+    /// Compare the study with its version at this git revision (`HEAD~1`, a tag, a commit)
+    #[arg(long, value_name = "REV")]
+    pub rev: Option<String>,
+    /// Print the comparison as JSON
+    #[arg(long)]
+    pub json: bool,
+    /// The device the studies ran on (it is part of each run's cache key)
     #[arg(long, default_value = "cpu")]
     pub device: String,
 }

@@ -39,17 +39,26 @@ pub(crate) fn read_stdin() -> anyhow::Result<String> {
 /// Loads a study (`-`: from stdin, its relative paths against the current folder);
 /// diagnostics and warnings go to stderr. An unreadable file is an `Err` (exit 2).
 pub(crate) fn load(path: &Path, g: &GlobalArgs) -> anyhow::Result<Loaded> {
-    let color = super::use_color(g);
     let loaded = if is_stdin(path) {
         Plan::load_source(&read_stdin()?, Path::new(STDIN), Path::new("."))
     } else {
         Plan::load(path)
     };
-    let name = name(path);
+    report(loaded, &name(path), g)
+}
+
+/// Loads a study read elsewhere (`lrx diff --rev` reads it from git), named `name` in
+/// diagnostics, its files looked for in `dir`.
+pub(crate) fn load_text(text: &str, name: &str, dir: &Path, g: &GlobalArgs) -> anyhow::Result<Loaded> {
+    report(Plan::load_source(text, Path::new(name), dir), name, g)
+}
+
+fn report(loaded: Result<Plan, LoadError>, name: &str, g: &GlobalArgs) -> anyhow::Result<Loaded> {
+    let color = super::use_color(g);
     match loaded {
         Ok(plan) => {
             if !plan.warnings.is_empty() {
-                note!("{}", crate::diag::render_all(&plan.warnings, &plan.source, &name, color));
+                note!("{}", crate::diag::render_all(&plan.warnings, &plan.source, name, color));
             }
             Ok(Loaded::Ok(Box::new(plan)))
         }

@@ -11,6 +11,7 @@ pub(crate) mod printer;
 
 mod cache;
 mod check;
+mod diff;
 mod fmt;
 mod graph;
 mod interrupt;
@@ -54,6 +55,7 @@ pub(crate) fn dispatch(cli: &Cli) -> ExitCode {
         Command::Run(a) => run::run(a, g),
         Command::Show(a) => show::run(a, g),
         Command::Report(a) => report::run(a, g),
+        Command::Diff(a) => diff::run(a, g),
         Command::Why(a) => why::run(a, g),
         Command::Train(a) => train::run(a, g),
         Command::Schedule(a) => schedule::run(a, g),

@@ -26,6 +26,11 @@ fn open_with(file: &Path, device: &str, g: &GlobalArgs, access: Access) -> anyho
     Ok(Some(Study::open(*plan, file, device, &g.cache, access, notify())?))
 }
 
+/// Opens a study already loaded from `file` (or from an older version of it) read-only.
+pub(super) fn open_loaded(plan: crate::plan::Plan, file: &Path, device: &str, g: &GlobalArgs) -> anyhow::Result<Study> {
+    Ok(Study::open(plan, file, Device::parse(device)?, &g.cache, Access::Read, notify())?)
+}
+
 /// The trainers for a run outside a study (`lrx train` of the defaults).
 pub(super) fn trainers(device: Device, g: &GlobalArgs, base_dir: &Path) -> Trainers {
     Trainers::new(device, &g.cache, base_dir, notify())

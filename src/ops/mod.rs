@@ -2,10 +2,11 @@
 //! reading its arguments and printing. Opening a study (`study`), finding a phase or candidate
 //! by name (`find`), why a run is not cached (`why`), what a plan costs (`estimate`), schedule
 //! expressions (`schedule`), what `lrx train` trains (`train`) and what `cache gc` and `cache rm`
-//! delete (`cache`) each live here once; the commands turn arguments into these calls and print
+//! delete (`cache`), two studies compared (`diff`) each live here once; the commands turn arguments into these calls and print
 //! what they return. Nothing here prints.
 
 pub mod cache;
+pub mod diff;
 pub mod estimate;
 pub mod find;
 pub mod schedule;

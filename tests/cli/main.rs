@@ -9,6 +9,7 @@ mod cache;
 mod check;
 mod command_trainer;
 mod corpus;
+mod diff;
 mod engine;
 mod fmt;
 mod graph;
