@@ -190,6 +190,10 @@ pub struct RunArgs {
     /// Train this phase's candidates again even when cached (repeatable)
     #[arg(long)]
     pub rerun: Vec<String>,
+    /// Keep report.html and report.md current while the study runs (rewritten as each run
+    /// finishes; the page reloads itself until the study ends)
+    #[arg(long)]
+    pub report: bool,
 }
 
 #[derive(Args, Debug)]

@@ -14,6 +14,100 @@ use crate::spec::CancelFlag;
 use super::Exit;
 use super::study::open;
 
+/// `--report`: the report rewritten as runs finish, by a thread of its own from the cache.
+mod live {
+    use std::path::Path;
+    use std::sync::mpsc;
+    use std::sync::{Arc, Mutex};
+
+    use crate::exec::engine::Options;
+    use crate::exec::progress::{Event, Observer};
+    use crate::ops::study::Study;
+    use crate::report::{Live, ReportError, ReportFiles, ReportOptions, write_report};
+    use crate::results::StudyResults;
+    use crate::spec::CancelFlag;
+
+    /// Seconds between the live page's reloads.
+    const REFRESH: u32 = 5;
+
+    /// Passes events on, and wakes the report's writer when a run settles.
+    struct Tap<'a> {
+        inner: &'a dyn Observer,
+        wake: Mutex<Option<mpsc::Sender<()>>>,
+        counts: Arc<Mutex<(usize, usize)>>,
+    }
+
+    impl Observer for Tap<'_> {
+        fn event(&self, event: Event) {
+            match &event {
+                Event::Counts { done, total } => {
+                    *self.counts.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = (*done, *total);
+                    if let Some(tx) = self.wake.lock().unwrap_or_else(std::sync::PoisonError::into_inner).as_ref() {
+                        let _ = tx.send(());
+                    }
+                }
+                Event::Finished { .. } => {
+                    if let Some(tx) = self.wake.lock().unwrap_or_else(std::sync::PoisonError::into_inner).as_ref() {
+                        let _ = tx.send(());
+                    }
+                }
+                _ => {}
+            }
+            self.inner.event(event);
+        }
+        fn finish(&self) {
+            self.inner.finish();
+        }
+    }
+
+    /// Runs the study while a second thread rewrites the live report (from a dry walk over the
+    /// cache, which every finished run is in) each time runs settle; wake-ups that pile up while
+    /// it writes are taken as one.
+    pub(super) fn run(
+        study: &Study,
+        out: &Path,
+        options: Options,
+        jobs: usize,
+        observer: &dyn Observer,
+        cancel: CancelFlag,
+    ) -> Result<StudyResults, crate::ops::study::StudyError> {
+        let (tx, rx) = mpsc::channel::<()>();
+        let counts = Arc::new(Mutex::new((0, 0)));
+        let _ = tx.send(());
+        let tap = Tap { inner: observer, wake: Mutex::new(Some(tx)), counts: Arc::clone(&counts) };
+        let counts = &counts;
+        std::thread::scope(|s| {
+            let writer = s.spawn(move || {
+                let mut failed = false;
+                while rx.recv().is_ok() {
+                    while rx.try_recv().is_ok() {}
+                    let (done, total) = *counts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    let live = Live { refresh: REFRESH, done, total };
+                    let written = study.dry().map_err(|e| e.to_string()).and_then(|r| {
+                        let opts = ReportOptions { live: Some(live), ..ReportOptions::default() };
+                        write_report(&r, out, &opts).map_err(|e| e.to_string())
+                    });
+                    if let (Err(e), false) = (written, failed) {
+                        // Once: the study goes on, and the final report is tried again.
+                        errln!("warning: cannot update the live report: {e}");
+                        failed = true;
+                    }
+                }
+            });
+            let results = study.engine_run(options, jobs, &tap, cancel);
+            // The writer ends once the last wake-up is handled; the final report comes after it.
+            drop(tap.wake.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take());
+            let _ = writer.join();
+            results
+        })
+    }
+
+    /// The report of the finished (or interrupted) study: no reloading.
+    pub(super) fn final_report(results: &StudyResults, out: &Path) -> Result<ReportFiles, ReportError> {
+        write_report(results, out, &ReportOptions::default())
+    }
+}
+
 pub(crate) fn run(args: &RunArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
     let started = std::time::Instant::now();
     if args.executor == ExecutorKind::Slurm {
@@ -33,10 +127,14 @@ pub(crate) fn run(args: &RunArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
     let observer: std::sync::Arc<dyn progress::Observer> = progress::for_stderr(g.quiet).into();
     super::interrupt::arm(&cancel, Some(std::sync::Arc::clone(&observer)));
     let options = Options { mode: Mode::Run, rerun, base_dir: study.base_dir.clone() };
-    let results = study.engine_run(options, jobs, observer.as_ref(), cancel.clone())?;
+    let out = study.out_dir(g.out.as_deref());
+    let results = if args.report {
+        live::run(&study, &out, options, jobs, observer.as_ref(), cancel.clone())?
+    } else {
+        study.engine_run(options, jobs, observer.as_ref(), cancel.clone())?
+    };
     observer.finish();
 
-    let out = study.out_dir(g.out.as_deref());
     if let Err(e) = outputs::write_all(&results, &out) {
         // An environment error (exit 2), after the summary: the runs themselves are safe.
         err!("{}", summary(&results));
@@ -47,8 +145,14 @@ pub(crate) fn run(args: &RunArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
     // With one job, everything that is not training is the engine's; with several, runs
     // overlap and the difference means nothing.
     let overhead = (jobs == 1).then(|| (wall - results.train_wall).max(0.0));
+    let report = if args.report { Some(live::final_report(&results, &out)) } else { None };
     note!("{}", summary(&results));
     noteln!("outputs in `{}`", out.display());
+    match report {
+        Some(Ok(files)) => noteln!("report: {}", files.html.as_ref().unwrap_or(&files.markdown).display()),
+        Some(Err(e)) => errln!("warning: cannot write the report: {e}"),
+        None => {}
+    }
     match overhead {
         Some(overhead) => verboseln!(
             "timing: {wall:.3} s wall, {:.3} s in the trainer, {overhead:.3} s elsewhere ({:.2} % of wall: loading, hashing, cache, scheduling, outputs)",

@@ -130,6 +130,8 @@ pub enum Block {
 pub struct Doc {
     pub title: String,
     pub blocks: Vec<Block>,
+    /// A page of a study still running reloads itself every this many seconds (HTML only).
+    pub refresh: Option<u32>,
 }
 
 impl Doc {

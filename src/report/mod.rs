@@ -12,7 +12,8 @@
 //! figures/final-loss.svg         the final run against the root baseline
 //! ```
 //!
-//! Entry points: [`write_report`] and [`table::render_tables`].
+//! Entry points: [`write_report`] (with [`Live`] for the page `lrx run --report` keeps
+//! current) and [`table::render_tables`].
 
 pub mod analysis;
 pub mod doc;
@@ -44,11 +45,23 @@ pub struct ReportOptions {
     pub figures: bool,
     /// The report's title; default `Study <name>`.
     pub title: Option<String>,
+    /// The study is still running: the HTML page reloads itself, and both say how far it is.
+    pub live: Option<Live>,
+}
+
+/// How far a running study is, for its live report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Live {
+    /// Seconds between the page's reloads.
+    pub refresh: u32,
+    /// Runs settled so far, of all the study will take.
+    pub done: usize,
+    pub total: usize,
 }
 
 impl Default for ReportOptions {
     fn default() -> ReportOptions {
-        ReportOptions { html: true, figures: true, title: None }
+        ReportOptions { html: true, figures: true, title: None, live: None }
     }
 }
 
@@ -78,8 +91,14 @@ fn slug(name: &str) -> String {
 /// Builds the report document (figures included as SVG text) without writing anything.
 pub fn build(results: &StudyResults, opts: &ReportOptions) -> Result<Doc, FigureError> {
     let views = analysis::analyse(results);
-    let mut doc =
-        Doc { title: opts.title.clone().unwrap_or_else(|| format!("Study {}", results.study)), blocks: Vec::new() };
+    let title = opts.title.clone().unwrap_or_else(|| format!("Study {}", results.study));
+    let mut doc = Doc { title, blocks: Vec::new(), refresh: opts.live.map(|l| l.refresh) };
+    if let Some(live) = opts.live {
+        doc.push(Block::Note(Text::new().strong("Running:").plain(format!(
+            " {} of {} runs have finished so far; this page reloads itself every {} s until the study ends.",
+            live.done, live.total, live.refresh
+        ))));
+    }
     if results.interrupted {
         doc.push(Block::Note(
             Text::new()

@@ -13,6 +13,7 @@ mod diff;
 mod engine;
 mod fmt;
 mod graph;
+mod live;
 mod outcomes;
 mod pipes;
 mod plan;
