@@ -185,7 +185,7 @@ fn side(label: &str, r: &StudyResults) -> Side {
         metric: r.metric.clone(),
         goal: r.goal,
         final_objective: r.final_run.as_ref().and_then(done),
-        final_changes: r.final_run.as_ref().map(|f| changes_text(f)),
+        final_changes: r.final_run.as_ref().map(changes_text),
         runs: cands.len(),
         cached: cands.iter().filter(|c| has_result(c)).count(),
     }

@@ -19,9 +19,22 @@ impl Text {
     pub fn new() -> Text {
         Text::default()
     }
+    /// Text as written, where a span between two backticks (`` `lrx run` ``, as messages
+    /// write commands and keys) becomes code: escaped as plain text, its backticks would show.
     #[must_use]
     pub fn plain(mut self, s: impl Into<String>) -> Text {
-        self.0.push(Inline::Plain(s.into()));
+        let s: String = s.into();
+        if s.matches('`').count() < 2 || s.matches('`').count() % 2 == 1 {
+            self.0.push(Inline::Plain(s));
+            return self;
+        }
+        for (i, piece) in s.split('`').enumerate() {
+            match (i % 2, piece.is_empty()) {
+                (_, true) => {}
+                (0, false) => self.0.push(Inline::Plain(piece.to_owned())),
+                _ => self.0.push(Inline::Code(piece.to_owned())),
+            }
+        }
         self
     }
     #[must_use]

@@ -31,6 +31,7 @@ tr.muted td { color: #8a8a8a; }
 .note { background: #fff6e6; border-left: 4px solid #f0a020; padding: 8px 14px; margin: 1em 0; border-radius: 0 6px 6px 0; }
 figure { margin: 1.2em 0 1.8em; }
 figure svg { max-width: 100%; height: auto; display: block; border: 1px solid #eee; }
+@media (max-width: 900px) { body { padding: 16px 12px 48px; } }
 figcaption { color: #555; font-size: 0.92em; margin-top: 0.4em; }
 "#;
 

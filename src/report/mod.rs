@@ -5,6 +5,7 @@
 //! ```text
 //! report.md              summary, one section per phase, final run, correlations, failures
 //! report.html            the same, one file: figures inline, sortable tables, no network
+//! figures/history.svg           every run's objective in run order, best so far
 //! figures/<phase>-loss.svg       train and val loss vs step, every candidate
 //! figures/<phase>-sweep.svg      the objective vs each numeric swept key
 //! figures/<phase>-heatmap.svg    the objective over a grid's two keys
@@ -109,6 +110,18 @@ pub fn build(results: &StudyResults, opts: &ReportOptions) -> Result<Doc, Figure
     }
     let compute = analysis::compute(results);
     sections::summary(&mut doc, results, &views, compute);
+    if opts.figures
+        && let Some(svg) = figures::history(results)?
+    {
+        doc.push(Block::Figure(Figure {
+            path: "figures/history.svg".into(),
+            svg,
+            caption: Text::new().plain(format!(
+                "Every run's {} in run order (phase by phase, candidates as listed), one colour per phase; the red line is the best so far, ✕ runs without a result.",
+                results.metric
+            )),
+        }));
+    }
     let mut used = std::collections::HashSet::new();
     for v in &views {
         sections::phase(&mut doc, v);

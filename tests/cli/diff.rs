@@ -18,8 +18,7 @@ fn lrx_in(dir: &Path, args: &[&str]) -> (i32, String, String) {
 
 fn cache_entries(dir: &Path) -> usize {
     std::fs::read_dir(dir.join("cache/runs"))
-        .map(|shards| shards.flatten().flat_map(|s| std::fs::read_dir(s.path()).into_iter().flatten()).count())
-        .unwrap_or(0)
+        .map_or(0, |shards| shards.flatten().flat_map(|s| std::fs::read_dir(s.path()).into_iter().flatten()).count())
 }
 
 /// B is A with a wider sweep and another root learning rate.

@@ -11,6 +11,7 @@ mod command_trainer;
 mod corpus;
 mod diff;
 mod engine;
+mod figures;
 mod fmt;
 mod graph;
 mod live;

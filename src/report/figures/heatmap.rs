@@ -129,8 +129,8 @@ pub fn heatmap(view: &PhaseView<'_>) -> Result<Option<String>, FigureError> {
                 let ink = if dark(fill) { WHITE } else { BLACK };
                 let n = lines.len() as i32;
                 for (k, line) in lines.iter().enumerate() {
-                    let y = y0 + ch / 2 + (k as i32 * 2 - (n - 1)) * 8;
-                    root.draw(&centered(line, (x0 + cw / 2, y), if k == 0 { 15 } else { 12 }, ink)).map_err(fig_err)?;
+                    let y = y0 + ch / 2 + (k as i32 * 2 - (n - 1)) * 11;
+                    root.draw(&centered(line, (x0 + cw / 2, y), 18, ink)).map_err(fig_err)?;
                 }
                 if cell.is_some_and(|c| phase.winner == Some(c.2)) {
                     root.draw(&Rectangle::new([(x0 + 2, y0 + 2), (x0 + cw - 2, y0 + ch - 2)], BLACK.stroke_width(3)))
@@ -139,7 +139,7 @@ pub fn heatmap(view: &PhaseView<'_>) -> Result<Option<String>, FigureError> {
             }
         }
         // Axis tick labels at cell centres, and axis names.
-        let tick = (FONT, 14).into_font().color(&BLACK);
+        let tick = (FONT, 18).into_font().color(&BLACK);
         for (xi, v) in xs.iter().enumerate() {
             let x = left + cw * xi as i32 + cw / 2;
             root.draw(&Text::new(
@@ -158,7 +158,7 @@ pub fn heatmap(view: &PhaseView<'_>) -> Result<Option<String>, FigureError> {
             ))
             .map_err(fig_err)?;
         }
-        let axis = (FONT, 16).into_font().color(&BLACK);
+        let axis = (FONT, 18).into_font().color(&BLACK);
         root.draw(&Text::new(
             ka.name.clone(),
             (left + cw * nx / 2, top + ch * ny + 46),
@@ -182,7 +182,7 @@ pub fn heatmap(view: &PhaseView<'_>) -> Result<Option<String>, FigureError> {
                 root.draw(&Rectangle::new([(bx, y0), (bx + 18, y1 + 1)], c.filled())).map_err(fig_err)?;
             }
             let (best, worst) = if better_high { (hi, lo) } else { (lo, hi) };
-            let label = (FONT, 13).into_font().color(&BLACK);
+            let label = (FONT, 18).into_font().color(&BLACK);
             root.draw(&Text::new(
                 format!("{} (best)", format::num(best)),
                 (bx + 26, top + 6),

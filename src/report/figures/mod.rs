@@ -1,11 +1,13 @@
 //! SVG figures drawn with plotters: a line-chart description ([`LineChart`]) and its one
 //! renderer (axes, log scales, clipping, a legend beside the plot), the candidate palette, and
-//! the phase figures built on them (`plots.rs`, `heatmap.rs`).
+//! the phase figures built on them (`plots.rs`, `heatmap.rs`) and the study-wide ones
+//! (`history.rs`).
 //!
 //! Text is emitted as SVG `<text>` in a generic `sans-serif` family, so no font files are needed.
 
 mod axis;
 mod heatmap;
+mod history;
 mod plots;
 
 use plotters::coord::Shift;
@@ -14,6 +16,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 pub use heatmap::heatmap;
+pub use history::history;
 pub use plots::{final_curves, loss_curves, phase_schedules, schedule_svg, sweep};
 
 use super::format;
@@ -30,7 +33,7 @@ fn fig_err(e: impl std::fmt::Display) -> FigureError {
 pub const FONT: &str = "sans-serif";
 const WIDTH: u32 = 960;
 const MIN_HEIGHT: u32 = 480;
-const LEGEND_ROW: i32 = 18;
+const LEGEND_ROW: i32 = 22;
 
 /// The baseline is always black.
 pub const BASELINE: RGBColor = RGBColor(0, 0, 0);
@@ -265,7 +268,7 @@ fn legend_width(chart: &LineChart) -> u32 {
         .chain(chart.legend_title.iter().map(|t| t.chars().count()))
         .max()
         .unwrap_or(0);
-    (longest as u32 * 7 + 56).clamp(150, 450)
+    (longest as u32 * 9 + 56).clamp(150, 500)
 }
 
 fn legend_rows(chart: &LineChart) -> usize {
@@ -347,8 +350,8 @@ where
         .y_label_formatter(&|v| tick_label(*v))
         .x_labels(8)
         .y_labels(8)
-        .label_style((FONT, 14))
-        .axis_desc_style((FONT, 16))
+        .label_style((FONT, 18))
+        .axis_desc_style((FONT, 19))
         .bold_line_style(RGBColor(0, 0, 0).mix(0.12))
         .light_line_style(RGBColor(0, 0, 0).mix(0.04))
         .draw()
@@ -401,7 +404,7 @@ fn draw_legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &LineCh
 where
     DB::ErrorType: 'static,
 {
-    let font = (FONT, 14).into_font();
+    let font = (FONT, 18).into_font();
     let mut y = 56;
     let x0 = 10;
     let text = |area: &DrawingArea<DB, Shift>, s: &str, x: i32, y: i32, f: FontDesc<'_>| {
@@ -409,7 +412,7 @@ where
             .map_err(fig_err)
     };
     if let Some(t) = &chart.legend_title {
-        text(area, t, x0, y, (FONT, 15).into_font().style(FontStyle::Bold))?;
+        text(area, t, x0, y, (FONT, 18).into_font().style(FontStyle::Bold))?;
         y += LEGEND_ROW + 2;
     }
     for s in chart.series.iter().filter(|s| s.in_legend) {

@@ -150,8 +150,11 @@ pub fn sweep(view: &PhaseView<'_>, colors: &[RGBColor]) -> Result<Option<String>
     }
     // Several keys share one axis as multiples of their incoming value, when all are known.
     let base_x = |k: usize| view.baseline_index.and_then(|b| view.keys[k].x(b)).filter(|x| *x > 0.0);
-    let relative = keys.len() > 1 && keys.iter().all(|&k| base_x(k).is_some());
-    let x_log = relative || keys.iter().all(|&k| view.keys[k].log);
+    // A log or relative axis has no place for a value at 0 (`warmup=0.0`) or below: with one,
+    // the values are drawn as they are.
+    let positive = |k: usize| (0..phase.candidates.len()).all(|i| view.keys[k].x(i).is_none_or(|x| x > 0.0));
+    let relative = keys.len() > 1 && keys.iter().all(|&k| base_x(k).is_some() && positive(k));
+    let x_log = relative || keys.iter().all(|&k| view.keys[k].log && positive(k));
     let mut series = Vec::new();
     let mut top_crosses = Vec::new();
     let mut n_points = 0;

@@ -1,0 +1,82 @@
+//! The report's study-wide figure and what was seen wrong in its figures: the optimization
+//! history, a candidate at 0 on a two-key sweep, text that stays readable on a narrow page,
+//! and backticks in the HTML.
+
+use super::results_fixture as common;
+
+use common::{Outcome, candidate, config, phase};
+use lrx::report::figures::{hex, palette};
+use lrx::report::{self, ReportOptions};
+use lrx::spec::Value;
+
+fn texts(svg: &roxmltree::Document<'_>) -> Vec<String> {
+    svg.descendants().filter(|n| n.has_tag_name("text")).filter_map(|n| n.text()).map(|t| t.trim().to_owned()).collect()
+}
+
+#[test]
+fn the_history_shows_every_run_in_order_with_the_best_so_far() {
+    let results = common::study();
+    let dir = tempfile::tempdir().unwrap();
+    let files = report::write_report(&results, dir.path(), &ReportOptions::default()).unwrap();
+    let path = dir.path().join("figures/history.svg");
+    assert!(files.figures.contains(&path), "{:?}", files.figures);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let svg = roxmltree::Document::parse(&text).unwrap();
+    let labels = texts(&svg);
+    for p in &results.phases {
+        assert!(labels.contains(&p.name), "{} not in the legend: {labels:?}", p.name);
+    }
+    assert!(labels.iter().any(|l| l == "best so far") && labels.iter().any(|l| l == "final"), "{labels:?}");
+    assert!(labels.iter().any(|l| l == "diverged or failed"), "the diverged and failed runs are marked");
+    let html = std::fs::read_to_string(files.html.unwrap()).unwrap();
+    assert!(html.contains("every run in order"), "the history is in the page");
+}
+
+#[test]
+fn a_candidate_at_zero_stays_on_a_two_key_sweep() {
+    let m = "val_loss";
+    let wd = |x: f64| ("weight_decay", Value::Float(x));
+    let lr = |x: f64| ("matrix_lr", Value::Float(x));
+    let base = config(&[wd(0.1), lr(0.02)]);
+    let mut c = vec![candidate("baseline", vec![], base, 1, &Outcome::Ok, true, m)];
+    for (name, change) in [("weight_decay=0.0", wd(0.0)), ("weight_decay=0.2", wd(0.2))] {
+        c.push(candidate(name, vec![change.clone()], config(&[change, lr(0.02)]), 1, &Outcome::Ok, true, m));
+    }
+    for (name, change) in [("matrix_lr=0.01", lr(0.01)), ("matrix_lr=0.05", lr(0.05))] {
+        c.push(candidate(name, vec![change.clone()], config(&[change, wd(0.1)]), 1, &Outcome::Ok, true, m));
+    }
+    let mut results = common::study();
+    results.phases = vec![phase("two", &[], &["weight_decay", "matrix_lr"], c)];
+    results.final_run = None;
+    let dir = tempfile::tempdir().unwrap();
+    report::write_report(&results, dir.path(), &ReportOptions::default()).unwrap();
+    let text = std::fs::read_to_string(dir.path().join("figures/two-sweep.svg")).unwrap();
+    let svg = roxmltree::Document::parse(&text).unwrap();
+    let zero = hex(palette(5, Some(0))[1]);
+    let dots = svg.descendants().filter(|n| n.has_tag_name("circle") && n.attribute("fill") == Some(zero.as_str()));
+    assert_eq!(dots.count(), 1, "weight_decay=0.0 is drawn:\n{text}");
+    assert!(!texts(&svg).iter().any(|t| t.contains('\u{f7}')), "no value ÷ incoming value axis");
+}
+
+/// At 800 px the page's figures are drawn at about 0.8 of their 960 px: text written at 14 px
+/// (plotters writes a font of size 18 as 14.5 px) reads at 11 px.
+#[test]
+fn figure_text_stays_readable_on_a_narrow_page_and_backticks_become_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = report::write_report(&common::study(), dir.path(), &ReportOptions::default()).unwrap();
+    for f in &files.figures {
+        let text = std::fs::read_to_string(f).unwrap();
+        let svg = roxmltree::Document::parse(&text).unwrap();
+        for n in svg.descendants().filter(|n| n.has_tag_name("text")) {
+            let size: f64 = n.attribute("font-size").and_then(|s| s.trim_end_matches("px").parse().ok()).unwrap_or(0.0);
+            assert!(size >= 14.0, "{}: `{}` at {size} px", f.display(), n.text().unwrap_or_default());
+        }
+    }
+    let html = std::fs::read_to_string(files.html.unwrap()).unwrap();
+    let body = html.split("<body>").nth(1).unwrap();
+    let prose: String = body.split("<svg").map(|part| part.split("</svg>").last().unwrap_or_default()).collect();
+    assert!(!prose.contains('`'), "backticks shown as such in the HTML");
+    assert!(prose.contains("<code>lrx run</code>"), "commands in messages are code");
+    let md = std::fs::read_to_string(files.markdown).unwrap();
+    assert!(!md.contains("\\`"), "escaped backticks in the Markdown");
+}
