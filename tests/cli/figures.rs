@@ -80,3 +80,37 @@ fn figure_text_stays_readable_on_a_narrow_page_and_backticks_become_code() {
     let md = std::fs::read_to_string(files.markdown).unwrap();
     assert!(!md.contains("\\`"), "escaped backticks in the Markdown");
 }
+
+#[test]
+fn loss_curves_show_the_final_region_repeats_as_bands_and_runs_that_diverged_at_once() {
+    let mut results = common::study();
+    // A candidate of the first phase diverged before its first logged step: no curve at all.
+    let gone = &mut results.phases[0].candidates[1];
+    let name = gone.variant.clone();
+    gone.status = lrx::results::CandidateStatus::Diverged;
+    gone.objective = None;
+    for r in &mut gone.repeats {
+        r.status = Some(lrx::spec::Status::Diverged);
+        r.diverged_at = Some(0);
+        r.history.clear();
+    }
+    let first = results.phases[0].name.clone();
+    let with_repeats = results.phases.iter().find(|p| p.candidates.iter().any(|c| c.repeats.len() > 1)).unwrap();
+    let repeated = with_repeats.name.clone();
+    let dir = tempfile::tempdir().unwrap();
+    report::write_report(&results, dir.path(), &ReportOptions::default()).unwrap();
+    let read = |phase: &str| std::fs::read_to_string(dir.path().join(format!("figures/{phase}-loss.svg"))).unwrap();
+
+    let text = read(&first);
+    let svg = roxmltree::Document::parse(&text).unwrap();
+    let labels = texts(&svg);
+    assert!(labels.iter().any(|l| l.starts_with(&name) && l.contains("diverged")), "{name} in the legend: {labels:?}");
+    // Every loss starts near 5.5; the axis shows where they end instead.
+    // (x ticks are steps: 0, 50, 100, ...)
+    let ticks: Vec<f64> = labels.iter().filter_map(|l| l.parse::<f64>().ok()).collect();
+    assert!(ticks.iter().all(|v| !(4.9..6.0).contains(v)), "the y axis reaches the first steps' loss: {ticks:?}");
+
+    let text = read(&repeated);
+    let svg = roxmltree::Document::parse(&text).unwrap();
+    assert!(svg.descendants().any(|n| n.has_tag_name("polygon")), "repeats drawn as a band:\n{text}");
+}

@@ -133,6 +133,8 @@ pub struct Series {
     pub errors: Vec<(f64, f64, f64)>,
     /// A ✕ where the run diverged.
     pub cross: Option<(f64, f64)>,
+    /// A shaded band (x, low, high): ± one std over repeats.
+    pub band: Vec<(f64, f64, f64)>,
     pub in_legend: bool,
 }
 
@@ -149,6 +151,7 @@ impl Series {
             points,
             errors: Vec::new(),
             cross: None,
+            band: Vec::new(),
             in_legend: true,
         }
     }
@@ -361,6 +364,13 @@ where
         if h.y >= yr.0 && h.y <= yr.1 {
             ctx.draw_series(DashedLineSeries::new(pts, 8, 5, h.color.mix(0.8).stroke_width(1))).map_err(fig_err)?;
         }
+    }
+    for s in chart.series.iter().filter(|s| s.band.len() > 1) {
+        let inside = |y: f64| y.clamp(yr.0, yr.1);
+        let band = s.band.iter().filter(|b| b.1.is_finite() && b.2.is_finite());
+        let mut outline: Vec<(f64, f64)> = band.clone().map(|b| (b.0, inside(b.2))).collect();
+        outline.extend(band.rev().map(|b| (b.0, inside(b.1))));
+        ctx.draw_series(std::iter::once(Polygon::new(outline, s.color.mix(0.16).filled()))).map_err(fig_err)?;
     }
     for s in &chart.series {
         let style = s.color.mix(s.opacity).stroke_width(s.width);

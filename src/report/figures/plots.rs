@@ -33,9 +33,54 @@ fn status_suffix(c: &CandidateResult, winner: bool) -> String {
     }
 }
 
-/// One candidate's train (thin) and val (thick, dotted at evaluations) loss curves, every
-/// repeat in the candidate's colour; diverged runs dashed and cut with a ✕.
+/// The mean and std over repeats of a metric, at the steps every repeat logged.
+fn mean_std(reps: &[&RepeatResult], metric: &str) -> Vec<(f64, f64, f64)> {
+    let curves: Vec<Vec<(f64, f64)>> = reps.iter().map(|r| curve(r, metric)).collect();
+    let Some(first) = curves.first() else { return Vec::new() };
+    first
+        .iter()
+        .filter_map(|&(x, _)| {
+            let ys: Vec<f64> =
+                curves.iter().filter_map(|c| c.iter().find(|p| p.0 == x).map(|p| p.1)).collect::<Vec<_>>();
+            (ys.len() == curves.len()).then(|| {
+                let n = ys.len() as f64;
+                let mean = ys.iter().sum::<f64>() / n;
+                let var = ys.iter().map(|y| (y - mean) * (y - mean)).sum::<f64>() / (n - 1.0).max(1.0);
+                (x, mean, var.sqrt())
+            })
+        })
+        .collect()
+}
+
+/// One candidate's train (thin) and val (thick, dotted at evaluations) loss curves in the
+/// candidate's colour; repeats that all finished as their mean with a ± one std band, others
+/// one curve each; diverged runs dashed and cut with a ✕ (a run that diverged before its
+/// first logged step is its ✕ alone, at the top).
 fn candidate_curves(c: &CandidateResult, label: &str, color: RGBColor, winner: bool, out: &mut Vec<Series>) {
+    let finished: Vec<&RepeatResult> =
+        c.repeats.iter().filter(|r| matches!(r.status, Some(Status::Ok | Status::Pruned))).collect();
+    if c.repeats.len() > 1 && finished.len() == c.repeats.len() {
+        let train = mean_std(&finished, "train_loss");
+        let val = mean_std(&finished, "val_loss");
+        let start = out.len();
+        if !train.is_empty() {
+            let mut s = Series::line(label, color, train.iter().map(|p| (p.0, p.1)).collect());
+            s.width = if winner { 2 } else { 1 };
+            s.opacity = 0.45;
+            s.in_legend = val.is_empty();
+            out.push(s);
+        }
+        if !val.is_empty() {
+            let mut s = Series::line(label, color, val.iter().map(|p| (p.0, p.1)).collect());
+            s.width = if winner { 4 } else { 2 };
+            s.markers = true;
+            s.band = val.iter().map(|&(x, m, sd)| (x, m - sd, m + sd)).collect();
+            out.push(s);
+        }
+        if out.len() > start {
+            return;
+        }
+    }
     let mut legend = true;
     for (j, r) in c.repeats.iter().enumerate() {
         let start = out.len();
@@ -65,11 +110,19 @@ fn candidate_curves(c: &CandidateResult, label: &str, color: RGBColor, winner: b
             legend = false;
             out.push(s);
         }
-        if let Some(p) = cross
-            && out.len() > start
-            && let Some(s) = out.last_mut()
-        {
-            s.cross = Some(p);
+        if let Some(p) = cross {
+            if out.len() > start
+                && let Some(s) = out.last_mut()
+            {
+                s.cross = Some(p);
+            } else {
+                let mut s = Series::line(label, color, Vec::new());
+                s.line = false;
+                s.cross = Some(p);
+                s.in_legend = legend;
+                legend = false;
+                out.push(s);
+            }
         }
     }
 }
@@ -85,15 +138,19 @@ pub fn loss_curves(view: &PhaseView<'_>, colors: &[RGBColor]) -> Result<Option<S
         let before = series.len();
         candidate_curves(c, &label, colors[i], winner, &mut series);
         if c.status == CandidateStatus::Ok {
-            ok_ys.extend(series[before..].iter().flat_map(|s| s.points.iter().map(|p| p.1)));
+            ok_ys.extend(series[before..].iter().flat_map(|s| s.points.iter().copied()));
         }
     }
     if series.is_empty() {
         return Ok(None);
     }
     // Fit the y axis to the runs that finished, so a diverging run leaves the top of the plot
-    // instead of flattening every other curve.
-    let y_range = super::finite_range(ok_ys.into_iter()).map(|(lo, hi)| super::pad(lo, hi, 0.05));
+    // instead of flattening every other curve, and to the last three quarters of their steps:
+    // the first steps' loss, far above, would squash the final-loss region where candidates
+    // differ (those curves enter from the top).
+    let last_step = ok_ys.iter().map(|p| p.0).fold(0.0, f64::max);
+    let late = ok_ys.iter().filter(|p| p.0 >= 0.25 * last_step).map(|p| p.1);
+    let y_range = super::finite_range(late).map(|(lo, hi)| super::pad(lo, hi, 0.05));
     let any_diverged = series.iter().any(|s| s.dashed);
     let mut style_keys = vec![
         StyleKey { label: "train loss".into(), width: 1, opacity: 0.6, dashed: false, marker: false, cross: false },
