@@ -132,7 +132,7 @@ pub fn build(results: &StudyResults, opts: &ReportOptions) -> Result<Doc, Figure
         while !used.insert(stem.clone()) {
             stem.push('_');
         }
-        let colors = figures::palette(v.phase.candidates.len(), v.baseline_index);
+        let colors = figures::phase_palette(v);
         let mut add = |kind: &str, svg: Option<String>, caption: Text| {
             if let Some(svg) = svg {
                 doc.push(Block::Figure(Figure { path: format!("figures/{stem}-{kind}.svg"), svg, caption }));

@@ -114,3 +114,20 @@ fn loss_curves_show_the_final_region_repeats_as_bands_and_runs_that_diverged_at_
     let svg = roxmltree::Document::parse(&text).unwrap();
     assert!(svg.descendants().any(|n| n.has_tag_name("polygon")), "repeats drawn as a band:\n{text}");
 }
+
+/// A learning-rate sweep reads dark to light by value, the baseline black.
+#[test]
+fn a_numeric_sweep_is_coloured_by_value() {
+    let results = common::study();
+    let views = lrx::report::analysis::analyse(&results);
+    let lr = views.iter().find(|v| v.keys.len() == 1 && v.keys[0].name == "matrix_lr").expect("the LR sweep");
+    let colors = lrx::report::figures::phase_palette(lr);
+    let mut by_value: Vec<(f64, String)> = (0..lr.phase.candidates.len())
+        .filter(|&i| Some(i) != lr.baseline_index)
+        .map(|i| (lr.keys[0].x(i).unwrap(), hex(colors[i])))
+        .collect();
+    by_value.sort_by(|a, b| a.0.total_cmp(&b.0));
+    assert_eq!(by_value.first().unwrap().1, "#440154", "the smallest value is viridis' dark end: {by_value:?}");
+    assert_eq!(by_value.last().unwrap().1, "#BED728", "the largest its light end: {by_value:?}");
+    assert_eq!(hex(colors[lr.baseline_index.unwrap()]), "#000000");
+}

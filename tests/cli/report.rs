@@ -121,12 +121,12 @@ fn every_figure_parses_and_draws_each_candidate() {
     }
     assert!(!names.contains("schedule_shape-sweep.svg"), "a non-numeric sweep has no sweep plot");
 
-    // Loss curves: one colour per candidate, a legend label per candidate.
+    // Loss curves: one colour per candidate (by value: a numeric sweep), a legend label per candidate.
     let sweep = &results.phases[0];
     let text = std::fs::read_to_string(dir.path().join("figures/lr_sweep-loss.svg")).unwrap();
     let svg = roxmltree::Document::parse(&text).unwrap();
     let labels = svg_texts(&svg);
-    let colors = lrx::report::figures::palette(sweep.candidates.len(), Some(0));
+    let colors = lrx::report::figures::phase_palette(&lrx::report::analysis::analyse(&results)[0]);
     let strokes = polyline_colors(&svg);
     for (i, c) in sweep.candidates.iter().enumerate() {
         let short = match c.changes.first() {

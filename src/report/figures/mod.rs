@@ -9,6 +9,7 @@ mod axis;
 mod heatmap;
 mod history;
 mod plots;
+mod scale;
 
 use plotters::coord::Shift;
 use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
@@ -18,6 +19,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 pub use heatmap::heatmap;
 pub use history::history;
 pub use plots::{final_curves, loss_curves, phase_schedules, schedule_svg, sweep};
+pub use scale::phase_palette;
 
 use super::format;
 

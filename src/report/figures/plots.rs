@@ -35,19 +35,20 @@ fn status_suffix(c: &CandidateResult, winner: bool) -> String {
 
 /// The mean and std over repeats of a metric, at the steps every repeat logged.
 fn mean_std(reps: &[&RepeatResult], metric: &str) -> Vec<(f64, f64, f64)> {
-    let curves: Vec<Vec<(f64, f64)>> = reps.iter().map(|r| curve(r, metric)).collect();
-    let Some(first) = curves.first() else { return Vec::new() };
-    first
-        .iter()
-        .filter_map(|&(x, _)| {
-            let ys: Vec<f64> =
-                curves.iter().filter_map(|c| c.iter().find(|p| p.0 == x).map(|p| p.1)).collect::<Vec<_>>();
-            (ys.len() == curves.len()).then(|| {
-                let n = ys.len() as f64;
-                let mean = ys.iter().sum::<f64>() / n;
-                let var = ys.iter().map(|y| (y - mean) * (y - mean)).sum::<f64>() / (n - 1.0).max(1.0);
-                (x, mean, var.sqrt())
-            })
+    // Steps are whole numbers: keyed as such.
+    let mut at: std::collections::BTreeMap<u64, Vec<f64>> = std::collections::BTreeMap::new();
+    for r in reps {
+        for (x, y) in curve(r, metric) {
+            at.entry(x as u64).or_default().push(y);
+        }
+    }
+    at.into_iter()
+        .filter(|(_, ys)| ys.len() == reps.len())
+        .map(|(x, ys)| {
+            let n = ys.len() as f64;
+            let mean = ys.iter().sum::<f64>() / n;
+            let var = ys.iter().map(|y| (y - mean) * (y - mean)).sum::<f64>() / (n - 1.0).max(1.0);
+            (x as f64, mean, var.sqrt())
         })
         .collect()
 }
