@@ -6,6 +6,7 @@
 //! report.md              summary, one section per phase, final run, correlations, failures
 //! report.html            the same, one file: figures inline, sortable tables, no network
 //! figures/history.svg           every run's objective in run order, best so far
+//! figures/parallel.svg          parallel coordinates: every run over the swept keys
 //! figures/<phase>-loss.svg       train and val loss vs step, every candidate
 //! figures/<phase>-sweep.svg      the objective vs each numeric swept key
 //! figures/<phase>-heatmap.svg    the objective over a grid's two keys
@@ -123,6 +124,18 @@ pub fn build(results: &StudyResults, opts: &ReportOptions) -> Result<Doc, Figure
         }));
     }
     let mut used = std::collections::HashSet::new();
+    if opts.figures
+        && let Some(svg) = figures::parallel(results, &views)?
+    {
+        doc.push(Block::Figure(Figure {
+            path: "figures/parallel.svg".into(),
+            svg,
+            caption: Text::new().plain(format!(
+                "Every run with a result as a line through its values of the swept keys and its {} (right), darker where the {} is better.",
+                results.metric, results.metric
+            )),
+        }));
+    }
     for v in &views {
         sections::phase(&mut doc, v);
         if !opts.figures {

@@ -131,3 +131,26 @@ fn a_numeric_sweep_is_coloured_by_value() {
     assert_eq!(by_value.last().unwrap().1, "#BED728", "the largest its light end: {by_value:?}");
     assert_eq!(hex(colors[lr.baseline_index.unwrap()]), "#000000");
 }
+
+#[test]
+fn parallel_coordinates_draw_every_run_over_the_swept_keys() {
+    let results = common::study();
+    let dir = tempfile::tempdir().unwrap();
+    let files = report::write_report(&results, dir.path(), &ReportOptions::default()).unwrap();
+    let path = dir.path().join("figures/parallel.svg");
+    assert!(files.figures.contains(&path), "{:?}", files.figures);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let svg = roxmltree::Document::parse(&text).unwrap();
+    let labels = texts(&svg);
+    for key in ["matrix_lr (log)", "weight_decay", "embedding_lr", "val_loss"] {
+        assert!(labels.iter().any(|l| l.starts_with(key)), "no `{key}` axis: {labels:?}");
+    }
+    let ok = results
+        .all_candidates()
+        .filter(|c| c.status == lrx::results::CandidateStatus::Ok && c.objective.is_some_and(f64::is_finite))
+        .count();
+    // One line per run with a result, and one per axis.
+    let lines = svg.descendants().filter(|n| n.has_tag_name("polyline")).count();
+    let axes = labels.iter().filter(|l| l.starts_with("val_loss") || l.contains('_')).count();
+    assert!(lines >= ok && lines <= ok + axes + 1, "{lines} lines for {ok} runs");
+}

@@ -1,13 +1,14 @@
 //! SVG figures drawn with plotters: a line-chart description ([`LineChart`]) and its one
 //! renderer (axes, log scales, clipping, a legend beside the plot), the candidate palette, and
 //! the phase figures built on them (`plots.rs`, `heatmap.rs`) and the study-wide ones
-//! (`history.rs`).
+//! (`history.rs`, `parallel.rs`).
 //!
 //! Text is emitted as SVG `<text>` in a generic `sans-serif` family, so no font files are needed.
 
 mod axis;
 mod heatmap;
 mod history;
+mod parallel;
 mod plots;
 mod scale;
 
@@ -18,6 +19,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 pub use heatmap::heatmap;
 pub use history::history;
+pub use parallel::parallel;
 pub use plots::{final_curves, loss_curves, phase_schedules, schedule_svg, sweep};
 pub use scale::phase_palette;
 
