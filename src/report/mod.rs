@@ -8,6 +8,7 @@
 //! figures/history.svg           every run's objective in run order, best so far
 //! figures/parallel.svg          parallel coordinates: every run over the swept keys
 //! figures/<phase>-loss.svg       train and val loss vs step, every candidate
+//! figures/<phase>-loss-tokens.svg, <phase>-loss-time.svg   the same vs tokens and seconds
 //! figures/<phase>-sweep.svg      the objective vs each numeric swept key
 //! figures/<phase>-heatmap.svg    the objective over a grid's two keys
 //! figures/<phase>-schedule.svg   each candidate's LR multiplier, when the phase varies it
@@ -156,6 +157,18 @@ pub fn build(results: &StudyResults, opts: &ReportOptions) -> Result<Doc, Figure
             "loss",
             figures::loss_curves(v, &colors)?,
             Text::new().plain("Phase ").code(&v.phase.name).plain(": train loss (thin) and val loss (thick, dots at evaluations) against step. The baseline is black, the winner thickest; diverged runs are dashed and cut at the ✕."),
+        );
+        add(
+            "loss-tokens",
+            figures::loss_vs_tokens(v, &colors)?,
+            name.clone().plain(": the same losses against the tokens each run had seen."),
+        );
+        add(
+            "loss-time",
+            figures::loss_vs_time(v, &colors)?,
+            name.clone().plain(
+                ": the same losses against wall-clock seconds since each run started (this machine's speed and load).",
+            ),
         );
         add(
             "sweep",

@@ -154,3 +154,28 @@ fn parallel_coordinates_draw_every_run_over_the_swept_keys() {
     let axes = labels.iter().filter(|l| l.starts_with("val_loss") || l.contains('_')).count();
     assert!(lines >= ok && lines <= ok + axes + 1, "{lines} lines for {ok} runs");
 }
+
+#[test]
+fn losses_are_drawn_against_tokens_and_wall_clock_time_too() {
+    let mut results = common::study();
+    for c in results.phases.iter_mut().flat_map(|p| p.candidates.iter_mut()) {
+        for r in &mut c.repeats {
+            for h in &mut r.history {
+                h.metrics.insert("tokens".into(), h.step as f64 * 4096.0);
+            }
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let files = report::write_report(&results, dir.path(), &ReportOptions::default()).unwrap();
+    let phase = &results.phases[0].name;
+    for (file, axis) in [("loss-tokens", "tokens"), ("loss-time", "wall-clock seconds")] {
+        let path = dir.path().join(format!("figures/{phase}-{file}.svg"));
+        assert!(files.figures.contains(&path), "no {file} figure: {:?}", files.figures);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let labels = texts(&roxmltree::Document::parse(&text).unwrap());
+        assert!(labels.iter().any(|l| l == axis), "{labels:?}");
+        // The x axis reaches the last step's tokens or seconds (300 steps: 1.2M tokens, 60 s).
+        let top = labels.iter().filter_map(|l| l.parse::<f64>().ok()).fold(0.0, f64::max);
+        assert!(if axis == "tokens" { top >= 1.0e6 } else { (50.0..100.0).contains(&top) }, "{axis}: {top}");
+    }
+}

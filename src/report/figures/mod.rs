@@ -1,10 +1,11 @@
 //! SVG figures drawn with plotters: a line-chart description ([`LineChart`]) and its one
 //! renderer (axes, log scales, clipping, a legend beside the plot), the candidate palette, and
 //! the phase figures built on them (`plots.rs`, `heatmap.rs`) and the study-wide ones
-//! (`history.rs`, `parallel.rs`).
+//! (`history.rs`, `parallel.rs`), and loss against tokens and time (`against.rs`).
 //!
 //! Text is emitted as SVG `<text>` in a generic `sans-serif` family, so no font files are needed.
 
+mod against;
 mod axis;
 mod heatmap;
 mod history;
@@ -17,6 +18,7 @@ use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
+pub use against::{loss_vs_time, loss_vs_tokens};
 pub use heatmap::heatmap;
 pub use history::history;
 pub use parallel::parallel;

@@ -11,13 +11,25 @@ use crate::report::format;
 use crate::results::{CandidateResult, CandidateStatus, RepeatResult};
 use crate::spec::{Schedule, Status};
 
-/// Points of one history metric, cut at the divergence step, finite values only.
-fn curve(r: &RepeatResult, metric: &str) -> Vec<(f64, f64)> {
+/// Points of one history metric against the step (`x` none) or another recorded metric
+/// (`tokens`, `elapsed`), cut at the divergence step, finite values only.
+fn curve(r: &RepeatResult, metric: &str, x: Option<&str>) -> Vec<(f64, f64)> {
+    curve_steps(r, metric, x).into_iter().map(|(_, x, y)| (x, y)).collect()
+}
+
+/// Like [`curve`], each point with its step.
+fn curve_steps(r: &RepeatResult, metric: &str, x: Option<&str>) -> Vec<(u64, f64, f64)> {
     let cut = r.diverged_at.unwrap_or(u64::MAX);
     r.history
         .iter()
         .filter(|h| h.step <= cut)
-        .filter_map(|h| h.metrics.get(metric).filter(|v| v.is_finite()).map(|v| (h.step as f64, *v)))
+        .filter_map(|h| {
+            let at = match x {
+                None => h.step as f64,
+                Some(m) => *h.metrics.get(m).filter(|v| v.is_finite())?,
+            };
+            h.metrics.get(metric).filter(|v| v.is_finite()).map(|v| (h.step, at, *v))
+        })
         .collect()
 }
 
@@ -33,22 +45,23 @@ fn status_suffix(c: &CandidateResult, winner: bool) -> String {
     }
 }
 
-/// The mean and std over repeats of a metric, at the steps every repeat logged.
-fn mean_std(reps: &[&RepeatResult], metric: &str) -> Vec<(f64, f64, f64)> {
-    // Steps are whole numbers: keyed as such.
-    let mut at: std::collections::BTreeMap<u64, Vec<f64>> = std::collections::BTreeMap::new();
+/// The mean and std over repeats of a metric at the steps every repeat logged, placed at the
+/// mean of the repeats' `x` there.
+fn mean_std(reps: &[&RepeatResult], metric: &str, x: Option<&str>) -> Vec<(f64, f64, f64)> {
+    let mut at: std::collections::BTreeMap<u64, Vec<(f64, f64)>> = std::collections::BTreeMap::new();
     for r in reps {
-        for (x, y) in curve(r, metric) {
-            at.entry(x as u64).or_default().push(y);
+        for (step, x, y) in curve_steps(r, metric, x) {
+            at.entry(step).or_default().push((x, y));
         }
     }
-    at.into_iter()
-        .filter(|(_, ys)| ys.len() == reps.len())
-        .map(|(x, ys)| {
-            let n = ys.len() as f64;
-            let mean = ys.iter().sum::<f64>() / n;
-            let var = ys.iter().map(|y| (y - mean) * (y - mean)).sum::<f64>() / (n - 1.0).max(1.0);
-            (x as f64, mean, var.sqrt())
+    at.into_values()
+        .filter(|pts| pts.len() == reps.len())
+        .map(|pts| {
+            let n = pts.len() as f64;
+            let x = pts.iter().map(|p| p.0).sum::<f64>() / n;
+            let mean = pts.iter().map(|p| p.1).sum::<f64>() / n;
+            let var = pts.iter().map(|p| (p.1 - mean) * (p.1 - mean)).sum::<f64>() / (n - 1.0).max(1.0);
+            (x, mean, var.sqrt())
         })
         .collect()
 }
@@ -57,12 +70,19 @@ fn mean_std(reps: &[&RepeatResult], metric: &str) -> Vec<(f64, f64, f64)> {
 /// candidate's colour; repeats that all finished as their mean with a ± one std band, others
 /// one curve each; diverged runs dashed and cut with a ✕ (a run that diverged before its
 /// first logged step is its ✕ alone, at the top).
-fn candidate_curves(c: &CandidateResult, label: &str, color: RGBColor, winner: bool, out: &mut Vec<Series>) {
+fn candidate_curves(
+    c: &CandidateResult,
+    label: &str,
+    color: RGBColor,
+    winner: bool,
+    x: Option<&str>,
+    out: &mut Vec<Series>,
+) {
     let finished: Vec<&RepeatResult> =
         c.repeats.iter().filter(|r| matches!(r.status, Some(Status::Ok | Status::Pruned))).collect();
     if c.repeats.len() > 1 && finished.len() == c.repeats.len() {
-        let train = mean_std(&finished, "train_loss");
-        let val = mean_std(&finished, "val_loss");
+        let train = mean_std(&finished, "train_loss", x);
+        let val = mean_std(&finished, "val_loss", x);
         let start = out.len();
         if !train.is_empty() {
             let mut s = Series::line(label, color, train.iter().map(|p| (p.0, p.1)).collect());
@@ -87,11 +107,12 @@ fn candidate_curves(c: &CandidateResult, label: &str, color: RGBColor, winner: b
         let start = out.len();
         let diverged = r.status == Some(Status::Diverged);
         let fade = if j == 0 { 1.0 } else { 0.55 };
-        let train = curve(r, "train_loss");
-        let val = curve(r, "val_loss");
+        let train = curve(r, "train_loss", x);
+        let val = curve(r, "val_loss", x);
         let last = val.last().or(train.last()).copied();
-        let cross =
-            if diverged { r.diverged_at.map(|d| (d as f64, last.map_or(f64::INFINITY, |p| p.1))) } else { None };
+        // The ✕ at the divergence step, or against another x at the last point.
+        let at = |d: u64| if x.is_none() { d as f64 } else { last.map_or(0.0, |p| p.0) };
+        let cross = if diverged { r.diverged_at.map(|d| (at(d), last.map_or(f64::INFINITY, |p| p.1))) } else { None };
         if !train.is_empty() {
             let mut s = Series::line(label, color, train);
             s.width = if winner { 2 } else { 1 };
@@ -130,6 +151,16 @@ fn candidate_curves(c: &CandidateResult, label: &str, color: RGBColor, winner: b
 
 /// Train and val loss against step for every candidate of a phase, on one chart.
 pub fn loss_curves(view: &PhaseView<'_>, colors: &[RGBColor]) -> Result<Option<String>, FigureError> {
+    loss_curves_by(view, colors, None)
+}
+
+/// Train and val loss of every candidate against `x`: the step (none), or a metric every
+/// history row records (`tokens`, `elapsed`).
+pub(super) fn loss_curves_by(
+    view: &PhaseView<'_>,
+    colors: &[RGBColor],
+    x: Option<&str>,
+) -> Result<Option<String>, FigureError> {
     let phase = view.phase;
     let mut series = Vec::new();
     let mut ok_ys = Vec::new();
@@ -137,7 +168,7 @@ pub fn loss_curves(view: &PhaseView<'_>, colors: &[RGBColor]) -> Result<Option<S
         let winner = phase.winner == Some(i);
         let label = format!("{}{}", view.label(i), status_suffix(c, winner));
         let before = series.len();
-        candidate_curves(c, &label, colors[i], winner, &mut series);
+        candidate_curves(c, &label, colors[i], winner, x, &mut series);
         if c.status == CandidateStatus::Ok {
             ok_ys.extend(series[before..].iter().flat_map(|s| s.points.iter().copied()));
         }
@@ -182,9 +213,14 @@ pub fn loss_curves(view: &PhaseView<'_>, colors: &[RGBColor]) -> Result<Option<S
             cross: true,
         });
     }
+    let x_label = match x {
+        None => "step",
+        Some("elapsed") => "wall-clock seconds",
+        Some(other) => other,
+    };
     let chart = LineChart {
-        title: format!("{}: loss vs step", phase.name),
-        x_label: "step".into(),
+        title: format!("{}: loss vs {x_label}", phase.name),
+        x_label: x_label.into(),
         y_label: "loss (nats/token)".into(),
         series,
         legend_title: Some("candidate".into()),
@@ -370,7 +406,7 @@ pub fn final_curves(
 ) -> Result<Option<String>, FigureError> {
     let mut series = Vec::new();
     if let Some(b) = baseline {
-        candidate_curves(b, "root baseline", BASELINE, false, &mut series);
+        candidate_curves(b, "root baseline", BASELINE, false, None, &mut series);
     }
     let n = series.len();
     candidate_curves(
@@ -378,6 +414,7 @@ pub fn final_curves(
         &format!("final: {}", format::ellipsize(&final_run.variant, 40)),
         CATEGORICAL[0],
         true,
+        None,
         &mut series,
     );
     if series.len() == n {
