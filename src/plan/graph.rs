@@ -276,3 +276,35 @@ pub fn mermaid(plan: &Plan) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    #[test]
+    fn blocks_are_runs_then_selection_with_needs_and_order_edges_forward() {
+        let study = "train { matrix_lr = 0.04 }\nphase a { vary matrix_lr in [0.02, 0.08] }\n\
+                     phase b after a { vary embedding_lr in [0.3] prune = halving(rungs = [5, 10], keep = 1/2) }\n\
+                     phase c { vary matrix_lr in [0.03] }\nfinal after b { repeats = 2 }\n";
+        let plan = Plan::compile(study, Path::new("s.lrx")).unwrap_or_else(|f| panic!("{}", f.render(false)));
+        let g = &plan.graph;
+        let node = |b: &str| g.blocks[&if b == "final" { Block::Final } else { Block::Phase(b.to_owned()) }];
+        let edge = |from: NodeIndex, to: NodeIndex| g.dag.find_edge(from, to).map(|e| g.dag[e]);
+        assert_eq!(edge(node("a").1, node("b").0), Some(Edge::Needs), "b's runs need a's winner");
+        assert_eq!(edge(node("b").1, node("final").0), Some(Edge::Needs));
+        assert_eq!(edge(node("a").1, node("final").0), Some(Edge::Order), "the final run comes after every phase");
+        assert_eq!(edge(node("c").1, node("final").0), Some(Edge::Order));
+        for b in ["a", "b", "c", "final"] {
+            assert_eq!(edge(node(b).0, node(b).1), Some(Edge::Needs), "{b}'s selection decides over its runs");
+        }
+        assert_eq!(g.policy(&Block::Phase("b".into())), Some(&Policy::Halving { rungs: vec![5, 10], keep: 0.5 }));
+        assert_eq!(g.policy(&Block::Final), Some(&Policy::After("b".into())));
+        assert!(matches!(g.dag[node("final").0], Node::Runs { candidates: 1, seeds: 2, .. }));
+        // The engine's order is topological: every edge goes forward in it.
+        let rank: BTreeMap<NodeIndex, usize> = g.order.iter().enumerate().map(|(i, &n)| (n, i)).collect();
+        assert_eq!(rank.len(), g.dag.node_count());
+        assert!(g.dag.raw_edges().iter().all(|e| rank[&e.source()] < rank[&e.target()]));
+    }
+}
