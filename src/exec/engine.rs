@@ -564,18 +564,16 @@ impl Walk<'_, '_> {
                 return;
             }
         }
-        if self.engine.options.mode == Mode::Run {
-            if let Some(last) = store.failure(key).and_then(|r| r.last().cloned()) {
-                let why = last.reason.lines().next().unwrap_or_default().to_owned();
-                self.engine.observer.event(Event::Retrying {
-                    label: label.clone(),
-                    attempt: last.attempt + 1,
-                    reason: why,
-                });
-            }
-            self.queued.insert(key);
-            self.queue.push_back(Job { input, label, force, metric, resume_from });
+        if let Some(last) = store.failure(key).and_then(|r| r.last().cloned()) {
+            let why = last.reason.lines().next().unwrap_or_default().to_owned();
+            self.engine.observer.event(Event::Retrying {
+                label: label.clone(),
+                attempt: last.attempt + 1,
+                reason: why,
+            });
         }
+        self.queued.insert(key);
+        self.queue.push_back(Job { input, label, force, metric, resume_from });
     }
 
     fn record(&mut self, key: RunKey, finished: Finished) {
