@@ -224,6 +224,8 @@ pub fn phase(name: &str, after: &[&str], swept: &[&str], candidates: Vec<Candida
         swept: swept.iter().map(|s| (*s).to_owned()).collect(),
         message: None,
         found: None,
+        range_test: None,
+        same_runs: Vec::new(),
     }
 }
 

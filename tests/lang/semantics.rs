@@ -3,7 +3,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use lrx::plan::{Candidate, Changes, FinalSource, PhaseKind, Plan, Prune, ResolveError, apply, pick_from_range_test};
+use lrx::plan::range_test::{Pick, analyse};
+use lrx::plan::{Candidate, Changes, FinalSource, PhaseKind, Plan, Prune, ResolveError, apply};
 use lrx::spec::config::Budget;
 use lrx::spec::schedule::Schedule;
 use lrx::spec::value::Value;
@@ -189,14 +190,25 @@ fn options_prune_seeds_and_budgets() {
 fn a_range_test_is_one_exponential_run_and_feeds_later_phases() {
     let p = plan(include_str!("../../pipelines/lr_finder.lrx"));
     let phase = p.phase("range_test").unwrap();
-    assert_eq!(phase.kind, PhaseKind::Find { key: "lr".into(), from: 1e-6, to: 1.0, steps: 100, divisor: 10.0 });
+    assert_eq!(
+        phase.kind,
+        PhaseKind::Find {
+            key: "lr".into(),
+            from: 1e-6,
+            to: 1.0,
+            steps: 100,
+            pick: Pick::Min { divisor: 10.0 },
+            stop: 4.0
+        }
+    );
     let c = ok(p.resolve_phase("range_test", &BTreeMap::new()).unwrap());
     assert_eq!(c.len(), 1);
     let cfg = &c[0].config;
     assert_eq!(cfg.train.matrix_lr, 1e-6);
     assert_eq!(cfg.train.schedule, Schedule::Exponential { gamma: 1e6 });
     assert_eq!(cfg.train.budget, Budget::Steps(100));
-    assert_eq!((cfg.train.log_every, cfg.train.diverge_factor), (1, f64::MAX));
+    // The run stops past `stop` × its first loss.
+    assert_eq!((cfg.train.log_every, cfg.train.diverge_factor), (1, 4.0));
     // The engine turns the run's history into the winner.
     let history: Vec<(f64, f64)> = (0..100)
         .map(|i| {
@@ -204,7 +216,7 @@ fn a_range_test_is_one_exponential_run_and_feeds_later_phases() {
             (lr, if lr < 0.01 { 5.0 - lr * 100.0 } else { 4.0 + (lr - 0.01) * 1000.0 })
         })
         .collect();
-    let pick = pick_from_range_test(&history, 10.0).unwrap();
+    let pick = analyse(&history, Pick::Min { divisor: 10.0 }, 4.0).unwrap().value;
     assert!((5e-4..=1.2e-3).contains(&pick), "{pick}");
     let w = winners(&[("range_test", &[("lr", Value::Float(pick))])]);
     let refine = ok(p.resolve_phase("refine", &w).unwrap());

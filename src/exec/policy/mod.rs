@@ -10,6 +10,8 @@ mod halving;
 mod range_test;
 mod sweep;
 
+pub use range_test::curve as range_curve;
+
 use std::collections::BTreeSet;
 
 use super::select::Aggregate;
@@ -49,7 +51,7 @@ pub fn decide(phase: &Phase, outcomes: &Outcomes<'_>) -> Decision {
         return promote;
     }
     match &phase.kind {
-        PhaseKind::Find { key, from, divisor, .. } => range_test::decide(key, *from, *divisor, outcomes),
+        PhaseKind::Find { key, from, pick, stop, .. } => range_test::decide(key, *from, *pick, *stop, outcomes),
         PhaseKind::Sweep => sweep::decide(phase, outcomes),
     }
 }
