@@ -358,7 +358,7 @@ pub(super) fn phase(doc: &mut Doc, v: &PhaseView<'_>) {
         ));
         if c.stopped {
             t = t.plain(format!(
-                "; the curve ends at {} = {}, where the loss exceeded {} × its minimum",
+                "; the curve is cut after {} = {}, where the loss went past {} × its minimum",
                 c.key,
                 num(c.points.last().map_or(f64::NAN, |p| p.lr)),
                 num(c.stop)
@@ -545,9 +545,14 @@ pub(super) fn insights(doc: &mut Doc, results: &StudyResults) {
             false,
         );
     }
-    doc.para(Text::new().plain(format!(
-        "Per key varied alone: the best value, the values around it within {} % of its objective, and the lowest value above it whose run diverged (a range test: where its loss blew up). The same in `insights.json`.",
-        num(crate::results::SAFE_PERCENT)
-    )));
+    doc.para(
+        Text::new()
+            .plain(format!(
+                "Per key varied alone: the best value, the values around it within {} % of its objective, and the lowest value above it whose run diverged (a range test: where its loss blew up). The same in ",
+                num(crate::results::SAFE_PERCENT)
+            ))
+            .code("insights.json")
+            .plain("."),
+    );
     doc.push(Block::Table(t));
 }

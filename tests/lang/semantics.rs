@@ -124,9 +124,10 @@ fn combine_applies_only_the_listed_winners_to_the_root() {
 fn derived_keys_are_evaluated_last_on_the_merged_config() {
     let p = plan(include_str!("../../pipelines/lr_sweep.lrx"));
     let c = ok(p.resolve_phase("lr_sweep", &BTreeMap::new()).unwrap());
-    assert_eq!(c.len(), 26, "baseline = false");
+    assert_eq!(c.len(), 33, "baseline = false; 26 log-spaced values and the seed's 7 named ones");
     assert_eq!(c[0].variant, "lr=0.001");
     assert_eq!(c[25].variant, "lr=1.0");
+    assert_eq!(c[32].variant, "lr=0.8");
     assert_eq!(c[25].config.train.matrix_lr, 1.0);
     assert_eq!(c[25].config.train.embedding_lr, 0.1);
     assert_eq!(c[25].config.train.scalar_lr, 0.1);
@@ -230,7 +231,7 @@ fn constructor_arguments_are_set_on_the_incoming_schedule() {
     let c = ok(p.resolve_phase("warmup", &BTreeMap::new()).unwrap());
     assert_eq!(
         c[1].config.train.schedule,
-        Schedule::Cosine { warmup: 0.1, min_lr: 0.1, cycles: 1, warmup_start: 0.0, over: None }
+        Schedule::Cosine { warmup: 0.1, min_lr: 0.1, cycles: 1, warmup_start: 0.0, over: Some(0.9) }
     );
     let w = winners(&[
         ("warmup", &[("schedule.warmup", Value::Float(0.1))]),
@@ -240,7 +241,7 @@ fn constructor_arguments_are_set_on_the_incoming_schedule() {
     assert_eq!(r[2].variant, "schedule.cycles=4");
     assert_eq!(
         r[2].config.train.schedule,
-        Schedule::Cosine { warmup: 0.1, min_lr: 0.05, cycles: 4, warmup_start: 0.0, over: None }
+        Schedule::Cosine { warmup: 0.1, min_lr: 0.05, cycles: 4, warmup_start: 0.0, over: Some(0.9) }
     );
 }
 
@@ -290,13 +291,24 @@ fn phases_are_in_topological_order_with_ties_in_source_order() {
     let names: Vec<&str> = p.phases.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(
         names,
-        ["warmup", "matrix_lr", "embedding_lr", "warmdown_betas", "weight_decay", "low_priority", "interaction"]
+        [
+            "warmup",
+            "matrix_lr",
+            "embedding_lr",
+            "warmdown_betas",
+            "weight_decay",
+            "low_priority",
+            "interaction",
+            "warmdown_final",
+            "momentum_warmup"
+        ]
     );
     assert_eq!(p.phase("warmdown_betas").unwrap().swept_keys, ["schedule.warmdown", "adam_betas"]);
     assert_eq!(p.phase("warmdown_betas").unwrap().candidate_count, 6, "5 variants and the baseline, not a grid");
     let winner = p.winner_node("warmup").unwrap();
-    // `matrix_lr`'s 6 candidates, `interaction`'s 7, and the final run.
-    assert_eq!(p.graph.neighbors_directed(winner, petgraph::Direction::Outgoing).count(), 6 + 7 + 1);
+    // `matrix_lr`'s 6 candidates, `interaction`'s 7, `warmdown_final`'s 7, `momentum_warmup`'s
+    // 5, and the final run.
+    assert_eq!(p.graph.neighbors_directed(winner, petgraph::Direction::Outgoing).count(), 6 + 7 + 7 + 5 + 1);
 }
 
 /// The later schedule arguments survive a config's round trip through values (winners applied
