@@ -231,3 +231,42 @@ phase lr {
     std::fs::write(dir.path().join("study.lrx"), text_.replace("[50, 150]", "[50, 150, 300]")).unwrap();
     assert_eq!(lrx(dir.path(), &["check", "study.lrx"]).status.code(), Some(0));
 }
+
+/// The range test's pick against a 9-point log sweep of the same tiny model and budget: inside
+/// the swept interval and within 3× of the sweep's best (BENCHMARKS.md has the same on larger
+/// models).
+#[test]
+fn the_range_tests_pick_lands_near_the_best_of_a_log_sweep() {
+    let text_ = r#"
+model { d_model = 16  layers = 1  heads = 2  d_ff = 32  experts = 2  top_k = 1  seq_len = 16 }
+data  { corpus = "corpus.txt"  tokens = 20_000 }
+train {
+  optimizer = adamw
+  lr = 1e-3   matrix_lr = lr   embedding_lr = lr   unembedding_lr = lr   scalar_lr = lr
+  batch_size = 4  steps = 100  eval_every = 50  val_batches = 2
+}
+objective minimize val_loss
+phase range_test {
+  find lr from 1e-5 to 10.0 (steps = 100)
+}
+phase sweep {
+  baseline = false
+  vary lr in log(1e-4, 1.0, n = 9)
+}
+"#;
+    let dir = study(text_);
+    let (code, json, err) = run_json(dir.path());
+    assert_eq!(code, 0, "{err}");
+    let pick = phase(&json, "range_test")["found"]["lr"].as_f64().unwrap();
+    let sweep = phase(&json, "sweep");
+    let best = sweep["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["variant"] == sweep["winner"])
+        .and_then(|c| c["changes"]["lr"].as_f64())
+        .unwrap();
+    assert!((1e-4..=1.0).contains(&pick), "pick {pick} outside the swept interval");
+    let ratio = if pick > best { pick / best } else { best / pick };
+    assert!(ratio <= 3.0, "pick {pick} vs the sweep's best {best}: {ratio:.2}×\n{err}");
+}
