@@ -277,15 +277,12 @@ impl PhaseResult {
         let mut index = Vec::new(); // old index -> new index
         for c in std::mem::take(&mut self.candidates) {
             let same = keys(&c).and_then(|k| kept.iter().position(|d| keys(d).as_ref() == Some(&k)));
-            match same {
-                Some(j) => {
-                    self.same_runs.push((c.variant.clone(), j));
-                    index.push(j);
-                }
-                None => {
-                    index.push(kept.len());
-                    kept.push(c);
-                }
+            if let Some(j) = same {
+                self.same_runs.push((c.variant.clone(), j));
+                index.push(j);
+            } else {
+                index.push(kept.len());
+                kept.push(c);
             }
         }
         self.candidates = kept;

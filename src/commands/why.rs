@@ -57,6 +57,16 @@ fn select<'r>(
     match variant {
         None => Ok(in_phase),
         Some(v) => {
+            // A candidate that is another's run is listed under the other's name.
+            let alias = results
+                .phases
+                .iter()
+                .filter(|p| p.name == phase)
+                .flat_map(|p| {
+                    p.same_runs.iter().filter(|(a, _)| a == v).map(|(_, j)| p.candidates[*j].variant.as_str())
+                })
+                .next();
+            let v = alias.unwrap_or(v);
             let found: Vec<_> = in_phase.iter().copied().filter(|(_, c)| c.variant == v).collect();
             if found.is_empty() {
                 let hint = crate::spec::schema::suggest(v, in_phase.iter().map(|(_, c)| c.variant.as_str()))

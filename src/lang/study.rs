@@ -134,6 +134,7 @@ pub enum Pick {
 impl std::fmt::Display for Pick {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            #[allow(clippy::float_cmp, reason = "`pick = min` is exactly a divisor of 1")]
             Pick::Min { divisor } if *divisor == 1.0 => f.write_str("min"),
             Pick::Min { divisor } if divisor.fract() == 0.0 && *divisor < 1e15 => write!(f, "min / {divisor:.0}"),
             Pick::Min { divisor } => write!(f, "min / {}", crate::spec::value::fmt_float(*divisor)),

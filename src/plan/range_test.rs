@@ -109,6 +109,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::float_cmp, reason = "the pick is the minimum's LR, exactly")]
     fn picks_a_tenth_of_the_lowest_loss_without_lag() {
         // The old EMA (β = 0.98) put this minimum past lr = 1: a pick 10-100 × too high.
         let a = analyse(&curve(100, 0.1, 0.0), Pick::Min { divisor: 10.0 }, 4.0).unwrap();
@@ -120,6 +121,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::float_cmp, reason = "the raw loss is recorded as given")]
     fn one_lucky_batch_does_not_move_the_pick() {
         let mut raw = curve(100, 0.01, 0.02);
         // A single very low loss at a far too high LR.

@@ -214,14 +214,14 @@ fn without_repeats_a_lead_under_one_percent_is_within_noise_and_above_it_is_not(
 
 #[test]
 fn a_last_halving_rung_below_the_budget_is_an_error() {
-    let text_ = r#"
+    let text_ = r"
 train { matrix_lr = 0.04  steps = 300 }
 objective minimize val_loss
 phase lr {
   prune = halving(rungs = [50, 150], keep = 1/2)
   vary matrix_lr in [0.01, 0.02, 0.08]
 }
-"#;
+";
     let dir = study(text_);
     let out = lrx(dir.path(), &["check", "study.lrx"]);
     let err = text(&out.stderr);
@@ -269,4 +269,31 @@ phase sweep {
     assert!((1e-4..=1.0).contains(&pick), "pick {pick} outside the swept interval");
     let ratio = if pick > best { pick / best } else { best / pick };
     assert!(ratio <= 3.0, "pick {pick} vs the sweep's best {best}: {ratio:.2}×\n{err}");
+}
+
+#[test]
+fn pruned_candidates_are_counted_by_run_and_its_json() {
+    let text_ = r#"
+model { d_model = 16  layers = 1  heads = 2  d_ff = 32  experts = 2  top_k = 1  seq_len = 16 }
+data  { corpus = "corpus.txt"  tokens = 20_000 }
+train { batch_size = 4  steps = 8  eval_every = 4  log_every = 2  val_batches = 2 }
+objective minimize val_loss
+phase lr {
+  prune = halving(rungs = [4, 8], keep = 1/2)
+  vary matrix_lr in [0.01, 0.02, 0.08]
+}
+"#;
+    let dir = study(text_);
+    let (code, json, err) = run_json(dir.path());
+    assert_eq!(code, 0, "{err}");
+    // Four candidates to step 4, two of them on to step 8 (continued from their checkpoints).
+    assert_eq!(json["runs"]["pruned"], 2, "{}", json["runs"]);
+    assert!(err.contains(", 2 pruned"), "{err}");
+    let csv = std::fs::read_to_string(dir.path().join("runs/study/results.csv")).unwrap();
+    let rows: Vec<Vec<&str>> = csv.lines().map(|l| l.split(',').collect()).collect();
+    let col = |name: &str| rows[0].iter().position(|c| *c == name).unwrap();
+    let (status, steps) = (col("status"), col("steps"));
+    let at: Vec<(&str, &str)> = rows[1..].iter().map(|r| (r[status], r[steps])).collect();
+    assert_eq!(at.iter().filter(|r| **r == ("pruned", "4")).count(), 2, "{csv}");
+    assert_eq!(at.iter().filter(|r| **r == ("ok", "8")).count(), 2, "{csv}");
 }
