@@ -158,6 +158,9 @@ fn a_lead_inside_the_noise_is_named_by_run_show_and_winners_json_and_a_repeated_
         p["candidates"].as_array().unwrap().iter().map(|c| c["variant"].as_str().unwrap()).collect();
     assert_eq!(variants, ["baseline", "matrix_lr=0.05", "matrix_lr=0.2"], "{p}");
     assert_eq!(p["same_runs"]["matrix_lr=0.04"], "baseline", "{p}");
+    // `why` still finds it by the name `plan` gives it.
+    let why = lrx(d, &["why", "study.lrx", "lr", "matrix_lr=0.04"]);
+    assert_eq!(why.status.code(), Some(0), "{}", text(&why.stderr));
     assert_eq!(p["winner"], "baseline");
     let lead = &p["lead"];
     assert_eq!(lead["runner_up"], "matrix_lr=0.05", "{lead}");
