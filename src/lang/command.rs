@@ -38,7 +38,7 @@ pub fn check_templates(file: &File, source: &str) -> Vec<Diagnostic> {
             let d = Diagnostic::error(format!("`{{{name}}}` is not a key of the run"));
             diags.push(match suggest(name) {
                 Some(s) => d.at(span, format!("did you mean `{{{s}}}`?")),
-                None => d.at(span, "").help("placeholders name keys (`{matrix_lr}`, `{schedule.warmup}`, `{seed}`), `{out}` or `{config}`; `{{` and `}}` are literal braces"),
+                None => d.at(span, "").help("placeholders name keys (`{matrix_lr}`, `{schedule.warmup}`, `{seed}`), `{out}`, `{config}`, `{stop_at}` or `{checkpoint}`; `{{` and `}}` are literal braces"),
             });
         }
     }

@@ -85,7 +85,19 @@ pub enum Budget {
 #[serde(rename_all = "snake_case")]
 pub enum TrainerSpec {
     Builtin,
-    Command { cmd: String, deps: Vec<String> },
+    Command {
+        cmd: String,
+        deps: Vec<String>,
+        /// `command(..., resumable = false)`: the script cannot continue from its `{checkpoint}`,
+        /// so each halving rung is its own run of that length. Not part of a run's identity (a
+        /// run the script trained is the same run either way), hence never serialized.
+        #[serde(skip_serializing, default = "yes")]
+        resumable: bool,
+    },
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -309,7 +321,8 @@ impl RunConfig {
                     }
                     _ => Vec::new(),
                 };
-                TrainerSpec::Command { cmd, deps }
+                let resumable = !matches!(c.arg("resumable"), Some(Value::Bool(false)));
+                TrainerSpec::Command { cmd, deps, resumable }
             }
             _ => TrainerSpec::Builtin,
         };

@@ -711,13 +711,22 @@ static TRAINERS: &[Ctor] = &[
     Ctor { name: "builtin", params: &[], doc: "lrx's own MoE language model in burn" },
     Ctor {
         name: "command",
-        params: &[Param {
-            name: "cmd",
-            ty: Ty::Str,
-            default: None,
-            doc: "shell command; `{key}` placeholders are filled from the run config, `{out}` with its output folder",
-            implicit: false,
-        }],
+        params: &[
+            Param {
+                name: "cmd",
+                ty: Ty::Str,
+                default: None,
+                doc: "shell command; `{key}` placeholders are filled from the run config, `{out}` with its output folder",
+                implicit: false,
+            },
+            Param {
+                name: "resumable",
+                ty: Ty::Bool,
+                default: Some(|| Value::Bool(true)),
+                doc: "whether a command with `{stop_at}` continues rung to rung from its `{checkpoint}` folder",
+                implicit: true,
+            },
+        ],
         doc: "the user's own training script, run once per variant",
     },
 ];
