@@ -144,17 +144,27 @@ pub fn execute(
     }
     let work = store.work_dir(key)?;
     // A run that stops early (a halving rung) leaves a checkpoint at its last step, kept with
-    // its entry; a later rung of the same config continues from it instead of from step 0.
-    let checkpoint = work.join("checkpoint.ckpt");
+    // its entry; a later rung of the same config continues from it instead of from step 0. The
+    // built-in trainer writes a file there, a command trainer uses it as its `{checkpoint}`
+    // folder (at every run, not only rungs: it may save as it goes).
+    let checkpoint = work.join("checkpoint");
     let mut checkpoints = crate::spec::Checkpoints::default();
     if let Some(stop) = req.input.stop_at {
         checkpoints.save_to = Some(checkpoint.clone());
         checkpoints.save_at = vec![stop];
     }
-    let resume = req.resume_from.and_then(|(from, step)| {
+    // A script's folder as the key's last failed or interrupted attempt left it comes first:
+    // the script continues from its own saves. Otherwise the earlier rung's checkpoint.
+    let kept = store.take_checkpoint(key, &checkpoint);
+    let resume = req.resume_from.filter(|_| !kept).and_then(|(from, step)| {
         let stored = store.checkpoint(from)?;
-        let copy = work.join("resume.ckpt");
-        std::fs::copy(stored, &copy).ok().map(|_| (copy, step))
+        if stored.is_dir() {
+            // The script reads and updates its folder in place.
+            copy_dir(&stored, &checkpoint).ok().map(|()| (checkpoint.clone(), step))
+        } else {
+            let copy = work.join("resume.ckpt");
+            std::fs::copy(stored, &copy).ok().map(|_| (copy, step))
+        }
     });
     let started = std::time::Instant::now();
     let mut trained = None;
@@ -179,9 +189,16 @@ pub fn execute(
         }
     }
     let train_wall = started.elapsed();
+    // A script's folder outlives an attempt that failed or was interrupted (Ctrl-C, a batch
+    // job's end), so that the next attempt continues from its saves.
+    let unfinished = !matches!(&trained, Some((Ok(r), _)) if r.status != Status::Failed);
+    if unfinished && std::fs::read_dir(&checkpoint).is_ok_and(|mut d| d.next().is_some()) {
+        store.keep_checkpoint(key, &checkpoint)?;
+    }
     let published = match trained {
         Some((Ok(result), resumed_at)) => {
-            let saved = checkpoint.is_file().then_some(checkpoint.as_path());
+            // Kept only where a later rung may continue from it.
+            let saved = (req.input.stop_at.is_some() && checkpoint.exists()).then_some(checkpoint.as_path());
             publish(store, req, key, result, &logs_in(&work), saved).map(|(result, failure)| {
                 Outcome::Finished(Box::new(Finished {
                     key,
@@ -197,6 +214,21 @@ pub fn execute(
     };
     let _ = std::fs::remove_dir_all(&work);
     published
+}
+
+/// Copies a folder's files and folders (symbolic links as the files they point to).
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let dest = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &dest)?;
+        } else {
+            std::fs::copy(entry.path(), dest)?;
+        }
+    }
+    Ok(())
 }
 
 /// Stores a run's outcome: a result in `runs/`, a failure in its record.

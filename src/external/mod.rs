@@ -292,6 +292,9 @@ impl Watcher {
         if r.tokens == 0 {
             r.tokens = tokens_of(&r.history);
         }
+        if r.tokens_per_sec == 0.0 && r.seconds > 0.0 {
+            r.tokens_per_sec = r.tokens as f64 / r.seconds;
+        }
     }
 }
 

@@ -16,4 +16,5 @@ mod pipes;
 mod plan;
 mod report;
 mod schedule;
+mod script;
 mod train;
