@@ -211,6 +211,7 @@ fn train_watching(dir: &Path, config: &RunConfig) -> (RunResult, Vec<crate::spec
 }
 
 #[test]
+#[allow(clippy::float_cmp, reason = "numbers read from text are exact")]
 fn progress_lines_are_shown_and_kept_as_the_history() {
     let dir = tempfile::tempdir().unwrap();
     let script = r#"for s in 1 2 3; do echo "{\"step\": $s, \"train_loss\": 3.$s, \"tokens\": $((s * 64)), \"mine\": 7}" >> "$1/progress.jsonl"; done

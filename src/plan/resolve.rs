@@ -311,6 +311,10 @@ pub fn apply(config: &RunConfig, changes: &[(String, Value)]) -> Result<RunConfi
         }
         layers.set_value(&Target::whole(key), config_value(config, &json, key), None);
     }
+    for name in config.params.keys() {
+        let key = crate::spec::schema::declared(name).ok_or_else(|| format!("`{name}` is not a declared key"))?;
+        layers.set_value(&Target::whole(key), config_value(config, &json, key), None);
+    }
     layers.apply_changes(changes, None).map_err(|p| p.message)?;
     layers.config().map_err(|ps| ps.into_iter().map(|p| p.message).collect::<Vec<_>>().join("; "))
 }

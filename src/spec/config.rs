@@ -22,6 +22,13 @@ pub struct RunConfig {
     pub model: ModelConfig,
     pub data: DataConfig,
     pub train: TrainConfig,
+    /// Keys the study declares for its own script (`params { dropout = 0.1 }`), by name, as
+    /// JSON numbers, strings and booleans: part of the run's identity, read by a command
+    /// trainer's placeholders, never by the built-in trainer (which sees them only through
+    /// keys derived from them). Left out of the serde form when empty, so that studies
+    /// without declared keys keep their runs' keys.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub params: BTreeMap<String, serde_json::Value>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -359,7 +366,12 @@ impl RunConfig {
             },
         };
         let mut errors = r.errors;
-        let config = RunConfig { model, data, train };
+        let params = values
+            .iter()
+            .filter(|(k, _)| k.section() == Section::Params)
+            .filter_map(|(k, v)| Some((k.name().to_owned(), param_json(v)?)))
+            .collect();
+        let config = RunConfig { model, data, train, params };
         errors.extend(config.cross_errors());
         if errors.is_empty() { Ok(config) } else { Err(errors) }
     }
@@ -433,6 +445,17 @@ impl RunConfig {
             Budget::Tokens(t) => Some(t.div_ceil((self.train.batch_size * self.model.seq_len) as u64).max(1)),
             Budget::Time(_) => None,
         }
+    }
+}
+
+/// A declared key's value as JSON (numbers, strings and booleans are all a declared key holds).
+fn param_json(v: &Value) -> Option<serde_json::Value> {
+    match v {
+        Value::Int(i) => Some((*i).into()),
+        Value::Float(x) => serde_json::Number::from_f64(*x).map(serde_json::Value::Number),
+        Value::Str(s) => Some(s.clone().into()),
+        Value::Bool(b) => Some((*b).into()),
+        _ => None,
     }
 }
 

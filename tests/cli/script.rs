@@ -177,3 +177,60 @@ echo '{"val_loss": 2.75}' > "$2/metrics.json"
     let nan = candidate(&json, "p", "seed=2");
     assert_eq!(nan["status"], "diverged", "{json}");
 }
+
+#[test]
+fn declared_keys_fill_placeholders_as_one_argument_each_and_show_as_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "t.sh",
+        "printf '%s|%s|%s|%s\\n' \"$#\" \"$1\" \"$2\" \"$3\" >> seen.txt\necho \"{\\\"val_loss\\\": $2}\" > \"$4/metrics.json\"\n",
+    );
+    let study = r#"params {
+  data_dir = "data/my corpus; $(touch x).txt"
+  dropout  = 0.25
+  head     = dropout * 2
+}
+
+train {
+  trainer = command("sh t.sh {data_dir} {head} {params.dropout} {out}")
+}
+
+phase p {
+  baseline = false
+  vary dropout in [0.5, 0.125]
+}
+
+phase q after p {
+  zip {
+    data_dir in ["a b", "`touch y`"]
+    dropout  in [base, base * 2]
+  }
+}
+"#;
+    write(dir.path(), "study.lrx", study);
+    let (out, json) = run_json(dir.path(), "study.lrx");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!dir.path().join("x").exists() && !dir.path().join("y").exists(), "a value ran as a command");
+    let seen = std::fs::read_to_string(dir.path().join("seen.txt")).unwrap();
+    let mut lines: Vec<&str> = seen.lines().collect();
+    lines.sort_unstable();
+    assert_eq!(
+        lines,
+        [
+            "4|`touch y`|0.5|0.25",
+            "4|a b|0.25|0.125",
+            "4|data/my corpus; $(touch x).txt|0.25|0.125",
+            "4|data/my corpus; $(touch x).txt|1.0|0.5",
+        ],
+        "derived `head`, the winner's `dropout` (0.125) flowing into `q`, `base` zoomed"
+    );
+    assert_eq!(candidate(&json, "q", "data_dir=\"a b\",dropout=0.125")["metrics"]["val_loss"], 0.25, "{json}");
+    let csv = std::fs::read_to_string(dir.path().join("runs/study/results.csv")).unwrap();
+    let header = csv.lines().next().unwrap();
+    assert!(header.starts_with("phase,variant,dropout,data_dir,"), "{header}");
+    assert!(csv.contains("q,\"data_dir=\"\"a b\"\",dropout=0.125\",0.125,a b,"), "{csv}");
+    let show = lrx(dir.path()).args(["show", "study.lrx"]).output().unwrap();
+    let table = String::from_utf8_lossy(&show.stdout);
+    assert!(table.contains("dropout") && table.contains("data_dir"), "{table}");
+}
