@@ -407,4 +407,66 @@ mod tests {
         assert_eq!(std::fs::read_dir(dir.path().join("work")).unwrap().count(), 0, "work folders are removed");
         assert_eq!(std::fs::read_dir(dir.path().join("locks")).unwrap().count(), 0, "lock files are removed");
     }
+
+    /// A trainer like a resumable script: it reads and extends `state` in its checkpoint
+    /// folder, and fails on the calls listed in `fail`.
+    struct Saving {
+        calls: AtomicUsize,
+        fail: Vec<usize>,
+        found: std::sync::Mutex<Vec<String>>,
+    }
+
+    impl Trainer for Saving {
+        fn identity(&self, _: &RunConfig) -> TrainerIdentity {
+            TrainerIdentity {
+                name: "saving".into(),
+                version: "1".into(),
+                backend: "none".into(),
+                precision: "f64".into(),
+                device: None,
+            }
+        }
+        fn train(&self, _: &RunConfig, ctx: &mut RunContext<'_>) -> Result<RunResult, Cancelled> {
+            let n = self.calls.fetch_add(1, Ordering::SeqCst);
+            let folder =
+                ctx.checkpoints.save_to.clone().unwrap_or_else(|| ctx.workdir.clone().unwrap().join("checkpoint"));
+            std::fs::create_dir_all(&folder).unwrap();
+            let found = std::fs::read_to_string(folder.join("state")).unwrap_or_default();
+            std::fs::write(folder.join("state"), format!("{found}{n};")).unwrap();
+            self.found.lock().unwrap().push(found);
+            let mut r = RunResult::failed("crashed");
+            if !self.fail.contains(&n) {
+                r.status = Status::Ok;
+                r.error = None;
+            }
+            Ok(r)
+        }
+    }
+
+    #[test]
+    fn a_script_checkpoint_folder_goes_to_the_next_attempt_and_the_next_rung() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let cancel = CancelFlag::new();
+        let t = Saving { calls: AtomicUsize::new(0), fail: vec![0], found: std::sync::Mutex::new(Vec::new()) };
+        let mut rung = input(&t);
+        rung.stop_at = Some(5);
+        let req = Request { input: &rung, force: false, cancel: &cancel, base_dir: ".".into(), resume_from: None };
+        // Attempt 1 fails after saving; attempt 2 continues from its folder and succeeds.
+        execute(&store, &t, &req, &mut |_| {}, &mut |_| {}).unwrap();
+        assert!(store.failure(rung.key()).is_some());
+        execute(&store, &t, &req, &mut |_| {}, &mut |_| {}).unwrap();
+        assert!(store.failure(rung.key()).is_none(), "the success clears the record and its folder");
+        let stored = store.checkpoint(rung.key()).expect("the rung's folder is kept with its entry");
+        assert_eq!(std::fs::read_to_string(stored.join("state")).unwrap(), "0;1;");
+        store.verify(rung.key()).unwrap();
+        // The next rung starts from a copy of it; a run that does not stop early keeps none.
+        let last = input(&t);
+        let next = Request { input: &last, resume_from: Some((rung.key(), 5)), ..req };
+        let Outcome::Finished(f) = execute(&store, &t, &next, &mut |_| {}, &mut |_| {}).unwrap() else { panic!() };
+        assert_eq!(f.resumed_at, Some(5));
+        assert_eq!(*t.found.lock().unwrap(), ["", "0;", "0;1;"]);
+        assert!(store.checkpoint(last.key()).is_none());
+        assert_eq!(std::fs::read_to_string(stored.join("state")).unwrap(), "0;1;", "the stored one is untouched");
+    }
 }
