@@ -133,6 +133,11 @@ fn run(cmd: &str, config: &RunConfig, folder: &Path, ctx: &mut RunContext<'_>) -
     }
     let mut argv = match template.fill(|name| values.get(name).cloned()) {
         Ok(argv) => argv,
+        Err(name) if name == "stop_at" => {
+            return Ok(RunResult::failed(
+                "the command names `{stop_at}`, but a `time` budget has no step to stop at: give the run `steps` or `tokens`",
+            ));
+        }
         Err(name) => {
             let hint = crate::spec::schema::suggest(&name, values.keys().map(String::as_str))
                 .map(|s| format!("; did you mean `{{{s}}}`?"))

@@ -264,3 +264,16 @@ echo '{"val_loss": 1.0}' > "$1/metrics.json"
     let (r, _) = train_watching(dir.path(), &config("sh up.sh {out}"));
     assert_eq!((r.status, r.diverged_at), (Status::Diverged, Some(2)));
 }
+
+#[test]
+#[allow(clippy::float_cmp, reason = "a number read from text is exact")]
+fn stop_at_is_the_rung_or_the_budget_and_a_time_budget_has_none() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("s.sh"), "echo \"{\\\"val_loss\\\": $1}\" > \"$2/metrics.json\"\n").unwrap();
+    let (r, _) = train_watching(dir.path(), &config("sh s.sh {stop_at} {out}"));
+    assert_eq!(r.metrics["val_loss"], 300.0, "the budget: {r:?}");
+    let mut c = config("sh s.sh {stop_at} {out}");
+    c.train.budget = crate::spec::Budget::Time(60.0);
+    let (r, _) = train_watching(dir.path(), &c);
+    assert!(r.error.as_deref().unwrap_or_default().contains("a `time` budget has no step to stop at"), "{r:?}");
+}
