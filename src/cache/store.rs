@@ -464,7 +464,8 @@ impl Store {
         }
     }
 
-    /// Every key with a failure record, sorted.
+    /// Every key with a failure record or a kept `{checkpoint}` folder (see
+    /// [`Store::keep_checkpoint`]), sorted.
     pub fn failed_keys(&self) -> Vec<RunKey> {
         let mut keys: Vec<RunKey> = fs::read_dir(self.root.join("failures"))
             .map(|d| d.flatten().filter_map(|e| e.file_name().to_str().and_then(|s| s.parse().ok())).collect())
