@@ -21,16 +21,13 @@ use crate::train::{Device, TrainError};
 
 pub(crate) fn run(args: &TrainArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
     let device = Device::parse(&args.device)?;
-    let changes = match parse_sets(&args.set, super::use_color(g)) {
-        Ok(c) => c,
-        Err(rendered) => {
+    let (config, base) = match resolve(args, g)? {
+        Ok(found) => found,
+        Err(Refused::Sets(rendered)) => {
             err!("{rendered}");
             return Ok(Exit::Failure);
         }
-    };
-    let (config, base) = match resolve(args, g, &changes)? {
-        Ok(found) => found,
-        Err(message) => {
+        Err(Refused::Message(message)) => {
             errln!("error: {message}");
             return Ok(Exit::Failure);
         }
@@ -105,18 +102,41 @@ fn parse_sets(sets: &[String], color: bool) -> Result<Changes, String> {
 /// The config to train and the folder its relative paths are resolved against: a study's root
 /// config (derived keys evaluated again after `--set`), one of its candidates (its winners read
 /// from the cache), or the defaults.
-fn resolve(
-    args: &TrainArgs,
-    g: &GlobalArgs,
-    changes: &Changes,
-) -> anyhow::Result<Result<(RunConfig, PathBuf), String>> {
+///
+/// The `--set`s are read after the study, whose `params {}` declare keys they may set.
+fn resolve(args: &TrainArgs, g: &GlobalArgs) -> anyhow::Result<Result<(RunConfig, PathBuf), Refused>> {
+    let sets = || parse_sets(&args.set, super::use_color(g)).map_err(Refused::Sets);
     let Some(file) = &args.file else {
         let base = std::env::current_dir().context("cannot read the current folder")?;
-        return Ok(apply(&RunConfig::defaults(), changes).map(|c| (c, base)));
+        let changes = match sets() {
+            Ok(c) => c,
+            Err(r) => return Ok(Err(r)),
+        };
+        return Ok(apply(&RunConfig::defaults(), &changes).map(|c| (c, base)).map_err(Refused::Message));
     };
     let Some(study) = Study::open_read_only(file, &args.device, g)? else {
-        return Ok(Err(format!("`{}` is not a valid study (see above)", file.display())));
+        return Ok(Err(Refused::Message(format!("`{}` is not a valid study (see above)", file.display()))));
     };
+    let changes = match sets() {
+        Ok(c) => c,
+        Err(r) => return Ok(Err(r)),
+    };
+    Ok(candidate_config(args, file, &study, &changes)?.map_err(Refused::Message))
+}
+
+/// Why `train` does not start: `--set` diagnostics (rendered), or a message.
+enum Refused {
+    Sets(String),
+    Message(String),
+}
+
+/// The study's root config or the asked candidate's, with `changes` applied.
+fn candidate_config(
+    args: &TrainArgs,
+    file: &std::path::Path,
+    study: &Study,
+    changes: &Changes,
+) -> anyhow::Result<Result<(RunConfig, PathBuf), String>> {
     let base = study.base_dir.clone();
     let Some(phase) = &args.phase else {
         return Ok(study.plan.root_with(changes).map(|c| (c, base)));

@@ -233,4 +233,17 @@ phase q after p {
     let show = lrx(dir.path()).args(["show", "study.lrx"]).output().unwrap();
     let table = String::from_utf8_lossy(&show.stdout);
     assert!(table.contains("dropout") && table.contains("data_dir"), "{table}");
+
+    // `lrx train --set` sets a declared key too (derived ones follow), typed as declared.
+    let one = lrx(dir.path()).args(["train", "study.lrx", "--set", "dropout=0.7"]).output().unwrap();
+    assert!(one.status.success(), "{}", String::from_utf8_lossy(&one.stderr));
+    let seen = std::fs::read_to_string(dir.path().join("seen.txt")).unwrap();
+    assert_eq!(seen.lines().last(), Some("4|data/my corpus; $(touch x).txt|1.4|0.7"));
+    let bad = lrx(dir.path()).args(["train", "study.lrx", "--set", "dropout=\"x\""]).output().unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("`dropout = \"x\"`"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
 }
