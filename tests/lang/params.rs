@@ -177,3 +177,19 @@ fn a_params_block_formats_and_round_trips() {
     assert_eq!(formatted, "params {\n  dropout  = 0.1\n  data_dir = \"data/owt\"\n}\n");
     assert_eq!(lrx::lang::fmt::format(&formatted).unwrap(), formatted);
 }
+
+#[test]
+fn varying_a_declared_key_only_the_built_in_trainer_runs_is_a_warning() {
+    let warnings = |src: &str| -> Vec<String> {
+        let p = plan(src);
+        p.warnings.iter().map(|d| d.message.clone()).collect()
+    };
+    let study = "params {\n  a = 1.0\n  b = a * 2\n}\n\nphase p {\n  vary a in [2.0]\n}\n";
+    assert_eq!(
+        warnings(study),
+        ["the built-in trainer never reads `a`, and no key is derived from it: varying it trains the same model again"]
+    );
+    // Read through `b` by a key of lrx's, or run by a script: no warning.
+    assert!(warnings(&format!("{study}\ntrain {{\n  matrix_lr = b\n}}\n")).is_empty());
+    assert!(warnings(&format!("{study}\ntrain {{\n  trainer = command(\"sh t.sh {{a}}\")\n}}\n")).is_empty());
+}
