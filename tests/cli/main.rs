@@ -5,6 +5,7 @@
 
 mod harness;
 
+mod cache;
 mod check;
 mod command_trainer;
 mod corpus;
@@ -15,6 +16,8 @@ mod outcomes;
 mod pipes;
 mod plan;
 mod report;
+mod results_fixture;
 mod schedule;
 mod script;
+mod shell;
 mod train;
