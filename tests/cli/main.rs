@@ -19,5 +19,6 @@ mod report;
 mod results_fixture;
 mod schedule;
 mod science;
+mod script;
 mod shell;
 mod train;
