@@ -11,7 +11,7 @@ use crate::cache::{DataFingerprint, RunKey, Store, key::fingerprint_files};
 use crate::cli::GlobalArgs;
 use crate::corpus::{self, DEFAULT_SHA256, Source};
 use crate::exec::engine::{Engine, Mode, Options};
-use crate::exec::executor::LocalPool;
+use crate::exec::executor::{Executor, LocalPool};
 use crate::exec::progress::{Observer, Silent};
 use crate::external::CommandTrainer;
 use crate::plan::Plan;
@@ -101,7 +101,6 @@ impl Study {
         memo.entry(data.corpus.clone()).or_insert_with(|| data_fingerprint(data, &self.base_dir)).clone()
     }
 
-    /// Runs the engine.
     /// Runs the engine, its runs on `jobs` local threads.
     pub(super) fn engine_run(
         &self,
@@ -110,7 +109,6 @@ impl Study {
         observer: &dyn Observer,
         cancel: CancelFlag,
     ) -> anyhow::Result<StudyResults> {
-        let fingerprint = |d: &DataConfig| self.fingerprint(d);
         let executor = LocalPool {
             store: &self.store,
             trainer: &self.trainer,
@@ -119,13 +117,25 @@ impl Study {
             base_dir: options.base_dir.clone(),
             jobs,
         };
+        self.engine_run_on(options, &executor, observer, cancel)
+    }
+
+    /// Runs the engine, its runs on `executor`.
+    pub(super) fn engine_run_on(
+        &self,
+        options: Options,
+        executor: &dyn Executor,
+        observer: &dyn Observer,
+        cancel: CancelFlag,
+    ) -> anyhow::Result<StudyResults> {
+        let fingerprint = |d: &DataConfig| self.fingerprint(d);
         let engine = Engine {
             plan: &self.plan,
             store: &self.store,
             trainer: &self.trainer,
             fingerprint: &fingerprint,
             observer,
-            executor: &executor,
+            executor,
             cancel,
             options,
         };

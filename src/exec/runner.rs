@@ -100,6 +100,19 @@ pub struct Request<'a> {
     pub resume_from: Option<(RunKey, u64)>,
 }
 
+/// A batch job's "save and stop" (a warning signal before its time limit, preemption): where
+/// the run's state goes when `signal` is raised, and the state an earlier job of the same run
+/// left there, to continue from.
+#[derive(Clone, Debug)]
+pub struct Suspend {
+    /// Raised from outside: the trainer saves after its current step and stops.
+    pub signal: crate::spec::CheckpointSignal,
+    /// Where the checkpoint goes once saved (moved out of the work folder, which is removed).
+    pub save_to: PathBuf,
+    /// A checkpoint of an earlier, suspended attempt at this run and the step it holds.
+    pub resume: Option<(PathBuf, u64)>,
+}
+
 /// Looks the run up without training: `Some` on a verified hit.
 pub fn cached(store: &Store, key: RunKey, notice: &mut dyn FnMut(Notice)) -> Result<Option<Finished>, CacheError> {
     match store.get(key) {
@@ -118,6 +131,20 @@ pub fn execute(
     store: &Store,
     trainer: &dyn Trainer,
     req: &Request<'_>,
+    progress: &mut dyn FnMut(Progress),
+    notice: &mut dyn FnMut(Notice),
+) -> Result<Outcome, CacheError> {
+    execute_suspendable(store, trainer, req, None, progress, notice)
+}
+
+/// Like [`execute`], for a run that may be told to save its state and stop (a Slurm job): a
+/// run stopped by `suspend.signal` after a checkpoint ends `Cancelled` with its checkpoint at
+/// `suspend.save_to`; one with `suspend.resume` continues from there.
+pub fn execute_suspendable(
+    store: &Store,
+    trainer: &dyn Trainer,
+    req: &Request<'_>,
+    suspend: Option<&Suspend>,
     progress: &mut dyn FnMut(Progress),
     notice: &mut dyn FnMut(Notice),
 ) -> Result<Outcome, CacheError> {
@@ -151,11 +178,19 @@ pub fn execute(
         checkpoints.save_to = Some(checkpoint.clone());
         checkpoints.save_at = vec![stop];
     }
-    let resume = req.resume_from.and_then(|(from, step)| {
+    if let Some(s) = suspend {
+        checkpoints.save_to = Some(checkpoint.clone());
+        checkpoints.stop = s.signal.clone();
+    }
+    // A suspended attempt of this very run is further along than an earlier rung; each is
+    // tried in turn, and the start last.
+    let suspended = suspend.and_then(|s| s.resume.clone()).filter(|(path, _)| path.is_file());
+    let rung = req.resume_from.and_then(|(from, step)| {
         let stored = store.checkpoint(from)?;
         let copy = work.join("resume.ckpt");
         std::fs::copy(stored, &copy).ok().map(|_| (copy, step))
     });
+    let resume: Vec<(PathBuf, u64)> = suspended.into_iter().chain(rung).collect();
     let started = std::time::Instant::now();
     let mut trained = None;
     for (resume_from, at) in resume.iter().map(|(path, step)| (Some(path.clone()), Some(*step))).chain([(None, None)]) {
@@ -179,6 +214,17 @@ pub fn execute(
         }
     }
     let train_wall = started.elapsed();
+    if let (Some(s), Some((Err(crate::spec::Cancelled), _))) = (suspend, &trained)
+        && s.signal.is_raised()
+        && s.signal.last_saved().is_some()
+        && checkpoint.is_file()
+    {
+        if let Some(dir) = s.save_to.parent() {
+            std::fs::create_dir_all(dir).map_err(|source| CacheError::Io { path: dir.to_owned(), source })?;
+        }
+        std::fs::rename(&checkpoint, &s.save_to)
+            .map_err(|source| CacheError::Io { path: s.save_to.clone(), source })?;
+    }
     let published = match trained {
         Some((Ok(result), resumed_at)) => {
             let saved = checkpoint.is_file().then_some(checkpoint.as_path());
