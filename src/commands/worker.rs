@@ -41,6 +41,7 @@ pub(crate) fn run(args: &WorkerArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
     };
     let layout = Layout::new(cache);
     let job_id = job_id();
+    outln!("lrx worker: run {} (Slurm job {job_id})", key.short());
     let leave = |outcome: WorkerOutcome| {
         let file = OutcomeFile { job: job_id.clone(), outcome };
         files::write_json(&layout.outcome_file(key), &file)

@@ -351,6 +351,10 @@ impl SlurmSession<'_, '_> {
     /// Writes the batch's job files and manifest (and the batch script), clearing outcomes of
     /// earlier jobs of the same runs.
     fn prepare(&self, batch: &[Queued_], manifest: &Path) -> std::io::Result<()> {
+        // Slurm creates no folder for `--output`: a job whose log cannot be opened fails at once.
+        if let Some(logs) = self.layout.log_pattern().parent() {
+            std::fs::create_dir_all(logs)?;
+        }
         let script = self.layout.script();
         if std::fs::read_to_string(&script).ok().as_deref() != Some(files::SCRIPT) {
             files::write_atomic(&script, files::SCRIPT.as_bytes())?;
@@ -530,6 +534,7 @@ impl SlurmSession<'_, '_> {
     /// A job saved its run's state and stopped: the run continues in a new job.
     fn resubmit_suspended(&mut self, task: Task, step: u64) {
         let Some(t) = self.untrack(task) else { return };
+        let _ = std::fs::remove_file(self.layout.log(task.array, task.index));
         self.stats().resubmitted_suspended += 1;
         self.ex.observer.event(Event::Note(format!(
             "slurm: {} saved its state at step {step} (time limit or preemption); it continues in a new job",
