@@ -421,4 +421,71 @@ mod tests {
         assert_eq!(std::fs::read_dir(dir.path().join("work")).unwrap().count(), 0, "work folders are removed");
         assert_eq!(std::fs::read_dir(dir.path().join("locks")).unwrap().count(), 0, "lock files are removed");
     }
+
+    /// Counts ten steps; saves the step it is at where the checkpoint settings say so, and
+    /// stops once saved on the stop signal; resumed, it starts from the saved step.
+    struct Stepping;
+
+    impl Trainer for Stepping {
+        fn identity(&self, _: &RunConfig) -> TrainerIdentity {
+            TrainerIdentity {
+                name: "stepping".into(),
+                version: "1".into(),
+                backend: "none".into(),
+                precision: "f64".into(),
+                device: None,
+            }
+        }
+        fn train(&self, _: &RunConfig, ctx: &mut RunContext<'_>) -> Result<RunResult, Cancelled> {
+            let ck = &ctx.checkpoints;
+            let start: u64 =
+                ck.resume_from.as_ref().map_or(0, |p| std::fs::read_to_string(p).unwrap().parse().unwrap());
+            for step in start + 1..=10 {
+                if ck.due(step) {
+                    std::fs::write(ck.save_to.as_ref().unwrap(), step.to_string()).unwrap();
+                    ck.stop.record_saved(step);
+                    if ck.stop.is_raised() {
+                        return Err(Cancelled);
+                    }
+                }
+            }
+            let mut r = RunResult::failed("");
+            r.status = Status::Ok;
+            r.error = None;
+            r.metrics.insert("started_at".into(), start as f64);
+            Ok(r)
+        }
+    }
+
+    #[test]
+    fn a_suspended_run_keeps_its_checkpoint_outside_the_work_folder_and_continues_from_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("cache")).unwrap();
+        let cancel = CancelFlag::new();
+        let input = input(&Stepping);
+        let req = Request { input: &input, force: false, cancel: &cancel, base_dir: ".".into(), resume_from: None };
+        let save_to = dir.path().join("suspended/run.ckpt");
+        let signal = crate::spec::CheckpointSignal::new();
+        signal.raise();
+        let first = Suspend { signal: signal.clone(), save_to: save_to.clone(), resume: None };
+        let outcome = execute_suspendable(&store, &Stepping, &req, Some(&first), &mut |_| {}, &mut |_| {}).unwrap();
+        assert!(matches!(outcome, Outcome::Cancelled));
+        assert_eq!(signal.last_saved(), Some(1));
+        assert_eq!(std::fs::read_to_string(&save_to).unwrap(), "1", "the checkpoint survives the work folder");
+        assert!(!store.contains(input.key()) && store.failure(input.key()).is_none(), "a suspension is no result");
+        assert_eq!(std::fs::read_dir(dir.path().join("cache/work")).unwrap().count(), 0);
+
+        let again = Suspend {
+            signal: crate::spec::CheckpointSignal::new(),
+            save_to: save_to.clone(),
+            resume: Some((save_to, 1)),
+        };
+        let Outcome::Finished(f) =
+            execute_suspendable(&store, &Stepping, &req, Some(&again), &mut |_| {}, &mut |_| {}).unwrap()
+        else {
+            panic!("not finished")
+        };
+        assert_eq!((f.resumed_at, f.result.metrics["started_at"]), (Some(1), 1.0));
+        assert!(store.contains(input.key()));
+    }
 }
