@@ -29,8 +29,8 @@ struct Cluster {
 impl Cluster {
     /// A fresh cluster for `test`, or `None` (with a SKIP line) where none can start.
     fn up(test: &str) -> Option<Cluster> {
-        let turn = TURNS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+        let turn = TURNS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         // Ports of their own, so that clusters of other test runs on this machine do not meet.
         let port = 20_000 + ((std::process::id() % 2_000) * 10 + u32::from(n) * 2) as u16 % 20_000;

@@ -161,6 +161,10 @@ impl Session for SlurmSession<'_, '_> {
             }
             if self.ex.cancel.is_cancelled() {
                 self.cancel_all();
+                // Runs queued again after the cancellation (a retry) are not submitted.
+                for q in std::mem::take(&mut self.queue) {
+                    self.done.push_back((q.job, Ok(Outcome::Cancelled)));
+                }
                 if let Some(done) = self.done.pop_front() {
                     return Some(done);
                 }
