@@ -410,3 +410,36 @@ fn ctrl_c_cancels_the_study_jobs_exits_130_and_keeps_finished_runs() {
         std::fs::read_dir(s.path().join("cache/slurm/suspended")).is_ok_and(|d| d.count() == 2)
     });
 }
+
+#[test]
+fn a_job_near_its_time_limit_is_warned_saves_its_state_and_continues_in_a_new_job() {
+    let Some(cluster) = Cluster::up("time_limit") else { return };
+    // Far more steps than a minute holds: the run cannot finish before its job's warning.
+    let s = study(&LONG.replace("steps = 600", "steps = 1000000"));
+    // A one-minute limit with the warning 55 s before it: Slurm sends USR1 within its check
+    // interval (seconds to half a minute) after the job starts.
+    let mut args = vec!["run", "study.lrx", "--json", "-v", "--time=1", "--signal-before=55"];
+    args.extend_from_slice(SLURM);
+    let mut child = cluster.lrx(s.path(), &args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("saved its state at step") {
+                let _ = tx.send(());
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    let warned = rx.recv_timeout(Duration::from_secs(90));
+    let _ = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+    let out = finish(child, Duration::from_secs(30), "lrx run after Ctrl-C");
+    let err = reader.join().unwrap();
+    assert!(warned.is_ok(), "no job saved its state before its time limit:\n{err}");
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    let json: Json = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(json["slurm"]["continued"].as_u64() >= Some(1), "{json}");
+}
