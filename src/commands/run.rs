@@ -8,11 +8,13 @@ use crate::cli::{ExecutorKind, GlobalArgs, RunArgs};
 use crate::exec::engine::{Mode, Options};
 use crate::exec::slurm::{SlurmExecutor, SlurmOptions};
 use crate::exec::{outputs, progress};
+use crate::ops::find;
 use crate::results::{PhaseStatus, StudyResults};
 use crate::spec::CancelFlag;
 
 use super::Exit;
-use super::study::Study;
+use super::study::open;
+use crate::ops::study::Study;
 
 pub(crate) fn run(args: &RunArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
     let started = std::time::Instant::now();
@@ -20,15 +22,11 @@ pub(crate) fn run(args: &RunArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
     if args.executor != ExecutorKind::Slurm && !slurm_flags.is_empty() {
         bail!("`{}` applies only with `--executor slurm`", slurm_flags.join("`, `"));
     }
-    let Some(study) = Study::open(&args.file, &args.device, g)? else { return Ok(Exit::Failure) };
+    let Some(study) = open(&args.file, &args.device, g)? else { return Ok(Exit::Failure) };
     let mut rerun = BTreeSet::new();
     for phase in &args.rerun {
-        if phase != "final" && study.plan.phase(phase).is_none() {
-            let names = study.plan.phases.iter().map(|p| p.name.as_str()).chain(["final"]);
-            let hint = crate::spec::schema::suggest(phase, names)
-                .map(|s| format!("; did you mean `{s}`?"))
-                .unwrap_or_default();
-            errln!("error: `--rerun {phase}`: the study has no phase `{phase}`{hint}");
+        if let Err(e) = find::phase(phase, study.plan.phases.iter().map(|p| p.name.as_str()).chain(["final"])) {
+            errln!("error: `--rerun {phase}`: {e}");
             return Ok(Exit::Failure);
         }
         rerun.insert(phase.clone());
@@ -50,7 +48,7 @@ pub(crate) fn run(args: &RunArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
     };
     observer.finish();
 
-    let out = study.out_dir(g);
+    let out = study.out_dir(g.out.as_deref());
     if let Err(e) = outputs::write_all(&results, &out) {
         // An environment error (exit 2), after the summary: the runs themselves are safe.
         err!("{}", summary(&results));
