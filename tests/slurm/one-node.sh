@@ -9,6 +9,7 @@ slurm_up() {
   export DEBIAN_FRONTEND=noninteractive
   command -v slurmctld >/dev/null || { apt-get update -qq &&
     apt-get install -y -qq --no-install-recommends slurmctld slurmd slurm-client >/dev/null; } || return 1
+  [ -x "$(command -v slurmctld)" ] && [ -x "$(command -v slurmd)" ] || { echo "slurmctld/slurmd cannot run" >&2; return 1; }
   rm -rf "$S"; mkdir -p "$S"/{state,spool,log}
   cat > "$SLURM_CONF" <<CONF
 ClusterName=ci
@@ -44,13 +45,27 @@ PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 CONF
   slurmctld -D -i -f "$SLURM_CONF" >"$S/log/ctld.out" 2>&1 & echo $! >"$S/ctld.launch"
   slurmd -D -N localhost -f "$SLURM_CONF" >"$S/log/d.out" 2>&1 & echo $! >"$S/d.launch"
-  for _ in $(seq 60); do [ "$(sinfo -h -o %t 2>/dev/null)" = idle ] && return 0; sleep 0.5; done
+  # At most 30 s, and not a moment longer once a daemon has died (each `sinfo` without a
+  # controller would wait for its own timeout).
+  local end=$((SECONDS + 30))
+  while [ $SECONDS -lt $end ]; do
+    kill -0 "$(cat "$S/ctld.launch")" 2>/dev/null && kill -0 "$(cat "$S/d.launch")" 2>/dev/null || break
+    [ "$(timeout 5 sinfo -h -o %t 2>/dev/null)" = idle ] && return 0
+    sleep 0.5
+  done
   echo "slurm did not come up" >&2; cat "$S"/log/*.out >&2; slurm_down; return 1
 }
 slurm_down() {
-  scancel -u "$(id -un)" 2>/dev/null   # slurmstepd/jobs are NOT children of slurmd: cancel first
-  for _ in $(seq 50); do [ -z "$(squeue -h 2>/dev/null)" ] && break; sleep 0.2; done
+  # slurmstepd and the jobs are not children of slurmd: cancel them first (where a controller
+  # answers), then stop the daemons, by force after 10 s.
+  if kill -0 "$(cat "$S/ctld.launch" 2>/dev/null)" 2>/dev/null; then
+    timeout 10 scancel -u "$(id -un)" 2>/dev/null
+    for _ in $(seq 50); do [ -z "$(timeout 5 squeue -h 2>/dev/null)" ] && break; sleep 0.2; done
+  fi
   local p; for p in $(cat "$S/d.launch" "$S/ctld.launch" 2>/dev/null); do kill "$p" 2>/dev/null; done
   for p in $(cat "$S/d.launch" "$S/ctld.launch" 2>/dev/null); do
-    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.2; done; done
+    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.2; done
+    kill -9 "$p" 2>/dev/null
+  done
+  return 0
 }
