@@ -295,6 +295,8 @@ mod tests {
                     incoming_key: None,
                     message: None,
                     found: None,
+                    range_test: None,
+                    same_runs: Vec::new(),
                 })
                 .collect(),
             final_run: None,

@@ -21,6 +21,8 @@ mod plan;
 mod report;
 mod results_fixture;
 mod schedule;
+mod science;
+mod script;
 mod shell;
 mod show;
 mod train;

@@ -22,7 +22,7 @@ pub use against::{loss_vs_time, loss_vs_tokens};
 pub use heatmap::heatmap;
 pub use history::history;
 pub use parallel::parallel;
-pub use plots::{final_curves, loss_curves, phase_schedules, schedule_svg, sweep};
+pub use plots::{final_curves, loss_curves, phase_schedules, range_test, schedule_svg, sweep};
 pub use scale::phase_palette;
 
 use super::format;
