@@ -11,7 +11,6 @@ pub mod command;
 pub mod eval;
 pub mod fmt;
 pub mod parser;
-pub mod phases;
 pub mod study;
 mod sweeps;
 mod syntax_error;

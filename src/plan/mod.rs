@@ -13,7 +13,6 @@ mod compile;
 mod expand;
 mod files;
 pub mod graph;
-pub mod range_test;
 mod resolve;
 
 use std::collections::BTreeMap;
@@ -28,9 +27,9 @@ use crate::spec::config::RunConfig;
 use crate::spec::value::Value;
 
 pub use crate::lang::ast::Goal;
+pub use crate::lang::study::Pick;
 pub use crate::lang::study::Prune;
 pub use graph::{Block, Edge, Graph, Node, Policy};
-pub use range_test::Pick;
 pub use resolve::{apply, target_of};
 
 /// The most runs (candidates × runs per candidate, over every phase and the final run) a study

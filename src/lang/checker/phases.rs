@@ -11,10 +11,10 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use crate::diag::Diagnostic;
 use crate::spec::schema::{self, Key};
 
-use super::ast::{ExprKind, Final, FinalFrom, Span, Stmt};
-use super::checker::{Checker, Ctx, METRICS, Seen, objective_def};
-use super::eval;
-use super::study::{Ancestry, Binding, FinalDef, FinalSource, ObjectiveDef, Options, PhaseDef, Study};
+use super::{Checker, Ctx, METRICS, Seen, objective_def};
+use crate::lang::ast::{ExprKind, Final, FinalFrom, Span, Stmt};
+use crate::lang::eval;
+use crate::lang::study::{Ancestry, Binding, FinalDef, FinalSource, ObjectiveDef, Options, PhaseDef, Study};
 
 /// Reports cycles among phases and returns a topological order (ties in source order).
 /// Phases caught in a cycle come last, in source order.
@@ -258,7 +258,7 @@ fn unread_params(c: &mut Checker, study: &Study) {
             .chain(study.final_run.iter().flat_map(|f| &f.overrides))
     };
     let mut commands = false;
-    let mut visit = |e: &super::ast::Expr| {
+    let mut visit = |e: &crate::lang::ast::Expr| {
         e.walk(&mut |x| commands |= matches!(&x.kind, ExprKind::Call { name, .. } if name.name == "command"));
     };
     bindings().for_each(|b| visit(&b.value));

@@ -6,11 +6,11 @@
 //! at 0.275, smoothed at 6.6). A centred moving average has no lag: point i averages as many
 //! points after it as before it.
 
-pub use crate::lang::study::Pick;
+pub(super) use crate::lang::study::Pick;
 
 /// One step of the test: the learning rate, the training loss, and the smoothed loss.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Point {
+pub(super) struct Point {
     pub lr: f64,
     pub loss: f64,
     pub smoothed: f64,
@@ -18,7 +18,7 @@ pub struct Point {
 
 /// What a range test's curve says.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Analysis {
+pub(super) struct Analysis {
     /// The usable points, in step order: finite, before the loss exceeded `stop` × its minimum.
     pub points: Vec<Point>,
     /// Index of the lowest smoothed loss.
@@ -39,7 +39,7 @@ fn half_width(n: usize) -> usize {
 /// centred moving average, and the pick: the learning rate at the lowest smoothed loss divided
 /// by the divisor, or the one where the smoothed loss falls fastest against log(lr). `None`
 /// when fewer than two points are usable, or `steepest` finds no falling stretch.
-pub fn analyse(raw: &[(f64, f64)], pick: Pick, stop: f64) -> Option<Analysis> {
+pub(super) fn analyse(raw: &[(f64, f64)], pick: Pick, stop: f64) -> Option<Analysis> {
     let stop = if stop > 1.0 && stop.is_finite() { stop } else { f64::INFINITY };
     let mut kept: Vec<(f64, f64)> = Vec::new();
     let mut low = f64::INFINITY;

@@ -5,6 +5,8 @@
 //! winner) is checked later by the planner; everything that can be known from the text alone
 //! is checked here.
 
+mod phases;
+
 use std::collections::HashMap;
 
 use crate::diag::Diagnostic;
@@ -16,7 +18,6 @@ use super::ast::{
     Stmt,
 };
 use super::eval::{self, NameRef, NoEnv, Target};
-use super::phases;
 use super::study::{Ancestry, Binding, ObjectiveDef, Options, PhaseDef, Prune, Study, Sweep, SweepKind};
 
 /// What the final run is called wherever phases are named (`lrx why FILE final`, outputs).

@@ -1,17 +1,19 @@
 //! An LR range test: one run whose LR grows exponentially; the phase's winning change is the
-//! LR read off its loss curve (`plan::range_test::analyse`), not a candidate.
+//! LR read off its loss curve ([`pick`]), not a candidate.
 
 use super::{Decision, Outcomes};
-use crate::plan::range_test::{self, Analysis, Pick};
+mod pick;
+
 use crate::plan::{Phase, PhaseKind};
 use crate::results::{RangeCurve, RangePoint};
 use crate::spec::{HistoryRow, Value};
+use pick::{Analysis, Pick};
 
 /// The curve of a run's history: the history's `lr` is the schedule's multiplier of `from`.
 fn analyse(from: f64, pick: Pick, stop: f64, history: &[HistoryRow]) -> Option<Analysis> {
     let points: Vec<(f64, f64)> =
         history.iter().filter_map(|r| Some((from * r.metrics.get("lr")?, *r.metrics.get("train_loss")?))).collect();
-    range_test::analyse(&points, pick, stop)
+    pick::analyse(&points, pick, stop)
 }
 
 pub(super) fn decide(key: &str, from: f64, pick: Pick, stop: f64, outcomes: &Outcomes<'_>) -> Decision {
