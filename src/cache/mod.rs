@@ -4,4 +4,4 @@ pub mod key;
 pub mod store;
 
 pub use key::{DataFingerprint, KeyInput, RunKey};
-pub use store::{CacheError, Entry, Lookup, Store};
+pub use store::{CacheError, Entry, Kept, Lookup, Store};

@@ -13,6 +13,8 @@
 //!                  *.log         the last failed attempt's logs
 //!                  checkpoint/   a command trainer's `{checkpoint}` folder as the last failed
 //!                                or interrupted attempt left it, for the next attempt
+//!                  kept.ckpt     the built-in trainer's state saved on a stop signal (a batch
+//!                  kept.step     job warned of its end), and its step, for the next attempt
 //! work/abcdef…/   a run's private folder while it trains (alive while its key is locked)
 //! tmp/            entries being written (never read)
 //! locks/          one lock file per key being trained (removed by its holder)
@@ -39,6 +41,18 @@ const FILES: [&str; 3] = ["spec.json", "result.json", "history.csv"];
 const CHECKPOINT: &str = "checkpoint.ckpt";
 /// The same, where the checkpoint is a folder (a command trainer's `{checkpoint}`).
 const CHECKPOINT_DIR: &str = "checkpoint";
+/// An unfinished attempt's saved state (the built-in trainer's file) and the step it holds.
+const KEPT_STATE: &str = "kept.ckpt";
+const KEPT_STEP: &str = "kept.step";
+
+/// What an earlier, unfinished attempt at a key kept for the next one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kept {
+    /// A command trainer's `{checkpoint}` folder: the script continues from its own saves.
+    Folder,
+    /// The built-in trainer's state, saved at `step`.
+    State { step: u64 },
+}
 const FORMAT: u32 = 1;
 
 #[derive(Debug, thiserror::Error)]
@@ -414,27 +428,52 @@ impl Store {
             .or_else(|| Some(dir.join(CHECKPOINT_DIR)).filter(|p| p.is_dir()))
     }
 
-    /// Keeps a command trainer's `{checkpoint}` folder, as an attempt at `key` that failed or
-    /// was interrupted left it, for the key's next attempt (replacing an older one). It goes
-    /// with the key's failure record: when the key succeeds, or `gc` or `rm` forget the key.
-    /// The caller holds the key's lock.
-    pub fn keep_checkpoint(&self, key: RunKey, folder: &Path) -> Result<(), CacheError> {
+    /// Keeps what an unfinished attempt at `key` (failed, interrupted, or told to stop by its
+    /// batch job) saved, for the key's next attempt, replacing an older one: a command trainer's
+    /// `{checkpoint}` folder as the script left it (`step` unknown), or the built-in trainer's
+    /// state file saved at `step`. It goes with the key's failure record: cleared when the key
+    /// succeeds, or when `gc` or `rm` forget the key. The caller holds the key's lock.
+    pub fn keep_checkpoint(&self, key: RunKey, saved: &Path, step: Option<u64>) -> Result<(), CacheError> {
         let dir = self.failure_dir(key);
         fs::create_dir_all(&dir).map_err(io_err(&dir))?;
-        let dest = dir.join(CHECKPOINT_DIR);
-        match fs::remove_dir_all(&dest) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io_err(&dest)(e)),
+        let (folder, file, step_file) = (dir.join(CHECKPOINT_DIR), dir.join(KEPT_STATE), dir.join(KEPT_STEP));
+        for old in [&folder, &file, &step_file] {
+            let gone = if old.is_dir() { fs::remove_dir_all(old) } else { fs::remove_file(old) };
+            match gone {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err(old)(e)),
+            }
         }
-        fs::rename(folder, &dest).map_err(io_err(&dest))
+        if saved.is_dir() {
+            return fs::rename(saved, &folder).map_err(io_err(&folder));
+        }
+        // The step first: a state without its step is never taken.
+        let step = step.unwrap_or(0);
+        fs::write(&step_file, step.to_string()).map_err(io_err(&step_file))?;
+        fs::rename(saved, &file).map_err(io_err(&file))
     }
 
-    /// Takes the `{checkpoint}` folder an earlier attempt at `key` left, moving it to `to`:
-    /// `true` if there was one. The caller holds the key's lock.
-    pub fn take_checkpoint(&self, key: RunKey, to: &Path) -> bool {
-        let kept = self.failure_dir(key).join(CHECKPOINT_DIR);
-        kept.is_dir() && fs::rename(&kept, to).is_ok()
+    /// The step of the state an unfinished attempt at `key` kept, if it kept one.
+    pub fn kept_step(&self, key: RunKey) -> Option<u64> {
+        let dir = self.failure_dir(key);
+        let step = fs::read_to_string(dir.join(KEPT_STEP)).ok()?.trim().parse().ok()?;
+        dir.join(KEPT_STATE).is_file().then_some(step)
+    }
+
+    /// Takes what an earlier, unfinished attempt at `key` kept ([`Store::keep_checkpoint`]),
+    /// moving a folder to `folder_to` or a state file to `file_to`. The caller holds the key's
+    /// lock.
+    pub fn take_checkpoint(&self, key: RunKey, folder_to: &Path, file_to: &Path) -> Option<Kept> {
+        let dir = self.failure_dir(key);
+        let folder = dir.join(CHECKPOINT_DIR);
+        if folder.is_dir() {
+            return fs::rename(&folder, folder_to).is_ok().then_some(Kept::Folder);
+        }
+        let step = self.kept_step(key)?;
+        fs::rename(dir.join(KEPT_STATE), file_to).ok()?;
+        let _ = fs::remove_file(dir.join(KEPT_STEP));
+        Some(Kept::State { step })
     }
 
     /// Bytes an entry takes on disk (its checkpoint and logs included).
@@ -464,7 +503,7 @@ impl Store {
         }
     }
 
-    /// Every key with a failure record or a kept `{checkpoint}` folder (see
+    /// Every key with a failure record or a kept checkpoint (see
     /// [`Store::keep_checkpoint`]), sorted.
     pub fn failed_keys(&self) -> Vec<RunKey> {
         let mut keys: Vec<RunKey> = fs::read_dir(self.root.join("failures"))
@@ -839,14 +878,28 @@ mod tests {
 
         // A failed attempt's folder waits for the next attempt, and goes when the key succeeds.
         let other = input(2).key();
-        store.keep_checkpoint(other, &ckpt).unwrap();
+        let (to, file_to) = (dir.path().join("again"), dir.path().join("again.ckpt"));
+        store.keep_checkpoint(other, &ckpt, None).unwrap();
         assert!(!ckpt.exists());
-        let to = dir.path().join("again");
-        assert!(store.take_checkpoint(other, &to));
+        assert_eq!(store.take_checkpoint(other, &to, &file_to), Some(Kept::Folder));
         assert!(to.join("state.json").is_file());
-        store.keep_checkpoint(other, &to).unwrap();
+        store.keep_checkpoint(other, &to, None).unwrap();
         store.put(&input(2), &result()).unwrap();
-        assert!(!store.take_checkpoint(other, &dir.path().join("gone")), "cleared with the failure");
+        assert_eq!(store.take_checkpoint(other, &to, &file_to), None, "cleared with the failure");
+
+        // A state saved on a stop signal waits with its step, and replaces an older folder.
+        let third = input(3).key();
+        std::fs::create_dir_all(&to).unwrap();
+        std::fs::write(to.join("x"), "old").unwrap();
+        store.keep_checkpoint(third, &to, None).unwrap();
+        let state = dir.path().join("state.ckpt");
+        std::fs::write(&state, "saved at 40").unwrap();
+        store.keep_checkpoint(third, &state, Some(40)).unwrap();
+        assert_eq!(store.kept_step(third), Some(40));
+        assert!(store.failure(third).is_none(), "kept state is no failure record");
+        assert_eq!(store.take_checkpoint(third, &to, &file_to), Some(Kept::State { step: 40 }));
+        assert_eq!(std::fs::read_to_string(&file_to).unwrap(), "saved at 40");
+        assert_eq!((store.kept_step(third), store.take_checkpoint(third, &to, &file_to)), (None, None));
     }
 
     #[test]

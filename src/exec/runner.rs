@@ -11,7 +11,7 @@
 use std::path::PathBuf;
 
 use crate::cache::store::Attempt;
-use crate::cache::{CacheError, KeyInput, Lookup, RunKey, Store};
+use crate::cache::{CacheError, Kept, KeyInput, Lookup, RunKey, Store};
 use crate::spec::{CancelFlag, Progress, RunContext, RunResult, Status, Trainer};
 
 /// How a run was obtained.
@@ -100,19 +100,6 @@ pub struct Request<'a> {
     pub resume_from: Option<(RunKey, u64)>,
 }
 
-/// A batch job's "save and stop" (a warning signal before its time limit, preemption): where
-/// the run's state goes when `signal` is raised, and the state an earlier job of the same run
-/// left there, to continue from.
-#[derive(Clone, Debug)]
-pub struct Suspend {
-    /// Raised from outside: the trainer saves after its current step and stops.
-    pub signal: crate::spec::CheckpointSignal,
-    /// Where the checkpoint goes once saved (moved out of the work folder, which is removed).
-    pub save_to: PathBuf,
-    /// A checkpoint of an earlier, suspended attempt at this run and the step it holds.
-    pub resume: Option<(PathBuf, u64)>,
-}
-
 /// Looks the run up without training: `Some` on a verified hit.
 pub fn cached(store: &Store, key: RunKey, notice: &mut dyn FnMut(Notice)) -> Result<Option<Finished>, CacheError> {
     match store.get(key) {
@@ -137,14 +124,16 @@ pub fn execute(
     execute_suspendable(store, trainer, req, None, progress, notice)
 }
 
-/// Like [`execute`], for a run that may be told to save its state and stop (a Slurm job): a
-/// run stopped by `suspend.signal` after a checkpoint ends `Cancelled` with its checkpoint at
-/// `suspend.save_to`; one with `suspend.resume` continues from there.
+/// Like [`execute`], for a run that may be told to save its state and stop (a batch job warned
+/// of its time limit, or preempted): raised, `stop` makes the trainer save after its current
+/// step and stop; the run ends `Cancelled` and its state is kept with the key
+/// ([`Store::keep_checkpoint`]), where the key's next attempt, in whichever job, continues from
+/// it.
 pub fn execute_suspendable(
     store: &Store,
     trainer: &dyn Trainer,
     req: &Request<'_>,
-    suspend: Option<&Suspend>,
+    stop: Option<&crate::spec::CheckpointSignal>,
     progress: &mut dyn FnMut(Progress),
     notice: &mut dyn FnMut(Notice),
 ) -> Result<Outcome, CacheError> {
@@ -180,16 +169,20 @@ pub fn execute_suspendable(
         checkpoints.save_to = Some(checkpoint.clone());
         checkpoints.save_at = vec![stop];
     }
-    if let Some(s) = suspend {
+    if let Some(stop) = stop {
         checkpoints.save_to = Some(checkpoint.clone());
-        checkpoints.stop = s.signal.clone();
+        checkpoints.stop = stop.clone();
     }
-    // A script's folder as the key's last failed or interrupted attempt left it comes first:
-    // the script continues from its own saves. Then a suspended attempt of this very run
-    // (further along than an earlier rung), then the earlier rung's checkpoint, the start last.
-    let kept = store.take_checkpoint(key, &checkpoint);
-    let suspended = suspend.and_then(|s| s.resume.clone()).filter(|(path, _)| path.is_file());
-    let rung = req.resume_from.filter(|_| !kept).and_then(|(from, step)| {
+    // What the key's last unfinished attempt kept comes first: a script's folder (the script
+    // continues from its own saves) or a state saved on a stop signal (further along than any
+    // rung). Then the earlier rung's checkpoint; the start last.
+    let kept_state = work.join("kept.ckpt");
+    let kept = store.take_checkpoint(key, &checkpoint, &kept_state);
+    let suspended = match kept {
+        Some(Kept::State { step }) => Some((kept_state, step)),
+        _ => None,
+    };
+    let rung = req.resume_from.filter(|_| kept != Some(Kept::Folder)).and_then(|(from, step)| {
         let stored = store.checkpoint(from)?;
         if stored.is_dir() {
             // The script reads and updates its folder in place.
@@ -223,22 +216,13 @@ pub fn execute_suspendable(
         }
     }
     let train_wall = started.elapsed();
-    if let (Some(s), Some((Err(crate::spec::Cancelled), _))) = (suspend, &trained)
-        && s.signal.is_raised()
-        && s.signal.last_saved().is_some()
-        && checkpoint.is_file()
-    {
-        if let Some(dir) = s.save_to.parent() {
-            std::fs::create_dir_all(dir).map_err(|source| CacheError::Io { path: dir.to_owned(), source })?;
-        }
-        std::fs::rename(&checkpoint, &s.save_to)
-            .map_err(|source| CacheError::Io { path: s.save_to.clone(), source })?;
-    }
-    // A script's folder outlives an attempt that failed or was interrupted (Ctrl-C, a batch
-    // job's end), so that the next attempt continues from its saves.
+    // An unfinished attempt (failed, interrupted, told to stop) leaves what it saved to the
+    // key's next attempt: a script's folder as it is, or the state saved on the stop signal.
     let unfinished = !matches!(&trained, Some((Ok(r), _)) if r.status != Status::Failed);
-    if unfinished && std::fs::read_dir(&checkpoint).is_ok_and(|mut d| d.next().is_some()) {
-        store.keep_checkpoint(key, &checkpoint)?;
+    let saved_on_stop = stop.filter(|s| s.is_raised()).and_then(crate::spec::CheckpointSignal::last_saved);
+    let folder = std::fs::read_dir(&checkpoint).is_ok_and(|mut d| d.next().is_some());
+    if unfinished && (folder || (saved_on_stop.is_some() && checkpoint.is_file())) {
+        store.keep_checkpoint(key, &checkpoint, saved_on_stop)?;
     }
     let published = match trained {
         Some((Ok(result), resumed_at)) => {
@@ -551,28 +535,23 @@ mod tests {
     }
 
     #[test]
-    fn a_suspended_run_keeps_its_checkpoint_outside_the_work_folder_and_continues_from_it() {
+    fn a_stopped_run_keeps_its_state_with_the_key_and_its_next_attempt_continues_from_it() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("cache")).unwrap();
         let cancel = CancelFlag::new();
         let input = input(&Stepping);
         let req = Request { input: &input, force: false, cancel: &cancel, base_dir: ".".into(), resume_from: None };
-        let save_to = dir.path().join("suspended/run.ckpt");
         let signal = crate::spec::CheckpointSignal::new();
         signal.raise();
-        let first = Suspend { signal: signal.clone(), save_to: save_to.clone(), resume: None };
-        let outcome = execute_suspendable(&store, &Stepping, &req, Some(&first), &mut |_| {}, &mut |_| {}).unwrap();
+        let outcome = execute_suspendable(&store, &Stepping, &req, Some(&signal), &mut |_| {}, &mut |_| {}).unwrap();
         assert!(matches!(outcome, Outcome::Cancelled));
         assert_eq!(signal.last_saved(), Some(1));
-        assert_eq!(std::fs::read_to_string(&save_to).unwrap(), "1", "the checkpoint survives the work folder");
-        assert!(!store.contains(input.key()) && store.failure(input.key()).is_none(), "a suspension is no result");
+        assert_eq!(store.kept_step(input.key()), Some(1), "the state survives the work folder");
+        assert!(!store.contains(input.key()) && store.failure(input.key()).is_none(), "a stop is no result");
         assert_eq!(std::fs::read_dir(dir.path().join("cache/work")).unwrap().count(), 0);
 
-        let again = Suspend {
-            signal: crate::spec::CheckpointSignal::new(),
-            save_to: save_to.clone(),
-            resume: Some((save_to, 1)),
-        };
+        // The next attempt (another job, or this process) continues from step 1.
+        let again = crate::spec::CheckpointSignal::new();
         let Outcome::Finished(f) =
             execute_suspendable(&store, &Stepping, &req, Some(&again), &mut |_| {}, &mut |_| {}).unwrap()
         else {
@@ -580,5 +559,6 @@ mod tests {
         };
         assert_eq!((f.resumed_at, f.result.metrics["started_at"]), (Some(1), 1.0));
         assert!(store.contains(input.key()));
+        assert_eq!(store.kept_step(input.key()), None, "the success clears what was kept");
     }
 }

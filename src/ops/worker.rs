@@ -15,8 +15,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::cache::{CacheError, RunKey, Store};
-use crate::exec::runner::{self, Outcome, Request, Source, Suspend};
-use crate::exec::slurm::files::{self, JobFile, Layout, OutcomeFile, SuspendedStep, WorkerOutcome};
+use crate::exec::runner::{self, Outcome, Request, Source};
+use crate::exec::slurm::files::{self, JobFile, Layout, OutcomeFile, WorkerOutcome};
 use crate::spec::{CancelFlag, CheckpointSignal, Progress, Status, Trainer, TrainerSpec};
 use crate::train::{Device, Notify};
 
@@ -125,14 +125,13 @@ pub fn train(
         return Err(WorkerError::OtherTrainer { here: name(&here), keyed: name(&job.input.trainer) });
     }
 
-    let (ckpt, step_file) = layout.suspended(key);
-    let resume =
-        files::read_json::<SuspendedStep>(&step_file).filter(|_| ckpt.is_file()).map(|s| (ckpt.clone(), s.step));
-    if let Some((_, step)) = &resume {
+    // A state an earlier job of this run saved on its stop signal is kept with the key; the
+    // runner continues from it.
+    if let Some(step) = store.kept_step(key) {
         let restarts = std::env::var("SLURM_RESTART_COUNT").unwrap_or_else(|_| "0".into());
         say(format!("run {}: continuing from its saved state at step {step} (restart count {restarts})", key.short()));
     }
-    let suspend = Suspend { signal: CheckpointSignal::new(), save_to: ckpt.clone(), resume };
+    let stop = CheckpointSignal::new();
     let cancel = CancelFlag::new();
     let builtin = matches!(job.input.config.train.trainer, TrainerSpec::Builtin);
     let usr1 = Arc::new(AtomicBool::new(false));
@@ -156,7 +155,7 @@ pub fn train(
                         if builtin { "; saving its state" } else { "" }
                     ));
                     if builtin {
-                        suspend.signal.raise();
+                        stop.raise();
                     } else {
                         cancel.cancel();
                     }
@@ -172,15 +171,13 @@ pub fn train(
             }
         };
         let mut notice = |n: runner::Notice| say(n.to_string());
-        let outcome = runner::execute_suspendable(&store, &trainer, &req, Some(&suspend), &mut progress, &mut notice);
+        let outcome = runner::execute_suspendable(&store, &trainer, &req, Some(&stop), &mut progress, &mut notice);
         finished.store(true, Ordering::SeqCst);
         outcome
     })?;
 
     Ok(match outcome {
         Outcome::Finished(f) => {
-            let _ = std::fs::remove_file(&ckpt);
-            let _ = std::fs::remove_file(&step_file);
             let status = match f.result.status {
                 Status::Failed => format!("failed: {}", f.result.error.as_deref().unwrap_or("")),
                 s => format!("{s:?}").to_lowercase(),
@@ -194,10 +191,9 @@ pub fn train(
             (outcome, None)
         }
         Outcome::Cancelled => {
-            match suspend.signal.last_saved().filter(|_| suspend.signal.is_raised() && ckpt.is_file()) {
+            // The runner kept the state the stop signal saved, with its step.
+            match store.kept_step(key).filter(|_| stop.is_raised() && stop.last_saved().is_some()) {
                 Some(step) => {
-                    files::write_json(&step_file, &SuspendedStep { step })
-                        .map_err(|source| WorkerError::Write { path: step_file.clone(), source })?;
                     say(format!("run {}: saved its state at step {step}; it continues in a new job", key.short()));
                     (WorkerOutcome::Suspended { step }, Some(files::EXIT_SUSPENDED))
                 }

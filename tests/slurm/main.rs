@@ -156,6 +156,13 @@ fn run_json(mut cmd: Command, limit: Duration) -> (i32, Json, String) {
     (out.status.code().unwrap_or(-1), json, stderr)
 }
 
+/// States saved on a stop signal that the cache keeps for the runs' next attempts.
+fn kept_states(study: &Path) -> usize {
+    std::fs::read_dir(study.join("cache/failures"))
+        .map(|d| d.flatten().filter(|e| e.path().join("kept.ckpt").is_file()).count())
+        .unwrap_or(0)
+}
+
 /// Polls `cond` every 50 ms for at most `limit`.
 fn wait_for(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
     let start = Instant::now();
@@ -336,10 +343,7 @@ fn a_signalled_job_saves_its_state_and_its_run_continues_to_the_same_result() {
         run_json(cluster.lrx(local.path(), &["run", "study.lrx", "--json"]), Duration::from_secs(180));
     assert_eq!(code, 0, "{err}");
     assert_eq!(results(&json), results(&here), "the continued run differs from one trained straight through");
-    assert!(
-        std::fs::read_dir(s.path().join("cache/slurm/suspended")).unwrap().next().is_none(),
-        "the saved state is removed once the run is done"
-    );
+    assert_eq!(kept_states(s.path()), 0, "the saved state is removed once the run is done");
 }
 
 #[test]
@@ -408,8 +412,8 @@ fn ctrl_c_cancels_the_study_jobs_exits_130_and_keeps_finished_runs() {
     let (code, plan, _) = run_json(cluster.lrx(s.path(), &["plan", "study.lrx", "--json"]), Duration::from_secs(30));
     assert_eq!(code, 0);
     assert_eq!(entries(s.path()), 1, "{plan}");
-    wait_for(Duration::from_secs(10), "the cancelled run's saved state", || {
-        std::fs::read_dir(s.path().join("cache/slurm/suspended")).is_ok_and(|d| d.count() == 2)
+    wait_for(Duration::from_secs(10), "the cancelled run's saved state, kept with its key", || {
+        kept_states(s.path()) == 1
     });
 }
 

@@ -49,11 +49,6 @@ impl Layout {
     pub fn log_pattern(&self) -> PathBuf {
         self.root.join("logs").join("%A_%a.log")
     }
-    /// The checkpoint of a run whose job was told to stop, and the step it holds.
-    pub fn suspended(&self, key: RunKey) -> (PathBuf, PathBuf) {
-        let dir = self.root.join("suspended");
-        (dir.join(format!("{}.ckpt", key.to_hex())), dir.join(format!("{}.json", key.to_hex())))
-    }
     /// The batch script every job runs: it `exec`s its arguments, so that the worker itself is
     /// the batch step's process (it receives `--signal=B:...`) and no shell reads a value.
     pub fn script(&self) -> PathBuf {
@@ -103,12 +98,6 @@ pub struct OutcomeFile {
     pub job: String,
     #[serde(flatten)]
     pub outcome: WorkerOutcome,
-}
-
-/// The step a suspended checkpoint holds.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct SuspendedStep {
-    pub step: u64,
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same folder and a rename.
