@@ -159,8 +159,7 @@ fn run_json(mut cmd: Command, limit: Duration) -> (i32, Json, String) {
 /// States saved on a stop signal that the cache keeps for the runs' next attempts.
 fn kept_states(study: &Path) -> usize {
     std::fs::read_dir(study.join("cache/failures"))
-        .map(|d| d.flatten().filter(|e| e.path().join("kept.ckpt").is_file()).count())
-        .unwrap_or(0)
+        .map_or(0, |d| d.flatten().filter(|e| e.path().join("kept.ckpt").is_file()).count())
 }
 
 /// Polls `cond` every 50 ms for at most `limit`.
