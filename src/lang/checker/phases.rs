@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 use petgraph::Direction;
 use petgraph::algo::{astar, is_cyclic_directed, tarjan_scc};
 use petgraph::graph::{DiGraph, NodeIndex};
+use petgraph::visit::EdgeRef;
 
 use crate::diag::Diagnostic;
 use crate::spec::schema::{self, Key};
@@ -25,36 +26,18 @@ pub(super) fn order(c: &mut Checker, phases: &[PhaseDef]) -> Vec<usize> {
     (0..n).for_each(|_| _ = g.add_node(()));
     let node = NodeIndex::<usize>::new;
     g.extend_with_edges(phases.iter().enumerate().flat_map(|(p, d)| d.after.iter().map(move |&a| (node(p), node(a)))));
-    if is_cyclic_directed(&g) {
-        // One error per knot of phases that come after each other, at its first phase, naming
-        // a way round it: from that phase along its first `after` in the knot, the shortest
-        // way back.
-        let mut knots: Vec<Vec<usize>> = tarjan_scc(&g)
-            .into_iter()
-            .map(|scc| scc.into_iter().map(NodeIndex::index).collect::<Vec<usize>>())
-            .filter(|scc| scc.len() > 1 || phases[scc[0]].after.contains(&scc[0]))
-            .collect();
-        for knot in &mut knots {
-            knot.sort_unstable();
-        }
-        knots.sort();
-        for knot in knots {
-            let first = knot[0];
-            let Some(&next) = phases[first].after.iter().find(|a| knot.contains(a)) else { continue };
-            let way = astar(&g, node(next), |x| x == node(first), |_| 1, |_| 0).map(|(_, way)| way);
-            let names: Vec<&str> = std::iter::once(first)
-                .chain(way.unwrap_or_default().into_iter().map(NodeIndex::index))
-                .map(|p| phases[p].name.as_str())
-                .collect();
-            c.error(
-                Diagnostic::error(format!("phases form a cycle: {}", names.join(" -> ")))
-                    .at(phases[first].name_span, "")
-                    .help(concat!(
-                        "a phase starts from the winners of the phases it comes after, so none of them can come ",
-                        "after it: drop one `after` of the cycle"
-                    )),
-            );
-        }
+    // One error per knot of phases that come after each other, at its first phase.
+    for way in ways_round_knots(&g) {
+        let names: Vec<&str> = way.iter().map(|&p| phases[p].name.as_str()).collect();
+        let first = way[0];
+        c.error(
+            Diagnostic::error(format!("phases form a cycle: {}", names.join(" -> ")))
+                .at(phases[first].name_span, "")
+                .help(concat!(
+                    "a phase starts from the winners of the phases it comes after, so none of them can come ",
+                    "after it: drop one `after` of the cycle"
+                )),
+        );
     }
     // Phases caught in a cycle come last: they are never ready.
     match toposort_in_source_order(&g) {
@@ -69,6 +52,39 @@ pub(super) fn order(c: &mut Checker, phases: &[PhaseDef]) -> Vec<usize> {
             order
         }
     }
+}
+
+/// For each knot of `g` (nodes on a common cycle), in the order of its lowest node: a way round
+/// it, from that node along its first-added edge into the knot and the shortest way back to it
+/// (the node appears at both ends).
+fn ways_round_knots(g: &DiGraph<(), (), usize>) -> Vec<Vec<usize>> {
+    if !is_cyclic_directed(g) {
+        return Vec::new();
+    }
+    let mut knots: Vec<Vec<usize>> = tarjan_scc(g)
+        .into_iter()
+        .map(|scc| scc.into_iter().map(NodeIndex::index).collect::<Vec<usize>>())
+        .filter(|scc| scc.len() > 1 || g.contains_edge(NodeIndex::new(scc[0]), NodeIndex::new(scc[0])))
+        .collect();
+    for knot in &mut knots {
+        knot.sort_unstable();
+    }
+    knots.sort();
+    let mut ways = Vec::new();
+    for knot in knots {
+        let first = NodeIndex::new(knot[0]);
+        let Some(next) = g
+            .edges(first)
+            .filter(|e| knot.contains(&e.target().index()))
+            .min_by_key(|e| e.id().index())
+            .map(|e| e.target())
+        else {
+            continue;
+        };
+        let back = astar(g, next, |x| x == first, |_| 1, |_| 0).map(|(_, way)| way).unwrap_or_default();
+        ways.push(std::iter::once(first).chain(back).map(NodeIndex::index).collect());
+    }
+    ways
 }
 
 /// Kahn's order over the graph of `order`, always taking the earliest-written ready phase:
@@ -301,41 +317,33 @@ fn unread_params(c: &mut Checker, study: &Study) {
 }
 
 fn cycles(c: &mut Checker, deps: &Deps, reported: &mut BTreeSet<Vec<Key>>, in_block: bool) {
-    for &start in deps.keys() {
-        // Depth-first from `start`, looking for a way back to it.
-        let mut path = vec![start];
-        let mut iters: Vec<usize> = vec![0];
-        let mut visited = BTreeSet::new();
-        while let (Some(&node), Some(next)) = (path.last(), iters.last_mut()) {
-            let reads = deps.get(&node).map_or(&[][..], |(r, _)| r.as_slice());
-            if let Some(&dep) = reads.get(*next) {
-                *next += 1;
-                if dep == start {
-                    let mut key = path.clone();
-                    key.sort();
-                    if reported.insert(key) {
-                        let mut names: Vec<String> = path.iter().map(|k| format!("`{}`", k.qualified())).collect();
-                        names.push(format!("`{}`", start.qualified()));
-                        let span = deps.get(&start).map(|(_, s)| *s).unwrap_or_default();
-                        let mut d = Diagnostic::error(format!("derived keys form a cycle: {}", names.join(" -> ")))
-                            .at(span, "");
-                        if in_block && path.len() == 1 {
-                            d = d.help(format!(
-                                "to start from the incoming value, write `{} = base ...`",
-                                start.qualified()
-                            ));
-                        }
-                        c.error(d);
-                    }
-                } else if deps.contains_key(&dep) && visited.insert(dep) {
-                    path.push(dep);
-                    iters.push(0);
-                }
-            } else {
-                path.pop();
-                iters.pop();
+    // An edge from each derived key to each derived key it reads, in the order it reads them.
+    let keys: Vec<Key> = deps.keys().copied().collect();
+    let index: BTreeMap<Key, usize> = keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
+    let mut g: DiGraph<(), (), usize> = DiGraph::default();
+    keys.iter().for_each(|_| _ = g.add_node(()));
+    for (i, key) in keys.iter().enumerate() {
+        for dep in deps.get(key).map_or(&[][..], |(r, _)| r.as_slice()) {
+            if let Some(&j) = index.get(dep) {
+                g.add_edge(NodeIndex::new(i), NodeIndex::new(j), ());
             }
         }
+    }
+    // One error per knot (the same knot is reported once across blocks that share it).
+    for way in ways_round_knots(&g) {
+        let start = keys[way[0]];
+        let mut knot: Vec<Key> = way[1..].iter().map(|&i| keys[i]).collect();
+        knot.sort();
+        if !reported.insert(knot) {
+            continue;
+        }
+        let names: Vec<String> = way.iter().map(|&i| format!("`{}`", keys[i].qualified())).collect();
+        let span = deps.get(&start).map(|(_, s)| *s).unwrap_or_default();
+        let mut d = Diagnostic::error(format!("derived keys form a cycle: {}", names.join(" -> "))).at(span, "");
+        if in_block && way.len() == 2 {
+            d = d.help(format!("to start from the incoming value, write `{} = base ...`", start.qualified()));
+        }
+        c.error(d);
     }
 }
 
