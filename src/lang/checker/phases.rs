@@ -321,7 +321,9 @@ fn cycles(c: &mut Checker, deps: &Deps, reported: &mut BTreeSet<Vec<Key>>, in_bl
     let keys: Vec<Key> = deps.keys().copied().collect();
     let index: BTreeMap<Key, usize> = keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
     let mut g: DiGraph<(), (), usize> = DiGraph::default();
-    keys.iter().for_each(|_| _ = g.add_node(()));
+    for _ in &keys {
+        g.add_node(());
+    }
     for (i, key) in keys.iter().enumerate() {
         for dep in deps.get(key).map_or(&[][..], |(r, _)| r.as_slice()) {
             if let Some(&j) = index.get(dep) {
