@@ -57,22 +57,29 @@ pub(crate) struct Study {
     pub(super) trainer: Trainers,
     /// The folder relative paths in the study are resolved against.
     pub(super) base_dir: PathBuf,
+    /// GPU ordinals to hand out, one run on each at a time (`run --gpus`); empty: none.
+    pub(super) gpus: Vec<usize>,
     fingerprints: Mutex<HashMap<String, Result<DataFingerprint, String>>>,
 }
 
 impl Study {
-    /// Loads a study (printing its diagnostics); `None` when it is invalid.
-    pub(super) fn open(file: &Path, device: &str, g: &GlobalArgs) -> anyhow::Result<Option<Study>> {
-        Study::open_with(file, device, g, true)
-    }
-
-    /// Like `open`, for commands that only read the cache: nothing is created on disk.
+    /// Like `open_on`, for commands that only read the cache: nothing is created on disk.
     pub(super) fn open_read_only(file: &Path, device: &str, g: &GlobalArgs) -> anyhow::Result<Option<Study>> {
         Study::open_with(file, device, g, false)
     }
 
+    /// Loads a study (printing its diagnostics) to run on `device`; `None` when it is invalid.
+    /// (`run --gpus` picks CUDA even in a build without it: only the built-in trainer's runs
+    /// fail there, saying why.)
+    pub(super) fn open_on(file: &Path, device: Device, g: &GlobalArgs) -> anyhow::Result<Option<Study>> {
+        Study::open_device(file, device, g, true)
+    }
+
     fn open_with(file: &Path, device: &str, g: &GlobalArgs, create: bool) -> anyhow::Result<Option<Study>> {
-        let device = Device::parse(device)?;
+        Study::open_device(file, Device::parse(device)?, g, create)
+    }
+
+    fn open_device(file: &Path, device: Device, g: &GlobalArgs, create: bool) -> anyhow::Result<Option<Study>> {
         let Loaded::Ok(plan) = load(file, g)? else { return Ok(None) };
         let store = if create {
             Store::open(&g.cache).with_context(|| format!("cannot open the cache at `{}`", g.cache.display()))?
@@ -85,7 +92,14 @@ impl Study {
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or_else(|| PathBuf::from("."));
         let trainer = trainers(device, g, &base_dir);
-        Ok(Some(Study { plan: *plan, store, trainer, base_dir, fingerprints: Mutex::new(HashMap::new()) }))
+        Ok(Some(Study {
+            plan: *plan,
+            store,
+            trainer,
+            base_dir,
+            gpus: Vec::new(),
+            fingerprints: Mutex::new(HashMap::new()),
+        }))
     }
 
     /// Where this study's outputs go: `--out`, or `runs/<study>`.
@@ -118,6 +132,7 @@ impl Study {
             cancel: cancel.clone(),
             base_dir: options.base_dir.clone(),
             jobs,
+            devices: self.gpus.clone(),
         };
         let engine = Engine {
             plan: &self.plan,

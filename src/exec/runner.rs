@@ -98,6 +98,8 @@ pub struct Request<'a> {
     /// Continue from the checkpoint stored with this earlier run of the same config (a
     /// successive-halving rung that stopped at the given step), where it has one.
     pub resume_from: Option<(RunKey, u64)>,
+    /// The GPU the executor gave this run (`RunContext::device`).
+    pub device: Option<usize>,
 }
 
 /// Looks the run up without training: `Some` on a verified hit.
@@ -167,6 +169,7 @@ pub fn execute(
             base_dir: req.base_dir.clone(),
             stop_at: req.input.stop_at,
             checkpoints: crate::spec::Checkpoints { resume_from, ..checkpoints.clone() },
+            device: req.device,
         };
         let outcome = trainer.train(&req.input.config, &mut ctx);
         // A checkpoint the trainer refuses (made by another build, damaged) costs time, not
@@ -283,7 +286,14 @@ mod tests {
         let t = Counting { calls: AtomicUsize::new(0), status: Status::Ok };
         let cancel = CancelFlag::new();
         let input = input(&t);
-        let req = Request { input: &input, force: false, cancel: &cancel, base_dir: ".".into(), resume_from: None };
+        let req = Request {
+            input: &input,
+            force: false,
+            cancel: &cancel,
+            base_dir: ".".into(),
+            resume_from: None,
+            device: None,
+        };
         let mut sources = Vec::new();
         for _ in 0..2 {
             match execute(&store, &t, &req, &mut |_| {}, &mut |_| {}).unwrap() {
@@ -307,7 +317,14 @@ mod tests {
         let t = Counting { calls: AtomicUsize::new(0), status: Status::Failed };
         let cancel = CancelFlag::new();
         let input = input(&t);
-        let req = Request { input: &input, force: false, cancel: &cancel, base_dir: ".".into(), resume_from: None };
+        let req = Request {
+            input: &input,
+            force: false,
+            cancel: &cancel,
+            base_dir: ".".into(),
+            resume_from: None,
+            device: None,
+        };
         execute(&store, &t, &req, &mut |_| {}, &mut |_| {}).unwrap();
         assert!(!store.contains(input.key()));
         let record = store.failure(input.key()).expect("a failed run leaves a record");
@@ -362,7 +379,14 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         let cancel = CancelFlag::new();
         let input = input(&Logging { fail: true });
-        let req = Request { input: &input, force: false, cancel: &cancel, base_dir: ".".into(), resume_from: None };
+        let req = Request {
+            input: &input,
+            force: false,
+            cancel: &cancel,
+            base_dir: ".".into(),
+            resume_from: None,
+            device: None,
+        };
         execute(&store, &Logging { fail: true }, &req, &mut |_| {}, &mut |_| {}).unwrap();
         let logs = store.failure_logs(input.key());
         assert_eq!(logs.len(), 1);

@@ -10,6 +10,7 @@ mod command_trainer;
 mod corpus;
 mod engine;
 mod fmt;
+mod gpus;
 mod graph;
 mod outcomes;
 mod pipes;
