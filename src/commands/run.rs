@@ -105,6 +105,9 @@ fn gpus(list: &str) -> anyhow::Result<Vec<usize>> {
     let list = list.trim();
     if list == "all" {
         if let Some(n) = std::env::var("LRX_FAKE_GPUS").ok().and_then(|n| n.trim().parse::<usize>().ok()) {
+            if n == 0 {
+                bail!("`--gpus all`: no GPU (LRX_FAKE_GPUS=0)");
+            }
             return Ok((0..n).collect());
         }
         let out = std::process::Command::new("nvidia-smi").arg("-L").output().map_err(|e| {

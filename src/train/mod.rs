@@ -161,9 +161,12 @@ impl Device {
                     .unwrap_or_else(|| std::env::consts::ARCH.to_owned());
                 format!("cpu: {model} ({cores} threads)")
             }
-            // Not the ordinal: with `--gpus` a run lands on any of the machine's GPUs, and
-            // its key must not depend on which.
-            Device::Cuda(_) => "cuda".to_owned(),
+            // The model, not the ordinal: with `--gpus` a run lands on any of the machine's
+            // GPUs, and its key must not depend on which.
+            Device::Cuda(_) => match gpu_model() {
+                Some(model) => format!("cuda: {model}"),
+                None => "cuda".to_owned(),
+            },
         }
     }
 }
@@ -284,6 +287,23 @@ impl Trainer for BurnTrainer {
         };
         self.train_data(config, &data, ctx)
     }
+}
+
+/// The first GPU's model as `nvidia-smi` names it (asked once per process), if it answers.
+fn gpu_model() -> Option<String> {
+    static MODEL: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    MODEL
+        .get_or_init(|| {
+            let out = std::process::Command::new("nvidia-smi")
+                .args(["--query-gpu=name", "--format=csv,noheader", "-i", "0"])
+                .stderr(std::process::Stdio::null())
+                .output()
+                .ok()
+                .filter(|o| o.status.success())?;
+            let name = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+            (!name.is_empty()).then_some(name)
+        })
+        .clone()
 }
 
 /// burn-flex's GEMM (the `gemm` crate) dispatches on `avx512f`, then `fma`; the fused kernels
