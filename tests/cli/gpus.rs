@@ -132,6 +132,12 @@ phase lr {
     let out = run(dir.path(), &["study.lrx", "--device", "cpu-generic", "--json", "-q"], None);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_eq!(counts(&out)["cached"], 3, "{}", text(&out));
+    // `--gpus` means CUDA for the built-in trainer: a build without it fails those runs, saying why.
+    if !cfg!(feature = "cuda") {
+        let out = run(dir.path(), &["study.lrx", "--gpus", "all", "--json", "-q"], Some(1));
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        assert!(text(&out).contains("needs a build with the `cuda` feature"), "{}", text(&out));
+    }
 }
 
 #[test]
