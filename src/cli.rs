@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::commands;
 
@@ -75,18 +75,59 @@ pub enum Command {
     /// Inspect and maintain the run cache
     #[command(subcommand)]
     Cache(CacheCommand),
+    /// Print a shell completion script: `lrx completions bash > ~/.local/share/bash-completion/completions/lrx`
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff): `lrx man > lrx.1 && man ./lrx.1`
+    Man,
+}
+
+#[derive(Args, Debug)]
+pub struct CompletionsArgs {
+    /// The shell to complete in
+    #[arg(value_enum)]
+    pub shell: Shell,
+}
+
+/// The shells `lrx completions` writes scripts for.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+    Powershell,
+}
+
+/// The completion script of `shell`.
+pub fn completions(shell: Shell) -> Vec<u8> {
+    use clap_complete::Shell as S;
+    let shell = match shell {
+        Shell::Bash => S::Bash,
+        Shell::Zsh => S::Zsh,
+        Shell::Fish => S::Fish,
+        Shell::Powershell => S::PowerShell,
+    };
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "lrx", &mut out);
+    out
+}
+
+/// The manual page, in roff.
+pub fn man_page() -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    clap_mangen::Man::new(Cli::command()).render(&mut out)?;
+    Ok(out)
 }
 
 #[derive(Args, Debug)]
 pub struct CheckArgs {
-    /// Study files (`.lrx`)
+    /// Study files (`.lrx`); `-` reads one from stdin
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
 }
 
 #[derive(Args, Debug)]
 pub struct FmtArgs {
-    /// Study files to rewrite in place
+    /// Study files to rewrite in place; `-` formats stdin to stdout
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
     /// Only report files that are not formatted (exit 1 if any)
@@ -112,7 +153,7 @@ pub struct GraphArgs {
 
 #[derive(Args, Debug)]
 pub struct PlanArgs {
-    /// A study file
+    /// A study file; `-` reads it from stdin (relative paths then from the current folder)
     pub file: PathBuf,
     /// Print the plan as JSON (the shape of `run --json`)
     #[arg(long)]
@@ -207,7 +248,8 @@ pub struct TrainArgs {
     /// The candidate, as `lrx plan` names it (default: `baseline`)
     #[arg(long, requires = "phase")]
     pub variant: Option<String>,
-    /// Override a key: `--set steps=200 --set "schedule=cosine(warmup = 0.1)"`
+    /// Override a key: `--set steps=200 --set "schedule=cosine(warmup = 0.1)"` (one budget of
+    /// `steps`, `tokens` and `time`; no block options such as `repeats`: a train is one run)
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
     /// Print the result as JSON (`key`, `status`, `metrics`, `history`, ...)
@@ -240,11 +282,14 @@ pub enum CacheCommand {
     },
     /// Check every entry's content against its recorded hashes
     Verify,
-    /// Delete entries not used by the given studies (all entries without `--keep`)
+    /// Delete entries not used by the given studies (all entries with `--all`)
     Gc {
         /// Keep every run these studies use (repeatable)
         #[arg(long)]
         keep: Vec<PathBuf>,
+        /// Delete every entry without asking (needed when stdin is not a terminal to ask on)
+        #[arg(long, conflicts_with = "keep")]
+        all: bool,
         /// Only list what would be deleted
         #[arg(long)]
         dry_run: bool,

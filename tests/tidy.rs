@@ -90,6 +90,8 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
     // The report renders results; it never trains or schedules, nor knows how results were made.
     ("src/report/", &["burn::", "crate::train", "crate::exec", "crate::plan", "crate::commands"]),
+    // The library layer under the commands: it knows no command line and prints nothing.
+    ("src/ops/", &["crate::commands", "crate::cli", "println!", "eprintln!", "print!(", "eprint!("]),
     // `Span` and the diagnostics are the lowest layer of the language side.
     (
         "src/diag.rs",
@@ -172,4 +174,44 @@ fn no_stubs_or_debugging_leftovers() {
 fn main_stays_small() {
     let main = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/main.rs")).expect("main.rs");
     assert!(main.lines().count() <= 25, "src/main.rs has {} lines", main.lines().count());
+}
+
+/// What `ops` does once, the commands do not do again: they neither compute run keys, data
+/// fingerprints nor "did you mean" suggestions, nor build an engine, nor hold memos.
+#[test]
+fn commands_hold_no_logic_the_library_has() {
+    let mut found = Vec::new();
+    for (path, text) in all_sources() {
+        if !path.starts_with("src/commands/") {
+            continue;
+        }
+        for needle in ["KeyInput", "fingerprint_files", "suggest(", "Engine {", "Mutex<HashMap"] {
+            for line in mentions(&text, needle) {
+                found.push(format!("{path}: `{needle}` in `{}`", line.trim()));
+            }
+        }
+    }
+    assert!(found.is_empty(), "logic of `src/ops` in the commands:\n{}", found.join("\n"));
+}
+
+#[test]
+fn only_the_key_module_builds_a_key_input() {
+    let offenders: Vec<String> = all_sources()
+        .into_iter()
+        .filter(|(path, text)| path != "src/cache/key.rs" && !mentions(text, "KeyInput {").is_empty())
+        .map(|(path, _)| path)
+        .collect();
+    assert!(offenders.is_empty(), "a `KeyInput` built outside `KeyInput::of_run`: {offenders:?}");
+}
+
+/// `ops` sits right under the commands: no other layer calls up into it.
+#[test]
+fn only_the_commands_use_the_ops_layer() {
+    let offenders: Vec<String> = all_sources()
+        .into_iter()
+        .filter(|(path, _)| !path.starts_with("src/ops/") && !path.starts_with("src/commands/"))
+        .filter(|(_, text)| !mentions(text, "crate::ops").is_empty())
+        .map(|(path, _)| path)
+        .collect();
+    assert!(offenders.is_empty(), "`crate::ops` used below the commands: {offenders:?}");
 }

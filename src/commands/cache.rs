@@ -7,6 +7,7 @@ use serde_json::json;
 
 use crate::cache::{Lookup, RunKey, Store};
 use crate::cli::{CacheCommand, GlobalArgs};
+use crate::ops::cache;
 
 use super::Exit;
 
@@ -16,7 +17,15 @@ pub(crate) fn run(cmd: &CacheCommand, g: &GlobalArgs) -> anyhow::Result<Exit> {
     match cmd {
         CacheCommand::Ls { json } => ls(&Store::at(&g.cache), *json),
         CacheCommand::Verify => verify(&Store::at(&g.cache), g.quiet),
-        CacheCommand::Gc { keep, dry_run } => {
+        CacheCommand::Gc { keep, all, dry_run } => {
+            if keep.is_empty() && !*all && !*dry_run {
+                let store = Store::at(&g.cache);
+                let n = cache::count(&store)?;
+                if n > 0 && !confirm_delete_all(&store, n)? {
+                    errln!("nothing deleted");
+                    return Ok(Exit::Failure);
+                }
+            }
             let mut keep_keys = BTreeSet::new();
             for file in keep {
                 keep_keys.extend(
@@ -28,6 +37,22 @@ pub(crate) fn run(cmd: &CacheCommand, g: &GlobalArgs) -> anyhow::Result<Exit> {
         }
         CacheCommand::Rm { keys } => rm(&open()?, keys),
     }
+}
+
+/// Asks on the terminal before `gc` without `--keep` deletes every entry; without a terminal to
+/// ask on (a script, a pipe), refuses: deleting every run needs `--all` there.
+fn confirm_delete_all(store: &Store, entries: usize) -> anyhow::Result<bool> {
+    use std::io::IsTerminal;
+    if !std::io::stdin().is_terminal() {
+        bail!(
+            "`lrx cache gc` without `--keep` deletes all {entries} entries of `{}`; give `--all` to do that without being asked, or `--keep STUDY` to keep a study's runs",
+            store.root().display()
+        );
+    }
+    err!("delete all {entries} entries of `{}`? [y/N] ", store.root().display());
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer).context("cannot read the answer")?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "Yes"))
 }
 
 fn ls(store: &Store, json: bool) -> anyhow::Result<Exit> {
@@ -148,60 +173,35 @@ fn verify(store: &Store, quiet: bool) -> anyhow::Result<Exit> {
 }
 
 fn gc(store: &Store, keep: &BTreeSet<RunKey>, dry_run: bool, quiet: bool) -> anyhow::Result<Exit> {
-    let mut removed = 0;
-    for key in store.keys()? {
-        if keep.contains(&key) {
-            continue;
-        }
+    let swept = cache::gc(store, keep, dry_run)?;
+    for key in &swept.removed {
         outln!("{}", key.to_hex());
-        if !dry_run {
-            store.remove(key)?;
-        }
-        removed += 1;
     }
-    for key in store.failed_keys() {
-        if !keep.contains(&key) && !dry_run {
-            store.clear_failure(key)?;
-        }
-    }
-    let tmp = if dry_run { 0 } else { store.clean_tmp()? + store.clean_work()? };
-    // Scratch folders of command runs whose lrx is gone; live ones hold a lock.
-    let scratch = store.root().join("scratch");
-    let scratch = if dry_run {
-        0
-    } else {
-        crate::external::scratch::clean(&scratch).with_context(|| format!("cannot clean `{}`", scratch.display()))?
-    };
     if !quiet {
         let verb = if dry_run { "would remove" } else { "removed" };
-        let cleaned = tmp + scratch;
         errln!(
-            "{verb} {removed} entries, kept {}{}",
+            "{verb} {} entries, kept {}{}",
+            swept.removed.len(),
             keep.len(),
-            if cleaned > 0 { format!(", cleaned {cleaned} unfinished writes") } else { String::new() }
+            if swept.cleaned > 0 { format!(", cleaned {} unfinished writes", swept.cleaned) } else { String::new() }
         );
     }
     Ok(Exit::Success)
 }
 
 fn rm(store: &Store, prefixes: &[String]) -> anyhow::Result<Exit> {
-    let mut keys = store.keys()?;
-    keys.extend(store.failed_keys());
-    keys.sort();
-    keys.dedup();
-    let mut targets = Vec::new();
-    for p in prefixes {
-        let matching: Vec<RunKey> =
-            keys.iter().copied().filter(|k| k.to_hex().starts_with(&p.to_ascii_lowercase())).collect();
-        match matching.len() {
-            0 => bail!("no cache entry has a key starting with `{p}`"),
-            1 => targets.push(matching[0]),
-            n => bail!("`{p}` matches {n} entries; give more digits"),
+    // A key that matches nothing (or too much) is bad input (exit 1), and nothing is deleted.
+    let keys = match cache::find_keys(store, prefixes)? {
+        Ok(keys) => keys,
+        Err(bad) => {
+            for b in bad {
+                errln!("error: {b}");
+            }
+            return Ok(Exit::Failure);
         }
-    }
-    for k in targets {
-        store.remove(k)?;
-        store.clear_failure(k)?;
+    };
+    for k in keys {
+        cache::remove(store, k)?;
         outln!("{}", k.to_hex());
     }
     Ok(Exit::Success)

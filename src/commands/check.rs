@@ -1,9 +1,9 @@
-//! `lrx check FILE...`: validate studies; all diagnostics on stderr.
+//! `lrx check FILE...`: validate studies (`-`: one from stdin); all diagnostics on stderr.
 
 use crate::cli::{CheckArgs, GlobalArgs};
 
 use super::Exit;
-use super::load::{Loaded, load};
+use super::load::{Loaded, load, name};
 
 pub(crate) fn run(args: &CheckArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
     let mut invalid = false;
@@ -14,13 +14,13 @@ pub(crate) fn run(args: &CheckArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
                 let candidates: usize = plan.phases.iter().map(|p| p.candidate_count).sum();
                 let n = plan.phases.len();
                 let s = |k: usize| if k == 1 { "" } else { "s" };
-                noteln!("ok: `{}` ({n} phase{}, {candidates} candidate{})", path.display(), s(n), s(candidates));
+                noteln!("ok: `{}` ({n} phase{}, {candidates} candidate{})", name(path), s(n), s(candidates));
             }
             Ok(Loaded::Invalid) => invalid = true,
             Err(e) if args.files.len() == 1 => return Err(e),
             Err(e) => {
                 errln!("error: {e:#}");
-                unreadable.push(path.display().to_string());
+                unreadable.push(name(path));
             }
         }
     }

@@ -19,6 +19,7 @@ mod plan;
 mod report;
 mod run;
 mod schedule;
+mod shell;
 mod show;
 mod study;
 mod train;
@@ -57,6 +58,8 @@ pub(crate) fn dispatch(cli: &Cli) -> ExitCode {
         Command::Train(a) => train::run(a, g),
         Command::Schedule(a) => schedule::run(a, g),
         Command::Cache(c) => cache::run(c, g),
+        Command::Completions(a) => Ok(shell::completions(a)),
+        Command::Man => shell::man(),
     };
     let code = match result {
         Ok(Exit::Success) => ExitCode::SUCCESS,

@@ -4,12 +4,12 @@ use crate::cli::{GlobalArgs, ReportArgs};
 use crate::report::{ReportOptions, write_report};
 
 use super::Exit;
-use super::study::Study;
+use super::study::open_read_only;
 
 pub(crate) fn run(args: &ReportArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
-    let Some(study) = Study::open_read_only(&args.file, &args.device, g)? else { return Ok(Exit::Failure) };
+    let Some(study) = open_read_only(&args.file, &args.device, g)? else { return Ok(Exit::Failure) };
     let results = study.dry()?;
-    let out = study.out_dir(g);
+    let out = study.out_dir(g.out.as_deref());
     let files = write_report(&results, &out, &ReportOptions::default())?;
     outln!("{}", files.markdown.display());
     if let Some(html) = &files.html {

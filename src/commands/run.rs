@@ -7,12 +7,13 @@ use anyhow::bail;
 use crate::cli::{ExecutorKind, GlobalArgs, RunArgs};
 use crate::exec::engine::{Mode, Options};
 use crate::exec::{outputs, progress};
+use crate::ops::find;
 use crate::results::{PhaseStatus, StudyResults};
 use crate::spec::CancelFlag;
 use crate::train::Device;
 
 use super::Exit;
-use super::study::Study;
+use super::study::open_on;
 
 pub(crate) fn run(args: &RunArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
     let started = std::time::Instant::now();
@@ -37,16 +38,12 @@ pub(crate) fn run(args: &RunArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
     if !gpus.is_empty() && args.jobs.is_some() {
         bail!("`--gpus` runs one run per GPU at a time; leave out `--jobs`");
     }
-    let Some(mut study) = Study::open_on(&args.file, device, g)? else { return Ok(Exit::Failure) };
+    let Some(mut study) = open_on(&args.file, device, g)? else { return Ok(Exit::Failure) };
     study.gpus.clone_from(&gpus);
     let mut rerun = BTreeSet::new();
     for phase in &args.rerun {
-        if phase != "final" && study.plan.phase(phase).is_none() {
-            let names = study.plan.phases.iter().map(|p| p.name.as_str()).chain(["final"]);
-            let hint = crate::spec::schema::suggest(phase, names)
-                .map(|s| format!("; did you mean `{s}`?"))
-                .unwrap_or_default();
-            errln!("error: `--rerun {phase}`: the study has no phase `{phase}`{hint}");
+        if let Err(e) = find::phase(phase, study.plan.phases.iter().map(|p| p.name.as_str()).chain(["final"])) {
+            errln!("error: `--rerun {phase}`: {e}");
             return Ok(Exit::Failure);
         }
         rerun.insert(phase.clone());
@@ -59,7 +56,7 @@ pub(crate) fn run(args: &RunArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
     let results = study.engine_run(options, jobs, observer.as_ref(), cancel.clone())?;
     observer.finish();
 
-    let out = study.out_dir(g);
+    let out = study.out_dir(g.out.as_deref());
     if let Err(e) = outputs::write_all(&results, &out) {
         // An environment error (exit 2), after the summary: the runs themselves are safe.
         err!("{}", summary(&results));

@@ -4,10 +4,10 @@ use crate::cli::{GlobalArgs, ShowArgs};
 use crate::report::{TableOptions, render_tables};
 
 use super::Exit;
-use super::study::Study;
+use super::study::open_read_only;
 
 pub(crate) fn run(args: &ShowArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
-    let Some(study) = Study::open_read_only(&args.file, &args.device, g)? else { return Ok(Exit::Failure) };
+    let Some(study) = open_read_only(&args.file, &args.device, g)? else { return Ok(Exit::Failure) };
     let results = study.dry()?;
     let opts =
         TableOptions { sort: args.sort.clone(), top: args.top, color: super::use_color(g), phase: args.phase.clone() };

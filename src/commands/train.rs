@@ -4,41 +4,79 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::Exit;
-use super::study::{Study, data_fingerprint, trainers};
-use crate::cache::KeyInput;
+use super::study::{open_read_only, trainers};
 use crate::cache::store::history_to_csv;
+use crate::cache::{RunKey, Store};
 use crate::cli::{GlobalArgs, TrainArgs};
-use crate::plan::{Changes, apply};
-use crate::results::CandidateStatus;
-use crate::spec::{CancelFlag, Progress, RunConfig, RunContext, RunResult, Status, Trainer, TrainerSpec};
-use crate::train::{Device, TrainError};
+use crate::ops::study::data_fingerprint;
+use crate::ops::train::{self, Unresolved};
+use crate::spec::{CancelFlag, Progress, RunContext, RunResult, Status, Trainer, TrainerSpec};
+use crate::train::Device;
 
 pub(crate) fn run(args: &TrainArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
     let device = Device::parse(&args.device)?;
-    let changes = match parse_sets(&args.set, super::use_color(g)) {
+    let changes = match train::parse_sets(&args.set) {
         Ok(c) => c,
-        Err(rendered) => {
-            err!("{rendered}");
+        Err(bad) => {
+            let color = super::use_color(g);
+            let rendered: Vec<String> = bad.iter().map(|b| b.diagnostic.render(&b.text, "--set", color)).collect();
+            errln!("{}", rendered.iter().map(|r| r.trim_end()).collect::<Vec<_>>().join("\n\n"));
             return Ok(Exit::Failure);
         }
     };
-    let (config, base) = match resolve(args, g, &changes)? {
-        Ok(found) => found,
-        Err(message) => {
-            errln!("error: {message}");
+    let study = match &args.file {
+        Some(file) => {
+            let Some(study) = open_read_only(file, &args.device, g)? else {
+                errln!("error: `{}` is not a valid study (see above)", file.display());
+                return Ok(Exit::Failure);
+            };
+            Some(study)
+        }
+        None => None,
+    };
+    let resolved = match &study {
+        Some(s) => train::study_config(s, args.phase.as_deref(), args.variant.as_deref(), &changes),
+        None => train::default_config(&changes),
+    };
+    let config = match resolved {
+        Ok(config) => config,
+        Err(Unresolved::Study(e)) => return Err(e.into()),
+        Err(e) => {
+            errln!("error: {e}");
             return Ok(Exit::Failure);
         }
     };
-    let trainers = trainers(device, g, &base);
-    let key = KeyInput::of_run(&config, config.train.seed, None, &trainers, |data| data_fingerprint(data, &base))
-        .ok()
-        .map(|input| input.key());
+    let base = match &study {
+        Some(s) => s.base_dir.clone(),
+        None => std::env::current_dir().context("cannot read the current folder")?,
+    };
+    let own;
+    let (trainers, store) = if let Some(s) = &study {
+        (&s.trainer, &s.store)
+    } else {
+        own = (trainers(device, g, &base), Store::at(&g.cache));
+        (&own.0, &own.1)
+    };
+    let key = train::key_of(&config, trainers, |data| match &study {
+        Some(s) => s.fingerprint(data),
+        None => data_fingerprint(data, &base),
+    })
+    .ok();
+    // A run the cache holds is read, not trained again (`lrx cache rm KEY` makes it train).
+    match key.map(|k| (k, train::cached(store, k))) {
+        Some((k, Ok(Some(result)))) => {
+            noteln!("cached run {}: nothing trained (`lrx cache rm {}` trains it again)", k.short(), k.short());
+            return finish(args, g, &result, Some(k));
+        }
+        Some((_, Err(why))) => noteln!("note: {why}"),
+        _ => {}
+    }
     let quiet = !super::printer::shows(super::printer::Verbosity::Normal);
 
     let cancel = CancelFlag::new();
@@ -46,10 +84,11 @@ pub(crate) fn run(args: &TrainArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
     let mut reporter = Reporter::new(quiet);
     let mut on_progress = |p: Progress| reporter.on(p);
     let result = if config.train.trainer == TrainerSpec::Builtin {
-        // Load the data first, so that a bad corpus is an input error (exit 1), not a run.
+        // Load the data first, so that a bad corpus is an input error (exit 1), not a run; a
+        // device or download that fails is the environment's (exit 2).
         let data = match trainers.builtin.load_data(&config, &base, &mut |m| noteln!("{m}")) {
             Ok(d) => d,
-            Err(e @ (TrainError::CudaUnavailable(_) | TrainError::BadDevice(_))) => return Err(e.into()),
+            Err(e) if train::is_environment(&e) => return Err(e.into()),
             Err(e) => {
                 errln!("error: {e}");
                 return Ok(Exit::Failure);
@@ -66,15 +105,19 @@ pub(crate) fn run(args: &TrainArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
         errln!("interrupted");
         return Ok(Exit::Interrupted);
     };
+    finish(args, g, &result, key)
+}
 
-    let json = result_json(&result, key);
+/// Writes `--out`, prints the result and maps its status to the exit code.
+fn finish(args: &TrainArgs, g: &GlobalArgs, result: &RunResult, key: Option<RunKey>) -> anyhow::Result<Exit> {
+    let json = result_json(result, key);
     if let Some(out) = &g.out {
-        write_outputs(out, &json, &result)?;
+        write_outputs(out, &json, result)?;
     }
     if args.json {
         outln!("{}", serde_json::to_string(&json)?);
     } else {
-        out!("{}", table(&result));
+        out!("{}", table(result));
     }
     if let Some(e) = &result.error {
         errln!("error: {e}");
@@ -82,76 +125,11 @@ pub(crate) fn run(args: &TrainArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
     Ok(if result.status == Status::Failed { Exit::Failure } else { Exit::Success })
 }
 
-/// Parses every `--set KEY=VALUE` with the language's own syntax (`schedule.warmup=0.1`,
-/// `"schedule=cosine(warmup = 0.05)"`); all problems at once, rendered like the checker's.
-fn parse_sets(sets: &[String], color: bool) -> Result<Changes, String> {
-    let mut changes: Changes = Vec::new();
-    let mut errors = String::new();
-    for set in sets {
-        match crate::lang::parse_assignment(set) {
-            Ok((key, value)) => {
-                changes.retain(|(k, _)| k != &key);
-                changes.push((key, value));
-            }
-            Err(d) => {
-                errors.push_str(&d.render(set, "--set", color));
-                errors.push_str(if errors.ends_with('\n') { "\n" } else { "\n\n" });
-            }
-        }
-    }
-    if errors.is_empty() { Ok(changes) } else { Err(errors) }
-}
-
-/// The config to train and the folder its relative paths are resolved against: a study's root
-/// config (derived keys evaluated again after `--set`), one of its candidates (its winners read
-/// from the cache), or the defaults.
-fn resolve(
-    args: &TrainArgs,
-    g: &GlobalArgs,
-    changes: &Changes,
-) -> anyhow::Result<Result<(RunConfig, PathBuf), String>> {
-    let Some(file) = &args.file else {
-        let base = std::env::current_dir().context("cannot read the current folder")?;
-        return Ok(apply(&RunConfig::defaults(), changes).map(|c| (c, base)));
-    };
-    let Some(study) = Study::open_read_only(file, &args.device, g)? else {
-        return Ok(Err(format!("`{}` is not a valid study (see above)", file.display())));
-    };
-    let base = study.base_dir.clone();
-    let Some(phase) = &args.phase else {
-        return Ok(study.plan.root_with(changes).map(|c| (c, base)));
-    };
-    let results = study.dry()?;
-    let Some(p) = results.phases.iter().find(|p| &p.name == phase) else {
-        let names = results.phases.iter().map(|p| p.name.as_str());
-        let hint =
-            crate::spec::schema::suggest(phase, names).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
-        return Ok(Err(format!("the study has no phase `{phase}`{hint}")));
-    };
-    let variant = args.variant.as_deref().unwrap_or("baseline");
-    let Some(c) = p.candidates.iter().find(|c| c.variant == variant) else {
-        let hint = crate::spec::schema::suggest(variant, p.candidates.iter().map(|c| c.variant.as_str()))
-            .map(|s| format!("; did you mean `{s}`?"))
-            .unwrap_or_default();
-        return Ok(Err(format!("phase `{phase}` has no candidate `{variant}`{hint}")));
-    };
-    match &c.config {
-        Some(config) => Ok(apply(config, changes).map(|c| (c, base))),
-        None if c.status == CandidateStatus::Waiting => Ok(Err(format!(
-            "phase `{phase}` waits on winners the cache does not know yet; `lrx run {}` trains the phases before it",
-            file.display()
-        ))),
-        None => {
-            Ok(Err(format!("candidate `{variant}` of `{phase}` cannot run: {}", c.reason.clone().unwrap_or_default())))
-        }
-    }
-}
-
 /// The `train --json` document.
-fn result_json(r: &RunResult, key: Option<crate::cache::RunKey>) -> serde_json::Value {
+fn result_json(r: &RunResult, key: Option<RunKey>) -> serde_json::Value {
     let mut doc = serde_json::json!({
         // The key the run would have in the cache (`lrx train` itself does not publish).
-        "key": key.map(crate::cache::RunKey::to_hex),
+        "key": key.map(RunKey::to_hex),
         "status": r.status.as_str(),
         "steps": r.steps,
         "tokens": r.tokens,
@@ -267,35 +245,5 @@ impl Reporter {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sets_use_the_language_and_the_schema() {
-        let changes = parse_sets(
-            &[
-                "steps=20".into(),
-                "schedule=cosine(warmup = 0.1)".into(),
-                "tokenizer=bpe(vocab = 512)".into(),
-                "schedule.min_lr=0.05".into(),
-            ],
-            false,
-        )
-        .unwrap();
-        let c = apply(&RunConfig::defaults(), &changes).unwrap();
-        assert_eq!(c.train.budget, crate::spec::Budget::Steps(20));
-        assert_eq!(c.data.tokenizer, crate::spec::Tokenizer::Bpe { vocab: 512 });
-        assert_eq!(
-            c.train.schedule,
-            crate::spec::Schedule::Cosine { warmup: 0.1, min_lr: 0.05, cycles: 1, warmup_start: 0.0, over: None }
-        );
-        let errs = parse_sets(&["matrx_lr=0.1".into(), "d_model=abc".into(), "steps=-3".into()], false).unwrap_err();
-        assert!(errs.contains("did you mean `matrix_lr`"), "{errs}");
-        assert!(errs.contains("steps"), "{errs}");
-        assert_eq!(errs.matches("error").count(), 3, "every problem at once: {errs}");
     }
 }

@@ -14,7 +14,6 @@ mod expand;
 mod files;
 pub mod graph;
 pub mod range_test;
-pub mod report;
 mod resolve;
 
 use std::collections::BTreeMap;
@@ -211,12 +210,17 @@ impl Plan {
         let source = std::fs::read_to_string(path).map_err(|source| LoadError::Io { path: path.to_owned(), source })?;
         // A real file also has a folder: its corpora, its commands' programs and `deps` must be there.
         let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let files = crate::lang::parse(&source)
-            .map(|f| crate::lang::command::check_files(&f, &source, dir))
-            .unwrap_or_default();
-        match compile::compile(&source, path, Some(dir)) {
+        Plan::load_source(&source, path, dir)
+    }
+
+    /// Like [`Plan::load`], for a study read elsewhere (`lrx plan -` reads stdin): `path` names
+    /// it in diagnostics, and its files are looked for in `dir`.
+    pub fn load_source(source: &str, path: &Path, dir: &Path) -> Result<Plan, LoadError> {
+        let files =
+            crate::lang::parse(source).map(|f| crate::lang::command::check_files(&f, source, dir)).unwrap_or_default();
+        match compile::compile(source, path, Some(dir)) {
             Ok(plan) if files.is_empty() => Ok(plan),
-            Ok(_) => Err(Failure::new(path, &source, files).into()),
+            Ok(_) => Err(Failure::new(path, source, files).into()),
             Err(mut failure) => {
                 failure.diagnostics.extend(files);
                 failure.diagnostics.sort_by_key(|d| d.primary_span().map_or(usize::MAX, |s| s.start));

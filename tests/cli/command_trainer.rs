@@ -8,11 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value as Json;
 
-fn lrx(dir: &Path) -> Command {
-    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("lrx"));
-    cmd.current_dir(dir).env_remove("LRX_CACHE").env("NO_COLOR", "1");
-    cmd
-}
+use super::harness::lrx;
 
 fn write(dir: &Path, name: &str, text: &str) {
     let path = dir.join(name);
@@ -245,7 +241,7 @@ fn gc_during_a_run_leaves_its_folder_alone() {
         .spawn()
         .unwrap();
     wait_for_file(&dir.path().join("started.txt"), Duration::from_secs(30));
-    let gc = lrx(dir.path()).args(["cache", "gc"]).output().unwrap();
+    let gc = lrx(dir.path()).args(["cache", "gc", "--all"]).output().unwrap();
     assert_eq!(gc.status.code(), Some(0), "{}", String::from_utf8_lossy(&gc.stderr));
     let out = finish(run, Duration::from_secs(60), "lrx run");
     let json: Json = serde_json::from_slice(&out.stdout).unwrap();

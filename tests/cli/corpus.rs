@@ -18,9 +18,9 @@ phase lr {
 "#;
 
 fn lrx(dir: &std::path::Path) -> Command {
-    let mut c = Command::cargo_bin("lrx").unwrap();
+    let mut c = Command::from_std(super::harness::lrx(dir));
     // A command that reads forever fails the test instead of hanging it.
-    c.current_dir(dir).env_remove("LRX_CACHE").env("NO_COLOR", "1").timeout(Duration::from_secs(60));
+    c.timeout(Duration::from_secs(60));
     c
 }
 

@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value as Json;
 
+use super::harness::corpus;
+
 /// A tiny study on a local corpus: 2 + 3 candidates and a final run, 8 steps each.
 const STUDY: &str = r#"
 model { d_model = 16  layers = 1  heads = 2  d_ff = 32  experts = 2  top_k = 1  seq_len = 16 }
@@ -27,11 +29,6 @@ phase emb after lr {
 
 final combine(lr, emb) { }
 "#;
-
-fn corpus() -> String {
-    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/genesis.txt"))
-        .expect("the fixture corpus")
-}
 
 /// A study folder with its own cache.
 struct Study {
@@ -55,8 +52,8 @@ impl Study {
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("lrx"));
-        cmd.current_dir(self.path()).args(args).env_remove("LRX_CACHE").env("NO_COLOR", "1");
+        let mut cmd = super::harness::lrx(self.path());
+        cmd.args(args);
         cmd
     }
 

@@ -1,13 +1,41 @@
-//! The `Test` builder: files in a temporary folder, the real binary, a normalized outcome.
+//! The one way these tests run lrx: [`lrx`] (the real binary in a folder, with no cache or
+//! colour from the environment), and on it the `Test` builder: files in a temporary folder, the
+//! command, a normalized outcome for snapshots.
 
 use std::fmt;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// The `lrx` binary, to run in `dir`: no `LRX_CACHE` from the environment (each test has its
+/// own `cache/` in its folder) and no colour.
+pub(crate) fn lrx(dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lrx"));
+    cmd.current_dir(dir).env_remove("LRX_CACHE").env("NO_COLOR", "1");
+    cmd
+}
+
+/// `lrx ARGS` in `dir`, run to its end.
+pub(crate) fn output(dir: &Path, args: &[&str]) -> Output {
+    lrx(dir).args(args).output().expect("lrx runs")
+}
+
+/// Bytes a command printed, as text.
+pub(crate) fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The text of the small public-domain corpus of the tests (the opening of Genesis).
+pub(crate) fn corpus() -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/genesis.txt"))
+        .expect("the fixture corpus")
+}
 
 /// A command to run in a fresh temporary folder holding some files.
 pub(crate) struct Test {
     dir: tempfile::TempDir,
     args: Vec<String>,
-    env: Vec<(String, String)>,
+    stdin: Option<String>,
 }
 
 /// What a run produced, with the temporary folder's path replaced by `[TMP]`.
@@ -20,7 +48,7 @@ pub(crate) struct Outcome {
 
 impl Test {
     pub(crate) fn new() -> Test {
-        Test { dir: tempfile::tempdir().expect("a temporary folder"), args: Vec::new(), env: Vec::new() }
+        Test { dir: tempfile::tempdir().expect("a temporary folder"), args: Vec::new(), stdin: None }
     }
 
     /// Writes a file (relative to the folder), creating parent folders.
@@ -45,19 +73,24 @@ impl Test {
         self
     }
 
-    #[allow(dead_code)]
-    pub(crate) fn env(mut self, key: &str, value: &str) -> Test {
-        self.env.push((key.to_owned(), value.to_owned()));
+    /// Text for the command's stdin (otherwise it reads nothing: stdin is empty).
+    pub(crate) fn stdin(mut self, text: &str) -> Test {
+        self.stdin = Some(text.to_owned());
         self
     }
 
     pub(crate) fn run(self) -> Outcome {
-        let mut cmd = assert_cmd::Command::cargo_bin("lrx").expect("the lrx binary");
-        cmd.current_dir(self.dir.path()).args(&self.args).env_remove("LRX_CACHE").env("NO_COLOR", "1");
-        for (k, v) in &self.env {
-            cmd.env(k, v);
-        }
-        let out = cmd.output().expect("lrx runs");
+        let mut cmd = lrx(self.dir.path());
+        cmd.args(&self.args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("lrx runs");
+        let input = self.stdin.clone().unwrap_or_default();
+        let mut pipe = child.stdin.take().expect("a stdin pipe");
+        // Written from a thread: a command that prints much before reading must not deadlock.
+        let writer = std::thread::spawn(move || {
+            let _ = pipe.write_all(input.as_bytes());
+        });
+        let out = child.wait_with_output().expect("lrx runs");
+        writer.join().expect("the stdin writer");
         let tmp = self.dir.path().display().to_string();
         let clean = |b: &[u8]| hide_keys(&String::from_utf8_lossy(b).replace(&tmp, "[TMP]"));
         let dir = self.dir.keep();

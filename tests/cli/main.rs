@@ -5,6 +5,7 @@
 
 mod harness;
 
+mod cache;
 mod check;
 mod command_trainer;
 mod corpus;
@@ -16,5 +17,7 @@ mod outcomes;
 mod pipes;
 mod plan;
 mod report;
+mod results_fixture;
 mod schedule;
+mod shell;
 mod train;

@@ -3,7 +3,8 @@
 //! became of each, with reasons; the next `run` retries only the failed one.
 
 use std::path::Path;
-use std::process::{Command, Output};
+
+use super::harness::{output, text};
 
 /// One phase of four command-trainer candidates: `0.01` fails (exit 3 with a message on
 /// stderr), `0.02` reports a NaN loss, `0.03` writes a lot to stderr and succeeds, and the
@@ -42,20 +43,6 @@ case "$lr" in
 esac
 "#;
 
-fn lrx(dir: &Path, args: &[&str]) -> Output {
-    Command::new(assert_cmd::cargo::cargo_bin("lrx"))
-        .current_dir(dir)
-        .args(args)
-        .env_remove("LRX_CACHE")
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("lrx runs")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
 #[test]
 fn failed_diverged_and_ok_runs_are_all_shown_and_only_the_failure_is_retried() {
     let dir = tempfile::tempdir().unwrap();
@@ -63,7 +50,7 @@ fn failed_diverged_and_ok_runs_are_all_shown_and_only_the_failure_is_retried() {
     std::fs::write(d.join("study.lrx"), STUDY).unwrap();
     std::fs::write(d.join("train.sh"), SCRIPT).unwrap();
 
-    let run = lrx(d, &["run", "study.lrx"]);
+    let run = output(d, &["run", "study.lrx"]);
     let err = text(&run.stderr);
     assert_eq!(run.status.code(), Some(1), "a study with a failed run exits 1:\n{err}");
     assert!(err.contains("CUDA out of memory"), "run prints the reason of the failure:\n{err}");
@@ -85,16 +72,16 @@ fn failed_diverged_and_ok_runs_are_all_shown_and_only_the_failure_is_retried() {
 
     // The diverged run is a cached result (read back, not quarantined as corrupt).
     assert!(!d.join("cache/corrupt").exists(), "nothing was quarantined:\n{err}");
-    let verify = lrx(d, &["cache", "verify"]);
+    let verify = output(d, &["cache", "verify"]);
     assert_eq!(verify.status.code(), Some(0), "{}{}", text(&verify.stdout), text(&verify.stderr));
 
-    let show = lrx(d, &["show", "study.lrx"]);
+    let show = output(d, &["show", "study.lrx"]);
     let out = text(&show.stdout);
     assert!(out.contains("failed: matrix_lr=0.01"), "show lists the failed run:\n{out}");
     assert!(out.contains("CUDA out of memory"), "with its reason:\n{out}");
     assert!(out.contains("diverged"), "and the diverged one:\n{out}");
 
-    let plan = text(&lrx(d, &["plan", "study.lrx"]).stdout);
+    let plan = text(&output(d, &["plan", "study.lrx"]).stdout);
     assert!(
         plan.contains("3 cached, 1 to train") && plan.contains("failed, to retry"),
         "plan counts the failure as to train:\n{plan}"
@@ -112,7 +99,7 @@ fn failed_diverged_and_ok_runs_are_all_shown_and_only_the_failure_is_retried() {
     assert_eq!(winners["phases"]["lr"]["variant"], "matrix_lr=0.03", "{winners}");
     assert_eq!(winners["phases"]["lr"]["chosen_without_failed"][0], "matrix_lr=0.01", "{winners}");
 
-    let report = lrx(d, &["report", "study.lrx"]);
+    let report = output(d, &["report", "study.lrx"]);
     assert_eq!(report.status.code(), Some(0), "{}", text(&report.stderr));
     let md = std::fs::read_to_string(d.join("runs/study/report.md")).unwrap();
     assert!(md.contains("CUDA out of memory"), "the report gives the reason");
@@ -120,7 +107,7 @@ fn failed_diverged_and_ok_runs_are_all_shown_and_only_the_failure_is_retried() {
 
     // Rerun: only the failed run trains again, and the output says it is a retry.
     std::fs::write(d.join("fixed"), "").unwrap();
-    let again = lrx(d, &["run", "study.lrx", "--json"]);
+    let again = output(d, &["run", "study.lrx", "--json"]);
     let err = text(&again.stderr);
     assert_eq!(again.status.code(), Some(0), "{err}");
     assert!(err.contains("retry") && err.contains("attempt 2"), "the rerun says it retries the failure:\n{err}");
@@ -172,7 +159,7 @@ fn counts(log: &str) -> Vec<(usize, usize)> {
 fn the_log_counts_cache_hits_keeps_its_total_and_stamps_every_line() {
     let dir = tiny(TINY);
     let d = dir.path();
-    let first = lrx(d, &["run", "study.lrx"]);
+    let first = output(d, &["run", "study.lrx"]);
     let log = text(&first.stderr);
     assert_eq!(first.status.code(), Some(0), "{log}");
     let c = counts(&log);
@@ -192,7 +179,7 @@ fn the_log_counts_cache_hits_keeps_its_total_and_stamps_every_line() {
 
     // One new value: everything else is a cache hit, and the count says so.
     std::fs::write(d.join("study.lrx"), TINY.replace("[0.02, 0.08]", "[0.02, 0.08, 0.3]")).unwrap();
-    let second = lrx(d, &["run", "study.lrx"]);
+    let second = output(d, &["run", "study.lrx"]);
     let log = text(&second.stderr);
     let c = counts(&log);
     // The one new run trains after the phase's three cached candidates: it is the 4th of 10.
@@ -216,16 +203,16 @@ fn a_final_run_missing_a_repeat_is_never_shown_as_a_result() {
         })
         .unwrap();
     assert_eq!(final_keys.len(), 2, "{json}");
-    let rm = lrx(d, &["cache", "rm", &final_keys[1]]);
+    let rm = output(d, &["cache", "rm", &final_keys[1]]);
     assert_eq!(rm.status.code(), Some(0), "{}", text(&rm.stderr));
 
-    let show = lrx(d, &["show", "study.lrx", "--json"]);
+    let show = output(d, &["show", "study.lrx", "--json"]);
     let shown: serde_json::Value = serde_json::from_slice(&show.stdout).unwrap();
     assert!(shown["final"]["objective"].is_null(), "a partial mean is not the final result: {}", shown["final"]);
     assert_ne!(shown["final"]["status"], "ok", "{}", shown["final"]);
-    let table = text(&lrx(d, &["show", "study.lrx"]).stdout);
+    let table = text(&output(d, &["show", "study.lrx"]).stdout);
     assert!(table.contains("incomplete: 1 of 2 repeats"), "{table}");
-    lrx(d, &["report", "study.lrx"]);
+    output(d, &["report", "study.lrx"]);
     let md = std::fs::read_to_string(d.join("runs/study/report.md")).unwrap();
     let objective = shown_objective(&json);
     assert!(
@@ -235,7 +222,7 @@ fn a_final_run_missing_a_repeat_is_never_shown_as_a_result() {
 }
 
 fn run_json(d: &Path) -> (i32, serde_json::Value) {
-    let out = lrx(d, &["run", "study.lrx", "--json", "-q"]);
+    let out = output(d, &["run", "study.lrx", "--json", "-q"]);
     let json = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out.stderr)));
     (out.status.code().unwrap_or(-1), json)
 }
@@ -252,7 +239,7 @@ fn a_throughput_objective_is_warned_about_and_kept_apart_in_tables() {
             .replace("final combine(lr, emb) { repeats = 2 }", ""),
     );
     let d = dir.path();
-    let out = lrx(d, &["run", "study.lrx"]);
+    let out = output(d, &["run", "study.lrx"]);
     let err = text(&out.stderr);
     assert!(err.contains("warning: the objective `acc_per_min`") && err.contains("speed and load"), "{err}");
     let csv = std::fs::read_to_string(d.join("runs/study/results.csv")).unwrap();
@@ -274,7 +261,7 @@ fn outputs_stay_in_their_folder_are_unique_and_fit_the_filesystem() {
     let dir = tiny(TINY);
     let d = dir.path();
     std::fs::write(d.join("...lrx"), TINY.replace("final combine(lr, emb) { repeats = 2 }", "")).unwrap();
-    let out = lrx(d, &["run", "...lrx", "-q"]);
+    let out = output(d, &["run", "...lrx", "-q"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(
         !d.join("results.csv").exists() && !d.join("winners.json").exists(),
@@ -299,7 +286,7 @@ fn outputs_stay_in_their_folder_are_unique_and_fit_the_filesystem() {
     let d = dir.path();
     std::fs::copy(d.join("corpus.txt"), d.join("a b.txt")).unwrap();
     std::fs::copy(d.join("corpus.txt"), d.join("a_b.txt")).unwrap();
-    let out = lrx(d, &["run", "study.lrx", "-q"]);
+    let out = output(d, &["run", "study.lrx", "-q"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let phases: Vec<_> = std::fs::read_dir(d.join("runs/study/histories")).unwrap().flatten().collect();
     assert_eq!(phases.len(), 1);
@@ -315,7 +302,7 @@ fn outputs_stay_in_their_folder_are_unique_and_fit_the_filesystem() {
     let other = tiny(TINY);
     std::fs::rename(other.path().join("study.lrx"), other.path().join("other.lrx")).unwrap();
     let shared = d.join("runs/study");
-    let out = lrx(other.path(), &["run", "other.lrx", "-q", "--out", shared.to_str().unwrap()]);
+    let out = output(other.path(), &["run", "other.lrx", "-q", "--out", shared.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("holds the outputs of another study"), "{}", text(&out.stderr));
 }
@@ -336,12 +323,12 @@ fn files_of_candidates_the_study_no_longer_has_do_not_stay() {
 fn jobs_are_bounded_and_leftovers_are_reported_then_removed() {
     let dir = tiny(TINY);
     let d = dir.path();
-    let out = lrx(d, &["run", "study.lrx", "--jobs", "100000"]);
+    let out = output(d, &["run", "study.lrx", "--jobs", "100000"]);
     assert_eq!(out.status.code(), Some(2), "a usage error, not a panic: {}", text(&out.stderr));
     assert!(!text(&out.stderr).contains("panicked"));
 
     // Many jobs on a small study: as many threads as runs, not as asked.
-    let out = lrx(d, &["run", "study.lrx", "--jobs", "1000", "-q"]);
+    let out = output(d, &["run", "study.lrx", "--jobs", "1000", "-q"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(std::fs::read_dir(d.join("cache/locks")).unwrap().count(), 0, "lock files are removed");
 
@@ -349,9 +336,9 @@ fn jobs_are_bounded_and_leftovers_are_reported_then_removed() {
     let dead = d.join(format!("cache/tmp/{}.999999999.1", "ab".repeat(32)));
     std::fs::create_dir_all(&dead).unwrap();
     std::fs::write(dead.join("result.json"), "{").unwrap();
-    let verify = lrx(d, &["cache", "verify"]);
+    let verify = output(d, &["cache", "verify"]);
     assert!(text(&verify.stdout).contains("leftover"), "verify reports it: {}", text(&verify.stdout));
-    let out = lrx(d, &["run", "study.lrx", "-q"]);
+    let out = output(d, &["run", "study.lrx", "-q"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(!dead.exists(), "run removes it");
 }
@@ -364,7 +351,7 @@ fn halving_rungs_are_shown_and_pruned_runs_counted() {
     );
     let dir = tiny(&study.replace("final combine(lr, emb) { repeats = 2 }", ""));
     let d = dir.path();
-    let out = lrx(d, &["run", "study.lrx"]);
+    let out = output(d, &["run", "study.lrx"]);
     let log = text(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{log}");
     assert!(log.contains("[rung to step 4]"), "the first rung is shown as such:\n{log}");
@@ -375,7 +362,7 @@ fn halving_rungs_are_shown_and_pruned_runs_counted() {
         log.contains("2 pruned") || log.contains("3 pruned"),
         "pruned candidates are counted in the summary:\n{log}"
     );
-    lrx(d, &["report", "study.lrx"]);
+    output(d, &["report", "study.lrx"]);
     let md = std::fs::read_to_string(d.join("runs/study/report.md")).unwrap();
     assert!(!md.contains("0 pruned"), "and in the report");
     // results.csv says at which step each objective was measured.
@@ -432,14 +419,14 @@ fn halving_survivors_continue_from_their_rung_and_end_as_if_trained_straight() {
         assert_eq!(numerics(&c["metrics"]), numerics(&twin["metrics"]), "{} resumed vs straight", c["variant"]);
     }
     // The rungs' entries keep their checkpoints; the cache verifies.
-    let ls = lrx(dir.path(), &["cache", "ls", "--json"]);
+    let ls = output(dir.path(), &["cache", "ls", "--json"]);
     let rows: serde_json::Value = serde_json::from_slice(&ls.stdout).unwrap();
     assert_eq!(
         rows.as_array().unwrap().iter().filter(|r| r["checkpoint"] == true).count(),
         4,
         "each distinct rung run keeps one: {rows}"
     );
-    assert_eq!(lrx(dir.path(), &["cache", "verify"]).status.code(), Some(0));
+    assert_eq!(output(dir.path(), &["cache", "verify"]).status.code(), Some(0));
 }
 
 /// A command trainer is not told where a rung stops: its runs must never be keyed as stopped
@@ -475,7 +462,7 @@ fn show_json_honours_the_table_options() {
     let show = |args: &[&str]| {
         let mut all = vec!["show", "study.lrx", "--json"];
         all.extend_from_slice(args);
-        let out = lrx(d, &all);
+        let out = output(d, &all);
         (out.status.code(), serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap_or(serde_json::Value::Null))
     };
     let (code, top) = show(&["--phase", "emb", "--top", "2"]);

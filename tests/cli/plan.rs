@@ -1,11 +1,34 @@
-//! `lrx plan`.
+//! `lrx plan`: what the real command prints for every example study (snapshots), its JSON, and
+//! its errors.
 
 use super::harness::Test;
 
+fn plan_text(name: &str) -> super::harness::Outcome {
+    let file = format!("pipelines/{name}.lrx");
+    Test::new().pipeline(&format!("{name}.lrx")).args(&["plan", &file]).run()
+}
+
 #[test]
 fn text_shows_ready_and_waiting_phases() {
-    let out = Test::new().pipeline("zoom.lrx").args(&["plan", "pipelines/zoom.lrx"]).run();
-    insta::assert_snapshot!(out);
+    insta::assert_snapshot!(plan_text("zoom"));
+}
+
+#[test]
+fn every_example_study_plans_cleanly() {
+    for name in ["quickstart", "lr_sweep", "muon_adamw", "cosine", "lr_finder", "interaction"] {
+        let out = plan_text(name);
+        assert_eq!(out.code, 0, "{out}");
+        insta::assert_snapshot!(format!("plan_{name}"), out);
+    }
+}
+
+#[test]
+fn quickstart_stays_small() {
+    // About a minute on two CPU cores at ~25k tokens/s: at most 1.5M training tokens.
+    let out = Test::new().pipeline("quickstart.lrx").args(&["plan", "pipelines/quickstart.lrx", "--json"]).run();
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let tokens = v["estimate"]["tokens_to_train"].as_u64().unwrap();
+    assert!(tokens <= 1_500_000, "{tokens}");
 }
 
 #[test]

@@ -2,8 +2,7 @@
 //! and draws the expected series, the HTML stands alone. Set `LRX_REPORT_OUT=DIR` to keep a
 //! copy of the report for looking at.
 
-#[path = "../common/mod.rs"]
-mod common;
+use super::results_fixture as common;
 
 use std::collections::HashSet;
 use std::path::Path;

@@ -3,9 +3,7 @@
 use assert_cmd::Command;
 
 fn lrx() -> Command {
-    let mut c = Command::cargo_bin("lrx").unwrap();
-    c.env_remove("LRX_CACHE").env("NO_COLOR", "1");
-    c
+    Command::from_std(super::harness::lrx(std::path::Path::new(".")))
 }
 
 #[test]

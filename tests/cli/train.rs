@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::Output;
 
-use assert_cmd::Command;
+use super::harness::lrx;
 
 const TINY: &[&str] = &[
     "corpus=\"tests/fixtures/genesis.txt\"",
@@ -26,8 +26,8 @@ const TINY: &[&str] = &[
 ];
 
 fn train(extra: &[&str], flags: &[&str], cache: &Path) -> Output {
-    let mut cmd = Command::cargo_bin("lrx").unwrap();
-    cmd.current_dir(env!("CARGO_MANIFEST_DIR")).arg("train").arg("--cache").arg(cache);
+    let mut cmd = lrx(Path::new(env!("CARGO_MANIFEST_DIR")));
+    cmd.arg("train").arg("--cache").arg(cache);
     for s in TINY.iter().chain(extra) {
         cmd.arg("--set").arg(s);
     }
@@ -120,7 +120,7 @@ fn table_output_and_bad_input_exit_codes() {
         assert!(stderr(&cuda).contains("needs a build with the `cuda` feature"), "{}", stderr(&cuda));
     }
 
-    let file = Command::cargo_bin("lrx").unwrap().args(["train", "no-such-study.lrx"]).output().unwrap();
+    let file = lrx(Path::new(env!("CARGO_MANIFEST_DIR"))).args(["train", "no-such-study.lrx"]).output().unwrap();
     assert_eq!(file.status.code(), Some(2));
     assert!(stderr(&file).contains("cannot read `no-such-study.lrx`"), "{}", stderr(&file));
 }
@@ -144,4 +144,68 @@ fn diverged_runs_are_results_not_crashes() {
     let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(j["status"], "diverged");
     assert!(j["diverged_at"].as_u64().unwrap() >= 1);
+}
+
+#[test]
+fn set_of_two_budgets_or_of_a_block_option_is_refused() {
+    let cache = tempfile::tempdir().unwrap();
+    // TINY sets `steps`: a `tokens` budget as well used to replace it silently.
+    let both = train(&["tokens=5000"], &[], cache.path());
+    assert_eq!(both.status.code(), Some(1), "{}", stderr(&both));
+    assert!(stderr(&both).contains("`tokens` and `steps` are both set: a run has one budget"), "{}", stderr(&both));
+    // `repeats` is a phase's option: it used to be accepted and ignored.
+    let repeats = train(&["repeats=3"], &[], cache.path());
+    assert_eq!(repeats.status.code(), Some(1), "{}", stderr(&repeats));
+    assert!(stderr(&repeats).contains("`repeats` is an option of a phase, not of a run"), "{}", stderr(&repeats));
+    assert!(stderr(&repeats).contains("--set seed=N"), "{}", stderr(&repeats));
+}
+
+#[test]
+fn a_cached_candidate_is_read_from_the_cache_not_trained_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("corpus.txt"), super::harness::corpus()).unwrap();
+    std::fs::write(
+        d.join("study.lrx"),
+        "model { d_model = 16  layers = 1  heads = 2  d_ff = 32  experts = 2  top_k = 1  seq_len = 16 }
+data  { corpus = \"corpus.txt\"  tokens = 20_000 }
+train { batch_size = 4  steps = 6  eval_every = 3  log_every = 3  val_batches = 2 }
+objective minimize val_loss
+phase lr {
+  vary matrix_lr in [0.08]
+}
+",
+    )
+    .unwrap();
+    let args = ["train", "study.lrx", "--phase", "lr", "--variant", "matrix_lr=0.08", "--json"];
+    let fresh = lrx(d).args(args).output().unwrap();
+    assert_eq!(fresh.status.code(), Some(0), "{}", stderr(&fresh));
+    assert!(!stderr(&fresh).contains("cached run"), "nothing is cached yet: {}", stderr(&fresh));
+    let run = lrx(d).args(["run", "study.lrx", "-q"]).output().unwrap();
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    let cached = lrx(d).args(args).output().unwrap();
+    assert_eq!(cached.status.code(), Some(0), "{}", stderr(&cached));
+    assert!(stderr(&cached).contains("cached run"), "{}", stderr(&cached));
+    assert!(!stderr(&cached).contains("step 3/6"), "it did not train: {}", stderr(&cached));
+    let a: serde_json::Value = serde_json::from_slice(&fresh.stdout).unwrap();
+    let b: serde_json::Value = serde_json::from_slice(&cached.stdout).unwrap();
+    assert_eq!(a["key"], b["key"]);
+    assert_eq!(numerics(&a), numerics(&b), "the cached run is the run `train` would train");
+}
+
+#[test]
+fn a_failed_download_of_the_default_corpus_is_an_environment_error() {
+    // Without a network (a namespace of its own), the default corpus cannot be fetched.
+    if !std::process::Command::new("unshare").args(["-n", "true"]).status().is_ok_and(|s| s.success()) {
+        return; // no network namespaces here (not root)
+    }
+    let cache = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new("unshare")
+        .args(["-n", env!("CARGO_BIN_EXE_lrx"), "train", "--set", "steps=1", "--cache"])
+        .arg(cache.path())
+        .env_remove("LRX_CACHE")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("cannot fetch the default corpus"), "{}", stderr(&out));
 }

@@ -43,10 +43,8 @@ fn every_pipeline_is_formatted() {
 
 #[test]
 fn quickstart_stays_small() {
-    // About a minute on two CPU cores at ~25k tokens/s: at most 1.5M training tokens.
+    // A tiny model; its token budget is checked on `lrx plan --json` (`tests/cli/plan.rs`).
     let plan = Plan::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/quickstart.lrx")).unwrap();
-    let r = lrx::plan::report::build(&plan, &std::collections::BTreeMap::new());
-    assert!(r.runs.tokens <= 1_500_000, "{}", r.runs.tokens);
     let root = plan.root_config();
     assert_eq!((root.model.d_model, root.model.layers, root.model.experts, root.model.seq_len), (64, 2, 4, 64));
 }

@@ -3,8 +3,6 @@
 //! with two one-factor sweeps, and a final run with repeats. Histories follow a smooth loss
 //! curve whose floor depends on the learning rate, with deterministic noise.
 
-#![allow(dead_code, unreachable_pub, clippy::float_cmp)]
-
 use std::collections::BTreeMap;
 
 use lrx::cache::RunKey;
@@ -13,18 +11,18 @@ use lrx::spec::Goal;
 use lrx::spec::config::key;
 use lrx::spec::{Call, HistoryRow, RunConfig, Status, Value, Values};
 
-pub const STEPS: u64 = 300;
+pub(crate) const STEPS: u64 = 300;
 
 fn run_key(n: u64) -> RunKey {
     format!("{n:064x}").parse().expect("64 hex digits")
 }
 
-pub fn call(name: &str, args: &[(&str, Value)]) -> Value {
+pub(crate) fn call(name: &str, args: &[(&str, Value)]) -> Value {
     Value::Call(Call { name: name.into(), args: args.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect() })
 }
 
 /// A resolved config: 300 steps, the given overrides.
-pub fn config(overrides: &[(&str, Value)]) -> RunConfig {
+pub(crate) fn config(overrides: &[(&str, Value)]) -> RunConfig {
     let mut v = Values::new();
     v.insert(key("steps"), Value::Int(STEPS as i64));
     v.insert(key("matrix_lr"), Value::Float(0.01));
@@ -60,7 +58,7 @@ fn noise(seed: u64, step: u64) -> f64 {
 }
 
 /// A run's history: train loss every 10 steps, validation every 50 (and at the end).
-pub fn history(cfg: &RunConfig, seed: u64, diverge_at: Option<u64>) -> Vec<HistoryRow> {
+pub(crate) fn history(cfg: &RunConfig, seed: u64, diverge_at: Option<u64>) -> Vec<HistoryRow> {
     let l0 = 5.55;
     let lf = floor(cfg);
     let tau = 20.0 + 0.4 / cfg.train.matrix_lr.max(1e-4);
@@ -103,14 +101,14 @@ fn next_key() -> RunKey {
     run_key(N.fetch_add(1, Ordering::Relaxed))
 }
 
-pub enum Outcome {
+pub(crate) enum Outcome {
     Ok,
     Diverged(u64),
     Failed(&'static str),
 }
 
 /// A candidate with `repeats` seeds, its final metrics the means of its runs' last evaluation.
-pub fn candidate(
+pub(crate) fn candidate(
     variant: &str,
     changes: Vec<(&str, Value)>,
     cfg: RunConfig,
@@ -210,7 +208,7 @@ fn pick(cands: &[CandidateResult], goal: Goal) -> Option<usize> {
     best.map(|b| b.0)
 }
 
-pub fn phase(name: &str, after: &[&str], swept: &[&str], candidates: Vec<CandidateResult>) -> PhaseResult {
+pub(crate) fn phase(name: &str, after: &[&str], swept: &[&str], candidates: Vec<CandidateResult>) -> PhaseResult {
     let winner = pick(&candidates, Goal::Minimize);
     PhaseResult {
         name: name.into(),
@@ -235,11 +233,12 @@ fn ww(warmup: f64) -> Value {
 }
 
 /// The log-spaced values of `log(0.001, 1.0, n = 7)`.
-pub fn lr_values() -> Vec<f64> {
+pub(crate) fn lr_values() -> Vec<f64> {
     (0..7).map(|i| 10f64.powf(-3.0 + 0.5 * f64::from(i))).collect()
 }
 
-pub fn study() -> StudyResults {
+#[allow(clippy::float_cmp, reason = "the values compared are the literals the loops iterate over")]
+pub(crate) fn study() -> StudyResults {
     let m = "val_loss";
     let f = |x: f64| Value::Float(x);
     // Phase 1: log-spaced LR sweep from the root (matrix_lr = 0.01); 1.0 diverges.
