@@ -1,5 +1,10 @@
-//! The scheduler: walks a study's phases in dependency order, runs what is not cached on a
-//! pool of workers, picks winners and resolves what depends on them.
+//! The scheduler: executes the plan's study graph (`plan::Graph`). It repeatedly takes the
+//! nodes whose inputs are settled: a runs node resolves its candidates with the winners known
+//! so far, serves cached runs and hands the rest to an executor; a selection node, once its
+//! runs are in, asks its policy (`exec::policy`) and carries the decision out (a winner, a
+//! failure, or survivors promoted to another round of runs). A node whose needed input failed
+//! is blocked, and so on down its branch; independent branches go on. The scheduler knows no
+//! phase kind: those are the plan's nodes and the policies' files.
 //!
 //! The same walk, with training turned off (`Mode::Dry`), answers `plan`, `show`, `why` and
 //! `cache gc --keep`: everything the cache already decides is followed, and the first phase
@@ -8,13 +13,17 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::path::PathBuf;
 
+use petgraph::Direction;
+use petgraph::graph::{EdgeIndex, NodeIndex};
+use petgraph::visit::EdgeRef;
+
 use super::executor::{Executor, Job};
 use super::policy::{self, Decision};
 use super::progress::{Event, Observer, RunLabel};
 use super::runner::{self, Finished, Notice, Outcome, Source};
 use super::select::{self, Aggregate};
 use crate::cache::{CacheError, DataFingerprint, KeyInput, RunKey, Store};
-use crate::plan::{Candidate, Changes, InvalidCandidate, Phase, Plan, Prune};
+use crate::plan::{Block, Candidate, Changes, Edge, InvalidCandidate, Node, Phase, Plan, Policy};
 use crate::results::{CandidateResult, CandidateStatus, PhaseResult, PhaseStatus, RepeatResult, StudyResults};
 use crate::spec::{CancelFlag, DataConfig, Status, Trainer, Value};
 
@@ -78,44 +87,39 @@ struct Cand {
     invalid: bool,
 }
 
-enum State {
-    Unresolved,
-    Running {
-        cands: Vec<Cand>,
-        rung: usize,
-    },
-    Done {
-        cands: Vec<Cand>,
-        winner: usize,
-    },
-    Failed {
-        cands: Vec<Cand>,
-        message: String,
-    },
-    Blocked {
-        message: String,
-    },
-    /// Dry mode: candidates known, results missing.
-    Pending {
-        cands: Vec<Cand>,
-    },
+/// Where a node of the study graph stands.
+#[derive(Clone, Debug, PartialEq)]
+enum At {
+    /// Its inputs are not all settled.
+    Open,
+    /// A runs node with runs still to finish.
+    Running,
+    /// A runs node whose every live run has a result (until its selection promotes some).
+    Complete,
+    /// A selection node that picked candidate `.0`.
+    Done(usize),
+    Failed(String),
+    /// A needed input failed or did not run.
+    Blocked(String),
+    /// Dry mode: a runs node with results missing.
+    Pending,
+    /// Dry mode: an input is pending or waiting.
     Waiting,
 }
 
-impl State {
-    fn settled(&self) -> bool {
-        matches!(
-            self,
-            State::Done { .. } | State::Failed { .. } | State::Blocked { .. } | State::Pending { .. } | State::Waiting
-        )
-    }
+/// A node's state: where it stands, and a runs node's candidates with its rung.
+struct NodeState {
+    at: At,
+    cands: Option<Vec<Cand>>,
+    /// Rounds of promotion so far (successive-halving rungs).
+    rung: usize,
 }
 
 /// The walk's mutable state, owned by the coordinating thread.
 struct Walk<'e, 'a> {
     engine: &'e Engine<'a>,
-    states: Vec<State>,
-    final_state: State,
+    /// By node index of the plan's graph.
+    nodes: Vec<NodeState>,
     winners: BTreeMap<String, Changes>,
     found: BTreeMap<String, (String, Value)>,
     results: HashMap<RunKey, Finished>,
@@ -138,8 +142,9 @@ impl Engine<'_> {
         }
         let mut walk = Walk {
             engine: self,
-            states: self.plan.phases.iter().map(|_| State::Unresolved).collect(),
-            final_state: State::Unresolved,
+            nodes: (0..self.plan.graph.dag.node_count())
+                .map(|_| NodeState { at: At::Open, cands: None, rung: 0 })
+                .collect(),
             winners: BTreeMap::new(),
             found: BTreeMap::new(),
             results: HashMap::new(),
@@ -245,19 +250,197 @@ impl Walk<'_, '_> {
 
     /// Settles everything that can be settled without new results; queues what must train.
     fn advance(&mut self) {
+        let graph = &self.engine.plan.graph;
         loop {
             let mut changed = false;
-            for i in 0..self.states.len() {
-                changed |= self.step_phase(i);
-            }
-            if self.states.iter().all(State::settled) {
-                changed |= self.step_final();
+            for &n in &graph.order {
+                changed |= self.step(n);
             }
             self.announce_counts();
             if !changed {
                 return;
             }
         }
+    }
+
+    /// Moves node `n` on as far as its inputs allow; `true` when it changed.
+    fn step(&mut self, n: NodeIndex) -> bool {
+        match self.nodes[n.index()].at {
+            At::Open => self.open(n),
+            At::Running => self.settle_runs(n),
+            _ => false,
+        }
+    }
+
+    /// A node waiting for its inputs: blocked when one it needs failed, waiting (dry) when one
+    /// is, started (runs) or decided (selection) once all are settled.
+    fn open(&mut self, n: NodeIndex) -> bool {
+        let plan = self.engine.plan;
+        let graph = &plan.graph;
+        let node = &graph.dag[n];
+        let block = node.block();
+        let mut inputs: Vec<(EdgeIndex, NodeIndex, Edge)> =
+            graph.dag.edges_directed(n, Direction::Incoming).map(|e| (e.id(), e.source(), *e.weight())).collect();
+        inputs.sort_unstable_by_key(|i| i.0);
+        let at = |i: NodeIndex| &self.nodes[i.index()].at;
+        let failed = inputs
+            .iter()
+            .filter(|i| i.2 == Edge::Needs)
+            .find_map(|&(_, i, _)| matches!(at(i), At::Failed(_) | At::Blocked(_)).then_some(i));
+        if let Some(i) = failed {
+            let source = graph.dag[i].block();
+            let now = match at(i) {
+                // A selection whose own runs could not start fails (or is blocked) with them.
+                _ if source == block => at(i).clone(),
+                At::Failed(_) => At::Blocked(format!("it comes after `{}`, which failed", source.name())),
+                _ => At::Blocked(format!("it comes after `{}`, which did not run", source.name())),
+            };
+            if source != block
+                && let (Block::Phase(phase), At::Blocked(message)) = (block, &now)
+            {
+                self.engine.observer.event(Event::PhaseFailed { phase: phase.clone(), message: message.clone() });
+            }
+            self.nodes[n.index()].at = now;
+            return true;
+        }
+        if inputs.iter().any(|i| matches!(at(i.1), At::Pending | At::Waiting)) {
+            self.nodes[n.index()].at = At::Waiting;
+            return true;
+        }
+        let settled = |&(_, i, edge): &(EdgeIndex, NodeIndex, Edge)| {
+            matches!((edge, at(i)), (_, At::Done(_) | At::Complete) | (Edge::Order, At::Failed(_) | At::Blocked(_)))
+        };
+        if !inputs.iter().all(settled) {
+            return false;
+        }
+        match node {
+            Node::Runs { .. } => self.start(n, block),
+            Node::Select { policy, .. } => self.decide(n, block, policy),
+        }
+        true
+    }
+
+    /// Resolves a runs node's candidates now that the winners they need are known, serving
+    /// what is cached and queueing the rest.
+    fn start(&mut self, n: NodeIndex, block: &Block) {
+        let plan = self.engine.plan;
+        match plan.resolve(block, &self.winners) {
+            Ok(cands) => {
+                let force = self.engine.options.rerun.contains(block.name());
+                let stop_at = plan.graph.policy(block).and_then(policy::first_stop);
+                let cands = self.make_cands(block, cands, stop_at, force, &[]);
+                self.nodes[n.index()] = NodeState { at: At::Running, cands: Some(cands), rung: 0 };
+            }
+            // The final run has no winner to give: one it cannot resolve did not run.
+            Err(e) if *block == Block::Final => self.nodes[n.index()].at = At::Blocked(e.to_string()),
+            Err(e) => {
+                let message = e.to_string();
+                self.engine
+                    .observer
+                    .event(Event::PhaseFailed { phase: block.name().to_owned(), message: message.clone() });
+                self.nodes[n.index()] = NodeState { at: At::Failed(message), cands: Some(Vec::new()), rung: 0 };
+            }
+        }
+    }
+
+    /// A runs node with runs in flight: complete once every live run has a result (pending in
+    /// dry mode, where nothing more will come).
+    fn settle_runs(&mut self, n: NodeIndex) -> bool {
+        let state = &mut self.nodes[n.index()];
+        let cands = state.cands.take().unwrap_or_default();
+        let (cands, complete) = fill(&self.results, cands);
+        let state = &mut self.nodes[n.index()];
+        state.cands = Some(cands);
+        state.at = if complete {
+            At::Complete
+        } else if self.engine.options.mode == Mode::Dry {
+            At::Pending
+        } else {
+            At::Running
+        };
+        state.at != At::Running
+    }
+
+    /// A selection node whose runs are all in: its policy decides, and the walk carries the
+    /// decision out (promote survivors to another round of runs, or settle).
+    fn decide(&mut self, n: NodeIndex, block: &Block, policy: &Policy) {
+        let plan = self.engine.plan;
+        let objective = plan.objective_of(block);
+        let runs = plan.graph.blocks[block].0;
+        let state = &mut self.nodes[runs.index()];
+        let rung = state.rung;
+        let mut cands = state.cands.take().unwrap_or_default();
+        let aggs: Vec<Aggregate> = cands
+            .iter()
+            .map(|c| {
+                let a = aggregate_of(c, &objective.metric);
+                if c.pruned { pruned(&a) } else { a }
+            })
+            .collect();
+        let pruned_now: Vec<bool> = cands.iter().map(|c| c.pruned).collect();
+        let history = cands
+            .first()
+            .and_then(|c| c.slots.first())
+            .and_then(|s| s.done.as_ref())
+            .map(|d| d.result.history.clone())
+            .unwrap_or_default();
+        let outcomes = policy::Outcomes {
+            aggs: &aggs,
+            pruned: &pruned_now,
+            first_history: &history,
+            budget: cands.first().and_then(|c| c.candidate.config.total_steps()),
+            rung,
+        };
+        let phase = match block {
+            Block::Phase(name) => Some(name.clone()),
+            Block::Final => None,
+        };
+        let at = match policy::decide(policy, objective.goal, &outcomes) {
+            Decision::Promote { survivors, stop_at } => {
+                let force = self.engine.options.rerun.contains(block.name());
+                for (j, c) in cands.iter_mut().enumerate() {
+                    if c.pruned {
+                        continue;
+                    }
+                    if !survivors.contains(&j) {
+                        c.pruned = true;
+                        continue;
+                    }
+                    // Each survivor continues from its rung's checkpoint: only the increment trains.
+                    let fresh = self.make_cands(block, vec![Ok(c.candidate.clone())], stop_at, force, &c.slots);
+                    let old =
+                        std::mem::replace(&mut c.slots, fresh.into_iter().next().map(|f| f.slots).unwrap_or_default());
+                    self.superseded.extend(old);
+                }
+                let state = &mut self.nodes[runs.index()];
+                state.at = At::Running;
+                state.rung = rung + 1;
+                At::Open
+            }
+            Decision::Winner { index, found } => {
+                if let Some(phase) = phase {
+                    let (changes, label) = match &found {
+                        Some((key, v)) => (vec![(key.clone(), v.clone())], format!("{key}={v}")),
+                        None => (cands[index].candidate.changes.clone(), cands[index].candidate.variant.clone()),
+                    };
+                    let objective = if found.is_some() { None } else { aggs[index].objective };
+                    self.winners.insert(phase.clone(), changes);
+                    if let Some(change) = found {
+                        self.found.insert(phase.clone(), change);
+                    }
+                    self.engine.observer.event(Event::PhaseDone { phase, winner: Some(label), objective });
+                }
+                At::Done(index)
+            }
+            Decision::Fail(message) => {
+                if let Some(phase) = phase {
+                    self.engine.observer.event(Event::PhaseFailed { phase, message: message.clone() });
+                }
+                At::Failed(message)
+            }
+        };
+        self.nodes[runs.index()].cands = Some(cands);
+        self.nodes[n.index()].at = at;
     }
 
     /// Tells the observer the run counts when they changed.
@@ -270,149 +453,35 @@ impl Walk<'_, '_> {
     }
 
     /// `(settled, all)` runs of the study, counted per candidate and seed (a run shared by two
-    /// candidates counts for each). Phases not resolved yet count by the plan's candidate
-    /// count; a successive-halving phase counts the rungs its survivors will train, so the
-    /// total stays put as the study advances (it only shrinks when a phase is blocked or a
-    /// candidate fails and so trains no further rungs).
+    /// candidates counts for each). Blocks not resolved yet count by the plan's candidate
+    /// count; a block whose policy trains further rounds (successive halving) counts the runs
+    /// its survivors will train, so the total stays put as the study advances (it only
+    /// shrinks when a block is blocked or a candidate fails and so trains no further rungs).
     fn run_counts(&self) -> (usize, usize) {
-        let plan = self.plan();
+        let graph = &self.plan().graph;
         let (mut done, mut total) = (self.superseded.len(), self.superseded.len());
-        let mut add = |(d, t): (usize, usize)| {
+        for (block, &(runs, _)) in &graph.blocks {
+            let Node::Runs { candidates, seeds, .. } = &graph.dag[runs] else { continue };
+            let to_come = |live, rung| graph.policy(block).map_or(0, |p| policy::runs_to_come(p, live, rung));
+            let state = &self.nodes[runs.index()];
+            let (d, t) = match (&state.at, &state.cands) {
+                (at, Some(cands)) => {
+                    let (d, t) = slot_counts(cands, &self.results);
+                    let later = if *at == At::Running {
+                        let live = cands.iter().filter(|c| !c.pruned).count();
+                        cands.first().map_or(1, |c| c.slots.len()) * to_come(live, state.rung)
+                    } else {
+                        0
+                    };
+                    (d, t + later)
+                }
+                (At::Open | At::Waiting, None) => (0, seeds * (candidates + to_come(*candidates, 0))),
+                _ => (0, 0),
+            };
             done += d;
             total += t;
-        };
-        for (phase, st) in plan.phases.iter().zip(&self.states) {
-            match st {
-                State::Running { cands, rung } => add(slot_counts(cands, Some((phase, *rung)), &self.results)),
-                State::Done { cands, .. } | State::Failed { cands, .. } | State::Pending { cands } => {
-                    add(slot_counts(cands, None, &self.results));
-                }
-                State::Unresolved | State::Waiting => {
-                    let seeds = phase.seeds.as_ref().map_or(phase.repeats as usize, Vec::len).max(1);
-                    let later = match &phase.prune {
-                        Prune::Halving { rungs, keep } => later_rungs(phase.candidate_count, 0, rungs.len(), *keep),
-                        _ => 0,
-                    };
-                    add((0, seeds * (phase.candidate_count + later)));
-                }
-                State::Blocked { .. } => {}
-            }
-        }
-        match (&self.final_state, &plan.final_run) {
-            (
-                State::Running { cands, .. }
-                | State::Done { cands, .. }
-                | State::Failed { cands, .. }
-                | State::Pending { cands },
-                _,
-            ) => {
-                add(slot_counts(cands, None, &self.results));
-            }
-            (State::Unresolved | State::Waiting, Some(f)) => {
-                add((0, f.seeds.as_ref().map_or(f.repeats as usize, Vec::len).max(1)));
-            }
-            _ => {}
         }
         (done, total)
-    }
-
-    fn step_phase(&mut self, i: usize) -> bool {
-        let phase = &self.engine.plan.phases[i];
-        match &self.states[i] {
-            State::Unresolved => {
-                let upstream: Vec<&State> = phase
-                    .after
-                    .iter()
-                    .filter_map(|a| self.plan().phases.iter().position(|p| &p.name == a))
-                    .map(|j| &self.states[j])
-                    .collect();
-                if let Some(bad) = phase
-                    .after
-                    .iter()
-                    .zip(&upstream)
-                    .find(|(_, s)| matches!(s, State::Failed { .. } | State::Blocked { .. }))
-                {
-                    let message = format!(
-                        "it comes after `{}`, which {}",
-                        bad.0,
-                        if matches!(bad.1, State::Failed { .. }) { "failed" } else { "did not run" }
-                    );
-                    self.engine
-                        .observer
-                        .event(Event::PhaseFailed { phase: phase.name.clone(), message: message.clone() });
-                    self.states[i] = State::Blocked { message };
-                    return true;
-                }
-                if upstream.iter().any(|s| matches!(s, State::Pending { .. } | State::Waiting)) {
-                    self.states[i] = State::Waiting;
-                    return true;
-                }
-                if !upstream.iter().all(|s| matches!(s, State::Done { .. })) {
-                    return false;
-                }
-                match self.plan().resolve_phase(&phase.name, &self.winners) {
-                    Ok(cands) => {
-                        let force = self.engine.options.rerun.contains(&phase.name);
-                        let stop_at = first_stop(phase);
-                        let cands = self.make_cands(&phase.name, cands, stop_at, force, &[]);
-                        self.states[i] = State::Running { cands, rung: 0 };
-                    }
-                    Err(e) => {
-                        let message = e.to_string();
-                        self.engine
-                            .observer
-                            .event(Event::PhaseFailed { phase: phase.name.clone(), message: message.clone() });
-                        self.states[i] = State::Failed { cands: Vec::new(), message };
-                    }
-                }
-                true
-            }
-            State::Running { .. } => self.settle_running(i),
-            _ => false,
-        }
-    }
-
-    fn step_final(&mut self) -> bool {
-        if self.plan().final_run.is_none() {
-            return false;
-        }
-        match &self.final_state {
-            State::Unresolved => {
-                if self.states.iter().any(|s| matches!(s, State::Pending { .. } | State::Waiting)) {
-                    self.final_state = State::Waiting;
-                    return true;
-                }
-                match self.plan().resolve_final(&self.winners) {
-                    Ok(cand) => {
-                        let force = self.engine.options.rerun.contains("final");
-                        let cands = self.make_cands("final", vec![Ok(cand)], None, force, &[]);
-                        self.final_state = State::Running { cands, rung: 0 };
-                    }
-                    Err(e) => self.final_state = State::Blocked { message: e.to_string() },
-                }
-                true
-            }
-            State::Running { .. } => {
-                let State::Running { cands, .. } = std::mem::replace(&mut self.final_state, State::Waiting) else {
-                    unreachable!()
-                };
-                let (cands, complete) = self.fill(cands);
-                self.final_state = if complete {
-                    let agg = Self::aggregate_of(&cands[0], &self.metric_of("final"));
-                    if agg.status == Status::Ok {
-                        State::Done { cands, winner: 0 }
-                    } else {
-                        State::Failed { message: agg.reason.unwrap_or_default(), cands }
-                    }
-                } else if self.engine.options.mode == Mode::Dry {
-                    State::Pending { cands }
-                } else {
-                    State::Running { cands, rung: 0 }
-                };
-                !matches!(self.final_state, State::Running { .. })
-            }
-            _ => false,
-        }
     }
 
     /// Builds run slots for candidates, serving cached runs at once and queueing the rest.
@@ -420,7 +489,7 @@ impl Walk<'_, '_> {
     /// from (successive halving); empty otherwise.
     fn make_cands(
         &mut self,
-        phase: &str,
+        block: &Block,
         cands: Vec<Result<Candidate, InvalidCandidate>>,
         stop_at: Option<u64>,
         force: bool,
@@ -444,13 +513,14 @@ impl Walk<'_, '_> {
                             Ok(input) => {
                                 let key = input.key();
                                 let label = RunLabel {
-                                    phase: phase.to_owned(),
+                                    phase: block.name().to_owned(),
                                     variant: cand.variant.clone(),
                                     seed: (cand.seeds.len() > 1).then_some(seed),
                                     rung: input.stop_at,
                                 };
                                 let stop_at = input.stop_at;
-                                self.request(key, input, label, force, resume);
+                                let metric = self.plan().objective_of(block).metric.clone();
+                                self.request(key, input, label, metric, force, resume);
                                 Slot { seed, key: Some(key), stop_at, done: None, error: None }
                             }
                             Err(e) => Slot { seed, key: None, stop_at: None, done: None, error: Some(e) },
@@ -468,10 +538,10 @@ impl Walk<'_, '_> {
         key: RunKey,
         input: KeyInput,
         label: RunLabel,
+        metric: String,
         force: bool,
         resume_from: Option<(RunKey, u64)>,
     ) {
-        let metric = self.metric_of(&label.phase);
         if self.results.contains_key(&key) || self.queued.contains(&key) {
             return;
         }
@@ -494,26 +564,16 @@ impl Walk<'_, '_> {
                 return;
             }
         }
-        if self.engine.options.mode == Mode::Run {
-            if let Some(last) = store.failure(key).and_then(|r| r.last().cloned()) {
-                let why = last.reason.lines().next().unwrap_or_default().to_owned();
-                self.engine.observer.event(Event::Retrying {
-                    label: label.clone(),
-                    attempt: last.attempt + 1,
-                    reason: why,
-                });
-            }
-            self.queued.insert(key);
-            self.queue.push_back(Job { input, label, force, metric, resume_from });
+        if let Some(last) = store.failure(key).and_then(|r| r.last().cloned()) {
+            let why = last.reason.lines().next().unwrap_or_default().to_owned();
+            self.engine.observer.event(Event::Retrying {
+                label: label.clone(),
+                attempt: last.attempt + 1,
+                reason: why,
+            });
         }
-    }
-
-    fn metric_of(&self, phase: &str) -> String {
-        match (self.plan().phase(phase), &self.plan().final_run) {
-            (Some(p), _) => p.objective.metric.clone(),
-            (None, Some(f)) => f.objective.metric.clone(),
-            (None, None) => self.plan().objective.metric.clone(),
-        }
+        self.queued.insert(key);
+        self.queue.push_back(Job { input, label, force, metric, resume_from });
     }
 
     fn record(&mut self, key: RunKey, finished: Finished) {
@@ -522,129 +582,27 @@ impl Walk<'_, '_> {
         self.results.insert(key, finished);
     }
 
-    /// Attaches known results to slots; `true` when every live slot has one.
-    fn fill(&self, mut cands: Vec<Cand>) -> (Vec<Cand>, bool) {
-        let mut complete = true;
-        for c in cands.iter_mut().filter(|c| !c.pruned) {
-            for s in &mut c.slots {
-                if s.done.is_none()
-                    && let Some(k) = s.key
-                {
-                    s.done = self.results.get(&k).cloned();
-                }
-                if s.done.is_none() && s.error.is_none() {
-                    complete = false;
-                }
-            }
+    /// A block's status, its candidates (once resolved), its winner and why it failed.
+    fn block_state(&self, block: &Block) -> (PhaseStatus, Option<&Vec<Cand>>, Option<usize>, Option<String>) {
+        let (runs, select) = self.plan().graph.blocks[block];
+        let cands = self.nodes[runs.index()].cands.as_ref();
+        match &self.nodes[select.index()].at {
+            At::Done(w) => (PhaseStatus::Done, cands, Some(*w), None),
+            At::Failed(m) => (PhaseStatus::Failed, cands, None, Some(m.clone())),
+            At::Blocked(m) => (PhaseStatus::Blocked, cands, None, Some(m.clone())),
+            _ if cands.is_some() => (PhaseStatus::Pending, cands, None, None),
+            _ => (PhaseStatus::Waiting, None, None, None),
         }
-        (cands, complete)
-    }
-
-    fn aggregate_of(c: &Cand, metric: &str) -> Aggregate {
-        if let Some(err) = c.slots.iter().find_map(|s| s.error.clone()) {
-            return Aggregate {
-                status: Status::Failed,
-                objective: None,
-                metrics: BTreeMap::new(),
-                metrics_std: BTreeMap::new(),
-                reason: Some(err),
-            };
-        }
-        let results: Vec<&crate::spec::RunResult> =
-            c.slots.iter().filter_map(|s| s.done.as_ref().map(|d| &d.result)).collect();
-        select::aggregate(&results, metric)
-    }
-
-    fn settle_running(&mut self, i: usize) -> bool {
-        let State::Running { cands, rung } = std::mem::replace(&mut self.states[i], State::Waiting) else {
-            unreachable!()
-        };
-        let (mut cands, complete) = self.fill(cands);
-        if !complete {
-            self.states[i] = if self.engine.options.mode == Mode::Dry {
-                State::Pending { cands }
-            } else {
-                State::Running { cands, rung }
-            };
-            return self.engine.options.mode == Mode::Dry;
-        }
-        let phase = &self.engine.plan.phases[i];
-        let metric = phase.objective.metric.clone();
-        let aggs: Vec<Aggregate> = cands
-            .iter()
-            .map(|c| if c.pruned { pruned(&Self::aggregate_of(c, &metric)) } else { Self::aggregate_of(c, &metric) })
-            .collect();
-        let pruned_now: Vec<bool> = cands.iter().map(|c| c.pruned).collect();
-        let history = cands
-            .first()
-            .and_then(|c| c.slots.first())
-            .and_then(|s| s.done.as_ref())
-            .map(|d| d.result.history.clone())
-            .unwrap_or_default();
-        let outcomes = policy::Outcomes {
-            aggs: &aggs,
-            pruned: &pruned_now,
-            first_history: &history,
-            budget: cands.first().and_then(|c| c.candidate.config.total_steps()),
-            rung,
-        };
-        let name = phase.name.clone();
-        match policy::decide(phase, &outcomes) {
-            Decision::Promote { survivors, stop_at } => {
-                let force = self.engine.options.rerun.contains(&name);
-                for (j, c) in cands.iter_mut().enumerate() {
-                    if c.pruned {
-                        continue;
-                    }
-                    if !survivors.contains(&j) {
-                        c.pruned = true;
-                        continue;
-                    }
-                    // Each survivor continues from its rung's checkpoint: only the increment trains.
-                    let fresh = self.make_cands(&name, vec![Ok(c.candidate.clone())], stop_at, force, &c.slots);
-                    let old =
-                        std::mem::replace(&mut c.slots, fresh.into_iter().next().map(|f| f.slots).unwrap_or_default());
-                    self.superseded.extend(old);
-                }
-                self.states[i] = State::Running { cands, rung: rung + 1 };
-            }
-            Decision::Winner { index, found } => {
-                let (changes, label) = match &found {
-                    Some((key, v)) => (vec![(key.clone(), v.clone())], format!("{key}={v}")),
-                    None => (cands[index].candidate.changes.clone(), cands[index].candidate.variant.clone()),
-                };
-                let objective = if found.is_some() { None } else { aggs[index].objective };
-                self.winners.insert(name.clone(), changes);
-                if let Some(change) = found {
-                    self.found.insert(name.clone(), change);
-                }
-                self.engine.observer.event(Event::PhaseDone { phase: name, winner: Some(label), objective });
-                self.states[i] = State::Done { cands, winner: index };
-            }
-            Decision::Fail(message) => {
-                self.engine.observer.event(Event::PhaseFailed { phase: name, message: message.clone() });
-                self.states[i] = State::Failed { cands, message };
-            }
-        }
-        true
     }
 
     fn into_results(self, interrupted: bool) -> StudyResults {
         let plan = self.engine.plan;
         let mut phases = Vec::new();
-        for (phase, state) in plan.phases.iter().zip(&self.states) {
+        for phase in &plan.phases {
             let metric = phase.objective.metric.clone();
-            let (status, cands, winner, message) = match state {
-                State::Done { cands, winner } => (PhaseStatus::Done, Some(cands), Some(*winner), None),
-                State::Failed { cands, message } => (PhaseStatus::Failed, Some(cands), None, Some(message.clone())),
-                State::Blocked { message } => (PhaseStatus::Blocked, None, None, Some(message.clone())),
-                State::Pending { cands } | State::Running { cands, .. } => {
-                    (PhaseStatus::Pending, Some(cands), None, None)
-                }
-                State::Waiting | State::Unresolved => (PhaseStatus::Waiting, None, None, None),
-            };
+            let (status, cands, winner, message) = self.block_state(&Block::Phase(phase.name.clone()));
             let candidates = match cands {
-                Some(cands) => cands.iter().map(|c| Self::candidate_result(c, &metric, interrupted)).collect(),
+                Some(cands) => cands.iter().map(|c| candidate_result(c, &metric, interrupted)).collect(),
                 None => self.waiting_candidates(phase),
             };
             let incoming_key = cands
@@ -665,21 +623,17 @@ impl Walk<'_, '_> {
                 found: self.found.get(&phase.name).cloned(),
             });
         }
-        let final_metric = self.metric_of("final");
-        let metric = &final_metric;
-        let (final_run, final_status) = match &self.final_state {
-            _ if plan.final_run.is_none() => (None, None),
-            State::Done { cands, .. } => {
-                (cands.first().map(|c| Self::candidate_result(c, metric, interrupted)), Some(PhaseStatus::Done))
-            }
-            State::Failed { cands, .. } => {
-                (cands.first().map(|c| Self::candidate_result(c, metric, interrupted)), Some(PhaseStatus::Failed))
-            }
-            State::Running { cands, .. } | State::Pending { cands } => {
-                (cands.first().map(|c| Self::candidate_result(c, metric, interrupted)), Some(PhaseStatus::Pending))
-            }
-            State::Blocked { .. } => (None, Some(PhaseStatus::Blocked)),
-            State::Waiting | State::Unresolved => (Some(self.waiting_final()), Some(PhaseStatus::Waiting)),
+        let (final_run, final_status) = if plan.final_run.is_some() {
+            let metric = &plan.objective_of(&Block::Final).metric;
+            let (status, cands, _, _) = self.block_state(&Block::Final);
+            let run = match (status, cands) {
+                (PhaseStatus::Blocked, _) => None,
+                (PhaseStatus::Waiting, _) | (_, None) => Some(self.waiting_final()),
+                (_, Some(cands)) => cands.first().map(|c| candidate_result(c, metric, interrupted)),
+            };
+            (run, Some(status))
+        } else {
+            (None, None)
         };
         StudyResults {
             study: plan.name.clone(),
@@ -691,31 +645,6 @@ impl Walk<'_, '_> {
             interrupted,
             train_wall: self.train_wall.as_secs_f64(),
             superseded: self.superseded.iter().map(repeat_result).collect(),
-        }
-    }
-
-    fn candidate_result(c: &Cand, metric: &str, interrupted: bool) -> CandidateResult {
-        let complete = c.slots.iter().all(|s| s.done.is_some() || s.error.is_some());
-        let agg = complete.then(|| Self::aggregate_of(c, metric));
-        let status = match &agg {
-            _ if c.pruned => CandidateStatus::Pruned,
-            Some(a) => a.status.into(),
-            None if interrupted => CandidateStatus::Cancelled,
-            None => CandidateStatus::ToRun,
-        };
-        // A candidate missing some of its repeats has no objective: a partial mean is not its
-        // result (its finished repeats are still listed, each with its own metrics).
-        let a = agg.unwrap_or_else(empty_aggregate);
-        CandidateResult {
-            variant: c.candidate.variant.clone(),
-            changes: c.candidate.changes.clone(),
-            status,
-            objective: a.objective,
-            metrics: a.metrics,
-            metrics_std: a.metrics_std,
-            reason: a.reason,
-            repeats: c.slots.iter().map(repeat_result).collect(),
-            config: (!c.invalid).then(|| c.candidate.config.clone()),
         }
     }
 
@@ -735,6 +664,64 @@ impl Walk<'_, '_> {
             .into_iter()
             .map(|(variant, changes)| CandidateResult::waiting(variant, changes))
             .collect()
+    }
+}
+
+/// Attaches known results to slots; `true` when every live slot has one.
+fn fill(results: &HashMap<RunKey, Finished>, mut cands: Vec<Cand>) -> (Vec<Cand>, bool) {
+    let mut complete = true;
+    for c in cands.iter_mut().filter(|c| !c.pruned) {
+        for s in &mut c.slots {
+            if s.done.is_none()
+                && let Some(k) = s.key
+            {
+                s.done = results.get(&k).cloned();
+            }
+            if s.done.is_none() && s.error.is_none() {
+                complete = false;
+            }
+        }
+    }
+    (cands, complete)
+}
+
+fn aggregate_of(c: &Cand, metric: &str) -> Aggregate {
+    if let Some(err) = c.slots.iter().find_map(|s| s.error.clone()) {
+        return Aggregate {
+            status: Status::Failed,
+            objective: None,
+            metrics: BTreeMap::new(),
+            metrics_std: BTreeMap::new(),
+            reason: Some(err),
+        };
+    }
+    let results: Vec<&crate::spec::RunResult> =
+        c.slots.iter().filter_map(|s| s.done.as_ref().map(|d| &d.result)).collect();
+    select::aggregate(&results, metric)
+}
+
+fn candidate_result(c: &Cand, metric: &str, interrupted: bool) -> CandidateResult {
+    let complete = c.slots.iter().all(|s| s.done.is_some() || s.error.is_some());
+    let agg = complete.then(|| aggregate_of(c, metric));
+    let status = match &agg {
+        _ if c.pruned => CandidateStatus::Pruned,
+        Some(a) => a.status.into(),
+        None if interrupted => CandidateStatus::Cancelled,
+        None => CandidateStatus::ToRun,
+    };
+    // A candidate missing some of its repeats has no objective: a partial mean is not its
+    // result (its finished repeats are still listed, each with its own metrics).
+    let a = agg.unwrap_or_else(empty_aggregate);
+    CandidateResult {
+        variant: c.candidate.variant.clone(),
+        changes: c.candidate.changes.clone(),
+        status,
+        objective: a.objective,
+        metrics: a.metrics,
+        metrics_std: a.metrics_std,
+        reason: a.reason,
+        repeats: c.slots.iter().map(repeat_result).collect(),
+        config: (!c.invalid).then(|| c.candidate.config.clone()),
     }
 }
 
@@ -785,43 +772,10 @@ fn pruned(a: &Aggregate) -> Aggregate {
     Aggregate { status: Status::Pruned, reason: Some("pruned by successive halving".into()), ..a.clone() }
 }
 
-/// `(settled, all)` run slots of a phase's candidates, plus the runs its later
-/// successive-halving rungs will train while it is at `rung`.
-fn slot_counts(
-    cands: &[Cand],
-    halving: Option<(&Phase, usize)>,
-    results: &HashMap<RunKey, Finished>,
-) -> (usize, usize) {
+/// `(settled, all)` run slots of a block's candidates.
+fn slot_counts(cands: &[Cand], results: &HashMap<RunKey, Finished>) -> (usize, usize) {
     // A pruned candidate's slots hold its last rung, settled: they count as done.
-    let live = cands.iter().filter(|c| !c.pruned).count();
     let settled = |s: &&Slot| s.done.is_some() || s.error.is_some() || s.key.is_some_and(|k| results.contains_key(&k));
     let done = cands.iter().flat_map(|c| &c.slots).filter(settled).count();
-    let mut total: usize = cands.iter().map(|c| c.slots.len()).sum();
-    if let Some((phase, rung)) = halving
-        && let Prune::Halving { rungs, keep } = &phase.prune
-    {
-        let seeds = cands.first().map_or(1, |c| c.slots.len());
-        total += seeds * later_rungs(live, rung, rungs.len(), *keep);
-    }
-    (done, total)
-}
-
-/// Runs the rungs after `rung` will train, `live` candidates alive at `rung`, each rung
-/// keeping `keep` of the last (at least one).
-fn later_rungs(live: usize, rung: usize, rungs: usize, keep: f64) -> usize {
-    let mut n = live;
-    let mut runs = 0;
-    for _ in rung.saturating_add(1)..rungs {
-        n = ((n as f64) * keep).ceil().max(1.0) as usize;
-        runs += n;
-    }
-    runs
-}
-
-/// The stop step of the first successive-halving rung, if the phase prunes that way.
-fn first_stop(phase: &Phase) -> Option<u64> {
-    match &phase.prune {
-        Prune::Halving { rungs, .. } if rungs.len() > 1 => Some(rungs[0]),
-        _ => None,
-    }
+    (done, cands.iter().map(|c| c.slots.len()).sum())
 }

@@ -1,4 +1,5 @@
-//! The engine: walks a study's DAG, runs what is not cached, picks winners, feeds them forward.
+//! The engine: executes the plan's study graph, runs what is not cached (through an executor),
+//! settles selections through their policies, feeds winners forward.
 
 pub mod engine;
 pub mod executor;

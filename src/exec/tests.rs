@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use super::engine::{Engine, Mode, Options};
 use super::executor::{Done, Executor, Job, Session};
-use super::progress::Silent;
+use super::progress::{Event, Observer, Silent};
 use super::runner::{Finished, Outcome, Source};
 use crate::cache::{DataFingerprint, KeyInput, Store};
 use crate::plan::Plan;
@@ -137,6 +137,17 @@ impl Harness {
     }
 
     fn run(&self, mode: Mode, rerun: &[&str], exec: &FakeExecutor<'_>, cancel: CancelFlag) -> StudyResults {
+        self.observed(mode, rerun, exec, cancel, &Silent)
+    }
+
+    fn observed(
+        &self,
+        mode: Mode,
+        rerun: &[&str],
+        exec: &FakeExecutor<'_>,
+        cancel: CancelFlag,
+        observer: &dyn Observer,
+    ) -> StudyResults {
         let fingerprint =
             |_: &DataConfig| -> Result<DataFingerprint, String> { Ok(DataFingerprint { corpus: "fake".into() }) };
         let options = Options {
@@ -149,7 +160,7 @@ impl Harness {
             store: exec.store,
             trainer: &FakeTrainer,
             fingerprint: &fingerprint,
-            observer: &Silent,
+            observer,
             executor: exec,
             cancel,
             options,
@@ -305,4 +316,101 @@ fn an_interrupt_stops_submitting_and_keeps_what_finished() {
     assert!(*exec.cancelled.lock().unwrap(), "the executor was asked to cancel its jobs");
     assert_eq!(submitted(&exec).len(), 2, "nothing submitted after the interrupt");
     assert_eq!(store.keys().unwrap().len(), 2, "the two finished runs are cached");
+}
+
+/// Keeps the run counts the engine announces.
+#[derive(Default)]
+struct Counts(Mutex<Vec<(usize, usize)>>);
+
+impl Observer for Counts {
+    fn event(&self, event: Event) {
+        if let Event::Counts { done, total } = event {
+            self.0.lock().unwrap().push((done, total));
+        }
+    }
+}
+
+#[test]
+fn the_final_run_waits_for_every_phase_and_is_blocked_only_by_those_it_needs() {
+    let study =
+        format!("{}final after b {{ repeats = 2 }}\n", BRANCHES.replace("phase c {", "phase c { baseline = false"));
+    // `c`'s one candidate fails.
+    let h = Harness::new(&study);
+    let store = h.store();
+    let exec = executor(&store, by_formula(|c| (c.train.matrix_lr - 0.03).abs() < 1e-12));
+    let r = h.run(Mode::Run, &[], &exec, CancelFlag::new());
+    assert_eq!(r.phases.iter().find(|p| p.name == "c").unwrap().status, PhaseStatus::Failed);
+    assert_eq!(r.final_status, Some(PhaseStatus::Done), "c is not needed by the final run");
+    let subs = submitted(&exec);
+    // Two repeats, the first of which is b's winning run.
+    assert_eq!(r.final_run.as_ref().unwrap().repeats.len(), 2);
+    assert_eq!(subs.iter().filter(|l| l.starts_with("final/")).count(), 1, "{subs:?}");
+    let first_final = subs.iter().position(|l| l.starts_with("final/")).unwrap();
+    assert!(subs[first_final..].iter().all(|l| l.starts_with("final/")), "the final run comes last: {subs:?}");
+
+    // `a` fails: `b` is blocked, and so is the final run after it; nothing of either trains.
+    let h = Harness::new(&format!("{BRANCHES}final after b {{ repeats = 2 }}\n"));
+    let store = h.store();
+    let exec = executor(&store, by_formula(|c| (c.train.matrix_lr - 0.03).abs() > 1e-12));
+    let r = h.run(Mode::Run, &[], &exec, CancelFlag::new());
+    assert_eq!(r.final_status, Some(PhaseStatus::Blocked));
+    assert!(r.final_run.is_none());
+    assert!(submitted(&exec).iter().all(|l| !l.starts_with("b/") && !l.starts_with("final/")));
+    assert_eq!(r.phases.iter().find(|p| p.name == "c").unwrap().status, PhaseStatus::Done);
+}
+
+#[test]
+fn dry_mode_follows_the_cache_and_stops_each_branch_at_its_first_missing_run() {
+    let study = format!("{BRANCHES}final after b\n");
+    let h = Harness::new(&study);
+    let store = h.store();
+    // Only `a` was run (same root, so the same keys): its winner, `b`'s baseline and `c`'s
+    // baseline (the root config) are cached.
+    let only_a = Harness {
+        dir: tempfile::tempdir().unwrap(),
+        plan: Plan::compile(
+            "train { matrix_lr = 0.04 }\nphase a { vary matrix_lr in [0.02, 0.08] }\n",
+            Path::new("study.lrx"),
+        )
+        .unwrap(),
+    };
+    only_a.run(Mode::Run, &[], &executor(&store, by_formula(|_| false)), CancelFlag::new());
+    let dry = executor(&store, by_formula(|_| false));
+    let r = h.run(Mode::Dry, &[], &dry, CancelFlag::new());
+    assert!(submitted(&dry).is_empty());
+    let phase = |n: &str| r.phases.iter().find(|p| p.name == n).unwrap();
+    assert_eq!(phase("a").status, PhaseStatus::Done);
+    assert_eq!(phase("a").winner().unwrap().variant, "baseline", "0.04 is nearest 0.05");
+    assert_eq!(phase("b").status, PhaseStatus::Pending);
+    assert_eq!(phase("c").status, PhaseStatus::Pending);
+    let status = |p: &str, v: &str| phase(p).candidates.iter().find(|c| c.variant == v).unwrap().status;
+    assert_eq!(status("b", "baseline"), CandidateStatus::Ok, "a's winner, cached");
+    assert_eq!(status("b", "embedding_lr=0.3"), CandidateStatus::ToRun);
+    assert_eq!(status("c", "baseline"), CandidateStatus::Ok, "the root config, cached");
+    assert_eq!(status("c", "matrix_lr=0.03"), CandidateStatus::ToRun);
+    assert_eq!(r.final_status, Some(PhaseStatus::Waiting), "b has no winner yet");
+}
+
+#[test]
+fn run_counts_keep_their_total_as_halving_prunes() {
+    let h = Harness::new(
+        "train { matrix_lr = 0.04  steps = 8 }\nobjective minimize val_loss\nphase a {\n  vary matrix_lr in [0.01, 0.02, 0.05, 0.3]\n  prune = halving(rungs = [2, 4, 8], keep = 1/2)\n}\nphase b after a { vary embedding_lr in [0.3] }\nfinal after b { repeats = 2 }\n",
+    );
+    let store = h.store();
+    let exec = executor(&store, by_formula(|_| false));
+    let counts = Counts::default();
+    let r = h.observed(Mode::Run, &[], &exec, CancelFlag::new(), &counts);
+    let counts = counts.0.into_inner().unwrap();
+    // a: 5 candidates at the first rung, ⌈5/2⌉ = 3 at the second, 2 at the last; b: 2; final: 2.
+    let total = 5 + 3 + 2 + 2 + 2;
+    assert!(counts.iter().all(|&(_, t)| t == total), "{counts:?}");
+    assert_eq!(counts.last(), Some(&(total, total)));
+    assert!(counts.windows(2).all(|w| w[0].0 <= w[1].0), "done never goes back: {counts:?}");
+    // b's baseline is a's winner at the full budget (and the final run's first repeat is b's
+    // winner): each trained once, counted for each candidate.
+    let keys: BTreeSet<crate::cache::RunKey> =
+        r.all_candidates().flat_map(|c| &c.repeats).chain(&r.superseded).filter_map(|x| x.key).collect();
+    assert!(keys.len() < total);
+    assert_eq!(submitted(&exec).len(), keys.len());
+    assert_eq!(r.phases[0].winner().unwrap().variant, "matrix_lr=0.05");
 }

@@ -4,6 +4,10 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 
+use petgraph::Direction;
+use petgraph::algo::{astar, is_cyclic_directed, tarjan_scc};
+use petgraph::graph::{DiGraph, NodeIndex};
+
 use crate::diag::Diagnostic;
 use crate::spec::schema::{self, Key};
 
@@ -16,72 +20,76 @@ use super::study::{Ancestry, Binding, FinalDef, FinalSource, ObjectiveDef, Optio
 /// Phases caught in a cycle come last, in source order.
 pub(super) fn order(c: &mut Checker, phases: &[PhaseDef]) -> Vec<usize> {
     let n = phases.len();
-    // Cycles, by depth-first search along `after` edges.
-    let mut state = vec![0u8; n]; // 0 new, 1 on the stack, 2 done
-    let mut reported: BTreeSet<Vec<usize>> = BTreeSet::new();
-    for start in 0..n {
-        if state[start] != 0 {
-            continue;
+    // An edge from each phase to each phase it comes after.
+    let mut g: DiGraph<(), (), usize> = DiGraph::default();
+    (0..n).for_each(|_| _ = g.add_node(()));
+    let node = NodeIndex::<usize>::new;
+    g.extend_with_edges(phases.iter().enumerate().flat_map(|(p, d)| d.after.iter().map(move |&a| (node(p), node(a)))));
+    if is_cyclic_directed(&g) {
+        // One error per knot of phases that come after each other, at its first phase, naming
+        // a way round it: from that phase along its first `after` in the knot, the shortest
+        // way back.
+        let mut knots: Vec<Vec<usize>> = tarjan_scc(&g)
+            .into_iter()
+            .map(|scc| scc.into_iter().map(NodeIndex::index).collect::<Vec<usize>>())
+            .filter(|scc| scc.len() > 1 || phases[scc[0]].after.contains(&scc[0]))
+            .collect();
+        for knot in &mut knots {
+            knot.sort_unstable();
         }
-        let mut stack: Vec<(usize, usize)> = vec![(start, 0)];
-        state[start] = 1;
-        while let Some(&mut (node, ref mut next)) = stack.last_mut() {
-            if let Some(&dep) = phases[node].after.get(*next) {
-                *next += 1;
-                match state[dep] {
-                    0 => {
-                        state[dep] = 1;
-                        stack.push((dep, 0));
-                    }
-                    1 => {
-                        let from = stack.iter().position(|(p, _)| *p == dep).unwrap_or(0);
-                        let cycle: Vec<usize> = stack[from..].iter().map(|(p, _)| *p).collect();
-                        let mut key = cycle.clone();
-                        key.sort_unstable();
-                        if reported.insert(key) {
-                            let mut names: Vec<&str> = cycle.iter().map(|&p| phases[p].name.as_str()).collect();
-                            names.push(&phases[dep].name);
-                            let first = cycle.iter().copied().min().unwrap_or(dep);
-                            c.error(
-                                Diagnostic::error(format!("phases form a cycle: {}", names.join(" -> ")))
-                                    .at(phases[first].name_span, ""),
-                            );
-                        }
-                    }
-                    _ => {}
-                }
-            } else {
-                state[node] = 2;
-                stack.pop();
+        knots.sort();
+        for knot in knots {
+            let first = knot[0];
+            let Some(&next) = phases[first].after.iter().find(|a| knot.contains(a)) else { continue };
+            let way = astar(&g, node(next), |x| x == node(first), |_| 1, |_| 0).map(|(_, way)| way);
+            let names: Vec<&str> = std::iter::once(first)
+                .chain(way.unwrap_or_default().into_iter().map(NodeIndex::index))
+                .map(|p| phases[p].name.as_str())
+                .collect();
+            c.error(
+                Diagnostic::error(format!("phases form a cycle: {}", names.join(" -> ")))
+                    .at(phases[first].name_span, "")
+                    .help(concat!(
+                        "a phase starts from the winners of the phases it comes after, so none of them can come ",
+                        "after it: drop one `after` of the cycle"
+                    )),
+            );
+        }
+    }
+    // Phases caught in a cycle come last: they are never ready.
+    match toposort_in_source_order(&g) {
+        Ok(order) => order,
+        Err(placed) => {
+            let mut order = placed.clone();
+            let mut seen = vec![false; n];
+            for &p in &placed {
+                seen[p] = true;
+            }
+            order.extend((0..n).filter(|&p| !seen[p]));
+            order
+        }
+    }
+}
+
+/// Kahn's order over the graph of `order`, always taking the earliest-written ready phase:
+/// petgraph's `toposort` gives *a* topological order (depth first), not the one with ties in
+/// source order, which is what users see phases listed in. `Err` holds the phases it could
+/// place when others are caught in a cycle.
+fn toposort_in_source_order(g: &DiGraph<(), (), usize>) -> Result<Vec<usize>, Vec<usize>> {
+    // The phases each phase still waits for (one per `after`).
+    let mut waiting: Vec<usize> = g.node_indices().map(|p| g.neighbors(p).count()).collect();
+    let mut ready: BinaryHeap<Reverse<usize>> = (0..waiting.len()).filter(|&p| waiting[p] == 0).map(Reverse).collect();
+    let mut out = Vec::with_capacity(waiting.len());
+    while let Some(Reverse(p)) = ready.pop() {
+        out.push(p);
+        for q in g.neighbors_directed(NodeIndex::new(p), Direction::Incoming) {
+            waiting[q.index()] -= 1;
+            if waiting[q.index()] == 0 {
+                ready.push(Reverse(q.index()));
             }
         }
     }
-    // Kahn's algorithm, always taking the earliest-written ready phase.
-    let mut indegree: Vec<usize> = phases.iter().map(|p| p.after.len()).collect();
-    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); n];
-    for (i, p) in phases.iter().enumerate() {
-        for &a in &p.after {
-            dependents[a].push(i);
-        }
-    }
-    let mut ready: BinaryHeap<Reverse<usize>> = (0..n).filter(|&i| indegree[i] == 0).map(Reverse).collect();
-    let mut out = Vec::with_capacity(n);
-    while let Some(Reverse(i)) = ready.pop() {
-        out.push(i);
-        for &d in &dependents[i] {
-            indegree[d] -= 1;
-            if indegree[d] == 0 {
-                ready.push(Reverse(d));
-            }
-        }
-    }
-    // Phases caught in a cycle were never ready.
-    let mut placed = vec![false; n];
-    for &i in &out {
-        placed[i] = true;
-    }
-    out.extend((0..n).filter(|&i| !placed[i]));
-    out
+    if out.len() == waiting.len() { Ok(out) } else { Err(out) }
 }
 
 /// Two phases whose winners are merged, that are not ordered relative to each other and both

@@ -165,7 +165,7 @@ pub(super) fn compile(source: &str, path: &Path, base: Option<&Path>) -> Result<
         }
     });
     let name = path.file_stem().map_or_else(|| "study".to_owned(), |s| s.to_string_lossy().into_owned());
-    let (graph, winner_nodes) = super::graph::build(&phases, final_run.as_ref());
+    let graph = super::graph::build(&phases, final_run.as_ref());
     let by_name = phases.iter().enumerate().map(|(i, p)| (p.name.clone(), i)).collect();
     Ok(Plan {
         name,
@@ -178,7 +178,6 @@ pub(super) fn compile(source: &str, path: &Path, base: Option<&Path>) -> Result<
         source: source.to_owned(),
         study,
         root,
-        winner_nodes,
         by_name,
     })
 }

@@ -19,7 +19,7 @@ mod resolve;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use petgraph::graph::{DiGraph, NodeIndex};
+use petgraph::graph::NodeIndex;
 use serde::Serialize;
 
 use crate::diag::{Diagnostic, Failure};
@@ -29,6 +29,7 @@ use crate::spec::value::Value;
 
 pub use crate::lang::ast::Goal;
 pub use crate::lang::study::Prune;
+pub use graph::{Block, Edge, Graph, Node, Policy};
 pub use range_test::pick_from_range_test;
 pub use resolve::{apply, target_of};
 
@@ -155,21 +156,6 @@ pub enum ResolveError {
     NoFinal,
 }
 
-/// A node of the run DAG.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Node {
-    /// The `index`-th candidate of a phase (all its seeds).
-    Candidate {
-        phase: String,
-        index: usize,
-    },
-    /// Choosing a phase's winner from its candidates.
-    Winner {
-        phase: String,
-    },
-    Final,
-}
-
 /// A compiled study.
 #[derive(Clone, Debug)]
 pub struct Plan {
@@ -180,15 +166,15 @@ pub struct Plan {
     /// Phases in topological order, ties in source order.
     pub phases: Vec<Phase>,
     pub final_run: Option<FinalRun>,
-    /// Candidates → their phase's winner → the candidates (or final run) that need it.
-    pub graph: DiGraph<Node, ()>,
+    /// The graph the engine executes: each block's runs and the selection over them, with
+    /// edges for what needs what.
+    pub graph: Graph,
     /// Warnings found while checking (errors make compilation fail).
     pub warnings: Vec<Diagnostic>,
     /// The file's text, for rendering warnings.
     pub source: String,
     pub(crate) study: Study,
     pub(crate) root: RunConfig,
-    pub(crate) winner_nodes: BTreeMap<String, NodeIndex>,
     /// Each phase's position in `phases`, by name: commands look phases up by name once per
     /// phase, which a scan made quadratic in the number of phases.
     pub(crate) by_name: BTreeMap<String, usize>,
@@ -299,7 +285,28 @@ impl Plan {
 
     /// The winner-selection node of a phase in [`Plan::graph`].
     pub fn winner_node(&self, phase: &str) -> Option<NodeIndex> {
-        self.winner_nodes.get(phase).copied()
+        self.graph.blocks.get(&Block::Phase(phase.to_owned())).map(|&(_, select)| select)
+    }
+
+    /// The candidates of a block (a phase, or the final run's one), given the winners it needs.
+    pub fn resolve(
+        &self,
+        block: &Block,
+        winners: &BTreeMap<String, Changes>,
+    ) -> Result<Vec<Result<Candidate, InvalidCandidate>>, ResolveError> {
+        match block {
+            Block::Phase(name) => self.resolve_phase(name, winners),
+            Block::Final => Ok(vec![Ok(self.resolve_final(winners)?)]),
+        }
+    }
+
+    /// The objective a block's runs are measured by.
+    pub fn objective_of(&self, block: &Block) -> &Objective {
+        match (block, &self.final_run) {
+            (Block::Phase(name), _) => self.phase(name).map_or(&self.objective, |p| &p.objective),
+            (Block::Final, Some(f)) => &f.objective,
+            (Block::Final, None) => &self.objective,
+        }
     }
 }
 

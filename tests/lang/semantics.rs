@@ -283,8 +283,18 @@ fn phases_are_in_topological_order_with_ties_in_source_order() {
     assert_eq!(p.phase("warmdown_betas").unwrap().swept_keys, ["schedule.warmdown", "adam_betas"]);
     assert_eq!(p.phase("warmdown_betas").unwrap().candidate_count, 6, "5 variants and the baseline, not a grid");
     let winner = p.winner_node("warmup").unwrap();
-    // `matrix_lr`'s 6 candidates, `interaction`'s 7, and the final run.
-    assert_eq!(p.graph.neighbors_directed(winner, petgraph::Direction::Outgoing).count(), 6 + 7 + 1);
+    // The runs of `matrix_lr` (6 candidates) and `interaction` (7) need it, and the final run.
+    let mut needed_by: Vec<(String, usize)> = p
+        .graph
+        .dag
+        .neighbors_directed(winner, petgraph::Direction::Outgoing)
+        .map(|n| match &p.graph.dag[n] {
+            lrx::plan::Node::Runs { block, candidates, .. } => (block.name().to_owned(), *candidates),
+            other @ lrx::plan::Node::Select { .. } => panic!("a winner feeds runs, not {other:?}"),
+        })
+        .collect();
+    needed_by.sort();
+    assert_eq!(needed_by, [("final".to_owned(), 1), ("interaction".to_owned(), 7), ("matrix_lr".to_owned(), 6)]);
 }
 
 /// The later schedule arguments survive a config's round trip through values (winners applied

@@ -4,18 +4,15 @@
 use std::collections::BTreeSet;
 
 use super::{Decision, Outcomes, contenders};
-use crate::plan::{Phase, Prune};
 use crate::spec::Goal;
 
 /// `Some(Promote)` while rungs remain, `None` at the last rung (the sweep policy then picks).
-pub(super) fn promote(phase: &Phase, outcomes: &Outcomes<'_>) -> Option<Decision> {
-    let Prune::Halving { rungs, keep } = &phase.prune else { return None };
+pub(super) fn promote(rungs: &[u64], keep: f64, goal: Goal, outcomes: &Outcomes<'_>) -> Option<Decision> {
     let rung = outcomes.rung;
     if rung + 1 >= rungs.len() || rungs[rung] >= outcomes.budget.unwrap_or(u64::MAX) {
         return None;
     }
     let mut alive = contenders(outcomes);
-    let goal = phase.objective.goal;
     alive.sort_by(|&a, &b| {
         let (x, y) = (outcomes.aggs[a].objective.unwrap_or(f64::NAN), outcomes.aggs[b].objective.unwrap_or(f64::NAN));
         let ord = x.total_cmp(&y);
@@ -26,4 +23,21 @@ pub(super) fn promote(phase: &Phase, outcomes: &Outcomes<'_>) -> Option<Decision
     let next = rung + 1;
     let stop_at = if next + 1 >= rungs.len() { None } else { Some(rungs[next]) };
     Some(Decision::Promote { survivors, stop_at })
+}
+
+/// The step the first rung stops at (`None`: the phase's runs train their whole budget).
+pub(super) fn first_stop(rungs: &[u64]) -> Option<u64> {
+    (rungs.len() > 1).then(|| rungs[0])
+}
+
+/// Runs (per seed) the rungs after `rung` will train, `live` candidates alive at `rung`, each
+/// rung keeping `keep` of the last (at least one).
+pub(super) fn later_rungs(rungs: &[u64], keep: f64, live: usize, rung: usize) -> usize {
+    let mut n = live;
+    let mut runs = 0;
+    for _ in rung.saturating_add(1)..rungs.len() {
+        n = ((n as f64) * keep).ceil().max(1.0) as usize;
+        runs += n;
+    }
+    runs
 }

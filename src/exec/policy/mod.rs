@@ -1,11 +1,15 @@
-//! How a phase decides, once its candidates' results are in: one policy per way of choosing.
-//! The scheduler settles a phase by asking [`decide`] and carrying the [`Decision`] out; it
-//! knows no phase kind itself. A new way of choosing is a new file here.
+//! How a selection node of the study graph decides, once its block's results are in: one
+//! policy ([`plan::Policy`](crate::plan::Policy), carried by the node) per way of choosing.
+//! The scheduler settles a node by asking [`decide`] and carrying the [`Decision`] out; it
+//! knows no phase kind itself. A new way of choosing is a variant of `plan::Policy` and a new
+//! file here.
 //!
 //! - [`halving`]: successive halving promotes the best fraction to the next rung;
 //! - [`range_test`]: an LR range test's winner is a value read off its one run's loss curve;
-//! - [`sweep`]: every other phase (and the last rung of a halving one) picks its best candidate.
+//! - [`sweep`]: every other phase (and the last rung of a halving one) picks its best candidate;
+//! - [`final_run`]: the final run is done when its run finished well.
 
+mod final_run;
 mod halving;
 mod range_test;
 mod sweep;
@@ -13,8 +17,8 @@ mod sweep;
 use std::collections::BTreeSet;
 
 use super::select::Aggregate;
-use crate::plan::{Phase, PhaseKind};
-use crate::spec::{HistoryRow, Value};
+use crate::plan::Policy;
+use crate::spec::{Goal, HistoryRow, Value};
 
 /// What a phase's policy decided.
 #[derive(Clone, Debug, PartialEq)]
@@ -43,14 +47,32 @@ pub struct Outcomes<'a> {
     pub rung: usize,
 }
 
-/// The decision of `phase`'s policy on `outcomes`.
-pub fn decide(phase: &Phase, outcomes: &Outcomes<'_>) -> Decision {
-    if let Some(promote) = halving::promote(phase, outcomes) {
-        return promote;
+/// The decision of `policy` on `outcomes`, for an objective to reach by `goal`.
+pub fn decide(policy: &Policy, goal: Goal, outcomes: &Outcomes<'_>) -> Decision {
+    match policy {
+        Policy::Sweep => sweep::decide(goal, outcomes),
+        Policy::Halving { rungs, keep } => {
+            halving::promote(rungs, *keep, goal, outcomes).unwrap_or_else(|| sweep::decide(goal, outcomes))
+        }
+        Policy::RangeTest { key, from, divisor, .. } => range_test::decide(key, *from, *divisor, outcomes),
+        Policy::Combine(_) | Policy::After(_) => final_run::decide(outcomes),
     }
-    match &phase.kind {
-        PhaseKind::Find { key, from, divisor, .. } => range_test::decide(key, *from, *divisor, outcomes),
-        PhaseKind::Sweep => sweep::decide(phase, outcomes),
+}
+
+/// The step a block's first runs stop at (`None`: their whole budget).
+pub fn first_stop(policy: &Policy) -> Option<u64> {
+    match policy {
+        Policy::Halving { rungs, .. } => halving::first_stop(rungs),
+        _ => None,
+    }
+}
+
+/// Runs per seed that `policy` will still ask for after round `rung`, `live` candidates
+/// alive in it: the total of a study's runs stays put as it advances.
+pub fn runs_to_come(policy: &Policy, live: usize, rung: usize) -> usize {
+    match policy {
+        Policy::Halving { rungs, keep } => halving::later_rungs(rungs, *keep, live, rung),
+        _ => 0,
     }
 }
 

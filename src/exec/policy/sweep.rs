@@ -5,10 +5,10 @@ use std::collections::BTreeSet;
 
 use super::{Decision, Outcomes};
 use crate::exec::select;
-use crate::plan::Phase;
+use crate::spec::Goal;
 
-pub(super) fn decide(phase: &Phase, outcomes: &Outcomes<'_>) -> Decision {
-    if let Some(index) = select::pick_winner(outcomes.aggs, phase.objective.goal) {
+pub(super) fn decide(goal: Goal, outcomes: &Outcomes<'_>) -> Decision {
+    if let Some(index) = select::pick_winner(outcomes.aggs, goal) {
         return Decision::Winner { index, found: None };
     }
     let n = outcomes.aggs.len();
