@@ -158,7 +158,20 @@ pub(crate) fn summary(results: &StudyResults) -> String {
     for p in &results.phases {
         let line = match (p.winner(), &p.found) {
             (_, Some((k, v))) => format!("found {k} = {v}"),
-            (Some(w), None) => format!("winner {} ({} {})", w.variant, p.metric, fmt(w.objective)),
+            (Some(w), None) => {
+                let mut line = format!("winner {} ({} {})", w.variant, p.metric, fmt(w.objective));
+                if let Some(l) = p.lead().filter(|l| l.within_noise) {
+                    let _ = write!(
+                        line,
+                        ", within noise of {} (lead {:.4}{})",
+                        p.candidates[l.runner_up].variant,
+                        l.margin,
+                        l.std_error
+                            .map_or_else(|| ", under 1 %, no repeats".to_owned(), |se| format!(" < std error {se:.4}"))
+                    );
+                }
+                line
+            }
             (None, None) => {
                 format!("{:?}{}", p.status, p.message.as_ref().map(|m| format!(": {m}")).unwrap_or_default())
                     .to_lowercase()

@@ -609,6 +609,8 @@ impl Walk<'_, '_> {
                 .and_then(|c| c.iter().find(|c| c.candidate.changes.is_empty()))
                 .and_then(|c| c.slots.first())
                 .and_then(|s| s.key);
+            let range_test =
+                candidates.first().and_then(|c| c.repeats.first()).and_then(|r| policy::range_curve(phase, &r.history));
             phases.push(PhaseResult {
                 name: phase.name.clone(),
                 after: phase.after.clone(),
@@ -621,7 +623,12 @@ impl Walk<'_, '_> {
                 incoming_key,
                 message,
                 found: self.found.get(&phase.name).cloned(),
+                range_test,
+                same_runs: Vec::new(),
             });
+            if let Some(p) = phases.last_mut() {
+                p.merge_same_runs();
+            }
         }
         let (final_run, final_status) = if plan.final_run.is_some() {
             let metric = &plan.objective_of(&Block::Final).metric;

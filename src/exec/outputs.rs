@@ -1,11 +1,14 @@
 //! Writing a study's results under its output folder (default `runs/<study>/`).
 //!
 //! ```text
-//! results.csv           one row per candidate: phase, variant, changed keys, metrics, status, key
+//! results.csv           one row per candidate: phase, variant, changed keys, objective (its std
+//!                       and n over repeats), metrics, status, key
 //! phases/<phase>.csv    the same rows, one file per phase
 //! winners.json          each phase's winner and the final run
+//! insights.json         per swept key: best value, safe range, divergence threshold
 //! study.lock.json       per phase: incoming config key, candidates' keys, winner
 //! histories/<phase>/<variant>.csv   each run's metrics history
+//! range_tests/<phase>.csv           an LR range test's step, lr, loss and smoothed loss
 //! ```
 //! The CSV files load directly in pandas (`pd.read_csv("runs/quickstart/results.csv")`).
 
@@ -79,18 +82,34 @@ pub fn write_all(results: &StudyResults, out: &Path) -> Result<PathBuf, OutputEr
             fs::write(dir.join(format!("{}.csv", slug(&name))), &bytes)?;
         }
     }
-    for sub in ["phases", "histories"] {
+    for phase in &results.phases {
+        if let Some(c) = &phase.range_test {
+            fs::create_dir_all(staging.join("range_tests"))?;
+            let mut w = csv::Writer::from_writer(Vec::new());
+            w.write_record(["step", "lr", "loss", "smoothed"]).map_err(io::Error::other)?;
+            let f = crate::spec::value::fmt_float;
+            for (i, p) in c.points.iter().enumerate() {
+                w.write_record([(i + 1).to_string(), f(p.lr), f(p.loss), f(p.smoothed)]).map_err(io::Error::other)?;
+            }
+            let bytes = w.into_inner().map_err(io::Error::other)?;
+            fs::write(staging.join("range_tests").join(format!("{}.csv", slug(&phase.name))), bytes)?;
+        }
+    }
+    for sub in ["phases", "histories", "range_tests"] {
         let old = out.join(format!(".old.{sub}.{}", std::process::id()));
         match fs::rename(out.join(sub), &old) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(e.into()),
         }
-        fs::rename(staging.join(sub), out.join(sub))?;
+        if staging.join(sub).exists() {
+            fs::rename(staging.join(sub), out.join(sub))?;
+        }
         let _ = fs::remove_dir_all(&old);
     }
     let _ = fs::remove_dir_all(&staging);
     write_atomic(&out.join("winners.json"), &pretty(&winners_json(results))?)?;
+    write_atomic(&out.join("insights.json"), &pretty(&insights_json(results))?)?;
     Ok(out.to_owned())
 }
 
@@ -181,7 +200,8 @@ fn table_csv(results: &StudyResults, rows: &[(&str, &CandidateResult)]) -> io::R
     let mut w = csv::Writer::from_writer(Vec::new());
     let mut header: Vec<String> = vec!["phase".into(), "variant".into()];
     header.extend(keys.iter().cloned());
-    header.push("objective".into());
+    // The objective's spread over repeats and how many repeats have it.
+    header.extend(["objective".into(), "std".into(), "n".into()]);
     header.extend(metrics.iter().cloned());
     // Metrics first; what measures the machine (throughput, time) after them, apart.
     header.extend(
@@ -209,6 +229,9 @@ fn table_csv(results: &StudyResults, rows: &[(&str, &CandidateResult)]) -> io::R
             rec.push(c.changes.iter().find(|(n, _)| n == k).map(|(_, v)| plain(v)).unwrap_or_default());
         }
         rec.push(f(c.objective));
+        rec.push(f(c.metrics_std.get(objective_metric).copied().filter(|_| c.repeats.len() > 1)));
+        let n = c.repeats.iter().filter(|r| r.status.is_some_and(|s| s != crate::spec::Status::Failed)).count();
+        rec.push(if c.objective.is_some() { n.to_string() } else { String::new() });
         for m in &metrics {
             rec.push(f(c.metrics.get(m).copied()));
         }
@@ -270,9 +293,22 @@ fn winners_json(results: &StudyResults) -> Json {
         phases.insert(
             p.name.clone(),
             match p.winner() {
+                // A range test passes on its pick, not its own run's config.
+                Some(w) if p.found.is_some() => {
+                    let changes: Map<String, Json> = p.winning_changes().unwrap_or_default().iter().map(|(k, v)| (k.clone(), value_json(v))).collect();
+                    let mut entry = json!({"variant": p.winner_label(), "changes": changes, "objective": null, "key": w.key().map(crate::cache::RunKey::to_hex)});
+                    if let Some(c) = &p.range_test {
+                        entry["range_test"] = json!({"rule": c.rule, "minimum_lr": c.minimum_lr(), "pick": c.pick, "stop": c.stop, "stopped": c.stopped});
+                    }
+                    entry
+                }
                 Some(w) => {
                     let mut entry = json!({"variant": w.variant, "changes": changes_json(w), "objective": w.objective, "key": w.key().map(crate::cache::RunKey::to_hex)});
                     // Chosen without these: scripts must be able to tell.
+                    if let Some(l) = p.lead() {
+                        entry["lead"] = crate::results::lead_json(p, &l);
+                        entry["within_noise"] = json!(l.within_noise);
+                    }
                     let failed: Vec<&str> = p.candidates.iter().filter(|c| c.status == crate::results::CandidateStatus::Failed).map(|c| c.variant.as_str()).collect();
                     if !failed.is_empty() {
                         entry["chosen_without_failed"] = json!(failed);
@@ -296,6 +332,23 @@ fn winners_json(results: &StudyResults) -> Json {
     })
 }
 
+fn insights_json(results: &StudyResults) -> Json {
+    json!({
+        "study": results.study,
+        "objective": {"metric": results.metric, "goal": results.goal},
+        "safe_range_percent": crate::results::SAFE_PERCENT,
+        "keys": results.insights().iter().map(|i| json!({
+            "phase": i.phase,
+            "key": i.key,
+            "best": i.best,
+            "best_objective": i.best_objective,
+            "safe_range": i.safe_range.map(|(a, b)| [a, b]),
+            "diverges_at": i.diverges_at,
+            "values": i.values,
+        })).collect::<Vec<_>>(),
+    })
+}
+
 fn lock_phase(p: &PhaseResult) -> Json {
     json!({
         "after": p.after,
@@ -305,6 +358,7 @@ fn lock_phase(p: &PhaseResult) -> Json {
             "keys": c.repeats.iter().filter_map(|r| r.key.map(crate::cache::RunKey::to_hex)).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
         "winner": p.winner().map(|w| w.variant.clone()),
+        "found": p.winner_label().filter(|_| p.found.is_some()),
     })
 }
 

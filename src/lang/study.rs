@@ -108,15 +108,39 @@ pub struct Sweep {
     pub span: Span,
 }
 
-/// `find KEY from A to B (steps = N, pick = min / D)`.
+/// `find KEY from A to B (steps = N, pick = min / D, stop = K)`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FindDef {
     pub target: Target,
     pub from: f64,
     pub to: f64,
     pub steps: u64,
-    pub divisor: f64,
+    pub pick: Pick,
+    /// The test ends where the loss exceeds this many times its minimum.
+    pub stop: f64,
     pub span: Span,
+}
+
+/// How a range test reads its pick off the loss curve.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Pick {
+    /// `pick = min / D`: the learning rate at the lowest (smoothed) loss, divided by `D`.
+    Min { divisor: f64 },
+    /// `pick = steepest`: where the smoothed loss falls fastest against log(lr).
+    Steepest,
+}
+
+impl std::fmt::Display for Pick {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            #[allow(clippy::float_cmp, reason = "`pick = min` is exactly a divisor of 1")]
+            Pick::Min { divisor } if *divisor == 1.0 => f.write_str("min"),
+            Pick::Min { divisor } if divisor.fract() == 0.0 && *divisor < 1e15 => write!(f, "min / {divisor:.0}"),
+            Pick::Min { divisor } => write!(f, "min / {}", crate::spec::value::fmt_float(*divisor)),
+            Pick::Steepest => f.write_str("steepest"),
+        }
+    }
 }
 
 #[derive(Clone, Debug)]

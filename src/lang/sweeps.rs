@@ -8,7 +8,7 @@ use crate::spec::value::{Value, fmt_float};
 use super::ast::{Assign, Clause, Expr, ExprKind, Find, Group, Ident};
 use super::checker::{Checker, Ctx};
 use super::eval::{self, NoEnv, Target};
-use super::study::{FindDef, Opt, Options, Prune, Sweep, SweepClause, SweepKind};
+use super::study::{FindDef, Opt, Options, Pick, Prune, Sweep, SweepClause, SweepKind};
 
 impl Checker {
     pub(super) fn option(&mut self, target: &Target, a: &Assign, options: &mut Options) {
@@ -224,7 +224,8 @@ impl Checker {
             }
         }
         let mut steps = 100u64;
-        let mut divisor = Some(10.0);
+        let mut pick = Some(Pick::Min { divisor: 10.0 });
+        let mut stop = 4.0;
         let mut seen: Vec<&Ident> = Vec::new();
         for opt in &f.options {
             if let Some(first) = seen.iter().find(|i| i.name == opt.name.name) {
@@ -251,12 +252,29 @@ impl Checker {
                         }
                     }
                 }
-                "pick" => divisor = self.pick(&opt.value),
+                "pick" => pick = self.pick(&opt.value),
+                "stop" => {
+                    match eval::is_constant(&opt.value)
+                        .then(|| eval::eval(&opt.value, &mut NoEnv).ok())
+                        .flatten()
+                        .and_then(|v| v.as_f64())
+                    {
+                        Some(k) if k > 1.0 && k.is_finite() => stop = k,
+                        _ => {
+                            self.error(
+                                Diagnostic::error("`stop` of `find` must be a number above 1")
+                                    .at(opt.value.span, "")
+                                    .help("`stop = 4` ends the test where the loss exceeds 4 times its minimum"),
+                            );
+                            ok = false;
+                        }
+                    }
+                }
                 other => {
                     let d = Diagnostic::error(format!("`find` has no option `{other}`"));
-                    let mut d = match schema::suggest(other, ["steps", "pick"]) {
+                    let mut d = match schema::suggest(other, ["steps", "pick", "stop"]) {
                         Some(s) => d.at(opt.name.span, format!("did you mean `{s}`?")),
-                        None => d.at(opt.name.span, "it takes `steps` and `pick`"),
+                        None => d.at(opt.name.span, "it takes `steps`, `pick` and `stop`"),
                     };
                     if other == "gamma" {
                         d = d.help("the growth follows from the bounds: the schedule is `exponential(gamma = to / from)` over `steps` steps");
@@ -266,12 +284,15 @@ impl Checker {
                 }
             }
         }
-        let (from, to, divisor) = (from?, to?, divisor?);
-        ok.then_some(FindDef { target, from, to, steps, divisor, span: f.span })
+        let (from, to, pick) = (from?, to?, pick?);
+        ok.then_some(FindDef { target, from, to, steps, pick, stop, span: f.span })
     }
 
-    /// `pick = min` or `pick = min / N`: the divisor.
-    pub(super) fn pick(&mut self, e: &Expr) -> Option<f64> {
+    /// `pick = min`, `pick = min / N` or `pick = steepest`.
+    pub(super) fn pick(&mut self, e: &Expr) -> Option<Pick> {
+        if matches!(&e.kind, ExprKind::Name(p) if p.is("steepest")) {
+            return Some(Pick::Steepest);
+        }
         let is_min = |e: &Expr| matches!(&e.kind, ExprKind::Name(p) if p.is("min"));
         let inner = match &e.kind {
             ExprKind::Group(g) => g,
@@ -288,12 +309,12 @@ impl Checker {
         };
         if divisor.is_none() {
             self.error(
-                Diagnostic::error("`pick` must be `min` or `min / N`")
+                Diagnostic::error("`pick` must be `min`, `min / N` or `steepest`")
                     .at(e.span, "")
                     .help("`pick = min / 10` takes a tenth of the LR where the smoothed loss is lowest"),
             );
         }
-        divisor
+        divisor.map(|divisor| Pick::Min { divisor })
     }
 }
 

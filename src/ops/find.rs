@@ -49,6 +49,14 @@ pub fn candidates<'r>(
     phase(phase_name, results.phases.iter().map(|p| p.name.as_str()).chain(["final"]))?;
     let in_phase: Vec<_> = all.into_iter().filter(|(p, _)| *p == phase_name).collect();
     let Some(variant) = variant else { return Ok(in_phase) };
+    // A candidate that is another's run (same keys) is listed under the other's name.
+    let alias = results
+        .phases
+        .iter()
+        .filter(|p| p.name == phase_name)
+        .flat_map(|p| p.same_runs.iter().filter(|(a, _)| a == variant).map(|(_, j)| p.candidates[*j].variant.as_str()))
+        .next();
+    let variant = alias.unwrap_or(variant);
     let found: Vec<_> = in_phase.iter().copied().filter(|(_, c)| c.variant == variant).collect();
     if found.is_empty() {
         return Err(NotFound::Candidate {

@@ -243,9 +243,18 @@ fn last_rung(def: &PhaseDef, study_opts: &Options) -> Option<(u64, Span)> {
 fn check_halving(rung: Option<(u64, Span)>, config: &RunConfig) -> Option<Diagnostic> {
     let (last, span) = rung?;
     let total = config.total_steps()?;
-    (last > total).then(|| {
-        Diagnostic::error(format!("the last rung of `halving` ({last}) is past the budget of {total} steps"))
-            .at(span, "")
+    if last > total {
+        return Some(
+            Diagnostic::error(format!("the last rung of `halving` ({last}) is past the budget of {total} steps"))
+                .at(span, ""),
+        );
+    }
+    // The survivors of the last rung train to the budget: a last rung below it would be
+    // silently skipped, and its candidates compared at the budget instead.
+    (last < total).then(|| {
+        Diagnostic::error(format!("the last rung of `halving` ({last}) is below the budget of {total} steps"))
+            .at(span, "the last rung is where the survivors finish")
+            .help(format!("end the rungs with the budget (`rungs = [..., {total}]`), or set `steps = {last}`"))
     })
 }
 
@@ -268,7 +277,9 @@ fn phase(study: &Study, p: usize, count: usize) -> Phase {
     let opts = def.options.or(&study.options);
     let (repeats, seeds, prune) = run_options(&opts);
     let kind = match &def.find {
-        Some(f) => PhaseKind::Find { key: f.target.path(), from: f.from, to: f.to, steps: f.steps, divisor: f.divisor },
+        Some(f) => {
+            PhaseKind::Find { key: f.target.path(), from: f.from, to: f.to, steps: f.steps, pick: f.pick, stop: f.stop }
+        }
         None => PhaseKind::Sweep,
     };
     Phase {
@@ -431,7 +442,9 @@ fn candidates(
         layers.apply_changes(&changes, Some(f.span)).map_err(|p| vec![p])?;
         layers.set_value(&Target::whole(key("log_every")), Value::Int(1), None);
         layers.set_value(&Target::whole(key("eval_every")), Value::Int(f.steps as i64), None);
-        layers.set_value(&Target::whole(key("diverge_factor")), Value::Float(f64::MAX), None);
+        // The trainer stops past `stop` × its first loss, which is above `stop` × the minimum
+        // the pick cuts at: it never stops before the pick's cut, and spares the steps after.
+        layers.set_value(&Target::whole(key("diverge_factor")), Value::Float(f.stop), None);
         let name = super::variant_name(&changes);
         return Ok(vec![(name, layers.config().map(|c| (changes, c)))]);
     }

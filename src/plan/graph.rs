@@ -41,7 +41,7 @@ pub enum Policy {
     /// Successive halving: every candidate trains to `rungs[0]` steps, the best `keep` go on.
     Halving { rungs: Vec<u64>, keep: f64 },
     /// An LR range test: the winning change is `key`'s value read off the one run's loss curve.
-    RangeTest { key: String, from: f64, to: f64, steps: u64, divisor: f64 },
+    RangeTest { key: String, from: f64, to: f64, steps: u64, pick: super::Pick, stop: f64 },
     /// The final run of `combine(...)`: done when its run finished well.
     Combine(Vec<String>),
     /// The final run of `after P`: done when its run finished well.
@@ -51,8 +51,8 @@ pub enum Policy {
 impl Policy {
     fn of_phase(p: &Phase) -> Policy {
         match (&p.kind, &p.prune) {
-            (PhaseKind::Find { key, from, to, steps, divisor }, _) => {
-                Policy::RangeTest { key: key.clone(), from: *from, to: *to, steps: *steps, divisor: *divisor }
+            (PhaseKind::Find { key, from, to, steps, pick, stop }, _) => {
+                Policy::RangeTest { key: key.clone(), from: *from, to: *to, steps: *steps, pick: *pick, stop: *stop }
             }
             (PhaseKind::Sweep, Prune::Halving { rungs, keep }) => Policy::Halving { rungs: rungs.clone(), keep: *keep },
             (PhaseKind::Sweep, _) => Policy::Sweep,

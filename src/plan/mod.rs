@@ -30,7 +30,7 @@ use crate::spec::value::Value;
 pub use crate::lang::ast::Goal;
 pub use crate::lang::study::Prune;
 pub use graph::{Block, Edge, Graph, Node, Policy};
-pub use range_test::pick_from_range_test;
+pub use range_test::Pick;
 pub use resolve::{apply, target_of};
 
 /// The most runs (candidates × runs per candidate, over every phase and the final run) a study
@@ -71,8 +71,8 @@ pub enum PhaseKind {
     /// Candidates from `vary`, `grid` and `zip` (and the baseline).
     Sweep,
     /// An LR range test: one run with `key` growing exponentially from `from` to `to` over
-    /// `steps` steps. Its winner is `{key: pick_from_range_test(history, divisor)}`.
-    Find { key: String, from: f64, to: f64, steps: u64, divisor: f64 },
+    /// `steps` steps. Its winner is `{key: range_test::analyse(history, pick, stop).value}`.
+    Find { key: String, from: f64, to: f64, steps: u64, pick: Pick, stop: f64 },
 }
 
 /// A phase, as the engine sees it.

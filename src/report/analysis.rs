@@ -40,9 +40,11 @@ pub struct CloseCall {
     pub margin: f64,
     /// Margin relative to the runner-up's objective, in percent.
     pub percent: f64,
-    /// The larger standard deviation over repeats of the two, when they have repeats.
+    /// The pooled standard error of the difference, when either has repeats.
     pub spread: Option<f64>,
+    /// Judged by the standard error (repeats) ...
     pub within_spread: bool,
+    /// ... or, without repeats, by the 1 % rule.
     pub within_one_percent: bool,
 }
 
@@ -87,6 +89,10 @@ impl PhaseView<'_> {
 
     /// The winner's objective change over the baseline: (absolute, percent, better).
     pub fn gain(&self) -> Option<(f64, f64, bool)> {
+        // A range test passes on a value, not its run: its run's objective is no gain.
+        if self.phase.found.is_some() {
+            return None;
+        }
         let w = self.phase.winner()?.objective?;
         let b = self.baseline?.objective?;
         Some(gain(w, b, self.phase.goal))
@@ -167,6 +173,21 @@ pub fn compute(results: &StudyResults) -> Compute {
     c
 }
 
+/// Each run's training budget in words (`100 steps`, `120 steps`, `2,048,000 tokens`, `5m`),
+/// for the root baseline and the final run, when both configs are known. Tokens per step count:
+/// 100 steps of 8 sequences are not 100 steps of 16.
+pub fn budgets(a: &CandidateResult, b: &CandidateResult) -> Option<(String, String)> {
+    let words = |c: &RunConfig| {
+        let per_step = c.train.batch_size * c.model.seq_len;
+        match c.train.budget {
+            crate::spec::config::Budget::Steps(s) => format!("{s} steps of {per_step} tokens"),
+            crate::spec::config::Budget::Tokens(t) => format!("{t} tokens"),
+            crate::spec::config::Budget::Time(secs) => format!("{} of training", format::duration(secs)),
+        }
+    };
+    Some((words(a.config.as_ref()?), words(b.config.as_ref()?)))
+}
+
 /// The root config's result: the baseline of the first phase that starts from the root.
 pub fn root_baseline<'a>(views: &[PhaseView<'a>]) -> Option<(&'a str, &'a CandidateResult)> {
     views.iter().filter(|v| v.phase.after.is_empty()).find_map(|v| Some((v.phase.name.as_str(), v.baseline?)))
@@ -191,7 +212,7 @@ fn analyse_phase<'a>(results: &'a StudyResults, phase: &'a PhaseResult) -> Phase
         || cands.iter().any(|c| c.changes.iter().any(|(k, _)| k == "schedule" || k.starts_with("schedule.")))
         || schedules.windows(2).any(|w| w[0] != w[1]);
     let order = rank(cands, phase.goal);
-    let close_call = close_call(phase, &order);
+    let close_call = close_call(phase);
     let mut metrics: Vec<String> =
         cands.iter().flat_map(|c| c.metrics.keys().cloned()).filter(|m| m != "acc_per_min").collect();
     format::metric_order(&mut metrics);
@@ -212,30 +233,17 @@ pub fn rank(cands: &[CandidateResult], goal: Goal) -> Vec<usize> {
     good
 }
 
-fn close_call(phase: &PhaseResult, order: &[usize]) -> Option<CloseCall> {
-    let w = phase.winner?;
-    let wc = phase.candidates.get(w)?;
-    let wo = wc.objective?;
-    let runner_up = order.iter().copied().find(|&i| {
-        i != w
-            && phase.candidates[i].status == CandidateStatus::Ok
-            && phase.candidates[i].objective.is_some_and(f64::is_finite)
-    })?;
-    let rc = &phase.candidates[runner_up];
-    let ro = rc.objective?;
-    let margin = (wo - ro).abs();
-    let percent = if ro == 0.0 { f64::INFINITY } else { margin / ro.abs() * 100.0 };
-    let stds = [wc, rc].map(|c| c.metrics_std.get(&phase.metric).copied().filter(|s| s.is_finite()));
-    let spread = stds.iter().flatten().copied().reduce(f64::max);
-    let within_spread = spread.is_some_and(|s| margin <= s);
-    let within_one_percent = percent <= 1.0;
-    (within_spread || within_one_percent).then_some(CloseCall {
-        runner_up,
-        margin,
-        percent,
-        spread,
-        within_spread,
-        within_one_percent,
+/// The winner's lead when it is inside the noise (`PhaseResult::lead`, the rule `run`, `show`
+/// and `winners.json` use too).
+fn close_call(phase: &PhaseResult) -> Option<CloseCall> {
+    let lead = phase.lead().filter(|l| l.within_noise)?;
+    Some(CloseCall {
+        runner_up: lead.runner_up,
+        margin: lead.margin,
+        percent: lead.percent,
+        spread: lead.std_error,
+        within_spread: lead.std_error.is_some(),
+        within_one_percent: lead.std_error.is_none(),
     })
 }
 

@@ -118,6 +118,11 @@ pub fn build(results: &StudyResults, opts: &ReportOptions) -> Result<Doc, Figure
             name.clone().plain(": the objective against the swept value; the dashed line is the baseline, the large dot the winner, ✕ runs without a result; bars are ± one std over repeats."),
         );
         add(
+            "range-test",
+            figures::range_test(v)?,
+            name.clone().plain(": the range test's training loss (thin) and its centred moving average (thick) against the learning rate; the red dot is the lowest smoothed loss, the dashed line the pick."),
+        );
+        add(
             "heatmap",
             figures::heatmap(v)?,
             name.clone().plain(": the objective over the grid, green best; the framed cell is the winner."),
@@ -142,6 +147,7 @@ pub fn build(results: &StudyResults, opts: &ReportOptions) -> Result<Doc, Figure
                 .plain("The final run (blue) against the root baseline (black): train loss thin, val loss thick."),
         }));
     }
+    sections::insights(&mut doc, results);
     let corr: Vec<_> = views.iter().flat_map(analysis::correlations).collect();
     sections::correlations(&mut doc, &corr);
     sections::failures(&mut doc, &analysis::failures(results), compute.missing);
@@ -254,6 +260,8 @@ mod tests {
             incoming_key: None,
             message: winner.is_none().then(|| "every candidate failed or diverged".to_owned()),
             found: None,
+            range_test: None,
+            same_runs: Vec::new(),
         }
     }
 
@@ -416,7 +424,32 @@ mod tests {
         assert_eq!(cc.runner_up, 2);
         assert!(cc.within_spread && !cc.within_one_percent);
         let (md, _) = check(&results);
-        assert!(md.contains("**Close call:**") && md.contains("within the spread of repeats (std 0.05)"), "{md}");
+        assert!(
+            md.contains("**Close call:**")
+                && md.contains("less than the pooled standard error of their repeats (0.0612"),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn the_headline_compares_the_final_run_with_the_root_baseline_only_at_equal_budgets() {
+        let phases =
+            || vec![phase("p", vec![cand("baseline", vec![], CandidateStatus::Ok, Some(3.0), Vec::new())], Some(0))];
+        let fin = |steps: i64| {
+            let mut f = cand("combined", vec![], CandidateStatus::Ok, Some(2.5), Vec::new());
+            let mut cfg = RunConfig::defaults();
+            cfg.train.budget = crate::spec::config::Budget::Steps(steps as u64);
+            f.config = Some(cfg);
+            f
+        };
+        let default_steps = RunConfig::defaults().total_steps().unwrap() as i64;
+        let (md, _) = check(&study(phases(), Some(fin(default_steps))));
+        assert!(md.contains("**Result:**") && md.contains("(final run): "), "{md}");
+        assert!(!md.contains("budgets differ"), "{md}");
+        let (md, _) = check(&study(phases(), Some(fin(default_steps + 20))));
+        let result = md.lines().find(|l| l.contains("**Result:**")).unwrap();
+        assert!(result.contains("The budgets differ") && !result.contains("better"), "{result}");
+        assert!(result.contains(&format!("{} steps", default_steps + 20)), "{result}");
     }
 
     #[test]

@@ -180,15 +180,28 @@ pub(super) fn summary(doc: &mut Doc, results: &StudyResults, views: &[PhaseView<
         .code(&results.metric);
     intro = intro.plain(format!(", {} phase{}.", views.len(), if views.len() == 1 { "" } else { "s" }));
     doc.para(intro);
+    // A gain is the phases' only where both trained on the same budget.
+    let budgets = match (root, results.final_run.as_ref()) {
+        (Some((_, b)), Some(f)) => analysis::budgets(b, f),
+        _ => None,
+    };
     if let (Some((_, b)), Some(f)) = (root, results.final_run.as_ref())
         && let (Some(bo), Some(fo)) = (b.objective, f.objective)
     {
-        doc.para(Text::new().strong("Result:").plain(" ").code(&results.metric).plain(format!(
-            " {} (root baseline) \u{2192} {} (final run): {}.",
-            num(bo),
-            num(fo),
-            gain_text(fo, bo, results.goal)
-        )));
+        let t = Text::new().strong("Result:").plain(" ").code(&results.metric);
+        doc.para(match &budgets {
+            Some((base, fin)) if base != fin => t.plain(format!(
+                " {} (root baseline, {base}) \u{2192} {} (final run, {fin}). The budgets differ, so this is not the phases' gain alone.",
+                num(bo),
+                num(fo),
+            )),
+            _ => t.plain(format!(
+                " {} (root baseline) \u{2192} {} (final run): {}.",
+                num(bo),
+                num(fo),
+                gain_text(fo, bo, results.goal)
+            )),
+        });
     }
     let mut items = Vec::new();
     match root {
@@ -210,8 +223,12 @@ pub(super) fn summary(doc: &mut Doc, results: &StudyResults, views: &[PhaseView<
                 if f.repeats.len() > 1 {
                     t = t.plain(format!(" over {} repeats", f.repeats.len()));
                 }
-                if let Some(bo) = root.and_then(|(_, b)| b.objective) {
-                    t = t.plain(format!("; {} vs the root baseline", gain_text(o, bo, results.goal)));
+                match (root.and_then(|(_, b)| b.objective), &budgets) {
+                    (Some(_), Some((base, fin))) if base != fin => {
+                        t = t.plain(format!("; trained {fin} against the root baseline's {base}"));
+                    }
+                    (Some(bo), _) => t = t.plain(format!("; {} vs the root baseline", gain_text(o, bo, results.goal))),
+                    (None, _) => {}
                 }
                 t
             }
@@ -262,8 +279,11 @@ pub(super) fn summary(doc: &mut Doc, results: &StudyResults, views: &[PhaseView<
                 Cell::text(Text::new().code(&p.name)),
                 Cell::text(if p.after.is_empty() { Text::from("root") } else { Text::new().code(p.after.join(", ")) }),
                 Cell::num(p.candidates.len().to_string(), Some(p.candidates.len() as f64)),
-                Cell::text(w.map_or_else(|| Text::from("—"), |w| Text::new().code(&w.variant))),
-                Cell::num(w.map_or_else(|| "—".into(), |w| objective_text(w, &p.metric)), w.and_then(|w| w.objective)),
+                Cell::text(p.winner_label().map_or_else(|| Text::from("—"), |w| Text::new().code(w))),
+                match w.filter(|_| p.found.is_none()) {
+                    Some(w) => Cell::num(objective_text(w, &p.metric), w.objective),
+                    None => Cell::num("—".to_owned(), None),
+                },
                 Cell::num(b.map_or_else(|| "—".into(), num), b),
                 Cell::num(g.map_or_else(|| "—".into(), |g| format::signed(g.0)), g.map(|g| g.0)),
                 Cell::num(g.map_or_else(|| "—".into(), |g| format::percent(g.1)), g.map(|g| g.1)),
@@ -329,7 +349,23 @@ pub(super) fn phase(doc: &mut Doc, v: &PhaseView<'_>) {
             if failed == 1 { "it" } else { "them" }
         ))));
     }
-    if let Some(w) = p.winner() {
+    if let Some(c) = &p.range_test {
+        let mut t = Text::new().strong("Pick:").plain(" ").code(format!("{} = {}", c.key, num(c.pick))).plain(format!(
+            " ({}): the lowest smoothed training loss is at {} = {}",
+            c.rule,
+            c.key,
+            num(c.minimum_lr())
+        ));
+        if c.stopped {
+            t = t.plain(format!(
+                "; the curve is cut after {} = {}, where the loss went past {} × its minimum",
+                c.key,
+                num(c.points.last().map_or(f64::NAN, |p| p.lr)),
+                num(c.stop)
+            ));
+        }
+        doc.para(t.plain(". Later phases start from the pick, not from this run's config."));
+    } else if let Some(w) = p.winner() {
         let mut t = Text::new()
             .strong("Winner:")
             .plain(" ")
@@ -351,10 +387,10 @@ pub(super) fn phase(doc: &mut Doc, v: &PhaseView<'_>) {
         let r = &p.candidates[cc.runner_up].variant;
         let mut why = Vec::new();
         if cc.within_one_percent {
-            why.push("within 1 % of the runner-up".to_owned());
+            why.push("within 1 % of the runner-up, without repeats to measure the noise".to_owned());
         }
         if let (true, Some(s)) = (cc.within_spread, cc.spread) {
-            why.push(format!("within the spread of repeats (std {})", num(s)));
+            why.push(format!("less than the pooled standard error of their repeats ({})", num(s)));
         }
         doc.push(Block::Note(
             Text::new().strong("Close call:").plain(" ").code(w).plain(" leads the runner-up ").code(r).plain(format!(
@@ -474,5 +510,49 @@ pub(super) fn failures(doc: &mut Doc, rows: &[Failure], missing: usize) {
             false,
         );
     }
+    doc.push(Block::Table(t));
+}
+
+/// The swept keys' insights (`insights.json`): best value, safe range, divergence threshold.
+pub(super) fn insights(doc: &mut Doc, results: &StudyResults) {
+    let rows = results.insights();
+    if rows.is_empty() {
+        return;
+    }
+    doc.heading(2, "Insights");
+    let mut t = Table::new(vec![
+        ("phase".into(), false),
+        ("key".into(), false),
+        ("best".into(), true),
+        ("objective".into(), true),
+        (format!("safe range (within {} %)", num(crate::results::SAFE_PERCENT)), true),
+        ("diverges at".into(), true),
+        ("values".into(), true),
+    ]);
+    let dash = || "—".to_owned();
+    for i in &rows {
+        t.push(
+            vec![
+                Cell::text(Text::new().code(&i.phase)),
+                Cell::text(Text::new().code(&i.key)),
+                Cell::num(num(i.best), Some(i.best)),
+                Cell::num(i.best_objective.map_or_else(dash, num), i.best_objective),
+                Cell::text(Text::from(i.safe_range.map_or_else(dash, |(a, b)| format!("{} – {}", num(a), num(b))))),
+                Cell::num(i.diverges_at.map_or_else(dash, num), i.diverges_at),
+                Cell::num(i.values.to_string(), Some(i.values as f64)),
+            ],
+            false,
+            false,
+        );
+    }
+    doc.para(
+        Text::new()
+            .plain(format!(
+                "Per key varied alone: the best value, the values around it within {} % of its objective, and the lowest value above it whose run diverged (a range test: where its loss blew up). The same in ",
+                num(crate::results::SAFE_PERCENT)
+            ))
+            .code("insights.json")
+            .plain("."),
+    );
     doc.push(Block::Table(t));
 }

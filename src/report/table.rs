@@ -212,6 +212,9 @@ fn phase_table(v: &PhaseView<'_>, opts: &TableOptions) -> String {
     let goal = if p.goal == Goal::Minimize { "minimize" } else { "maximize" };
     let _ = write!(out, ": {goal} {}", p.metric);
     match (p.winner(), v.gain()) {
+        (Some(_), _) if p.found.is_some() => {
+            let _ = write!(out, ", found {}", p.winner_label().unwrap_or_default());
+        }
         (Some(w), Some((d, pct, _))) if v.baseline_index != p.winner => {
             let _ =
                 write!(out, ", winner {} ({} = {} vs baseline)", w.variant, format::signed(d), format::percent(pct));
@@ -222,6 +225,9 @@ fn phase_table(v: &PhaseView<'_>, opts: &TableOptions) -> String {
         (None, _) => {
             let _ = write!(out, ", no winner ({})", format!("{:?}", p.status).to_lowercase());
         }
+    }
+    if let Some(l) = p.lead().filter(|l| l.within_noise) {
+        let _ = write!(out, "; within noise of {}", p.candidates[l.runner_up].variant);
     }
     out.push('\n');
     if let Some(m) = &p.message {

@@ -19,5 +19,6 @@ mod plan;
 mod report;
 mod results_fixture;
 mod schedule;
+mod science;
 mod shell;
 mod train;

@@ -285,8 +285,10 @@ fn outputs_stay_in_their_folder_are_unique_and_fit_the_filesystem() {
     );
     let dir = tiny(&study);
     let d = dir.path();
-    std::fs::copy(d.join("corpus.txt"), d.join("a b.txt")).unwrap();
-    std::fs::copy(d.join("corpus.txt"), d.join("a_b.txt")).unwrap();
+    // Different texts: candidates with the same corpus content are one run, listed once.
+    let corpus = std::fs::read_to_string(d.join("corpus.txt")).unwrap();
+    std::fs::write(d.join("a b.txt"), format!("{corpus}\nAmen.\n")).unwrap();
+    std::fs::write(d.join("a_b.txt"), format!("{corpus}\nSelah.\n")).unwrap();
     let out = output(d, &["run", "study.lrx", "-q"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let phases: Vec<_> = std::fs::read_dir(d.join("runs/study/histories")).unwrap().flatten().collect();

@@ -222,6 +222,8 @@ pub(crate) fn phase(name: &str, after: &[&str], swept: &[&str], candidates: Vec<
         swept: swept.iter().map(|s| (*s).to_owned()).collect(),
         message: None,
         found: None,
+        range_test: None,
+        same_runs: Vec::new(),
     }
 }
 

@@ -244,7 +244,7 @@ fn find_and_vary_in_one_phase() {
 fn find_bad_pick() {
     assert_eq!(
         errors("phase f {\n  find matrix_lr from 1e-6 to 1.0 (pick = max)\n}\n"),
-        [("`pick` must be `min` or `min / N`".to_owned(), 2, 43)]
+        [("`pick` must be `min`, `min / N` or `steepest`".to_owned(), 2, 43)]
     );
 }
 

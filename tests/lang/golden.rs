@@ -35,7 +35,11 @@ fn chain(plan: &Plan) -> String {
             last = c.changes;
         }
         // A range test's winner is what the engine picks from its history, not its changes.
-        if let PhaseKind::Find { key, from, to, divisor, .. } = &phase.kind {
+        if let PhaseKind::Find { key, from, to, pick, .. } = &phase.kind {
+            let divisor = match pick {
+                lrx::plan::Pick::Min { divisor } => *divisor,
+                lrx::plan::Pick::Steepest => 1.0,
+            };
             last = vec![(key.clone(), Value::Float((from * to).sqrt() / divisor))];
         }
         winners.insert(phase.name.clone(), last);

@@ -3,7 +3,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use lrx::plan::{Candidate, Changes, FinalSource, PhaseKind, Plan, Prune, ResolveError, apply, pick_from_range_test};
+use lrx::plan::range_test::{Pick, analyse};
+use lrx::plan::{Candidate, Changes, FinalSource, PhaseKind, Plan, Prune, ResolveError, apply};
 use lrx::spec::config::Budget;
 use lrx::spec::schedule::Schedule;
 use lrx::spec::value::Value;
@@ -123,9 +124,10 @@ fn combine_applies_only_the_listed_winners_to_the_root() {
 fn derived_keys_are_evaluated_last_on_the_merged_config() {
     let p = plan(include_str!("../../pipelines/lr_sweep.lrx"));
     let c = ok(p.resolve_phase("lr_sweep", &BTreeMap::new()).unwrap());
-    assert_eq!(c.len(), 26, "baseline = false");
+    assert_eq!(c.len(), 33, "baseline = false; 26 log-spaced values and the seed's 7 named ones");
     assert_eq!(c[0].variant, "lr=0.001");
     assert_eq!(c[25].variant, "lr=1.0");
+    assert_eq!(c[32].variant, "lr=0.8");
     assert_eq!(c[25].config.train.matrix_lr, 1.0);
     assert_eq!(c[25].config.train.embedding_lr, 0.1);
     assert_eq!(c[25].config.train.scalar_lr, 0.1);
@@ -189,14 +191,25 @@ fn options_prune_seeds_and_budgets() {
 fn a_range_test_is_one_exponential_run_and_feeds_later_phases() {
     let p = plan(include_str!("../../pipelines/lr_finder.lrx"));
     let phase = p.phase("range_test").unwrap();
-    assert_eq!(phase.kind, PhaseKind::Find { key: "lr".into(), from: 1e-6, to: 1.0, steps: 100, divisor: 10.0 });
+    assert_eq!(
+        phase.kind,
+        PhaseKind::Find {
+            key: "lr".into(),
+            from: 1e-6,
+            to: 1.0,
+            steps: 100,
+            pick: Pick::Min { divisor: 10.0 },
+            stop: 4.0
+        }
+    );
     let c = ok(p.resolve_phase("range_test", &BTreeMap::new()).unwrap());
     assert_eq!(c.len(), 1);
     let cfg = &c[0].config;
     assert_eq!(cfg.train.matrix_lr, 1e-6);
     assert_eq!(cfg.train.schedule, Schedule::Exponential { gamma: 1e6 });
     assert_eq!(cfg.train.budget, Budget::Steps(100));
-    assert_eq!((cfg.train.log_every, cfg.train.diverge_factor), (1, f64::MAX));
+    // The run stops past `stop` × its first loss.
+    assert_eq!((cfg.train.log_every, cfg.train.diverge_factor), (1, 4.0));
     // The engine turns the run's history into the winner.
     let history: Vec<(f64, f64)> = (0..100)
         .map(|i| {
@@ -204,7 +217,7 @@ fn a_range_test_is_one_exponential_run_and_feeds_later_phases() {
             (lr, if lr < 0.01 { 5.0 - lr * 100.0 } else { 4.0 + (lr - 0.01) * 1000.0 })
         })
         .collect();
-    let pick = pick_from_range_test(&history, 10.0).unwrap();
+    let pick = analyse(&history, Pick::Min { divisor: 10.0 }, 4.0).unwrap().value;
     assert!((5e-4..=1.2e-3).contains(&pick), "{pick}");
     let w = winners(&[("range_test", &[("lr", Value::Float(pick))])]);
     let refine = ok(p.resolve_phase("refine", &w).unwrap());
@@ -218,7 +231,7 @@ fn constructor_arguments_are_set_on_the_incoming_schedule() {
     let c = ok(p.resolve_phase("warmup", &BTreeMap::new()).unwrap());
     assert_eq!(
         c[1].config.train.schedule,
-        Schedule::Cosine { warmup: 0.1, min_lr: 0.1, cycles: 1, warmup_start: 0.0, over: None }
+        Schedule::Cosine { warmup: 0.1, min_lr: 0.1, cycles: 1, warmup_start: 0.0, over: Some(0.9) }
     );
     let w = winners(&[
         ("warmup", &[("schedule.warmup", Value::Float(0.1))]),
@@ -228,7 +241,7 @@ fn constructor_arguments_are_set_on_the_incoming_schedule() {
     assert_eq!(r[2].variant, "schedule.cycles=4");
     assert_eq!(
         r[2].config.train.schedule,
-        Schedule::Cosine { warmup: 0.1, min_lr: 0.05, cycles: 4, warmup_start: 0.0, over: None }
+        Schedule::Cosine { warmup: 0.1, min_lr: 0.05, cycles: 4, warmup_start: 0.0, over: Some(0.9) }
     );
 }
 
@@ -278,12 +291,23 @@ fn phases_are_in_topological_order_with_ties_in_source_order() {
     let names: Vec<&str> = p.phases.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(
         names,
-        ["warmup", "matrix_lr", "embedding_lr", "warmdown_betas", "weight_decay", "low_priority", "interaction"]
+        [
+            "warmup",
+            "matrix_lr",
+            "embedding_lr",
+            "warmdown_betas",
+            "weight_decay",
+            "low_priority",
+            "interaction",
+            "warmdown_final",
+            "momentum_warmup"
+        ]
     );
     assert_eq!(p.phase("warmdown_betas").unwrap().swept_keys, ["schedule.warmdown", "adam_betas"]);
     assert_eq!(p.phase("warmdown_betas").unwrap().candidate_count, 6, "5 variants and the baseline, not a grid");
     let winner = p.winner_node("warmup").unwrap();
-    // The runs of `matrix_lr` (6 candidates) and `interaction` (7) need it, and the final run.
+    // The runs of `matrix_lr` (6 candidates), `interaction` (7), `warmdown_final` (7) and
+    // `momentum_warmup` (5) need it, and the final run.
     let mut needed_by: Vec<(String, usize)> = p
         .graph
         .dag
@@ -294,7 +318,16 @@ fn phases_are_in_topological_order_with_ties_in_source_order() {
         })
         .collect();
     needed_by.sort();
-    assert_eq!(needed_by, [("final".to_owned(), 1), ("interaction".to_owned(), 7), ("matrix_lr".to_owned(), 6)]);
+    assert_eq!(
+        needed_by,
+        [
+            ("final".to_owned(), 1),
+            ("interaction".to_owned(), 7),
+            ("matrix_lr".to_owned(), 6),
+            ("momentum_warmup".to_owned(), 5),
+            ("warmdown_final".to_owned(), 7)
+        ]
+    );
 }
 
 /// The later schedule arguments survive a config's round trip through values (winners applied

@@ -14,6 +14,8 @@ mod halving;
 mod range_test;
 mod sweep;
 
+pub use range_test::curve as range_curve;
+
 use std::collections::BTreeSet;
 
 use super::select::Aggregate;
@@ -54,7 +56,7 @@ pub fn decide(policy: &Policy, goal: Goal, outcomes: &Outcomes<'_>) -> Decision 
         Policy::Halving { rungs, keep } => {
             halving::promote(rungs, *keep, goal, outcomes).unwrap_or_else(|| sweep::decide(goal, outcomes))
         }
-        Policy::RangeTest { key, from, divisor, .. } => range_test::decide(key, *from, *divisor, outcomes),
+        Policy::RangeTest { key, from, pick, stop, .. } => range_test::decide(key, *from, *pick, *stop, outcomes),
         Policy::Combine(_) | Policy::After(_) => final_run::decide(outcomes),
     }
 }

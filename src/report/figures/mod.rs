@@ -14,7 +14,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 pub use heatmap::heatmap;
-pub use plots::{final_curves, loss_curves, phase_schedules, schedule_svg, sweep};
+pub use plots::{final_curves, loss_curves, phase_schedules, range_test, schedule_svg, sweep};
 
 use super::format;
 

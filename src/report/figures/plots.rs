@@ -352,3 +352,50 @@ pub fn schedule_svg(title: &str, schedule: &Schedule, steps: u64) -> Result<Stri
     };
     render(&chart)
 }
+
+/// An LR range test: training loss (thin) and its smoothed curve (thick) against the learning
+/// rate on a log axis, the lowest smoothed loss dotted and the pick drawn as a dashed line.
+pub fn range_test(view: &PhaseView<'_>) -> Result<Option<String>, FigureError> {
+    let Some(c) = &view.phase.range_test else { return Ok(None) };
+    let blue = RGBColor(0x1f, 0x77, 0xb4);
+    let raw: Vec<(f64, f64)> = c.points.iter().map(|p| (p.lr, p.loss)).collect();
+    let smooth: Vec<(f64, f64)> = c.points.iter().map(|p| (p.lr, p.smoothed)).collect();
+    let (lo, hi) = c
+        .points
+        .iter()
+        .map(|p| p.loss)
+        .filter(|y| y.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), y| (a.min(y), b.max(y)));
+    if !(lo.is_finite() && hi.is_finite()) {
+        return Ok(None);
+    }
+    let mut loss = Series::line("training loss", blue, raw);
+    loss.width = 1;
+    loss.opacity = 0.5;
+    let mut smoothed = Series::line("smoothed (centred mean)", blue, smooth);
+    smoothed.width = 3;
+    let min = c.points[c.minimum];
+    let mut dot = Series::line(
+        format!("lowest smoothed loss ({} = {})", c.key, format::num(min.lr)),
+        RGBColor(0xd6, 0x27, 0x28),
+        vec![(min.lr, min.smoothed)],
+    );
+    dot.line = false;
+    dot.markers = true;
+    dot.width = 5;
+    let mut pick = Series::line(
+        format!("pick: {} = {} ({})", c.key, format::num(c.pick), c.rule),
+        RGBColor(0x2c, 0xa0, 0x2c),
+        vec![(c.pick, lo), (c.pick, hi)],
+    );
+    pick.dashed = true;
+    let chart = LineChart {
+        title: format!("{}: LR range test", view.phase.name),
+        x_label: format!("{} (log scale)", c.key),
+        y_label: "training loss".into(),
+        x_log: true,
+        series: vec![loss, smoothed, dot, pick],
+        ..LineChart::default()
+    };
+    render(&chart).map(Some)
+}
