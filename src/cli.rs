@@ -75,10 +75,22 @@ pub enum Command {
     /// Inspect and maintain the run cache
     #[command(subcommand)]
     Cache(CacheCommand),
+    /// Train one task of a Slurm job array (what `lrx run --executor slurm` submits)
+    #[command(hide = true)]
+    Worker(WorkerArgs),
     /// Print a shell completion script: `lrx completions bash > ~/.local/share/bash-completion/completions/lrx`
     Completions(CompletionsArgs),
     /// Print the manual page (roff): `lrx man > lrx.1 && man ./lrx.1`
     Man,
+}
+
+#[derive(Args, Debug)]
+pub struct WorkerArgs {
+    /// The array's manifest (`<cache>/slurm/arrays/*.keys`, one run key a line)
+    pub manifest: PathBuf,
+    /// The manifest's line to train (default: `SLURM_ARRAY_TASK_ID`, else 0)
+    #[arg(long)]
+    pub index: Option<usize>,
 }
 
 #[derive(Args, Debug)]
@@ -176,7 +188,8 @@ pub struct RunArgs {
     /// Runs at once, 1 to 1024 (default: 1; one per GPU with `--gpus`)
     #[arg(long, short, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1024))]
     pub jobs: Option<usize>,
-    /// Where runs execute (`slurm` is not implemented yet)
+    /// Where runs execute: threads of this process, or Slurm jobs (each runs `lrx worker`
+    /// against the cache, which must be on a filesystem every node shares)
     #[arg(long, value_enum, default_value_t = ExecutorKind::Local)]
     pub executor: ExecutorKind,
     /// `cpu` (the default), `cuda` or `cuda:N` (`cuda` with `--gpus`)
@@ -193,6 +206,71 @@ pub struct RunArgs {
     /// Train this phase's candidates again even when cached (repeatable)
     #[arg(long)]
     pub rerun: Vec<String>,
+    #[command(flatten)]
+    pub slurm: SlurmArgs,
+}
+
+/// What every Slurm job asks for, and how lrx follows its jobs (with `--executor slurm`;
+/// `--jobs` is the number of jobs in flight, default 100).
+#[derive(Args, Debug, Clone, Default)]
+#[command(next_help_heading = "Slurm (with --executor slurm)")]
+pub struct SlurmArgs {
+    /// `sbatch --partition`
+    #[arg(long)]
+    pub partition: Option<String>,
+    /// `sbatch --account`
+    #[arg(long)]
+    pub account: Option<String>,
+    /// `sbatch --qos`
+    #[arg(long)]
+    pub qos: Option<String>,
+    /// Each job's time limit (`sbatch --time`: `MM`, `HH:MM:SS`, `D-HH:MM`)
+    #[arg(long)]
+    pub time: Option<String>,
+    /// `sbatch --cpus-per-task`
+    #[arg(long, value_name = "N")]
+    pub cpus_per_task: Option<u32>,
+    /// Memory per job (`sbatch --mem`: `4G`)
+    #[arg(long)]
+    pub mem: Option<String>,
+    /// Generic resources per job (`sbatch --gres`: `gpu:1`)
+    #[arg(long)]
+    pub gres: Option<String>,
+    /// One more `sbatch` argument, passed as it is (repeatable): `--sbatch-arg=--constraint=a100`
+    #[arg(long = "sbatch-arg", value_name = "ARG", allow_hyphen_values = true)]
+    pub sbatch_arg: Vec<String>,
+    /// Times a job that ends without a result (killed, out of memory, node failure) is
+    /// submitted again before its run counts as failed [default: 2]
+    #[arg(long, value_name = "N")]
+    pub retries: Option<u32>,
+    /// Seconds between `squeue` polls, backing off to five times that while nothing changes
+    /// [default: 5]
+    #[arg(long, value_name = "SECONDS")]
+    pub poll_interval: Option<f64>,
+    /// Seconds before its time limit at which a job saves its run's state
+    /// (`sbatch --signal=B:USR1@N`) [default: 120]
+    #[arg(long, value_name = "SECONDS")]
+    pub signal_before: Option<u32>,
+}
+
+impl SlurmArgs {
+    /// The flags given, by name (they mean something only with `--executor slurm`).
+    pub fn given(&self) -> Vec<&'static str> {
+        let flags = [
+            ("--partition", self.partition.is_some()),
+            ("--account", self.account.is_some()),
+            ("--qos", self.qos.is_some()),
+            ("--time", self.time.is_some()),
+            ("--cpus-per-task", self.cpus_per_task.is_some()),
+            ("--mem", self.mem.is_some()),
+            ("--gres", self.gres.is_some()),
+            ("--sbatch-arg", !self.sbatch_arg.is_empty()),
+            ("--retries", self.retries.is_some()),
+            ("--poll-interval", self.poll_interval.is_some()),
+            ("--signal-before", self.signal_before.is_some()),
+        ];
+        flags.into_iter().filter(|(_, given)| *given).map(|(name, _)| name).collect()
+    }
 }
 
 #[derive(Args, Debug)]

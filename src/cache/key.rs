@@ -114,8 +114,15 @@ impl KeyInput {
         let mut config = config.clone();
         config.train.seed = seed;
         let data = fingerprint(&config.data)?;
-        // Only a trainer that stops there may claim it: otherwise the run is the whole budget's.
-        let stop_at = stop_at.filter(|s| config.total_steps().is_none_or(|t| *s < t) && trainer.stops_early(&config));
+        let mut stop_at = stop_at.filter(|s| config.total_steps().is_none_or(|t| *s < t));
+        // Only a trainer that stops there may claim it; for any other the rung is a run of its
+        // own, that long (its schedule spanning those steps), and keyed as one.
+        if let Some(steps) = stop_at
+            && !trainer.stops_early(&config)
+        {
+            config.train.budget = crate::spec::Budget::Steps(steps);
+            stop_at = None;
+        }
         Ok(KeyInput { trainer: trainer.identity(&config), config, data, stop_at })
     }
 
@@ -247,6 +254,43 @@ mod tests {
         for other in [seed, data, backend, stop] {
             assert_ne!(other.key(), base.key());
         }
+    }
+
+    /// A trainer that stops where it is told, or not.
+    struct Stops(bool);
+
+    impl Trainer for Stops {
+        fn identity(&self, _: &RunConfig) -> TrainerIdentity {
+            identity()
+        }
+        fn train(
+            &self,
+            _: &RunConfig,
+            _: &mut crate::spec::RunContext<'_>,
+        ) -> Result<crate::spec::RunResult, crate::spec::Cancelled> {
+            Err(crate::spec::Cancelled)
+        }
+        fn stops_early(&self, _: &RunConfig) -> bool {
+            self.0
+        }
+    }
+
+    #[test]
+    fn a_rung_is_claimed_only_by_a_trainer_that_stops_there_and_is_otherwise_a_run_that_long() {
+        let fp = |_: &DataConfig| Ok(DataFingerprint { corpus: "abc".into() });
+        let config = RunConfig::defaults();
+        let stopping = KeyInput::of_run(&config, 1, Some(50), &Stops(true), fp).unwrap();
+        assert_eq!(stopping.stop_at, Some(50));
+        assert_eq!(stopping.config.total_steps(), Some(300), "the schedule spans the budget");
+        let own = KeyInput::of_run(&config, 1, Some(50), &Stops(false), fp).unwrap();
+        assert_eq!(own.stop_at, None, "never a key that claims a stop the run did not make");
+        let mut fifty = config.clone();
+        fifty.train.budget = crate::spec::Budget::Steps(50);
+        assert_eq!(own.key(), KeyInput::of_run(&fifty, 1, None, &Stops(false), fp).unwrap().key());
+        assert_ne!(own.key(), stopping.key());
+        // The last rung is the budget: the whole run either way.
+        let last = KeyInput::of_run(&config, 1, Some(300), &Stops(false), fp).unwrap();
+        assert_eq!(last.key(), KeyInput::of_run(&config, 1, None, &Stops(true), fp).unwrap().key());
     }
 
     proptest! {

@@ -7,9 +7,12 @@
 //!                 history.csv    the metrics history, one row per logged step
 //!                 logs/*.log     what the run printed (command trainers), when it printed
 //!                 checkpoint.ckpt  a run stopped early: its full state, to continue from
+//!                 checkpoint/…     the same, as a command trainer's `{checkpoint}` folder
 //!                 manifest.json  blake3 of each file above; written last
 //! failures/abcdef…/record.json  every failed attempt of a key not (yet) in `runs/`
 //!                  *.log         the last failed attempt's logs
+//!                  checkpoint/   a command trainer's `{checkpoint}` folder as the last failed
+//!                                or interrupted attempt left it, for the next attempt
 //! work/abcdef…/   a run's private folder while it trains (alive while its key is locked)
 //! tmp/            entries being written (never read)
 //! locks/          one lock file per key being trained (removed by its holder)
@@ -34,6 +37,8 @@ use crate::spec::{HistoryRow, RunResult};
 const FILES: [&str; 3] = ["spec.json", "result.json", "history.csv"];
 /// Where an entry keeps the checkpoint of a run stopped early (a successive-halving rung).
 const CHECKPOINT: &str = "checkpoint.ckpt";
+/// The same, where the checkpoint is a folder (a command trainer's `{checkpoint}`).
+const CHECKPOINT_DIR: &str = "checkpoint";
 const FORMAT: u32 = 1;
 
 #[derive(Debug, thiserror::Error)]
@@ -286,7 +291,17 @@ impl Store {
             files.push((format!("logs/{name}"), fs::read(log).map_err(io_err(log))?));
         }
         if let Some(path) = checkpoint {
-            files.push((CHECKPOINT.to_owned(), fs::read(path).map_err(io_err(path))?));
+            if path.is_dir() {
+                let mut names = Vec::new();
+                list_files(path, path, &mut names);
+                names.sort();
+                for name in names {
+                    let file = path.join(&name);
+                    files.push((format!("{CHECKPOINT_DIR}/{name}"), fs::read(&file).map_err(io_err(&file))?));
+                }
+            } else {
+                files.push((CHECKPOINT.to_owned(), fs::read(path).map_err(io_err(path))?));
+            }
         }
         let manifest =
             Manifest { format: FORMAT, files: files.iter().map(|(n, b)| (n.clone(), checksum(b))).collect() };
@@ -295,7 +310,11 @@ impl Store {
         fs::create_dir_all(tmp.join("logs")).map_err(io_err(&tmp))?;
         let write_all = || -> Result<(), CacheError> {
             for (name, bytes) in &files {
-                write_synced(&tmp.join(name), bytes)?;
+                let path = tmp.join(name);
+                if let Some(parent) = path.parent() {
+                    fs::create_dir_all(parent).map_err(io_err(parent))?;
+                }
+                write_synced(&path, bytes)?;
             }
             write_synced(&tmp.join("manifest.json"), &to_json(&manifest)?)?;
             sync_dir(&tmp)?;
@@ -386,9 +405,36 @@ impl Store {
         logs
     }
 
-    /// The checkpoint stored with an entry (a run stopped early), if it has one.
+    /// The checkpoint stored with an entry (a run stopped early), if it has one: a file, or a
+    /// command trainer's folder.
     pub fn checkpoint(&self, key: RunKey) -> Option<PathBuf> {
-        Some(self.entry_dir(key).join(CHECKPOINT)).filter(|p| p.is_file())
+        let dir = self.entry_dir(key);
+        Some(dir.join(CHECKPOINT))
+            .filter(|p| p.is_file())
+            .or_else(|| Some(dir.join(CHECKPOINT_DIR)).filter(|p| p.is_dir()))
+    }
+
+    /// Keeps a command trainer's `{checkpoint}` folder, as an attempt at `key` that failed or
+    /// was interrupted left it, for the key's next attempt (replacing an older one). It goes
+    /// with the key's failure record: when the key succeeds, or `gc` or `rm` forget the key.
+    /// The caller holds the key's lock.
+    pub fn keep_checkpoint(&self, key: RunKey, folder: &Path) -> Result<(), CacheError> {
+        let dir = self.failure_dir(key);
+        fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+        let dest = dir.join(CHECKPOINT_DIR);
+        match fs::remove_dir_all(&dest) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err(&dest)(e)),
+        }
+        fs::rename(folder, &dest).map_err(io_err(&dest))
+    }
+
+    /// Takes the `{checkpoint}` folder an earlier attempt at `key` left, moving it to `to`:
+    /// `true` if there was one. The caller holds the key's lock.
+    pub fn take_checkpoint(&self, key: RunKey, to: &Path) -> bool {
+        let kept = self.failure_dir(key).join(CHECKPOINT_DIR);
+        kept.is_dir() && fs::rename(&kept, to).is_ok()
     }
 
     /// Bytes an entry takes on disk (its checkpoint and logs included).
@@ -418,7 +464,8 @@ impl Store {
         }
     }
 
-    /// Every key with a failure record, sorted.
+    /// Every key with a failure record or a kept `{checkpoint}` folder (see
+    /// [`Store::keep_checkpoint`]), sorted.
     pub fn failed_keys(&self) -> Vec<RunKey> {
         let mut keys: Vec<RunKey> = fs::read_dir(self.root.join("failures"))
             .map(|d| d.flatten().filter_map(|e| e.file_name().to_str().and_then(|s| s.parse().ok())).collect())
@@ -773,6 +820,33 @@ mod tests {
             },
         ];
         r
+    }
+
+    #[test]
+    fn a_checkpoint_folder_is_stored_verified_and_kept_across_attempts() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let ckpt = dir.path().join("ckpt");
+        std::fs::create_dir_all(ckpt.join("sub")).unwrap();
+        std::fs::write(ckpt.join("state.json"), "{}").unwrap();
+        std::fs::write(ckpt.join("sub/weights.bin"), [1u8, 2, 3]).unwrap();
+        let key = store.put_with_files(&input(1), &result(), &[], Some(&ckpt)).unwrap();
+        store.verify(key).unwrap();
+        let stored = store.checkpoint(key).expect("a folder checkpoint");
+        assert_eq!(std::fs::read(stored.join("sub/weights.bin")).unwrap(), [1, 2, 3]);
+        std::fs::write(stored.join("sub/weights.bin"), [1u8, 2, 4]).unwrap();
+        assert!(store.verify(key).is_err(), "the folder's files are covered by the manifest");
+
+        // A failed attempt's folder waits for the next attempt, and goes when the key succeeds.
+        let other = input(2).key();
+        store.keep_checkpoint(other, &ckpt).unwrap();
+        assert!(!ckpt.exists());
+        let to = dir.path().join("again");
+        assert!(store.take_checkpoint(other, &to));
+        assert!(to.join("state.json").is_file());
+        store.keep_checkpoint(other, &to).unwrap();
+        store.put(&input(2), &result()).unwrap();
+        assert!(!store.take_checkpoint(other, &dir.path().join("gone")), "cleared with the failure");
     }
 
     #[test]

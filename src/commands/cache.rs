@@ -156,7 +156,8 @@ fn verify(store: &Store, quiet: bool) -> anyhow::Result<Exit> {
     for (path, what) in &leftovers {
         outln!("{}\tleftover\t{what} (`lrx run` or `lrx cache gc` removes it)", path.display());
     }
-    let failed = store.failed_keys().len();
+    // A key may have only a script's kept checkpoint folder (an interrupted attempt), no record.
+    let failed = store.failed_keys().into_iter().filter(|k| store.failure(*k).is_some()).count();
     if !quiet {
         errln!(
             "{} entries checked, {bad} corrupt, {} foreign, {} leftovers; {failed} failed runs recorded",

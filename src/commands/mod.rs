@@ -24,6 +24,7 @@ mod show;
 mod study;
 mod train;
 mod why;
+mod worker;
 
 /// How a command ended: its exit code (README, "When runs fail or diverge").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,6 +59,7 @@ pub(crate) fn dispatch(cli: &Cli) -> ExitCode {
         Command::Train(a) => train::run(a, g),
         Command::Schedule(a) => schedule::run(a, g),
         Command::Cache(c) => cache::run(c, g),
+        Command::Worker(a) => worker::run(a, g),
         Command::Completions(a) => Ok(shell::completions(a)),
         Command::Man => shell::man(),
     };

@@ -2,10 +2,11 @@
 
 use std::collections::BTreeSet;
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 
 use crate::cli::{ExecutorKind, GlobalArgs, RunArgs};
 use crate::exec::engine::{Mode, Options};
+use crate::exec::slurm::{SlurmExecutor, SlurmOptions};
 use crate::exec::{outputs, progress};
 use crate::ops::find;
 use crate::results::{PhaseStatus, StudyResults};
@@ -14,11 +15,13 @@ use crate::train::Device;
 
 use super::Exit;
 use super::study::open_on;
+use crate::ops::study::Study;
 
 pub(crate) fn run(args: &RunArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
     let started = std::time::Instant::now();
-    if args.executor == ExecutorKind::Slurm {
-        bail!("the Slurm executor is not part of this build yet; use `--executor local`");
+    let slurm_flags = args.slurm.given();
+    if args.executor != ExecutorKind::Slurm && !slurm_flags.is_empty() {
+        bail!("`{}` applies only with `--executor slurm`", slurm_flags.join("`, `"));
     }
     let gpus = match &args.gpus {
         Some(list) => gpus(list)?,
@@ -48,12 +51,26 @@ pub(crate) fn run(args: &RunArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
         }
         rerun.insert(phase.clone());
     }
-    let jobs = if gpus.is_empty() { args.jobs.unwrap_or(1).max(1) } else { gpus.len() };
+    let slurm = args.executor == ExecutorKind::Slurm;
+    if slurm && !gpus.is_empty() {
+        bail!(
+            "`--gpus` hands out this machine's GPUs; with `--executor slurm`, ask the cluster for them (`--gres gpu:1`)"
+        );
+    }
+    let jobs = if gpus.is_empty() { args.jobs.unwrap_or(if slurm { 100 } else { 1 }).max(1) } else { gpus.len() };
     let cancel = CancelFlag::new();
     let observer: std::sync::Arc<dyn progress::Observer> = progress::for_stderr(g.quiet).into();
     super::interrupt::arm(&cancel, Some(std::sync::Arc::clone(&observer)));
     let options = Options { mode: Mode::Run, rerun, base_dir: study.base_dir.clone() };
-    let results = study.engine_run(options, jobs, observer.as_ref(), cancel.clone())?;
+    let mut slurm_stats = None;
+    let results = if slurm {
+        let executor = slurm_executor(args, g, &study, jobs, observer.as_ref(), &cancel)?;
+        let results = study.engine_run_on(options, &executor, observer.as_ref(), cancel.clone());
+        slurm_stats = Some(executor.stats.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner));
+        results?
+    } else {
+        study.engine_run(options, jobs, observer.as_ref(), cancel.clone())?
+    };
     observer.finish();
 
     let out = study.out_dir(g.out.as_deref());
@@ -66,7 +83,7 @@ pub(crate) fn run(args: &RunArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
     let wall = started.elapsed().as_secs_f64();
     // With one job, everything that is not training is the engine's; with several, runs
     // overlap and the difference means nothing.
-    let overhead = (jobs == 1).then(|| (wall - results.train_wall).max(0.0));
+    let overhead = (jobs == 1 && !slurm).then(|| (wall - results.train_wall).max(0.0));
     note!("{}", summary(&results));
     noteln!("outputs in `{}`", out.display());
     match overhead {
@@ -80,9 +97,31 @@ pub(crate) fn run(args: &RunArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
             results.train_wall
         ),
     }
+    if let Some(s) = &slurm_stats {
+        verboseln!(
+            "slurm: {} runs submitted in {} sbatch calls, {} adopted, {} retried, {} continued after a signal; {} squeue polls ({:.1} a minute)",
+            s.submitted,
+            s.sbatch_calls,
+            s.adopted,
+            s.retried,
+            s.resubmitted_suspended,
+            s.squeue_calls,
+            s.squeue_calls as f64 * 60.0 / wall.max(1e-9)
+        );
+    }
     if args.json {
         let mut json = results.to_json();
         json["timing"] = serde_json::json!({"wall": wall, "training": results.train_wall, "overhead": overhead});
+        if let Some(s) = &slurm_stats {
+            json["slurm"] = serde_json::json!({
+                "submitted": s.submitted,
+                "sbatch_calls": s.sbatch_calls,
+                "squeue_calls": s.squeue_calls,
+                "adopted": s.adopted,
+                "retried": s.retried,
+                "continued": s.resubmitted_suspended,
+            });
+        }
         outln!("{}", serde_json::to_string_pretty(&json)?);
     }
     Ok(if results.interrupted {
@@ -140,6 +179,50 @@ fn gpus(list: &str) -> anyhow::Result<Vec<usize>> {
 /// The ordinals in `nvidia-smi -L` output (`GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-…)`).
 fn gpus_listed(text: &str) -> Vec<usize> {
     text.lines().filter_map(|l| l.strip_prefix("GPU ")?.split(':').next()?.trim().parse().ok()).collect()
+}
+
+/// The Slurm executor for `args`: jobs run this very binary against the cache, in the
+/// current folder, with absolute paths (a node's working folder is not ours).
+fn slurm_executor<'a>(
+    args: &RunArgs,
+    g: &GlobalArgs,
+    study: &'a Study,
+    jobs: usize,
+    observer: &'a dyn progress::Observer,
+    cancel: &CancelFlag,
+) -> anyhow::Result<SlurmExecutor<'a>> {
+    let s = &args.slurm;
+    let poll = s.poll_interval.unwrap_or(5.0);
+    if !(poll.is_finite() && (0.05..=3600.0).contains(&poll)) {
+        bail!("`--poll-interval {poll}`: give seconds between 0.05 and 3600");
+    }
+    let absolute =
+        |p: &std::path::Path| std::path::absolute(p).with_context(|| format!("cannot resolve `{}`", p.display()));
+    Ok(SlurmExecutor {
+        store: &study.store,
+        observer,
+        cancel: cancel.clone(),
+        options: SlurmOptions {
+            partition: s.partition.clone(),
+            account: s.account.clone(),
+            qos: s.qos.clone(),
+            time: s.time.clone(),
+            cpus_per_task: s.cpus_per_task,
+            mem: s.mem.clone(),
+            gres: s.gres.clone(),
+            extra: s.sbatch_arg.clone(),
+            max_jobs: jobs,
+            retries: s.retries.unwrap_or(2),
+            poll: std::time::Duration::from_secs_f64(poll),
+            signal_before: s.signal_before.unwrap_or(120),
+        },
+        lrx: std::env::current_exe().context("cannot find the lrx binary the jobs should run")?,
+        cache: absolute(&g.cache)?,
+        base_dir: absolute(&study.base_dir)?,
+        workdir: std::env::current_dir().context("cannot read the current folder")?,
+        device: args.device.clone().unwrap_or_else(|| "cpu".to_owned()),
+        stats: std::sync::Mutex::default(),
+    })
 }
 
 /// `N runs: X trained, Y cached, Z failed`, then each phase's winner.

@@ -21,15 +21,6 @@ use crate::train::Device;
 
 pub(crate) fn run(args: &TrainArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
     let device = Device::parse(&args.device)?;
-    let changes = match train::parse_sets(&args.set) {
-        Ok(c) => c,
-        Err(bad) => {
-            let color = super::use_color(g);
-            let rendered: Vec<String> = bad.iter().map(|b| b.diagnostic.render(&b.text, "--set", color)).collect();
-            errln!("{}", rendered.iter().map(|r| r.trim_end()).collect::<Vec<_>>().join("\n\n"));
-            return Ok(Exit::Failure);
-        }
-    };
     let study = match &args.file {
         Some(file) => {
             let Some(study) = open_read_only(file, &args.device, g)? else {
@@ -39,6 +30,16 @@ pub(crate) fn run(args: &TrainArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
             Some(study)
         }
         None => None,
+    };
+    // After the study: its `params {}` declare keys the `--set`s may set.
+    let changes = match train::parse_sets(&args.set) {
+        Ok(c) => c,
+        Err(bad) => {
+            let color = super::use_color(g);
+            let rendered: Vec<String> = bad.iter().map(|b| b.diagnostic.render(&b.text, "--set", color)).collect();
+            errln!("{}", rendered.iter().map(|r| r.trim_end()).collect::<Vec<_>>().join("\n\n"));
+            return Ok(Exit::Failure);
+        }
     };
     let resolved = match &study {
         Some(s) => train::study_config(s, args.phase.as_deref(), args.variant.as_deref(), &changes),

@@ -8,6 +8,7 @@ pub mod policy;
 pub mod progress;
 pub mod runner;
 pub mod select;
+pub mod slurm;
 
 #[cfg(test)]
 mod tests;

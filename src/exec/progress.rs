@@ -316,7 +316,12 @@ impl Observer for Bars {
                         bar.set_length(t);
                     }
                     bar.set_position(step);
-                    bar.set_message(format!("loss {loss:.4} · {tokens_per_sec:.0} tok/s"));
+                    // A script's progress may lack either (no throughput, no loss yet).
+                    let mut message = format!("loss {loss:.4}");
+                    if tokens_per_sec.is_finite() {
+                        let _ = write!(message, " · {tokens_per_sec:.0} tok/s");
+                    }
+                    bar.set_message(message);
                 }
             }
             Event::Eval { .. } => {}

@@ -102,6 +102,19 @@ pub struct Request<'a> {
     pub device: Option<usize>,
 }
 
+/// A batch job's "save and stop" (a warning signal before its time limit, preemption): where
+/// the run's state goes when `signal` is raised, and the state an earlier job of the same run
+/// left there, to continue from.
+#[derive(Clone, Debug)]
+pub struct Suspend {
+    /// Raised from outside: the trainer saves after its current step and stops.
+    pub signal: crate::spec::CheckpointSignal,
+    /// Where the checkpoint goes once saved (moved out of the work folder, which is removed).
+    pub save_to: PathBuf,
+    /// A checkpoint of an earlier, suspended attempt at this run and the step it holds.
+    pub resume: Option<(PathBuf, u64)>,
+}
+
 /// Looks the run up without training: `Some` on a verified hit.
 pub fn cached(store: &Store, key: RunKey, notice: &mut dyn FnMut(Notice)) -> Result<Option<Finished>, CacheError> {
     match store.get(key) {
@@ -120,6 +133,20 @@ pub fn execute(
     store: &Store,
     trainer: &dyn Trainer,
     req: &Request<'_>,
+    progress: &mut dyn FnMut(Progress),
+    notice: &mut dyn FnMut(Notice),
+) -> Result<Outcome, CacheError> {
+    execute_suspendable(store, trainer, req, None, progress, notice)
+}
+
+/// Like [`execute`], for a run that may be told to save its state and stop (a Slurm job): a
+/// run stopped by `suspend.signal` after a checkpoint ends `Cancelled` with its checkpoint at
+/// `suspend.save_to`; one with `suspend.resume` continues from there.
+pub fn execute_suspendable(
+    store: &Store,
+    trainer: &dyn Trainer,
+    req: &Request<'_>,
+    suspend: Option<&Suspend>,
     progress: &mut dyn FnMut(Progress),
     notice: &mut dyn FnMut(Notice),
 ) -> Result<Outcome, CacheError> {
@@ -146,18 +173,35 @@ pub fn execute(
     }
     let work = store.work_dir(key)?;
     // A run that stops early (a halving rung) leaves a checkpoint at its last step, kept with
-    // its entry; a later rung of the same config continues from it instead of from step 0.
-    let checkpoint = work.join("checkpoint.ckpt");
+    // its entry; a later rung of the same config continues from it instead of from step 0. The
+    // built-in trainer writes a file there, a command trainer uses it as its `{checkpoint}`
+    // folder (at every run, not only rungs: it may save as it goes).
+    let checkpoint = work.join("checkpoint");
     let mut checkpoints = crate::spec::Checkpoints::default();
     if let Some(stop) = req.input.stop_at {
         checkpoints.save_to = Some(checkpoint.clone());
         checkpoints.save_at = vec![stop];
     }
-    let resume = req.resume_from.and_then(|(from, step)| {
+    if let Some(s) = suspend {
+        checkpoints.save_to = Some(checkpoint.clone());
+        checkpoints.stop = s.signal.clone();
+    }
+    // A script's folder as the key's last failed or interrupted attempt left it comes first:
+    // the script continues from its own saves. Then a suspended attempt of this very run
+    // (further along than an earlier rung), then the earlier rung's checkpoint, the start last.
+    let kept = store.take_checkpoint(key, &checkpoint);
+    let suspended = suspend.and_then(|s| s.resume.clone()).filter(|(path, _)| path.is_file());
+    let rung = req.resume_from.filter(|_| !kept).and_then(|(from, step)| {
         let stored = store.checkpoint(from)?;
-        let copy = work.join("resume.ckpt");
-        std::fs::copy(stored, &copy).ok().map(|_| (copy, step))
+        if stored.is_dir() {
+            // The script reads and updates its folder in place.
+            copy_dir(&stored, &checkpoint).ok().map(|()| (checkpoint.clone(), step))
+        } else {
+            let copy = work.join("resume.ckpt");
+            std::fs::copy(stored, &copy).ok().map(|_| (copy, step))
+        }
     });
+    let resume: Vec<(PathBuf, u64)> = suspended.into_iter().chain(rung).collect();
     let started = std::time::Instant::now();
     let mut trained = None;
     for (resume_from, at) in resume.iter().map(|(path, step)| (Some(path.clone()), Some(*step))).chain([(None, None)]) {
@@ -182,9 +226,27 @@ pub fn execute(
         }
     }
     let train_wall = started.elapsed();
+    if let (Some(s), Some((Err(crate::spec::Cancelled), _))) = (suspend, &trained)
+        && s.signal.is_raised()
+        && s.signal.last_saved().is_some()
+        && checkpoint.is_file()
+    {
+        if let Some(dir) = s.save_to.parent() {
+            std::fs::create_dir_all(dir).map_err(|source| CacheError::Io { path: dir.to_owned(), source })?;
+        }
+        std::fs::rename(&checkpoint, &s.save_to)
+            .map_err(|source| CacheError::Io { path: s.save_to.clone(), source })?;
+    }
+    // A script's folder outlives an attempt that failed or was interrupted (Ctrl-C, a batch
+    // job's end), so that the next attempt continues from its saves.
+    let unfinished = !matches!(&trained, Some((Ok(r), _)) if r.status != Status::Failed);
+    if unfinished && std::fs::read_dir(&checkpoint).is_ok_and(|mut d| d.next().is_some()) {
+        store.keep_checkpoint(key, &checkpoint)?;
+    }
     let published = match trained {
         Some((Ok(result), resumed_at)) => {
-            let saved = checkpoint.is_file().then_some(checkpoint.as_path());
+            // Kept only where a later rung may continue from it.
+            let saved = (req.input.stop_at.is_some() && checkpoint.exists()).then_some(checkpoint.as_path());
             publish(store, req, key, result, &logs_in(&work), saved).map(|(result, failure)| {
                 Outcome::Finished(Box::new(Finished {
                     key,
@@ -200,6 +262,21 @@ pub fn execute(
     };
     let _ = std::fs::remove_dir_all(&work);
     published
+}
+
+/// Copies a folder's files and folders (symbolic links as the files they point to).
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let dest = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &dest)?;
+        } else {
+            std::fs::copy(entry.path(), dest)?;
+        }
+    }
+    Ok(())
 }
 
 /// Stores a run's outcome: a result in `runs/`, a failure in its record.
@@ -398,5 +475,148 @@ mod tests {
         store.verify(input.key()).unwrap();
         assert_eq!(std::fs::read_dir(dir.path().join("work")).unwrap().count(), 0, "work folders are removed");
         assert_eq!(std::fs::read_dir(dir.path().join("locks")).unwrap().count(), 0, "lock files are removed");
+    }
+
+    /// A trainer like a resumable script: it reads and extends `state` in its checkpoint
+    /// folder, and fails on the calls listed in `fail`.
+    struct Saving {
+        calls: AtomicUsize,
+        fail: Vec<usize>,
+        found: std::sync::Mutex<Vec<String>>,
+    }
+
+    impl Trainer for Saving {
+        fn identity(&self, _: &RunConfig) -> TrainerIdentity {
+            TrainerIdentity {
+                name: "saving".into(),
+                version: "1".into(),
+                backend: "none".into(),
+                precision: "f64".into(),
+                device: None,
+            }
+        }
+        fn train(&self, _: &RunConfig, ctx: &mut RunContext<'_>) -> Result<RunResult, Cancelled> {
+            let n = self.calls.fetch_add(1, Ordering::SeqCst);
+            let folder =
+                ctx.checkpoints.save_to.clone().unwrap_or_else(|| ctx.workdir.clone().unwrap().join("checkpoint"));
+            std::fs::create_dir_all(&folder).unwrap();
+            let found = std::fs::read_to_string(folder.join("state")).unwrap_or_default();
+            std::fs::write(folder.join("state"), format!("{found}{n};")).unwrap();
+            self.found.lock().unwrap().push(found);
+            let mut r = RunResult::failed("crashed");
+            if !self.fail.contains(&n) {
+                r.status = Status::Ok;
+                r.error = None;
+            }
+            Ok(r)
+        }
+    }
+
+    #[test]
+    fn a_script_checkpoint_folder_goes_to_the_next_attempt_and_the_next_rung() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let cancel = CancelFlag::new();
+        let t = Saving { calls: AtomicUsize::new(0), fail: vec![0], found: std::sync::Mutex::new(Vec::new()) };
+        let mut rung = input(&t);
+        rung.stop_at = Some(5);
+        let req = Request {
+            input: &rung,
+            force: false,
+            cancel: &cancel,
+            base_dir: ".".into(),
+            resume_from: None,
+            device: None,
+        };
+        // Attempt 1 fails after saving; attempt 2 continues from its folder and succeeds.
+        execute(&store, &t, &req, &mut |_| {}, &mut |_| {}).unwrap();
+        assert!(store.failure(rung.key()).is_some());
+        execute(&store, &t, &req, &mut |_| {}, &mut |_| {}).unwrap();
+        assert!(store.failure(rung.key()).is_none(), "the success clears the record and its folder");
+        let stored = store.checkpoint(rung.key()).expect("the rung's folder is kept with its entry");
+        assert_eq!(std::fs::read_to_string(stored.join("state")).unwrap(), "0;1;");
+        store.verify(rung.key()).unwrap();
+        // The next rung starts from a copy of it; a run that does not stop early keeps none.
+        let last = input(&t);
+        let next = Request { input: &last, resume_from: Some((rung.key(), 5)), ..req };
+        let Outcome::Finished(f) = execute(&store, &t, &next, &mut |_| {}, &mut |_| {}).unwrap() else { panic!() };
+        assert_eq!(f.resumed_at, Some(5));
+        assert_eq!(*t.found.lock().unwrap(), ["", "0;", "0;1;"]);
+        assert!(store.checkpoint(last.key()).is_none());
+        assert_eq!(std::fs::read_to_string(stored.join("state")).unwrap(), "0;1;", "the stored one is untouched");
+    }
+
+    /// Counts ten steps; saves the step it is at where the checkpoint settings say so, and
+    /// stops once saved on the stop signal; resumed, it starts from the saved step.
+    struct Stepping;
+
+    impl Trainer for Stepping {
+        fn identity(&self, _: &RunConfig) -> TrainerIdentity {
+            TrainerIdentity {
+                name: "stepping".into(),
+                version: "1".into(),
+                backend: "none".into(),
+                precision: "f64".into(),
+                device: None,
+            }
+        }
+        fn train(&self, _: &RunConfig, ctx: &mut RunContext<'_>) -> Result<RunResult, Cancelled> {
+            let ck = &ctx.checkpoints;
+            let start: u64 =
+                ck.resume_from.as_ref().map_or(0, |p| std::fs::read_to_string(p).unwrap().parse().unwrap());
+            for step in start + 1..=10 {
+                if ck.due(step) {
+                    std::fs::write(ck.save_to.as_ref().unwrap(), step.to_string()).unwrap();
+                    ck.stop.record_saved(step);
+                    if ck.stop.is_raised() {
+                        return Err(Cancelled);
+                    }
+                }
+            }
+            let mut r = RunResult::failed("");
+            r.status = Status::Ok;
+            r.error = None;
+            r.metrics.insert("started_at".into(), start as f64);
+            Ok(r)
+        }
+    }
+
+    #[test]
+    fn a_suspended_run_keeps_its_checkpoint_outside_the_work_folder_and_continues_from_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("cache")).unwrap();
+        let cancel = CancelFlag::new();
+        let input = input(&Stepping);
+        let req = Request {
+            input: &input,
+            force: false,
+            cancel: &cancel,
+            base_dir: ".".into(),
+            resume_from: None,
+            device: None,
+        };
+        let save_to = dir.path().join("suspended/run.ckpt");
+        let signal = crate::spec::CheckpointSignal::new();
+        signal.raise();
+        let first = Suspend { signal: signal.clone(), save_to: save_to.clone(), resume: None };
+        let outcome = execute_suspendable(&store, &Stepping, &req, Some(&first), &mut |_| {}, &mut |_| {}).unwrap();
+        assert!(matches!(outcome, Outcome::Cancelled));
+        assert_eq!(signal.last_saved(), Some(1));
+        assert_eq!(std::fs::read_to_string(&save_to).unwrap(), "1", "the checkpoint survives the work folder");
+        assert!(!store.contains(input.key()) && store.failure(input.key()).is_none(), "a suspension is no result");
+        assert_eq!(std::fs::read_dir(dir.path().join("cache/work")).unwrap().count(), 0);
+
+        let again = Suspend {
+            signal: crate::spec::CheckpointSignal::new(),
+            save_to: save_to.clone(),
+            resume: Some((save_to, 1)),
+        };
+        let Outcome::Finished(f) =
+            execute_suspendable(&store, &Stepping, &req, Some(&again), &mut |_| {}, &mut |_| {}).unwrap()
+        else {
+            panic!("not finished")
+        };
+        assert_eq!((f.resumed_at, f.result.metrics["started_at"]), (Some(1), 1.0));
+        assert!(store.contains(input.key()));
     }
 }

@@ -4,15 +4,19 @@
 //! The command is split into arguments once, with shell-word rules, and each `{key}`
 //! placeholder fills inside one argument (`spec::command`); no shell runs it. `{key}` takes the
 //! run's resolved value (`{matrix_lr}`, `{steps}`, `{seed}`, `{schedule.warmup}`,
-//! `{data.tokens}`), `{out}` a fresh folder for the run's outputs and `{config}` a JSON file
-//! with the whole resolved config, both absolute paths. The script runs in the study's folder,
-//! in a process group of its own, with its output streamed to `stdout.log` and `stderr.log`
-//! in the run's folder (`process`). It reports by writing `metrics.json` and/or `metrics.csv`
-//! into `{out}` (`metrics`). A non-zero exit, a timeout or missing metrics is a failed run; a
-//! non-finite loss a diverged one.
+//! `{data.tokens}`), `{out}` a fresh folder for the run's outputs, `{config}` a JSON file
+//! with the whole resolved config, `{checkpoint}` a folder for the script's state that lrx
+//! keeps across halving rungs and retries, all absolute paths, and `{stop_at}` the step to
+//! stop at and report (a rung, else the budget). The script runs in the study's folder, in a
+//! process group of its own, with its output streamed to `stdout.log` and `stderr.log` in the
+//! run's folder (`process`). While it runs, the rows it appends to `{out}/progress.jsonl` are
+//! shown, kept as its history and watched for divergence (`progress`). It reports by writing
+//! `metrics.json` and/or `metrics.csv` into `{out}` (`metrics`). A non-zero exit, a timeout or
+//! missing metrics is a failed run; a non-finite loss a diverged one.
 
 mod metrics;
 mod process;
+mod progress;
 pub mod scratch;
 #[cfg(test)]
 mod tests;
@@ -20,9 +24,11 @@ mod tests;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::spec::command::{Template, run_values};
+use crate::spec::command::{Template, run_values, tells_stop};
 use crate::spec::value::fmt_duration;
-use crate::spec::{Cancelled, Progress, RunConfig, RunContext, RunResult, Trainer, TrainerIdentity, TrainerSpec};
+use crate::spec::{
+    Cancelled, HistoryRow, Progress, RunConfig, RunContext, RunResult, Status, Trainer, TrainerIdentity, TrainerSpec,
+};
 
 use process::{Ended, Job};
 use scratch::Scratch;
@@ -46,15 +52,15 @@ pub struct CommandTrainer {
 }
 
 impl Trainer for CommandTrainer {
-    /// The script is not told where to stop (no `{stop_at}` contract yet), so it trains the
-    /// whole budget: its keys never claim a stop.
-    fn stops_early(&self, _config: &RunConfig) -> bool {
-        false
+    /// A script stops at a rung only when its command is told where (`{stop_at}`) and it was
+    /// not declared `resumable = false`; any other script's rung is a run of its own length.
+    fn stops_early(&self, config: &RunConfig) -> bool {
+        matches!(&config.train.trainer, TrainerSpec::Command { cmd, resumable: true, .. } if tells_stop(cmd))
     }
 
     fn identity(&self, config: &RunConfig) -> TrainerIdentity {
         let (cmd, deps) = match &config.train.trainer {
-            TrainerSpec::Command { cmd, deps } => (cmd.clone(), deps.clone()),
+            TrainerSpec::Command { cmd, deps, .. } => (cmd.clone(), deps.clone()),
             TrainerSpec::Builtin => (String::new(), Vec::new()),
         };
         // A missing dependency makes the identity unique to this attempt, so it never matches
@@ -111,11 +117,27 @@ fn run(cmd: &str, config: &RunConfig, folder: &Path, ctx: &mut RunContext<'_>) -
     if let Err(e) = std::fs::write(&config_path, serde_json::to_vec_pretty(config).unwrap_or_default()) {
         return Ok(RunResult::failed(format!("cannot write `{}`: {e}", config_path.display())));
     }
+    // The script's own folder for its state, kept across rungs and retries: the runner's
+    // (seeded with an earlier rung's or a failed attempt's checkpoint), or one in the run folder.
+    let checkpoint = ctx.checkpoints.save_to.clone().unwrap_or_else(|| folder.join("checkpoint"));
+    if let Err(e) = std::fs::create_dir_all(&checkpoint) {
+        return Ok(RunResult::failed(format!("cannot make `{}`: {e}", checkpoint.display())));
+    }
     let mut values = run_values(config);
     values.insert("out".into(), out.to_string_lossy().into_owned());
     values.insert("config".into(), config_path.to_string_lossy().into_owned());
+    values.insert("checkpoint".into(), checkpoint.to_string_lossy().into_owned());
+    // Where to stop and report: the rung, else the end of the budget (a time budget has none).
+    if let Some(stop) = ctx.stop_at.or_else(|| config.total_steps()) {
+        values.insert("stop_at".into(), stop.to_string());
+    }
     let mut argv = match template.fill(|name| values.get(name).cloned()) {
         Ok(argv) => argv,
+        Err(name) if name == "stop_at" => {
+            return Ok(RunResult::failed(
+                "the command names `{stop_at}`, but a `time` budget has no step to stop at: give the run `steps` or `tokens`",
+            ));
+        }
         Err(name) => {
             let hint = crate::spec::schema::suggest(&name, values.keys().map(String::as_str))
                 .map(|s| format!("; did you mean `{{{s}}}`?"))
@@ -152,7 +174,20 @@ fn run(cmd: &str, config: &RunConfig, folder: &Path, ctx: &mut RunContext<'_>) -
     let job = Job { argv: &argv, cwd: &cwd, env: &env, stdout: &stdout, stderr: &stderr };
     (ctx.progress)(Progress::Started { total_steps: config.total_steps(), params: None });
     let started = Instant::now();
-    let ended = process::run(&job, ctx.cancel, config.train.timeout.map(Duration::from_secs_f64));
+    let mut watcher = Watcher {
+        tail: progress::Tail::new(out.join(progress::FILE)),
+        divergence: progress::Divergence::new(config.train.diverge_factor),
+        rows: Vec::new(),
+        diverged_at: None,
+        total_steps: config.total_steps(),
+        started,
+    };
+    let cancel = ctx.cancel;
+    let report: &mut dyn FnMut(Progress) = &mut *ctx.progress;
+    let ended =
+        process::run(&job, cancel, config.train.timeout.map(Duration::from_secs_f64), &mut || watcher.poll(report));
+    // Rows written just before the script exited.
+    watcher.poll(report);
     let seconds = started.elapsed().as_secs_f64();
     let failed = |message: String, exit_code: Option<i32>| {
         let mut r = RunResult::failed(message);
@@ -173,6 +208,10 @@ fn run(cmd: &str, config: &RunConfig, folder: &Path, ctx: &mut RunContext<'_>) -
             Ok(RunResult::failed(format!("cannot start `{}`: {e}{hint}", argv[0])))
         }
         Ok(Ended::Cancelled) => Err(Cancelled),
+        // A script that reported a diverged row diverged, whatever it did after (stopped by
+        // lrx, or exited on its own, perhaps with an error about the NaN).
+        Ok(Ended::Stopped) => Ok(watcher.diverged(seconds)),
+        Ok(Ended::Exited(_)) if watcher.diverged_at.is_some() => Ok(watcher.diverged(seconds)),
         Ok(Ended::TimedOut) => {
             failed(format!("timed out after {}", fmt_duration(config.train.timeout.unwrap_or_default())), None)
         }
@@ -182,9 +221,93 @@ fn run(cmd: &str, config: &RunConfig, folder: &Path, ctx: &mut RunContext<'_>) -
         Ok(Ended::Exited(_)) => match metrics::read_metrics(&out) {
             Ok(mut r) => {
                 r.seconds = seconds;
+                watcher.complete(&mut r);
                 Ok(r)
             }
             Err(e) => failed(e, None),
         },
     }
+}
+
+/// Follows a running script's `progress.jsonl`: shows each row, keeps it for the history, and
+/// stops the script at the first row that diverged.
+struct Watcher {
+    tail: progress::Tail,
+    divergence: progress::Divergence,
+    rows: Vec<HistoryRow>,
+    diverged_at: Option<u64>,
+    total_steps: Option<u64>,
+    started: Instant,
+}
+
+impl Watcher {
+    /// Reads the new rows; `true` once the run diverged.
+    fn poll(&mut self, report: &mut dyn FnMut(Progress)) -> bool {
+        for row in self.tail.read() {
+            if self.diverged_at.is_some() {
+                break;
+            }
+            let elapsed = self.started.elapsed().as_secs_f64();
+            let tokens_per_sec = row
+                .metrics
+                .get("tokens_per_sec")
+                .copied()
+                .or_else(|| row.metrics.get("tokens").map(|t| t / elapsed.max(1e-9)))
+                .unwrap_or(f64::NAN);
+            report(Progress::Step {
+                step: row.step,
+                total_steps: self.total_steps,
+                loss: progress::loss(&row).map_or(f64::NAN, |(_, x)| x),
+                lr: row.metrics.get("lr").copied().unwrap_or(f64::NAN),
+                tokens_per_sec,
+            });
+            report(Progress::Row(row.clone()));
+            if self.divergence.diverged(&row) {
+                self.diverged_at = Some(row.step);
+            }
+            self.rows.push(row);
+        }
+        self.diverged_at.is_some()
+    }
+
+    /// The result of a run stopped because it diverged: its rows up to that step, the last
+    /// one's metrics (the objective's metric non-finite where the script had not reported it).
+    fn diverged(self, seconds: f64) -> RunResult {
+        let mut r = RunResult::failed("");
+        r.error = None;
+        r.status = Status::Diverged;
+        r.diverged_at = self.diverged_at;
+        r.steps = self.diverged_at.unwrap_or_default();
+        r.seconds = seconds;
+        if let Some(last) = self.rows.last() {
+            r.metrics.clone_from(&last.metrics);
+        }
+        r.tokens = tokens_of(&self.rows);
+        for name in ["train_loss", "val_loss"] {
+            r.metrics.entry(name.to_owned()).or_insert(f64::NAN);
+        }
+        r.history = self.rows;
+        r
+    }
+
+    /// A finished run's history and length from its progress, where `metrics.csv` gave none.
+    fn complete(self, r: &mut RunResult) {
+        if r.history.is_empty() && !self.rows.is_empty() {
+            r.history = self.rows;
+        }
+        if let Some(last) = r.history.last() {
+            r.steps = r.steps.max(last.step);
+        }
+        if r.tokens == 0 {
+            r.tokens = tokens_of(&r.history);
+        }
+        if r.tokens_per_sec == 0.0 && r.seconds > 0.0 {
+            r.tokens_per_sec = r.tokens as f64 / r.seconds;
+        }
+    }
+}
+
+/// The last `tokens` count a history reports (0 without one).
+fn tokens_of(rows: &[HistoryRow]) -> u64 {
+    rows.iter().rev().find_map(|row| row.metrics.get("tokens")).map_or(0, |t| *t as u64)
 }

@@ -39,10 +39,18 @@ pub(super) enum Ended {
     Exited(ExitStatus),
     TimedOut,
     Cancelled,
+    /// `watch` asked for it (the run diverged).
+    Stopped,
 }
 
-/// Runs a job to its end. `Err` only when it could not be started.
-pub(super) fn run(job: &Job<'_>, cancel: &CancelFlag, timeout: Option<Duration>) -> io::Result<Ended> {
+/// Runs a job to its end. `watch` is called at every look (reading the script's progress);
+/// `true` stops the job. `Err` only when it could not be started.
+pub(super) fn run(
+    job: &Job<'_>,
+    cancel: &CancelFlag,
+    timeout: Option<Duration>,
+    watch: &mut dyn FnMut() -> bool,
+) -> io::Result<Ended> {
     let (program, args) =
         job.argv.split_first().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the command is empty"))?;
     // The script writes into files, never into a pipe lrx would have to drain: a script may
@@ -78,6 +86,9 @@ pub(super) fn run(job: &Job<'_>, cancel: &CancelFlag, timeout: Option<Duration>)
         }
         if timeout.is_some_and(|t| started.elapsed() >= t) {
             break Ended::TimedOut;
+        }
+        if watch() {
+            break Ended::Stopped;
         }
         std::thread::sleep(POLL);
     };

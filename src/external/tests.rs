@@ -19,7 +19,7 @@ fn trainer(dir: &Path) -> CommandTrainer {
 
 fn config(cmd: &str) -> RunConfig {
     let mut c = RunConfig::defaults();
-    c.train.trainer = TrainerSpec::Command { cmd: cmd.to_owned(), deps: Vec::new() };
+    c.train.trainer = TrainerSpec::Command { cmd: cmd.to_owned(), deps: Vec::new(), resumable: true };
     c
 }
 
@@ -200,4 +200,82 @@ fn an_unknown_placeholder_or_program_fails_the_run_with_a_reason() {
     let r = train(dir.path(), config("sh -c 'exit 0'"), None);
     assert_eq!(r.error.as_deref(), Some("the command wrote neither `metrics.json` nor `metrics.csv` into `{out}`"));
     assert_eq!(std::fs::read_dir(dir.path().join("scratch")).unwrap().count(), 0, "scratch folders are removed");
+}
+
+/// Trains `config` in `dir`, collecting what it reports while it runs.
+fn train_watching(dir: &Path, config: &RunConfig) -> (RunResult, Vec<crate::spec::Progress>) {
+    let mut seen = Vec::new();
+    let mut progress = |p| seen.push(p);
+    let cancel = CancelFlag::new();
+    let mut ctx = RunContext::standalone(&cancel, &mut progress, dir.to_owned());
+    let r = trainer(dir).train(config, &mut ctx).expect("not cancelled");
+    (r, seen)
+}
+
+#[test]
+#[allow(clippy::float_cmp, reason = "numbers read from text are exact")]
+fn progress_lines_are_shown_and_kept_as_the_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = r#"for s in 1 2 3; do echo "{\"step\": $s, \"train_loss\": 3.$s, \"tokens\": $((s * 64)), \"mine\": 7}" >> "$1/progress.jsonl"; done
+echo '{"step": 3, "val_loss": 3.25}' >> "$1/progress.jsonl"
+echo '{"val_loss": 3.25}' > "$1/metrics.json"
+"#;
+    std::fs::write(dir.path().join("p.sh"), script).unwrap();
+    let (r, seen) = train_watching(dir.path(), &config("sh p.sh {out}"));
+    assert_eq!(r.status, Status::Ok, "{r:?}");
+    let steps: Vec<(u64, f64)> = seen
+        .iter()
+        .filter_map(|p| match p {
+            crate::spec::Progress::Step { step, loss, .. } => Some((*step, *loss)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(steps, [(1, 3.1), (2, 3.2), (3, 3.3), (3, 3.25)]);
+    assert_eq!(r.history.len(), 4, "{:?}", r.history);
+    assert_eq!(r.history[1].metrics["mine"], 7.0, "extra numeric fields are kept");
+    assert_eq!(r.steps, 3);
+    assert_eq!(r.tokens, 192);
+}
+
+#[test]
+fn a_nan_progress_line_stops_the_script_as_diverged_at_that_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = r#"echo $$ > script.pid
+echo '{"step": 10, "train_loss": 4.0}' >> "$1/progress.jsonl"
+echo '{"step": 20, "train_loss": "NaN"}' >> "$1/progress.jsonl"
+sleep 30
+echo '{"val_loss": 1.0}' > "$1/metrics.json"
+"#;
+    std::fs::write(dir.path().join("nan.sh"), script).unwrap();
+    let start = Instant::now();
+    let (r, _) = train_watching(dir.path(), &config("sh nan.sh {out}"));
+    assert!(start.elapsed() < Duration::from_secs(10), "the script was stopped: {:?}", start.elapsed());
+    assert_eq!(r.status, Status::Diverged, "{r:?}");
+    assert_eq!(r.diverged_at, Some(20));
+    assert_eq!(r.steps, 20);
+    assert!(r.metrics["train_loss"].is_nan() && r.metrics["val_loss"].is_nan(), "{:?}", r.metrics);
+    assert_eq!(r.history.len(), 2);
+    assert!(!alive(wait_for_pid(&dir.path().join("script.pid"))));
+
+    // A loss above `diverge_factor` × its first value diverges too.
+    std::fs::write(
+        dir.path().join("up.sh"),
+        "echo '{\"step\": 1, \"loss\": 2.0}' >> \"$1/progress.jsonl\"\necho '{\"step\": 2, \"loss\": 9.0}' >> \"$1/progress.jsonl\"\nsleep 30\n",
+    )
+    .unwrap();
+    let (r, _) = train_watching(dir.path(), &config("sh up.sh {out}"));
+    assert_eq!((r.status, r.diverged_at), (Status::Diverged, Some(2)));
+}
+
+#[test]
+#[allow(clippy::float_cmp, reason = "a number read from text is exact")]
+fn stop_at_is_the_rung_or_the_budget_and_a_time_budget_has_none() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("s.sh"), "echo \"{\\\"val_loss\\\": $1}\" > \"$2/metrics.json\"\n").unwrap();
+    let (r, _) = train_watching(dir.path(), &config("sh s.sh {stop_at} {out}"));
+    assert_eq!(r.metrics["val_loss"], 300.0, "the budget: {r:?}");
+    let mut c = config("sh s.sh {stop_at} {out}");
+    c.train.budget = crate::spec::Budget::Time(60.0);
+    let (r, _) = train_watching(dir.path(), &c);
+    assert!(r.error.as_deref().unwrap_or_default().contains("a `time` budget has no step to stop at"), "{r:?}");
 }

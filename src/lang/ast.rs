@@ -73,6 +73,8 @@ pub enum BlockKind {
     Model,
     Data,
     Train,
+    /// `params {}`: keys the study declares for its own script.
+    Params,
 }
 
 impl BlockKind {
@@ -81,11 +83,12 @@ impl BlockKind {
             BlockKind::Model => "model",
             BlockKind::Data => "data",
             BlockKind::Train => "train",
+            BlockKind::Params => "params",
         }
     }
 }
 
-/// `model { ... }`, `data { ... }`, `train { ... }`.
+/// `model { ... }`, `data { ... }`, `train { ... }`, `params { ... }`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Block {
     pub kind: BlockKind,

@@ -45,7 +45,7 @@ impl Checked {
 
 /// Checks a parsed file.
 pub fn check(file: &File) -> Checked {
-    let mut c = Checker { diags: Vec::new() };
+    let mut c = Checker { diags: Vec::new(), params: Vec::new() };
     let study = c.file(file);
     let mut diagnostics = c.diags;
     diagnostics.sort_by_key(|d| d.primary_span().map_or(usize::MAX, |s| s.start));
@@ -62,6 +62,8 @@ pub(super) enum Ctx {
 
 pub(super) struct Checker {
     pub(super) diags: Vec<Diagnostic>,
+    /// The names the study declares in `params {}`: the only declared keys it may use.
+    pub(super) params: Vec<String>,
 }
 
 /// A phase as collected, before its `after` names are linked.
@@ -85,6 +87,14 @@ impl Checker {
         let mut seen_blocks: HashMap<&str, Span> = HashMap::new();
         let mut raw: Vec<RawPhase<'_>> = Vec::new();
         let mut finals: Vec<&Final> = Vec::new();
+        // Declared keys first: any block or phase may use them, wherever they are declared.
+        for item in &file.items {
+            if let Item::Block(b) = item
+                && b.kind == BlockKind::Params
+            {
+                self.params_block(b, &mut root);
+            }
+        }
         for item in &file.items {
             match item {
                 Item::Block(b) => {
@@ -96,7 +106,9 @@ impl Checker {
                                 .help("put all its keys in one block"),
                         );
                     }
-                    self.section_block(b, &mut root, &mut options);
+                    if b.kind != BlockKind::Params {
+                        self.section_block(b, &mut root, &mut options);
+                    }
                 }
                 Item::Objective(o) => {
                     if let Some(first) = &objective {
@@ -265,11 +277,91 @@ impl Checker {
         out
     }
 
+    /// `params { dropout = 0.1  data_dir = "data/owt" }`: declares each key, typed by its value
+    /// (a derived one, `head_lr = lr * 0.1`, is a number), and sets it in the root config.
+    fn params_block(&mut self, block: &Block, root: &mut Vec<Binding>) {
+        let mut declared = Vec::new();
+        for stmt in &block.body.stmts {
+            let Stmt::Assign(a) = stmt else {
+                self.misplaced(stmt, "`params {}`");
+                continue;
+            };
+            let name = a.key.text();
+            let taken = schema::keys().any(|k| k.name() == name || k.qualified() == name)
+                || crate::spec::command::TRAINER_SLOTS.contains(&name.as_str())
+                || matches!(name.as_str(), "base" | "steps" | "params");
+            if a.key.parts.len() != 1 || taken {
+                let d = if a.key.parts.len() == 1 {
+                    Diagnostic::error(format!("`{name}` is already a name of lrx"))
+                        .at(a.key.span, "declared keys need names of their own")
+                        .help("lrx's own keys are set in `model {}`, `data {}` or `train {}`; choose another name for your key")
+                } else {
+                    Diagnostic::error(format!("a declared key is one name, not `{name}`"))
+                        .at(a.key.span, "")
+                        .help("write `name = value`, and use it as `{name}` in the command")
+                };
+                self.error(d);
+                continue;
+            }
+            if let Some(first) = self.params.iter().position(|p| *p == name) {
+                let first: &Assign = declared[first];
+                self.error(
+                    Diagnostic::error(format!("`{name}` is declared twice"))
+                        .at(a.key.span, "")
+                        .also(first.key.span, "first declared here"),
+                );
+                continue;
+            }
+            let ty = if eval::is_constant(&a.value) {
+                match eval::eval(&a.value, &mut NoEnv).map(|v| (schema::ParamTy::of(&v), v)) {
+                    Ok((Some(ty), _)) => ty,
+                    Ok((None, v)) => {
+                        self.error(
+                            Diagnostic::error(format!(
+                                "`{name} = {v}`: a declared key holds a number, an integer, a string or a boolean"
+                            ))
+                            .at(a.value.span, ""),
+                        );
+                        continue;
+                    }
+                    Err(e) => {
+                        self.error(Diagnostic::error(e.message).at(e.span, ""));
+                        continue;
+                    }
+                }
+            } else {
+                // Derived from other keys: arithmetic gives a number.
+                schema::ParamTy::Float
+            };
+            schema::param(&name, ty);
+            self.params.push(name);
+            declared.push(a);
+        }
+        // Values last: a derived key may read one declared after it.
+        for a in declared {
+            let Some(key) = schema::declared(&a.key.text()) else { continue };
+            let target = Target::whole(key);
+            self.value(&target, &a.value, false);
+            root.push(Binding { target, value: a.value.clone(), span: a.span, key_span: a.key.span });
+        }
+    }
+
+    /// Whether `key` is a declared key this study does not declare (another study's).
+    fn undeclared(&self, key: schema::Key) -> bool {
+        key.section() == Section::Params && !self.params.iter().any(|p| p == key.name())
+    }
+
+    /// The declared key closest to `name`, for a "did you mean".
+    fn suggest_param(&self, name: &str) -> Option<String> {
+        schema::suggest(name, self.params.iter().map(String::as_str))
+    }
+
     fn section_block(&mut self, block: &Block, root: &mut Vec<Binding>, options: &mut Options) {
         let section = match block.kind {
             BlockKind::Model => Section::Model,
             BlockKind::Data => Section::Data,
             BlockKind::Train => Section::Train,
+            BlockKind::Params => Section::Params,
         };
         let mut seen = Seen::default();
         for stmt in &block.body.stmts {
@@ -377,6 +469,14 @@ impl Checker {
         };
         let text = key.text();
         match schema::lookup(section, &text) {
+            Lookup::Found(k) if self.undeclared(k) => {
+                let d = Diagnostic::error(format!("unknown key `{text}`"));
+                self.error(match self.suggest_param(&text) {
+                    Some(s) => d.at(key.span, format!("did you mean `{s}`?")),
+                    None => d.at(key.span, "").help("declare keys of your own in `params { ... }`"),
+                });
+                return None;
+            }
             Lookup::Found(k) => {
                 if let Some(s) = section
                     && k.section() != s
@@ -399,6 +499,7 @@ impl Checker {
                 return None;
             }
             Lookup::Unknown { suggestion } if key.parts.len() == 1 => {
+                let suggestion = self.suggest_param(&text).or(suggestion);
                 let d = Diagnostic::error(format!("unknown key `{text}`"));
                 self.error(match suggestion {
                     Some(s) => d.at(key.span, format!("did you mean `{s}`?")),
@@ -518,6 +619,14 @@ impl Checker {
     pub(super) fn names(&mut self, expr: &Expr, base_allowed: bool, in_arith: bool) -> bool {
         match &expr.kind {
             ExprKind::Name(path) => match eval::resolve_name(path) {
+                NameRef::Key(t) if self.undeclared(t.key) => {
+                    let d = Diagnostic::error(format!("unknown key `{}`", path.text()));
+                    self.error(match self.suggest_param(&path.text()) {
+                        Some(s) => d.at(expr.span, format!("did you mean `{s}`?")),
+                        None => d.at(expr.span, ""),
+                    });
+                    false
+                }
                 NameRef::Base if !base_allowed => {
                     self.error(
                         Diagnostic::error("`base` is only meaningful inside a phase")
@@ -528,7 +637,9 @@ impl Checker {
                 }
                 NameRef::Word(w) if in_arith => {
                     let d = Diagnostic::error(format!("unknown key `{w}`"));
-                    self.error(match schema::suggest(&w, schema::keys().map(schema::Key::name)) {
+                    let suggestion =
+                        self.suggest_param(&w).or_else(|| schema::suggest(&w, schema::keys().map(schema::Key::name)));
+                    self.error(match suggestion {
                         Some(s) => d.at(expr.span, format!("did you mean `{s}`?")),
                         None => d.at(expr.span, ""),
                     });

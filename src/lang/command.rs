@@ -9,11 +9,25 @@ use std::path::Path;
 use crate::diag::Diagnostic;
 use crate::spec::command::{Template, TemplateError, placeholder_names, suggest};
 
-use super::ast::{Expr, ExprKind, File, Item, Span, Stmt};
+use super::ast::{BlockKind, Expr, ExprKind, File, Item, Span, Stmt};
 
 /// The problems of the file's commands that its text shows.
 pub fn check_templates(file: &File, source: &str) -> Vec<Diagnostic> {
     let mut diags = Vec::new();
+    // Keys the study declares fill placeholders too (`{dropout}` or `{params.dropout}`).
+    let declared: Vec<String> = file
+        .items
+        .iter()
+        .filter_map(|i| match i {
+            Item::Block(b) if b.kind == BlockKind::Params => Some(&b.body.stmts),
+            _ => None,
+        })
+        .flatten()
+        .filter_map(|s| match s {
+            Stmt::Assign(a) => Some(a.key.text()),
+            _ => None,
+        })
+        .collect();
     for (cmd, lit) in commands(file) {
         let template = match Template::parse(&cmd) {
             Ok(t) => t,
@@ -31,14 +45,17 @@ pub fn check_templates(file: &File, source: &str) -> Vec<Diagnostic> {
             }
         };
         for (name, range) in template.slots() {
-            if placeholder_names().contains(name) {
+            if placeholder_names().contains(name)
+                || declared.iter().any(|d| d == name || name.strip_prefix("params.") == Some(d.as_str()))
+            {
                 continue;
             }
             let span = Span::new(in_source(source, lit, range.start), in_source(source, lit, range.end));
             let d = Diagnostic::error(format!("`{{{name}}}` is not a key of the run"));
-            diags.push(match suggest(name) {
+            let near = crate::spec::schema::suggest(name, declared.iter().map(String::as_str));
+            diags.push(match near.or_else(|| suggest(name)) {
                 Some(s) => d.at(span, format!("did you mean `{{{s}}}`?")),
-                None => d.at(span, "").help("placeholders name keys (`{matrix_lr}`, `{schedule.warmup}`, `{seed}`), `{out}` or `{config}`; `{{` and `}}` are literal braces"),
+                None => d.at(span, "").help("placeholders name keys (`{matrix_lr}`, `{schedule.warmup}`, `{seed}`), `{out}`, `{config}`, `{stop_at}` or `{checkpoint}`; `{{` and `}}` are literal braces"),
             });
         }
     }

@@ -137,7 +137,11 @@ fn resolve_single(name: &str) -> NameRef {
     }
     match short.binary_search_by(|(n, _)| (*n).cmp(name)) {
         Ok(i) => NameRef::Key(Target::whole(short[i].1)),
-        Err(_) => NameRef::Word(name.to_owned()),
+        Err(_) => match schema::declared(name) {
+            // A key the study declares for its own script (`params {}`).
+            Some(key) => NameRef::Key(Target::whole(key)),
+            None => NameRef::Word(name.to_owned()),
+        },
     }
 }
 

@@ -150,6 +150,7 @@ fn item(pair: Pair<'_, Rule>) -> Result<Item> {
             let kind = match kind_pair.as_str() {
                 "model" => BlockKind::Model,
                 "data" => BlockKind::Data,
+                "params" => BlockKind::Params,
                 _ => BlockKind::Train,
             };
             Ok(Item::Block(Block { kind, kind_span: span(&kind_pair), body: body(next(&mut inner)?)?, span: sp }))

@@ -244,6 +244,60 @@ pub(super) fn check_derived(c: &mut Checker, study: &Study) {
             }
         }
     }
+    unread_params(c, study);
+}
+
+/// A declared key varied where only the built-in trainer runs, and no key derived from it: the
+/// built-in trainer never reads declared keys, so each variant trains the same model again.
+fn unread_params(c: &mut Checker, study: &Study) {
+    let bindings = || {
+        study
+            .root
+            .iter()
+            .chain(study.phases.iter().flat_map(|p| &p.overrides))
+            .chain(study.final_run.iter().flat_map(|f| &f.overrides))
+    };
+    let mut commands = false;
+    let mut visit = |e: &super::ast::Expr| {
+        e.walk(&mut |x| commands |= matches!(&x.kind, ExprKind::Call { name, .. } if name.name == "command"));
+    };
+    bindings().for_each(|b| visit(&b.value));
+    study.phases.iter().flat_map(|p| p.sweeps.iter().flat_map(|s| &s.clauses)).for_each(|cl| visit(&cl.values));
+    if commands {
+        return;
+    }
+    // Read by a key of lrx's, directly or through declared keys derived from each other.
+    let mut read: BTreeSet<&str> = BTreeSet::new();
+    loop {
+        let before = read.len();
+        for b in bindings() {
+            let target = b.target.key;
+            if target.section() != schema::Section::Params || read.contains(target.name()) {
+                read.extend(
+                    eval::references(&b.value)
+                        .into_iter()
+                        .filter(|(t, _)| t.key.section() == schema::Section::Params)
+                        .map(|(t, _)| t.key.name()),
+                );
+            }
+        }
+        if read.len() == before {
+            break;
+        }
+    }
+    for clause in study.phases.iter().flat_map(|p| p.sweeps.iter().flat_map(|s| &s.clauses)) {
+        let key = clause.target.key;
+        if key.section() == schema::Section::Params && !read.contains(key.name()) {
+            c.error(
+                Diagnostic::warning(format!(
+                    "the built-in trainer never reads `{}`, and no key is derived from it: varying it trains the same model again",
+                    key.name()
+                ))
+                .at(clause.key_span, "")
+                .help("declared keys are for `trainer = command(...)`; the built-in trainer sees them through derived keys (`matrix_lr = my_lr`)"),
+            );
+        }
+    }
 }
 
 fn cycles(c: &mut Checker, deps: &Deps, reported: &mut BTreeSet<Vec<Key>>, in_block: bool) {

@@ -296,7 +296,7 @@ fn bad_underscore(source: &str, pos: usize) -> Option<Diagnostic> {
 }
 
 /// The words that start a top-level item.
-const ITEMS: [&str; 7] = ["model", "data", "train", "objective", "phase", "final", "find"];
+const ITEMS: [&str; 8] = ["model", "data", "train", "params", "objective", "phase", "final", "find"];
 
 /// An opening bracket that is never closed, when the parse error is where its closer should
 /// be: at the end of the file, at the next top-level item, or at a closer of another kind.

@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use crate::cache::{CacheError, DataFingerprint, RunKey, Store, key::fingerprint_files};
 use crate::corpus::{self, DEFAULT_SHA256, Source};
 use crate::exec::engine::{Engine, EngineError, Mode, Options};
-use crate::exec::executor::LocalPool;
+use crate::exec::executor::{Executor, LocalPool};
 use crate::exec::progress::{Observer, Silent};
 use crate::external::CommandTrainer;
 use crate::plan::Plan;
@@ -146,7 +146,6 @@ impl Study {
         observer: &dyn Observer,
         cancel: CancelFlag,
     ) -> Result<StudyResults, StudyError> {
-        let fingerprint = |d: &DataConfig| self.fingerprint(d);
         let executor = LocalPool {
             store: &self.store,
             trainer: &self.trainer,
@@ -156,13 +155,25 @@ impl Study {
             jobs,
             devices: self.gpus.clone(),
         };
+        self.engine_run_on(options, &executor, observer, cancel)
+    }
+
+    /// Runs the engine, its runs on `executor` (the local pool, Slurm).
+    pub fn engine_run_on(
+        &self,
+        options: Options,
+        executor: &dyn Executor,
+        observer: &dyn Observer,
+        cancel: CancelFlag,
+    ) -> Result<StudyResults, StudyError> {
+        let fingerprint = |d: &DataConfig| self.fingerprint(d);
         let engine = Engine {
             plan: &self.plan,
             store: &self.store,
             trainer: &self.trainer,
             fingerprint: &fingerprint,
             observer,
-            executor: &executor,
+            executor,
             cancel,
             options,
         };

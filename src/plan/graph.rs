@@ -285,7 +285,7 @@ mod tests {
 
     #[test]
     fn blocks_are_runs_then_selection_with_needs_and_order_edges_forward() {
-        let study = "train { matrix_lr = 0.04 }\nphase a { vary matrix_lr in [0.02, 0.08] }\n\
+        let study = "train { matrix_lr = 0.04  steps = 10 }\nphase a { vary matrix_lr in [0.02, 0.08] }\n\
                      phase b after a { vary embedding_lr in [0.3] prune = halving(rungs = [5, 10], keep = 1/2) }\n\
                      phase c { vary matrix_lr in [0.03] }\nfinal after b { repeats = 2 }\n";
         let plan = Plan::compile(study, Path::new("s.lrx")).unwrap_or_else(|f| panic!("{}", f.render(false)));

@@ -359,7 +359,7 @@ fn find_grid(keys: &[SweptKey], n: usize) -> Option<(usize, usize)> {
 /// constructor's argument (`schedule.warmup`). `None` for keys the trainer never reads (`lr`).
 pub fn config_value(cfg: &RunConfig, name: &str) -> Option<Value> {
     let json = serde_json::to_value(cfg).ok()?;
-    let sections = ["model", "data", "train"];
+    let sections = ["model", "data", "train", "params"];
     let find = |field: &str| sections.iter().find_map(|s| json.get(s)?.get(field).cloned());
     let field = if let Some((head, rest)) = name.split_once('.') {
         if sections.contains(&head) {

@@ -154,7 +154,7 @@ fn pieces(word: &str, slots: &[(String, Range<usize>)]) -> Vec<Piece> {
 
 /// A run's values by placeholder name: `section.key` and, where unambiguous, `key`; a
 /// constructor's name as the key's value and its arguments as `key.arg`; `steps` when the
-/// budget fixes it. `{out}` and `{config}` are the trainer's to add.
+/// budget fixes it. [`TRAINER_SLOTS`] are the trainer's to add.
 pub fn run_values(config: &RunConfig) -> BTreeMap<String, String> {
     let json = serde_json::to_value(config).unwrap_or_default();
     let mut qualified = BTreeMap::new();
@@ -226,14 +226,26 @@ fn flatten(prefix: &str, v: &serde_json::Value, out: &mut BTreeMap<String, Strin
     }
 }
 
+/// The placeholders the command trainer fills itself: `{out}` (the run's output folder),
+/// `{config}` (its resolved config as JSON), `{stop_at}` (the step to stop at and report: a
+/// halving rung, else the budget) and `{checkpoint}` (a folder kept for the run across rungs
+/// and retries).
+pub const TRAINER_SLOTS: [&str; 4] = ["out", "config", "stop_at", "checkpoint"];
+
+/// Whether a command is told where to stop (`{stop_at}` in its template): only then can a
+/// halving rung's run stop there and continue later from its checkpoint.
+pub fn tells_stop(cmd: &str) -> bool {
+    Template::parse(cmd).is_ok_and(|t| t.slots().any(|(name, _)| name == "stop_at"))
+}
+
 /// Every name a placeholder may use in some run: the names of [`run_values`] for the default
-/// config and for configs with each constructor and budget of the schema, and `out` and
-/// `config`. A name outside it can never be filled; one inside it may still be missing from a
+/// config and for configs with each constructor and budget of the schema, and
+/// [`TRAINER_SLOTS`]. A name outside it can never be filled; one inside it may still be missing from a
 /// particular run (`{schedule.min_lr}` under a schedule without `min_lr`).
 pub fn placeholder_names() -> &'static BTreeSet<String> {
     static NAMES: OnceLock<BTreeSet<String>> = OnceLock::new();
     NAMES.get_or_init(|| {
-        let mut names: BTreeSet<String> = ["out", "config"].into_iter().map(str::to_owned).collect();
+        let mut names: BTreeSet<String> = TRAINER_SLOTS.into_iter().map(str::to_owned).collect();
         let mut variants = vec![Values::new()];
         for key in config_keys() {
             let samples: Vec<Value> = match key.info().ty {

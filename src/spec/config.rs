@@ -22,6 +22,13 @@ pub struct RunConfig {
     pub model: ModelConfig,
     pub data: DataConfig,
     pub train: TrainConfig,
+    /// Keys the study declares for its own script (`params { dropout = 0.1 }`), by name, as
+    /// JSON numbers, strings and booleans: part of the run's identity, read by a command
+    /// trainer's placeholders, never by the built-in trainer (which sees them only through
+    /// keys derived from them). Left out of the serde form when empty, so that studies
+    /// without declared keys keep their runs' keys.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub params: BTreeMap<String, serde_json::Value>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -112,7 +119,19 @@ pub enum Budget {
 #[serde(rename_all = "snake_case")]
 pub enum TrainerSpec {
     Builtin,
-    Command { cmd: String, deps: Vec<String> },
+    Command {
+        cmd: String,
+        deps: Vec<String>,
+        /// `command(..., resumable = false)`: the script cannot continue from its `{checkpoint}`,
+        /// so each halving rung is its own run of that length. Not part of a run's identity (a
+        /// run the script trained is the same run either way), hence never serialized.
+        #[serde(skip_serializing, default = "yes")]
+        resumable: bool,
+    },
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -338,7 +357,8 @@ impl RunConfig {
                     }
                     _ => Vec::new(),
                 };
-                TrainerSpec::Command { cmd, deps }
+                let resumable = !matches!(c.arg("resumable"), Some(Value::Bool(false)));
+                TrainerSpec::Command { cmd, deps, resumable }
             }
             _ => TrainerSpec::Builtin,
         };
@@ -376,7 +396,12 @@ impl RunConfig {
             },
         };
         let mut errors = r.errors;
-        let config = RunConfig { model, data, train };
+        let params = values
+            .iter()
+            .filter(|(k, _)| k.section() == Section::Params)
+            .filter_map(|(k, v)| Some((k.name().to_owned(), param_json(v)?)))
+            .collect();
+        let config = RunConfig { model, data, train, params };
         errors.extend(config.cross_errors());
         if errors.is_empty() { Ok(config) } else { Err(errors) }
     }
@@ -450,6 +475,17 @@ impl RunConfig {
             Budget::Tokens(t) => Some(t.div_ceil((self.train.batch_size * self.model.seq_len) as u64).max(1)),
             Budget::Time(_) => None,
         }
+    }
+}
+
+/// A declared key's value as JSON (numbers, strings and booleans are all a declared key holds).
+fn param_json(v: &Value) -> Option<serde_json::Value> {
+    match v {
+        Value::Int(i) => Some((*i).into()),
+        Value::Float(x) => serde_json::Number::from_f64(*x).map(serde_json::Value::Number),
+        Value::Str(s) => Some(s.clone().into()),
+        Value::Bool(b) => Some((*b).into()),
+        _ => None,
     }
 }
 

@@ -20,6 +20,8 @@ pub enum Section {
     /// Options that shape how a block's runs are made (`repeats`, `prune`, ...), not what a
     /// single run computes; they never enter a run's cache key.
     Options,
+    /// Keys a study declares for its own script (`params { dropout = 0.1 }`): see [`param`].
+    Params,
 }
 
 impl Section {
@@ -31,6 +33,7 @@ impl Section {
             Section::Data => "data",
             Section::Train => "train",
             Section::Options => "options",
+            Section::Params => "params",
         }
     }
 
@@ -39,6 +42,7 @@ impl Section {
             "model" => Some(Section::Model),
             "data" => Some(Section::Data),
             "train" => Some(Section::Train),
+            "params" => Some(Section::Params),
             _ => None,
         }
     }
@@ -262,6 +266,12 @@ pub fn keys() -> impl Iterator<Item = Key> {
 /// phase or final block when `section` is `None`. Options are accepted in `train {}` and in
 /// phase/final blocks. A qualified name (`data.tokens`) is accepted everywhere.
 pub fn lookup(section: Option<Section>, name: &str) -> Lookup {
+    if let Some(rest) = name.strip_prefix("params.") {
+        return declared(rest).map_or(Lookup::Unknown { suggestion: None }, Lookup::Found);
+    }
+    if section == Some(Section::Params) {
+        return declared(name).map_or(Lookup::Unknown { suggestion: None }, Lookup::Found);
+    }
     if let Some((sec, rest)) = name.split_once('.')
         && let Some(sec) = Section::from_name(sec)
     {
@@ -286,7 +296,101 @@ pub fn lookup(section: Option<Section>, name: &str) -> Lookup {
     if let Some(info) = KEYS.iter().find(|k| k.name == name) {
         return Lookup::WrongSection { key: Key(info) };
     }
+    if let Some(key) = declared(name) {
+        return Lookup::Found(key);
+    }
     Lookup::Unknown { suggestion: suggest(name, KEYS.iter().filter(|k| allowed(k)).map(|k| k.name)) }
+}
+
+/// The type of a declared key, from the value it is declared with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ParamTy {
+    Int,
+    Float,
+    Str,
+    Bool,
+}
+
+impl ParamTy {
+    /// The type of a declared key's value, if it may have one (numbers, strings, booleans).
+    pub fn of(value: &Value) -> Option<ParamTy> {
+        match value {
+            Value::Int(_) => Some(ParamTy::Int),
+            Value::Float(_) => Some(ParamTy::Float),
+            Value::Str(_) => Some(ParamTy::Str),
+            Value::Bool(_) => Some(ParamTy::Bool),
+            _ => None,
+        }
+    }
+
+    fn ty(self) -> Ty {
+        match self {
+            ParamTy::Int => Ty::Int { min: i64::MIN, max: i64::MAX },
+            ParamTy::Float => Ty::Float(Bounds::ANY),
+            ParamTy::Str => Ty::Str,
+            ParamTy::Bool => Ty::Bool,
+        }
+    }
+
+    fn noun(self) -> &'static str {
+        match self {
+            ParamTy::Int => "an integer",
+            ParamTy::Float => "a number",
+            ParamTy::Str => "a string",
+            ParamTy::Bool => "a boolean",
+        }
+    }
+}
+
+/// Declared keys by name: the latest declaration of each name, and every (name, type) ever
+/// declared. A declared key is a [`Key`] like the schema's, so that the planner varies, zips,
+/// derives and merges it like any other; its `KeyInfo` is made once per (name, type) and lives
+/// as long as the process (a handful per study).
+struct Declared {
+    latest: std::collections::HashMap<String, &'static KeyInfo>,
+    made: std::collections::HashMap<(String, ParamTy), &'static KeyInfo>,
+}
+
+fn registry() -> std::sync::MutexGuard<'static, Declared> {
+    static DECLARED: std::sync::OnceLock<std::sync::Mutex<Declared>> = std::sync::OnceLock::new();
+    DECLARED
+        .get_or_init(|| {
+            std::sync::Mutex::new(Declared {
+                latest: std::collections::HashMap::new(),
+                made: std::collections::HashMap::new(),
+            })
+        })
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Declares a key of the study's own (`params { dropout = 0.1 }`), typed by its value. The
+/// checker declares a study's keys before it reads anything else, and reports a use of a key
+/// the study does not declare; only `lrx` commands read studies, one at a time, so the latest
+/// declaration of a name is the one in use.
+pub fn param(name: &str, ty: ParamTy) -> Key {
+    let mut reg = registry();
+    let info = *reg.made.entry((name.to_owned(), ty)).or_insert_with(|| {
+        let name: &'static str = Box::leak(name.to_owned().into_boxed_str());
+        let noun: &'static str = Box::leak(format!("`{name}` ({})", ty.noun()).into_boxed_str());
+        Box::leak(Box::new(KeyInfo {
+            section: Section::Params,
+            name,
+            ty: ty.ty(),
+            // Never read: every declared key is set by its declaration.
+            default: || Value::Word("none".into()),
+            role: Role::Config,
+            noun,
+            doc: "a key the study declares for its own script",
+        }))
+    });
+    reg.latest.insert(name.to_owned(), info);
+    Key(info)
+}
+
+/// The declared key of this name, if any.
+pub fn declared(name: &str) -> Option<Key> {
+    registry().latest.get(name).map(|info| Key(info))
 }
 
 /// The closest candidate by Jaro-Winkler similarity, if it is close enough to be a typo.
@@ -711,13 +815,22 @@ static TRAINERS: &[Ctor] = &[
     Ctor { name: "builtin", params: &[], doc: "lrx's own MoE language model in burn" },
     Ctor {
         name: "command",
-        params: &[Param {
-            name: "cmd",
-            ty: Ty::Str,
-            default: None,
-            doc: "shell command; `{key}` placeholders are filled from the run config, `{out}` with its output folder",
-            implicit: false,
-        }],
+        params: &[
+            Param {
+                name: "cmd",
+                ty: Ty::Str,
+                default: None,
+                doc: "shell command; `{key}` placeholders are filled from the run config, `{out}` with its output folder",
+                implicit: false,
+            },
+            Param {
+                name: "resumable",
+                ty: Ty::Bool,
+                default: Some(|| Value::Bool(true)),
+                doc: "whether a command with `{stop_at}` continues rung to rung from its `{checkpoint}` folder",
+                implicit: true,
+            },
+        ],
         doc: "the user's own training script, run once per variant",
     },
 ];

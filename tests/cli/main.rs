@@ -20,5 +20,6 @@ mod report;
 mod results_fixture;
 mod schedule;
 mod science;
+mod script;
 mod shell;
 mod train;

@@ -432,8 +432,8 @@ fn halving_survivors_continue_from_their_rung_and_end_as_if_trained_straight() {
     assert_eq!(output(dir.path(), &["cache", "verify"]).status.code(), Some(0));
 }
 
-/// A command trainer is not told where a rung stops: its runs must never be keyed as stopped
-/// there. Each candidate trains once, keyed as the whole budget's run.
+/// A command trainer not told where a rung stops (no `{stop_at}`): its runs must never be
+/// keyed as stopped there. Each rung's run is a run of the rung's length, keyed as one.
 #[test]
 fn a_command_trainer_under_halving_is_keyed_as_what_it_trained() {
     let dir = tempfile::tempdir().unwrap();
@@ -446,13 +446,13 @@ fn a_command_trainer_under_halving_is_keyed_as_what_it_trained() {
     std::fs::write(d.join("train.sh"), SCRIPT).unwrap();
     let (code, json) = run_json(d);
     assert_eq!(code, 0, "{json}");
-    assert_eq!(json["runs"]["trained"], 3, "each candidate trained once: {json}");
-    // The same keys as without halving.
+    assert_eq!(json["runs"]["trained"], 4, "three runs of 100 steps, the survivor's of 300: {json}");
+    // Without halving, the survivor's run is the same run (cached); the others train 300 steps.
     std::fs::write(d.join("study.lrx"), study.replace("\n  prune = halving(rungs = [100, 300], keep = 1/2)", ""))
         .unwrap();
     let (code, again) = run_json(d);
     assert_eq!(code, 0);
-    assert_eq!(again["runs"]["trained"], 0, "every run is the whole budget's, already cached: {again}");
+    assert_eq!(again["runs"]["trained"], 2, "only the whole budget's run is shared: {again}");
 }
 
 /// `show --json` selects what the tables select: `--phase`, `--top`, `--sort`, and an unknown

@@ -7,6 +7,7 @@ mod bad_input;
 mod docs;
 mod errors;
 mod golden;
+mod params;
 mod pipelines;
 mod props;
 mod semantics;
