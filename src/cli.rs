@@ -187,16 +187,21 @@ pub enum ExecutorKind {
 pub struct RunArgs {
     /// A study file
     pub file: PathBuf,
-    /// Runs at once, 1 to 1024 (default: 1 on CPU, one per GPU with `--device cuda`)
+    /// Runs at once, 1 to 1024 (default: 1; one per GPU with `--gpus`)
     #[arg(long, short, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1024))]
     pub jobs: Option<usize>,
     /// Where runs execute: threads of this process, or Slurm jobs (each runs `lrx worker`
     /// against the cache, which must be on a filesystem every node shares)
     #[arg(long, value_enum, default_value_t = ExecutorKind::Local)]
     pub executor: ExecutorKind,
-    /// `cpu`, `cuda` or `cuda:N`
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
+    /// `cpu` (the default), `cuda` or `cuda:N` (`cuda` with `--gpus`)
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Train on these GPUs, one run on each at a time: `0,1,2,3`, or `all` (every GPU
+    /// `nvidia-smi -L` lists). The built-in trainer runs on `cuda:N`, a command trainer with
+    /// `CUDA_VISIBLE_DEVICES=N`; which GPU a run lands on is not part of its identity
+    #[arg(long, value_name = "LIST")]
+    pub gpus: Option<String>,
     /// Print the results as JSON on stdout (progress stays on stderr)
     #[arg(long)]
     pub json: bool,

@@ -11,9 +11,10 @@ use crate::exec::{outputs, progress};
 use crate::ops::find;
 use crate::results::{PhaseStatus, StudyResults};
 use crate::spec::CancelFlag;
+use crate::train::Device;
 
 use super::Exit;
-use super::study::open;
+use super::study::open_on;
 use crate::ops::study::Study;
 
 /// `--report`: the report rewritten as runs finish, by a thread of its own from the cache.
@@ -116,7 +117,26 @@ pub(crate) fn run(args: &RunArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
     if args.executor != ExecutorKind::Slurm && !slurm_flags.is_empty() {
         bail!("`{}` applies only with `--executor slurm`", slurm_flags.join("`, `"));
     }
-    let Some(study) = open(&args.file, &args.device, g)? else { return Ok(Exit::Failure) };
+    let gpus = match &args.gpus {
+        Some(list) => gpus(list)?,
+        None => Vec::new(),
+    };
+    let device = match (args.device.as_deref(), gpus.is_empty()) {
+        (None, true) => Device::Cpu,
+        // A command trainer can use the GPUs in any build; the built-in trainer's runs fail
+        // with the reason in a build without CUDA.
+        (None | Some("cuda"), false) => Device::Cuda(0),
+        (Some("cpu-generic"), false) => Device::CpuGeneric,
+        (Some(d), false) => bail!(
+            "`--gpus` hands each run one of the listed GPUs; `--device {d}` cannot use them (leave `--device` out, or write `--device cuda`)"
+        ),
+        (Some(d), true) => Device::parse(d)?,
+    };
+    if !gpus.is_empty() && args.jobs.is_some() {
+        bail!("`--gpus` runs one run per GPU at a time; leave out `--jobs`");
+    }
+    let Some(mut study) = open_on(&args.file, device, g)? else { return Ok(Exit::Failure) };
+    study.gpus.clone_from(&gpus);
     let mut rerun = BTreeSet::new();
     for phase in &args.rerun {
         if let Err(e) = find::phase(phase, study.plan.phases.iter().map(|p| p.name.as_str()).chain(["final"])) {
@@ -126,7 +146,12 @@ pub(crate) fn run(args: &RunArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
         rerun.insert(phase.clone());
     }
     let slurm = args.executor == ExecutorKind::Slurm;
-    let jobs = args.jobs.unwrap_or(if slurm { 100 } else { 1 }).max(1);
+    if slurm && !gpus.is_empty() {
+        bail!(
+            "`--gpus` hands out this machine's GPUs; with `--executor slurm`, ask the cluster for them (`--gres gpu:1`)"
+        );
+    }
+    let jobs = if gpus.is_empty() { args.jobs.unwrap_or(if slurm { 100 } else { 1 }).max(1) } else { gpus.len() };
     let cancel = CancelFlag::new();
     let observer: std::sync::Arc<dyn progress::Observer> = progress::for_stderr(g.quiet).into();
     super::interrupt::arm(&cancel, Some(std::sync::Arc::clone(&observer)));
@@ -213,6 +238,52 @@ pub(crate) fn run(args: &RunArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
     })
 }
 
+/// The GPU ordinals of `--gpus LIST`: `0,1,3`, or `all`, every GPU `nvidia-smi -L` lists.
+/// `LRX_FAKE_GPUS=N` (for tests on machines without GPUs) makes `all` mean `0..N`.
+fn gpus(list: &str) -> anyhow::Result<Vec<usize>> {
+    let list = list.trim();
+    if list == "all" {
+        if let Some(n) = std::env::var("LRX_FAKE_GPUS").ok().and_then(|n| n.trim().parse::<usize>().ok()) {
+            if n == 0 {
+                bail!("`--gpus all`: no GPU (LRX_FAKE_GPUS=0)");
+            }
+            return Ok((0..n).collect());
+        }
+        let out = std::process::Command::new("nvidia-smi").arg("-L").output().map_err(|e| {
+            anyhow::anyhow!(
+                "`--gpus all`: cannot run `nvidia-smi -L` ({e}); is the NVIDIA driver installed? Name the GPUs instead: `--gpus 0,1`"
+            )
+        })?;
+        if !out.status.success() {
+            bail!(
+                "`--gpus all`: `nvidia-smi -L` failed: {}",
+                String::from_utf8_lossy(&out.stderr).lines().next().unwrap_or("no reason given")
+            );
+        }
+        let found = gpus_listed(&String::from_utf8_lossy(&out.stdout));
+        if found.is_empty() {
+            bail!("`--gpus all`: `nvidia-smi -L` lists no GPU");
+        }
+        return Ok(found);
+    }
+    let mut out: Vec<usize> = Vec::new();
+    for item in list.split(',').map(str::trim) {
+        let Ok(n) = item.parse::<usize>() else {
+            bail!("`--gpus {list}`: `{item}` is not a GPU number; write `all` or numbers such as `0,1,2,3`")
+        };
+        if out.contains(&n) {
+            bail!("`--gpus {list}`: GPU {n} is listed twice (one run per GPU at a time)");
+        }
+        out.push(n);
+    }
+    Ok(out)
+}
+
+/// The ordinals in `nvidia-smi -L` output (`GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-…)`).
+fn gpus_listed(text: &str) -> Vec<usize> {
+    text.lines().filter_map(|l| l.strip_prefix("GPU ")?.split(':').next()?.trim().parse().ok()).collect()
+}
+
 /// The Slurm executor for `args`: jobs run this very binary against the cache, in the
 /// current folder, with absolute paths (a node's working folder is not ours).
 fn slurm_executor<'a>(
@@ -252,7 +323,7 @@ fn slurm_executor<'a>(
         cache: absolute(&g.cache)?,
         base_dir: absolute(&study.base_dir)?,
         workdir: std::env::current_dir().context("cannot read the current folder")?,
-        device: args.device.clone(),
+        device: args.device.clone().unwrap_or_else(|| "cpu".to_owned()),
         stats: std::sync::Mutex::default(),
     })
 }
@@ -331,4 +402,19 @@ pub(crate) fn summary(results: &StudyResults) -> String {
         }
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{gpus, gpus_listed};
+
+    #[test]
+    fn gpu_lists_parse_and_nvidia_smi_output_is_read() {
+        assert_eq!(gpus("0, 2,1").unwrap(), vec![0, 2, 1]);
+        assert!(gpus("0,0").unwrap_err().to_string().contains("listed twice"));
+        assert!(gpus("0,x").unwrap_err().to_string().contains("`x` is not a GPU number"));
+        let smi = "GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-1)\nGPU 1: NVIDIA H100 80GB HBM3 (UUID: GPU-2)\n  MIG 1g.10gb Device 0: (UUID: MIG-3)\n";
+        assert_eq!(gpus_listed(smi), vec![0, 1]);
+        assert_eq!(gpus_listed(""), Vec::<usize>::new());
+    }
 }

@@ -9,19 +9,23 @@ use crate::train::{Device, Notify};
 
 use super::load::{Loaded, load};
 
-/// Loads and opens a study for `run` (the cache is made if missing); `None` when it is invalid
-/// (its diagnostics were printed).
-pub(super) fn open(file: &Path, device: &str, g: &GlobalArgs) -> anyhow::Result<Option<Study>> {
-    open_with(file, device, g, Access::Write)
-}
-
-/// Like `open`, for commands that only read the cache: nothing is created on disk.
+/// Like `open_on`, for commands that only read the cache: nothing is created on disk.
 pub(super) fn open_read_only(file: &Path, device: &str, g: &GlobalArgs) -> anyhow::Result<Option<Study>> {
     open_with(file, device, g, Access::Read)
 }
 
+/// Loads and opens a study for `run` on `device` (the cache is made if missing); `None` when
+/// it is invalid (its diagnostics were printed). `run --gpus` picks CUDA even in a build
+/// without it: only the built-in trainer's runs fail there, saying why.
+pub(super) fn open_on(file: &Path, device: Device, g: &GlobalArgs) -> anyhow::Result<Option<Study>> {
+    open_device(file, device, g, Access::Write)
+}
+
 fn open_with(file: &Path, device: &str, g: &GlobalArgs, access: Access) -> anyhow::Result<Option<Study>> {
-    let device = Device::parse(device)?;
+    open_device(file, Device::parse(device)?, g, access)
+}
+
+fn open_device(file: &Path, device: Device, g: &GlobalArgs, access: Access) -> anyhow::Result<Option<Study>> {
     let Loaded::Ok(plan) = load(file, g)? else { return Ok(None) };
     Ok(Some(Study::open(*plan, file, device, &g.cache, access, notify())?))
 }

@@ -1,6 +1,7 @@
 //! Where runs happen: the seam between the engine, which decides what must run, and whatever
-//! runs it. The local thread pool (`--jobs`) is the first executor; a Slurm cluster or a pool
-//! of GPUs plug in behind the same trait, and the engine never knows which one it talks to.
+//! runs it. The local thread pool (`--jobs`, or one run per GPU with `--gpus`) is the first
+//! executor; a Slurm cluster plugs in behind the same trait, and the engine never knows which
+//! one it talks to.
 //!
 //! An executor takes a [`Job`] (a resolved run: its whole `KeyInput`, which is all a worker
 //! elsewhere needs), runs it against the shared cache (look up, lock, train, publish or record
@@ -51,7 +52,8 @@ pub trait Session {
     fn cancel_all(&mut self);
 }
 
-/// Runs jobs on up to `jobs` threads of this process, each training with `trainer`.
+/// Runs jobs on up to `jobs` threads of this process, each training with `trainer`; with
+/// `devices`, one thread per GPU instead, each handing its own GPU to every run it trains.
 pub struct LocalPool<'a> {
     pub store: &'a Store,
     pub trainer: &'a dyn Trainer,
@@ -61,11 +63,13 @@ pub struct LocalPool<'a> {
     /// The folder relative paths in the study are resolved against.
     pub base_dir: PathBuf,
     pub jobs: usize,
+    /// GPU ordinals, one run on each at a time (`--gpus`); empty: no GPU slots, `jobs` runs.
+    pub devices: Vec<usize>,
 }
 
 impl Executor for LocalPool<'_> {
     fn capacity(&self) -> usize {
-        self.jobs.max(1)
+        if self.devices.is_empty() { self.jobs.max(1) } else { self.devices.len() }
     }
 
     fn session(&self, body: &mut dyn FnMut(&mut dyn Session)) {
@@ -73,12 +77,16 @@ impl Executor for LocalPool<'_> {
         let job_rx = Arc::new(Mutex::new(job_rx));
         let (done_tx, done_rx) = mpsc::channel::<Done>();
         std::thread::scope(|scope| {
-            let spawn = || {
+            // Worker `i` owns GPU slot `i` for the session: there are never more workers than
+            // slots (`capacity`), and a worker trains one run at a time, so no two runs in
+            // flight share a GPU.
+            let spawn = |worker: usize| {
                 let job_rx = Arc::clone(&job_rx);
                 let done_tx = done_tx.clone();
+                let device = self.devices.get(worker).copied();
                 scope.spawn(move || {
                     while let Ok(Ok(job)) = job_rx.lock().map(|rx| rx.recv()) {
-                        let outcome = self.execute(&job);
+                        let outcome = self.execute(&job, device);
                         if done_tx.send((job, outcome)).is_err() {
                             return;
                         }
@@ -102,7 +110,7 @@ impl Executor for LocalPool<'_> {
 
 struct PoolSession<'p, 'a> {
     pool: &'p LocalPool<'a>,
-    spawn: &'p dyn Fn(),
+    spawn: &'p dyn Fn(usize),
     job_tx: Option<mpsc::Sender<Job>>,
     done_rx: &'p mpsc::Receiver<Done>,
     workers: usize,
@@ -112,10 +120,11 @@ struct PoolSession<'p, 'a> {
 impl Session for PoolSession<'_, '_> {
     fn submit(&mut self, job: Job) {
         // Workers start as runs need them, never more than runs in flight: `--jobs 1000` on a
-        // ten-run study starts ten threads.
+        // ten-run study starts ten threads. Never more than the capacity either (one per GPU):
+        // a job beyond it waits in the queue for a free worker.
         self.in_flight += 1;
-        if self.in_flight > self.workers {
-            (self.spawn)();
+        if self.in_flight > self.workers && self.workers < self.pool.capacity() {
+            (self.spawn)(self.workers);
             self.workers += 1;
         }
         if let Some(tx) = &self.job_tx
@@ -141,14 +150,16 @@ impl Session for PoolSession<'_, '_> {
 }
 
 impl LocalPool<'_> {
-    /// One job on this thread, its progress and notices turned into observer events.
-    fn execute(&self, job: &Job) -> Result<Outcome, CacheError> {
+    /// One job on this thread (on `device`, where it holds a GPU slot), its progress and
+    /// notices turned into observer events.
+    fn execute(&self, job: &Job, device: Option<usize>) -> Result<Outcome, CacheError> {
         let req = Request {
             input: &job.input,
             force: job.force,
             cancel: &self.cancel,
             base_dir: self.base_dir.clone(),
             resume_from: job.resume_from,
+            device,
         };
         let label = job.label.clone();
         let mut total_steps = None;

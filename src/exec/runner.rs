@@ -98,6 +98,8 @@ pub struct Request<'a> {
     /// Continue from the checkpoint stored with this earlier run of the same config (a
     /// successive-halving rung that stopped at the given step), where it has one.
     pub resume_from: Option<(RunKey, u64)>,
+    /// The GPU the executor gave this run (`RunContext::device`).
+    pub device: Option<usize>,
 }
 
 /// Looks the run up without training: `Some` on a verified hit.
@@ -204,6 +206,7 @@ pub fn execute_suspendable(
             base_dir: req.base_dir.clone(),
             stop_at: req.input.stop_at,
             checkpoints: crate::spec::Checkpoints { resume_from, ..checkpoints.clone() },
+            device: req.device,
         };
         let outcome = trainer.train(&req.input.config, &mut ctx);
         // A checkpoint the trainer refuses (made by another build, damaged) costs time, not
@@ -344,7 +347,14 @@ mod tests {
         let t = Counting { calls: AtomicUsize::new(0), status: Status::Ok };
         let cancel = CancelFlag::new();
         let input = input(&t);
-        let req = Request { input: &input, force: false, cancel: &cancel, base_dir: ".".into(), resume_from: None };
+        let req = Request {
+            input: &input,
+            force: false,
+            cancel: &cancel,
+            base_dir: ".".into(),
+            resume_from: None,
+            device: None,
+        };
         let mut sources = Vec::new();
         for _ in 0..2 {
             match execute(&store, &t, &req, &mut |_| {}, &mut |_| {}).unwrap() {
@@ -368,7 +378,14 @@ mod tests {
         let t = Counting { calls: AtomicUsize::new(0), status: Status::Failed };
         let cancel = CancelFlag::new();
         let input = input(&t);
-        let req = Request { input: &input, force: false, cancel: &cancel, base_dir: ".".into(), resume_from: None };
+        let req = Request {
+            input: &input,
+            force: false,
+            cancel: &cancel,
+            base_dir: ".".into(),
+            resume_from: None,
+            device: None,
+        };
         execute(&store, &t, &req, &mut |_| {}, &mut |_| {}).unwrap();
         assert!(!store.contains(input.key()));
         let record = store.failure(input.key()).expect("a failed run leaves a record");
@@ -423,7 +440,14 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         let cancel = CancelFlag::new();
         let input = input(&Logging { fail: true });
-        let req = Request { input: &input, force: false, cancel: &cancel, base_dir: ".".into(), resume_from: None };
+        let req = Request {
+            input: &input,
+            force: false,
+            cancel: &cancel,
+            base_dir: ".".into(),
+            resume_from: None,
+            device: None,
+        };
         execute(&store, &Logging { fail: true }, &req, &mut |_| {}, &mut |_| {}).unwrap();
         let logs = store.failure_logs(input.key());
         assert_eq!(logs.len(), 1);
@@ -480,7 +504,14 @@ mod tests {
         let t = Saving { calls: AtomicUsize::new(0), fail: vec![0], found: std::sync::Mutex::new(Vec::new()) };
         let mut rung = input(&t);
         rung.stop_at = Some(5);
-        let req = Request { input: &rung, force: false, cancel: &cancel, base_dir: ".".into(), resume_from: None };
+        let req = Request {
+            input: &rung,
+            force: false,
+            cancel: &cancel,
+            base_dir: ".".into(),
+            resume_from: None,
+            device: None,
+        };
         // Attempt 1 fails after saving; attempt 2 continues from its folder and succeeds.
         execute(&store, &t, &req, &mut |_| {}, &mut |_| {}).unwrap();
         assert!(store.failure(rung.key()).is_some());
@@ -540,7 +571,14 @@ mod tests {
         let store = Store::open(&dir.path().join("cache")).unwrap();
         let cancel = CancelFlag::new();
         let input = input(&Stepping);
-        let req = Request { input: &input, force: false, cancel: &cancel, base_dir: ".".into(), resume_from: None };
+        let req = Request {
+            input: &input,
+            force: false,
+            cancel: &cancel,
+            base_dir: ".".into(),
+            resume_from: None,
+            device: None,
+        };
         let signal = crate::spec::CheckpointSignal::new();
         signal.raise();
         let outcome = execute_suspendable(&store, &Stepping, &req, Some(&signal), &mut |_| {}, &mut |_| {}).unwrap();

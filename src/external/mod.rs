@@ -166,6 +166,10 @@ fn run(cmd: &str, config: &RunConfig, folder: &Path, ctx: &mut RunContext<'_>) -
     if let Some(key) = &ctx.run_key {
         env.push(("LRX_RUN_KEY", key.clone()));
     }
+    // The GPU slot of `--gpus`: the script sees that one GPU alone (as its device 0).
+    if let Some(gpu) = ctx.device {
+        env.push(("CUDA_VISIBLE_DEVICES", gpu.to_string()));
+    }
     let (stdout, stderr) = (folder.join("stdout.log"), folder.join("stderr.log"));
     let job = Job { argv: &argv, cwd: &cwd, env: &env, stdout: &stdout, stderr: &stderr };
     (ctx.progress)(Progress::Started { total_steps: config.total_steps(), params: None });

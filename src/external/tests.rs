@@ -43,6 +43,7 @@ fn spawn(
             base_dir: dir.clone(),
             stop_at: None,
             checkpoints: crate::spec::Checkpoints::default(),
+            device: None,
         };
         let _ = tx.send(t.train(&config, &mut ctx));
     });
@@ -176,6 +177,7 @@ echo '{"val_loss": 2.0}' > "$1/metrics.json"
         base_dir: sub.clone(),
         stop_at: None,
         checkpoints: crate::spec::Checkpoints::default(),
+        device: None,
     };
     let r = t.train(&config("./t.sh {out} {config} 'a b'\\ {seed}"), &mut ctx).unwrap();
     assert_eq!(r.status, Status::Failed, "not executable yet: {r:?}");

@@ -100,6 +100,8 @@ pub struct Study {
     pub trainer: Trainers,
     /// The folder relative paths in the study are resolved against.
     pub base_dir: PathBuf,
+    /// GPU ordinals to hand out, one run on each at a time (`run --gpus`); empty: none.
+    pub gpus: Vec<usize>,
     fingerprints: Mutex<HashMap<String, Result<DataFingerprint, String>>>,
 }
 
@@ -121,7 +123,7 @@ impl Study {
         };
         let base_dir = base_dir(file);
         let trainer = Trainers::new(device, cache, &base_dir, notify);
-        Ok(Study { plan, store, trainer, base_dir, fingerprints: Mutex::new(HashMap::new()) })
+        Ok(Study { plan, store, trainer, base_dir, gpus: Vec::new(), fingerprints: Mutex::new(HashMap::new()) })
     }
 
     /// Where this study's outputs go: `out`, or `runs/<study>`.
@@ -136,7 +138,7 @@ impl Study {
         memo.entry(data.corpus.clone()).or_insert_with(|| data_fingerprint(data, &self.base_dir)).clone()
     }
 
-    /// Runs the engine, its runs on `jobs` local threads.
+    /// Runs the engine, its runs on `jobs` local threads (one per GPU with `gpus`).
     pub fn engine_run(
         &self,
         options: Options,
@@ -151,6 +153,7 @@ impl Study {
             cancel: cancel.clone(),
             base_dir: options.base_dir.clone(),
             jobs,
+            devices: self.gpus.clone(),
         };
         self.engine_run_on(options, &executor, observer, cancel)
     }

@@ -143,6 +143,8 @@ pub fn train(
         cancel: &cancel,
         base_dir: job.base_dir.clone(),
         resume_from: job.resume_from,
+        // Slurm gives a job its GPUs itself (`--gres`, `CUDA_VISIBLE_DEVICES`).
+        device: None,
     };
     let outcome = std::thread::scope(|scope| {
         // The signals only raise flags; this thread turns them into the run's stop.

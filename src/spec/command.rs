@@ -176,6 +176,9 @@ pub fn run_values(config: &RunConfig) -> BTreeMap<String, String> {
     if let Some(steps) = config.total_steps() {
         out.insert("steps".into(), steps.to_string());
     }
+    // Left out of the serde form at its default (to keep older keys), but always a value.
+    out.insert("precision".into(), config.train.precision.name().to_owned());
+    out.insert("train.precision".into(), config.train.precision.name().to_owned());
     out
 }
 

@@ -77,6 +77,33 @@ pub enum NsCoeffs {
     PolarExpress,
 }
 
+/// The arithmetic of a run's matmuls (`precision`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Precision {
+    /// Everything in f32.
+    #[default]
+    F32,
+    /// Mixed precision: matmul operands rounded to bf16 (results back in f32); weights,
+    /// optimizer state, norms, softmax and the loss stay f32.
+    Bf16,
+}
+
+impl Precision {
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::F32 => "f32",
+            Precision::Bf16 => "bf16",
+        }
+    }
+
+    /// Left out of a config's serde form (and so of its cache key) at its default: the keys
+    /// of runs made before the key existed stay the same.
+    pub fn is_f32(&self) -> bool {
+        *self == Precision::F32
+    }
+}
+
 /// How long a run trains.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -134,6 +161,8 @@ pub struct TrainConfig {
     pub val_batches: usize,
     pub seed: u64,
     pub diverge_factor: f64,
+    #[serde(default, skip_serializing_if = "Precision::is_f32")]
+    pub precision: Precision,
     pub trainer: TrainerSpec,
     /// Seconds a command trainer's run may take (`timeout`). Not part of the run's identity:
     /// a run that finished is the same run under any limit, so changing the limit must not
@@ -359,6 +388,7 @@ impl RunConfig {
             val_batches: r.usize("val_batches"),
             seed: r.uint("seed"),
             diverge_factor: r.float("diverge_factor"),
+            precision: if r.word("precision") == "bf16" { Precision::Bf16 } else { Precision::F32 },
             trainer,
             timeout: match r.value("timeout").1 {
                 Value::Duration(s) => Some(s),

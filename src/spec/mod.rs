@@ -14,7 +14,8 @@ pub mod schema;
 pub mod value;
 
 pub use config::{
-    Budget, DataConfig, ModelConfig, NsCoeffs, OptimizerKind, RunConfig, Tokenizer, TrainConfig, TrainerSpec, Values,
+    Budget, DataConfig, ModelConfig, NsCoeffs, OptimizerKind, Precision, RunConfig, Tokenizer, TrainConfig,
+    TrainerSpec, Values,
 };
 pub use goal::Goal;
 pub use run::{

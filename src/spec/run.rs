@@ -279,6 +279,10 @@ pub struct RunContext<'a> {
     pub stop_at: Option<u64>,
     /// Saving and resuming the run's full state (none by default).
     pub checkpoints: Checkpoints,
+    /// The GPU this run was given (its ordinal on this machine), where the executor hands out
+    /// GPUs one run at a time (`--gpus`); `None`: the trainer's own device. Never part of the
+    /// run's identity: a run gives the same result on any GPU of one kind.
+    pub device: Option<usize>,
 }
 
 impl<'a> RunContext<'a> {
@@ -297,6 +301,7 @@ impl<'a> RunContext<'a> {
             base_dir,
             stop_at: None,
             checkpoints: Checkpoints::default(),
+            device: None,
         }
     }
 }

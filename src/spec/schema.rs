@@ -1253,6 +1253,15 @@ static KEYS: &[KeyInfo] = &[
     },
     KeyInfo {
         section: Section::Train,
+        name: "precision",
+        ty: Ty::Word(&["f32", "bf16"]),
+        default: || word("f32"),
+        role: Role::Config,
+        noun: "`precision`",
+        doc: "`f32`, or `bf16`: mixed precision (matmuls with bf16 operands, f32 weights, optimizer state and everything else)",
+    },
+    KeyInfo {
+        section: Section::Train,
         name: "trainer",
         ty: Ty::Ctor(TRAINERS),
         default: || word("builtin"),

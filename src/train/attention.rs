@@ -8,6 +8,8 @@ use burn::tensor::{Tensor, TensorData};
 
 use super::kernels::causal_softmax;
 use super::permute::permute;
+use super::precision::matmul;
+use crate::spec::Precision;
 
 /// Shape-dependent constants of the attention.
 #[derive(Clone)]
@@ -57,7 +59,8 @@ fn rope<B: Backend>(x: Tensor<B, 2>, c: &AttnConsts<B>, batch: usize, seq: usize
 }
 
 /// Causal attention of `h: [B·T, d]` with projections `wq, wk, wv, wo: [d, d]`; returns
-/// `[B·T, d]` (after the output projection).
+/// `[B·T, d]` (after the output projection). Projections and both attention matmuls run in
+/// `precision`; RoPE (an exact rotation) and the softmax in f32.
 #[allow(clippy::too_many_arguments)]
 pub fn attention<B: Backend>(
     h: Tensor<B, 2>,
@@ -68,18 +71,19 @@ pub fn attention<B: Backend>(
     c: &AttnConsts<B>,
     batch: usize,
     heads: usize,
+    precision: Precision,
 ) -> Tensor<B, 2> {
     let [n, d] = h.dims();
     let seq = n / batch;
     let hd = d / heads;
     let scale = 1.0 / (hd as f64).sqrt();
-    let q = h.clone().matmul(wq.clone()).mul_scalar(scale);
-    let k = h.clone().matmul(wk.clone());
-    let v = h.matmul(wv.clone());
+    let q = matmul(h.clone(), wq.clone(), precision).mul_scalar(scale);
+    let k = matmul(h.clone(), wk.clone(), precision);
+    let v = matmul(h, wv.clone(), precision);
     let heads_of = |x: Tensor<B, 3>| x.reshape([batch, seq, heads, hd]);
     let q = permute(heads_of(rope(q, c, batch, seq)), [0, 2, 1, 3]); // [B, H, T, hd]
     let kt = permute(heads_of(rope(k, c, batch, seq)), [0, 2, 3, 1]); // [B, H, hd, T]
     let v = permute(heads_of(v.reshape([batch, seq, d])), [0, 2, 1, 3]);
-    let y = causal_softmax(q.matmul(kt)).matmul(v); // [B, H, T, hd]
-    permute(y, [0, 2, 1, 3]).reshape([n, d]).matmul(wo.clone())
+    let y = matmul(causal_softmax(matmul(q, kt, precision)), v, precision); // [B, H, T, hd]
+    matmul(permute(y, [0, 2, 1, 3]).reshape([n, d]), wo.clone(), precision)
 }

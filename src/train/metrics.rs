@@ -9,7 +9,7 @@ use burn::tensor::{ElementConversion, Tensor};
 use super::attention::AttnConsts;
 use super::data::Dataset;
 use super::model::{Layout, forward, inputs};
-use crate::spec::ModelConfig;
+use crate::spec::{ModelConfig, Precision};
 
 /// Validation metrics.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -40,6 +40,7 @@ pub fn evaluate<B: Backend>(
     consts: &AttnConsts<B>,
     data: &Dataset,
     batch: usize,
+    precision: Precision,
 ) -> Eval {
     let device = params[0].device();
     let seq = m.seq_len;
@@ -50,7 +51,7 @@ pub fn evaluate<B: Backend>(
         data.val_batch(b, batch, seq, &mut windows);
         let bytes = windows.chunks_exact(seq + 1).flat_map(|w| &w[1..]).map(|&t| u64::from(data.tok.byte_len(t))).sum();
         let input = inputs::<B>(&windows, batch, seq, &device);
-        let out = forward(m, layout, params, consts, &input, None);
+        let out = forward(m, layout, params, consts, &input, None, precision);
         let logp = out.target_logp.sum().into_scalar().elem::<f32>();
         let correct = out.logits.argmax(1).equal(input.y).int().sum().into_scalar().elem::<i64>();
         (logp, correct, bytes)

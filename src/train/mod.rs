@@ -17,6 +17,7 @@ pub mod model;
 pub mod moe;
 pub mod optim;
 pub mod permute;
+pub mod precision;
 pub mod rng;
 pub mod step;
 pub mod tokenizer;
@@ -41,6 +42,11 @@ pub const VERSION: &str = "3";
 /// `--device cpu-generic`.
 pub fn on_cpu<B: burn::tensor::backend::Backend>() -> bool {
     std::any::TypeId::of::<B>() == std::any::TypeId::of::<burn::backend::Flex>() && !accelerator_path()
+}
+
+/// Like [`on_cpu`], for code that runs both under autodiff and without (the forward pass).
+pub fn on_cpu_either<B: burn::tensor::backend::Backend>() -> bool {
+    on_cpu::<B>() || (std::any::TypeId::of::<B>() == std::any::TypeId::of::<CpuBackend>() && !accelerator_path())
 }
 
 thread_local! {
@@ -155,7 +161,12 @@ impl Device {
                     .unwrap_or_else(|| std::env::consts::ARCH.to_owned());
                 format!("cpu: {model} ({cores} threads)")
             }
-            Device::Cuda(n) => format!("cuda:{n}"),
+            // The model, not the ordinal: with `--gpus` a run lands on any of the machine's
+            // GPUs, and its key must not depend on which.
+            Device::Cuda(_) => match gpu_model() {
+                Some(model) => format!("cuda: {model}"),
+                None => "cuda".to_owned(),
+            },
         }
     }
 }
@@ -221,7 +232,12 @@ impl BurnTrainer {
         data: &Dataset,
         ctx: &mut RunContext<'_>,
     ) -> Result<RunResult, Cancelled> {
-        let run = std::panic::AssertUnwindSafe(|| match self.device {
+        // A GPU slot of `--gpus` picks the GPU; the backend (and so the run's key) stays.
+        let device = match (self.device, ctx.device) {
+            (Device::Cuda(_), Some(n)) => Device::Cuda(n),
+            (device, _) => device,
+        };
+        let run = std::panic::AssertUnwindSafe(|| match device {
             Device::Cpu => trainer::train::<CpuBackend>(config, data, &burn::backend::flex::FlexDevice, ctx),
             Device::CpuGeneric => with_accelerator_path(true, || {
                 trainer::train::<CpuBackend>(config, data, &burn::backend::flex::FlexDevice, ctx)
@@ -253,7 +269,7 @@ impl Trainer for BurnTrainer {
             name: "lrx-builtin".to_owned(),
             version: VERSION.to_owned(),
             backend: self.device.backend(),
-            precision: "f32".to_owned(),
+            precision: config.train.precision.name().to_owned(),
             device: matches!(config.train.budget, Budget::Time(_)).then(|| self.device.describe()),
         }
     }
@@ -271,6 +287,23 @@ impl Trainer for BurnTrainer {
         };
         self.train_data(config, &data, ctx)
     }
+}
+
+/// The first GPU's model as `nvidia-smi` names it (asked once per process), if it answers.
+fn gpu_model() -> Option<String> {
+    static MODEL: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    MODEL
+        .get_or_init(|| {
+            let out = std::process::Command::new("nvidia-smi")
+                .args(["--query-gpu=name", "--format=csv,noheader", "-i", "0"])
+                .stderr(std::process::Stdio::null())
+                .output()
+                .ok()
+                .filter(|o| o.status.success())?;
+            let name = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+            (!name.is_empty()).then_some(name)
+        })
+        .clone()
 }
 
 /// burn-flex's GEMM (the `gemm` crate) dispatches on `avx512f`, then `fma`; the fused kernels

@@ -12,8 +12,9 @@ use burn::tensor::{Int, Tensor, TensorData};
 use super::attention::{AttnConsts, attention};
 use super::kernels::{silu, target_logp};
 use super::moe::{Balance, moe};
+use super::precision::matmul;
 use super::rng::{Rng, Stream};
-use crate::spec::{ModelConfig, ParamCounts};
+use crate::spec::{ModelConfig, ParamCounts, Precision};
 
 const NORM_EPS: f64 = 1e-6;
 
@@ -208,8 +209,8 @@ fn rms_norm<B: Backend>(x: Tensor<B, 2>, gain: &Tensor<B, 2>) -> Tensor<B, 2> {
     super::kernels::rms_norm(x, gain, NORM_EPS)
 }
 
-/// The forward pass over `batch` sequences. `noise` (training only) holds each layer's router
-/// noise for these tokens (`[B·T, E]`, row-major).
+/// The forward pass over `batch` sequences, its matmuls in `precision`. `noise` (training
+/// only) holds each layer's router noise for these tokens (`[B·T, E]`, row-major).
 pub fn forward<B: Backend>(
     m: &ModelConfig,
     layout: &Layout,
@@ -217,6 +218,7 @@ pub fn forward<B: Backend>(
     consts: &AttnConsts<B>,
     input: &Batch<B>,
     noise: Option<&[&[f32]]>,
+    precision: Precision,
 ) -> Output<B> {
     let batch = input.batch;
     let mut h = p[layout.embedding].clone().select(0, input.x.clone()); // [N, d]
@@ -232,15 +234,16 @@ pub fn forward<B: Backend>(
             consts,
             batch,
             m.heads,
+            precision,
         );
         h = h + a;
         let z = rms_norm(h.clone(), &p[l.mlp_norm]);
         let f = match &l.ff {
-            Ff::Dense { w1, w2 } => silu(z.matmul(p[*w1].clone())).matmul(p[*w2].clone()),
+            Ff::Dense { w1, w2 } => matmul(silu(matmul(z, p[*w1].clone(), precision)), p[*w2].clone(), precision),
             Ff::Moe { router, w1, w2 } => {
                 let w1: Vec<_> = w1.iter().map(|&i| p[i].clone()).collect();
                 let w2: Vec<_> = w2.iter().map(|&i| p[i].clone()).collect();
-                let (out, b) = moe(z, &p[*router], &w1, &w2, m.top_k, noise.map(|z| z[i]), want_aux);
+                let (out, b) = moe(z, &p[*router], &w1, &w2, m.top_k, noise.map(|z| z[i]), want_aux, precision);
                 balance.extend(b);
                 out
             }
@@ -248,7 +251,7 @@ pub fn forward<B: Backend>(
         h = h + f;
     }
     let h = rms_norm(h, &p[layout.final_norm]);
-    let mut logits = h.matmul(p[layout.head].clone());
+    let mut logits = matmul(h, p[layout.head].clone(), precision);
     if let Some(cap) = m.softcap {
         logits = logits.div_scalar(cap).tanh().mul_scalar(cap);
     }

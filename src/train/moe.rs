@@ -3,8 +3,9 @@
 //!
 //! Routing decisions (which experts) are made on the host from the router logits, which is
 //! cheap and exact; mixing weights and the balance term stay differentiable. Tokens are
-//! dispatched by gathering the rows routed to each expert (sorted by expert), running each
-//! expert on its rows only, and scatter-adding the weighted outputs back. Router noise (training
+//! dispatched by gathering the rows routed to each expert (sorted by expert), running the
+//! experts on their rows (one expert at a time on the CPU; on accelerators as two batched
+//! matmuls over groups padded to the largest), and scatter-adding the weighted outputs back. Router noise (training
 //! only) is added to the logits before everything else: top-k choice, mixing weights and the
 //! balance term all see the noisy logits.
 //!
@@ -19,7 +20,9 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{IndexingUpdateOp, Int, Tensor, TensorData};
 
 use super::kernels::silu;
+use super::precision::matmul;
 use super::rng::Rng;
+use crate::spec::Precision;
 
 /// A shard's part of a layer's balance term.
 pub struct Balance<B: Backend> {
@@ -103,7 +106,8 @@ fn int_tensor<B: Backend, const D: usize>(
 
 /// The MoE layer on `h: [N, d]`, with `noise` (`[N, E]` row-major, training only) added to
 /// the router logits. Returns the output `[N, d]` and, when `want_aux`, this layer's part of
-/// the balance term.
+/// the balance term. The experts' matmuls run in `precision`; the router stays f32 (its
+/// logits decide the routing, which bf16 rounding would flip between near-equal experts).
 #[allow(clippy::too_many_arguments)]
 pub fn moe<B: Backend>(
     h: Tensor<B, 2>,
@@ -113,6 +117,7 @@ pub fn moe<B: Backend>(
     top_k: usize,
     noise: Option<&[f32]>,
     want_aux: bool,
+    precision: Precision,
 ) -> (Tensor<B, 2>, Option<Balance<B>>) {
     let device = h.device();
     let [n, d] = h.dims();
@@ -132,24 +137,126 @@ pub fn moe<B: Backend>(
     let tokens = int_tensor::<B, 1>(r.order.iter().map(|a| a / top_k), [n * top_k], &device);
     let gates = gates.select(0, order);
     let xs = h.select(0, tokens.clone()); // [N·k, d], grouped by expert
-    let mut outs = Vec::with_capacity(e);
+    let ys = if super::on_cpu_either::<B>() {
+        experts_looped(&xs, &r.counts, w1, w2, precision)
+    } else {
+        experts_grouped(xs, &r.counts, w1, w2, precision)
+    };
+    let out = Tensor::<B, 2>::zeros([n, d], &device).select_assign(0, tokens, ys * gates, IndexingUpdateOp::Add);
+    (out, aux)
+}
+
+/// The experts on their rows (`xs`, grouped by expert, `counts[x]` rows each), one expert at a
+/// time: two GEMMs of exactly its rows each. The CPU's way: no padding, and each GEMM as large
+/// as the expert's share of tokens.
+fn experts_looped<B: Backend>(
+    xs: &Tensor<B, 2>,
+    counts: &[usize],
+    w1: &[Tensor<B, 2>],
+    w2: &[Tensor<B, 2>],
+    precision: Precision,
+) -> Tensor<B, 2> {
+    let d = xs.dims()[1];
+    let mut outs = Vec::with_capacity(counts.len());
     let mut start = 0;
-    for (x, &count) in r.counts.iter().enumerate() {
+    for (x, &count) in counts.iter().enumerate() {
         if count == 0 {
             continue;
         }
         let rows = xs.clone().slice([start..start + count, 0..d]);
-        outs.push(silu(rows.matmul(w1[x].clone())).matmul(w2[x].clone()));
+        outs.push(matmul(silu(matmul(rows, w1[x].clone(), precision)), w2[x].clone(), precision));
         start += count;
     }
-    let ys = Tensor::cat(outs, 0) * gates;
-    let out = Tensor::<B, 2>::zeros([n, d], &device).select_assign(0, tokens, ys, IndexingUpdateOp::Add);
-    (out, aux)
+    Tensor::cat(outs, 0)
+}
+
+/// The same as [`experts_looped`] in a fixed number of ops, whatever the number of experts: the
+/// rows of the experts that have any are padded to the largest group (`[G, C, d]`, padding rows
+/// zero), their weights stacked (`[G, d, f]`, `[G, f, d]`), and each of the two layers is one
+/// batched matmul; the real rows are then picked out in the same order. For accelerators, where
+/// `2·E` small GEMMs and `E` slices cost a kernel launch each. Experts without rows stay out of
+/// the graph, as in the loop (no gradient, so the optimizer treats them alike). The padding
+/// rows' outputs are never selected, so they add nothing to any gradient.
+fn experts_grouped<B: Backend>(
+    xs: Tensor<B, 2>,
+    counts: &[usize],
+    w1: &[Tensor<B, 2>],
+    w2: &[Tensor<B, 2>],
+    precision: Precision,
+) -> Tensor<B, 2> {
+    let device = xs.device();
+    let [rows, d] = xs.dims();
+    let active: Vec<usize> = (0..counts.len()).filter(|&x| counts[x] > 0).collect();
+    if active.is_empty() {
+        return xs;
+    }
+    let (g, cap) = (active.len(), counts.iter().copied().max().unwrap_or(0));
+    let f = w1[active[0]].dims()[1];
+    // Row `rows` of the padded input is the zero row every padding slot points at.
+    let (mut gather, mut pick) = (Vec::with_capacity(g * cap), Vec::with_capacity(rows));
+    let mut start = 0;
+    for (slot, &x) in active.iter().enumerate() {
+        let count = counts[x];
+        gather.extend((start..start + count).chain(std::iter::repeat_n(rows, cap - count)));
+        pick.extend(slot * cap..slot * cap + count);
+        start += count;
+    }
+    let padded = Tensor::cat(vec![xs, Tensor::zeros([1, d], &device)], 0)
+        .select(0, int_tensor::<B, 1>(gather.into_iter(), [g * cap], &device))
+        .reshape([g, cap, d]);
+    let stack = |w: &[Tensor<B, 2>]| Tensor::stack::<3>(active.iter().map(|&x| w[x].clone()).collect(), 0);
+    let hidden = matmul(padded, stack(w1), precision).reshape([g * cap, f]);
+    let hidden = silu(hidden).reshape([g, cap, f]);
+    matmul(hidden, stack(w2), precision)
+        .reshape([g * cap, d])
+        .select(0, int_tensor::<B, 1>(pick.into_iter(), [rows], &device))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The batched, padded experts compute what the loop computes, forward and backward, with
+    /// uneven groups and an expert without rows (which gets no gradient either way).
+    #[test]
+    fn grouped_experts_match_the_loop_with_gradients() {
+        type A = burn::backend::Autodiff<burn::backend::Flex>;
+        let dev = burn::backend::flex::FlexDevice;
+        let (d, f, counts) = (3usize, 4usize, [3usize, 0, 1, 2]);
+        let rows: usize = counts.iter().sum();
+        let mut rng = Rng::new(5, super::super::rng::Stream::Init);
+        let mut draw = |shape: [usize; 2]| {
+            let v: Vec<f32> = (0..shape[0] * shape[1]).map(|_| rng.normal() as f32).collect();
+            Tensor::<A, 2>::from_data(TensorData::new(v, shape), &dev).require_grad()
+        };
+        let xs = draw([rows, d]);
+        let w1: Vec<_> = (0..4).map(|_| draw([d, f])).collect();
+        let w2: Vec<_> = (0..4).map(|_| draw([f, d])).collect();
+        let weights = draw([rows, d]).detach();
+        let host = |t: Tensor<burn::backend::Flex, 2>| t.into_data().convert::<f32>().into_vec::<f32>().unwrap();
+        let run = |grouped: bool| {
+            let ys = if grouped {
+                experts_grouped(xs.clone(), &counts, &w1, &w2, Precision::F32)
+            } else {
+                experts_looped(&xs, &counts, &w1, &w2, Precision::F32)
+            };
+            let grads = (ys.clone() * weights.clone()).sum().backward();
+            let mut out = vec![host(ys.inner())];
+            out.push(host(xs.grad(&grads).unwrap()));
+            for w in w1.iter().chain(&w2) {
+                out.push(w.grad(&grads).map(host).unwrap_or_default());
+            }
+            out
+        };
+        let (looped, grouped) = (run(false), run(true));
+        assert!(looped[3].is_empty() && grouped[3].is_empty(), "expert 1 has no rows: no gradient");
+        for (a, b) in looped.iter().zip(&grouped) {
+            assert_eq!(a.len(), b.len());
+            for (x, y) in a.iter().zip(b) {
+                assert!((x - y).abs() <= 1e-5 * (1.0 + x.abs()), "{a:?}\n{b:?}");
+            }
+        }
+    }
 
     #[test]
     fn routing_picks_top_k_with_stable_ties() {

@@ -17,7 +17,7 @@ use burn::tensor::{ElementConversion, Tensor};
 use super::attention::AttnConsts;
 use super::model::{Layout, forward, inputs};
 use super::moe;
-use crate::spec::ModelConfig;
+use crate::spec::{ModelConfig, Precision};
 
 /// Shards of a batch on the CPU backend (`flex`): as many as the cores of the small machines lrx
 /// targets. More would shrink each GEMM further; where there are more cores, burn-flex still
@@ -61,6 +61,7 @@ pub fn forward_batch<B: AutodiffBackend>(
     batch: usize,
     shards: usize,
     noise: Option<&[Vec<f32>]>,
+    precision: Precision,
     device: &B::Device,
 ) -> Forward<B> {
     let seq = m.seq_len;
@@ -74,7 +75,7 @@ pub fn forward_batch<B: AutodiffBackend>(
         let input = inputs::<B>(&windows[start * (seq + 1)..end * (seq + 1)], rows, seq, device);
         let leaves: Vec<Tensor<B, 2>> = params.iter().map(|p| Tensor::from_inner(p.clone()).require_grad()).collect();
         let z: Option<Vec<&[f32]>> = noise.map(|all| all.iter().map(|z| &z[start * seq * e..end * seq * e]).collect());
-        let out = forward(m, layout, &leaves, consts, &input, z.as_deref());
+        let out = forward(m, layout, &leaves, consts, &input, z.as_deref(), precision);
         (leaves, out.ce, out.balance, rows as f64 / batch as f64)
     };
     let parts = super::map_in_order(shards > 1, bounds, run);

@@ -109,8 +109,18 @@ pub fn train<B: AutodiffBackend>(
                     .collect()
             });
             let tf = Instant::now();
-            let fwd =
-                forward_batch::<B>(m, &layout, &params, &consts, &windows, batch, shards, noise.as_deref(), device);
+            let fwd = forward_batch::<B>(
+                m,
+                &layout,
+                &params,
+                &consts,
+                &windows,
+                batch,
+                shards,
+                noise.as_deref(),
+                c.precision,
+                device,
+            );
             prof[0] += tf.elapsed().as_secs_f64();
             let (ce, aux) = (fwd.ce, fwd.aux);
             let initial = *st.initial_loss.get_or_insert(ce);
@@ -187,7 +197,7 @@ pub fn train<B: AutodiffBackend>(
             row.insert("tokens".into(), tokens as f64);
             row.insert("tokens_per_sec".into(), tps);
             if eval_now {
-                let e = evaluate(m, &layout, &params, &eval_consts, data, batch);
+                let e = evaluate(m, &layout, &params, &eval_consts, data, batch, c.precision);
                 e.insert_into(&mut row);
                 st.last_eval = Some((step, e));
             }
@@ -204,7 +214,7 @@ pub fn train<B: AutodiffBackend>(
         if let Some((l, a)) = st.running.take() {
             st.last_train = Some((l, a));
         }
-        let e = evaluate(m, &layout, &params, &eval_consts, data, batch);
+        let e = evaluate(m, &layout, &params, &eval_consts, data, batch, c.precision);
         let mut row = BTreeMap::new();
         if let Some((l, a)) = st.last_train {
             row.insert("train_loss".into(), l);

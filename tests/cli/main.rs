@@ -13,6 +13,7 @@ mod diff;
 mod engine;
 mod figures;
 mod fmt;
+mod gpus;
 mod graph;
 mod live;
 mod outcomes;
