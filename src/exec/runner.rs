@@ -302,6 +302,17 @@ mod tests {
     use crate::cache::DataFingerprint;
     use crate::spec::{Cancelled, RunConfig, TrainerIdentity};
 
+    /// The identity of a test trainer: only its name tells them apart.
+    fn fake_identity(name: &str) -> TrainerIdentity {
+        TrainerIdentity {
+            name: name.into(),
+            version: "1".into(),
+            backend: "none".into(),
+            precision: "f64".into(),
+            device: None,
+        }
+    }
+
     /// A test double that counts calls and returns a result derived from the config.
     struct Counting {
         calls: AtomicUsize,
@@ -310,13 +321,7 @@ mod tests {
 
     impl Trainer for Counting {
         fn identity(&self, _: &RunConfig) -> TrainerIdentity {
-            TrainerIdentity {
-                name: "counting".into(),
-                version: "1".into(),
-                backend: "none".into(),
-                precision: "f64".into(),
-                device: None,
-            }
+            fake_identity("counting")
         }
         fn train(&self, config: &RunConfig, ctx: &mut RunContext<'_>) -> Result<RunResult, Cancelled> {
             self.calls.fetch_add(1, Ordering::SeqCst);
@@ -412,13 +417,7 @@ mod tests {
 
     impl Trainer for Logging {
         fn identity(&self, _: &RunConfig) -> TrainerIdentity {
-            TrainerIdentity {
-                name: "logging".into(),
-                version: "1".into(),
-                backend: "none".into(),
-                precision: "f64".into(),
-                device: None,
-            }
+            fake_identity("logging")
         }
         fn train(&self, _: &RunConfig, ctx: &mut RunContext<'_>) -> Result<RunResult, Cancelled> {
             let work = ctx.workdir.clone().expect("the runner gives every run a work folder");
@@ -471,13 +470,7 @@ mod tests {
 
     impl Trainer for Saving {
         fn identity(&self, _: &RunConfig) -> TrainerIdentity {
-            TrainerIdentity {
-                name: "saving".into(),
-                version: "1".into(),
-                backend: "none".into(),
-                precision: "f64".into(),
-                device: None,
-            }
+            fake_identity("saving")
         }
         fn train(&self, _: &RunConfig, ctx: &mut RunContext<'_>) -> Result<RunResult, Cancelled> {
             let n = self.calls.fetch_add(1, Ordering::SeqCst);
@@ -536,13 +529,7 @@ mod tests {
 
     impl Trainer for Stepping {
         fn identity(&self, _: &RunConfig) -> TrainerIdentity {
-            TrainerIdentity {
-                name: "stepping".into(),
-                version: "1".into(),
-                backend: "none".into(),
-                precision: "f64".into(),
-                device: None,
-            }
+            fake_identity("stepping")
         }
         fn train(&self, _: &RunConfig, ctx: &mut RunContext<'_>) -> Result<RunResult, Cancelled> {
             let ck = &ctx.checkpoints;
