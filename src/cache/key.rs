@@ -189,11 +189,21 @@ pub fn fingerprint_files(root: &Path, files: &[std::path::PathBuf]) -> std::io::
     let mut hasher = blake3::Hasher::new();
     for file in files {
         let rel = file.strip_prefix(root).unwrap_or(file);
-        let bytes = std::fs::read(file)?;
+        // Streamed, not read whole: `deps` may name a dataset of many gigabytes. The length
+        // goes first (as it always has, so keys stay put); a file that changes size while it is
+        // hashed is an error, not a key for contents that never existed.
+        let mut f = std::fs::File::open(file)?;
+        let len = f.metadata()?.len();
         hasher.update(rel.to_string_lossy().as_bytes());
         hasher.update(&[0]);
-        hasher.update(&(bytes.len() as u64).to_le_bytes());
-        hasher.update(&bytes);
+        hasher.update(&len.to_le_bytes());
+        let read = std::io::copy(&mut f, &mut hasher)?;
+        if read != len {
+            return Err(std::io::Error::other(format!(
+                "`{}` changed while it was hashed ({len} bytes, then {read})",
+                file.display()
+            )));
+        }
     }
     Ok(hasher.finalize().to_hex().to_string())
 }
@@ -217,6 +227,22 @@ mod tests {
 
     fn input(config: RunConfig) -> KeyInput {
         KeyInput { config, data: DataFingerprint { corpus: "abc".into() }, trainer: identity(), stop_at: None }
+    }
+
+    #[test]
+    fn files_are_fingerprinted_as_path_length_and_bytes_so_keys_stay_put() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("train.py"), dir.path().join("data.bin"));
+        std::fs::write(&a, "print('hi')\n").unwrap();
+        std::fs::write(&b, vec![3u8; 100_000]).unwrap();
+        let mut want = blake3::Hasher::new();
+        for (name, bytes) in [("train.py", b"print('hi')\n".to_vec()), ("data.bin", vec![3u8; 100_000])] {
+            want.update(name.as_bytes());
+            want.update(&[0]);
+            want.update(&(bytes.len() as u64).to_le_bytes());
+            want.update(&bytes);
+        }
+        assert_eq!(fingerprint_files(dir.path(), &[a, b]).unwrap(), want.finalize().to_hex().to_string());
     }
 
     #[test]
