@@ -23,6 +23,9 @@ pub enum PhaseStatus {
     Waiting,
     /// Its candidates are known but not all have results (plan, show, interrupted runs).
     Pending,
+    /// The study's budget left it without a winner: none of its runs is in, or a winner it
+    /// needs was never chosen. Not a failure.
+    Skipped,
 }
 
 /// Where a candidate stands.
@@ -39,6 +42,8 @@ pub enum CandidateStatus {
     ToRun,
     /// Stopped by Ctrl-C.
     Cancelled,
+    /// Left out by the study's budget (some or all of its runs): no result, not a failure.
+    Skipped,
 }
 
 impl From<Status> for CandidateStatus {

@@ -173,6 +173,7 @@ fn duration(secs: f64) -> String {
 fn status_word(c: &CandidateResult) -> &'static str {
     match c.status {
         _ if c.cached() => "cached",
+        CandidateStatus::Skipped => "skipped (budget)",
         CandidateStatus::Waiting => "waiting",
         CandidateStatus::ToRun | CandidateStatus::Cancelled => "to train",
         // A recorded failure is retried by the next `run`; a candidate without a run cannot run.

@@ -24,6 +24,7 @@ pub(super) fn status_text(c: &CandidateResult) -> String {
         CandidateStatus::Waiting => "waiting".into(),
         CandidateStatus::ToRun => "to run".into(),
         CandidateStatus::Cancelled => "cancelled".into(),
+        CandidateStatus::Skipped => "skipped (budget)".into(),
     }
 }
 
@@ -34,6 +35,7 @@ fn phase_status_text(s: PhaseStatus) -> &'static str {
         PhaseStatus::Blocked => "blocked",
         PhaseStatus::Waiting => "waiting",
         PhaseStatus::Pending => "pending",
+        PhaseStatus::Skipped => "skipped (budget)",
     }
 }
 
