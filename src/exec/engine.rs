@@ -329,8 +329,10 @@ impl Walk<'_, '_> {
             self.nodes[n.index()].at = now;
             return true;
         }
-        let skipped =
-            inputs.iter().filter(|i| i.2 == Edge::Needs).find_map(|&(_, i, _)| matches!(at(i), At::Skipped(_)).then_some(i));
+        let skipped = inputs
+            .iter()
+            .filter(|i| i.2 == Edge::Needs)
+            .find_map(|&(_, i, _)| matches!(at(i), At::Skipped(_)).then_some(i));
         if let Some(i) = skipped {
             let source = graph.dag[i].block();
             let now = if source == block {
@@ -383,7 +385,8 @@ impl Walk<'_, '_> {
     /// so that its runs ask for admission in the study's listed order.
     fn in_turn(&mut self, n: NodeIndex) -> bool {
         let nodes = &self.nodes;
-        self.order.advance(|s| matches!(nodes[s.index()].at, At::Done(_) | At::Failed(_) | At::Blocked(_) | At::Skipped(_)));
+        self.order
+            .advance(|s| matches!(nodes[s.index()].at, At::Done(_) | At::Failed(_) | At::Blocked(_) | At::Skipped(_)));
         self.order.ready(n)
     }
 
@@ -444,7 +447,12 @@ impl Walk<'_, '_> {
         // Nothing ran within the budget: there is nothing to choose from.
         let live: Vec<&Cand> = cands.iter().filter(|c| !c.pruned).collect();
         if !live.is_empty() && live.iter().all(|c| c.skipped()) {
-            let message = if rung == 0 { "the budget was spent before its runs" } else { "the budget was spent before its next rung" }.to_owned();
+            let message = if rung == 0 {
+                "the budget was spent before its runs"
+            } else {
+                "the budget was spent before its next rung"
+            }
+            .to_owned();
             if let Some(phase) = phase {
                 self.engine.observer.event(Event::PhaseSkipped { phase, message: message.clone() });
             }
@@ -514,7 +522,11 @@ impl Walk<'_, '_> {
                     if let Some(change) = found {
                         self.found.insert(phase.clone(), change);
                     }
-                    self.engine.observer.event(Event::PhaseDone { phase: phase.clone(), winner: Some(label), objective });
+                    self.engine.observer.event(Event::PhaseDone {
+                        phase: phase.clone(),
+                        winner: Some(label),
+                        objective,
+                    });
                     if skipped_count > 0 {
                         self.engine.observer.event(Event::Note(format!(
                             "phase `{phase}`: winner chosen under the budget ({skipped_count} of its {} candidates skipped)",
@@ -623,7 +635,9 @@ impl Walk<'_, '_> {
                                 self.request(key, input, label, metric, force, resume);
                                 Slot { seed, key: Some(key), stop_at, done: None, error: None, skipped: false }
                             }
-                            Err(e) => Slot { seed, key: None, stop_at: None, done: None, error: Some(e), skipped: false },
+                            Err(e) => {
+                                Slot { seed, key: None, stop_at: None, done: None, error: Some(e), skipped: false }
+                            }
                         }
                     })
                     .collect();
@@ -716,16 +730,15 @@ impl Walk<'_, '_> {
             let metric = phase.objective.metric.clone();
             let block = Block::Phase(phase.name.clone());
             let (mut status, cands, winner, mut message) = self.block_state(&block);
-            let candidates = match cands {
-                Some(cands) => cands.iter().map(|c| candidate_result(c, &metric, interrupted)).collect(),
-                None => {
-                    let mut waiting = self.waiting_candidates(phase);
-                    if self.beyond_budget(&block, status, &mut waiting, &mut left) {
-                        status = PhaseStatus::Skipped;
-                        message.get_or_insert_with(|| BEYOND.to_owned());
-                    }
-                    waiting
+            let candidates = if let Some(cands) = cands {
+                cands.iter().map(|c| candidate_result(c, &metric, interrupted)).collect()
+            } else {
+                let mut waiting = self.waiting_candidates(phase);
+                if self.beyond_budget(&block, status, &mut waiting, &mut left) {
+                    status = PhaseStatus::Skipped;
+                    message.get_or_insert_with(|| BEYOND.to_owned());
                 }
+                waiting
             };
             let incoming_key = cands
                 .and_then(|c| c.iter().find(|c| c.candidate.changes.is_empty()))
@@ -757,6 +770,7 @@ impl Walk<'_, '_> {
             let (mut status, cands, _, _) = self.block_state(&Block::Final);
             let run = match (status, cands) {
                 (PhaseStatus::Blocked, _) => None,
+                (PhaseStatus::Skipped, Some(cands)) => cands.first().map(|c| candidate_result(c, metric, interrupted)),
                 (PhaseStatus::Waiting | PhaseStatus::Skipped, _) | (_, None) => {
                     let mut waiting = vec![self.waiting_final()];
                     if self.beyond_budget(&Block::Final, status, &mut waiting, &mut left) {

@@ -83,7 +83,9 @@ impl Estimate {
                 continue;
             }
             for r in &c.repeats {
-                if let Some(k) = r.key.filter(|_| r.cached && r.status.is_some_and(|s| s != crate::spec::Status::Failed)) {
+                if let Some(k) =
+                    r.key.filter(|_| r.cached && r.status.is_some_and(|s| s != crate::spec::Status::Failed))
+                {
                     time_spent.insert(k, r.seconds);
                 }
                 if c.status == CandidateStatus::Skipped && r.status.is_none() {
@@ -342,14 +344,17 @@ fn budget_line(b: &StudyBudget, e: &Estimate) -> String {
     }
     if let Some(t) = b.time {
         let fit = match e.expected_to_fit {
-            Some(n) => format!("{n} of the {} left to train expected to fit (an estimate)", plural(e.runs_left(), "run", "runs")),
-            None if e.runs_left() == 0 => "nothing left to train".to_owned(),
+            _ if e.runs_left() == 0 => "nothing left to train".to_owned(),
+            Some(n) => format!(
+                "{n} of the {} left to train expected to fit (an estimate)",
+                plural(e.runs_left(), "run", "runs")
+            ),
             None => "no cached runs yet to estimate what fits from".to_owned(),
         };
         parts.push(format!(
             "{} of training, {} recorded by cached runs: {fit}",
             crate::spec::value::fmt_duration(t),
-            duration(e.time_spent)
+            crate::spec::value::human_duration(e.time_spent)
         ));
         if e.skipped > 0 && b.max_runs.is_none() {
             parts.push(format!("{} skipped", plural(e.skipped, "run", "runs")));

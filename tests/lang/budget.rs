@@ -13,7 +13,7 @@ fn plan(src: &str) -> Plan {
 
 /// Every error as (message, line, column, the primary label), and the rendered text.
 fn errors(src: &str) -> (Vec<(String, usize, usize, String)>, String) {
-    let f = Plan::compile(src, Path::new("t.lrx")).err().expect("the study has errors");
+    let f = Plan::compile(src, Path::new("t.lrx")).expect_err("the study has errors");
     let errs = f
         .diagnostics
         .iter()
@@ -104,7 +104,7 @@ fn the_budget_changes_no_run_config() {
     let without = plan(&STUDY.replace("budget {\n  max_runs = 30\n  time     = 2.5h\n}\n", ""));
     assert!(without.budget.is_none());
     let configs = |p: &Plan| -> Vec<lrx::spec::config::RunConfig> {
-        let cands = p.resolve_phase("lr", &Default::default()).unwrap();
+        let cands = p.resolve_phase("lr", &std::collections::BTreeMap::default()).unwrap();
         cands.into_iter().map(|c| c.unwrap().config).collect()
     };
     // Keys are computed from these configs alone (`cache::key`): equal configs, equal keys.

@@ -15,7 +15,7 @@ const KEYS: &[&str] = &["max_runs", "time"];
 
 impl Checker {
     /// The budget a `budget {}` block sets, every problem in it reported.
-    pub(super) fn budget_block(&mut self, block: &Block) -> Option<BudgetDef> {
+    pub(super) fn budget_block(&mut self, block: &Block) -> BudgetDef {
         let mut def = BudgetDef { max_runs: None, time: None, span: block.span };
         let mut first: Vec<(String, crate::diag::Span)> = Vec::new();
         for stmt in &block.body.stmts {
@@ -28,9 +28,9 @@ impl Checker {
                 let label = schema::suggest(&name, KEYS.iter().copied())
                     .map_or_else(|| "not a budget key".to_owned(), |s| format!("did you mean `{s}`?"));
                 self.error(
-                    Diagnostic::error(format!("unknown key `{name}` in `budget {{}}`"))
-                        .at(a.key.span, label)
-                        .help("a budget sets `max_runs = N` (runs, cached ones included) and `time = 2.5h` (training time)"),
+                    Diagnostic::error(format!("unknown key `{name}` in `budget {{}}`")).at(a.key.span, label).help(
+                        "a budget sets `max_runs = N` (runs, cached ones included) and `time = 2.5h` (training time)",
+                    ),
                 );
                 continue;
             }
@@ -50,7 +50,10 @@ impl Checker {
                 }
                 ("max_runs", v) => self.error(
                     Diagnostic::error("`max_runs` must be a whole number of runs, at least 1")
-                        .at(a.value.span, v.map_or_else(|| "not a constant number".to_owned(), |v| format!("this is {v}")))
+                        .at(
+                            a.value.span,
+                            v.map_or_else(|| "not a constant number".to_owned(), |v| format!("this is {v}")),
+                        )
                         .help("write `max_runs = 30`; leave `max_runs` out for no limit on the runs"),
                 ),
                 (_, Some(Value::Duration(s))) if s > 0.0 && s.is_finite() => {
@@ -58,7 +61,10 @@ impl Checker {
                 }
                 (_, v) => self.error(
                     Diagnostic::error("`time` must be a positive duration")
-                        .at(a.value.span, v.map_or_else(|| "not a constant duration".to_owned(), |v| format!("this is {v}")))
+                        .at(
+                            a.value.span,
+                            v.map_or_else(|| "not a constant duration".to_owned(), |v| format!("this is {v}")),
+                        )
                         .help("write a duration with its unit: `time = 90m`, `time = 2.5h` (s, m or h)"),
                 ),
             }
@@ -70,6 +76,6 @@ impl Checker {
                     .help("set `max_runs = N` or `time = 2h`, or remove the block"),
             );
         }
-        Some(def)
+        def
     }
 }

@@ -111,7 +111,10 @@ impl Checker {
                     }
                     match b.kind {
                         BlockKind::Params => {}
-                        BlockKind::Budget => budget = budget.or(self.budget_block(b)),
+                        BlockKind::Budget => {
+                            let def = self.budget_block(b);
+                            budget.get_or_insert(def);
+                        }
                         _ => self.section_block(b, &mut root, &mut options),
                     }
                 }
