@@ -79,6 +79,10 @@ impl Admission {
         }
     }
 
+    pub(super) fn is_admitted(&self, key: RunKey) -> bool {
+        self.admitted.contains(&key)
+    }
+
     pub(super) fn is_skipped(&self, key: RunKey) -> bool {
         self.skipped.contains(&key)
     }

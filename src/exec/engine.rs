@@ -800,8 +800,8 @@ impl Walk<'_, '_> {
     /// What `max_runs` leaves for the blocks still waiting on a winner once the walk stopped
     /// (dry mode): the runs asked for so far and the rungs still to come of started blocks are
     /// taken. `None` without `max_runs`.
-    fn runs_left_for_waiting(&self) -> Option<usize> {
-        let mut left = self.budget.runs_left()?;
+    fn runs_left_for_waiting(&self) -> Left {
+        let Some(mut left) = self.budget.runs_left() else { return Left { runs: None, taken: BTreeSet::new() } };
         let graph = &self.plan().graph;
         for (block, &(runs, _)) in &graph.blocks {
             let state = &self.nodes[runs.index()];
@@ -811,7 +811,7 @@ impl Walk<'_, '_> {
                 left = left.saturating_sub(seeds * policy::runs_to_come(p, live, state.rung));
             }
         }
-        Some(left)
+        Left { runs: Some(left), taken: BTreeSet::new() }
     }
 
     /// Marks the candidates of a block that never started (waiting on a winner, or skipped
@@ -822,16 +822,23 @@ impl Walk<'_, '_> {
         block: &Block,
         status: PhaseStatus,
         cands: &mut [CandidateResult],
-        left: &mut Option<usize>,
+        left: &mut Left,
     ) -> bool {
         let graph = &self.plan().graph;
         let Some(&(runs, _)) = graph.blocks.get(block) else { return false };
         let Node::Runs { seeds, .. } = &graph.dag[runs] else { return false };
+        let known = if left.runs.is_some() { self.known_keys(block) } else { HashMap::new() };
         for c in cands.iter_mut() {
-            let out = match left {
+            // A run the study already has (a baseline equal to another phase's run) is free.
+            let keys = known.get(&c.variant);
+            let need = keys.map_or(*seeds, |keys| {
+                keys.iter().filter(|k| !self.budget.is_admitted(**k) && !left.taken.contains(k)).count()
+            });
+            let out = match &mut left.runs {
                 _ if status == PhaseStatus::Skipped => true,
-                Some(l) if *l >= *seeds => {
-                    *l -= seeds;
+                Some(l) if *l >= need => {
+                    *l -= need;
+                    left.taken.extend(keys.into_iter().flatten().copied());
                     false
                 }
                 Some(l) => {
@@ -845,10 +852,30 @@ impl Walk<'_, '_> {
                 c.reason = Some(SKIPPED.to_owned());
             }
         }
-        if let (Some(l), Some(p)) = (left.as_mut(), graph.policy(block)) {
+        if let (Some(l), Some(p)) = (left.runs.as_mut(), graph.policy(block)) {
             *l = l.saturating_sub(seeds * policy::runs_to_come(p, cands.len(), 0));
         }
         !cands.is_empty() && cands.iter().all(|c| c.status == CandidateStatus::Skipped)
+    }
+
+    /// The keys of a block's runs by variant, where its candidates resolve with the winners
+    /// known (a block that waits only for its turn under a budget).
+    fn known_keys(&self, block: &Block) -> HashMap<String, Vec<RunKey>> {
+        let Ok(cands) = self.plan().resolve(block, &self.winners) else { return HashMap::new() };
+        let stop_at = self.plan().graph.policy(block).and_then(policy::first_stop);
+        let (trainer, fingerprint) = (self.engine.trainer, self.engine.fingerprint);
+        cands
+            .into_iter()
+            .flatten()
+            .filter_map(|c| {
+                let keys: Option<Vec<RunKey>> = c
+                    .seeds
+                    .iter()
+                    .map(|&seed| KeyInput::of_run(&c.config, seed, stop_at, trainer, fingerprint).ok().map(|i| i.key()))
+                    .collect();
+                Some((c.variant, keys?))
+            })
+            .collect()
     }
 
     /// The final run while the winners it combines are not all known.
@@ -868,6 +895,12 @@ impl Walk<'_, '_> {
             .map(|(variant, changes)| CandidateResult::waiting(variant, changes))
             .collect()
     }
+}
+
+/// What `max_runs` leaves for the blocks that never started (dry mode), and the runs they take.
+struct Left {
+    runs: Option<usize>,
+    taken: BTreeSet<RunKey>,
 }
 
 /// Attaches known results to slots, and marks those the budget left out; `true` when every

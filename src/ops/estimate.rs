@@ -297,7 +297,12 @@ pub fn text(plan: &Plan, results: &StudyResults, estimate: &Estimate) -> String 
                 let needs = plan.phase(&p.name).map(|ph| ph.needs.as_slice()).unwrap_or_default();
                 let missing: Vec<String> =
                     needs.iter().filter(|n| not_done.contains(n.as_str())).map(|n| format!("`{n}`")).collect();
-                format!("waiting on the winner of {}", missing.join(", "))
+                if missing.is_empty() {
+                    // Under a budget a phase waits for every phase listed before it.
+                    "waiting for the phases before it (a budget takes runs in listed order)".to_owned()
+                } else {
+                    format!("waiting on the winner of {}", missing.join(", "))
+                }
             }
             (PhaseStatus::Failed, _) => format!("failed: {}", p.message.clone().unwrap_or_default()),
             (PhaseStatus::Blocked, _) => format!("blocked: {}", p.message.clone().unwrap_or_default()),
@@ -335,12 +340,12 @@ pub fn text(plan: &Plan, results: &StudyResults, estimate: &Estimate) -> String 
 fn budget_line(b: &StudyBudget, e: &Estimate) -> String {
     let mut parts = Vec::new();
     if let Some(m) = b.max_runs {
-        parts.push(format!(
-            "at most {} (cached ones count): {} in, {} skipped",
-            plural(m, "run", "runs"),
-            e.cached + e.to_train + e.waiting + e.cannot_run.len(),
-            e.skipped
-        ));
+        let fits = if e.skipped == 0 {
+            "every run fits".to_owned()
+        } else {
+            format!("{} skipped", plural(e.skipped, "run", "runs"))
+        };
+        parts.push(format!("at most {} (cached ones count): {fits}", plural(m, "run", "runs")));
     }
     if let Some(t) = b.time {
         let fit = match e.expected_to_fit {
