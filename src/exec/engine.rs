@@ -364,15 +364,13 @@ impl Walk<'_, '_> {
             return false;
         }
         if matches!(node, Node::Runs { .. }) && self.budget.limited() && !self.in_turn(n) {
-            return self.engine.options.mode == Mode::Dry && {
-                // Dry: a block before it lacks results, so what is left of the budget is unknown.
-                let first = self.order.first_open();
-                let waiting = first.is_some_and(|s| self.nodes[s.index()].at == At::Waiting);
-                if waiting {
-                    self.nodes[n.index()].at = At::Waiting;
-                }
-                waiting
-            };
+            // Dry: a block before it lacks results, so what is left of the budget is unknown.
+            let before_waits = self.order.first_open().is_some_and(|s| self.nodes[s.index()].at == At::Waiting);
+            if self.engine.options.mode == Mode::Dry && before_waits {
+                self.nodes[n.index()].at = At::Waiting;
+                return true;
+            }
+            return false;
         }
         match node {
             Node::Runs { .. } => self.start(n, block),

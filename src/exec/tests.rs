@@ -533,3 +533,25 @@ fn plan_counts_max_runs_into_phases_that_wait_on_a_winner() {
     assert_eq!(c.status, PhaseStatus::Skipped, "the budget is spent before c");
     assert!(c.candidates.iter().all(|c| c.status == CandidateStatus::Skipped));
 }
+
+#[test]
+fn a_skipped_phase_blocks_only_what_needs_its_winner() {
+    // a: 3 runs, b: 2 of its own (its baseline is a's winner), then the budget is spent: c's
+    // one candidate is skipped, and the final run, which only comes after c, goes on (its run is
+    // b's winner, already in).
+    let study = format!(
+        "{}final after b\n",
+        BRANCHES
+            .replace("phase c {", "phase c { baseline = false")
+            .replace("objective", "budget { max_runs = 5 }\nobjective")
+    );
+    let h = Harness::new(&study);
+    let store = h.store();
+    let exec = executor(&store, by_formula(|_| false));
+    let r = h.run(Mode::Run, &[], &exec, CancelFlag::new());
+    let status = |n: &str| r.phases.iter().find(|p| p.name == n).unwrap().status;
+    assert_eq!((status("a"), status("b"), status("c")), (PhaseStatus::Done, PhaseStatus::Done, PhaseStatus::Skipped));
+    assert_eq!(r.final_status, Some(PhaseStatus::Done));
+    assert_eq!(submitted(&exec).len(), 5, "{:?}", submitted(&exec));
+    assert!(!r.has_failure());
+}

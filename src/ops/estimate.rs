@@ -158,7 +158,7 @@ impl Estimate {
 
     /// The `estimate` object of `lrx plan --json`.
     pub fn to_json(&self) -> serde_json::Value {
-        json!({
+        let mut j = json!({
             "runs_cached": self.cached,
             "runs_to_train": self.to_train,
             "runs_waiting": self.waiting,
@@ -166,15 +166,18 @@ impl Estimate {
             "tokens_per_sec": self.rate,
             "seconds": self.seconds(),
             "based_on_runs": self.basis,
-            "budget": self.budget.map(|b| json!({
+        });
+        if let Some(b) = self.budget {
+            j["budget"] = json!({
                 "max_runs": b.max_runs,
                 "time_seconds": b.time,
                 "runs_skipped": self.skipped,
                 "time_spent_seconds": b.time.map(|_| self.time_spent),
                 // An estimate, from the cached runs' speed: only `run` knows.
                 "expected_to_fit": self.expected_to_fit,
-            })),
-        })
+            });
+        }
+        j
     }
 }
 

@@ -110,3 +110,12 @@ fn the_budget_changes_no_run_config() {
     // Keys are computed from these configs alone (`cache::key`): equal configs, equal keys.
     assert_eq!(configs(&with), configs(&without));
 }
+
+#[test]
+fn a_block_left_open_before_the_budget_is_named() {
+    // `budget` starts a top-level item like `train`: the parser says which block is unclosed.
+    let src = "train {\n  steps = 10\n\nbudget { max_runs = 3 }\n";
+    let err = lrx::lang::parse(src).expect_err("the train block is never closed");
+    assert_eq!(err.message, "unclosed `{`");
+    assert_eq!(err.line_col(src), Some((1, 7)));
+}
