@@ -98,6 +98,18 @@ fn max_runs_skips_the_tail_and_raising_it_trains_only_the_skipped_runs() {
     assert!(winners["phases"]["lr"].get("chosen_under_budget").is_none(), "{winners}");
     assert_eq!(winners["final"]["status"], "skipped", "the final run's second seed is beyond the budget: {winners}");
 
+    // With `time` instead, plan says what is expected to fit, from the cached runs' speed.
+    std::fs::write(d.join("study.lrx"), STUDY.replace("max_runs = 4", "time = 1h")).unwrap();
+    let out = text(&output(d, &["plan", "study.lrx"]).stdout);
+    assert!(out.contains("budget: 1h of training") && out.contains("expected to fit (an estimate)"), "{out}");
+    let plan_json: serde_json::Value =
+        serde_json::from_slice(&output(d, &["plan", "study.lrx", "--json"]).stdout).unwrap();
+    let estimate = &plan_json["estimate"];
+    assert_eq!(estimate["budget"]["time_seconds"], 3600.0, "{estimate}");
+    let left = estimate["runs_to_train"].as_u64().unwrap() + estimate["runs_waiting"].as_u64().unwrap();
+    assert!(left > 0, "{estimate}");
+    assert_eq!(estimate["budget"]["expected_to_fit"].as_u64(), Some(left), "tiny runs all fit in an hour: {estimate}");
+
     // Raised: only what was skipped trains; the four runs in are cache hits.
     std::fs::write(d.join("study.lrx"), study(100)).unwrap();
     let second = output(d, &["run", "study.lrx"]);
