@@ -555,3 +555,22 @@ fn a_skipped_phase_blocks_only_what_needs_its_winner() {
     assert_eq!(submitted(&exec).len(), 5, "{:?}", submitted(&exec));
     assert!(!r.has_failure());
 }
+
+#[test]
+fn halving_rungs_count_as_runs_and_a_survivor_beyond_the_budget_is_skipped() {
+    let h = Harness::new(
+        "train { matrix_lr = 0.04  steps = 8 }\nbudget { max_runs = 6 }\nphase a {\n  vary matrix_lr in [0.01, 0.02, 0.05, 0.3]\n  prune = halving(rungs = [4, 8], keep = 1/2)\n}\n",
+    );
+    let store = h.store();
+    let exec = executor(&store, by_formula(|_| false));
+    let r = h.run(Mode::Run, &[], &exec, CancelFlag::new());
+    let subs = submitted(&exec);
+    // Five first-rung runs, then the survivors (baseline, 0.02, 0.05) in listed order: one more.
+    assert_eq!(subs.iter().filter(|l| l.ends_with("@4")).count(), 5, "{subs:?}");
+    assert_eq!(subs.iter().filter(|l| !l.ends_with("@4")).collect::<Vec<_>>(), ["a/baseline"], "{subs:?}");
+    let phase = &r.phases[0];
+    assert_eq!(phase.winner().unwrap().variant, "baseline", "the one survivor that finished");
+    assert!(phase.under_budget());
+    assert_eq!(variants(&r, "a", CandidateStatus::Skipped), ["matrix_lr=0.02", "matrix_lr=0.05"]);
+    assert_eq!(variants(&r, "a", CandidateStatus::Pruned), ["matrix_lr=0.01", "matrix_lr=0.3"]);
+}
