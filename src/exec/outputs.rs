@@ -313,6 +313,9 @@ fn winners_json(results: &StudyResults) -> Json {
                     if !failed.is_empty() {
                         entry["chosen_without_failed"] = json!(failed);
                     }
+                    if p.under_budget() {
+                        entry["chosen_under_budget"] = json!(p.skipped().map(|c| c.variant.as_str()).collect::<Vec<_>>());
+                    }
                     entry
                 }
                 None => json!({"status": p.status, "message": p.message}),

@@ -18,7 +18,7 @@ use super::expand::{self, Item, Variant};
 use super::resolve::{Layers, Problem};
 use super::{
     Candidate, Changes, FinalRun, FinalSource, InvalidCandidate, MAX_RUNS, Objective, Phase, PhaseKind, Plan,
-    ResolveError,
+    ResolveError, StudyBudget,
 };
 
 /// Checks and compiles a study; with `base` (the folder its relative paths start from), what
@@ -174,6 +174,10 @@ pub(super) fn compile(source: &str, path: &Path, base: Option<&Path>) -> Result<
         phases,
         final_run,
         graph,
+        budget: study.budget.as_ref().map(|b| StudyBudget {
+            max_runs: b.max_runs.as_ref().map(|m| usize::try_from(m.value).unwrap_or(usize::MAX)),
+            time: b.time.as_ref().map(|t| t.value),
+        }),
         warnings: diags,
         source: source.to_owned(),
         study,
