@@ -843,6 +843,7 @@ mod tests {
                 device: None,
             },
             stop_at: None,
+            cooldown: None,
         }
     }
 

@@ -491,7 +491,7 @@ impl Walk<'_, '_> {
         &mut self,
         block: &Block,
         cands: Vec<Result<Candidate, InvalidCandidate>>,
-        stop_at: Option<u64>,
+        stop_at: Option<crate::spec::Stop>,
         force: bool,
         earlier: &[Slot],
     ) -> Vec<Cand> {
