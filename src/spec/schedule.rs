@@ -264,8 +264,8 @@ impl Schedule {
         let from = t.max(decay);
         let steps = ((1.0 - from) * stop as f64).round().max(1.0) as u64;
         // Every schedule with a late decay holds 1 between its warmup and its decay.
-        let peak = if t >= decay { at_rung } else { 1.0 };
-        Some(Cooldown { steps, from, at_rung, peak, end })
+        let scale = (t < self.warmup()).then(|| (at_rung - end) / (1.0 - end));
+        Some(Cooldown { steps, from, scale, end })
     }
 
     /// The multiplier at `step` of a run of `total` steps.
@@ -310,11 +310,10 @@ pub struct Cooldown {
     pub steps: u64,
     /// The progress in the schedule that the branch's first step stands for.
     from: f64,
-    /// The multiplier at the rung.
-    at_rung: f64,
-    /// The multiplier the schedule's decay starts from (the peak, or the rung's own multiplier
-    /// once the decay has begun), and its end value.
-    peak: f64,
+    /// For a rung inside the warmup: the factor that scales the decay (from the peak, 1, to
+    /// `end`) down to start at the rung's multiplier.
+    scale: Option<f64>,
+    /// The schedule's end value.
     end: f64,
 }
 
@@ -327,10 +326,9 @@ impl Cooldown {
     /// The LR multiplier of branch step `j` (0-based).
     pub fn multiplier(&self, schedule: &Schedule, j: u64) -> f64 {
         let m = schedule.multiplier(self.progress(j));
-        if self.at_rung == self.peak {
-            m
-        } else {
-            self.end + (self.at_rung - self.end) * (m - self.end) / (self.peak - self.end)
+        match self.scale {
+            None => m,
+            Some(scale) => self.end + scale * (m - self.end),
         }
     }
 }
