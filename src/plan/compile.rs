@@ -263,8 +263,9 @@ fn check_halving(rung: Option<(u64, Span)>, config: &RunConfig) -> Option<Diagno
 
 /// A script stopped at its rungs (`{stop_at}`) cannot be branched off for a cooldown: under a
 /// schedule that decays late, a rung before the decay has finished compares candidates before
-/// it, which favours low LRs. (A script not told where to stop trains each rung as a run that
-/// long, decay included.)
+/// it, which favours low LRs. Only where the script is given the schedule (`{schedule...}`, or
+/// the whole config as `{config}`): one with a schedule of its own is its own business. (A
+/// script not told where to stop trains each rung as a run that long, decay included.)
 fn script_rungs_before_decay(def: &PhaseDef, study_opts: &Options, config: &RunConfig) -> Option<Diagnostic> {
     let prune = def.options.prune.as_ref().or(study_opts.prune.as_ref())?;
     let Prune::Halving { rungs, cooldown: crate::spec::CooldownRule::Auto, .. } = &prune.value else { return None };
@@ -274,7 +275,13 @@ fn script_rungs_before_decay(def: &PhaseDef, study_opts: &Options, config: &RunC
         .iter()
         .take(rungs.len().saturating_sub(1))
         .find(|r| config.train.schedule.cooldown(**r, total).is_some())?;
-    if !crate::spec::command::tells_stop(cmd) {
+    let template = crate::spec::command::Template::parse(cmd).ok()?;
+    let (mut stops, mut scheduled) = (false, false);
+    for (name, _) in template.slots() {
+        stops |= name == "stop_at";
+        scheduled |= name == "config" || name == "schedule" || name.starts_with("schedule.");
+    }
+    if !(stops && scheduled) {
         return None;
     }
     Some(

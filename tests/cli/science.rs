@@ -407,11 +407,12 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     out
 }
 
-/// A script stopped at its rungs cannot be branched: under a late decay, `check` warns that an
-/// early rung compares before the decay, and `cooldown = none` says the user accepts it.
+/// A script stopped at its rungs cannot be branched: given a late-decaying schedule, `check`
+/// warns that an early rung compares before the decay, and `cooldown = none` says the user
+/// accepts it. A script given no schedule (one of its own) or a cosine is not warned about.
 #[test]
 fn a_script_stopped_at_rungs_before_a_late_decay_is_warned_about() {
-    let text_ = "train {\n  trainer = command(\"sh train.sh {stop_at} {checkpoint} {out}\")\n  steps = 100\n}\nobjective minimize val_loss\nphase lr {\n  prune = halving(rungs = [20, 100])\n  vary matrix_lr in [0.01, 0.02]\n}\n";
+    let text_ = "train {\n  trainer = command(\"sh train.sh {stop_at} {checkpoint} {config} {out}\")\n  steps = 100\n}\nobjective minimize val_loss\nphase lr {\n  prune = halving(rungs = [20, 100])\n  vary matrix_lr in [0.01, 0.02]\n}\n";
     let dir = study(text_);
     let out = lrx(dir.path(), &["check", "study.lrx"]);
     let err = text(&out.stderr);
@@ -424,4 +425,10 @@ fn a_script_stopped_at_rungs_before_a_late_decay_is_warned_about() {
     let cosine = study(&text_.replace("steps = 100", "steps = 100\n  schedule = cosine"));
     let out = lrx(cosine.path(), &["check", "study.lrx"]);
     assert!(!text(&out.stderr).contains("decay"), "{}", text(&out.stderr));
+    let own = study(&text_.replace(" {config}", ""));
+    let out = lrx(own.path(), &["check", "study.lrx"]);
+    assert!(!text(&out.stderr).contains("decay"), "{}", text(&out.stderr));
+    let warmdown = study(&text_.replace("{config}", "--warmdown {schedule.warmdown}"));
+    let out = lrx(warmdown.path(), &["check", "study.lrx"]);
+    assert!(text(&out.stderr).contains("before their schedule's decay"), "{}", text(&out.stderr));
 }
