@@ -66,6 +66,9 @@ pub struct RepeatResult {
     pub stop_at: Option<u64>,
     /// Trained by this invocation from an earlier rung's checkpoint at this step.
     pub resumed_at: Option<u64>,
+    /// A rung measured on a cooldown branch of this many steps after `stop_at` (its metrics
+    /// are the branch's; its cache entry keeps the rung's own).
+    pub cooldown: Option<u64>,
     pub cached: bool,
     pub status: Option<Status>,
     pub seconds: f64,
@@ -472,6 +475,9 @@ fn candidate_json(c: &CandidateResult) -> Json {
     if let Some(step) = c.repeats.iter().find_map(|r| r.resumed_at) {
         m.insert("continued_from_step".into(), json!(step));
     }
+    if let Some(steps) = c.repeats.iter().find_map(|r| r.cooldown) {
+        m.insert("cooldown_steps".into(), json!(steps));
+    }
     if let Some(reason) = &c.reason
         && c.status != CandidateStatus::Ok
     {
@@ -667,6 +673,7 @@ mod tests {
                 key: Some(format!("{:02x}", key + i as u8).repeat(32).parse().unwrap()),
                 stop_at: None,
                 resumed_at: None,
+                cooldown: None,
                 cached: true,
                 status: Some(Status::Ok),
                 seconds: 1.0,

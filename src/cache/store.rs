@@ -927,6 +927,7 @@ mod tests {
                 device: None,
             },
             stop_at: None,
+            cooldown: None,
         }
     }
 

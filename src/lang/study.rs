@@ -60,8 +60,9 @@ pub enum Prune {
     Diverged,
     /// Never stop a run early: divergence is recorded but training goes on.
     None,
-    /// Successive halving: all candidates train to `rungs[0]` steps, the best `keep` go on.
-    Halving { rungs: Vec<u64>, keep: f64 },
+    /// Successive halving: all candidates train to `rungs[0]` steps, the best `keep` go on;
+    /// `cooldown` says whether a rung before a late decay is measured on a cooldown branch.
+    Halving { rungs: Vec<u64>, keep: f64, cooldown: crate::spec::CooldownRule },
 }
 
 /// A block option with where it was set.

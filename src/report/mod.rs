@@ -272,6 +272,7 @@ mod tests {
             failure: None,
             stop_at: None,
             resumed_at: None,
+            cooldown: None,
             history,
         }
     }

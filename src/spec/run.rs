@@ -131,6 +131,21 @@ pub struct RunResult {
     /// The last lines a failed run wrote to stderr: its evidence, kept in the failure record.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub log_tail: Option<String>,
+    /// A halving rung measured on a cooldown branch: `metrics` are the branch's, this holds
+    /// its length and what the rung measured before it.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub cooldown: Option<CooldownRecord>,
+}
+
+/// What a rung measured on a cooldown branch ([`super::Cooldown`]) records besides the
+/// branch's metrics (which are the run's: the rung compares candidates on them).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CooldownRecord {
+    /// Steps the branch trained after the rung (compute, though the branch is discarded).
+    pub steps: u64,
+    /// The metrics at the rung's own step, before the branch.
+    #[serde(with = "nonfinite::map")]
+    pub at_rung: BTreeMap<String, f64>,
 }
 
 impl RunResult {
@@ -149,6 +164,7 @@ impl RunResult {
             error: Some(error.into()),
             exit_code: None,
             log_tail: None,
+            cooldown: None,
         }
     }
 }
@@ -277,6 +293,11 @@ pub struct RunContext<'a> {
     pub base_dir: PathBuf,
     /// Stop after this many steps (successive halving); the schedule still spans the budget.
     pub stop_at: Option<u64>,
+    /// Measure the run where it stops on a cooldown branch (`RunConfig`'s schedule says how
+    /// long, [`super::Schedule::cooldown`]), where the schedule gives one there: the key of such
+    /// a run says so ([`Trainer::branches`]). The state saved at `stop_at` is the one before
+    /// the branch.
+    pub cooldown: bool,
     /// Saving and resuming the run's full state (none by default).
     pub checkpoints: Checkpoints,
     /// The GPU this run was given (its ordinal on this machine), where the executor hands out
@@ -300,6 +321,7 @@ impl<'a> RunContext<'a> {
             run_key: None,
             base_dir,
             stop_at: None,
+            cooldown: false,
             checkpoints: Checkpoints::default(),
             device: None,
         }
@@ -321,4 +343,18 @@ pub trait Trainer: Send + Sync {
     fn stops_early(&self, _config: &RunConfig) -> bool {
         true
     }
+
+    /// Whether it measures a run stopped early on a cooldown branch where asked
+    /// (`RunContext::cooldown`): the built-in trainer does, a script cannot be branched.
+    fn branches(&self, _config: &RunConfig) -> bool {
+        false
+    }
+}
+
+/// Where a successive-halving run stops: the rung's step, and whether the rung is measured on
+/// a cooldown branch where its schedule decays late.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stop {
+    pub at: u64,
+    pub cooldown: super::CooldownRule,
 }
