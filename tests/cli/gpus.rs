@@ -82,10 +82,10 @@ fn each_gpu_runs_one_run_at_a_time_and_the_gpu_is_not_part_of_the_key() {
             }
         }
     }
-    // Two GPUs ran runs side by side: the eight runs of 0.4 s took well under 8 × 0.4 s.
-    let first = log.iter().map(|r| r.1).fold(f64::INFINITY, f64::min);
-    let last = log.iter().map(|r| r.2).fold(0.0, f64::max);
-    assert!(last - first < 8.0 * 0.4 * 0.8, "{log:?}");
+    // Two GPUs ran runs side by side: some run on GPU 0 overlapped one on GPU 1 (an order,
+    // not a duration: timings on a loaded machine say nothing).
+    let side_by_side = log.iter().any(|a| log.iter().any(|b| a.0 == "0" && b.0 == "1" && a.1 < b.2 && b.1 < a.2));
+    assert!(side_by_side, "no two runs ran on the two GPUs at once: {log:?}");
 
     // Which GPU a run had is not part of its key: on other GPUs, or none, nothing trains again.
     for args in [&["study.lrx", "--gpus", "1", "--json", "-q"][..], &["study.lrx", "--json", "-q"][..]] {
