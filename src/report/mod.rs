@@ -5,10 +5,11 @@
 //! ```text
 //! report.md              summary, one section per phase, final run, correlations, failures
 //! report.html            the same, one file: figures inline, sortable tables, no network
-//! figures/history.svg           every run's objective in run order, best so far
+//! figures/history.svg           every run's objective in the order runs finished, best so far
 //! figures/parallel.svg          parallel coordinates: every run over the swept keys
 //! figures/<phase>-loss.svg       train and val loss vs step, every candidate
 //! figures/<phase>-loss-tokens.svg, <phase>-loss-time.svg   the same vs tokens and seconds
+//! figures/<phase>-dynamics.svg   gradient norm, per-group LRs and aux loss: winner, runner-up
 //! figures/<phase>-sweep.svg      the objective vs each numeric swept key
 //! figures/<phase>-heatmap.svg    the objective over a grid's two keys
 //! figures/<phase>-schedule.svg   each candidate's LR multiplier, when the phase varies it
@@ -113,13 +114,23 @@ pub fn build(results: &StudyResults, opts: &ReportOptions) -> Result<Doc, Figure
     let compute = analysis::compute(results);
     sections::summary(&mut doc, results, &views, compute);
     if opts.figures
-        && let Some(svg) = figures::history(results)?
+        && let Some(h) = figures::history(results)?
     {
+        let order = match h.untimed {
+            0 => "in the order the runs finished".to_owned(),
+            n if n == h.runs => {
+                "in listed order (phase by phase, candidates as listed): no run has a recorded finish time".to_owned()
+            }
+            n => format!(
+                "in the order the runs finished ({n} of {} have no recorded finish time and follow the run listed before them)",
+                h.runs
+            ),
+        };
         doc.push(Block::Figure(Figure {
             path: "figures/history.svg".into(),
-            svg,
+            svg: h.svg,
             caption: Text::new().plain(format!(
-                "Every run's {} in run order (phase by phase, candidates as listed), one colour per phase; the red line is the best so far, ✕ runs without a result.",
+                "Every run's {} {order}, one colour per phase; the red line is the best so far, ✕ runs without a result.",
                 results.metric
             )),
         }));
@@ -170,6 +181,26 @@ pub fn build(results: &StudyResults, opts: &ReportOptions) -> Result<Doc, Figure
                 ": the same losses against wall-clock seconds since each run started (this machine's speed and load).",
             ),
         );
+        if let Some(d) = figures::dynamics(v)? {
+            let label = |i: usize| v.phase.candidates[i].variant.as_str();
+            let mut caption = name.clone().plain(": how the winner ").code(label(d.winner)).plain(" (solid)");
+            if let Some(r) = d.runner_up {
+                caption = caption.plain(" and the runner-up ").code(label(r)).plain(" (dashed)");
+            }
+            caption = caption.plain(format!(
+                " trained: {} against step, as their histories recorded {}",
+                d.drawn.join(", "),
+                if d.averaged { "them (repeats averaged)" } else { "them" }
+            ));
+            if !d.missing.is_empty() {
+                caption = caption.plain(format!(
+                    "; {} {} not recorded by this trainer, so not drawn",
+                    d.missing.join(" and "),
+                    if d.missing.len() == 1 { "was" } else { "were" }
+                ));
+            }
+            add("dynamics", Some(d.svg), caption.plain("."));
+        }
         add(
             "sweep",
             figures::sweep(v, &colors)?,
@@ -272,6 +303,7 @@ mod tests {
             failure: None,
             stop_at: None,
             resumed_at: None,
+            finished_at: None,
             history,
         }
     }

@@ -263,5 +263,6 @@ pub fn train<B: AutodiffBackend>(
         error: None,
         exit_code: None,
         log_tail: None,
+        finished_at: None,
     })
 }
