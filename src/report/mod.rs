@@ -3,7 +3,8 @@
 //! the terminal tables of `lrx show`.
 //!
 //! ```text
-//! report.md              summary, one section per phase, final run, correlations, failures
+//! report.md              summary, what changed against a compared study (`--compare`), one
+//!                        section per phase, final run, correlations, failures
 //! report.html            the same, one file: figures inline, sortable tables, no network
 //! figures/history.svg           every run's objective in the order runs finished, best so far
 //! figures/parallel.svg          parallel coordinates: every run over the swept keys
@@ -20,6 +21,7 @@
 //! current) and [`table::render_tables`].
 
 pub mod analysis;
+pub mod compare;
 pub mod doc;
 pub mod figures;
 pub mod format;
@@ -51,6 +53,8 @@ pub struct ReportOptions {
     pub title: Option<String>,
     /// The study is still running: the HTML page reloads itself, and both say how far it is.
     pub live: Option<Live>,
+    /// Another study (or this one's older version) to compare with: a "Compared with" section.
+    pub compare: Option<compare::StudyDiff>,
 }
 
 /// How far a running study is, for its live report.
@@ -65,7 +69,7 @@ pub struct Live {
 
 impl Default for ReportOptions {
     fn default() -> ReportOptions {
-        ReportOptions { html: true, figures: true, title: None, live: None }
+        ReportOptions { html: true, figures: true, title: None, live: None, compare: None }
     }
 }
 
@@ -113,6 +117,9 @@ pub fn build(results: &StudyResults, opts: &ReportOptions) -> Result<Doc, Figure
     }
     let compute = analysis::compute(results);
     sections::summary(&mut doc, results, &views, compute);
+    if let Some(d) = &opts.compare {
+        compare::section(&mut doc, d);
+    }
     if opts.figures
         && let Some(h) = figures::history(results)?
     {
