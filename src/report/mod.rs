@@ -273,6 +273,14 @@ pub fn write_report(results: &StudyResults, out: &Path, opts: &ReportOptions) ->
         write(&path, f.svg.as_bytes())?;
         figures.push(path);
     }
+    // Figures of phases the study no longer has (renamed, removed) would outlive them.
+    if let Ok(dir) = fs::read_dir(out.join("figures")) {
+        for stale in dir.flatten().map(|e| e.path()) {
+            if stale.extension().is_some_and(|e| e == "svg") && !figures.contains(&stale) {
+                fs::remove_file(&stale).map_err(|source| ReportError::Write { path: stale.clone(), source })?;
+            }
+        }
+    }
     let markdown = out.join("report.md");
     write(&markdown, markdown::render(&doc).as_bytes())?;
     let html = if opts.html {
@@ -396,6 +404,30 @@ mod tests {
         let html = fs::read_to_string(files.html.unwrap()).unwrap();
         let _ = table::render_tables(results, &TableOptions::default());
         (md, html)
+    }
+
+    #[test]
+    fn figures_of_phases_the_study_no_longer_has_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let with = |name: &str| {
+            let c = vec![
+                cand("baseline", vec![], CandidateStatus::Ok, Some(2.0), rows(&[3.0, 2.0])),
+                cand(
+                    "matrix_lr=0.1",
+                    vec![("matrix_lr", Value::Float(0.1))],
+                    CandidateStatus::Ok,
+                    Some(2.5),
+                    rows(&[3.0, 2.5]),
+                ),
+            ];
+            study(vec![phase(name, c, Some(0))], None)
+        };
+        write_report(&with("old"), dir.path(), &ReportOptions::default()).unwrap();
+        assert!(dir.path().join("figures/old-loss.svg").is_file());
+        std::fs::write(dir.path().join("figures/notes.txt"), "mine").unwrap();
+        let files = write_report(&with("new"), dir.path(), &ReportOptions::default()).unwrap();
+        assert!(!dir.path().join("figures/old-loss.svg").exists(), "the renamed phase's figure is gone");
+        assert!(files.figures.iter().all(|f| f.is_file()) && dir.path().join("figures/notes.txt").is_file());
     }
 
     #[test]

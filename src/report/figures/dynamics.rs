@@ -107,6 +107,11 @@ pub fn dynamics(view: &PhaseView<'_>) -> Result<Option<Dynamics>, FigureError> {
     if panels.is_empty() {
         return Ok(None);
     }
+    // One step axis: named under the last panel only.
+    let last = panels.len() - 1;
+    for p in &mut panels[..last] {
+        p.x_label.clear();
+    }
     let lr_drawn = drawn.contains(&"learning rate per parameter group");
     let title = lr_drawn.then(|| "LR: parameter group".to_owned());
     let mut legend = LineChart { legend_title: title, ..LineChart::default() };

@@ -349,7 +349,11 @@ where
     let (y_lo, y_hi) = chart.y_range.or_else(|| finite_range(y_data)).unwrap_or((0.0, 1.0));
     let (y_lo, y_hi) = match (chart.y_range.is_some(), y_log) {
         (true, _) => (y_lo, y_hi),
-        (false, true) => (y_lo / 1.15, y_hi * 1.15),
+        // 4 % of the decades shown on either side, at least a twentieth of a decade.
+        (false, true) => {
+            let pad = (0.04 * (y_hi / y_lo).log10()).max(0.05);
+            (y_lo / 10f64.powf(pad), y_hi * 10f64.powf(pad))
+        }
         (false, false) => pad(y_lo, y_hi, 0.06),
     };
     let y_log = y_log && y_lo > 0.0;
