@@ -224,9 +224,9 @@ fn pad(lo: f64, hi: f64, frac: f64) -> (f64, f64) {
 /// Cuts a polyline to a rectangle (in the chart's possibly log-scaled x): pieces that stay
 /// inside, with points interpolated where the line leaves or enters.
 pub fn clip(points: &[(f64, f64)], x: (f64, f64), y: (f64, f64), (x_log, y_log): (bool, bool)) -> Vec<Vec<(f64, f64)>> {
-    let f = |log: bool| move |v: f64| if log { v.log10() } else { v };
-    let g = |log: bool| move |v: f64| if log { 10f64.powf(v) } else { v };
-    let (fx, fy, gx, gy) = (f(x_log), f(y_log), g(x_log), g(y_log));
+    let to_axis = |log: bool| move |v: f64| if log { v.log10() } else { v };
+    let from_axis = |log: bool| move |v: f64| if log { 10f64.powf(v) } else { v };
+    let (fx, fy, gx, gy) = (to_axis(x_log), to_axis(y_log), from_axis(x_log), from_axis(y_log));
     let (x0, x1) = (fx(x.0), fx(x.1));
     let y = (fy(y.0), fy(y.1));
     let inside = |p: (f64, f64)| p.0 >= x0 && p.0 <= x1 && p.1 >= y.0 && p.1 <= y.1;
