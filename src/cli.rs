@@ -404,6 +404,10 @@ pub enum CacheCommand {
         /// Only list what would be deleted
         #[arg(long)]
         dry_run: bool,
+        /// Delete only the checkpoints stored with entries (halving rungs' saved states), keeping
+        /// every result; a rung that would have continued from one trains from step 0 instead
+        #[arg(long, conflicts_with_all = ["keep", "all"])]
+        checkpoints: bool,
     },
     /// Delete entries by key (a unique prefix is enough)
     Rm {

@@ -23,6 +23,9 @@ pub enum PhaseStatus {
     Waiting,
     /// Its candidates are known but not all have results (plan, show, interrupted runs).
     Pending,
+    /// The study's budget left it without a winner: none of its runs is in, or a winner it
+    /// needs was never chosen. Not a failure.
+    Skipped,
 }
 
 /// Where a candidate stands.
@@ -39,6 +42,8 @@ pub enum CandidateStatus {
     ToRun,
     /// Stopped by Ctrl-C.
     Cancelled,
+    /// Left out by the study's budget (some or all of its runs): no result, not a failure.
+    Skipped,
 }
 
 impl From<Status> for CandidateStatus {
@@ -61,6 +66,9 @@ pub struct RepeatResult {
     pub stop_at: Option<u64>,
     /// Trained by this invocation from an earlier rung's checkpoint at this step.
     pub resumed_at: Option<u64>,
+    /// A rung measured on a cooldown branch of this many steps after `stop_at` (its metrics
+    /// are the branch's; its cache entry keeps the rung's own).
+    pub cooldown: Option<u64>,
     pub cached: bool,
     pub status: Option<Status>,
     pub seconds: f64,
@@ -291,6 +299,17 @@ impl PhaseResult {
         self.winner = self.winner.map(|w| index[w]);
     }
 
+    /// Whether its winner was chosen while the study's budget left some of its candidates out
+    /// ("chosen under a budget").
+    pub fn under_budget(&self) -> bool {
+        self.winner.is_some() && self.skipped().next().is_some()
+    }
+
+    /// Its candidates the budget left out.
+    pub fn skipped(&self) -> impl Iterator<Item = &CandidateResult> {
+        self.candidates.iter().filter(|c| c.status == CandidateStatus::Skipped)
+    }
+
     /// How the winning change reads: `lr=0.0275` for a range test, the winner's variant
     /// otherwise (a range test's own run is not what it passes on).
     pub fn winner_label(&self) -> Option<String> {
@@ -310,6 +329,14 @@ pub struct RunCounts {
     pub failed: usize,
     pub diverged: usize,
     pub pruned: usize,
+    /// Left out by the study's budget.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub skipped: usize,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // the signature serde asks for
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// Everything about one study's runs.
@@ -341,9 +368,10 @@ impl StudyResults {
         // A pruned candidate's last rung finished `ok`; it counts as pruned.
         let repeats = self
             .all_candidates()
-            .flat_map(|c| c.repeats.iter().map(move |r| (r, c.status == CandidateStatus::Pruned)))
-            .chain(self.superseded.iter().map(|r| (r, false)));
-        for (r, pruned) in repeats {
+            .flat_map(|c| c.repeats.iter().map(move |r| (r, c.status)))
+            .chain(self.superseded.iter().map(|r| (r, CandidateStatus::Ok)));
+        for (r, of) in repeats {
+            let pruned = of == CandidateStatus::Pruned;
             if let Some(k) = r.key
                 && !seen.insert(k)
             {
@@ -355,6 +383,7 @@ impl StudyResults {
                 Some(Status::Diverged) => c.diverged += 1,
                 Some(Status::Pruned) => c.pruned += 1,
                 Some(_) if pruned => c.pruned += 1,
+                None if of == CandidateStatus::Skipped => c.skipped += 1,
                 _ => {}
             }
             if r.status.is_some_and(|s| s != Status::Failed) {
@@ -448,6 +477,9 @@ fn candidate_json(c: &CandidateResult) -> Json {
     if let Some(step) = c.repeats.iter().find_map(|r| r.resumed_at) {
         m.insert("continued_from_step".into(), json!(step));
     }
+    if let Some(steps) = c.repeats.iter().find_map(|r| r.cooldown) {
+        m.insert("cooldown_steps".into(), json!(steps));
+    }
     if let Some(reason) = &c.reason
         && c.status != CandidateStatus::Ok
     {
@@ -490,6 +522,9 @@ fn phase_json(p: &PhaseResult) -> Json {
     m.insert("after".into(), json!(p.after));
     m.insert("status".into(), json!(p.status));
     m.insert("winner".into(), p.winner().map_or(Json::Null, |w| json!(w.variant)));
+    if p.under_budget() {
+        m.insert("under_budget".into(), json!(true));
+    }
     if let Some(msg) = &p.message {
         m.insert("message".into(), json!(msg));
     }
@@ -640,6 +675,7 @@ mod tests {
                 key: Some(format!("{:02x}", key + i as u8).repeat(32).parse().unwrap()),
                 stop_at: None,
                 resumed_at: None,
+                cooldown: None,
                 cached: true,
                 status: Some(Status::Ok),
                 seconds: 1.0,

@@ -12,7 +12,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::spec::{DataConfig, RunConfig, Trainer, TrainerIdentity};
+use crate::spec::{CooldownRule, DataConfig, RunConfig, Stop, Trainer, TrainerIdentity};
 
 /// A run's cache key: 32 bytes of blake3, written as 64 hex digits.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -94,6 +94,10 @@ pub struct KeyInput {
     /// A successive-halving run cut short at this step (its schedule spans the full budget).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub stop_at: Option<u64>,
+    /// Such a run measured on a cooldown branch of this many steps (`spec::Schedule::cooldown`):
+    /// its metrics are the branch's, not those at `stop_at`. Absent from every other key.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub cooldown: Option<u64>,
 }
 
 /// Version of the key derivation itself; bumping it invalidates every key.
@@ -101,20 +105,23 @@ const KEY_FORMAT: &str = "lrx-run-key/1";
 
 impl KeyInput {
     /// One run's identity: `config` with `seed`, its corpus's fingerprint, the trainer that
-    /// trains it, and the step it stops at (a successive-halving rung; ignored where it is not
-    /// before the budget). The one place a run's `KeyInput` is built, so that the engine,
-    /// `lrx train` and `lrx why` always agree on a run's key.
+    /// trains it, and where it stops (a successive-halving rung; ignored where it is not
+    /// before the budget), with the cooldown branch it is measured on where its rule, its
+    /// schedule and its trainer give one. The one place a run's `KeyInput` is built, so that
+    /// the engine, `lrx train` and `lrx why` always agree on a run's key.
     pub fn of_run(
         config: &RunConfig,
         seed: u64,
-        stop_at: Option<u64>,
+        stop: Option<Stop>,
         trainer: &dyn Trainer,
         fingerprint: impl FnOnce(&DataConfig) -> Result<DataFingerprint, String>,
     ) -> Result<KeyInput, String> {
         let mut config = config.clone();
         config.train.seed = seed;
         let data = fingerprint(&config.data)?;
-        let mut stop_at = stop_at.filter(|s| config.total_steps().is_none_or(|t| *s < t));
+        let total = config.total_steps();
+        let stop = stop.filter(|s| total.is_none_or(|t| s.at < t));
+        let mut stop_at = stop.map(|s| s.at);
         // Only a trainer that stops there may claim it; for any other the rung is a run of its
         // own, that long (its schedule spanning those steps), and keyed as one.
         if let Some(steps) = stop_at
@@ -123,7 +130,13 @@ impl KeyInput {
             config.train.budget = crate::spec::Budget::Steps(steps);
             stop_at = None;
         }
-        Ok(KeyInput { trainer: trainer.identity(&config), config, data, stop_at })
+        let cooldown = match (stop, stop_at, total) {
+            (Some(Stop { cooldown: CooldownRule::Auto, .. }), Some(at), Some(total)) if trainer.branches(&config) => {
+                config.train.schedule.cooldown(at, total).map(|c| c.steps)
+            }
+            _ => None,
+        };
+        Ok(KeyInput { trainer: trainer.identity(&config), config, data, stop_at, cooldown })
     }
 
     /// The canonical text that is hashed: JSON with object keys sorted at every level and
@@ -189,11 +202,21 @@ pub fn fingerprint_files(root: &Path, files: &[std::path::PathBuf]) -> std::io::
     let mut hasher = blake3::Hasher::new();
     for file in files {
         let rel = file.strip_prefix(root).unwrap_or(file);
-        let bytes = std::fs::read(file)?;
+        // Streamed, not read whole: `deps` may name a dataset of many gigabytes. The length
+        // goes first (as it always has, so keys stay put); a file that changes size while it is
+        // hashed is an error, not a key for contents that never existed.
+        let mut f = std::fs::File::open(file)?;
+        let len = f.metadata()?.len();
         hasher.update(rel.to_string_lossy().as_bytes());
         hasher.update(&[0]);
-        hasher.update(&(bytes.len() as u64).to_le_bytes());
-        hasher.update(&bytes);
+        hasher.update(&len.to_le_bytes());
+        let read = std::io::copy(&mut f, &mut hasher)?;
+        if read != len {
+            return Err(std::io::Error::other(format!(
+                "`{}` changed while it was hashed ({len} bytes, then {read})",
+                file.display()
+            )));
+        }
     }
     Ok(hasher.finalize().to_hex().to_string())
 }
@@ -216,7 +239,29 @@ mod tests {
     }
 
     fn input(config: RunConfig) -> KeyInput {
-        KeyInput { config, data: DataFingerprint { corpus: "abc".into() }, trainer: identity(), stop_at: None }
+        KeyInput {
+            config,
+            data: DataFingerprint { corpus: "abc".into() },
+            trainer: identity(),
+            stop_at: None,
+            cooldown: None,
+        }
+    }
+
+    #[test]
+    fn files_are_fingerprinted_as_path_length_and_bytes_so_keys_stay_put() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("train.py"), dir.path().join("data.bin"));
+        std::fs::write(&a, "print('hi')\n").unwrap();
+        std::fs::write(&b, vec![3u8; 100_000]).unwrap();
+        let mut want = blake3::Hasher::new();
+        for (name, bytes) in [("train.py", b"print('hi')\n".to_vec()), ("data.bin", vec![3u8; 100_000])] {
+            want.update(name.as_bytes());
+            want.update(&[0]);
+            want.update(&(bytes.len() as u64).to_le_bytes());
+            want.update(&bytes);
+        }
+        assert_eq!(fingerprint_files(dir.path(), &[a, b]).unwrap(), want.finalize().to_hex().to_string());
     }
 
     #[test]
@@ -256,8 +301,29 @@ mod tests {
         }
     }
 
-    /// A trainer that stops where it is told, or not.
+    /// A trainer that stops where it is told, or not; and branches a rung off, or not.
     struct Stops(bool);
+    struct Branches;
+
+    impl Trainer for Branches {
+        fn identity(&self, _: &RunConfig) -> TrainerIdentity {
+            identity()
+        }
+        fn train(
+            &self,
+            _: &RunConfig,
+            _: &mut crate::spec::RunContext<'_>,
+        ) -> Result<crate::spec::RunResult, crate::spec::Cancelled> {
+            Err(crate::spec::Cancelled)
+        }
+        fn branches(&self, _: &RunConfig) -> bool {
+            true
+        }
+    }
+
+    fn rung(at: u64) -> Stop {
+        Stop { at, cooldown: CooldownRule::Auto }
+    }
 
     impl Trainer for Stops {
         fn identity(&self, _: &RunConfig) -> TrainerIdentity {
@@ -279,18 +345,46 @@ mod tests {
     fn a_rung_is_claimed_only_by_a_trainer_that_stops_there_and_is_otherwise_a_run_that_long() {
         let fp = |_: &DataConfig| Ok(DataFingerprint { corpus: "abc".into() });
         let config = RunConfig::defaults();
-        let stopping = KeyInput::of_run(&config, 1, Some(50), &Stops(true), fp).unwrap();
+        let stopping = KeyInput::of_run(&config, 1, Some(rung(50)), &Stops(true), fp).unwrap();
         assert_eq!(stopping.stop_at, Some(50));
         assert_eq!(stopping.config.total_steps(), Some(300), "the schedule spans the budget");
-        let own = KeyInput::of_run(&config, 1, Some(50), &Stops(false), fp).unwrap();
+        let own = KeyInput::of_run(&config, 1, Some(rung(50)), &Stops(false), fp).unwrap();
         assert_eq!(own.stop_at, None, "never a key that claims a stop the run did not make");
         let mut fifty = config.clone();
         fifty.train.budget = crate::spec::Budget::Steps(50);
         assert_eq!(own.key(), KeyInput::of_run(&fifty, 1, None, &Stops(false), fp).unwrap().key());
         assert_ne!(own.key(), stopping.key());
         // The last rung is the budget: the whole run either way.
-        let last = KeyInput::of_run(&config, 1, Some(300), &Stops(false), fp).unwrap();
+        let last = KeyInput::of_run(&config, 1, Some(rung(300)), &Stops(false), fp).unwrap();
         assert_eq!(last.key(), KeyInput::of_run(&config, 1, None, &Stops(true), fp).unwrap().key());
+        assert!([stopping, own, last].iter().all(|i| i.cooldown.is_none()), "neither trainer branches");
+    }
+
+    /// A rung before the default schedule's warmdown (the last half of 300 steps), with a
+    /// trainer that branches, is keyed as measured on a cooldown of half its steps; the rule
+    /// `none`, a schedule without a late decay, the last rung and every run that is no rung keep
+    /// the keys they had.
+    #[test]
+    fn a_rung_measured_on_a_cooldown_branch_says_so_in_its_key_and_no_other_key_changes() {
+        let fp = |_: &DataConfig| Ok(DataFingerprint { corpus: "abc".into() });
+        let config = RunConfig::defaults();
+        let branched = KeyInput::of_run(&config, 1, Some(rung(50)), &Branches, fp).unwrap();
+        assert_eq!((branched.stop_at, branched.cooldown), (Some(50), Some(25)));
+        let plain = KeyInput::of_run(&config, 1, Some(rung(50)), &Stops(true), fp).unwrap();
+        assert_ne!(branched.key(), plain.key());
+        assert!(branched.canonical().contains(r#""cooldown":25"#));
+        let none = Some(Stop { at: 50, cooldown: CooldownRule::None });
+        assert_eq!(KeyInput::of_run(&config, 1, none, &Branches, fp).unwrap().key(), plain.key());
+        let whole = KeyInput::of_run(&config, 1, None, &Branches, fp).unwrap();
+        assert_eq!(whole.key(), KeyInput::of_run(&config, 1, None, &Stops(true), fp).unwrap().key());
+        assert_eq!(KeyInput::of_run(&config, 1, Some(rung(300)), &Branches, fp).unwrap().key(), whole.key());
+        assert!(!whole.canonical().contains("cooldown"));
+        let mut cosine = config.clone();
+        cosine.train.schedule =
+            crate::spec::Schedule::Cosine { warmup: 0.0, min_lr: 0.0, cycles: 1, warmup_start: 0.0, over: None };
+        let c = KeyInput::of_run(&cosine, 1, Some(rung(50)), &Branches, fp).unwrap();
+        assert_eq!(c.cooldown, None);
+        assert_eq!(c.key(), KeyInput::of_run(&cosine, 1, Some(rung(50)), &Stops(true), fp).unwrap().key());
     }
 
     proptest! {

@@ -557,6 +557,57 @@ impl Store {
         }
     }
 
+    /// Deletes the checkpoint stored with an entry (a halving rung's saved state), keeping its
+    /// result, and returns the bytes freed (0 when it had none). A later rung that would have
+    /// continued from it trains from step 0 instead, to the same result.
+    ///
+    /// Entries are never edited in place: the entry without its checkpoint is written beside it
+    /// in `tmp/` (its files hard-linked where the file system allows, a new manifest), then the
+    /// two folders are swapped in one step, so a reader sees the old entry or the new one, each
+    /// whole. Where the swap is not supported the old entry is moved out before the new one
+    /// moves in: a reader in between sees a miss, never a damaged entry.
+    pub fn drop_checkpoint(&self, key: RunKey) -> Result<u64, CacheError> {
+        let dir = self.entry_dir(key);
+        if self.checkpoint(key).is_none() || read_entry(&dir, key).is_err() {
+            return Ok(0);
+        }
+        let manifest_path = dir.join("manifest.json");
+        let manifest: Manifest = serde_json::from_slice(&fs::read(&manifest_path).map_err(io_err(&manifest_path))?)
+            .map_err(|e| CacheError::Encode(format!("bad manifest: {e}")))?;
+        let is_checkpoint = |name: &str| name == CHECKPOINT || name.starts_with(&format!("{CHECKPOINT_DIR}/"));
+        let freed = manifest
+            .files
+            .keys()
+            .filter(|n| is_checkpoint(n))
+            .filter_map(|n| fs::metadata(dir.join(n)).ok())
+            .map(|m| m.len())
+            .sum();
+        let kept = Manifest {
+            format: manifest.format,
+            files: manifest.files.into_iter().filter(|(n, _)| !is_checkpoint(n)).collect(),
+        };
+        let tmp = self.root.join("tmp").join(format!("{}.{}.{}", key.to_hex(), std::process::id(), unique()));
+        let swap = || -> Result<(), CacheError> {
+            for name in kept.files.keys() {
+                let (from, to) = (dir.join(name), tmp.join(name));
+                if let Some(parent) = to.parent() {
+                    fs::create_dir_all(parent).map_err(io_err(parent))?;
+                }
+                if fs::hard_link(&from, &to).is_err() {
+                    fs::copy(&from, &to).map_err(io_err(&from))?;
+                }
+            }
+            write_synced(&tmp.join("manifest.json"), &to_json(&kept)?)?;
+            sync_dir(&tmp)?;
+            exchange(&tmp, &dir)
+        };
+        let outcome = swap();
+        // After the swap `tmp` holds the old entry; before it, the half-built new one.
+        let _ = fs::remove_dir_all(&tmp);
+        outcome?;
+        Ok(freed)
+    }
+
     /// Deletes an entry.
     pub fn remove(&self, key: RunKey) -> Result<bool, CacheError> {
         let dir = self.entry_dir(key);
@@ -723,6 +774,39 @@ fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
+/// Bytes of the file at `path`, or of every file under the folder at `path`.
+pub fn bytes_under(path: &Path) -> u64 {
+    if path.is_file() {
+        return fs::metadata(path).map_or(0, |m| m.len());
+    }
+    let mut files = Vec::new();
+    list_files(path, path, &mut files);
+    files.iter().filter_map(|f| fs::metadata(path.join(f)).ok()).map(|m| m.len()).sum()
+}
+
+/// Swaps the folders `a` and `b` (both exist) in one step where the OS can (Linux's
+/// `renameat2(RENAME_EXCHANGE)`); elsewhere moves `b` aside, `a` to `b`, and what was `b` to `a`.
+fn exchange(a: &Path, b: &Path) -> Result<(), CacheError> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::ffi::CString;
+        use std::os::unix::ffi::OsStrExt;
+        let c = |p: &Path| CString::new(p.as_os_str().as_bytes()).map_err(|e| CacheError::Encode(e.to_string()));
+        let (ca, cb) = (c(a)?, c(b)?);
+        // SAFETY: both paths are valid NUL-terminated strings that outlive the call.
+        #[allow(unsafe_code, reason = "std has no atomic exchange of two paths")]
+        let rc =
+            unsafe { libc::renameat2(libc::AT_FDCWD, ca.as_ptr(), libc::AT_FDCWD, cb.as_ptr(), libc::RENAME_EXCHANGE) };
+        if rc == 0 {
+            return b.parent().map_or(Ok(()), sync_dir);
+        }
+    }
+    let aside = a.with_extension("old");
+    fs::rename(b, &aside).map_err(io_err(b))?;
+    fs::rename(a, b).map_err(io_err(b))?;
+    fs::rename(&aside, a).map_err(io_err(a))
+}
+
 fn unique() -> u128 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -845,6 +929,7 @@ mod tests {
                 device: None,
             },
             stop_at: None,
+            cooldown: None,
         }
     }
 
@@ -861,6 +946,42 @@ mod tests {
             },
         ];
         r
+    }
+
+    #[test]
+    fn dropping_a_checkpoint_keeps_the_result_and_a_verified_entry_without_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let ckpt = dir.path().join("state.ckpt");
+        fs::write(&ckpt, vec![7u8; 4096]).unwrap();
+        let log = dir.path().join("stdout.log");
+        fs::write(&log, "hello").unwrap();
+        let key = store.put_with_files(&input(1), &result(), std::slice::from_ref(&log), Some(&ckpt)).unwrap();
+        let before = match store.get(key) {
+            Lookup::Hit(e) => e.result,
+            other => panic!("{other:?}"),
+        };
+        assert!(store.checkpoint(key).is_some());
+
+        assert_eq!(store.drop_checkpoint(key).unwrap(), 4096);
+        assert_eq!(store.checkpoint(key), None);
+        store.verify(key).expect("the entry without its checkpoint is whole");
+        match store.get(key) {
+            Lookup::Hit(e) => assert_eq!(e.result, before),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(store.entry_logs(key).len(), 1, "the logs stay");
+        assert_eq!(store.drop_checkpoint(key).unwrap(), 0, "nothing left to drop");
+        assert_eq!(store.clean_tmp().unwrap(), 0, "nothing left behind in tmp/");
+
+        // A folder checkpoint (a script's) goes the same way.
+        let folder = dir.path().join("ckpt");
+        fs::create_dir_all(folder.join("sub")).unwrap();
+        fs::write(folder.join("sub/model.pt"), b"weights").unwrap();
+        let other = store.put_with_files(&input(2), &result(), &[], Some(&folder)).unwrap();
+        assert_eq!(store.drop_checkpoint(other).unwrap(), 7);
+        assert_eq!(store.checkpoint(other), None);
+        store.verify(other).unwrap();
     }
 
     #[test]

@@ -17,7 +17,8 @@ pub(crate) fn run(cmd: &CacheCommand, g: &GlobalArgs) -> anyhow::Result<Exit> {
     match cmd {
         CacheCommand::Ls { json } => ls(&Store::at(&g.cache), *json),
         CacheCommand::Verify => verify(&Store::at(&g.cache), g.quiet),
-        CacheCommand::Gc { keep, all, dry_run } => {
+        CacheCommand::Gc { checkpoints: true, dry_run, .. } => drop_checkpoints(&open()?, *dry_run, g.quiet),
+        CacheCommand::Gc { keep, all, dry_run, .. } => {
             if keep.is_empty() && !*all && !*dry_run {
                 let store = Store::at(&g.cache);
                 let n = cache::count(&store)?;
@@ -71,6 +72,7 @@ fn ls(store: &Store, json: bool) -> anyhow::Result<Exit> {
                     "created": e.spec.created,
                     "bytes": store.entry_size(key),
                     "checkpoint": store.checkpoint(key).is_some(),
+                    "checkpoint_bytes": store.checkpoint(key).map_or(0, |p| crate::cache::store::bytes_under(&p)),
                     "trainer": format!("{}/{}", e.spec.input.trainer.name, e.spec.input.trainer.backend),
                     "model": format!("d{} L{} E{}k{}", c.model.d_model, c.model.layers, c.model.experts, c.model.top_k),
                 }));
@@ -126,7 +128,15 @@ fn ls(store: &Store, json: bool) -> anyhow::Result<Exit> {
         ]);
     }
     outln!("{table}");
-    noteln!("{} entries in `{}`", rows.len(), store.root().display());
+    let total = |k: &str| rows.iter().filter_map(|r| r[k].as_u64()).sum::<u64>();
+    noteln!("{} entries in `{}`, {}", rows.len(), store.root().display(), size_text(total("bytes")));
+    let checkpoints = total("checkpoint_bytes");
+    if checkpoints > 0 {
+        noteln!(
+            "{} of it are checkpoints kept to continue halving rungs (`lrx cache gc --checkpoints` deletes them, keeping every result)",
+            size_text(checkpoints)
+        );
+    }
     Ok(Exit::Success)
 }
 
@@ -186,6 +196,19 @@ fn gc(store: &Store, keep: &BTreeSet<RunKey>, dry_run: bool, quiet: bool) -> any
             keep.len(),
             if swept.cleaned > 0 { format!(", cleaned {} unfinished writes", swept.cleaned) } else { String::new() }
         );
+    }
+    Ok(Exit::Success)
+}
+
+fn drop_checkpoints(store: &Store, dry_run: bool, quiet: bool) -> anyhow::Result<Exit> {
+    let dropped = cache::drop_checkpoints(store, dry_run)?;
+    for (key, _) in &dropped {
+        outln!("{}", key.to_hex());
+    }
+    if !quiet {
+        let verb = if dry_run { "would delete" } else { "deleted" };
+        let bytes = dropped.iter().map(|(_, b)| b).sum();
+        errln!("{verb} {} checkpoints ({}); every result is kept", dropped.len(), size_text(bytes));
     }
     Ok(Exit::Success)
 }

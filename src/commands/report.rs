@@ -44,12 +44,16 @@ pub(crate) fn run(args: &ReportArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
     }
     let c = results.counts();
     noteln!("report of {} cached runs ({} figures); nothing was trained", c.cached, files.figures.len());
-    if c.total > c.cached {
+    // Runs the study's budget leaves out are not to be trained.
+    if c.total > c.cached + c.skipped {
         noteln!(
             "note: {} runs of the study are not cached yet; `lrx run {}` trains them",
-            c.total - c.cached,
+            c.total - c.cached - c.skipped,
             args.file.display()
         );
+    }
+    if c.skipped > 0 {
+        noteln!("note: {} runs are skipped by the study's budget", c.skipped);
     }
     Ok(Exit::Success)
 }

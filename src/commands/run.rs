@@ -338,6 +338,9 @@ pub(crate) fn summary(results: &StudyResults) -> String {
     if c.pruned > 0 {
         let _ = write!(s, ", {} pruned", c.pruned);
     }
+    if c.skipped > 0 {
+        let _ = write!(s, ", {} skipped by the budget", c.skipped);
+    }
     s.push('\n');
     let fmt = |o: Option<f64>| o.map_or_else(|| "-".into(), |x| format!("{x:.4}"));
     for p in &results.phases {
@@ -345,6 +348,9 @@ pub(crate) fn summary(results: &StudyResults) -> String {
             (_, Some((k, v))) => format!("found {k} = {v}"),
             (Some(w), None) => {
                 let mut line = format!("winner {} ({} {})", w.variant, p.metric, fmt(w.objective));
+                if p.under_budget() {
+                    line.push_str(", chosen under the budget");
+                }
                 if let Some(l) = p.lead().filter(|l| l.within_noise) {
                     let _ = write!(
                         line,

@@ -17,6 +17,7 @@ use petgraph::Direction;
 use petgraph::graph::{EdgeIndex, NodeIndex};
 use petgraph::visit::EdgeRef;
 
+use super::budget::{Admission, Order};
 use super::executor::{Executor, Job};
 use super::policy::{self, Decision};
 use super::progress::{Event, Observer, RunLabel};
@@ -76,6 +77,8 @@ struct Slot {
     stop_at: Option<u64>,
     done: Option<Finished>,
     error: Option<String>,
+    /// Left out by the study's budget: it never runs.
+    skipped: bool,
 }
 
 struct Cand {
@@ -85,6 +88,13 @@ struct Cand {
     pruned: bool,
     /// Its config could not be resolved (its `cand.config` is a placeholder).
     invalid: bool,
+}
+
+impl Cand {
+    /// Some of its runs were left out by the budget: it has no result (never a partial mean).
+    fn skipped(&self) -> bool {
+        self.slots.iter().any(|s| s.skipped)
+    }
 }
 
 /// Where a node of the study graph stands.
@@ -101,6 +111,9 @@ enum At {
     Failed(String),
     /// A needed input failed or did not run.
     Blocked(String),
+    /// The budget left it without a decision: none of its runs is in, or a winner it needs
+    /// was never chosen.
+    Skipped(String),
     /// Dry mode: a runs node with results missing.
     Pending,
     /// Dry mode: an input is pending or waiting.
@@ -129,6 +142,9 @@ struct Walk<'e, 'a> {
     train_wall: std::time::Duration,
     /// Slots replaced when successive-halving survivors move to the next rung.
     superseded: Vec<Slot>,
+    /// Which runs the study's budget lets in, and the order blocks start in under one.
+    budget: Admission,
+    order: Order,
 }
 
 impl Engine<'_> {
@@ -153,6 +169,8 @@ impl Engine<'_> {
             announced: (usize::MAX, usize::MAX),
             train_wall: std::time::Duration::ZERO,
             superseded: Vec::new(),
+            budget: Admission::new(self.plan.budget),
+            order: Order::new(self.plan),
         };
         walk.advance();
         if self.options.mode == Mode::Run && !walk.queue.is_empty() {
@@ -195,6 +213,13 @@ impl Engine<'_> {
                 }
                 while in_flight < capacity && !self.cancel.is_cancelled() {
                     let Some(job) = walk.queue.pop_front() else { break };
+                    // The training time may have run out while it waited.
+                    if !walk.budget.may_start(job.input.key()) {
+                        walk.queued.remove(&job.input.key());
+                        self.observer.event(Event::Skipped { label: job.label });
+                        walk.advance();
+                        continue;
+                    }
                     // A run queued twice (same config in two candidates) trains once.
                     if !job.force
                         && let Some(hit) = walk.results.get(&job.input.key())
@@ -212,6 +237,7 @@ impl Engine<'_> {
                 match outcome {
                     Ok(Outcome::Finished(f)) => {
                         let f = *f;
+                        walk.budget.finished(f.result.seconds);
                         walk.record(f.key, f.clone());
                         walk.announce_counts();
                         self.observer.event(Event::Finished {
@@ -303,14 +329,47 @@ impl Walk<'_, '_> {
             self.nodes[n.index()].at = now;
             return true;
         }
+        let skipped = inputs
+            .iter()
+            .filter(|i| i.2 == Edge::Needs)
+            .find_map(|&(_, i, _)| matches!(at(i), At::Skipped(_)).then_some(i));
+        if let Some(i) = skipped {
+            let source = graph.dag[i].block();
+            let now = if source == block {
+                at(i).clone()
+            } else {
+                At::Skipped(format!("it needs the winner of `{}`, which the budget left unchosen", source.name()))
+            };
+            if source != block
+                && let At::Skipped(message) = &now
+            {
+                self.engine
+                    .observer
+                    .event(Event::PhaseSkipped { phase: block.name().to_owned(), message: message.clone() });
+            }
+            self.nodes[n.index()].at = now;
+            return true;
+        }
         if inputs.iter().any(|i| matches!(at(i.1), At::Pending | At::Waiting)) {
             self.nodes[n.index()].at = At::Waiting;
             return true;
         }
         let settled = |&(_, i, edge): &(EdgeIndex, NodeIndex, Edge)| {
-            matches!((edge, at(i)), (_, At::Done(_) | At::Complete) | (Edge::Order, At::Failed(_) | At::Blocked(_)))
+            matches!(
+                (edge, at(i)),
+                (_, At::Done(_) | At::Complete) | (Edge::Order, At::Failed(_) | At::Blocked(_) | At::Skipped(_))
+            )
         };
         if !inputs.iter().all(settled) {
+            return false;
+        }
+        if matches!(node, Node::Runs { .. }) && self.budget.limited() && !self.in_turn(n) {
+            // Dry: a block before it lacks results, so what is left of the budget is unknown.
+            let before_waits = self.order.first_open().is_some_and(|s| self.nodes[s.index()].at == At::Waiting);
+            if self.engine.options.mode == Mode::Dry && before_waits {
+                self.nodes[n.index()].at = At::Waiting;
+                return true;
+            }
             return false;
         }
         match node {
@@ -318,6 +377,15 @@ impl Walk<'_, '_> {
             Node::Select { policy, .. } => self.decide(n, block, policy),
         }
         true
+    }
+
+    /// Under a budget: whether every block before runs node `n`'s (in listed order) has settled,
+    /// so that its runs ask for admission in the study's listed order.
+    fn in_turn(&mut self, n: NodeIndex) -> bool {
+        let nodes = &self.nodes;
+        self.order
+            .advance(|s| matches!(nodes[s.index()].at, At::Done(_) | At::Failed(_) | At::Blocked(_) | At::Skipped(_)));
+        self.order.ready(n)
     }
 
     /// Resolves a runs node's candidates now that the winners they need are known, serving
@@ -348,7 +416,7 @@ impl Walk<'_, '_> {
     fn settle_runs(&mut self, n: NodeIndex) -> bool {
         let state = &mut self.nodes[n.index()];
         let cands = state.cands.take().unwrap_or_default();
-        let (cands, complete) = fill(&self.results, cands);
+        let (cands, complete) = fill(&self.results, &self.budget, cands);
         let state = &mut self.nodes[n.index()];
         state.cands = Some(cands);
         state.at = if complete {
@@ -370,14 +438,42 @@ impl Walk<'_, '_> {
         let state = &mut self.nodes[runs.index()];
         let rung = state.rung;
         let mut cands = state.cands.take().unwrap_or_default();
+        let phase = match block {
+            Block::Phase(name) => Some(name.clone()),
+            Block::Final => None,
+        };
+        // Nothing ran within the budget: there is nothing to choose from.
+        let live: Vec<&Cand> = cands.iter().filter(|c| !c.pruned).collect();
+        if !live.is_empty() && live.iter().all(|c| c.skipped()) {
+            let message = if rung == 0 {
+                "the budget was spent before its runs"
+            } else {
+                "the budget was spent before its next rung"
+            }
+            .to_owned();
+            if let Some(phase) = phase {
+                self.engine.observer.event(Event::PhaseSkipped { phase, message: message.clone() });
+            }
+            self.nodes[runs.index()].cands = Some(cands);
+            self.nodes[n.index()].at = At::Skipped(message);
+            return;
+        }
         let aggs: Vec<Aggregate> = cands
             .iter()
             .map(|c| {
                 let a = aggregate_of(c, &objective.metric);
-                if c.pruned { pruned(&a) } else { a }
+                if c.skipped() {
+                    skipped_aggregate()
+                } else if c.pruned {
+                    pruned(&a)
+                } else {
+                    a
+                }
             })
             .collect();
-        let pruned_now: Vec<bool> = cands.iter().map(|c| c.pruned).collect();
+        // A skipped candidate cannot win or go on, like a pruned one.
+        let pruned_now: Vec<bool> = cands.iter().map(|c| c.pruned || c.skipped()).collect();
+        let skipped_count = cands.iter().filter(|c| c.skipped()).count();
         let history = cands
             .first()
             .and_then(|c| c.slots.first())
@@ -391,15 +487,11 @@ impl Walk<'_, '_> {
             budget: cands.first().and_then(|c| c.candidate.config.total_steps()),
             rung,
         };
-        let phase = match block {
-            Block::Phase(name) => Some(name.clone()),
-            Block::Final => None,
-        };
         let at = match policy::decide(policy, objective.goal, &outcomes) {
             Decision::Promote { survivors, stop_at } => {
                 let force = self.engine.options.rerun.contains(block.name());
                 for (j, c) in cands.iter_mut().enumerate() {
-                    if c.pruned {
+                    if c.pruned || c.skipped() {
                         continue;
                     }
                     if !survivors.contains(&j) {
@@ -428,9 +520,27 @@ impl Walk<'_, '_> {
                     if let Some(change) = found {
                         self.found.insert(phase.clone(), change);
                     }
-                    self.engine.observer.event(Event::PhaseDone { phase, winner: Some(label), objective });
+                    self.engine.observer.event(Event::PhaseDone {
+                        phase: phase.clone(),
+                        winner: Some(label),
+                        objective,
+                    });
+                    if skipped_count > 0 {
+                        self.engine.observer.event(Event::Note(format!(
+                            "phase `{phase}`: winner chosen under the budget ({skipped_count} of its {} candidates skipped)",
+                            cands.len()
+                        )));
+                    }
                 }
                 At::Done(index)
+            }
+            // What ran cannot win, and the budget left out the rest: the budget, not a failure.
+            Decision::Fail(message) if skipped_count > 0 => {
+                let message = format!("no candidate finished within the budget ({message})");
+                if let Some(phase) = phase {
+                    self.engine.observer.event(Event::PhaseSkipped { phase, message: message.clone() });
+                }
+                At::Skipped(message)
             }
             Decision::Fail(message) => {
                 if let Some(phase) = phase {
@@ -466,7 +576,7 @@ impl Walk<'_, '_> {
             let state = &self.nodes[runs.index()];
             let (d, t) = match (&state.at, &state.cands) {
                 (at, Some(cands)) => {
-                    let (d, t) = slot_counts(cands, &self.results);
+                    let (d, t) = slot_counts(cands, &self.results, &self.budget);
                     let later = if *at == At::Running {
                         let live = cands.iter().filter(|c| !c.pruned).count();
                         cands.first().map_or(1, |c| c.slots.len()) * to_come(live, state.rung)
@@ -491,7 +601,7 @@ impl Walk<'_, '_> {
         &mut self,
         block: &Block,
         cands: Vec<Result<Candidate, InvalidCandidate>>,
-        stop_at: Option<u64>,
+        stop_at: Option<crate::spec::Stop>,
         force: bool,
         earlier: &[Slot],
     ) -> Vec<Cand> {
@@ -521,9 +631,11 @@ impl Walk<'_, '_> {
                                 let stop_at = input.stop_at;
                                 let metric = self.plan().objective_of(block).metric.clone();
                                 self.request(key, input, label, metric, force, resume);
-                                Slot { seed, key: Some(key), stop_at, done: None, error: None }
+                                Slot { seed, key: Some(key), stop_at, done: None, error: None, skipped: false }
                             }
-                            Err(e) => Slot { seed, key: None, stop_at: None, done: None, error: Some(e) },
+                            Err(e) => {
+                                Slot { seed, key: None, stop_at: None, done: None, error: Some(e), skipped: false }
+                            }
                         }
                     })
                     .collect();
@@ -542,27 +654,39 @@ impl Walk<'_, '_> {
         force: bool,
         resume_from: Option<(RunKey, u64)>,
     ) {
-        if self.results.contains_key(&key) || self.queued.contains(&key) {
+        if self.results.contains_key(&key) || self.queued.contains(&key) || self.budget.is_skipped(key) {
             return;
         }
         let store = self.engine.store;
-        if self.engine.options.mode == Mode::Dry {
-            // Read only: a corrupt entry is left where it is (`run` moves it aside). A run whose
-            // last attempt failed shows as failed, with its reason, until it is retried.
-            if let crate::cache::Lookup::Hit(entry) = store.get(key) {
-                self.results.insert(key, Finished::from_cache(key, entry.result));
-            } else if let Some(attempt) = store.failure(key).and_then(|r| r.last().cloned()) {
+        let dry = self.engine.options.mode == Mode::Dry;
+        // Read only when dry: a corrupt entry is left where it is (`run` moves it aside).
+        let hit = if dry {
+            match store.get(key) {
+                crate::cache::Lookup::Hit(entry) => Some(Finished::from_cache(key, entry.result)),
+                _ => None,
+            }
+        } else if force {
+            None
+        } else {
+            let observer = self.engine.observer;
+            let mut notice = |n: Notice| observer.event(Event::Warning(n.to_string()));
+            runner::cached(self.engine.store, key, &mut notice).ok().flatten()
+        };
+        // Runs ask in listed order (see `exec::budget`); a cache hit counts like a trained run.
+        if !self.budget.admit(key, hit.as_ref().map(|h| h.result.seconds)) {
+            self.engine.observer.event(Event::Skipped { label });
+            return;
+        }
+        if let Some(hit) = hit {
+            self.results.insert(key, hit);
+            return;
+        }
+        if dry {
+            // A run whose last attempt failed shows as failed, with its reason, until it is retried.
+            if let Some(attempt) = store.failure(key).and_then(|r| r.last().cloned()) {
                 self.results.insert(key, Finished::recorded_failure(key, attempt));
             }
             return;
-        }
-        if !force {
-            let observer = self.engine.observer;
-            let mut notice = |n: Notice| observer.event(Event::Warning(n.to_string()));
-            if let Ok(Some(hit)) = runner::cached(self.engine.store, key, &mut notice) {
-                self.results.insert(key, hit);
-                return;
-            }
         }
         if let Some(last) = store.failure(key).and_then(|r| r.last().cloned()) {
             let why = last.reason.lines().next().unwrap_or_default().to_owned();
@@ -590,6 +714,7 @@ impl Walk<'_, '_> {
             At::Done(w) => (PhaseStatus::Done, cands, Some(*w), None),
             At::Failed(m) => (PhaseStatus::Failed, cands, None, Some(m.clone())),
             At::Blocked(m) => (PhaseStatus::Blocked, cands, None, Some(m.clone())),
+            At::Skipped(m) => (PhaseStatus::Skipped, cands, None, Some(m.clone())),
             _ if cands.is_some() => (PhaseStatus::Pending, cands, None, None),
             _ => (PhaseStatus::Waiting, None, None, None),
         }
@@ -598,12 +723,20 @@ impl Walk<'_, '_> {
     fn into_results(self, interrupted: bool) -> StudyResults {
         let plan = self.engine.plan;
         let mut phases = Vec::new();
+        let mut left = self.runs_left_for_waiting();
         for phase in &plan.phases {
             let metric = phase.objective.metric.clone();
-            let (status, cands, winner, message) = self.block_state(&Block::Phase(phase.name.clone()));
-            let candidates = match cands {
-                Some(cands) => cands.iter().map(|c| candidate_result(c, &metric, interrupted)).collect(),
-                None => self.waiting_candidates(phase),
+            let block = Block::Phase(phase.name.clone());
+            let (mut status, cands, winner, mut message) = self.block_state(&block);
+            let candidates = if let Some(cands) = cands {
+                cands.iter().map(|c| candidate_result(c, &metric, interrupted)).collect()
+            } else {
+                let mut waiting = self.waiting_candidates(phase);
+                if self.beyond_budget(&block, status, &mut waiting, &mut left) {
+                    status = PhaseStatus::Skipped;
+                    message.get_or_insert_with(|| BEYOND.to_owned());
+                }
+                waiting
             };
             let incoming_key = cands
                 .and_then(|c| c.iter().find(|c| c.candidate.changes.is_empty()))
@@ -632,10 +765,17 @@ impl Walk<'_, '_> {
         }
         let (final_run, final_status) = if plan.final_run.is_some() {
             let metric = &plan.objective_of(&Block::Final).metric;
-            let (status, cands, _, _) = self.block_state(&Block::Final);
+            let (mut status, cands, _, _) = self.block_state(&Block::Final);
             let run = match (status, cands) {
                 (PhaseStatus::Blocked, _) => None,
-                (PhaseStatus::Waiting, _) | (_, None) => Some(self.waiting_final()),
+                (PhaseStatus::Skipped, Some(cands)) => cands.first().map(|c| candidate_result(c, metric, interrupted)),
+                (PhaseStatus::Waiting | PhaseStatus::Skipped, _) | (_, None) => {
+                    let mut waiting = vec![self.waiting_final()];
+                    if self.beyond_budget(&Block::Final, status, &mut waiting, &mut left) {
+                        status = PhaseStatus::Skipped;
+                    }
+                    waiting.pop()
+                }
                 (_, Some(cands)) => cands.first().map(|c| candidate_result(c, metric, interrupted)),
             };
             (run, Some(status))
@@ -653,6 +793,87 @@ impl Walk<'_, '_> {
             train_wall: self.train_wall.as_secs_f64(),
             superseded: self.superseded.iter().map(repeat_result).collect(),
         }
+    }
+
+    /// What `max_runs` leaves for the blocks still waiting on a winner once the walk stopped
+    /// (dry mode): the runs asked for so far and the rungs still to come of started blocks are
+    /// taken. `None` without `max_runs`.
+    fn runs_left_for_waiting(&self) -> Left {
+        let Some(mut left) = self.budget.runs_left() else { return Left { runs: None, taken: BTreeSet::new() } };
+        let graph = &self.plan().graph;
+        for (block, &(runs, _)) in &graph.blocks {
+            let state = &self.nodes[runs.index()];
+            if let (At::Running | At::Pending, Some(cands), Some(p)) = (&state.at, &state.cands, graph.policy(block)) {
+                let live = cands.iter().filter(|c| !c.pruned && !c.skipped()).count();
+                let seeds = cands.first().map_or(1, |c| c.slots.len());
+                left = left.saturating_sub(seeds * policy::runs_to_come(p, live, state.rung));
+            }
+        }
+        Left { runs: Some(left), taken: BTreeSet::new() }
+    }
+
+    /// Marks the candidates of a block that never started (waiting on a winner, or skipped
+    /// with what it needs) that the budget leaves out, in listed order, taking the runs the
+    /// others will use from `left`. `true` when every one is left out.
+    fn beyond_budget(
+        &self,
+        block: &Block,
+        status: PhaseStatus,
+        cands: &mut [CandidateResult],
+        left: &mut Left,
+    ) -> bool {
+        let graph = &self.plan().graph;
+        let Some(&(runs, _)) = graph.blocks.get(block) else { return false };
+        let Node::Runs { seeds, .. } = &graph.dag[runs] else { return false };
+        let known = if left.runs.is_some() { self.known_keys(block) } else { HashMap::new() };
+        for c in cands.iter_mut() {
+            // A run the study already has (a baseline equal to another phase's run) is free.
+            let keys = known.get(&c.variant);
+            let need = keys.map_or(*seeds, |keys| {
+                keys.iter().filter(|k| !self.budget.is_admitted(**k) && !left.taken.contains(k)).count()
+            });
+            let out = match &mut left.runs {
+                _ if status == PhaseStatus::Skipped => true,
+                Some(l) if *l >= need => {
+                    *l -= need;
+                    left.taken.extend(keys.into_iter().flatten().copied());
+                    false
+                }
+                Some(l) => {
+                    *l = 0;
+                    true
+                }
+                None => false,
+            };
+            if out {
+                c.status = CandidateStatus::Skipped;
+                c.reason = Some(SKIPPED.to_owned());
+            }
+        }
+        if let (Some(l), Some(p)) = (left.runs.as_mut(), graph.policy(block)) {
+            *l = l.saturating_sub(seeds * policy::runs_to_come(p, cands.len(), 0));
+        }
+        !cands.is_empty() && cands.iter().all(|c| c.status == CandidateStatus::Skipped)
+    }
+
+    /// The keys of a block's runs by variant, where its candidates resolve with the winners
+    /// known (a block that waits only for its turn under a budget).
+    fn known_keys(&self, block: &Block) -> HashMap<String, Vec<RunKey>> {
+        let Ok(cands) = self.plan().resolve(block, &self.winners) else { return HashMap::new() };
+        let stop_at = self.plan().graph.policy(block).and_then(policy::first_stop);
+        let (trainer, fingerprint) = (self.engine.trainer, self.engine.fingerprint);
+        cands
+            .into_iter()
+            .flatten()
+            .filter_map(|c| {
+                let keys: Option<Vec<RunKey>> = c
+                    .seeds
+                    .iter()
+                    .map(|&seed| KeyInput::of_run(&c.config, seed, stop_at, trainer, fingerprint).ok().map(|i| i.key()))
+                    .collect();
+                Some((c.variant, keys?))
+            })
+            .collect()
     }
 
     /// The final run while the winners it combines are not all known.
@@ -674,8 +895,15 @@ impl Walk<'_, '_> {
     }
 }
 
-/// Attaches known results to slots; `true` when every live slot has one.
-fn fill(results: &HashMap<RunKey, Finished>, mut cands: Vec<Cand>) -> (Vec<Cand>, bool) {
+/// What `max_runs` leaves for the blocks that never started (dry mode), and the runs they take.
+struct Left {
+    runs: Option<usize>,
+    taken: BTreeSet<RunKey>,
+}
+
+/// Attaches known results to slots, and marks those the budget left out; `true` when every
+/// live slot has one or is left out.
+fn fill(results: &HashMap<RunKey, Finished>, budget: &Admission, mut cands: Vec<Cand>) -> (Vec<Cand>, bool) {
     let mut complete = true;
     for c in cands.iter_mut().filter(|c| !c.pruned) {
         for s in &mut c.slots {
@@ -683,8 +911,9 @@ fn fill(results: &HashMap<RunKey, Finished>, mut cands: Vec<Cand>) -> (Vec<Cand>
                 && let Some(k) = s.key
             {
                 s.done = results.get(&k).cloned();
+                s.skipped = s.done.is_none() && budget.is_skipped(k);
             }
-            if s.done.is_none() && s.error.is_none() {
+            if s.done.is_none() && s.error.is_none() && !s.skipped {
                 complete = false;
             }
         }
@@ -711,6 +940,7 @@ fn candidate_result(c: &Cand, metric: &str, interrupted: bool) -> CandidateResul
     let complete = c.slots.iter().all(|s| s.done.is_some() || s.error.is_some());
     let agg = complete.then(|| aggregate_of(c, metric));
     let status = match &agg {
+        _ if c.skipped() => CandidateStatus::Skipped,
         _ if c.pruned => CandidateStatus::Pruned,
         Some(a) => a.status.into(),
         None if interrupted => CandidateStatus::Cancelled,
@@ -719,6 +949,7 @@ fn candidate_result(c: &Cand, metric: &str, interrupted: bool) -> CandidateResul
     // A candidate missing some of its repeats has no objective: a partial mean is not its
     // result (its finished repeats are still listed, each with its own metrics).
     let a = agg.unwrap_or_else(empty_aggregate);
+    let reason = if c.skipped() { Some(SKIPPED.to_owned()) } else { a.reason };
     CandidateResult {
         variant: c.candidate.variant.clone(),
         changes: c.candidate.changes.clone(),
@@ -726,7 +957,7 @@ fn candidate_result(c: &Cand, metric: &str, interrupted: bool) -> CandidateResul
         objective: a.objective,
         metrics: a.metrics,
         metrics_std: a.metrics_std,
-        reason: a.reason,
+        reason,
         repeats: c.slots.iter().map(repeat_result).collect(),
         config: (!c.invalid).then(|| c.candidate.config.clone()),
     }
@@ -750,6 +981,7 @@ fn repeat_result(s: &Slot) -> RepeatResult {
         failure: s.done.as_ref().and_then(|d| d.failure.clone()),
         resumed_at: s.done.as_ref().and_then(|d| d.resumed_at),
         finished_at: r.and_then(|r| r.finished_at),
+        cooldown: r.and_then(|r| r.cooldown.as_ref()).map(|c| c.steps),
         history: r.map(|r| r.history.clone()).unwrap_or_default(),
     }
 }
@@ -762,7 +994,7 @@ fn invalid_cand(invalid: InvalidCandidate) -> Cand {
         config: crate::spec::RunConfig::defaults(),
         seeds: vec![0],
     };
-    let slot = Slot { seed: 0, key: None, stop_at: None, done: None, error: Some(invalid.message) };
+    let slot = Slot { seed: 0, key: None, stop_at: None, done: None, error: Some(invalid.message), skipped: false };
     Cand { candidate: cand, slots: vec![slot], pruned: false, invalid: true }
 }
 
@@ -776,14 +1008,27 @@ fn empty_aggregate() -> Aggregate {
     }
 }
 
+/// A candidate the budget left out: it cannot win or go on.
+fn skipped_aggregate() -> Aggregate {
+    Aggregate { status: Status::Pruned, reason: Some(SKIPPED.into()), ..empty_aggregate() }
+}
+
+/// Why a skipped candidate has no result.
+const SKIPPED: &str = "skipped: the study's budget was spent";
+
+/// Why a block waiting on a winner will be skipped.
+const BEYOND: &str = "the budget will be spent before it";
+
 fn pruned(a: &Aggregate) -> Aggregate {
     Aggregate { status: Status::Pruned, reason: Some("pruned by successive halving".into()), ..a.clone() }
 }
 
 /// `(settled, all)` run slots of a block's candidates.
-fn slot_counts(cands: &[Cand], results: &HashMap<RunKey, Finished>) -> (usize, usize) {
+fn slot_counts(cands: &[Cand], results: &HashMap<RunKey, Finished>, budget: &Admission) -> (usize, usize) {
     // A pruned candidate's slots hold its last rung, settled: they count as done.
+    // Runs the budget left out count neither way: they will not run.
     let settled = |s: &&Slot| s.done.is_some() || s.error.is_some() || s.key.is_some_and(|k| results.contains_key(&k));
-    let done = cands.iter().flat_map(|c| &c.slots).filter(settled).count();
-    (done, cands.iter().map(|c| c.slots.len()).sum())
+    let live = |s: &&Slot| !s.skipped && !s.key.is_some_and(|k| budget.is_skipped(k));
+    let done = cands.iter().flat_map(|c| &c.slots).filter(live).filter(settled).count();
+    (done, cands.iter().flat_map(|c| &c.slots).filter(live).count())
 }

@@ -211,6 +211,7 @@ fn table_csv(results: &StudyResults, rows: &[(&str, &CandidateResult)]) -> io::R
             "cached",
             "repeats",
             "steps",
+            "cooldown_steps",
             "diverged_at",
             "depends_on_machine",
             "seconds",
@@ -241,6 +242,8 @@ fn table_csv(results: &StudyResults, rows: &[(&str, &CandidateResult)]) -> io::R
         rec.push(c.repeats.len().to_string());
         // Where the objective was measured: a pruned candidate's at its last rung.
         rec.push(c.repeats.iter().map(|r| r.steps).max().filter(|s| *s > 0).map(|s| s.to_string()).unwrap_or_default());
+        // A rung measured on a cooldown branch: the steps trained after `steps` for it.
+        rec.push(c.repeats.iter().filter_map(|r| r.cooldown).max().map(|s| s.to_string()).unwrap_or_default());
         rec.push(c.diverged_at().map(|s| s.to_string()).unwrap_or_default());
         rec.push((c.depends_on_machine() || crate::spec::measures_machine(objective_metric)).to_string());
         rec.push(f((c.seconds() > 0.0).then(|| c.seconds())));
@@ -312,6 +315,9 @@ fn winners_json(results: &StudyResults) -> Json {
                     let failed: Vec<&str> = p.candidates.iter().filter(|c| c.status == crate::results::CandidateStatus::Failed).map(|c| c.variant.as_str()).collect();
                     if !failed.is_empty() {
                         entry["chosen_without_failed"] = json!(failed);
+                    }
+                    if p.under_budget() {
+                        entry["chosen_under_budget"] = json!(p.skipped().map(|c| c.variant.as_str()).collect::<Vec<_>>());
                     }
                     entry
                 }

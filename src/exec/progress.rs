@@ -91,6 +91,15 @@ pub enum Event {
         phase: String,
         message: String,
     },
+    /// A run the study's budget leaves out: it does not train, and is no failure.
+    Skipped {
+        label: RunLabel,
+    },
+    /// A phase (or the final run) the budget left without a winner.
+    PhaseSkipped {
+        phase: String,
+        message: String,
+    },
     /// Something the user should know that is not a problem (a corpus being fetched).
     Note(String),
     Warning(String),
@@ -227,6 +236,8 @@ impl Observer for Log {
                 format!("phase `{phase}`: winner {} ({})", winner.as_deref().unwrap_or("-"), fmt_obj(objective))
             }
             Event::PhaseFailed { phase, message } => format!("error: phase `{phase}` failed: {message}"),
+            Event::Skipped { label } => format!("skip   {label} (the study's budget is spent)"),
+            Event::PhaseSkipped { phase, message } => format!("phase `{phase}`: skipped: {message}"),
             Event::Note(n) => n,
             Event::Warning(w) => format!("warning: {w}"),
         };
@@ -367,6 +378,12 @@ impl Observer for Bars {
             }
             Event::PhaseFailed { phase, message } => {
                 let _ = self.multi.println(format!("error: phase `{phase}` failed: {message}"));
+            }
+            Event::Skipped { label } => {
+                let _ = self.multi.println(format!("skip   {label} (the study's budget is spent)"));
+            }
+            Event::PhaseSkipped { phase, message } => {
+                let _ = self.multi.println(format!("phase `{phase}`: skipped: {message}"));
             }
             Event::Warning(w) => {
                 let _ = self.multi.println(format!("warning: {w}"));

@@ -205,6 +205,7 @@ pub fn execute_suspendable(
             run_key: Some(key.to_hex()),
             base_dir: req.base_dir.clone(),
             stop_at: req.input.stop_at,
+            cooldown: req.input.cooldown.is_some(),
             checkpoints: crate::spec::Checkpoints { resume_from, ..checkpoints.clone() },
             device: req.device,
         };
@@ -343,6 +344,7 @@ mod tests {
             config,
             data: DataFingerprint { corpus: "x".into() },
             stop_at: None,
+            cooldown: None,
         }
     }
 

@@ -414,3 +414,163 @@ fn run_counts_keep_their_total_as_halving_prunes() {
     assert_eq!(submitted(&exec).len(), keys.len());
     assert_eq!(r.phases[0].winner().unwrap().variant, "matrix_lr=0.05");
 }
+
+/// `a` has three runs (its baseline, 0.02, 0.08), `b` two of its own (no baseline), `c` one
+/// beside `b`'s winner.
+fn budgeted(limit: &str) -> String {
+    format!(
+        "train {{ matrix_lr = 0.04 }}\nbudget {{ {limit} }}\nphase a {{ vary matrix_lr in [0.02, 0.08] }}\nphase b after a {{\n  baseline = false\n  vary embedding_lr in [0.3, 1.0]\n}}\nphase c after b {{ vary matrix_lr in [0.05] }}\n"
+    )
+}
+
+fn variants(r: &StudyResults, phase: &str, status: CandidateStatus) -> Vec<String> {
+    let p = r.phases.iter().find(|p| p.name == phase).unwrap();
+    p.candidates.iter().filter(|c| c.status == status).map(|c| c.variant.clone()).collect()
+}
+
+#[test]
+fn max_runs_skips_the_tail_in_listed_order_and_raising_it_trains_only_the_skipped() {
+    let h = Harness::new(&budgeted("max_runs = 2"));
+    let store = h.store();
+    let exec = executor(&store, by_formula(|_| false));
+    let r = h.run(Mode::Run, &[], &exec, CancelFlag::new());
+    assert_eq!(submitted(&exec), ["a/baseline", "a/matrix_lr=0.02"], "the first two runs in listed order");
+    assert_eq!(variants(&r, "a", CandidateStatus::Skipped), ["matrix_lr=0.08"]);
+    let a = &r.phases[0];
+    assert_eq!(a.status, PhaseStatus::Done);
+    assert!(a.under_budget(), "a's winner was chosen without 0.08");
+    // `b` has no run within the budget: it cannot choose, and `c`, which needs its winner, is
+    // skipped too. Nothing failed.
+    let status = |n: &str| r.phases.iter().find(|p| p.name == n).unwrap().status;
+    assert_eq!(status("b"), PhaseStatus::Skipped);
+    assert_eq!(variants(&r, "b", CandidateStatus::Skipped), ["embedding_lr=0.3", "embedding_lr=1.0"]);
+    assert_eq!(status("c"), PhaseStatus::Skipped);
+    assert!(!r.has_failure());
+    assert_eq!((r.counts().trained, r.counts().skipped), (2, 3));
+
+    // An unchanged study trains nothing and skips the same runs.
+    let again = executor(&store, by_formula(|_| false));
+    let r2 = h.run(Mode::Run, &[], &again, CancelFlag::new());
+    assert!(submitted(&again).is_empty(), "{:?}", submitted(&again));
+    assert_eq!(variants(&r2, "a", CandidateStatus::Skipped), ["matrix_lr=0.08"]);
+    assert_eq!((r2.counts().cached, r2.counts().skipped), (2, 3));
+
+    // A larger budget trains only what was skipped (cached runs count, and stay cached).
+    let more = Harness { dir: tempfile::tempdir().unwrap(), plan: Harness::new(&budgeted("max_runs = 4")).plan };
+    let exec = executor(&store, by_formula(|_| false));
+    let r3 = more.run(Mode::Run, &[], &exec, CancelFlag::new());
+    assert_eq!(submitted(&exec), ["a/matrix_lr=0.08", "b/embedding_lr=0.3"]);
+    assert!(!r3.phases[0].under_budget());
+    assert_eq!(variants(&r3, "b", CandidateStatus::Skipped), ["embedding_lr=1.0"]);
+    assert!(r3.phases[1].under_budget(), "b chose among what ran");
+}
+
+#[test]
+fn without_a_budget_nothing_is_skipped() {
+    let h = Harness::new(&budgeted("max_runs = 2").replace("budget { max_runs = 2 }\n", ""));
+    let store = h.store();
+    let exec = executor(&store, by_formula(|_| false));
+    let r = h.run(Mode::Run, &[], &exec, CancelFlag::new());
+    assert_eq!(submitted(&exec).len(), 6, "{:?}", submitted(&exec));
+    assert_eq!(r.counts().skipped, 0);
+    assert!(r.phases.iter().all(|p| p.status == PhaseStatus::Done && !p.under_budget()));
+}
+
+#[test]
+fn a_budget_starts_blocks_in_listed_order() {
+    // Without a budget `c` trains beside `a` (see `independent_branches_are_in_flight_together`);
+    // with one, `c`'s runs ask only once `a` and `b` have settled, so that which runs are in
+    // never depends on which finished first.
+    let h = Harness::new(&BRANCHES.replace("objective", "budget { max_runs = 100 }\nobjective"));
+    let store = h.store();
+    let exec = executor(&store, by_formula(|_| false));
+    h.run(Mode::Run, &[], &exec, CancelFlag::new());
+    let subs = submitted(&exec);
+    let first_c = subs.iter().position(|l| l.starts_with("c/")).unwrap();
+    assert!(subs[..first_c].iter().any(|l| l.starts_with("b/")), "{subs:?}");
+}
+
+#[test]
+fn a_time_budget_lets_runs_in_flight_finish_and_a_rerun_admits_the_same() {
+    let study = "train { matrix_lr = 0.04 }\nbudget { time = 10s }\nphase a { vary matrix_lr in [0.02, 0.08, 0.03] }\n";
+    let h = Harness::new(study);
+    let store = h.store();
+    let six_seconds = || {
+        let formula = by_formula(|_| false);
+        Box::new(move |input: &KeyInput| {
+            let mut r = formula(input);
+            r.seconds = 6.0;
+            r
+        })
+    };
+    // Two at a time: the baseline and 0.02 start at 0 s; 0.08 starts once the baseline's 6 s are
+    // in; when 0.02 ends at 12 s the budget is spent: 0.03 is skipped, 0.08 (in flight) is kept.
+    let exec = FakeExecutor { capacity: 2, ..executor(&store, six_seconds()) };
+    let r = h.run(Mode::Run, &[], &exec, CancelFlag::new());
+    assert_eq!(submitted(&exec), ["a/baseline", "a/matrix_lr=0.02", "a/matrix_lr=0.08"]);
+    assert_eq!(variants(&r, "a", CandidateStatus::Skipped), ["matrix_lr=0.03"]);
+    assert_eq!(variants(&r, "a", CandidateStatus::Ok).len(), 3);
+    assert!(r.phases[0].under_budget());
+
+    for mode in [Mode::Run, Mode::Dry] {
+        let again = executor(&store, six_seconds());
+        let r = h.run(mode, &[], &again, CancelFlag::new());
+        assert!(submitted(&again).is_empty());
+        assert_eq!(variants(&r, "a", CandidateStatus::Skipped), ["matrix_lr=0.03"], "{mode:?}");
+    }
+}
+
+#[test]
+fn plan_counts_max_runs_into_phases_that_wait_on_a_winner() {
+    let h = Harness::new(&budgeted("max_runs = 4"));
+    let store = h.store();
+    let dry = executor(&store, by_formula(|_| false));
+    let r = h.run(Mode::Dry, &[], &dry, CancelFlag::new());
+    assert_eq!(variants(&r, "a", CandidateStatus::ToRun).len(), 3);
+    assert_eq!(variants(&r, "b", CandidateStatus::Waiting), ["embedding_lr=0.3"]);
+    assert_eq!(variants(&r, "b", CandidateStatus::Skipped), ["embedding_lr=1.0"]);
+    let c = r.phases.iter().find(|p| p.name == "c").unwrap();
+    assert_eq!(c.status, PhaseStatus::Skipped, "the budget is spent before c");
+    assert!(c.candidates.iter().all(|c| c.status == CandidateStatus::Skipped));
+}
+
+#[test]
+fn a_skipped_phase_blocks_only_what_needs_its_winner() {
+    // a: 3 runs, b: 2 of its own (its baseline is a's winner), then the budget is spent: c's
+    // one candidate is skipped, and the final run, which only comes after c, goes on (its run is
+    // b's winner, already in).
+    let study = format!(
+        "{}final after b\n",
+        BRANCHES
+            .replace("phase c {", "phase c { baseline = false")
+            .replace("objective", "budget { max_runs = 5 }\nobjective")
+    );
+    let h = Harness::new(&study);
+    let store = h.store();
+    let exec = executor(&store, by_formula(|_| false));
+    let r = h.run(Mode::Run, &[], &exec, CancelFlag::new());
+    let status = |n: &str| r.phases.iter().find(|p| p.name == n).unwrap().status;
+    assert_eq!((status("a"), status("b"), status("c")), (PhaseStatus::Done, PhaseStatus::Done, PhaseStatus::Skipped));
+    assert_eq!(r.final_status, Some(PhaseStatus::Done));
+    assert_eq!(submitted(&exec).len(), 5, "{:?}", submitted(&exec));
+    assert!(!r.has_failure());
+}
+
+#[test]
+fn halving_rungs_count_as_runs_and_a_survivor_beyond_the_budget_is_skipped() {
+    let h = Harness::new(
+        "train { matrix_lr = 0.04  steps = 8 }\nbudget { max_runs = 6 }\nphase a {\n  vary matrix_lr in [0.01, 0.02, 0.05, 0.3]\n  prune = halving(rungs = [4, 8], keep = 1/2)\n}\n",
+    );
+    let store = h.store();
+    let exec = executor(&store, by_formula(|_| false));
+    let r = h.run(Mode::Run, &[], &exec, CancelFlag::new());
+    let subs = submitted(&exec);
+    // Five first-rung runs, then the survivors (baseline, 0.02, 0.05) in listed order: one more.
+    assert_eq!(subs.iter().filter(|l| l.ends_with("@4")).count(), 5, "{subs:?}");
+    assert_eq!(subs.iter().filter(|l| !l.ends_with("@4")).collect::<Vec<_>>(), ["a/baseline"], "{subs:?}");
+    let phase = &r.phases[0];
+    assert_eq!(phase.winner().unwrap().variant, "baseline", "the one survivor that finished");
+    assert!(phase.under_budget());
+    assert_eq!(variants(&r, "a", CandidateStatus::Skipped), ["matrix_lr=0.02", "matrix_lr=0.05"]);
+    assert_eq!(variants(&r, "a", CandidateStatus::Pruned), ["matrix_lr=0.01", "matrix_lr=0.3"]);
+}

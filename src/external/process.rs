@@ -3,10 +3,12 @@
 //!
 //! What survives what: on Ctrl-C or SIGTERM to lrx (which raise the cancel flag), on a timeout,
 //! on a failure and after a success, every process of the script's group gets SIGTERM and,
-//! after a short grace, SIGKILL. On `kill -9` of lrx nothing of lrx runs any more: the kernel
-//! then sends SIGKILL to the script itself (`PR_SET_PDEATHSIG`), but processes the script
-//! started stay alive unless the script ends them (or they notice their parent is gone).
-//! A process that leaves the group on purpose (`setsid`, a daemon) is not followed.
+//! after a short grace, SIGKILL. On `kill -9` of lrx nothing of lrx's own code runs any more:
+//! the kernel then sends SIGKILL to the script itself (`PR_SET_PDEATHSIG`), and a guard process
+//! forked for each script (see [`Guard`]) sees lrx's end of a pipe close and ends the script's
+//! whole group the same way, so a data loader or a `torchrun` worker the script started does
+//! not hold on to a GPU. A process that leaves the group on purpose (`setsid`, a daemon) is
+//! not followed.
 
 use std::fs::File;
 use std::io;
@@ -71,6 +73,12 @@ pub(super) fn run(
     die_with_parent(&mut command);
     let mut child = command.spawn()?;
     let group = i32::try_from(child.id()).map_err(io::Error::other)?;
+    // Armed until the group has been ended below; dropped, it stands down.
+    let guard = Guard::watch(group);
+    if guard.is_err() {
+        end_group(group, &mut child);
+    }
+    let _guard = guard?;
     let started = Instant::now();
     let ended = loop {
         if cancel.is_cancelled() {
@@ -120,6 +128,99 @@ fn end_group(group: i32, child: &mut Child) {
     }
     signal_group(group, libc::SIGKILL);
     let _ = child.wait();
+}
+
+/// A process that ends a script's group if lrx dies without doing so (`kill -9`, the OOM
+/// killer): lrx holds the write end of a pipe, the guard blocks reading it. lrx writes a byte
+/// when the run is over (the guard exits quietly); if lrx dies first, the kernel closes its end
+/// and the guard's read returns nothing: it sends the group SIGTERM and, after the grace,
+/// SIGKILL. The guard is a fork of lrx that never returns to Rust code: between `fork` and
+/// `_exit` it makes only async-signal-safe system calls, as a child of a threaded process must.
+struct Guard {
+    pid: libc::pid_t,
+    /// lrx's end of the pipe.
+    write: libc::c_int,
+}
+
+impl Guard {
+    #[allow(unsafe_code, reason = "fork(2) and the raw system calls of the forked guard")]
+    fn watch(group: i32) -> io::Result<Guard> {
+        let mut fds = [0 as libc::c_int; 2];
+        // SAFETY: `fds` is a valid array of two ints for pipe2 to fill.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let [read, write] = fds;
+        let tick = libc::timespec { tv_sec: 0, tv_nsec: 10_000_000 };
+        let ticks = GRACE.as_millis() / 10;
+        let root = c"/";
+        // SAFETY: the child runs only async-signal-safe system calls on values prepared before
+        // the fork (no allocation, no locks, no panics) and leaves with `_exit`.
+        match unsafe { libc::fork() } {
+            -1 => {
+                // SAFETY: both descriptors are ours and open.
+                unsafe {
+                    libc::close(read);
+                    libc::close(write);
+                }
+                Err(io::Error::last_os_error())
+            }
+            0 => unsafe {
+                // Out of lrx's group, so a Ctrl-C at the terminal does not end the guard
+                // before lrx has stopped the script in order.
+                libc::setpgid(0, 0);
+                libc::signal(libc::SIGINT, libc::SIG_IGN);
+                // Holding no folder: a guard must not keep a study's folder or a mount busy.
+                libc::chdir(root.as_ptr());
+                // Only the read end stays open: a copy of another guard's write end (or of any
+                // other descriptor) would keep that guard, or a file, waiting on this one.
+                libc::dup2(read, 3);
+                if libc::syscall(libc::SYS_close_range, 4u32, u32::MAX, 0u32) != 0 {
+                    for fd in 4..65_536 {
+                        libc::close(fd);
+                    }
+                }
+                let mut byte = 0u8;
+                let n = loop {
+                    let n = libc::read(3, (&raw mut byte).cast(), 1);
+                    if n >= 0 || *libc::__errno_location() != libc::EINTR {
+                        break n;
+                    }
+                };
+                if n == 0 && libc::kill(-group, 0) == 0 {
+                    libc::kill(-group, libc::SIGTERM);
+                    // The grace, cut short once the group is gone (its number stays taken while
+                    // any member lives, so it names no other group meanwhile).
+                    for _ in 0..ticks {
+                        if libc::kill(-group, 0) != 0 {
+                            libc::_exit(0);
+                        }
+                        libc::nanosleep(&raw const tick, std::ptr::null_mut());
+                    }
+                    libc::kill(-group, libc::SIGKILL);
+                }
+                libc::_exit(0)
+            },
+            pid => {
+                // SAFETY: the read end is the guard's now; lrx keeps only the write end.
+                unsafe { libc::close(read) };
+                Ok(Guard { pid, write })
+            }
+        }
+    }
+}
+
+impl Drop for Guard {
+    #[allow(unsafe_code, reason = "the guard's pipe and pid are raw system resources")]
+    fn drop(&mut self) {
+        let byte = 1u8;
+        // SAFETY: `write` is our open end of the pipe; `pid` is our child, reaped once here.
+        unsafe {
+            libc::write(self.write, (&raw const byte).cast(), 1);
+            libc::close(self.write);
+            libc::waitpid(self.pid, std::ptr::null_mut(), 0);
+        }
+    }
 }
 
 /// A failed script's exit, in words: `exited with code 3`, `was killed by signal 9`.

@@ -42,6 +42,7 @@ fn spawn(
             run_key: None,
             base_dir: dir.clone(),
             stop_at: None,
+            cooldown: false,
             checkpoints: crate::spec::Checkpoints::default(),
             device: None,
         };
@@ -176,6 +177,7 @@ echo '{"val_loss": 2.0}' > "$1/metrics.json"
         run_key: None,
         base_dir: sub.clone(),
         stop_at: None,
+        cooldown: false,
         checkpoints: crate::spec::Checkpoints::default(),
         device: None,
     };

@@ -75,6 +75,8 @@ pub enum BlockKind {
     Train,
     /// `params {}`: keys the study declares for its own script.
     Params,
+    /// `budget {}`: how many runs and how much training time the whole study may take.
+    Budget,
 }
 
 impl BlockKind {
@@ -84,11 +86,12 @@ impl BlockKind {
             BlockKind::Data => "data",
             BlockKind::Train => "train",
             BlockKind::Params => "params",
+            BlockKind::Budget => "budget",
         }
     }
 }
 
-/// `model { ... }`, `data { ... }`, `train { ... }`, `params { ... }`.
+/// `model { ... }`, `data { ... }`, `train { ... }`, `params { ... }`, `budget { ... }`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Block {
     pub kind: BlockKind,

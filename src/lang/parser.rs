@@ -151,6 +151,7 @@ fn item(pair: Pair<'_, Rule>) -> Result<Item> {
                 "model" => BlockKind::Model,
                 "data" => BlockKind::Data,
                 "params" => BlockKind::Params,
+                "budget" => BlockKind::Budget,
                 _ => BlockKind::Train,
             };
             Ok(Item::Block(Block { kind, kind_span: span(&kind_pair), body: body(next(&mut inner)?)?, span: sp }))

@@ -22,6 +22,17 @@ pub struct Study {
     /// Every phase each phase comes after, directly or not.
     pub ancestry: Ancestry,
     pub final_run: Option<FinalDef>,
+    /// `budget {}`: how much of the study may run.
+    pub budget: Option<BudgetDef>,
+}
+
+/// `budget { max_runs = 30  time = 2.5h }`, checked: each limit where it is set.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BudgetDef {
+    pub max_runs: Option<Opt<u64>>,
+    /// Seconds of training.
+    pub time: Option<Opt<f64>>,
+    pub span: Span,
 }
 
 /// `key = value`, checked.
@@ -49,8 +60,9 @@ pub enum Prune {
     Diverged,
     /// Never stop a run early: divergence is recorded but training goes on.
     None,
-    /// Successive halving: all candidates train to `rungs[0]` steps, the best `keep` go on.
-    Halving { rungs: Vec<u64>, keep: f64 },
+    /// Successive halving: all candidates train to `rungs[0]` steps, the best `keep` go on;
+    /// `cooldown` says whether a rung before a late decay is measured on a cooldown branch.
+    Halving { rungs: Vec<u64>, keep: f64, cooldown: crate::spec::CooldownRule },
 }
 
 /// A block option with where it was set.

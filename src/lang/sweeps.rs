@@ -40,7 +40,14 @@ impl Checker {
                                 );
                                 return;
                             }
-                            Prune::Halving { rungs, keep: c.arg("keep").and_then(Value::as_f64).unwrap_or(1.0 / 3.0) }
+                            Prune::Halving {
+                                rungs,
+                                keep: c.arg("keep").and_then(Value::as_f64).unwrap_or(1.0 / 3.0),
+                                cooldown: match c.arg("cooldown") {
+                                    Some(Value::Word(w)) => crate::spec::CooldownRule::from_word(w),
+                                    _ => crate::spec::CooldownRule::Auto,
+                                },
+                            }
                         }
                         _ => Prune::Diverged,
                     };

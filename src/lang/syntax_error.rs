@@ -23,7 +23,7 @@ fn describe(rule: Rule) -> Option<&'static str> {
         Rule::ident => "a name",
         Rule::objective | Rule::vary | Rule::grid | Rule::zip | Rule::find => "a statement",
         Rule::block | Rule::block_kind | Rule::phase | Rule::final_run => {
-            "`model`, `data`, `train`, `objective`, `phase`, `final` or `find`"
+            "`model`, `data`, `train`, `params`, `budget`, `objective`, `phase`, `final` or `find`"
         }
         Rule::goal => "`minimize` or `maximize`",
         Rule::body => "`{`",
@@ -296,7 +296,7 @@ fn bad_underscore(source: &str, pos: usize) -> Option<Diagnostic> {
 }
 
 /// The words that start a top-level item.
-const ITEMS: [&str; 8] = ["model", "data", "train", "params", "objective", "phase", "final", "find"];
+const ITEMS: [&str; 9] = ["model", "data", "train", "params", "budget", "objective", "phase", "final", "find"];
 
 /// An opening bracket that is never closed, when the parse error is where its closer should
 /// be: at the end of the file, at the next top-level item, or at a closer of another kind.

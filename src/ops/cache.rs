@@ -54,6 +54,22 @@ pub fn gc(store: &Store, keep: &BTreeSet<RunKey>, dry_run: bool) -> Result<Swept
     Ok(Swept { removed, cleaned: tmp + scratch })
 }
 
+/// Deletes the checkpoints stored with entries, keeping every result (see
+/// [`Store::drop_checkpoint`]); with `dry_run`, deletes nothing. Returns each entry that had
+/// one, with its checkpoint's bytes. The checkpoints unfinished attempts kept for their next
+/// attempt stay: they are what lets an interrupted run go on.
+pub fn drop_checkpoints(store: &Store, dry_run: bool) -> Result<Vec<(RunKey, u64)>, CacheError> {
+    let mut dropped = Vec::new();
+    for key in store.keys()? {
+        let Some(path) = store.checkpoint(key) else { continue };
+        let bytes = if dry_run { crate::cache::store::bytes_under(&path) } else { store.drop_checkpoint(key)? };
+        if bytes > 0 || dry_run {
+            dropped.push((key, bytes));
+        }
+    }
+    Ok(dropped)
+}
+
 /// A key prefix that names no entry, or more than one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BadPrefix {

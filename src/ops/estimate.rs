@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use serde_json::json;
 
 use crate::cache::RunKey;
-use crate::plan::{Changes, Plan};
+use crate::plan::{Changes, Plan, StudyBudget};
 use crate::results::{CandidateResult, CandidateStatus, PhaseStatus, StudyResults};
 use crate::spec::{Budget, RunConfig};
 
@@ -40,6 +40,13 @@ pub struct Estimate {
     /// Tokens per second measured on cached runs of the same shape (or any shape).
     pub rate: Option<f64>,
     pub basis: usize,
+    /// Runs the study's budget leaves out (not counted above).
+    pub skipped: usize,
+    pub budget: Option<StudyBudget>,
+    /// With a `time` budget: the training seconds the cached runs recorded.
+    pub time_spent: f64,
+    /// With a `time` budget and a rate: how many of the runs left to train are expected to fit.
+    pub expected_to_fit: Option<usize>,
 }
 
 impl Estimate {
@@ -49,6 +56,10 @@ impl Estimate {
         let mut to_train: BTreeMap<RunKey, u64> = BTreeMap::new();
         let (mut waiting, mut waiting_tokens) = (0usize, 0u64);
         let mut cannot_run = Vec::new();
+        let mut skipped = 0usize;
+        let mut time_spent: BTreeMap<RunKey, f64> = BTreeMap::new();
+        // Tokens of each run left to train, in listed order (the order a budget takes them in).
+        let mut left_tokens: Vec<u64> = Vec::new();
         let named: Vec<(Option<&str>, &CandidateResult)> = results
             .phases
             .iter()
@@ -56,20 +67,38 @@ impl Estimate {
             .chain(results.final_run.iter().map(|c| (None, c)))
             .collect();
         for (phase, c) in named {
+            let repeats = match phase {
+                Some(p) => plan.phase(p).map_or(1, |ph| ph.repeats as usize),
+                None => plan.final_run.as_ref().map_or(1, |f| f.repeats as usize),
+            };
+            if c.status == CandidateStatus::Skipped && c.repeats.is_empty() {
+                skipped += repeats;
+                continue;
+            }
             if c.status == CandidateStatus::Waiting {
-                let repeats = match phase {
-                    Some(p) => plan.phase(p).map_or(1, |ph| ph.repeats as usize),
-                    None => plan.final_run.as_ref().map_or(1, |f| f.repeats as usize),
-                };
+                let t = plan.estimate_config(phase, &winners).map_or(0, |cfg| tokens(&cfg));
                 waiting += repeats;
-                waiting_tokens += plan.estimate_config(phase, &winners).map_or(0, |cfg| tokens(&cfg)) * repeats as u64;
+                waiting_tokens += t * repeats as u64;
+                left_tokens.extend(std::iter::repeat_n(t, repeats));
                 continue;
             }
             for r in &c.repeats {
+                if let Some(k) =
+                    r.key.filter(|_| r.cached && r.status.is_some_and(|s| s != crate::spec::Status::Failed))
+                {
+                    time_spent.insert(k, r.seconds);
+                }
+                if c.status == CandidateStatus::Skipped && r.status.is_none() {
+                    skipped += 1;
+                    continue;
+                }
                 match (r.key, r.cached, r.status) {
                     // A recorded failure has no result: the next `run` trains it again.
                     (Some(k), _, Some(crate::spec::Status::Failed)) | (Some(k), false, None) => {
-                        to_train.insert(k, c.config.as_ref().map_or(0, tokens));
+                        let t = c.config.as_ref().map_or(0, tokens);
+                        if to_train.insert(k, t).is_none() {
+                            left_tokens.push(t);
+                        }
                     }
                     (Some(k), true, _) => {
                         cached.insert(k);
@@ -90,14 +119,32 @@ impl Estimate {
         let root_shape = shape(&plan.root_config());
         let same = rates(&|c| c.config.as_ref().is_some_and(|cfg| shape(cfg) == root_shape));
         let pick = if same.is_empty() { rates(&|_| true) } else { same };
+        let rate = median(&pick);
+        let time_spent: f64 = time_spent.values().sum();
+        // A run starts while the time recorded before it is under the budget (exec::budget).
+        let expected_to_fit = plan.budget.and_then(|b| b.time).zip(rate).map(|(limit, rate)| {
+            let mut spent = time_spent;
+            left_tokens
+                .iter()
+                .take_while(|&&t| {
+                    let fits = spent < limit;
+                    spent += t as f64 / rate;
+                    fits
+                })
+                .count()
+        });
         Estimate {
             cached: cached.len(),
             to_train: to_train.len(),
             waiting,
             cannot_run,
             tokens: to_train.values().sum::<u64>() + waiting_tokens,
-            rate: median(&pick),
+            rate,
             basis: pick.len(),
+            skipped,
+            budget: plan.budget,
+            time_spent,
+            expected_to_fit,
         }
     }
 
@@ -111,7 +158,7 @@ impl Estimate {
 
     /// The `estimate` object of `lrx plan --json`.
     pub fn to_json(&self) -> serde_json::Value {
-        json!({
+        let mut j = json!({
             "runs_cached": self.cached,
             "runs_to_train": self.to_train,
             "runs_waiting": self.waiting,
@@ -119,7 +166,18 @@ impl Estimate {
             "tokens_per_sec": self.rate,
             "seconds": self.seconds(),
             "based_on_runs": self.basis,
-        })
+        });
+        if let Some(b) = self.budget {
+            j["budget"] = json!({
+                "max_runs": b.max_runs,
+                "time_seconds": b.time,
+                "runs_skipped": self.skipped,
+                "time_spent_seconds": b.time.map(|_| self.time_spent),
+                // An estimate, from the cached runs' speed: only `run` knows.
+                "expected_to_fit": self.expected_to_fit,
+            });
+        }
+        j
     }
 }
 
@@ -173,6 +231,7 @@ fn duration(secs: f64) -> String {
 fn status_word(c: &CandidateResult) -> &'static str {
     match c.status {
         _ if c.cached() => "cached",
+        CandidateStatus::Skipped => "skipped (budget)",
         CandidateStatus::Waiting => "waiting",
         CandidateStatus::ToRun | CandidateStatus::Cancelled => "to train",
         // A recorded failure is retried by the next `run`; a candidate without a run cannot run.
@@ -220,6 +279,9 @@ pub fn text(plan: &Plan, results: &StudyResults, estimate: &Estimate) -> String 
         ),
     };
     let _ = writeln!(out, "{cost}");
+    if let Some(b) = e.budget {
+        let _ = writeln!(out, "{}", budget_line(&b, e));
+    }
     let width = all.iter().map(|c| c.variant.len()).max().unwrap_or(8).clamp(8, 60);
     // Once, not per phase: a long chain of phases stays linear.
     let not_done: std::collections::HashSet<&str> =
@@ -227,17 +289,27 @@ pub fn text(plan: &Plan, results: &StudyResults, estimate: &Estimate) -> String 
     for p in &results.phases {
         let after = if p.after.is_empty() { String::new() } else { format!(" after {}", p.after.join(", ")) };
         let state = match (p.status, p.winner()) {
-            (PhaseStatus::Done, Some(w)) => {
-                format!("winner {} ({} {})", w.variant, p.metric, w.objective.map_or("-".into(), |o| format!("{o:.4}")))
-            }
+            (PhaseStatus::Done, Some(w)) => format!(
+                "winner {} ({} {}){}",
+                w.variant,
+                p.metric,
+                w.objective.map_or("-".into(), |o| format!("{o:.4}")),
+                if p.under_budget() { ", chosen under the budget" } else { "" }
+            ),
             (PhaseStatus::Waiting, _) => {
                 let needs = plan.phase(&p.name).map(|ph| ph.needs.as_slice()).unwrap_or_default();
                 let missing: Vec<String> =
                     needs.iter().filter(|n| not_done.contains(n.as_str())).map(|n| format!("`{n}`")).collect();
-                format!("waiting on the winner of {}", missing.join(", "))
+                if missing.is_empty() {
+                    // Under a budget a phase waits for every phase listed before it.
+                    "waiting for the phases before it (a budget takes runs in listed order)".to_owned()
+                } else {
+                    format!("waiting on the winner of {}", missing.join(", "))
+                }
             }
             (PhaseStatus::Failed, _) => format!("failed: {}", p.message.clone().unwrap_or_default()),
             (PhaseStatus::Blocked, _) => format!("blocked: {}", p.message.clone().unwrap_or_default()),
+            (PhaseStatus::Skipped, _) => format!("skipped by the budget: {}", p.message.clone().unwrap_or_default()),
             _ => "ready to train".to_owned(),
         };
         let _ = writeln!(
@@ -265,6 +337,38 @@ pub fn text(plan: &Plan, results: &StudyResults, estimate: &Estimate) -> String 
         (None, None) => {}
     }
     out
+}
+
+/// What fits in the study's budget: exactly, for `max_runs`; an estimate, for `time`.
+fn budget_line(b: &StudyBudget, e: &Estimate) -> String {
+    let mut parts = Vec::new();
+    if let Some(m) = b.max_runs {
+        let fits = if e.skipped == 0 {
+            "every run fits".to_owned()
+        } else {
+            format!("{} skipped", plural(e.skipped, "run", "runs"))
+        };
+        parts.push(format!("at most {} (cached ones count): {fits}", plural(m, "run", "runs")));
+    }
+    if let Some(t) = b.time {
+        let fit = match e.expected_to_fit {
+            _ if e.runs_left() == 0 => "nothing left to train".to_owned(),
+            Some(n) => format!(
+                "{n} of the {} left to train expected to fit (an estimate)",
+                plural(e.runs_left(), "run", "runs")
+            ),
+            None => "no cached runs yet to estimate what fits from".to_owned(),
+        };
+        parts.push(format!(
+            "{} of training, {} recorded by cached runs: {fit}",
+            crate::spec::value::fmt_duration(t),
+            crate::spec::value::human_duration(e.time_spent)
+        ));
+        if e.skipped > 0 && b.max_runs.is_none() {
+            parts.push(format!("{} skipped", plural(e.skipped, "run", "runs")));
+        }
+    }
+    format!("budget: {}", parts.join("; "))
 }
 
 fn line(out: &mut String, c: &CandidateResult, winner: bool, width: usize) {

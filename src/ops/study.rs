@@ -81,6 +81,9 @@ impl Trainer for Trainers {
     fn stops_early(&self, config: &RunConfig) -> bool {
         self.pick(config).stops_early(config)
     }
+    fn branches(&self, config: &RunConfig) -> bool {
+        self.pick(config).branches(config)
+    }
 }
 
 /// Whether opening a study may create the cache on disk.

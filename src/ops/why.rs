@@ -99,8 +99,14 @@ fn explain(
         let _ = writeln!(s, "cannot run: {}", c.reason.clone().unwrap_or_default());
         return s;
     };
+    // A rung's key says whether its phase measures it on a cooldown branch.
+    let rule = match study.plan.phase(phase).map(|p| &p.prune) {
+        Some(crate::plan::Prune::Halving { cooldown, .. }) => *cooldown,
+        _ => crate::spec::CooldownRule::Auto,
+    };
     for r in c.repeats.iter().filter(|r| !r.cached) {
-        let input = match KeyInput::of_run(config, r.seed, r.stop_at, &study.trainer, |data| study.fingerprint(data)) {
+        let stop = r.stop_at.map(|at| crate::spec::Stop { at, cooldown: rule });
+        let input = match KeyInput::of_run(config, r.seed, stop, &study.trainer, |data| study.fingerprint(data)) {
             Ok(input) => input,
             Err(e) => {
                 let _ = writeln!(s, "its corpus cannot be read: {e}");

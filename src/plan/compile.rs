@@ -18,7 +18,7 @@ use super::expand::{self, Item, Variant};
 use super::resolve::{Layers, Problem};
 use super::{
     Candidate, Changes, FinalRun, FinalSource, InvalidCandidate, MAX_RUNS, Objective, Phase, PhaseKind, Plan,
-    ResolveError,
+    ResolveError, StudyBudget,
 };
 
 /// Checks and compiles a study; with `base` (the folder its relative paths start from), what
@@ -88,6 +88,9 @@ pub(super) fn compile(source: &str, path: &Path, base: Option<&Path>) -> Result<
                             first.get_or_insert_with(|| changes.clone());
                             all.push(changes);
                             if let Some(d) = check_halving(rung, &config) {
+                                diags.push(d);
+                            }
+                            if let Some(d) = script_rungs_before_decay(def, &study.options, &config) {
                                 diags.push(d);
                             }
                         }
@@ -174,6 +177,10 @@ pub(super) fn compile(source: &str, path: &Path, base: Option<&Path>) -> Result<
         phases,
         final_run,
         graph,
+        budget: study.budget.as_ref().map(|b| StudyBudget {
+            max_runs: b.max_runs.as_ref().map(|m| usize::try_from(m.value).unwrap_or(usize::MAX)),
+            time: b.time.as_ref().map(|t| t.value),
+        }),
         warnings: diags,
         source: source.to_owned(),
         study,
@@ -256,6 +263,42 @@ fn check_halving(rung: Option<(u64, Span)>, config: &RunConfig) -> Option<Diagno
             .at(span, "the last rung is where the survivors finish")
             .help(format!("end the rungs with the budget (`rungs = [..., {total}]`), or set `steps = {last}`"))
     })
+}
+
+/// A script stopped at its rungs (`{stop_at}`) cannot be branched off for a cooldown: under a
+/// schedule that decays late, a rung before the decay has finished compares candidates before
+/// it, which favours low LRs. Only where the script is given the schedule (`{schedule...}`, or
+/// the whole config as `{config}`): one with a schedule of its own is its own business. (A
+/// script not told where to stop trains each rung as a run that long, decay included.)
+fn script_rungs_before_decay(def: &PhaseDef, study_opts: &Options, config: &RunConfig) -> Option<Diagnostic> {
+    let prune = def.options.prune.as_ref().or(study_opts.prune.as_ref())?;
+    let Prune::Halving { rungs, cooldown: crate::spec::CooldownRule::Auto, .. } = &prune.value else { return None };
+    let crate::spec::TrainerSpec::Command { cmd, resumable: true, .. } = &config.train.trainer else { return None };
+    let total = config.total_steps()?;
+    let early = rungs
+        .iter()
+        .take(rungs.len().saturating_sub(1))
+        .find(|r| config.train.schedule.cooldown(**r, total).is_some())?;
+    let template = crate::spec::command::Template::parse(cmd).ok()?;
+    let (mut stops, mut scheduled) = (false, false);
+    for (name, _) in template.slots() {
+        stops |= name == "stop_at";
+        scheduled |= name == "config" || name == "schedule" || name.starts_with("schedule.");
+    }
+    if !(stops && scheduled) {
+        return None;
+    }
+    Some(
+        Diagnostic::warning(format!(
+            "the rung at step {early} compares the script's runs before their schedule's decay has finished, \
+             which favours low LRs"
+        ))
+        .at(prune.span, "lrx measures rungs on a cooldown branch only with the built-in trainer")
+        .help(
+            "use a schedule that decays throughout (`cosine`, `linear`), leave `{stop_at}` out of the command \
+             (each rung is then a run of its own length, decay included), or say `cooldown = none` to accept it",
+        ),
+    )
 }
 
 fn objective(o: &ObjectiveDef) -> Objective {

@@ -38,8 +38,9 @@ impl Block {
 pub enum Policy {
     /// The best candidate wins.
     Sweep,
-    /// Successive halving: every candidate trains to `rungs[0]` steps, the best `keep` go on.
-    Halving { rungs: Vec<u64>, keep: f64 },
+    /// Successive halving: every candidate trains to `rungs[0]` steps, the best `keep` go on,
+    /// each rung measured on a cooldown branch where `cooldown` and the schedule say so.
+    Halving { rungs: Vec<u64>, keep: f64, cooldown: crate::spec::CooldownRule },
     /// An LR range test: the winning change is `key`'s value read off the one run's loss curve.
     RangeTest { key: String, from: f64, to: f64, steps: u64, pick: super::Pick, stop: f64 },
     /// The final run of `combine(...)`: done when its run finished well.
@@ -54,7 +55,9 @@ impl Policy {
             (PhaseKind::Find { key, from, to, steps, pick, stop }, _) => {
                 Policy::RangeTest { key: key.clone(), from: *from, to: *to, steps: *steps, pick: *pick, stop: *stop }
             }
-            (PhaseKind::Sweep, Prune::Halving { rungs, keep }) => Policy::Halving { rungs: rungs.clone(), keep: *keep },
+            (PhaseKind::Sweep, Prune::Halving { rungs, keep, cooldown }) => {
+                Policy::Halving { rungs: rungs.clone(), keep: *keep, cooldown: *cooldown }
+            }
             (PhaseKind::Sweep, _) => Policy::Sweep,
         }
     }
@@ -299,7 +302,10 @@ mod tests {
         for b in ["a", "b", "c", "final"] {
             assert_eq!(edge(node(b).0, node(b).1), Some(Edge::Needs), "{b}'s selection decides over its runs");
         }
-        assert_eq!(g.policy(&Block::Phase("b".into())), Some(&Policy::Halving { rungs: vec![5, 10], keep: 0.5 }));
+        assert_eq!(
+            g.policy(&Block::Phase("b".into())),
+            Some(&Policy::Halving { rungs: vec![5, 10], keep: 0.5, cooldown: crate::spec::CooldownRule::Auto })
+        );
         assert_eq!(g.policy(&Block::Final), Some(&Policy::After("b".into())));
         assert!(matches!(g.dag[node("final").0], Node::Runs { candidates: 1, seeds: 2, .. }));
         // The engine's order is topological: every edge goes forward in it.

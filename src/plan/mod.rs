@@ -155,6 +155,17 @@ pub enum ResolveError {
     NoFinal,
 }
 
+/// A study's budget: runs are taken in listed order (phases in the plan's order, then the final
+/// run; candidates as listed; seeds; a halving phase's rungs in turn) while it lasts, and the
+/// rest are skipped.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct StudyBudget {
+    /// The most runs the study has, cached ones included.
+    pub max_runs: Option<usize>,
+    /// Seconds of training, as the runs' recorded training times add up.
+    pub time: Option<f64>,
+}
+
 /// A compiled study.
 #[derive(Clone, Debug)]
 pub struct Plan {
@@ -168,6 +179,9 @@ pub struct Plan {
     /// The graph the engine executes: each block's runs and the selection over them, with
     /// edges for what needs what.
     pub graph: Graph,
+    /// `budget {}`: how much of the study may run (not part of any run's key: it decides which
+    /// runs the study has, not what they compute).
+    pub budget: Option<StudyBudget>,
     /// Warnings found while checking (errors make compilation fail).
     pub warnings: Vec<Diagnostic>,
     /// The file's text, for rendering warnings.

@@ -319,6 +319,7 @@ mod tests {
             stop_at: None,
             resumed_at: None,
             finished_at: None,
+            cooldown: None,
             history,
         }
     }

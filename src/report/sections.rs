@@ -24,6 +24,7 @@ pub(super) fn status_text(c: &CandidateResult) -> String {
         CandidateStatus::Waiting => "waiting".into(),
         CandidateStatus::ToRun => "to run".into(),
         CandidateStatus::Cancelled => "cancelled".into(),
+        CandidateStatus::Skipped => "skipped (budget)".into(),
     }
 }
 
@@ -34,6 +35,7 @@ fn phase_status_text(s: PhaseStatus) -> &'static str {
         PhaseStatus::Blocked => "blocked",
         PhaseStatus::Waiting => "waiting",
         PhaseStatus::Pending => "pending",
+        PhaseStatus::Skipped => "skipped (budget)",
     }
 }
 
@@ -287,7 +289,11 @@ pub(super) fn summary(doc: &mut Doc, results: &StudyResults, views: &[PhaseView<
                 Cell::num(b.map_or_else(|| "—".into(), num), b),
                 Cell::num(g.map_or_else(|| "—".into(), |g| format::signed(g.0)), g.map(|g| g.0)),
                 Cell::num(g.map_or_else(|| "—".into(), |g| format::percent(g.1)), g.map(|g| g.1)),
-                Cell::text(phase_status_text(p.status)),
+                Cell::text(if p.under_budget() {
+                    "done, chosen under the budget"
+                } else {
+                    phase_status_text(p.status)
+                }),
             ],
             false,
             matches!(p.status, PhaseStatus::Failed | PhaseStatus::Blocked),

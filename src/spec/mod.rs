@@ -19,9 +19,10 @@ pub use config::{
 };
 pub use goal::Goal;
 pub use run::{
-    CancelFlag, Cancelled, CheckpointSignal, Checkpoints, HistoryRow, MACHINE_METRICS, ParamCounts, Progress,
-    RunContext, RunResult, Status, Trainer, TrainerIdentity, depends_on_machine, describe_failure, measures_machine,
+    CancelFlag, Cancelled, CheckpointSignal, Checkpoints, CooldownRecord, HistoryRow, MACHINE_METRICS, ParamCounts,
+    Progress, RunContext, RunResult, Status, Stop, Trainer, TrainerIdentity, depends_on_machine, describe_failure,
+    measures_machine,
 };
-pub use schedule::{Schedule, WdSchedule};
+pub use schedule::{Cooldown, CooldownRule, Schedule, WdSchedule};
 pub use schema::{Key, Section};
 pub use value::{Call, Value};

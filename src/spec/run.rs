@@ -136,6 +136,10 @@ pub struct RunResult {
     /// it (the cache reads their publication time instead).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub finished_at: Option<u64>,
+    /// A halving rung measured on a cooldown branch: `metrics` are the branch's, this holds
+    /// its length and what the rung measured before it.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub cooldown: Option<CooldownRecord>,
 }
 
 /// Milliseconds since the Unix epoch, now (zero on a clock before 1970).
@@ -143,6 +147,17 @@ pub fn now_millis() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// What a rung measured on a cooldown branch ([`super::Cooldown`]) records besides the
+/// branch's metrics (which are the run's: the rung compares candidates on them).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CooldownRecord {
+    /// Steps the branch trained after the rung (compute, though the branch is discarded).
+    pub steps: u64,
+    /// The metrics at the rung's own step, before the branch.
+    #[serde(with = "nonfinite::map")]
+    pub at_rung: BTreeMap<String, f64>,
 }
 
 impl RunResult {
@@ -162,6 +177,7 @@ impl RunResult {
             exit_code: None,
             log_tail: None,
             finished_at: None,
+            cooldown: None,
         }
     }
 }
@@ -290,6 +306,11 @@ pub struct RunContext<'a> {
     pub base_dir: PathBuf,
     /// Stop after this many steps (successive halving); the schedule still spans the budget.
     pub stop_at: Option<u64>,
+    /// Measure the run where it stops on a cooldown branch (`RunConfig`'s schedule says how
+    /// long, [`super::Schedule::cooldown`]), where the schedule gives one there: the key of such
+    /// a run says so ([`Trainer::branches`]). The state saved at `stop_at` is the one before
+    /// the branch.
+    pub cooldown: bool,
     /// Saving and resuming the run's full state (none by default).
     pub checkpoints: Checkpoints,
     /// The GPU this run was given (its ordinal on this machine), where the executor hands out
@@ -313,6 +334,7 @@ impl<'a> RunContext<'a> {
             run_key: None,
             base_dir,
             stop_at: None,
+            cooldown: false,
             checkpoints: Checkpoints::default(),
             device: None,
         }
@@ -334,4 +356,18 @@ pub trait Trainer: Send + Sync {
     fn stops_early(&self, _config: &RunConfig) -> bool {
         true
     }
+
+    /// Whether it measures a run stopped early on a cooldown branch where asked
+    /// (`RunContext::cooldown`): the built-in trainer does, a script cannot be branched.
+    fn branches(&self, _config: &RunConfig) -> bool {
+        false
+    }
+}
+
+/// Where a successive-halving run stops: the rung's step, and whether the rung is measured on
+/// a cooldown branch where its schedule decays late.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stop {
+    pub at: u64,
+    pub cooldown: super::CooldownRule,
 }

@@ -225,9 +225,111 @@ impl Schedule {
         }
     }
 
+    /// Where a schedule that decays late leaves its peak, as a fraction of the run: the start
+    /// of `warmup_warmdown`'s warmdown, or `step`'s first drop, when a stretch at the peak comes
+    /// before it (a rung there measures a run before its decay). `None` for schedules that decay
+    /// from the end of their warmup on (`cosine`, `linear`, `exponential`, and a warmdown that
+    /// begins where the warmup ends) or never (`constant`): their rungs are not branched.
+    pub fn late_decay(&self) -> Option<f64> {
+        match *self {
+            Schedule::WarmupWarmdown { warmup, warmdown, final_lr, .. } => {
+                let start = 1.0 - warmdown;
+                (warmdown > 0.0 && start > warmup && final_lr < 1.0).then_some(start)
+            }
+            Schedule::Step { every, gamma, ref at } => {
+                let first = at.first().copied().unwrap_or(every);
+                (gamma < 1.0 && first > 0.0 && first < 1.0).then_some(first)
+            }
+            Schedule::Constant | Schedule::Cosine { .. } | Schedule::Exponential { .. } | Schedule::Linear { .. } => {
+                None
+            }
+        }
+    }
+
+    /// The cooldown branch a run of `total` steps stopped at step `stop` is measured on: where
+    /// the schedule decays late and its multiplier at `stop` is still above its end value.
+    /// Its length is `(1 − from) · stop` steps (at least 1), `from` being the later of the
+    /// decay's start and the rung's progress: a rung before the decay gets the decay's fraction
+    /// of its own steps.
+    pub fn cooldown(&self, stop: u64, total: u64) -> Option<Cooldown> {
+        let decay = self.late_decay()?;
+        if stop == 0 || stop >= total {
+            return None;
+        }
+        let t = progress(stop, total);
+        let (at_rung, end) = (self.multiplier(t), self.multiplier(1.0));
+        if at_rung <= end {
+            return None;
+        }
+        let from = t.max(decay);
+        let steps = ((1.0 - from) * stop as f64).round().max(1.0) as u64;
+        // Every schedule with a late decay holds 1 between its warmup and its decay.
+        let scale = (t < self.warmup()).then(|| (at_rung - end) / (1.0 - end));
+        Some(Cooldown { steps, from, scale, end })
+    }
+
     /// The multiplier at `step` of a run of `total` steps.
     pub fn at_step(&self, step: u64, total: u64) -> f64 {
         self.multiplier(progress(step, total))
+    }
+}
+
+/// Whether a successive-halving rung is measured on a cooldown branch
+/// (`halving(..., cooldown = auto)`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CooldownRule {
+    /// Where the schedule decays late ([`Schedule::late_decay`]) and the rung stops above the
+    /// schedule's end value, and the trainer can branch a run (the built-in one).
+    #[default]
+    Auto,
+    /// Never: a rung is measured where it stops.
+    None,
+}
+
+impl CooldownRule {
+    pub fn from_word(word: &str) -> CooldownRule {
+        if word == "none" { CooldownRule::None } else { CooldownRule::Auto }
+    }
+}
+
+/// The cooldown branch of a run stopped at a successive-halving rung, before its schedule's
+/// late decay has finished: from the rung's state, `steps` more steps with the multiplier
+/// falling the way the schedule's own decay falls, from its value at the rung to the
+/// schedule's end value; the rung's objective is measured after them, and the branch is
+/// discarded (the next rung continues from the state at the rung).
+///
+/// The branch is the rest of the schedule's decay, from `from` (where the decay starts, or the
+/// rung's own progress once it has started) to the end, compressed to the rung's scale: a run
+/// of `k` steps whose decay is the last `d` of the schedule gets `d·k` steps, as a run of `k`
+/// steps with that schedule would have. A rung inside the warmup (below the peak) gets the
+/// decay scaled down to start at its multiplier.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Cooldown {
+    /// Steps the branch trains.
+    pub steps: u64,
+    /// The progress in the schedule that the branch's first step stands for.
+    from: f64,
+    /// For a rung inside the warmup: the factor that scales the decay (from the peak, 1, to
+    /// `end`) down to start at the rung's multiplier.
+    scale: Option<f64>,
+    /// The schedule's end value.
+    end: f64,
+}
+
+impl Cooldown {
+    /// The schedule progress that branch step `j` (0-based) stands for: in `[from, 1)`.
+    pub fn progress(&self, j: u64) -> f64 {
+        self.from + (1.0 - self.from) * progress(j, self.steps)
+    }
+
+    /// The LR multiplier of branch step `j` (0-based).
+    pub fn multiplier(&self, schedule: &Schedule, j: u64) -> f64 {
+        let m = schedule.multiplier(self.progress(j));
+        match self.scale {
+            None => m,
+            Some(scale) => self.end + scale * (m - self.end),
+        }
     }
 }
 
@@ -325,6 +427,55 @@ mod tests {
         );
         assert_eq!(Schedule::Step { every: 0.3, gamma: 0.1, at: vec![0.5, 0.75] }.at_step(50, 100), 0.1);
         assert_eq!(seed_003.warmup(), 0.05);
+    }
+
+    /// A rung before a late decay is measured after a branch of the decay's fraction of its
+    /// steps, falling from the peak to the end value; inside the decay, the rest of it; after
+    /// the decay, past the budget, or with a schedule that decays throughout, no branch.
+    #[test]
+    fn cooldown_branches_follow_the_late_decay_at_the_rungs_scale() {
+        let ww = Schedule::WarmupWarmdown { warmup: 0.0, warmdown: 0.5, final_lr: 0.0, warmup_start: 0.0 };
+        assert_eq!(ww.late_decay(), Some(0.5));
+        // Rung 20 of 80: 10 steps, 1 → 0 linearly (1.0, 0.9, ..., 0.1), as a 20-step run's warmdown.
+        let c = ww.cooldown(20, 80).unwrap();
+        assert_eq!(c.steps, 10);
+        let mults: Vec<f64> = (0..10).map(|j| c.multiplier(&ww, j)).collect();
+        for (j, m) in mults.iter().enumerate() {
+            assert!((m - (1.0 - j as f64 / 10.0)).abs() < 1e-12, "step {j}: {m}");
+        }
+        // Rung 40 of 80 stands where the warmdown begins: 20 steps.
+        assert_eq!(ww.cooldown(40, 80).unwrap().steps, 20);
+        // Rung 60 of 80, halfway down (multiplier 0.5): the other half, at the rung's scale.
+        let mid = ww.cooldown(60, 80).unwrap();
+        assert_eq!(mid.steps, 15);
+        assert!((mid.multiplier(&ww, 0) - 0.5).abs() < 1e-12);
+        assert!((mid.multiplier(&ww, 14) - 0.5 / 15.0).abs() < 1e-12);
+        // Never a branch at or past the budget, nor for schedules without a late decay.
+        assert_eq!(ww.cooldown(80, 80), None);
+        assert_eq!(ww.cooldown(0, 80), None);
+        for s in [
+            Schedule::Constant,
+            Schedule::Cosine { warmup: 0.1, min_lr: 0.0, cycles: 1, warmup_start: 0.0, over: None },
+            Schedule::Linear { warmup: 0.0, final_lr: 0.0, warmup_start: 0.0 },
+            Schedule::Exponential { gamma: 0.01 },
+            Schedule::WarmupWarmdown { warmup: 0.5, warmdown: 0.5, final_lr: 0.0, warmup_start: 0.0 },
+            Schedule::WarmupWarmdown { warmup: 0.0, warmdown: 0.5, final_lr: 1.0, warmup_start: 0.0 },
+        ] {
+            assert_eq!(s.cooldown(20, 80), None, "{s:?}");
+        }
+        // A late step decay: milestones at 0.5 and 0.75 of the run; rung 20 of 80 gets 10 steps,
+        // the first half at ×0.1, the second at ×0.01, as the run's last half.
+        let step = Schedule::Step { every: 0.3, gamma: 0.1, at: vec![0.5, 0.75] };
+        let c = step.cooldown(20, 80).unwrap();
+        assert_eq!(c.steps, 10);
+        assert_eq!((c.multiplier(&step, 0), c.multiplier(&step, 4)), (0.1, 0.1));
+        assert_eq!(c.multiplier(&step, 5), 0.010_000_000_000_000_002);
+        // A rung inside the warmup: the decay scaled down to start at the rung's multiplier.
+        let warm = Schedule::WarmupWarmdown { warmup: 0.5, warmdown: 0.25, final_lr: 0.0, warmup_start: 0.0 };
+        let c = warm.cooldown(20, 80).unwrap();
+        assert_eq!(c.steps, 5);
+        assert!((c.multiplier(&warm, 0) - 0.5).abs() < 1e-12);
+        assert!((c.multiplier(&warm, 4) - 0.5 * 0.2).abs() < 1e-12);
     }
 
     /// The new arguments stay out of the serialized form at their defaults: configs written

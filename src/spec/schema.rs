@@ -855,6 +855,13 @@ static PRUNERS: &[Ctor] = &[
                 doc: "fraction of candidates kept at each rung",
                 implicit: false,
             },
+            Param {
+                name: "cooldown",
+                ty: Ty::Word(&["auto", "none"]),
+                default: Some(|| word("auto")),
+                doc: "`auto`: a rung before a late decay is measured on a short cooldown branch (built-in trainer); `none`: where it stops",
+                implicit: true,
+            },
         ],
         doc: "successive halving: all candidates train to the first rung, the best `keep` continue",
     },

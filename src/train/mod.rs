@@ -287,6 +287,11 @@ impl Trainer for BurnTrainer {
         };
         self.train_data(config, &data, ctx)
     }
+
+    /// A rung before a late decay is measured on a cooldown branch (`trainer::train`).
+    fn branches(&self, _config: &RunConfig) -> bool {
+        true
+    }
 }
 
 /// The first GPU's model as `nvidia-smi` names it (asked once per process), if it answers.

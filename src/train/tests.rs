@@ -387,6 +387,7 @@ fn run(config: &RunConfig, text: &str, cancel: &CancelFlag) -> Result<RunResult,
         run_key: None,
         base_dir: ".".into(),
         stop_at: None,
+        cooldown: false,
         checkpoints: crate::spec::Checkpoints::default(),
         device: None,
     };
@@ -568,6 +569,7 @@ fn cancellation_and_bad_data_never_panic() {
         run_key: None,
         base_dir: ".".into(),
         stop_at: None,
+        cooldown: false,
         checkpoints: crate::spec::Checkpoints::default(),
         device: None,
     };
@@ -598,6 +600,7 @@ fn stop_at_ends_early_but_keeps_the_schedule() {
         run_key: None,
         base_dir: ".".into(),
         stop_at: Some(20),
+        cooldown: false,
         checkpoints: crate::spec::Checkpoints::default(),
         device: None,
     };
@@ -623,6 +626,7 @@ fn run_on(device: Device, config: &RunConfig, text: &str) -> RunResult {
         run_key: None,
         base_dir: ".".into(),
         stop_at: None,
+        cooldown: false,
         checkpoints: crate::spec::Checkpoints::default(),
         device: None,
     };
@@ -804,6 +808,7 @@ fn run_ckpt_on(
         run_key: None,
         base_dir: ".".into(),
         stop_at,
+        cooldown: false,
         checkpoints,
         device: None,
     };
@@ -853,6 +858,100 @@ fn a_resumed_run_ends_bit_identical_to_one_trained_straight_through() {
             straight.history.iter().map(|r| r.step).collect::<Vec<_>>()
         );
     }
+}
+
+/// A halving rung stopped at `stop`, measured on its cooldown branch where `cooldown`, saving
+/// its state with `checkpoints`; with the LR multiplier of every step it trained.
+fn run_rung(
+    config: &RunConfig,
+    text: &str,
+    stop: u64,
+    checkpoints: crate::spec::Checkpoints,
+    cooldown: bool,
+) -> (RunResult, Vec<f64>) {
+    let data = Dataset::prepare(config, text, std::path::Path::new("/nonexistent")).unwrap();
+    let trainer = BurnTrainer::new(Device::Cpu, "/nonexistent");
+    let cancel = CancelFlag::new();
+    let mut lrs = Vec::new();
+    let mut on = |p: Progress| {
+        if let Progress::Step { lr, .. } = p {
+            lrs.push(lr);
+        }
+    };
+    let mut ctx = RunContext {
+        cancel: &cancel,
+        progress: &mut on,
+        workdir: None,
+        run_key: None,
+        base_dir: ".".into(),
+        stop_at: Some(stop),
+        cooldown,
+        checkpoints,
+        device: None,
+    };
+    let r = trainer.train_data(config, &data, &mut ctx).unwrap();
+    (r, lrs)
+}
+
+/// A rung at step 10 of 30, before the default schedule's warmdown (the last half), is
+/// measured after a cooldown branch of 5 steps (half of 10) whose multiplier falls linearly
+/// from 1 towards 0: its metrics are the branch's, its record keeps the rung's own (bit for
+/// bit those of the unbranched rung), its history and step count end at the rung. The state
+/// it saves is the one at step 10: resumed from it, the survivor ends bit-identical to the run
+/// trained straight through. A rung inside the warmdown gets the rest of it at its scale; the
+/// schedule's last step gets none.
+#[test]
+fn a_rung_before_the_warmdown_is_measured_after_a_cooldown_branch_that_the_survivor_never_sees() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = TEXT.repeat(120) + "a different ending to make the validation block less trivial. ".repeat(20).as_str();
+    let c = tiny(&[("optimizer", Value::Word("muon_adamw".into())), ("router_noise", Value::Float(0.1))]);
+    let (plain, plain_lrs) = run_rung(&c, &text, 10, crate::spec::Checkpoints::default(), false);
+    assert_eq!((plain.steps, plain.cooldown.as_ref()), (10, None));
+    let file = dir.path().join("ckpt");
+    let (rung, lrs) = run_rung(&c, &text, 10, saving(&file, &[10]), true);
+    assert_eq!(rung.status, Status::Ok);
+    let record = rung.cooldown.clone().expect("measured on a cooldown branch");
+    assert_eq!((rung.steps, record.steps), (10, 5));
+    assert_eq!(lrs.len(), 15, "10 steps to the rung, 5 in the branch");
+    assert_eq!(lrs[..10], plain_lrs[..]);
+    for (j, m) in lrs[10..].iter().enumerate() {
+        assert!((m - (1.0 - j as f64 / 5.0)).abs() < 1e-12, "branch step {j}: {m} in {lrs:?}");
+    }
+    assert_eq!(
+        record
+            .at_rung
+            .iter()
+            .filter(|(k, _)| !crate::spec::measures_machine(k))
+            .map(|(k, v)| (k.clone(), v.to_bits()))
+            .collect::<Vec<_>>(),
+        plain
+            .metrics
+            .iter()
+            .filter(|(k, _)| !crate::spec::measures_machine(k))
+            .map(|(k, v)| (k.clone(), v.to_bits()))
+            .collect::<Vec<_>>(),
+        "the rung's own metrics are kept"
+    );
+    assert_ne!(rung.metrics["val_loss"].to_bits(), plain.metrics["val_loss"].to_bits());
+    assert!(rung.metrics["val_loss"] < plain.metrics["val_loss"], "the decay lowers the loss here");
+    let rows = |r: &RunResult| numerics(&RunResult { metrics: std::collections::BTreeMap::new(), ..r.clone() });
+    assert_eq!(rows(&rung), rows(&plain), "the history ends at the rung, as without the branch");
+
+    let straight = run_ckpt(&c, &text, None, crate::spec::Checkpoints::default(), None).unwrap();
+    let resumed = run_ckpt(&c, &text, None, resuming(&file), None).unwrap();
+    assert_eq!(resumed.cooldown, None);
+    assert_eq!(numerics(&resumed), numerics(&straight), "the survivor never sees the branch");
+
+    // Inside the warmdown (step 20 of 30, multiplier 2/3): the rest of the decay, 1/3 of 20 steps.
+    let (late, lrs) = run_rung(&c, &text, 20, crate::spec::Checkpoints::default(), true);
+    assert_eq!(late.cooldown.map(|r| r.steps), Some(7));
+    assert!((lrs[20] - 2.0 / 3.0).abs() < 1e-12, "{lrs:?}");
+    // A schedule without a late decay is never branched.
+    let mut cosine = c.clone();
+    cosine.train.schedule =
+        crate::spec::Schedule::Cosine { warmup: 0.0, min_lr: 0.0, cycles: 1, warmup_start: 0.0, over: None };
+    let (r, lrs) = run_rung(&cosine, &text, 10, crate::spec::Checkpoints::default(), true);
+    assert_eq!((r.cooldown, lrs.len()), (None, 10));
 }
 
 /// "Save now and stop" (a batch job's signal): the run saves after the step it is in, says so

@@ -16,7 +16,9 @@ use super::optim::Optimizer;
 use super::optim::groups::StepHyper;
 use super::rng::{Rng, Stream};
 use super::step::{forward_batch, shards_for};
-use crate::spec::{Budget, Cancelled, HistoryRow, Progress, RunConfig, RunContext, RunResult, Status};
+use crate::spec::{
+    Budget, Cancelled, Cooldown, CooldownRecord, HistoryRow, Progress, RunConfig, RunContext, RunResult, Status,
+};
 
 /// Trains `config` on `data` with backend `B` on `device`: from scratch, or from the checkpoint
 /// `ctx.checkpoints` names, saving checkpoints where it asks.
@@ -75,6 +77,14 @@ pub fn train<B: AutodiffBackend>(
     // A checkpoint is taken between a step and its history row: a resumed run starts with the
     // row of the checkpoint's step.
     let mut pending = st.row.take();
+    // A rung stopped before its schedule's late decay is measured on a cooldown branch: after
+    // its last row (and its checkpoint), the loop trains the branch's steps with rows, saves
+    // and evaluations off, then evaluates once.
+    let cooldown = match (ctx.cooldown, stop, total) {
+        (true, Some(s), Some(t)) => c.schedule.cooldown(s, t),
+        _ => None,
+    };
+    let mut branch: Option<Branch> = None;
 
     loop {
         let row_in = if let Some(row_in) = pending.take() {
@@ -83,19 +93,33 @@ pub fn train<B: AutodiffBackend>(
             if ctx.cancel.is_cancelled() {
                 return Err(Cancelled);
             }
-            let t = match (c.budget, total) {
-                (Budget::Time(limit), _) => elapsed() / limit,
-                (_, Some(total)) => crate::spec::schedule::progress(st.step, total),
-                _ => 1.0,
+            let (t, mult) = if let Some(b) = &branch {
+                if b.done >= b.cooldown.steps {
+                    break;
+                }
+                (b.cooldown.progress(b.done), b.cooldown.multiplier(&c.schedule, b.done))
+            } else {
+                let t = match (c.budget, total) {
+                    (Budget::Time(limit), _) => elapsed() / limit,
+                    (_, Some(total)) => crate::spec::schedule::progress(st.step, total),
+                    _ => 1.0,
+                };
+                let done = match c.budget {
+                    Budget::Time(_) => st.step > 0 && t >= 1.0,
+                    _ => false,
+                } || stop.is_some_and(|s| st.step >= s);
+                if done {
+                    match cooldown.filter(|_| stop == Some(st.step)) {
+                        Some(cooldown) => {
+                            let at_rung = final_metrics(&st, elapsed());
+                            branch = Some(Branch { cooldown, done: 0, at: st.step, at_rung });
+                            continue;
+                        }
+                        None => break,
+                    }
+                }
+                (t, c.schedule.multiplier(t))
             };
-            let done = match c.budget {
-                Budget::Time(_) => st.step > 0 && t >= 1.0,
-                _ => false,
-            } || stop.is_some_and(|s| st.step >= s);
-            if done {
-                break;
-            }
-            let mult = c.schedule.multiplier(t);
             let hyper = StepHyper::at(c, st.step, t, mult);
 
             let t0 = Instant::now();
@@ -148,6 +172,15 @@ pub fn train<B: AutodiffBackend>(
                 lr: mult,
                 tokens_per_sec: tps,
             });
+            if let Some(b) = &mut branch {
+                // The branch is never saved nor continued: on a stop signal the state saved at
+                // the rung is what the next attempt continues from.
+                if ctx.checkpoints.stop.is_raised() {
+                    return Err(Cancelled);
+                }
+                b.done += 1;
+                continue;
+            }
             let row_in = RowInputs { mult, lrs: hyper.lr, grad_norm };
             if ctx.checkpoints.due(st.step)
                 && let Some(path) = &ctx.checkpoints.save_to
@@ -208,9 +241,19 @@ pub fn train<B: AutodiffBackend>(
         }
     }
 
-    let step = st.step;
+    // The branch's end is the rung's measurement (its history ends at the rung).
+    if let Some(b) = &branch
+        && diverged_at.is_none()
+    {
+        if let Some((l, a)) = st.running.take() {
+            st.last_train = Some((l, a));
+        }
+        let e = evaluate(m, &layout, &params, &eval_consts, data, batch, c.precision);
+        st.last_eval = Some((b.at, e));
+    }
+    let step = branch.as_ref().map_or(st.step, |b| b.at);
     // Time budgets end between evaluations: evaluate the final weights.
-    if diverged_at.is_none() && st.last_eval.is_none_or(|(s, _)| s != step) && step > 0 {
+    if branch.is_none() && diverged_at.is_none() && st.last_eval.is_none_or(|(s, _)| s != step) && step > 0 {
         if let Some((l, a)) = st.running.take() {
             st.last_train = Some((l, a));
         }
@@ -231,8 +274,8 @@ pub fn train<B: AutodiffBackend>(
 
     let seconds = elapsed();
     let tokens = step * tokens_per_step;
-    if std::env::var_os("LRX_PROFILE").is_some() && step > 0 {
-        let ms = |x: f64| x * 1000.0 / step as f64;
+    if std::env::var_os("LRX_PROFILE").is_some() && st.step > 0 {
+        let ms = |x: f64| x * 1000.0 / st.step as f64;
         eprintln!(
             "per step: forward {:.2} ms, backward {:.2} ms, optimizer {:.2} ms, total {:.2} ms",
             ms(prof[0]),
@@ -241,21 +284,13 @@ pub fn train<B: AutodiffBackend>(
             ms(st.train_secs)
         );
     }
-    let mut metrics = BTreeMap::new();
-    if let Some((l, a)) = st.last_train {
-        metrics.insert("train_loss".to_owned(), l);
-        metrics.insert("aux_loss".to_owned(), a);
-    }
-    if let Some((_, e)) = st.last_eval {
-        e.insert_into(&mut metrics);
-        metrics.insert("acc_per_min".to_owned(), e.accuracy / (seconds / 60.0).max(1e-9));
-    }
+    let metrics = final_metrics(&st, seconds);
     Ok(RunResult {
         status: if diverged_at.is_some() { Status::Diverged } else { Status::Ok },
         steps: step,
         tokens,
         seconds,
-        tokens_per_sec: tokens as f64 / st.train_secs.max(1e-9),
+        tokens_per_sec: (st.step * tokens_per_step) as f64 / st.train_secs.max(1e-9),
         params: Some(counts),
         metrics,
         history: st.history,
@@ -264,5 +299,29 @@ pub fn train<B: AutodiffBackend>(
         exit_code: None,
         log_tail: None,
         finished_at: None,
+        cooldown: branch.map(|b| CooldownRecord { steps: b.cooldown.steps, at_rung: b.at_rung }),
     })
+}
+
+/// A rung's cooldown branch under way: `done` of its steps trained after step `at`, where the
+/// run measured `at_rung`.
+struct Branch {
+    cooldown: Cooldown,
+    done: u64,
+    at: u64,
+    at_rung: BTreeMap<String, f64>,
+}
+
+/// A run's metrics from its last training loss and evaluation, `seconds` into it.
+fn final_metrics(st: &LoopState, seconds: f64) -> BTreeMap<String, f64> {
+    let mut metrics = BTreeMap::new();
+    if let Some((l, a)) = st.last_train {
+        metrics.insert("train_loss".to_owned(), l);
+        metrics.insert("aux_loss".to_owned(), a);
+    }
+    if let Some((_, e)) = &st.last_eval {
+        e.insert_into(&mut metrics);
+        metrics.insert("acc_per_min".to_owned(), e.accuracy / (seconds / 60.0).max(1e-9));
+    }
+    metrics
 }

@@ -173,7 +173,7 @@ fn ctrl_c_or_sigterm_stops_the_script_and_everything_it_started() {
 }
 
 #[test]
-fn kill_9_of_lrx_takes_the_script_with_it() {
+fn kill_9_of_lrx_takes_the_script_and_everything_it_started_with_it() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "sleeper.sh", SLEEPER);
     write(dir.path(), "study.lrx", &one_run("sh sleeper.sh {out}", ""));
@@ -183,12 +183,15 @@ fn kill_9_of_lrx_takes_the_script_with_it() {
     let sleep: i32 = wait_for_file(&dir.path().join("sleep.pid"), Duration::from_secs(30)).parse().unwrap();
     child.kill().expect("kill -9");
     let _ = child.wait();
-    let script_gone = gone_within(script, Duration::from_secs(3));
-    // What the script itself started is documented to survive a kill -9 of lrx.
+    let (script_gone, sleep_gone) =
+        (gone_within(script, Duration::from_secs(3)), gone_within(sleep, Duration::from_secs(5)));
     for pid in [script, sleep] {
         let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
     }
     assert!(script_gone, "the script outlived lrx's kill -9");
+    // A data loader or a torchrun worker the script started holds a GPU: it must not outlive
+    // the run either.
+    assert!(sleep_gone, "the script's own child outlived lrx's kill -9");
 }
 
 #[test]

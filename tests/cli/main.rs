@@ -5,6 +5,7 @@
 
 mod harness;
 
+mod budget;
 mod cache;
 mod check;
 mod command_trainer;

@@ -430,6 +430,41 @@ fn halving_survivors_continue_from_their_rung_and_end_as_if_trained_straight() {
         "each distinct rung run keeps one: {rows}"
     );
     assert_eq!(output(dir.path(), &["cache", "verify"]).status.code(), Some(0));
+
+    // `gc --checkpoints` deletes them and keeps every result: the cache still verifies and
+    // the study is all cache hits.
+    let gc = output(dir.path(), &["cache", "gc", "--checkpoints"]);
+    assert_eq!(gc.status.code(), Some(0), "{}", text(&gc.stderr));
+    assert_eq!(text(&gc.stdout).lines().count(), 4, "each dropped checkpoint's key: {}", text(&gc.stdout));
+    assert!(text(&gc.stderr).contains("deleted 4 checkpoints"), "{}", text(&gc.stderr));
+    let ls = output(dir.path(), &["cache", "ls", "--json"]);
+    let after: serde_json::Value = serde_json::from_slice(&ls.stdout).unwrap();
+    assert_eq!(after.as_array().unwrap().len(), rows.as_array().unwrap().len(), "no entry is gone");
+    assert!(after.as_array().unwrap().iter().all(|r| r["checkpoint"] == false), "{after}");
+    assert_eq!(output(dir.path(), &["cache", "verify"]).status.code(), Some(0));
+    let (code, again) = run_json(dir.path());
+    assert_eq!(code, 0);
+    let again_cands = again["phases"][0]["candidates"].as_array().unwrap();
+    assert!(again_cands.iter().all(|c| c["cached"] == true), "{again}");
+    // A survivor's full run, deleted, trains again from step 0 (its rung's checkpoint is gone)
+    // to the same bits.
+    let survivor = survivors[0];
+    let key = survivor["key"].as_str().unwrap();
+    assert_eq!(output(dir.path(), &["cache", "rm", key]).status.code(), Some(0));
+    let (code, retrained) = run_json(dir.path());
+    assert_eq!(code, 0);
+    let twin = retrained["phases"][0]["candidates"].as_array().unwrap().iter().find(|c| c["key"] == key).unwrap();
+    assert_eq!(twin["cached"], false);
+    assert!(twin["continued_from_step"].is_null(), "trained from the start: {twin}");
+    let numerics = |m: &serde_json::Value| {
+        m.as_object()
+            .unwrap()
+            .iter()
+            .filter(|(k, _)| !lrx::spec::measures_machine(k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(numerics(&twin["metrics"]), numerics(&survivor["metrics"]));
 }
 
 /// A command trainer not told where a rung stops (no `{stop_at}`): its runs must never be

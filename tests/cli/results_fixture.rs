@@ -154,6 +154,7 @@ pub(crate) fn candidate(
             stop_at: None,
             resumed_at: None,
             finished_at: None,
+            cooldown: None,
             history: hist,
         });
     }

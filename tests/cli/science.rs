@@ -300,3 +300,135 @@ phase lr {
     assert_eq!(at.iter().filter(|r| **r == ("pruned", "4")).count(), 2, "{csv}");
     assert_eq!(at.iter().filter(|r| **r == ("ok", "8")).count(), 2, "{csv}");
 }
+
+/// Halving under `warmup_warmdown` (warmdown over the last half of 12 steps): the rung at step 4
+/// is measured on a cooldown branch of 2 steps (half of 4), which `--json`, `results.csv` and
+/// the rung's cache entry record (with the rung's own metrics beside the branch's); the
+/// survivors end as the same runs trained straight through (same keys, same metrics).
+/// `cooldown = none` measures the rung where it stops, under other keys.
+#[test]
+fn halving_measures_a_rung_before_the_warmdown_on_a_cooldown_branch() {
+    let text_ = r#"
+model { d_model = 16  layers = 1  heads = 2  d_ff = 32  experts = 2  top_k = 1  seq_len = 16 }
+data  { corpus = "corpus.txt"  tokens = 20_000 }
+train {
+  batch_size = 4  steps = 12  eval_every = 4  log_every = 2  val_batches = 2
+  schedule = warmup_warmdown(warmup = 0.0, warmdown = 0.5, final = 0.0)
+}
+objective minimize val_loss
+phase lr {
+  prune = halving(rungs = [4, 12], keep = 1/2)
+  vary matrix_lr in [0.01, 0.02, 0.08]
+}
+"#;
+    let dir = study(text_);
+    let (code, json, err) = run_json(dir.path());
+    assert_eq!(code, 0, "{err}");
+    let cands = phase(&json, "lr")["candidates"].as_array().unwrap().clone();
+    let pruned: Vec<&Json> = cands.iter().filter(|c| c["status"] == "pruned").collect();
+    assert_eq!(pruned.len(), 2, "{cands:?}");
+    assert!(pruned.iter().all(|c| c["cooldown_steps"] == 2), "{pruned:?}");
+    assert!(cands.iter().filter(|c| c["status"] == "ok").all(|c| c.get("cooldown_steps").is_none()));
+    let csv = std::fs::read_to_string(dir.path().join("runs/study/results.csv")).unwrap();
+    let rows: Vec<Vec<&str>> = csv.lines().map(|l| l.split(',').collect()).collect();
+    let col = |name: &str| rows[0].iter().position(|c| *c == name).unwrap();
+    let at: Vec<(&str, &str, &str)> =
+        rows[1..].iter().map(|r| (r[col("status")], r[col("steps")], r[col("cooldown_steps")])).collect();
+    assert_eq!(at.iter().filter(|r| **r == ("pruned", "4", "2")).count(), 2, "{csv}");
+    assert_eq!(at.iter().filter(|r| **r == ("ok", "12", "")).count(), 2, "{csv}");
+
+    // Each rung's entry keeps both measurements and is keyed as branched.
+    let mut branched = 0;
+    for entry in walk(&dir.path().join("cache/runs")) {
+        if entry.file_name().is_some_and(|n| n == "result.json") {
+            let result: Json = serde_json::from_str(&std::fs::read_to_string(&entry).unwrap()).unwrap();
+            if let Some(c) = result.get("cooldown") {
+                branched += 1;
+                assert_eq!((c["steps"].as_u64(), result["steps"].as_u64()), (Some(2), Some(4)), "{result}");
+                assert_ne!(c["at_rung"]["val_loss"], result["metrics"]["val_loss"], "{result}");
+                let spec = std::fs::read_to_string(entry.with_file_name("spec.json")).unwrap();
+                assert!(spec.contains(r#""cooldown""#), "the key says so: {spec}");
+            }
+        }
+    }
+    assert_eq!(branched, 4, "one entry per first-rung run");
+
+    // The survivors are the straight runs: same keys and metrics as a sweep without halving.
+    let straight = study(&text_.replace("  prune = halving(rungs = [4, 12], keep = 1/2)\n", ""));
+    let (code, reference, err) = run_json(straight.path());
+    assert_eq!(code, 0, "{err}");
+    for c in cands.iter().filter(|c| c["status"] == "ok") {
+        let twin = phase(&reference, "lr")["candidates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["variant"] == c["variant"])
+            .unwrap()
+            .clone();
+        assert_eq!(c["key"], twin["key"]);
+        assert_eq!(c["metrics"]["val_loss"], twin["metrics"]["val_loss"], "{} resumed vs straight", c["variant"]);
+    }
+
+    // `cooldown = none`: the rung is measured where it stops.
+    let none = study(&text_.replace("keep = 1/2)", "keep = 1/2, cooldown = none)"));
+    let (code, json, err) = run_json(none.path());
+    assert_eq!(code, 0, "{err}");
+    let cands = phase(&json, "lr")["candidates"].as_array().unwrap();
+    assert!(cands.iter().all(|c| c.get("cooldown_steps").is_none()), "{cands:?}");
+    let fmt = lrx(none.path(), &["fmt", "study.lrx"]);
+    assert_eq!(fmt.status.code(), Some(0), "{}", text(&fmt.stderr));
+    let formatted = std::fs::read_to_string(none.path().join("study.lrx")).unwrap();
+    assert!(formatted.contains("prune = halving(rungs = [4, 12], keep = 1 / 2, cooldown = none)"), "{formatted}");
+}
+
+/// `cooldown` takes `auto` or `none`, with a suggestion for a near miss.
+#[test]
+fn a_bad_cooldown_rule_is_an_error_with_a_hint() {
+    let dir = study(
+        "train { steps = 8 }\nobjective minimize val_loss\nphase lr {\n  prune = halving(rungs = [4, 8], cooldown = nome)\n  vary matrix_lr in [0.01, 0.02]\n}\n",
+    );
+    let out = lrx(dir.path(), &["check", "study.lrx"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("study.lrx:4:"), "{err}");
+    assert!(err.contains("expected one of `auto`, `none`; did you mean `none`?"), "{err}");
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// A script stopped at its rungs cannot be branched: given a late-decaying schedule, `check`
+/// warns that an early rung compares before the decay, and `cooldown = none` says the user
+/// accepts it. A script given no schedule (one of its own) or a cosine is not warned about.
+#[test]
+fn a_script_stopped_at_rungs_before_a_late_decay_is_warned_about() {
+    let text_ = "train {\n  trainer = command(\"sh train.sh {stop_at} {checkpoint} {config} {out}\")\n  steps = 100\n}\nobjective minimize val_loss\nphase lr {\n  prune = halving(rungs = [20, 100])\n  vary matrix_lr in [0.01, 0.02]\n}\n";
+    let dir = study(text_);
+    let out = lrx(dir.path(), &["check", "study.lrx"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "a warning, not an error: {err}");
+    assert!(err.contains("the rung at step 20 compares the script's runs before their schedule's decay"), "{err}");
+    assert!(err.contains("study.lrx:7:"), "{err}");
+    let accepted = study(&text_.replace("rungs = [20, 100])", "rungs = [20, 100], cooldown = none)"));
+    let out = lrx(accepted.path(), &["check", "study.lrx"]);
+    assert!(!text(&out.stderr).contains("decay"), "{}", text(&out.stderr));
+    let cosine = study(&text_.replace("steps = 100", "steps = 100\n  schedule = cosine"));
+    let out = lrx(cosine.path(), &["check", "study.lrx"]);
+    assert!(!text(&out.stderr).contains("decay"), "{}", text(&out.stderr));
+    let own = study(&text_.replace(" {config}", ""));
+    let out = lrx(own.path(), &["check", "study.lrx"]);
+    assert!(!text(&out.stderr).contains("decay"), "{}", text(&out.stderr));
+    let warmdown = study(&text_.replace("{config}", "--warmdown {schedule.warmdown}"));
+    let out = lrx(warmdown.path(), &["check", "study.lrx"]);
+    assert!(text(&out.stderr).contains("before their schedule's decay"), "{}", text(&out.stderr));
+}

@@ -143,7 +143,7 @@ fn the_design_fragments_check() {
     assert_eq!(budgets.candidate_count, 6);
     assert_eq!(plan.phase("grid_lin").unwrap().candidate_count, 1 + 9 + 9);
     assert!(
-        matches!(plan.phase("schedules").unwrap().prune, lrx::plan::Prune::Halving { ref rungs, keep } if rungs == &[50, 150, 300] && (keep - 1.0 / 3.0).abs() < 1e-12)
+        matches!(plan.phase("schedules").unwrap().prune, lrx::plan::Prune::Halving { ref rungs, keep, .. } if rungs == &[50, 150, 300] && (keep - 1.0 / 3.0).abs() < 1e-12)
     );
 }
 

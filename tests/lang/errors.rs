@@ -285,7 +285,7 @@ fn unknown_item() {
     assert_eq!(
         errors("trian {\n}\n"),
         [(
-            "expected `data`, `final`, `find`, `model`, `objective`, `params`, `phase` or `train`, found `trian`"
+            "expected `budget`, `data`, `final`, `find`, `model`, `objective`, `params`, `phase` or `train`, found `trian`"
                 .to_owned(),
             1,
             1
@@ -664,7 +664,7 @@ fn first(src: &str) -> (String, usize, usize, String) {
 
 #[test]
 fn misspelt_item_keyword_suggests_it() {
-    let items = "`data`, `final`, `find`, `model`, `objective`, `params`, `phase` or `train`";
+    let items = "`budget`, `data`, `final`, `find`, `model`, `objective`, `params`, `phase` or `train`";
     assert_eq!(
         first("phases x {\n}\n"),
         (format!("expected {items}, found `phases`"), 1, 1, "did you mean `phase`?".to_owned())

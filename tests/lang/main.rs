@@ -4,6 +4,7 @@
 #![allow(clippy::float_cmp)] // exact values are the point of these tests
 
 mod bad_input;
+mod budget;
 mod docs;
 mod errors;
 mod golden;

@@ -20,14 +20,14 @@ use std::collections::BTreeSet;
 
 use super::select::Aggregate;
 use crate::plan::Policy;
-use crate::spec::{Goal, HistoryRow, Value};
+use crate::spec::{Goal, HistoryRow, Stop, Value};
 
 /// What a phase's policy decided.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Decision {
     /// Train `survivors` (candidate indices) on to the next rung, stopping at `stop_at` (the
     /// budget when `None`); the other live candidates are pruned.
-    Promote { survivors: BTreeSet<usize>, stop_at: Option<u64> },
+    Promote { survivors: BTreeSet<usize>, stop_at: Option<Stop> },
     /// The phase is done: candidate `index` wins, or the value `found` does (its change is the
     /// phase's winning change).
     Winner { index: usize, found: Option<(String, Value)> },
@@ -53,8 +53,8 @@ pub struct Outcomes<'a> {
 pub fn decide(policy: &Policy, goal: Goal, outcomes: &Outcomes<'_>) -> Decision {
     match policy {
         Policy::Sweep => sweep::decide(goal, outcomes),
-        Policy::Halving { rungs, keep } => {
-            halving::promote(rungs, *keep, goal, outcomes).unwrap_or_else(|| sweep::decide(goal, outcomes))
+        Policy::Halving { rungs, keep, cooldown } => {
+            halving::promote(rungs, *keep, *cooldown, goal, outcomes).unwrap_or_else(|| sweep::decide(goal, outcomes))
         }
         Policy::RangeTest { key, from, pick, stop, .. } => range_test::decide(key, *from, *pick, *stop, outcomes),
         Policy::Combine(_) | Policy::After(_) => final_run::decide(outcomes),
@@ -62,9 +62,9 @@ pub fn decide(policy: &Policy, goal: Goal, outcomes: &Outcomes<'_>) -> Decision 
 }
 
 /// The step a block's first runs stop at (`None`: their whole budget).
-pub fn first_stop(policy: &Policy) -> Option<u64> {
+pub fn first_stop(policy: &Policy) -> Option<Stop> {
     match policy {
-        Policy::Halving { rungs, .. } => halving::first_stop(rungs),
+        Policy::Halving { rungs, cooldown, .. } => halving::first_stop(rungs, *cooldown),
         _ => None,
     }
 }
@@ -73,7 +73,7 @@ pub fn first_stop(policy: &Policy) -> Option<u64> {
 /// alive in it: the total of a study's runs stays put as it advances.
 pub fn runs_to_come(policy: &Policy, live: usize, rung: usize) -> usize {
     match policy {
-        Policy::Halving { rungs, keep } => halving::later_rungs(rungs, *keep, live, rung),
+        Policy::Halving { rungs, keep, .. } => halving::later_rungs(rungs, *keep, live, rung),
         _ => 0,
     }
 }

@@ -5,6 +5,7 @@
 //! winner) is checked later by the planner; everything that can be known from the text alone
 //! is checked here.
 
+mod budget;
 mod phases;
 
 use std::collections::HashMap;
@@ -88,6 +89,7 @@ impl Checker {
         let mut seen_blocks: HashMap<&str, Span> = HashMap::new();
         let mut raw: Vec<RawPhase<'_>> = Vec::new();
         let mut finals: Vec<&Final> = Vec::new();
+        let mut budget = None;
         // Declared keys first: any block or phase may use them, wherever they are declared.
         for item in &file.items {
             if let Item::Block(b) = item
@@ -107,8 +109,13 @@ impl Checker {
                                 .help("put all its keys in one block"),
                         );
                     }
-                    if b.kind != BlockKind::Params {
-                        self.section_block(b, &mut root, &mut options);
+                    match b.kind {
+                        BlockKind::Params => {}
+                        BlockKind::Budget => {
+                            let def = self.budget_block(b);
+                            budget.get_or_insert(def);
+                        }
+                        _ => self.section_block(b, &mut root, &mut options),
                     }
                 }
                 Item::Objective(o) => {
@@ -243,7 +250,7 @@ impl Checker {
         let order = phases::order(self, &phase_defs);
         let after: Vec<&[usize]> = phase_defs.iter().map(|p| p.after.as_slice()).collect();
         let ancestry = Ancestry::new(&after, &order);
-        let mut study = Study { root, options, objective, phases: phase_defs, order, ancestry, final_run };
+        let mut study = Study { root, options, objective, phases: phase_defs, order, ancestry, final_run, budget };
         phases::check_conflicts(self, &study);
         phases::check_derived(self, &study);
         self.check_objectives(&mut study);
@@ -363,6 +370,7 @@ impl Checker {
             BlockKind::Data => Section::Data,
             BlockKind::Train => Section::Train,
             BlockKind::Params => Section::Params,
+            BlockKind::Budget => return,
         };
         let mut seen = Seen::default();
         for stmt in &block.body.stmts {
