@@ -307,6 +307,12 @@ pub struct ShowArgs {
 pub struct ReportArgs {
     /// A study file (its report goes to `--out`, default `runs/<study>/`)
     pub file: PathBuf,
+    /// Add a section comparing the study with another one (as `lrx diff OTHER FILE` does)
+    #[arg(long, value_name = "OTHER", conflicts_with = "compare_rev")]
+    pub compare: Option<PathBuf>,
+    /// Add a section comparing the study with its version at this git revision (`HEAD~1`)
+    #[arg(long, value_name = "REV")]
+    pub compare_rev: Option<String>,
     /// The device the study ran on (it is part of each run's cache key)
     #[arg(long, default_value = "cpu")]
     pub device: String,

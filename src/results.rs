@@ -81,6 +81,8 @@ pub struct RepeatResult {
     pub log_tail: Option<String>,
     /// A failed run's recorded attempt (number and time), whether failed now or earlier.
     pub failure: Option<crate::cache::store::Attempt>,
+    /// When it finished (ms since the Unix epoch), where recorded: the report's run order.
+    pub finished_at: Option<u64>,
     pub history: Vec<HistoryRow>,
 }
 
@@ -684,6 +686,7 @@ mod tests {
                 exit_code: None,
                 log_tail: None,
                 failure: None,
+                finished_at: None,
                 history: Vec::new(),
             })
             .collect();

@@ -855,6 +855,8 @@ fn read_entry(dir: &Path, key: RunKey) -> Result<Entry, Corruption> {
         serde_json::from_slice(&contents["result.json"]).map_err(|e| Corruption(format!("bad result.json: {e}")))?;
     result.history =
         history_from_csv(&contents["history.csv"]).map_err(|e| Corruption(format!("bad history.csv: {e}")))?;
+    // Entries of older versions have no finish time: they were published when they finished.
+    result.finished_at.get_or_insert(spec.created.saturating_mul(1000));
     Ok(Entry { spec, result })
 }
 
@@ -1027,16 +1029,25 @@ mod tests {
     fn put_then_get_round_trips_bit_for_bit() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let key = store.put(&input(1), &result()).unwrap();
+        let finished = RunResult { finished_at: Some(1_700_000_000_123), ..result() };
+        let key = store.put(&input(1), &finished).unwrap();
         match store.get(key) {
             Lookup::Hit(e) => {
-                assert_eq!(e.result, result());
+                assert_eq!(e.result, finished);
                 assert_eq!(e.spec.input, input(1));
             }
             other => panic!("{other:?}"),
         }
+        // An entry written without a finish time (by an older lrx) reads its publication time.
+        let older = store.put(&input(3), &result()).unwrap();
+        match store.get(older) {
+            Lookup::Hit(e) => assert_eq!(e.result, RunResult { finished_at: Some(e.spec.created * 1000), ..result() }),
+            other => panic!("{other:?}"),
+        }
         assert!(matches!(store.get(input(2).key()), Lookup::Miss));
-        assert_eq!(store.keys().unwrap(), vec![key]);
+        let mut keys = vec![key, older];
+        keys.sort();
+        assert_eq!(store.keys().unwrap(), keys);
         assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
     }
 

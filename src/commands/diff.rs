@@ -1,33 +1,21 @@
 //! `lrx diff A.lrx B.lrx` and `lrx diff study.lrx --rev REV`: two studies side by side from the
 //! cache (trains nothing): config changes, each phase's winner and objective, the final run.
 
+use std::path::Path;
+
 use comfy_table::{CellAlignment, ContentArrangement, Table, TableComponent, presets};
 
 use crate::cli::{DiffArgs, GlobalArgs};
-use crate::ops::diff::{self, PhaseSide, StudyDiff};
-use crate::report::format::{num, signed};
+use crate::ops::diff::{self, StudyDiff};
+use crate::report::compare::{candidates_text, change_text, objective_text, winner_text};
+use crate::report::format::num;
 
 use super::Exit;
 use super::load::{Loaded, load, load_text};
 use super::study::open_loaded;
 
 pub(crate) fn run(args: &DiffArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
-    let (label_a, loaded_a) = match &args.rev {
-        Some(rev) => {
-            let text = match diff::read_at_revision(&args.a, rev) {
-                Ok(text) => text,
-                Err(e @ (diff::DiffError::BadRevision(_) | diff::DiffError::NotAtRevision { .. })) => {
-                    errln!("error: {e}");
-                    return Ok(Exit::Failure);
-                }
-                Err(e) => return Err(e.into()),
-            };
-            let label = format!("{}@{rev}", args.a.display());
-            let loaded = load_text(&text, &label, &crate::ops::study::base_dir(&args.a), g)?;
-            (label, loaded)
-        }
-        None => (args.a.display().to_string(), load(&args.a, g)?),
-    };
+    let Some((label_a, loaded_a)) = load_side(&args.a, args.rev.as_deref(), g)? else { return Ok(Exit::Failure) };
     let b_file = args.b.as_deref().unwrap_or(&args.a);
     let loaded_b = load(b_file, g)?;
     let (Loaded::Ok(plan_a), Loaded::Ok(plan_b)) = (loaded_a, loaded_b) else { return Ok(Exit::Failure) };
@@ -47,27 +35,21 @@ pub(crate) fn run(args: &DiffArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
     Ok(Exit::Success)
 }
 
-fn objective(s: Option<&PhaseSide>) -> String {
-    s.and_then(|s| s.objective).map_or_else(|| "—".into(), num)
-}
-
-fn winner(s: Option<&PhaseSide>) -> String {
-    match s {
-        None => "(no such phase)".into(),
-        Some(s) => s.winner.as_deref().map_or_else(
-            || format!("none ({})", format!("{:?}", s.status).to_lowercase()),
-            crate::report::table::short_variant,
-        ),
-    }
-}
-
-fn change(delta: Option<f64>, improved: Option<bool>) -> String {
-    match (delta, improved) {
-        (Some(d), Some(true)) => format!("{} better", signed(d)),
-        (Some(d), Some(false)) if d != 0.0 => format!("{} worse", signed(d)),
-        (Some(_), _) => "same".into(),
-        _ => "—".into(),
-    }
+/// The study a comparison is against: `file` at git revision `rev`, or as it is, and its label
+/// (`path@rev`, `path`). `None` once a revision that cannot be read is reported.
+pub(super) fn load_side(file: &Path, rev: Option<&str>, g: &GlobalArgs) -> anyhow::Result<Option<(String, Loaded)>> {
+    let Some(rev) = rev else { return Ok(Some((file.display().to_string(), load(file, g)?))) };
+    let text = match diff::read_at_revision(file, rev) {
+        Ok(text) => text,
+        Err(e @ (diff::DiffError::BadRevision(_) | diff::DiffError::NotAtRevision { .. })) => {
+            errln!("error: {e}");
+            return Ok(None);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let label = format!("{}@{rev}", file.display());
+    let loaded = load_text(&text, &label, &crate::ops::study::base_dir(file), g)?;
+    Ok(Some((label, loaded)))
 }
 
 /// The terminal text: the two sides, config changes, phases side by side, what is not cached.
@@ -116,32 +98,24 @@ fn render(d: &StudyDiff) -> String {
         }
     }
     for p in &d.phases {
-        let cands = match (&p.a, &p.b) {
-            (Some(_), Some(_)) if p.added.is_empty() && p.removed.is_empty() => "same".to_owned(),
-            (Some(_), Some(_)) => format!("+{} −{}", p.added.len(), p.removed.len()),
-            (None, Some(_)) => "new phase".to_owned(),
-            (Some(_), None) => "phase removed".to_owned(),
-            (None, None) => String::new(),
-        };
         t.add_row([
             p.name.clone(),
-            winner(p.a.as_ref()),
-            objective(p.a.as_ref()),
-            winner(p.b.as_ref()),
-            objective(p.b.as_ref()),
-            change(p.delta, p.improved),
-            cands,
+            winner_text(p.a.as_ref()),
+            objective_text(p.a.as_ref()),
+            winner_text(p.b.as_ref()),
+            objective_text(p.b.as_ref()),
+            change_text(p.delta, p.improved),
+            candidates_text(p),
         ]);
     }
     let final_obj = |o: Option<f64>| o.map_or_else(|| "—".into(), num);
-    let improved = d.final_delta.map(|x| if d.b.goal == crate::spec::Goal::Maximize { x > 0.0 } else { x < 0.0 });
     t.add_row([
         "final".to_owned(),
         d.a.final_changes.clone().unwrap_or_else(|| "(none)".into()),
         final_obj(d.a.final_objective),
         d.b.final_changes.clone().unwrap_or_else(|| "(none)".into()),
         final_obj(d.b.final_objective),
-        change(d.final_delta, improved),
+        change_text(d.final_delta, d.final_improved()),
         String::new(),
     ]);
     let _ = writeln!(s, "{t}");

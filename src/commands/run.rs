@@ -23,12 +23,10 @@ mod live {
     use std::sync::mpsc;
     use std::sync::{Arc, Mutex};
 
-    use crate::exec::engine::Options;
     use crate::exec::progress::{Event, Observer};
-    use crate::ops::study::Study;
+    use crate::ops::study::{Study, StudyError};
     use crate::report::{Live, ReportError, ReportFiles, ReportOptions, write_report};
     use crate::results::StudyResults;
-    use crate::spec::CancelFlag;
 
     /// Seconds between the live page's reloads.
     const REFRESH: u32 = 5;
@@ -63,17 +61,16 @@ mod live {
         }
     }
 
-    /// Runs the study while a second thread rewrites the live report (from a dry walk over the
-    /// cache, which every finished run is in) each time runs settle; wake-ups that pile up while
-    /// it writes are taken as one.
+    /// Runs the study (`engine`: the engine on any executor, told of runs through the observer
+    /// it is given) while a second thread rewrites the live report (from a dry walk over the
+    /// cache, which every finished run is in, whichever executor trained it) each time runs
+    /// settle; wake-ups that pile up while it writes are taken as one.
     pub(super) fn run(
         study: &Study,
         out: &Path,
-        options: Options,
-        jobs: usize,
         observer: &dyn Observer,
-        cancel: CancelFlag,
-    ) -> Result<StudyResults, crate::ops::study::StudyError> {
+        engine: impl FnOnce(&dyn Observer) -> Result<StudyResults, StudyError>,
+    ) -> Result<StudyResults, StudyError> {
         let (tx, rx) = mpsc::channel::<()>();
         let counts = Arc::new(Mutex::new((0, 0)));
         let _ = tx.send(());
@@ -97,7 +94,7 @@ mod live {
                     }
                 }
             });
-            let results = study.engine_run(options, jobs, &tap, cancel);
+            let results = engine(&tap);
             // The writer ends once the last wake-up is handled; the final report comes after it.
             drop(tap.wake.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take());
             let _ = writer.join();
@@ -158,16 +155,18 @@ pub(crate) fn run(args: &RunArgs, g: &GlobalArgs) -> anyhow::Result<Exit> {
     let options = Options { mode: Mode::Run, rerun, base_dir: study.base_dir.clone() };
     let out = study.out_dir(g.out.as_deref());
     let mut slurm_stats = None;
+    // The engine on this run's executor, told of runs through `obs` (the live report's tap, or
+    // the progress display itself).
     let results = if slurm {
-        // (`--report` with Slurm: the report is written when the study ends, not live.)
         let executor = slurm_executor(args, g, &study, jobs, observer.as_ref(), &cancel)?;
-        let results = study.engine_run_on(options, &executor, observer.as_ref(), cancel.clone());
+        let engine = |obs: &dyn progress::Observer| study.engine_run_on(options, &executor, obs, cancel.clone());
+        let results =
+            if args.report { live::run(&study, &out, observer.as_ref(), engine) } else { engine(observer.as_ref()) };
         slurm_stats = Some(executor.stats.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner));
         results?
-    } else if args.report {
-        live::run(&study, &out, options, jobs, observer.as_ref(), cancel.clone())?
     } else {
-        study.engine_run(options, jobs, observer.as_ref(), cancel.clone())?
+        let engine = |obs: &dyn progress::Observer| study.engine_run(options, jobs, obs, cancel.clone());
+        if args.report { live::run(&study, &out, observer.as_ref(), engine)? } else { engine(observer.as_ref())? }
     };
     observer.finish();
 

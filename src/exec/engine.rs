@@ -980,6 +980,7 @@ fn repeat_result(s: &Slot) -> RepeatResult {
         log_tail: r.and_then(|r| r.log_tail.clone()),
         failure: s.done.as_ref().and_then(|d| d.failure.clone()),
         resumed_at: s.done.as_ref().and_then(|d| d.resumed_at),
+        finished_at: r.and_then(|r| r.finished_at),
         cooldown: r.and_then(|r| r.cooldown.as_ref()).map(|c| c.steps),
         history: r.map(|r| r.history.clone()).unwrap_or_default(),
     }

@@ -273,6 +273,7 @@ fn publish(
     logs: &[PathBuf],
     checkpoint: Option<&std::path::Path>,
 ) -> Result<(RunResult, Option<Attempt>), CacheError> {
+    let result = RunResult { finished_at: Some(crate::spec::run::now_millis()), ..result };
     if result.status == Status::Failed {
         let record = store.record_failure(req.input, &result, logs)?;
         return Ok((result, record.last().cloned()));

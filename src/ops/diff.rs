@@ -1,15 +1,16 @@
-//! Two studies side by side (`lrx diff`): what changed in their configs and phases, and what
-//! the cache says each found (winners, objectives), from cached results only. Also reads an
-//! older version of a study file out of git, for `lrx diff study.lrx --rev HEAD~1`.
+//! Two studies side by side (`lrx diff`, `lrx report --compare`): what changed in their configs
+//! and phases, and what the cache says each found (winners, objectives), from cached results
+//! only. Also reads an older version of a study file out of git, for `--rev HEAD~1`. The
+//! comparison's model is `report::compare`, which the terminal view and the report render.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
-
 use crate::plan::Plan;
-use crate::results::{CandidateResult, CandidateStatus, PhaseResult, PhaseStatus, StudyResults};
+use crate::results::{CandidateResult, CandidateStatus, PhaseResult, StudyResults};
 use crate::spec::Goal;
+
+pub use crate::report::compare::{ConfigChange, NotCached, PhaseDiff, PhaseSide, Side, StudyDiff};
 
 /// Why an older version could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -44,81 +45,6 @@ pub fn read_at_revision(file: &Path, rev: &str) -> Result<String, DiffError> {
         return Err(DiffError::NotAtRevision { file: file.to_owned(), rev: rev.to_owned(), message });
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-/// One study as compared: its label (a path, or `path@rev`) and its results.
-#[derive(Clone, Debug, Serialize)]
-pub struct Side {
-    pub label: String,
-    pub study: String,
-    pub metric: String,
-    pub goal: Goal,
-    /// The final run's objective, when cached.
-    #[serde(rename = "final")]
-    pub final_objective: Option<f64>,
-    /// The final run's changes to the root config (`matrix_lr=0.04, ...`).
-    pub final_changes: Option<String>,
-    pub runs: usize,
-    pub cached: usize,
-}
-
-/// A root-config key whose value differs (`None`: the key is not set on that side).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct ConfigChange {
-    pub key: String,
-    pub a: Option<String>,
-    pub b: Option<String>,
-}
-
-/// One phase on one side.
-#[derive(Clone, Debug, Serialize)]
-pub struct PhaseSide {
-    pub status: PhaseStatus,
-    pub winner: Option<String>,
-    pub objective: Option<f64>,
-    pub candidates: usize,
-    /// Candidates with a cached result.
-    pub cached: usize,
-}
-
-/// A phase of either study.
-#[derive(Clone, Debug, Serialize)]
-pub struct PhaseDiff {
-    pub name: String,
-    pub a: Option<PhaseSide>,
-    pub b: Option<PhaseSide>,
-    /// B's objective minus A's, where both have one (same metric).
-    pub delta: Option<f64>,
-    /// Whether B's winner is better than A's (by B's goal), where both have one.
-    pub improved: Option<bool>,
-    /// Candidates only B has, and only A has (by variant name).
-    pub added: Vec<String>,
-    pub removed: Vec<String>,
-    /// The swept keys differ.
-    pub sweeps: Option<(Vec<String>, Vec<String>)>,
-}
-
-/// A candidate without a cached result, so its side says nothing about it yet.
-#[derive(Clone, Debug, Serialize)]
-pub struct NotCached {
-    /// `a` or `b`.
-    pub side: String,
-    pub phase: String,
-    pub variant: String,
-    pub status: CandidateStatus,
-}
-
-/// Everything `lrx diff` shows.
-#[derive(Clone, Debug, Serialize)]
-pub struct StudyDiff {
-    pub a: Side,
-    pub b: Side,
-    /// The objective changed (metric or goal): deltas are not computed.
-    pub objective_changed: bool,
-    pub config: Vec<ConfigChange>,
-    pub phases: Vec<PhaseDiff>,
-    pub final_delta: Option<f64>,
-    pub not_cached: Vec<NotCached>,
 }
 
 /// Compares study A (older, or the first named) with study B.
@@ -260,6 +186,7 @@ fn flatten(prefix: &str, v: &serde_json::Value, out: &mut BTreeMap<String, Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::results::PhaseStatus;
 
     const A: &str =
         "train { steps = 8 }\nobjective minimize val_loss\nphase lr {\n  vary matrix_lr in [0.01, 0.02]\n}\n";

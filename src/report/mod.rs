@@ -3,12 +3,14 @@
 //! the terminal tables of `lrx show`.
 //!
 //! ```text
-//! report.md              summary, one section per phase, final run, correlations, failures
+//! report.md              summary, what changed against a compared study (`--compare`), one
+//!                        section per phase, final run, correlations, failures
 //! report.html            the same, one file: figures inline, sortable tables, no network
-//! figures/history.svg           every run's objective in run order, best so far
+//! figures/history.svg           every run's objective in the order runs finished, best so far
 //! figures/parallel.svg          parallel coordinates: every run over the swept keys
 //! figures/<phase>-loss.svg       train and val loss vs step, every candidate
 //! figures/<phase>-loss-tokens.svg, <phase>-loss-time.svg   the same vs tokens and seconds
+//! figures/<phase>-dynamics.svg   gradient norm, per-group LRs and aux loss: winner, runner-up
 //! figures/<phase>-sweep.svg      the objective vs each numeric swept key
 //! figures/<phase>-heatmap.svg    the objective over a grid's two keys
 //! figures/<phase>-schedule.svg   each candidate's LR multiplier, when the phase varies it
@@ -19,6 +21,7 @@
 //! current) and [`table::render_tables`].
 
 pub mod analysis;
+pub mod compare;
 pub mod doc;
 pub mod figures;
 pub mod format;
@@ -50,6 +53,8 @@ pub struct ReportOptions {
     pub title: Option<String>,
     /// The study is still running: the HTML page reloads itself, and both say how far it is.
     pub live: Option<Live>,
+    /// Another study (or this one's older version) to compare with: a "Compared with" section.
+    pub compare: Option<compare::StudyDiff>,
 }
 
 /// How far a running study is, for its live report.
@@ -64,7 +69,7 @@ pub struct Live {
 
 impl Default for ReportOptions {
     fn default() -> ReportOptions {
-        ReportOptions { html: true, figures: true, title: None, live: None }
+        ReportOptions { html: true, figures: true, title: None, live: None, compare: None }
     }
 }
 
@@ -112,14 +117,27 @@ pub fn build(results: &StudyResults, opts: &ReportOptions) -> Result<Doc, Figure
     }
     let compute = analysis::compute(results);
     sections::summary(&mut doc, results, &views, compute);
+    if let Some(d) = &opts.compare {
+        compare::section(&mut doc, d);
+    }
     if opts.figures
-        && let Some(svg) = figures::history(results)?
+        && let Some(h) = figures::history(results)?
     {
+        let order = match h.untimed {
+            0 => "in the order the runs finished".to_owned(),
+            n if n == h.runs => {
+                "in listed order (phase by phase, candidates as listed): no run has a recorded finish time".to_owned()
+            }
+            n => format!(
+                "in the order the runs finished ({n} of {} have no recorded finish time and follow the run listed before them)",
+                h.runs
+            ),
+        };
         doc.push(Block::Figure(Figure {
             path: "figures/history.svg".into(),
-            svg,
+            svg: h.svg,
             caption: Text::new().plain(format!(
-                "Every run's {} in run order (phase by phase, candidates as listed), one colour per phase; the red line is the best so far, ✕ runs without a result.",
+                "Every run's {} {order}, one colour per phase; the red line is the best so far, ✕ runs without a result.",
                 results.metric
             )),
         }));
@@ -170,6 +188,26 @@ pub fn build(results: &StudyResults, opts: &ReportOptions) -> Result<Doc, Figure
                 ": the same losses against wall-clock seconds since each run started (this machine's speed and load).",
             ),
         );
+        if let Some(d) = figures::dynamics(v)? {
+            let label = |i: usize| v.phase.candidates[i].variant.as_str();
+            let mut caption = name.clone().plain(": how the winner ").code(label(d.winner)).plain(" (solid)");
+            if let Some(r) = d.runner_up {
+                caption = caption.plain(" and the runner-up ").code(label(r)).plain(" (dashed)");
+            }
+            caption = caption.plain(format!(
+                " trained: {} against step, as their histories recorded {}",
+                d.drawn.join(", "),
+                if d.averaged { "them (repeats averaged)" } else { "them" }
+            ));
+            if !d.missing.is_empty() {
+                caption = caption.plain(format!(
+                    "; {} {} not recorded by this trainer, so not drawn",
+                    d.missing.join(" and "),
+                    if d.missing.len() == 1 { "was" } else { "were" }
+                ));
+            }
+            add("dynamics", Some(d.svg), caption.plain("."));
+        }
         add(
             "sweep",
             figures::sweep(v, &colors)?,
@@ -235,6 +273,14 @@ pub fn write_report(results: &StudyResults, out: &Path, opts: &ReportOptions) ->
         write(&path, f.svg.as_bytes())?;
         figures.push(path);
     }
+    // Figures of phases the study no longer has (renamed, removed) would outlive them.
+    if let Ok(dir) = fs::read_dir(out.join("figures")) {
+        for stale in dir.flatten().map(|e| e.path()) {
+            if stale.extension().is_some_and(|e| e == "svg") && !figures.contains(&stale) {
+                fs::remove_file(&stale).map_err(|source| ReportError::Write { path: stale.clone(), source })?;
+            }
+        }
+    }
     let markdown = out.join("report.md");
     write(&markdown, markdown::render(&doc).as_bytes())?;
     let html = if opts.html {
@@ -272,6 +318,7 @@ mod tests {
             failure: None,
             stop_at: None,
             resumed_at: None,
+            finished_at: None,
             cooldown: None,
             history,
         }
@@ -358,6 +405,30 @@ mod tests {
         let html = fs::read_to_string(files.html.unwrap()).unwrap();
         let _ = table::render_tables(results, &TableOptions::default());
         (md, html)
+    }
+
+    #[test]
+    fn figures_of_phases_the_study_no_longer_has_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let with = |name: &str| {
+            let c = vec![
+                cand("baseline", vec![], CandidateStatus::Ok, Some(2.0), rows(&[3.0, 2.0])),
+                cand(
+                    "matrix_lr=0.1",
+                    vec![("matrix_lr", Value::Float(0.1))],
+                    CandidateStatus::Ok,
+                    Some(2.5),
+                    rows(&[3.0, 2.5]),
+                ),
+            ];
+            study(vec![phase(name, c, Some(0))], None)
+        };
+        write_report(&with("old"), dir.path(), &ReportOptions::default()).unwrap();
+        assert!(dir.path().join("figures/old-loss.svg").is_file());
+        std::fs::write(dir.path().join("figures/notes.txt"), "mine").unwrap();
+        let files = write_report(&with("new"), dir.path(), &ReportOptions::default()).unwrap();
+        assert!(!dir.path().join("figures/old-loss.svg").exists(), "the renamed phase's figure is gone");
+        assert!(files.figures.iter().all(|f| f.is_file()) && dir.path().join("figures/notes.txt").is_file());
     }
 
     #[test]

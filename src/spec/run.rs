@@ -131,10 +131,22 @@ pub struct RunResult {
     /// The last lines a failed run wrote to stderr: its evidence, kept in the failure record.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub log_tail: Option<String>,
+    /// When the run ended, in milliseconds since the Unix epoch: stamped where it is
+    /// published, so runs can be ordered as they finished. Entries of older lrx versions lack
+    /// it (the cache reads their publication time instead).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub finished_at: Option<u64>,
     /// A halving rung measured on a cooldown branch: `metrics` are the branch's, this holds
     /// its length and what the rung measured before it.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub cooldown: Option<CooldownRecord>,
+}
+
+/// Milliseconds since the Unix epoch, now (zero on a clock before 1970).
+pub fn now_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// What a rung measured on a cooldown branch ([`super::Cooldown`]) records besides the
@@ -164,6 +176,7 @@ impl RunResult {
             error: Some(error.into()),
             exit_code: None,
             log_tail: None,
+            finished_at: None,
             cooldown: None,
         }
     }

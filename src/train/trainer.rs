@@ -298,6 +298,7 @@ pub fn train<B: AutodiffBackend>(
         error: None,
         exit_code: None,
         log_tail: None,
+        finished_at: None,
         cooldown: branch.map(|b| CooldownRecord { steps: b.cooldown.steps, at_rung: b.at_rung }),
     })
 }

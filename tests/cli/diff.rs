@@ -112,3 +112,47 @@ fn a_study_against_its_last_commit() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("git cannot show"), "{err}");
 }
+
+/// The report's "Compared with" section is the comparison `lrx diff` prints, in the report.
+#[test]
+fn the_report_compares_with_another_study_and_with_an_older_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    two_studies(d);
+    assert_eq!(lrx_in(d, &["run", "a.lrx", "-q"]).0, 0);
+    assert_eq!(lrx_in(d, &["run", "b.lrx", "-q"]).0, 0);
+    let (_, terminal, _) = lrx_in(d, &["diff", "a.lrx", "b.lrx"]);
+    let lr_row = terminal.lines().find(|l| l.trim_start().starts_with("lr ")).unwrap().to_owned();
+
+    let (code, out, err) = lrx_in(d, &["report", "b.lrx", "--compare", "a.lrx"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let md = std::fs::read_to_string(d.join("runs/b/report.md")).unwrap();
+    let section = md.split("## Compared with `a.lrx`").nth(1).unwrap_or_else(|| panic!("no section:\n{md}"));
+    let section = section.split("\n## ").next().unwrap();
+    assert!(section.contains("**B (this study):** `b.lrx`"), "{section}");
+    assert!(section.contains("Root config `train.matrix_lr`: `0.04` → `0.05`"), "{section}");
+    let row = section.lines().find(|l| l.starts_with("| `lr` |")).unwrap_or_else(|| panic!("{section}"));
+    // The same cells as the terminal's row: winners, objectives, the change.
+    for cell in lr_row.split("  ").map(str::trim).filter(|c| !c.is_empty() && *c != "lr") {
+        assert!(row.contains(cell), "`{cell}` of the terminal's row not in the report's:\n{row}\n{lr_row}");
+    }
+    assert!(section.contains("`lr`: added `matrix_lr=0.0099`"), "{section}");
+    let html = std::fs::read_to_string(d.join("runs/b/report.html")).unwrap();
+    assert!(html.contains("Compared with <code>a.lrx</code>"), "the section is in the page");
+    // Without `--compare` the report has no such section.
+    assert_eq!(lrx_in(d, &["report", "b.lrx"]).0, 0);
+    assert!(!std::fs::read_to_string(d.join("runs/b/report.md")).unwrap().contains("Compared with"));
+
+    // Against the study's committed version.
+    git(d, &["init", "-q"]);
+    git(d, &["add", "a.lrx", "train.sh"]);
+    git(d, &["commit", "-qm", "v1"]);
+    std::fs::copy(d.join("b.lrx"), d.join("a.lrx")).unwrap();
+    let (code, out, err) = lrx_in(d, &["report", "a.lrx", "--compare-rev", "HEAD", "--out", "v2"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let md = std::fs::read_to_string(d.join("v2/report.md")).unwrap();
+    assert!(md.contains("## Compared with `a.lrx@HEAD`") && md.contains("`lr`: added `matrix_lr=0.0099`"), "{md}");
+    let (code, _, err) = lrx_in(d, &["report", "a.lrx", "--compare-rev", "no-such-rev"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("git cannot show"), "{err}");
+}

@@ -179,3 +179,163 @@ fn losses_are_drawn_against_tokens_and_wall_clock_time_too() {
         assert!(if axis == "tokens" { top >= 1.0e6 } else { (50.0..100.0).contains(&top) }, "{axis}: {top}");
     }
 }
+
+/// The circles drawn in `fill`, left to right, without the legend's (the rightmost).
+fn dots_x(svg: &roxmltree::Document<'_>, fill: &str) -> Vec<f64> {
+    let mut xs: Vec<f64> = svg
+        .descendants()
+        .filter(|n| n.has_tag_name("circle") && n.attribute("fill") == Some(fill))
+        .filter_map(|n| n.attribute("cx")?.parse().ok())
+        .collect();
+    xs.sort_by(f64::total_cmp);
+    xs.pop();
+    xs
+}
+
+/// A candidate added to the first phase after the second phase ran is drawn after it: the
+/// history follows when runs finished, not the order the study lists them in.
+#[test]
+fn the_history_orders_runs_by_when_they_finished() {
+    let m = "val_loss";
+    let lr = |x: f64| ("matrix_lr", Value::Float(x));
+    let run = |name: &str, changes: Vec<(&'static str, Value)>, finished: Option<u64>| {
+        let cfg = config(&changes);
+        let mut c = candidate(name, changes, cfg, 1, &Outcome::Ok, true, m);
+        for r in &mut c.repeats {
+            r.finished_at = finished;
+        }
+        c
+    };
+    let write = |first_finished: [Option<u64>; 2], second_finished: Option<u64>| {
+        let mut results = common::study();
+        results.phases = vec![
+            phase(
+                "first",
+                &[],
+                &["matrix_lr"],
+                vec![
+                    run("baseline", vec![], first_finished[0]),
+                    run("matrix_lr=0.02", vec![lr(0.02)], first_finished[1]),
+                ],
+            ),
+            phase("second", &["first"], &["matrix_lr"], vec![run("matrix_lr=0.05", vec![lr(0.05)], second_finished)]),
+        ];
+        results.final_run = None;
+        let dir = tempfile::tempdir().unwrap();
+        let files = report::write_report(&results, dir.path(), &ReportOptions::default()).unwrap();
+        let text = std::fs::read_to_string(dir.path().join("figures/history.svg")).unwrap();
+        (text, std::fs::read_to_string(files.markdown).unwrap())
+    };
+    let (first, second) = (hex(lrx::report::figures::CATEGORICAL[0]), hex(lrx::report::figures::CATEGORICAL[1]));
+
+    let (text, md) = write([Some(1_000), Some(9_000)], Some(5_000));
+    let svg = roxmltree::Document::parse(&text).unwrap();
+    let (a, b) = (dots_x(&svg, &first), dots_x(&svg, &second));
+    assert_eq!((a.len(), b.len()), (2, 1), "{a:?} {b:?}\n{text}");
+    assert!(a[0] < b[0] && b[0] < a[1], "the second phase's run finished between the first's two: {a:?} {b:?}");
+    assert!(md.contains("in the order the runs finished, one colour per phase"), "{md}");
+    assert!(texts(&svg).iter().any(|t| t == "run (in the order they finished)"), "{:?}", texts(&svg));
+
+    // Without finish times (results of an older lrx): listed order, and the caption says so.
+    let (text, md) = write([None, None], None);
+    let svg = roxmltree::Document::parse(&text).unwrap();
+    let (a, b) = (dots_x(&svg, &first), dots_x(&svg, &second));
+    assert!(a[1] < b[0], "listed order: {a:?} {b:?}");
+    assert!(md.contains("in listed order (phase by phase, candidates as listed): no run has a recorded finish time"));
+
+    // Some without: each follows the run listed before it.
+    let (text, md) = write([Some(1_000), None], Some(500));
+    let svg = roxmltree::Document::parse(&text).unwrap();
+    let (a, b) = (dots_x(&svg, &first), dots_x(&svg, &second));
+    assert!(b[0] < a[0] && a[0] < a[1], "{a:?} {b:?}");
+    assert!(md.contains("(1 of 3 have no recorded finish time and follow the run listed before them)"), "{md}");
+}
+
+/// Gradient norm, learning rates and balance loss from a history as the built-in trainer
+/// logs them.
+fn with_dynamics(history: &mut [lrx::spec::HistoryRow], lr: f64, grad: bool, lrs: bool, aux: bool) {
+    for h in history {
+        let t = h.step as f64;
+        if grad {
+            h.metrics.insert("grad_norm".into(), 2.0 / (1.0 + t / 50.0));
+        }
+        if lrs {
+            h.metrics.insert("lr_matrix".into(), lr * h.metrics["lr"]);
+            h.metrics.insert("lr_embedding".into(), 15.0 * lr * h.metrics["lr"]);
+        }
+        if aux {
+            h.metrics.insert("aux_loss".into(), 0.01 + 0.002 * (-t / 80.0).exp());
+        }
+    }
+}
+
+#[test]
+fn the_winner_and_runner_up_show_their_gradient_norm_learning_rates_and_balance_loss() {
+    let mut results = common::study();
+    let p = &mut results.phases[0];
+    let lead = p.lead().expect("a runner-up");
+    let (w, r) = (p.winner.unwrap(), lead.runner_up);
+    for i in [w, r] {
+        let lr = p.candidates[i].config.as_ref().unwrap().train.matrix_lr;
+        for rep in &mut p.candidates[i].repeats {
+            with_dynamics(&mut rep.history, lr, true, true, true);
+        }
+    }
+    let (winner, runner_up) = (p.candidates[w].variant.clone(), p.candidates[r].variant.clone());
+    let name = p.name.clone();
+    // A phase whose trainer (a script) recorded only the gradient norm.
+    let q = &mut results.phases[2];
+    let qw = q.winner.unwrap();
+    for rep in &mut q.candidates[qw].repeats {
+        with_dynamics(&mut rep.history, 0.01, true, false, false);
+    }
+    let script = q.name.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let files = report::write_report(&results, dir.path(), &ReportOptions::default()).unwrap();
+    let path = dir.path().join(format!("figures/{name}-dynamics.svg"));
+    assert!(files.figures.contains(&path), "{:?}", files.figures);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let svg = roxmltree::Document::parse(&text).unwrap();
+    let labels = texts(&svg);
+    for want in [
+        format!("{name}: gradient norm"),
+        "learning rate per parameter group".to_owned(),
+        "MoE balance loss".to_owned(),
+        "matrix".to_owned(),
+        "embedding".to_owned(),
+    ] {
+        assert!(labels.contains(&want), "no `{want}`: {labels:?}");
+    }
+    assert!(labels.iter().any(|l| l.ends_with("(winner)")) && labels.iter().any(|l| l.ends_with("(runner-up)")));
+    // Two runs: each quantity drawn once per run, the runner-up's dashed (drawn in pieces).
+    let paths = svg.descendants().filter(|n| n.has_tag_name("polyline")).count();
+    assert!(paths >= 8, "{paths} lines:\n{text}");
+    // The LR axis is logarithmic: the groups differ fifteenfold.
+    assert!(labels.iter().any(|l| l == "learning rate (log)"), "{labels:?}");
+    let md = std::fs::read_to_string(&files.markdown).unwrap();
+    // The italic caption under the figure's line.
+    let caption_of = |stem: &str| {
+        let lines: Vec<&str> = md.lines().collect();
+        let at = lines.iter().position(|l| l.contains(&format!("{stem}-dynamics.svg)")))?;
+        lines[at + 1..].iter().find(|l| !l.trim().is_empty()).map(|l| (*l).to_owned())
+    };
+    let caption = caption_of(&name).expect("a caption");
+    assert!(
+        caption.contains(&format!("`{winner}` (solid) and the runner-up `{runner_up}` (dashed)"))
+            && caption.contains("gradient norm, learning rate per parameter group, MoE balance loss"),
+        "{caption}"
+    );
+
+    // What the script did not record is named, and not drawn.
+    let caption = caption_of(&script).expect("the script's figure");
+    assert!(
+        caption.contains("learning rate per parameter group and MoE balance loss were not recorded by this trainer"),
+        "{caption}"
+    );
+    let text = std::fs::read_to_string(dir.path().join(format!("figures/{script}-dynamics.svg"))).unwrap();
+    let labels = texts(&roxmltree::Document::parse(&text).unwrap());
+    assert!(!labels.iter().any(|l| l.contains("learning rate") || l.contains("balance")), "{labels:?}");
+    // A phase where neither run recorded any of them has no such figure.
+    let none = &results.phases[1].name;
+    assert!(!dir.path().join(format!("figures/{none}-dynamics.svg")).exists());
+}

@@ -153,6 +153,7 @@ pub(crate) fn candidate(
             failure: None,
             stop_at: None,
             resumed_at: None,
+            finished_at: None,
             cooldown: None,
             history: hist,
         });

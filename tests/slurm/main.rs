@@ -448,3 +448,33 @@ fn a_job_near_its_time_limit_is_warned_saves_its_state_and_continues_in_a_new_jo
     let json: Json = serde_json::from_slice(&out.stdout).unwrap();
     assert!(json["slurm"]["continued"].as_u64() >= Some(1), "{json}");
 }
+
+/// `--report` keeps the page current as the jobs' outcomes come in, as with local runs, and
+/// the final page stops reloading.
+#[test]
+fn the_live_report_follows_the_jobs() {
+    let Some(cluster) = Cluster::up("live_report") else { return };
+    let dir = study(TINY);
+    let mut args = vec!["run", "study.lrx", "--report"];
+    args.extend_from_slice(SLURM);
+    let mut child =
+        cluster.lrx(dir.path(), &args).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("lrx starts");
+    let page = dir.path().join("runs/study/report.html");
+    let start = Instant::now();
+    let mut live = std::collections::BTreeSet::new();
+    while child.try_wait().expect("wait").is_none() {
+        assert!(start.elapsed() < Duration::from_secs(180), "lrx run still running");
+        if let Ok(html) = std::fs::read_to_string(&page)
+            && html.contains("<meta http-equiv=\"refresh\"")
+        {
+            let progress = html.split("Running:</strong>").nth(1).and_then(|t| t.split(';').next());
+            live.insert(progress.unwrap_or_default().to_owned());
+        }
+        std::thread::sleep(Duration::from_millis(40));
+    }
+    let out = child.wait_with_output().expect("output");
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(live.len() >= 3, "the page was rewritten as jobs finished: {live:?}");
+    let last = std::fs::read_to_string(&page).unwrap();
+    assert!(!last.contains("http-equiv=\"refresh\"") && !last.contains("Running:"), "the final page does not reload");
+}

@@ -1,12 +1,15 @@
 //! SVG figures drawn with plotters: a line-chart description ([`LineChart`]) and its one
 //! renderer (axes, log scales, clipping, a legend beside the plot), the candidate palette, and
 //! the phase figures built on them (`plots.rs`, `heatmap.rs`) and the study-wide ones
-//! (`history.rs`, `parallel.rs`), and loss against tokens and time (`against.rs`).
+//! (`history.rs`, `parallel.rs`), loss against tokens and time (`against.rs`), and the winner's
+//! and runner-up's gradient norm, learning rates and balance loss (`dynamics.rs`), in panels
+//! over one step axis ([`render_panels`]).
 //!
 //! Text is emitted as SVG `<text>` in a generic `sans-serif` family, so no font files are needed.
 
 mod against;
 mod axis;
+mod dynamics;
 mod heatmap;
 mod history;
 mod parallel;
@@ -19,8 +22,9 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 pub use against::{loss_vs_time, loss_vs_tokens};
+pub use dynamics::{Dynamics, dynamics};
 pub use heatmap::heatmap;
-pub use history::history;
+pub use history::{History, history};
 pub use parallel::parallel;
 pub use plots::{final_curves, loss_curves, phase_schedules, range_test, schedule_svg, sweep};
 pub use scale::phase_palette;
@@ -46,7 +50,7 @@ pub const BASELINE: RGBColor = RGBColor(0, 0, 0);
 const GREY: RGBColor = RGBColor(120, 120, 120);
 
 /// d3's category10 without its grey: distinct on white, readable by most colour-blind readers.
-const CATEGORICAL: [RGBColor; 9] = [
+pub const CATEGORICAL: [RGBColor; 9] = [
     RGBColor(0x1f, 0x77, 0xb4),
     RGBColor(0xff, 0x7f, 0x0e),
     RGBColor(0x2c, 0xa0, 0x2c),
@@ -189,6 +193,8 @@ pub struct LineChart {
     pub x_label: String,
     pub y_label: String,
     pub x_log: bool,
+    /// A log y axis (values at or below zero are left out).
+    pub y_log: bool,
     pub series: Vec<Series>,
     pub hlines: Vec<HLine>,
     pub legend_title: Option<String>,
@@ -217,17 +223,19 @@ fn pad(lo: f64, hi: f64, frac: f64) -> (f64, f64) {
 
 /// Cuts a polyline to a rectangle (in the chart's possibly log-scaled x): pieces that stay
 /// inside, with points interpolated where the line leaves or enters.
-pub fn clip(points: &[(f64, f64)], x: (f64, f64), y: (f64, f64), x_log: bool) -> Vec<Vec<(f64, f64)>> {
-    let fx = |v: f64| if x_log { v.log10() } else { v };
-    let gx = |v: f64| if x_log { 10f64.powf(v) } else { v };
+pub fn clip(points: &[(f64, f64)], x: (f64, f64), y: (f64, f64), (x_log, y_log): (bool, bool)) -> Vec<Vec<(f64, f64)>> {
+    let to_axis = |log: bool| move |v: f64| if log { v.log10() } else { v };
+    let from_axis = |log: bool| move |v: f64| if log { 10f64.powf(v) } else { v };
+    let (fx, fy, gx, gy) = (to_axis(x_log), to_axis(y_log), from_axis(x_log), from_axis(y_log));
     let (x0, x1) = (fx(x.0), fx(x.1));
+    let y = (fy(y.0), fy(y.1));
     let inside = |p: (f64, f64)| p.0 >= x0 && p.0 <= x1 && p.1 >= y.0 && p.1 <= y.1;
     let mut out: Vec<Vec<(f64, f64)>> = Vec::new();
     let mut cur: Vec<(f64, f64)> = Vec::new();
-    let pts: Vec<(f64, f64)> = points.iter().map(|&(a, b)| (fx(a), b)).collect();
+    let pts: Vec<(f64, f64)> = points.iter().map(|&(a, b)| (fx(a), fy(b))).collect();
     let mut flush = |cur: &mut Vec<(f64, f64)>| {
         if !cur.is_empty() {
-            out.push(std::mem::take(cur).into_iter().map(|(a, b)| (gx(a), b)).collect());
+            out.push(std::mem::take(cur).into_iter().map(|(a, b)| (gx(a), gy(b))).collect());
         }
     };
     for (i, &p) in pts.iter().enumerate() {
@@ -290,39 +298,76 @@ fn legend_rows(chart: &LineChart) -> usize {
 
 /// Renders a line chart to an SVG document.
 pub fn render(chart: &LineChart) -> Result<String, FigureError> {
-    let height = MIN_HEIGHT.max(legend_rows(chart) as u32 * LEGEND_ROW as u32 + 90);
+    render_panels(std::slice::from_ref(chart), chart)
+}
+
+/// Height of each panel of a figure of several.
+const PANEL_HEIGHT: u32 = 330;
+
+/// Renders charts stacked over one shared x range (each with its own y axis), with the legend
+/// of `legend` beside them.
+pub fn render_panels(panels: &[LineChart], legend: &LineChart) -> Result<String, FigureError> {
+    let n = panels.len().max(1) as u32;
+    let panels_height = if n == 1 { MIN_HEIGHT } else { PANEL_HEIGHT * n };
+    let height = panels_height.max(legend_rows(legend) as u32 * LEGEND_ROW as u32 + 90);
     let mut buf = String::new();
     {
         let root = SVGBackend::with_string(&mut buf, (WIDTH, height)).into_drawing_area();
         root.fill(&WHITE).map_err(fig_err)?;
-        let lw = legend_width(chart);
-        let (plot, legend) = root.split_horizontally(WIDTH - lw);
-        let xs =
-            chart.series.iter().flat_map(|s| s.points.iter().map(|p| p.0)).chain(chart.top_crosses.iter().map(|c| c.0));
-        let xs = xs.filter(|x| !chart.x_log || *x > 0.0);
-        let (x_lo, x_hi) = finite_range(xs).unwrap_or((0.0, 1.0));
-        let y_data = chart
-            .series
-            .iter()
-            .flat_map(|s| s.points.iter().map(|p| p.1).chain(s.errors.iter().flat_map(|e| [e.1 - e.2, e.1 + e.2])));
-        let (y_lo, y_hi) = chart
-            .y_range
-            .or_else(|| finite_range(y_data.chain(chart.hlines.iter().map(|h| h.y))))
-            .unwrap_or((0.0, 1.0));
-        let (y_lo, y_hi) = if chart.y_range.is_some() { (y_lo, y_hi) } else { pad(y_lo, y_hi, 0.06) };
-        if chart.x_log && x_lo > 0.0 {
-            let (a, b) = (x_lo / 1.25, x_hi * 1.25);
-            draw_plot(&plot, chart, axis::LogAxis::new(a, b), y_lo..y_hi, (a, b), (y_lo, y_hi))?;
-        } else {
-            let (a, b) = pad(x_lo, x_hi, 0.03);
-            let mut c = chart.clone();
-            c.x_log = false;
-            draw_plot(&plot, &c, a..b, y_lo..y_hi, (a, b), (y_lo, y_hi))?;
+        let lw = legend_width(legend);
+        let (plot, legend_area) = root.split_horizontally(WIDTH - lw);
+        let x_log = panels.iter().all(|c| c.x_log);
+        let xs = panels.iter().flat_map(|c| {
+            c.series.iter().flat_map(|s| s.points.iter().map(|p| p.0)).chain(c.top_crosses.iter().map(|c| c.0))
+        });
+        let x = finite_range(xs.filter(|x| !x_log || *x > 0.0)).unwrap_or((0.0, 1.0));
+        for (chart, area) in panels.iter().zip(plot.split_evenly((n as usize, 1))) {
+            draw_chart(&area, chart, x, x_log)?;
         }
-        draw_legend(&legend, chart)?;
+        draw_legend(&legend_area, legend)?;
         root.present().map_err(fig_err)?;
     }
     Ok(buf)
+}
+
+/// One chart into `area`, over the data's x range `(x_lo, x_hi)`.
+fn draw_chart<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    chart: &LineChart,
+    (x_lo, x_hi): (f64, f64),
+    x_log: bool,
+) -> Result<(), FigureError>
+where
+    DB::ErrorType: 'static,
+{
+    let y_data = chart
+        .series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.1).chain(s.errors.iter().flat_map(|e| [e.1 - e.2, e.1 + e.2])));
+    let y_data = y_data.chain(chart.hlines.iter().map(|h| h.y)).filter(|y| !chart.y_log || *y > 0.0);
+    let y_log = chart.y_log && chart.y_range.is_none_or(|r| r.0 > 0.0);
+    let (y_lo, y_hi) = chart.y_range.or_else(|| finite_range(y_data)).unwrap_or((0.0, 1.0));
+    let (y_lo, y_hi) = match (chart.y_range.is_some(), y_log) {
+        (true, _) => (y_lo, y_hi),
+        // 4 % of the decades shown on either side, at least a twentieth of a decade.
+        (false, true) => {
+            let pad = (0.04 * (y_hi / y_lo).log10()).max(0.05);
+            (y_lo / 10f64.powf(pad), y_hi * 10f64.powf(pad))
+        }
+        (false, false) => pad(y_lo, y_hi, 0.06),
+    };
+    let y_log = y_log && y_lo > 0.0;
+    let (a, b) = if x_log && x_lo > 0.0 { (x_lo / 1.25, x_hi * 1.25) } else { pad(x_lo, x_hi, 0.03) };
+    let mut c = chart.clone();
+    c.x_log = x_log && x_lo > 0.0;
+    c.y_log = y_log;
+    let (xr, yr) = ((a, b), (y_lo, y_hi));
+    match (c.x_log, y_log) {
+        (true, true) => draw_plot(area, &c, axis::LogAxis::new(a, b), axis::LogAxis::new(y_lo, y_hi), xr, yr),
+        (true, false) => draw_plot(area, &c, axis::LogAxis::new(a, b), y_lo..y_hi, xr, yr),
+        (false, true) => draw_plot(area, &c, a..b, axis::LogAxis::new(y_lo, y_hi), xr, yr),
+        (false, false) => draw_plot(area, &c, a..b, y_lo..y_hi, xr, yr),
+    }
 }
 
 fn tick_label(v: f64) -> String {
@@ -381,7 +426,7 @@ where
     for s in &chart.series {
         let style = s.color.mix(s.opacity).stroke_width(s.width);
         if s.line {
-            for piece in clip(&s.points, xr, yr, chart.x_log) {
+            for piece in clip(&s.points, xr, yr, (chart.x_log, chart.y_log)) {
                 if s.dashed {
                     ctx.draw_series(DashedLineSeries::new(piece, 7, 4, style)).map_err(fig_err)?;
                 } else {
@@ -517,7 +562,7 @@ mod tests {
     #[test]
     fn clipping_cuts_lines_where_they_leave_the_plot() {
         let pts = [(0.0, 1.0), (1.0, 2.0), (2.0, 10.0), (3.0, 2.0), (4.0, f64::NAN), (5.0, 1.0)];
-        let pieces = clip(&pts, (0.0, 5.0), (0.0, 3.0), false);
+        let pieces = clip(&pts, (0.0, 5.0), (0.0, 3.0), (false, false));
         assert_eq!(pieces.len(), 3, "{pieces:?}");
         assert_eq!(pieces[0].len(), 3);
         assert!((pieces[0][2].1 - 3.0).abs() < 1e-12);

@@ -13,7 +13,7 @@ use crate::spec::{Schedule, Status};
 
 /// Points of one history metric against the step (`x` none) or another recorded metric
 /// (`tokens`, `elapsed`), cut at the divergence step, finite values only.
-fn curve(r: &RepeatResult, metric: &str, x: Option<&str>) -> Vec<(f64, f64)> {
+pub(super) fn curve(r: &RepeatResult, metric: &str, x: Option<&str>) -> Vec<(f64, f64)> {
     curve_steps(r, metric, x).into_iter().map(|(_, x, y)| (x, y)).collect()
 }
 
@@ -47,7 +47,7 @@ fn status_suffix(c: &CandidateResult, winner: bool) -> String {
 
 /// The mean and std over repeats of a metric at the steps every repeat logged, placed at the
 /// mean of the repeats' `x` there.
-fn mean_std(reps: &[&RepeatResult], metric: &str, x: Option<&str>) -> Vec<(f64, f64, f64)> {
+pub(super) fn mean_std(reps: &[&RepeatResult], metric: &str, x: Option<&str>) -> Vec<(f64, f64, f64)> {
     let mut at: std::collections::BTreeMap<u64, Vec<(f64, f64)>> = std::collections::BTreeMap::new();
     for r in reps {
         for (step, x, y) in curve_steps(r, metric, x) {
