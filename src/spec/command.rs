@@ -355,7 +355,7 @@ mod tests {
         )
         .unwrap();
         let line = t.fill(|n| v.get(n).cloned()).unwrap();
-        assert_eq!(line.join(" "), "train.py --lr 0.05 --warmup 0.0 --tokens 500000 --seed 1 --steps 300");
+        assert_eq!(line.join(" "), "train.py --lr 0.05 --warmup 0.0 --tokens 4000000 --seed 1 --steps 300");
     }
 
     #[test]

@@ -987,11 +987,14 @@ static KEYS: &[KeyInfo] = &[
         noun: "`tokenizer`",
         doc: "`bytes` or `bpe(vocab = N)`",
     },
+    // Before: 500,000. At that size the default model's default 300 steps of 8,192 tokens went
+    // over the training text five times, and the 60M model's validation loss rose after step 100;
+    // 4M is nearly all of the default corpus, so a default run stays under one epoch.
     KeyInfo {
         section: Section::Data,
         name: "tokens",
         ty: int(1),
-        default: || Value::Int(500_000),
+        default: || Value::Int(4_000_000),
         role: Role::Config,
         noun: "`data.tokens`",
         doc: "tokens of the corpus to use, training and validation together",
@@ -1024,6 +1027,11 @@ static KEYS: &[KeyInfo] = &[
         noun: "a learning rate",
         doc: "a free base learning rate for derived keys (`matrix_lr = lr`); the trainer never reads it",
     },
+    // The groups' LRs, `adam_betas` and the schedule's warmup are the winners of lrx's own
+    // study at its default batch (`pipelines/defaults.lrx`, report in `docs/defaults-study/`).
+    // Before, all were autoresearch's (tuned at ~524k tokens a step): `embedding_lr` 0.6 and
+    // `scalar_lr` 0.5 lost to 0.2 and 0.16; matrix 0.04, unembedding 0.004, betas (0.8, 0.95) and
+    // no warmup won their phases and stay.
     KeyInfo {
         section: Section::Train,
         name: "matrix_lr",
@@ -1037,7 +1045,7 @@ static KEYS: &[KeyInfo] = &[
         section: Section::Train,
         name: "embedding_lr",
         ty: Ty::Float(Bounds::POSITIVE),
-        default: || Value::Float(0.6),
+        default: || Value::Float(0.2),
         role: Role::Config,
         noun: "a learning rate",
         doc: "LR of the token embedding (AdamW)",
@@ -1055,7 +1063,7 @@ static KEYS: &[KeyInfo] = &[
         section: Section::Train,
         name: "scalar_lr",
         ty: Ty::Float(Bounds::POSITIVE),
-        default: || Value::Float(0.5),
+        default: || Value::Float(0.16),
         role: Role::Config,
         noun: "a learning rate",
         doc: "LR of norms' gains and other 1-D parameters (AdamW)",

@@ -178,8 +178,8 @@ fn the_log_counts_cache_hits_keeps_its_total_and_stamps_every_line() {
     }
     assert!(log.contains("step 4/8") && log.contains("val_loss"), "each evaluation is logged:\n{log}");
 
-    // One new value: everything else is a cache hit, and the count says so.
-    std::fs::write(d.join("study.lrx"), TINY.replace("[0.02, 0.08]", "[0.02, 0.08, 0.3]")).unwrap();
+    // One new value, too low to win: everything else is a cache hit, and the count says so.
+    std::fs::write(d.join("study.lrx"), TINY.replace("[0.02, 0.08]", "[0.02, 0.08, 0.001]")).unwrap();
     let second = output(d, &["run", "study.lrx"]);
     let log = text(&second.stderr);
     let c = counts(&log);

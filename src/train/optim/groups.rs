@@ -71,7 +71,8 @@ mod tests {
         let mut c = RunConfig::defaults().train;
         c.muon_momentum_warmup = 100;
         let h = StepHyper::at(&c, 50, 0.25, 0.5);
-        assert_eq!(h.lr, [0.04 * 0.5, 0.6 * 0.5, 0.004 * 0.5, 0.5 * 0.5]);
+        // Each group at its own key's LR times the schedule, whatever the defaults are.
+        assert_eq!(h.lr, [c.matrix_lr, c.embedding_lr, c.unembedding_lr, c.scalar_lr].map(|lr| lr * 0.5));
         // linear wd schedule: 0.2·(1 − 0.25); adam_wd defaults to 0.
         assert!((h.wd[0] - 0.15).abs() < 1e-15 && h.wd[1] == 0.0);
         // halfway through the momentum warmup: 0.85 + 0.5·(0.95 − 0.85)
