@@ -302,30 +302,16 @@ mod tests {
     }
 
     /// A trainer that stops where it is told, or not; and branches a rung off, or not.
-    struct Stops(bool);
-    struct Branches;
-
-    impl Trainer for Branches {
-        fn identity(&self, _: &RunConfig) -> TrainerIdentity {
-            identity()
-        }
-        fn train(
-            &self,
-            _: &RunConfig,
-            _: &mut crate::spec::RunContext<'_>,
-        ) -> Result<crate::spec::RunResult, crate::spec::Cancelled> {
-            Err(crate::spec::Cancelled)
-        }
-        fn branches(&self, _: &RunConfig) -> bool {
-            true
-        }
+    struct Fake {
+        stops: bool,
+        branches: bool,
+    }
+    const BRANCHES: Fake = Fake { stops: true, branches: true };
+    fn stops(stops: bool) -> Fake {
+        Fake { stops, branches: false }
     }
 
-    fn rung(at: u64) -> Stop {
-        Stop { at, cooldown: CooldownRule::Auto }
-    }
-
-    impl Trainer for Stops {
+    impl Trainer for Fake {
         fn identity(&self, _: &RunConfig) -> TrainerIdentity {
             identity()
         }
@@ -337,26 +323,33 @@ mod tests {
             Err(crate::spec::Cancelled)
         }
         fn stops_early(&self, _: &RunConfig) -> bool {
-            self.0
+            self.stops
         }
+        fn branches(&self, _: &RunConfig) -> bool {
+            self.branches
+        }
+    }
+
+    fn rung(at: u64) -> Stop {
+        Stop { at, cooldown: CooldownRule::Auto }
     }
 
     #[test]
     fn a_rung_is_claimed_only_by_a_trainer_that_stops_there_and_is_otherwise_a_run_that_long() {
         let fp = |_: &DataConfig| Ok(DataFingerprint { corpus: "abc".into() });
         let config = RunConfig::defaults();
-        let stopping = KeyInput::of_run(&config, 1, Some(rung(50)), &Stops(true), fp).unwrap();
+        let stopping = KeyInput::of_run(&config, 1, Some(rung(50)), &stops(true), fp).unwrap();
         assert_eq!(stopping.stop_at, Some(50));
         assert_eq!(stopping.config.total_steps(), Some(300), "the schedule spans the budget");
-        let own = KeyInput::of_run(&config, 1, Some(rung(50)), &Stops(false), fp).unwrap();
+        let own = KeyInput::of_run(&config, 1, Some(rung(50)), &stops(false), fp).unwrap();
         assert_eq!(own.stop_at, None, "never a key that claims a stop the run did not make");
         let mut fifty = config.clone();
         fifty.train.budget = crate::spec::Budget::Steps(50);
-        assert_eq!(own.key(), KeyInput::of_run(&fifty, 1, None, &Stops(false), fp).unwrap().key());
+        assert_eq!(own.key(), KeyInput::of_run(&fifty, 1, None, &stops(false), fp).unwrap().key());
         assert_ne!(own.key(), stopping.key());
         // The last rung is the budget: the whole run either way.
-        let last = KeyInput::of_run(&config, 1, Some(rung(300)), &Stops(false), fp).unwrap();
-        assert_eq!(last.key(), KeyInput::of_run(&config, 1, None, &Stops(true), fp).unwrap().key());
+        let last = KeyInput::of_run(&config, 1, Some(rung(300)), &stops(false), fp).unwrap();
+        assert_eq!(last.key(), KeyInput::of_run(&config, 1, None, &stops(true), fp).unwrap().key());
         assert!([stopping, own, last].iter().all(|i| i.cooldown.is_none()), "neither trainer branches");
     }
 
@@ -368,23 +361,23 @@ mod tests {
     fn a_rung_measured_on_a_cooldown_branch_says_so_in_its_key_and_no_other_key_changes() {
         let fp = |_: &DataConfig| Ok(DataFingerprint { corpus: "abc".into() });
         let config = RunConfig::defaults();
-        let branched = KeyInput::of_run(&config, 1, Some(rung(50)), &Branches, fp).unwrap();
+        let branched = KeyInput::of_run(&config, 1, Some(rung(50)), &BRANCHES, fp).unwrap();
         assert_eq!((branched.stop_at, branched.cooldown), (Some(50), Some(25)));
-        let plain = KeyInput::of_run(&config, 1, Some(rung(50)), &Stops(true), fp).unwrap();
+        let plain = KeyInput::of_run(&config, 1, Some(rung(50)), &stops(true), fp).unwrap();
         assert_ne!(branched.key(), plain.key());
         assert!(branched.canonical().contains(r#""cooldown":25"#));
         let none = Some(Stop { at: 50, cooldown: CooldownRule::None });
-        assert_eq!(KeyInput::of_run(&config, 1, none, &Branches, fp).unwrap().key(), plain.key());
-        let whole = KeyInput::of_run(&config, 1, None, &Branches, fp).unwrap();
-        assert_eq!(whole.key(), KeyInput::of_run(&config, 1, None, &Stops(true), fp).unwrap().key());
-        assert_eq!(KeyInput::of_run(&config, 1, Some(rung(300)), &Branches, fp).unwrap().key(), whole.key());
+        assert_eq!(KeyInput::of_run(&config, 1, none, &BRANCHES, fp).unwrap().key(), plain.key());
+        let whole = KeyInput::of_run(&config, 1, None, &BRANCHES, fp).unwrap();
+        assert_eq!(whole.key(), KeyInput::of_run(&config, 1, None, &stops(true), fp).unwrap().key());
+        assert_eq!(KeyInput::of_run(&config, 1, Some(rung(300)), &BRANCHES, fp).unwrap().key(), whole.key());
         assert!(!whole.canonical().contains("cooldown"));
         let mut cosine = config.clone();
         cosine.train.schedule =
             crate::spec::Schedule::Cosine { warmup: 0.0, min_lr: 0.0, cycles: 1, warmup_start: 0.0, over: None };
-        let c = KeyInput::of_run(&cosine, 1, Some(rung(50)), &Branches, fp).unwrap();
+        let c = KeyInput::of_run(&cosine, 1, Some(rung(50)), &BRANCHES, fp).unwrap();
         assert_eq!(c.cooldown, None);
-        assert_eq!(c.key(), KeyInput::of_run(&cosine, 1, Some(rung(50)), &Stops(true), fp).unwrap().key());
+        assert_eq!(c.key(), KeyInput::of_run(&cosine, 1, Some(rung(50)), &stops(true), fp).unwrap().key());
     }
 
     proptest! {

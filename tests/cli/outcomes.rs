@@ -379,6 +379,17 @@ fn halving_rungs_are_shown_and_pruned_runs_counted() {
     }
 }
 
+/// Every metric but those that time the machine (`acc_per_min`).
+fn numerics(metrics: &serde_json::Value) -> Vec<(String, serde_json::Value)> {
+    metrics
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(k, _)| !lrx::spec::measures_machine(k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
 #[test]
 fn halving_survivors_continue_from_their_rung_and_end_as_if_trained_straight() {
     let halving = TINY.replace(
@@ -410,15 +421,6 @@ fn halving_survivors_continue_from_their_rung_and_end_as_if_trained_straight() {
             .find(|r| r["variant"] == c["variant"])
             .unwrap();
         assert_eq!(c["key"], twin["key"]);
-        // Every metric but those that time the machine (`acc_per_min`).
-        let numerics = |m: &serde_json::Value| {
-            m.as_object()
-                .unwrap()
-                .iter()
-                .filter(|(k, _)| !lrx::spec::measures_machine(k))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect::<Vec<_>>()
-        };
         assert_eq!(numerics(&c["metrics"]), numerics(&twin["metrics"]), "{} resumed vs straight", c["variant"]);
     }
     // The rungs' entries keep their checkpoints; the cache verifies.
@@ -456,14 +458,6 @@ fn halving_survivors_continue_from_their_rung_and_end_as_if_trained_straight() {
     let twin = retrained["phases"][0]["candidates"].as_array().unwrap().iter().find(|c| c["key"] == key).unwrap();
     assert_eq!(twin["cached"], false);
     assert!(twin["continued_from_step"].is_null(), "trained from the start: {twin}");
-    let numerics = |m: &serde_json::Value| {
-        m.as_object()
-            .unwrap()
-            .iter()
-            .filter(|(k, _)| !lrx::spec::measures_machine(k))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect::<Vec<_>>()
-    };
     assert_eq!(numerics(&twin["metrics"]), numerics(&survivor["metrics"]));
 }
 
