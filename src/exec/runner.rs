@@ -348,6 +348,11 @@ mod tests {
         }
     }
 
+    /// A plain request for `input`: not forced, no rung to continue from, no device.
+    fn request<'a>(input: &'a KeyInput, cancel: &'a CancelFlag) -> Request<'a> {
+        Request { input, force: false, cancel, base_dir: ".".into(), resume_from: None, device: None }
+    }
+
     #[test]
     fn trains_once_then_serves_from_cache() {
         let dir = tempfile::tempdir().unwrap();
@@ -355,14 +360,7 @@ mod tests {
         let t = Counting { calls: AtomicUsize::new(0), status: Status::Ok };
         let cancel = CancelFlag::new();
         let input = input(&t);
-        let req = Request {
-            input: &input,
-            force: false,
-            cancel: &cancel,
-            base_dir: ".".into(),
-            resume_from: None,
-            device: None,
-        };
+        let req = request(&input, &cancel);
         let mut sources = Vec::new();
         for _ in 0..2 {
             match execute(&store, &t, &req, &mut |_| {}, &mut |_| {}).unwrap() {
@@ -386,14 +384,7 @@ mod tests {
         let t = Counting { calls: AtomicUsize::new(0), status: Status::Failed };
         let cancel = CancelFlag::new();
         let input = input(&t);
-        let req = Request {
-            input: &input,
-            force: false,
-            cancel: &cancel,
-            base_dir: ".".into(),
-            resume_from: None,
-            device: None,
-        };
+        let req = request(&input, &cancel);
         execute(&store, &t, &req, &mut |_| {}, &mut |_| {}).unwrap();
         assert!(!store.contains(input.key()));
         let record = store.failure(input.key()).expect("a failed run leaves a record");
@@ -442,14 +433,7 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         let cancel = CancelFlag::new();
         let input = input(&Logging { fail: true });
-        let req = Request {
-            input: &input,
-            force: false,
-            cancel: &cancel,
-            base_dir: ".".into(),
-            resume_from: None,
-            device: None,
-        };
+        let req = request(&input, &cancel);
         execute(&store, &Logging { fail: true }, &req, &mut |_| {}, &mut |_| {}).unwrap();
         let logs = store.failure_logs(input.key());
         assert_eq!(logs.len(), 1);
@@ -500,14 +484,7 @@ mod tests {
         let t = Saving { calls: AtomicUsize::new(0), fail: vec![0], found: std::sync::Mutex::new(Vec::new()) };
         let mut rung = input(&t);
         rung.stop_at = Some(5);
-        let req = Request {
-            input: &rung,
-            force: false,
-            cancel: &cancel,
-            base_dir: ".".into(),
-            resume_from: None,
-            device: None,
-        };
+        let req = request(&rung, &cancel);
         // Attempt 1 fails after saving; attempt 2 continues from its folder and succeeds.
         execute(&store, &t, &req, &mut |_| {}, &mut |_| {}).unwrap();
         assert!(store.failure(rung.key()).is_some());
@@ -561,14 +538,7 @@ mod tests {
         let store = Store::open(&dir.path().join("cache")).unwrap();
         let cancel = CancelFlag::new();
         let input = input(&Stepping);
-        let req = Request {
-            input: &input,
-            force: false,
-            cancel: &cancel,
-            base_dir: ".".into(),
-            resume_from: None,
-            device: None,
-        };
+        let req = request(&input, &cancel);
         let signal = crate::spec::CheckpointSignal::new();
         signal.raise();
         let outcome = execute_suspendable(&store, &Stepping, &req, Some(&signal), &mut |_| {}, &mut |_| {}).unwrap();
